@@ -1,0 +1,80 @@
+import type {Clock, RandomSource} from './clock.js';
+import type {Logger} from './logger.js';
+import type {StoreBackend} from './store.js';
+import type {Transport} from './transport.js';
+import type {WgDriver} from './wg-driver.js';
+import type {PublicIdentity} from '../identity/identity.js';
+
+/** The version of the backend contract. A factory with another version is refused. */
+export const BACKEND_API_VERSION = 1;
+
+/** Brand on factories made by {@link defineBackend}; a registered global symbol, so it survives two copies of core. */
+export const BACKEND_BRAND: unique symbol = Symbol.for('@wgmesh/backend-factory') as never;
+
+/** The kinds of swappable backend. */
+export const BACKEND_KINDS = ['store', 'transport', 'wg'] as const;
+/** A kind of swappable backend. */
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+/** What each kind of backend creates. */
+export interface BackendInstances {
+  store: StoreBackend;
+  transport: Transport;
+  wg: WgDriver;
+}
+
+/** Everything a backend gets when it is created. */
+export interface BackendContext {
+  /** The config section named after the backend (unvalidated: the backend validates it). */
+  config: unknown;
+  /** The daemon's whole validated config, for shared keys such as `timeout`. */
+  daemonConfig: Readonly<Record<string, unknown>>;
+  /** Logger bound to the backend's name. */
+  logger: Logger;
+  /** The daemon's data directory; a backend keeps its files in a subdirectory named after itself. */
+  dataDir: string;
+  /** Aborted when the daemon stops. */
+  signal: AbortSignal;
+  /** The node's public identity. */
+  identity: PublicIdentity;
+  /** Injected time. */
+  clock: Clock;
+  /** Injected randomness. */
+  random: RandomSource;
+}
+
+/**
+ * A plugin's entry point for one backend. `create` should `await import()` its
+ * heavy dependencies so that listing backends loads nothing.
+ */
+export interface BackendFactory<K extends BackendKind = BackendKind> {
+  readonly [BACKEND_BRAND]?: true;
+  /** The kind of backend. */
+  readonly kind: K;
+  /** The name users select it by (`--store NAME`), unique per kind. */
+  readonly name: string;
+  /** Must equal {@link BACKEND_API_VERSION}. */
+  readonly apiVersion: number;
+  /** One line for `wgmesh backends`. */
+  readonly description?: string;
+  /** Build the backend. */
+  create(context: BackendContext): Promise<BackendInstances[K]>;
+}
+
+/** Declare a backend factory (adds the brand). */
+export function defineBackend<K extends BackendKind>(factory: Omit<BackendFactory<K>, typeof BACKEND_BRAND | 'apiVersion'>): BackendFactory<K> {
+  return {...factory, apiVersion: BACKEND_API_VERSION, [BACKEND_BRAND]: true};
+}
+
+/** Structural check for a factory coming from another plugin (which may carry its own copy of core). */
+export function isBackendFactory(value: unknown): value is BackendFactory {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return (
+    typeof candidate.kind === 'string' &&
+    (BACKEND_KINDS as readonly string[]).includes(candidate.kind) &&
+    typeof candidate.name === 'string' &&
+    typeof candidate.apiVersion === 'number' &&
+    typeof candidate.create === 'function'
+  );
+}

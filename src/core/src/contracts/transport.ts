@@ -1,0 +1,39 @@
+import type {SyncSession, SyncStats} from './store.js';
+
+/** Who is on the other end of an inbound request, as the transport authenticated it. */
+export interface RemotePeer {
+  /** Remote address as text (for logs). */
+  address: string;
+  /** Identity proven by the transport (e.g. the certificate subject), if any. */
+  authenticatedAs?: string;
+}
+
+/** What a daemon serves to other daemons; the transport calls these on inbound requests. */
+export interface TransportHandlers {
+  /** A join: the full snapshot of a mesh, and its store kind. Throw UnknownMeshError when not a member. */
+  snapshot(meshId: string, peer: RemotePeer): Promise<{storeKind: string; snapshot: Uint8Array}>;
+  /** Open the responder side of a sync session. Throw UnknownMeshError when not a member. */
+  openSync(meshId: string, storeKind: string, peer: RemotePeer): SyncSession;
+  /** A membership message (probe, ping-req ...); returns the reply bytes. */
+  message(meshId: string, payload: Uint8Array, peer: RemotePeer): Promise<Uint8Array>;
+}
+
+/**
+ * How daemons reach each other: listens for inbound requests and dials peers by
+ * their advertised control endpoint (`host:port` or `[v6]:port`). Authenticates
+ * peers. Carries SyncSession messages without looking inside them.
+ */
+export interface Transport {
+  /** Backend name, e.g. `grpc`. */
+  readonly name: string;
+  /** Start serving; returns the bound port. */
+  listen(handlers: TransportHandlers): Promise<{port: number}>;
+  /** Fetch a mesh snapshot from a member (joining). */
+  fetchSnapshot(endpoint: string, meshId: string, signal?: AbortSignal): Promise<{storeKind: string; snapshot: Uint8Array}>;
+  /** Run the initiator side of `session` against the member at `endpoint` until both sides are done. */
+  sync(endpoint: string, meshId: string, storeKind: string, session: SyncSession, signal?: AbortSignal): Promise<SyncStats>;
+  /** Send a membership message and wait for the reply. */
+  message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Stop listening and close every connection. */
+  close(): Promise<void>;
+}

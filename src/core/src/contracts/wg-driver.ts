@@ -1,0 +1,76 @@
+/** A WireGuard peer as the driver must configure it. */
+export interface WgPeerConfig {
+  /** The peer's WireGuard public key (base64). */
+  publicKey: string;
+  /** `host:port` or `[v6]:port`, or null for a peer that is never dialled (a client). */
+  endpoint: string | null;
+  /** Allowed IPs in CIDR notation. No two peers of one interface share one. */
+  allowedIps: string[];
+  /** Persistent keepalive in seconds; 0 or undefined for none. */
+  keepaliveSeconds?: number;
+}
+
+/** A kernel route the driver must install on the mesh interface. */
+export interface WgRoute {
+  /** Destination prefix in CIDR notation. */
+  destination: string;
+  /** Next hop (a mesh address), or undefined for an on-link route. */
+  via?: string;
+}
+
+/** The interface a mesh needs on this host. */
+export interface WgInterfaceSpec {
+  /** Interface name, unique per host (see `interfaceName`). */
+  name: string;
+  /** The node's WireGuard private key (base64). Never log it. */
+  privateKey: string;
+  /** UDP listen port; 0 lets the driver pick one. */
+  listenPort: number;
+  /** Link MTU. */
+  mtu: number;
+}
+
+/** Per-peer statistics read from WireGuard. */
+export interface WgPeerStats {
+  /** The peer's public key. */
+  publicKey: string;
+  /** The endpoint WireGuard currently uses for it (it may have roamed). */
+  endpoint: string | null;
+  /** Latest handshake as ms since the epoch, or null when there was none. */
+  latestHandshakeMs: number | null;
+  /** Bytes received from the peer. */
+  rxBytes: number;
+  /** Bytes sent to the peer. */
+  txBytes: number;
+}
+
+/** What the driver reports after ensuring an interface. */
+export interface WgInterfaceState {
+  /** The interface name. */
+  name: string;
+  /** The UDP port actually bound (differs from the spec when it asked for 0). */
+  listenPort: number;
+}
+
+/**
+ * How a daemon touches WireGuard and the kernel. Every method is idempotent and
+ * applies a complete desired state; the driver computes the difference.
+ */
+export interface WgDriver {
+  /** Backend name, e.g. `kernel` or `stub`. */
+  readonly name: string;
+  /** Create the interface if missing and set its key, port and MTU. */
+  ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState>;
+  /** Make the interface's peers exactly `peers`. */
+  applyPeers(name: string, peers: readonly WgPeerConfig[], signal?: AbortSignal): Promise<void>;
+  /** Make the interface's addresses exactly `cidrs`. */
+  setAddresses(name: string, cidrs: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Make the routes wgmesh installed on this interface exactly `routes`. */
+  setRoutes(name: string, routes: readonly WgRoute[], signal?: AbortSignal): Promise<void>;
+  /** Per-peer statistics; empty when the driver has none. */
+  stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]>;
+  /** Remove the interface (and with it its peers, addresses and routes). */
+  removeInterface(name: string, signal?: AbortSignal): Promise<void>;
+  /** Release resources (child processes, handles). Interfaces are left as they are. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,74 @@
+/**
+ * Named error classes. Every error a user can meet says what was wrong and what
+ * to do; the CLI prints `message` alone (never a stack) and exits non-zero.
+ */
+
+/** Base class: an error whose message is written for the user. */
+export class WgmeshError extends Error {
+  /** A stable machine-readable code, carried over IPC and printed with --json. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: {cause?: unknown}) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bytes from the network or disk that do not decode or do not match their schema. */
+export class DecodeError extends WgmeshError {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super('DECODE', message, options);
+  }
+}
+
+/** An entry that failed verification (signature, id, address, mesh, time). */
+export class EntryRejectedError extends WgmeshError {
+  constructor(message: string) {
+    super('ENTRY_REJECTED', message);
+  }
+}
+
+/** Invalid user input: a flag, an argument, an id. */
+export class InvalidInputError extends WgmeshError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message);
+  }
+}
+
+/** A configuration file or value that does not validate; names the key and the rule. */
+export class ConfigError extends WgmeshError {
+  constructor(message: string) {
+    super('CONFIG', message);
+  }
+}
+
+/** A mesh id this node is not a member of. */
+export class UnknownMeshError extends WgmeshError {
+  constructor(meshId: string) {
+    super('UNKNOWN_MESH', `this node is not a member of mesh ${meshId} (see 'wgmesh mesh list')`);
+  }
+}
+
+/** Backend registry problems: unknown names, duplicates, bad plugins. */
+export class BackendError extends WgmeshError {
+  constructor(message: string) {
+    super('BACKEND', message);
+  }
+}
+
+/** The daemon is not running at the socket the CLI tried. */
+export class DaemonNotRunningError extends WgmeshError {
+  constructor(socketPath: string) {
+    super(
+      'DAEMON_NOT_RUNNING',
+      `the wgmesh daemon is not running at ${socketPath}; start it with 'wgmesh daemon' (or point --socket / WGMESH_SOCKET at a running one)`,
+    );
+  }
+}
+
+/** A member could not be reached over the control plane (down, partitioned, refused). */
+export class PeerUnreachableError extends WgmeshError {
+  constructor(endpoint: string, reason: string) {
+    super('PEER_UNREACHABLE', `could not reach ${endpoint}: ${reason}`);
+  }
+}

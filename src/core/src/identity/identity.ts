@@ -1,0 +1,111 @@
+/**
+ * A daemon's identity: an Ed25519 key pair that signs its records and a
+ * WireGuard (X25519) key pair. Created on first start, persisted 0600 in the
+ * data dir, never logged.
+ */
+import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject} from 'node:crypto';
+import {z} from 'zod';
+import {DecodeError} from '../errors.js';
+import {readJsonFile, writeFileAtomic} from '../util/files.js';
+
+/** The public half of an identity: safe to log and to hand to plugins. */
+export interface PublicIdentity {
+  /** 32 hex digits: the first 16 bytes of SHA-256(Ed25519 public key). */
+  readonly nodeId: string;
+  /** Ed25519 public key, raw 32 bytes in base64. */
+  readonly signingKey: string;
+  /** WireGuard public key, exactly as `wg pubkey` prints it. */
+  readonly wgPublicKey: string;
+}
+
+/** A full identity. `wgPrivateKey` goes only to the WireGuard driver. */
+export interface NodeIdentity extends PublicIdentity {
+  /** WireGuard private key in base64, as `wg genkey` prints. Never log it. */
+  readonly wgPrivateKey: string;
+  /** Sign bytes with the Ed25519 key. */
+  sign(data: Uint8Array): Uint8Array;
+}
+
+// DER prefixes for raw 32-byte keys (RFC 8410): lets us move between node:crypto
+// KeyObjects and the raw base64 form WireGuard and our records use.
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+const rawTail = (der: Buffer): Buffer => der.subarray(der.length - 32);
+
+/** The node id that belongs to an Ed25519 public key (raw, base64). */
+export function nodeIdFromSigningKey(signingKeyBase64: string): string {
+  return createHash('sha256').update(Buffer.from(signingKeyBase64, 'base64')).digest().subarray(0, 16).toString('hex');
+}
+
+/** The WireGuard public key for a WireGuard private key, both base64 (what `wg pubkey` does). */
+export function wgPublicKeyFromPrivate(privateKeyBase64: string): string {
+  const raw = Buffer.from(privateKeyBase64, 'base64');
+  if (raw.length !== 32) throw new DecodeError('a WireGuard private key is 32 bytes in base64');
+  const key = createPrivateKey({key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
+  return rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64');
+}
+
+/** Verify an Ed25519 signature by a raw base64 public key. Never throws on bad input. */
+export function verifySignature(signingKeyBase64: string, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    const raw = Buffer.from(signingKeyBase64, 'base64');
+    if (raw.length !== 32 || signature.byteLength !== 64) return false;
+    const key = createPublicKey({key: Buffer.concat([ED25519_SPKI, raw]), format: 'der', type: 'spki'});
+    return verify(null, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+const identityFileSchema = z.object({
+  version: z.literal(1),
+  signingPrivateKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
+  wgPrivateKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
+});
+
+function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): NodeIdentity {
+  const signingPrivate: KeyObject = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8, signingPrivateRaw]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const signingKey = rawTail(createPublicKey(signingPrivate).export({format: 'der', type: 'spki'})).toString('base64');
+  const identity: NodeIdentity = {
+    nodeId: nodeIdFromSigningKey(signingKey),
+    signingKey,
+    wgPublicKey: wgPublicKeyFromPrivate(wgPrivateKey),
+    wgPrivateKey,
+    sign: (data) => new Uint8Array(sign(null, data, signingPrivate)),
+  };
+  // Keep the private key out of JSON.stringify and util.inspect, so it cannot
+  // end up in a log line by accident.
+  Object.defineProperty(identity, 'wgPrivateKey', {enumerable: false});
+  return identity;
+}
+
+/** Fresh private keys, raw 32 bytes each in base64. */
+function newKeyMaterial(): {signingPrivateKey: string; wgPrivateKey: string} {
+  const rawPrivate = (type: 'ed25519' | 'x25519'): string =>
+    rawTail(generateKeyPairSync(type as 'ed25519').privateKey.export({format: 'der', type: 'pkcs8'})).toString('base64');
+  return {signingPrivateKey: rawPrivate('ed25519'), wgPrivateKey: rawPrivate('x25519')};
+}
+
+/** Make a new identity in memory (tests, simulations). */
+export function generateIdentity(): NodeIdentity {
+  const keys = newKeyMaterial();
+  return identityFromKeys(Buffer.from(keys.signingPrivateKey, 'base64'), keys.wgPrivateKey);
+}
+
+/**
+ * Load the identity stored at `file`, or create and store a new one (mode 0600)
+ * when there is none.
+ */
+export async function loadOrCreateIdentity(file: string): Promise<NodeIdentity> {
+  const stored = await readJsonFile(file, identityFileSchema, 'identity file');
+  if (stored) return identityFromKeys(Buffer.from(stored.signingPrivateKey, 'base64'), stored.wgPrivateKey);
+  const keys = newKeyMaterial();
+  await writeFileAtomic(file, JSON.stringify({version: 1, ...keys}, null, 2) + '\n', 0o600);
+  return identityFromKeys(Buffer.from(keys.signingPrivateKey, 'base64'), keys.wgPrivateKey);
+}

@@ -1,0 +1,101 @@
+/**
+ * Signing and verifying entries. A receiver trusts nothing in an entry until
+ * {@link verifyEntry} has checked its encoding, schema, mesh, owner id,
+ * signature, address and timestamp.
+ */
+import {createHash} from 'node:crypto';
+import {z} from 'zod';
+import {isNodeAddress} from '../addressing/address.js';
+import {nodeIdFromSigningKey, verifySignature, type NodeIdentity} from '../identity/identity.js';
+import {DecodeError, EntryRejectedError} from '../errors.js';
+import {decode, encode} from '../util/codec.js';
+import {entryBodySchema, type EntryBody, type SignedEntry, type VerifiedEntry} from './record.js';
+
+/** Largest encoded entry body accepted (a full record is well under 16 KiB). */
+export const MAX_ENTRY_BYTES = 64 * 1024;
+
+/** Bytes as decoded from MessagePack (Buffer is a Uint8Array). */
+export const bytesSchema = z.instanceof(Uint8Array);
+
+/** Wire shape of a signed entry. */
+export const signedEntrySchema = z.object({body: bytesSchema, signature: bytesSchema});
+
+/** What a receiver expects of an entry before it will merge it. */
+export interface VerifyOptions {
+  /** The mesh the entry must belong to. */
+  readonly meshId: string;
+  /** Current time (ms) of the verifying node. */
+  readonly now: number;
+  /** How far in the future an entry's `updatedAt` may be (clock skew allowance). */
+  readonly maxClockSkewMs: number;
+}
+
+function contentHash(body: Uint8Array, signature: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(signature).update(body).digest());
+}
+
+/** Encode and sign an entry body with the node's identity. */
+export function signEntry(identity: NodeIdentity, body: EntryBody): VerifiedEntry {
+  if (body.signingKey !== identity.signingKey || body.id !== identity.nodeId) {
+    throw new EntryRejectedError('an entry can only be signed by the node it describes');
+  }
+  const bytes = encode(body);
+  const signature = identity.sign(bytes);
+  return {body: bytes, signature, value: body, hash: contentHash(bytes, signature)};
+}
+
+/**
+ * Verify an entry received from anywhere.
+ * @throws EntryRejectedError saying exactly which check failed.
+ */
+export function verifyEntry(entry: SignedEntry, options: VerifyOptions): VerifiedEntry {
+  if (entry.body.byteLength > MAX_ENTRY_BYTES) {
+    throw new EntryRejectedError(`entry of ${entry.body.byteLength} bytes is over the ${MAX_ENTRY_BYTES}-byte limit`);
+  }
+  let value: EntryBody;
+  try {
+    value = decode(entry.body, entryBodySchema, 'entry', MAX_ENTRY_BYTES);
+  } catch (error) {
+    throw new EntryRejectedError(error instanceof DecodeError ? error.message : 'entry does not decode');
+  }
+  if (value.meshId !== options.meshId) {
+    throw new EntryRejectedError(`entry for node ${value.id} belongs to mesh ${value.meshId}, not ${options.meshId}`);
+  }
+  if (nodeIdFromSigningKey(value.signingKey) !== value.id) {
+    throw new EntryRejectedError(`entry claims node id ${value.id} but its signing key belongs to another node`);
+  }
+  if (!verifySignature(value.signingKey, entry.body, entry.signature)) {
+    throw new EntryRejectedError(`entry for node ${value.id} has a bad signature`);
+  }
+  if (value.kind === 'record' && !isNodeAddress(value.meshId, value.id, value.addressCounter, value.address)) {
+    throw new EntryRejectedError(`record for node ${value.id} claims address ${value.address}, which is not its own`);
+  }
+  if (value.kind === 'record' && value.role === 'client' && (value.controlEndpoint !== null || value.wgEndpoint !== null)) {
+    throw new EntryRejectedError(`client record for node ${value.id} must not advertise endpoints`);
+  }
+  if (value.updatedAt > options.now + options.maxClockSkewMs) {
+    throw new EntryRejectedError(`entry for node ${value.id} is dated ${value.updatedAt - options.now} ms in the future`);
+  }
+  return {
+    body: new Uint8Array(entry.body),
+    signature: new Uint8Array(entry.signature),
+    value,
+    hash: contentHash(entry.body, entry.signature),
+  };
+}
+
+/**
+ * True when an entry is older than the garbage-collection horizon. Live owners
+ * re-sign their record well within the horizon, so only tombstones and records
+ * of nodes gone for good expire; and since a removed node's old record is older
+ * than its tombstone, it is expired by the time the tombstone is collected and
+ * can never resurrect the node.
+ */
+export function isExpired(entry: VerifiedEntry, now: number, horizonMs: number): boolean {
+  return now - entry.value.updatedAt > horizonMs;
+}
+
+/** Decode a list of signed entries from untrusted bytes (shape only; verify each after). */
+export function decodeSignedEntries(bytes: Uint8Array, what: string, maxBytes?: number): SignedEntry[] {
+  return decode(bytes, z.array(signedEntrySchema), what, maxBytes);
+}

@@ -1,0 +1,256 @@
+/**
+ * The daemon's runtime: the meshes this node is in, created, restored and left
+ * through one serial queue, so that no two mesh operations interleave.
+ * Transport-facing behaviour (join, gossip, failure detection) plugs in here.
+ */
+import {assertMeshId, generateMeshId} from '../addressing/mesh-id.js';
+import type {Clock, RandomSource} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {StoreBackend} from '../contracts/store.js';
+import type {WgDriver} from '../contracts/wg-driver.js';
+import {InvalidInputError, UnknownMeshError} from '../errors.js';
+import type {NodeIdentity} from '../identity/identity.js';
+import type {MeshSettingsInput, MeshSummary, MeshView, StatusView} from '../ipc/methods.js';
+import type {Role} from '../model/record.js';
+import {SerialQueue} from '../util/serial-queue.js';
+import {discoverOutgoingAddress} from './endpoint.js';
+import {interfaceName} from './interface-name.js';
+import {MeshRepository} from './mesh-repository.js';
+import {MeshRuntime} from './mesh-runtime.js';
+import type {MeshSettings} from './mesh-settings.js';
+
+/** Defaults for per-mesh settings (the config's `baseConfiguration`). */
+export interface BaseMeshSettings {
+  role: Role;
+  ipDiscovery: 'outgoing' | 'public';
+  publicEndpoint?: string | undefined;
+  advertiseRoute: boolean;
+  advertiseDefaults: boolean;
+  keepAliveWg: number;
+  preUp: string[];
+  postUp: string[];
+  preDown: string[];
+  postDown: string[];
+}
+
+/** Everything the daemon runtime needs, injected. */
+export interface DaemonDeps {
+  identity: NodeIdentity;
+  dataDir: string;
+  store: StoreBackend;
+  driver: WgDriver;
+  /** Names of the backends in use, for `status`. */
+  backendNames: {store: string; transport: string; wg: string};
+  base: BaseMeshSettings;
+  /** Control-plane port advertised by peers. */
+  controlPort: number;
+  gcHorizonMs: number;
+  maxClockSkewMs: number;
+  logger: Logger;
+  clock: Clock;
+  random: RandomSource;
+  /** Finds the host to advertise when none is configured (default: the outgoing interface's address). */
+  discoverHost?: () => Promise<string | null>;
+}
+
+/** The meshes of one node and the operations on them. */
+export class Daemon {
+  private readonly deps: DaemonDeps;
+  private readonly meshes = new Map<string, MeshRuntime>();
+  private readonly repository: MeshRepository;
+  private readonly queue = new SerialQueue();
+  private refreshTimer: {cancel(): void} | undefined;
+  private stopped = false;
+
+  constructor(deps: DaemonDeps) {
+    this.deps = deps;
+    this.repository = new MeshRepository(deps.dataDir);
+  }
+
+  /** Restore every saved mesh: interface, address, peers. A mesh that fails is logged and skipped. */
+  async start(): Promise<void> {
+    await this.queue.run(async () => {
+      for (const meshId of await this.repository.list()) {
+        try {
+          await this.restore(meshId);
+        } catch (error) {
+          this.deps.logger.error({err: error, meshId}, 'could not restore mesh; it stays on disk and will be retried at the next start');
+        }
+      }
+    });
+    this.scheduleRefresh();
+  }
+
+  private async restore(meshId: string): Promise<void> {
+    const {settings, state} = await this.repository.load(meshId);
+    if (!settings) return;
+    const runtime = this.openRuntime(settings);
+    if (state) {
+      const result = runtime.store.load(state);
+      if (result.rejected.length > 0) {
+        this.deps.logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
+      }
+    }
+    this.meshes.set(meshId, runtime);
+    await runtime.up();
+    this.deps.logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
+  }
+
+  private openRuntime(settings: MeshSettings): MeshRuntime {
+    const {deps} = this;
+    const logger = deps.logger.child({meshId: settings.meshId});
+    const store = deps.store.open({
+      meshId: settings.meshId,
+      clock: deps.clock,
+      logger,
+      gcHorizonMs: deps.gcHorizonMs,
+      maxClockSkewMs: deps.maxClockSkewMs,
+    });
+    return new MeshRuntime({
+      settings,
+      store,
+      identity: deps.identity,
+      driver: deps.driver,
+      repository: this.repository,
+      logger,
+      clock: deps.clock,
+      controlPort: deps.controlPort,
+    });
+  }
+
+  /** Per-mesh settings from the user's input over the base configuration. */
+  private async settingsFor(meshId: string, input: MeshSettingsInput): Promise<MeshSettings> {
+    const {base, identity, store, clock} = this.deps;
+    const role = input.role ?? base.role;
+    let endpointHost: string | null = input.endpoint ?? base.publicEndpoint ?? null;
+    if (!endpointHost && role === 'peer') {
+      endpointHost = await (this.deps.discoverHost ?? discoverOutgoingAddress)();
+      if (!endpointHost) {
+        this.deps.logger.warn({meshId}, 'no endpoint given and none discovered: other nodes will not be able to reach this one (use --endpoint or publicEndpoint)');
+      }
+    }
+    return {
+      version: 1,
+      meshId,
+      storeKind: store.kind,
+      interfaceName: interfaceName(meshId, identity.nodeId),
+      role,
+      listenPort: input.port ?? 0,
+      endpointHost,
+      keepaliveSeconds: input.keepalive ?? base.keepAliveWg,
+      // Flags only switch these on; the configured default applies otherwise
+      // (the original always overrode the file with the flags' false, B-18).
+      advertiseRoutes: input.advertiseRoutes ?? base.advertiseRoute,
+      advertiseDefault: input.advertiseDefault ?? base.advertiseDefaults,
+      addressCounter: 0,
+      joinedAt: clock.now(),
+      preUp: base.preUp,
+      postUp: base.postUp,
+      preDown: base.preDown,
+      postDown: base.postDown,
+    };
+  }
+
+  /** Create a new mesh with this node as its first member. Nothing is left behind on failure. */
+  async createMesh(input: MeshSettingsInput): Promise<{meshId: string}> {
+    return this.queue.run(async () => {
+      const settings = await this.settingsFor(generateMeshId((n) => this.deps.random.bytes(n)), input);
+      if (settings.role === 'client') {
+        throw new InvalidInputError('a client cannot create a mesh: create it on a peer (--role peer) and join it from the client');
+      }
+      await this.admit(settings);
+      this.deps.logger.info({meshId: settings.meshId, interface: settings.interfaceName}, 'mesh created');
+      return {meshId: settings.meshId};
+    });
+  }
+
+  /** Bring a new membership up and persist it; undo everything if any step fails. */
+  private async admit(settings: MeshSettings, snapshot?: Uint8Array): Promise<MeshRuntime> {
+    const runtime = this.openRuntime(settings);
+    try {
+      if (snapshot) runtime.store.load(snapshot);
+      await runtime.up();
+      await this.repository.saveSettings(settings);
+      await runtime.save();
+    } catch (error) {
+      await runtime.close({removeInterface: true, save: false}).catch(() => undefined);
+      await this.repository.remove(settings.meshId);
+      throw error;
+    }
+    this.meshes.set(settings.meshId, runtime);
+    return runtime;
+  }
+
+  /** The runtime of a mesh this node is in. @throws UnknownMeshError, InvalidInputError (malformed id) */
+  mesh(meshId: string): MeshRuntime {
+    assertMeshId(meshId);
+    const runtime = this.meshes.get(meshId);
+    if (!runtime) throw new UnknownMeshError(meshId);
+    return runtime;
+  }
+
+  /** Leave a mesh: publish a tombstone, remove the interface, forget the mesh. */
+  async leaveMesh(meshId: string): Promise<{meshId: string}> {
+    return this.queue.run(async () => {
+      const runtime = this.mesh(meshId);
+      runtime.tombstone();
+      this.meshes.delete(meshId);
+      await runtime.close({removeInterface: true, save: false});
+      await this.repository.remove(meshId);
+      this.deps.logger.info({meshId}, 'left mesh');
+      return {meshId};
+    });
+  }
+
+  /** Every mesh, sorted by id. */
+  listMeshes(): MeshSummary[] {
+    return [...this.meshes.values()].map((runtime) => runtime.summary()).sort((a, b) => a.meshId.localeCompare(b.meshId));
+  }
+
+  /** One mesh as `mesh show` presents it. */
+  async showMesh(meshId: string): Promise<MeshView> {
+    return this.mesh(meshId).view();
+  }
+
+  /** What `status` prints. */
+  status(): StatusView {
+    const {identity, backendNames} = this.deps;
+    return {pid: process.pid, nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, backends: {...backendNames}, meshes: this.listMeshes()};
+  }
+
+  /**
+   * Re-sign this node's records well within the GC horizon, so that live nodes
+   * never expire while tombstones and records of nodes gone for good do.
+   */
+  private scheduleRefresh(): void {
+    if (this.stopped) return;
+    const interval = Math.max(1000, Math.floor(this.deps.gcHorizonMs / 4));
+    this.refreshTimer = this.deps.clock.setTimeout(() => {
+      void this.queue
+        .run(async () => {
+          for (const runtime of this.meshes.values()) {
+            runtime.store.collectGarbage();
+            await runtime.publishSelf({});
+          }
+        })
+        .catch((error: unknown) => this.deps.logger.error({err: error}, 'refreshing own records failed'))
+        .finally(() => this.scheduleRefresh());
+    }, interval);
+  }
+
+  /** Stop: save every mesh and remove its interface (a restart restores both). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.refreshTimer?.cancel();
+    await this.queue.run(async () => {
+      for (const runtime of this.meshes.values()) {
+        try {
+          await runtime.close({removeInterface: true, save: true});
+        } catch (error) {
+          this.deps.logger.error({err: error, meshId: runtime.meshId}, 'error while stopping mesh');
+        }
+      }
+      this.meshes.clear();
+    });
+  }
+}

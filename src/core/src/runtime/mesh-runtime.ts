@@ -1,0 +1,251 @@
+/**
+ * One mesh on this node: its store, this node's own record in it, and the
+ * WireGuard interface that mirrors it. After every change of the mesh view it
+ * recomputes the desired WireGuard state and hands it to the driver; it saves
+ * the store shortly after every change.
+ */
+import {meshPrefix, nodeAddress} from '../addressing/address.js';
+import type {Clock, TimerHandle} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {MeshStore} from '../contracts/store.js';
+import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
+import type {NodeIdentity} from '../identity/identity.js';
+import type {MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
+import {signEntry} from '../model/entries.js';
+import type {NodeRecord} from '../model/record.js';
+import {formatEndpoint} from './endpoint.js';
+import type {MeshRepository} from './mesh-repository.js';
+import type {MeshSettings} from './mesh-settings.js';
+import {planWireGuard} from './wg-plan.js';
+
+/** How long after a change the store is saved (coalesces bursts of changes). */
+const SAVE_DELAY_MS = 200;
+
+/** Everything a MeshRuntime needs. */
+export interface MeshRuntimeDeps {
+  settings: MeshSettings;
+  store: MeshStore;
+  identity: NodeIdentity;
+  driver: WgDriver;
+  repository: MeshRepository;
+  logger: Logger;
+  clock: Clock;
+  /** Port of the control plane, advertised in the control endpoint of a peer. */
+  controlPort: number;
+}
+
+/** The fields of its own record a node may change. */
+export type SelfPatch = Partial<Pick<NodeRecord, 'alias' | 'description' | 'services' | 'routes'>>;
+
+/** One mesh on this node. */
+export class MeshRuntime {
+  readonly settings: MeshSettings;
+  readonly store: MeshStore;
+  readonly prefix: string;
+  private readonly deps: MeshRuntimeDeps;
+  private listenPort = 0;
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
+  private saveTimer: TimerHandle | undefined;
+  private unsubscribe: () => void;
+  private closed = false;
+
+  constructor(deps: MeshRuntimeDeps) {
+    this.deps = deps;
+    this.settings = deps.settings;
+    this.store = deps.store;
+    this.prefix = meshPrefix(deps.settings.meshId);
+    this.unsubscribe = this.store.onChange(() => this.changed());
+  }
+
+  /** The mesh id. */
+  get meshId(): string {
+    return this.settings.meshId;
+  }
+
+  /** This node's live record in the mesh, if it has one. */
+  self(): NodeRecord | undefined {
+    const entry = this.store.get(this.deps.identity.nodeId);
+    return entry?.value.kind === 'record' ? entry.value : undefined;
+  }
+
+  /**
+   * Bring the interface up and (re)publish this node's record with the port
+   * actually bound. Used on create, join and restore.
+   */
+  async up(): Promise<void> {
+    const {settings, driver, identity} = this.deps;
+    const state = await driver.ensureInterface({
+      name: settings.interfaceName,
+      privateKey: identity.wgPrivateKey,
+      listenPort: settings.listenPort,
+      mtu: 1420,
+    });
+    this.listenPort = state.listenPort;
+    await this.publishSelf({});
+    await this.reconcile();
+  }
+
+  /** Sign and merge a new version of this node's record with `patch` applied. */
+  async publishSelf(patch: SelfPatch): Promise<NodeRecord> {
+    const {settings, identity, clock} = this.deps;
+    const previous = this.store.get(identity.nodeId)?.value;
+    const current = previous?.kind === 'record' ? previous : undefined;
+    const now = clock.now();
+    const isPeer = settings.role === 'peer';
+    const host = settings.endpointHost;
+    const record: NodeRecord = {
+      kind: 'record',
+      meshId: settings.meshId,
+      id: identity.nodeId,
+      signingKey: identity.signingKey,
+      wgPublicKey: identity.wgPublicKey,
+      address: nodeAddress(settings.meshId, identity.nodeId, settings.addressCounter),
+      addressCounter: settings.addressCounter,
+      role: settings.role,
+      controlEndpoint: isPeer && host ? formatEndpoint(host, this.deps.controlPort) : null,
+      wgEndpoint: isPeer && host && this.listenPort > 0 ? formatEndpoint(host, this.listenPort) : null,
+      alias: patch.alias !== undefined ? patch.alias : (current?.alias ?? null),
+      description: patch.description !== undefined ? patch.description : (current?.description ?? null),
+      services: patch.services ?? current?.services ?? {},
+      routes: patch.routes ?? current?.routes ?? [],
+      // Versions only grow, and a version is never below the wall clock, so a
+      // node that lost its state still outranks what it wrote before.
+      version: Math.max((previous?.version ?? 0) + 1, now),
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+    };
+    this.mergeOwn(record);
+    return record;
+  }
+
+  /** Write this node's signed tombstone (leaving). */
+  tombstone(): void {
+    const {identity, clock, settings} = this.deps;
+    const now = clock.now();
+    const previous = this.store.get(identity.nodeId)?.value;
+    this.mergeOwn({
+      kind: 'tombstone',
+      meshId: settings.meshId,
+      id: identity.nodeId,
+      signingKey: identity.signingKey,
+      version: Math.max((previous?.version ?? 0) + 1, now),
+      updatedAt: now,
+    });
+  }
+
+  private mergeOwn(body: Parameters<typeof signEntry>[1]): void {
+    const result = this.store.merge([signEntry(this.deps.identity, body)]);
+    if (result.rejected.length > 0) {
+      throw new Error(`own entry rejected by the store: ${result.rejected[0]?.reason ?? 'unknown reason'}`);
+    }
+  }
+
+  /** Live records of the mesh (failure detection narrows this in the control plane). */
+  liveRecords(): NodeRecord[] {
+    return this.store.records();
+  }
+
+  /**
+   * Make WireGuard match the current view. Calls made while one runs are
+   * coalesced into one more run afterwards, so the last view always wins.
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      try {
+        do {
+          this.reconcileAgain = false;
+          await this.applyOnce();
+        } while (this.reconcileAgain && !this.closed);
+      } finally {
+        this.reconciling = undefined;
+      }
+    })();
+    return this.reconciling;
+  }
+
+  private async applyOnce(): Promise<void> {
+    const self = this.self();
+    if (!self || this.closed) return;
+    const plan = planWireGuard({
+      selfId: self.id,
+      self,
+      live: this.liveRecords(),
+      prefix: this.prefix,
+      keepaliveSeconds: this.settings.keepaliveSeconds,
+    });
+    const {driver} = this.deps;
+    const name = this.settings.interfaceName;
+    await driver.setAddresses(name, plan.addresses);
+    await driver.applyPeers(name, plan.peers);
+    await driver.setRoutes(name, plan.routes);
+  }
+
+  private changed(): void {
+    if (this.closed) return;
+    this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    if (!this.saveTimer) {
+      this.saveTimer = this.deps.clock.setTimeout(() => {
+        this.saveTimer = undefined;
+        this.save().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'saving mesh state failed'));
+      }, SAVE_DELAY_MS);
+    }
+  }
+
+  /** Save the store now. */
+  async save(): Promise<void> {
+    await this.deps.repository.saveState(this.meshId, this.store.save());
+  }
+
+  /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them. */
+  async view(): Promise<MeshView> {
+    let stats: WgPeerStats[] = [];
+    try {
+      stats = await this.deps.driver.stats(this.settings.interfaceName);
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not read WireGuard statistics');
+    }
+    const byKey = new Map(stats.map((peer) => [peer.publicKey, peer]));
+    const nodes: NodeView[] = this.liveRecords().map((record) => {
+      const peer = byKey.get(record.wgPublicKey);
+      return {
+        id: record.id,
+        wgPublicKey: record.wgPublicKey,
+        address: record.address,
+        role: record.role,
+        controlEndpoint: record.controlEndpoint,
+        wgEndpoint: record.wgEndpoint,
+        alias: record.alias,
+        description: record.description,
+        services: record.services,
+        routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
+        self: record.id === this.deps.identity.nodeId,
+        stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
+      };
+    });
+    return {meshId: this.meshId, prefix: this.prefix, nodes};
+  }
+
+  /** One line of `mesh list`. */
+  summary(): MeshSummary {
+    return {meshId: this.meshId, prefix: this.prefix, interface: this.settings.interfaceName, members: this.liveRecords().length};
+  }
+
+  /**
+   * Stop reacting to changes, save the state, and remove the interface when
+   * `removeInterface` (shutdown and leave both remove it; restart restores it).
+   */
+  async close(options: {removeInterface: boolean; save: boolean}): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    this.saveTimer?.cancel();
+    this.saveTimer = undefined;
+    await this.reconciling?.catch(() => undefined);
+    if (options.save) await this.save();
+    if (options.removeInterface) await this.deps.driver.removeInterface(this.settings.interfaceName);
+  }
+}

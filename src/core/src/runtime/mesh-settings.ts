@@ -1,0 +1,31 @@
+/**
+ * Per-mesh settings: what the user chose when creating or joining a mesh,
+ * merged over `baseConfiguration`, and persisted with the mesh.
+ */
+import {z} from 'zod';
+import {ROLES} from '../model/record.js';
+
+/** What a node keeps about each mesh it is in (besides the replicated state). */
+export const meshSettingsFileSchema = z.object({
+  version: z.literal(1),
+  meshId: z.string(),
+  storeKind: z.string(),
+  interfaceName: z.string(),
+  role: z.enum(ROLES),
+  /** Requested WireGuard port (0: any). */
+  listenPort: z.number().int().min(0).max(65535),
+  /** Host advertised to others, when known. */
+  endpointHost: z.string().nullable(),
+  keepaliveSeconds: z.number().int().min(0).max(65535),
+  advertiseRoutes: z.boolean(),
+  advertiseDefault: z.boolean(),
+  /** Collision counter of this node's address. */
+  addressCounter: z.number().int().min(0).max(255),
+  joinedAt: z.number().int(),
+  preUp: z.array(z.string()),
+  postUp: z.array(z.string()),
+  preDown: z.array(z.string()),
+  postDown: z.array(z.string()),
+});
+/** What a node keeps about each mesh it is in (besides the replicated state). */
+export type MeshSettings = z.infer<typeof meshSettingsFileSchema>;

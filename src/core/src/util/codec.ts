@@ -1,0 +1,43 @@
+/**
+ * The one place where bytes become values. Everything read from the network or
+ * from disk is decoded here with a size cap and validated with a zod schema
+ * before use; a failure is a {@link DecodeError}, never a crash.
+ */
+import {Packr} from 'msgpackr';
+import type {z} from 'zod';
+import {DecodeError} from '../errors.js';
+
+// Records off: every message is self-describing plain MessagePack, so any
+// implementation (or a future version) can read it.
+const packr = new Packr({useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number'});
+
+/** Default cap on one decoded message: 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Encode a plain value (objects, arrays, strings, numbers, Uint8Array) to MessagePack. */
+export function encode(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Decode MessagePack bytes and validate them against `schema`.
+ * @throws DecodeError when the bytes are too long, malformed, or do not match.
+ */
+export function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S, what: string, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): z.infer<S> {
+  if (bytes.byteLength > maxBytes) {
+    throw new DecodeError(`${what}: ${bytes.byteLength} bytes is over the ${maxBytes}-byte limit`);
+  }
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (error) {
+    throw new DecodeError(`${what}: not valid MessagePack (${(error as Error).message})`, {cause: error});
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    throw new DecodeError(`${what}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}

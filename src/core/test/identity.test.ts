@@ -1,0 +1,69 @@
+import {execFileSync, spawnSync} from 'node:child_process';
+import {mkdtemp, readFile, rm, stat} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {afterEach, beforeEach, describe, expect, it} from 'vitest';
+import {generateIdentity, loadOrCreateIdentity, nodeIdFromSigningKey, verifySignature, wgPublicKeyFromPrivate} from '../src/index.js';
+
+const hasWg = spawnSync('wg', ['--version']).status === 0;
+
+describe('identity', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wgmesh-identity-'));
+  });
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('is created on first use with mode 0600 and reloaded unchanged', async () => {
+    const file = join(dir, 'sub', 'identity.json');
+    const first = await loadOrCreateIdentity(file);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const second = await loadOrCreateIdentity(file);
+    expect(second.nodeId).toBe(first.nodeId);
+    expect(second.wgPublicKey).toBe(first.wgPublicKey);
+    expect(second.signingKey).toBe(first.signingKey);
+  });
+
+  it('derives the node id from the signing key', () => {
+    const identity = generateIdentity();
+    expect(identity.nodeId).toMatch(/^[0-9a-f]{32}$/);
+    expect(nodeIdFromSigningKey(identity.signingKey)).toBe(identity.nodeId);
+  });
+
+  it('signs verifiably and rejects tampering', () => {
+    const identity = generateIdentity();
+    const data = Buffer.from('hello');
+    const signature = identity.sign(data);
+    expect(verifySignature(identity.signingKey, data, signature)).toBe(true);
+    expect(verifySignature(identity.signingKey, Buffer.from('hellO'), signature)).toBe(false);
+    expect(verifySignature(generateIdentity().signingKey, data, signature)).toBe(false);
+    expect(verifySignature('not base64 at all', data, signature)).toBe(false);
+    expect(verifySignature(identity.signingKey, data, signature.subarray(0, 10))).toBe(false);
+  });
+
+  it('never shows the WireGuard private key in JSON or inspection', async () => {
+    const identity = generateIdentity();
+    expect(JSON.stringify(identity)).not.toContain(identity.wgPrivateKey);
+    const {inspect} = await import('node:util');
+    expect(inspect(identity)).not.toContain(identity.wgPrivateKey);
+  });
+
+  it('rejects a corrupt identity file with a clear error', async () => {
+    const file = join(dir, 'identity.json');
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, '{"version":1,'));
+    await expect(loadOrCreateIdentity(file)).rejects.toThrow(/identity file .* is not valid JSON/);
+    expect(await readFile(file, 'utf8')).toBe('{"version":1,');
+  });
+
+  it.skipIf(!hasWg)('WireGuard public keys match `wg pubkey` exactly', () => {
+    for (let i = 0; i < 5; i++) {
+      const identity = generateIdentity();
+      const fromWg = execFileSync('wg', ['pubkey'], {input: identity.wgPrivateKey + '\n'}).toString().trim();
+      expect(identity.wgPublicKey).toBe(fromWg);
+      const generated = execFileSync('wg', ['genkey']).toString().trim();
+      expect(wgPublicKeyFromPrivate(generated)).toBe(execFileSync('wg', ['pubkey'], {input: generated}).toString().trim());
+    }
+  });
+});
