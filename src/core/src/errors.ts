@@ -72,3 +72,41 @@ export class PeerUnreachableError extends WgmeshError {
     super('PEER_UNREACHABLE', `could not reach ${endpoint}: ${reason}`);
   }
 }
+
+/** A WireGuard driver could not do what it was asked (bad spec, missing interface, failed tool); names the interface. */
+export class WgDriverError extends WgmeshError {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super('WG_DRIVER', message, options);
+  }
+}
+
+/** Another daemon already answers on the IPC socket this daemon was told to use. */
+export class DaemonAlreadyRunningError extends WgmeshError {
+  constructor(socketPath: string, pid?: number) {
+    super(
+      'DAEMON_ALREADY_RUNNING',
+      `another wgmesh daemon is already running at ${socketPath}${pid === undefined ? '' : ` (pid ${pid})`}; stop it first, or give this one another --socket and --data-dir`,
+    );
+  }
+}
+
+/** The IPC socket exists but this user may not connect to it (it is mode 0600). */
+export class IpcPermissionError extends WgmeshError {
+  constructor(socketPath: string) {
+    super('IPC_PERMISSION', `permission denied on the wgmesh daemon socket ${socketPath}; run this command as root or as the user the daemon runs as`);
+  }
+}
+
+/** A failure talking to the daemon that is not the daemon's answer: a timeout, a broken frame, a dropped connection. */
+export class IpcError extends WgmeshError {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super('IPC', message, options);
+  }
+}
+
+/** An error the daemon answered with; `code` and `message` are the daemon's. */
+export class RemoteError extends WgmeshError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}

@@ -23,7 +23,7 @@ import type {MeshSettings} from './mesh-settings.js';
 export interface BaseMeshSettings {
   role: Role;
   ipDiscovery: 'outgoing' | 'public';
-  publicEndpoint?: string | undefined;
+  publicEndpoint?: string | null | undefined;
   advertiseRoute: boolean;
   advertiseDefaults: boolean;
   keepAliveWg: number;

@@ -1,0 +1,164 @@
+/**
+ * The twophase sync protocol: message schemas and their encoding. Every
+ * message is plain MessagePack (core's codec) validated with zod on receipt.
+ *
+ * ```
+ * initiator                                   responder
+ * hello {v, mesh, kind, digest, count}  ->
+ *                                       <-    equal                      (same state: done)
+ *                                       <-    buckets {bits, digests}    (otherwise)
+ * summaries {buckets, items}            ->    (initiator's entries in differing buckets)
+ *                                       <-    entries {entries, want}    (what it lacks / wants)
+ * final {entries}                       ->    (only when `want` was not empty)
+ * ```
+ */
+import {bytesSchema, decode, DecodeError, encode, signedEntrySchema, type VerifiedEntry} from '@wgmesh/core';
+import {z} from 'zod';
+import {MAX_BUCKET_BITS} from './buckets.js';
+import {MAX_ENTRIES, MAX_SYNC_MESSAGE_BYTES} from './limits.js';
+
+/** Version of this protocol; a peer speaking another is refused. */
+export const PROTOCOL_VERSION = 1;
+/** Bytes of a store digest: 8-byte entry count then a 32-byte hash sum. */
+export const DIGEST_BYTES = 40;
+/** Bytes of a node id on the wire (32 hex digits as raw bytes). */
+export const ID_BYTES = 16;
+/** Bytes of the hash prefix in a summary: 128 bits, so two different versions never look alike by accident. */
+export const SUMMARY_HASH_BYTES = 16;
+/** Bytes of one packed summary: id, version (uint64), hash prefix. */
+export const SUMMARY_BYTES = ID_BYTES + 8 + SUMMARY_HASH_BYTES;
+
+const helloSchema = z.object({
+  t: z.literal('hello'),
+  v: z.number().int(),
+  mesh: z.string().max(64),
+  kind: z.string().max(64),
+  digest: bytesSchema.refine((b) => b.byteLength === DIGEST_BYTES, `digest must be ${DIGEST_BYTES} bytes`),
+  count: z.number().int().nonnegative(),
+});
+const equalSchema = z.object({t: z.literal('equal')});
+const bucketsSchema = z
+  .object({
+    t: z.literal('buckets'),
+    bits: z.number().int().min(0).max(MAX_BUCKET_BITS),
+    digests: bytesSchema,
+  })
+  .refine((m) => m.digests.byteLength === 2 ** m.bits * 16, 'digests must hold one 16-byte sum per bucket');
+const summariesSchema = z.object({
+  t: z.literal('summaries'),
+  buckets: z.array(z.number().int().nonnegative()).max(2 ** MAX_BUCKET_BITS),
+  items: bytesSchema.refine(
+    (b) => b.byteLength % SUMMARY_BYTES === 0 && b.byteLength / SUMMARY_BYTES <= MAX_ENTRIES,
+    `items must be at most ${MAX_ENTRIES} summaries of ${SUMMARY_BYTES} bytes`,
+  ),
+});
+const entriesSchema = z.object({
+  t: z.literal('entries'),
+  entries: z.array(signedEntrySchema).max(MAX_ENTRIES),
+  want: bytesSchema.refine(
+    (b) => b.byteLength % ID_BYTES === 0 && b.byteLength / ID_BYTES <= MAX_ENTRIES,
+    `want must be at most ${MAX_ENTRIES} ids of ${ID_BYTES} bytes`,
+  ),
+});
+const finalSchema = z.object({
+  t: z.literal('final'),
+  entries: z.array(signedEntrySchema).max(MAX_ENTRIES),
+});
+
+/** Any message of the protocol. */
+export const syncMessageSchema = z.union([helloSchema, equalSchema, bucketsSchema, summariesSchema, entriesSchema, finalSchema]);
+/** Any message of the protocol. */
+export type SyncMessage = z.infer<typeof syncMessageSchema>;
+/** The message of one type. */
+export type SyncMessageOf<T extends SyncMessage['t']> = Extract<SyncMessage, {t: T}>;
+
+/** Bytes of any backing buffer are fine to send; only received bytes come narrowed by the schema. */
+type Widen<T> = T extends Uint8Array ? Uint8Array : T extends readonly (infer E)[] ? Widen<E>[] : T extends object ? {[K in keyof T]: Widen<T[K]>} : T;
+/** A message as this side builds it for sending. */
+export type OutgoingMessage = Widen<SyncMessage>;
+
+/** Encode a message for the wire. */
+export function encodeMessage(message: OutgoingMessage): Uint8Array {
+  return encode(message);
+}
+
+/**
+ * Decode and validate a message from the peer.
+ * @throws DecodeError when it is too long, malformed or not a message of this protocol.
+ */
+export function decodeMessage(bytes: Uint8Array): SyncMessage {
+  return decode(bytes, syncMessageSchema, 'twophase sync message', MAX_SYNC_MESSAGE_BYTES);
+}
+
+/** What one side tells the other about an entry it holds, without the entry itself. */
+export interface EntrySummary {
+  /** Node id (32 hex digits). */
+  readonly id: string;
+  /** The entry's version. */
+  readonly version: number;
+  /** The first {@link SUMMARY_HASH_BYTES} bytes of the entry's content hash. */
+  readonly hashPrefix: Uint8Array;
+}
+
+/** Pack summaries of `entries` into fixed-size binary records (far smaller than MessagePack maps). */
+export function packSummaries(entries: readonly VerifiedEntry[]): Uint8Array {
+  const out = Buffer.alloc(entries.length * SUMMARY_BYTES);
+  entries.forEach((entry, index) => {
+    const offset = index * SUMMARY_BYTES;
+    out.write(entry.value.id, offset, ID_BYTES, 'hex');
+    // Versions are safe integers (< 2^53): two 32-bit halves, no BigInt per summary.
+    out.writeUInt32BE(Math.floor(entry.value.version / 2 ** 32), offset + ID_BYTES);
+    out.writeUInt32BE(entry.value.version >>> 0, offset + ID_BYTES + 4);
+    out.set(entry.hash.subarray(0, SUMMARY_HASH_BYTES), offset + ID_BYTES + 8);
+  });
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Unpack summaries (the length was validated by the schema).
+ * @throws DecodeError on a version beyond what an entry can carry.
+ */
+export function unpackSummaries(bytes: Uint8Array): EntrySummary[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: EntrySummary[] = [];
+  for (let offset = 0; offset < buffer.byteLength; offset += SUMMARY_BYTES) {
+    const high = buffer.readUInt32BE(offset + ID_BYTES);
+    if (high >= 2 ** 21) throw new DecodeError('twophase sync message: summary version out of range');
+    out.push({
+      id: buffer.toString('hex', offset, offset + ID_BYTES),
+      version: high * 2 ** 32 + buffer.readUInt32BE(offset + ID_BYTES + 4),
+      // A view, not a copy: the message outlives the session's use of it.
+      hashPrefix: buffer.subarray(offset + ID_BYTES + 8, offset + SUMMARY_BYTES),
+    });
+  }
+  return out;
+}
+
+/** Pack node ids (32 hex digits each) into raw bytes. */
+export function packIds(ids: readonly string[]): Uint8Array {
+  const out = Buffer.alloc(ids.length * ID_BYTES);
+  ids.forEach((id, index) => out.write(id, index * ID_BYTES, ID_BYTES, 'hex'));
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Unpack raw node ids (the length was validated by the schema). */
+export function unpackIds(bytes: Uint8Array): string[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: string[] = [];
+  for (let offset = 0; offset < buffer.byteLength; offset += ID_BYTES) out.push(buffer.toString('hex', offset, offset + ID_BYTES));
+  return out;
+}
+
+/**
+ * Order of a held entry against a peer's summary of the same node: positive when
+ * ours wins, negative when theirs does, 0 when they are the same version. Agrees
+ * with core's `compareEntries`, which orders by version, then by content hash.
+ */
+export function compareWithSummary(ours: VerifiedEntry, theirs: EntrySummary): number {
+  if (ours.value.version !== theirs.version) return ours.value.version - theirs.version;
+  for (let i = 0; i < SUMMARY_HASH_BYTES; i++) {
+    const difference = (ours.hash[i] as number) - (theirs.hashPrefix[i] as number);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}

@@ -1,0 +1,66 @@
+/**
+ * Base of every wgmesh command: the shared `--socket`/`--config` flags, `--json`,
+ * and error output. A known error prints one line (`Error: <message>`) on stderr
+ * and exits 1; with `--json` it prints `{"error": {"code", "message"}}` instead.
+ * Only unexpected bugs reach oclif's handler with a stack trace.
+ */
+import {Command, Errors, Flags} from '@oclif/core';
+import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
+import {IpcClient, resolveSocketPath} from '@wgmesh/core/client';
+
+/** Flags every command that talks to the daemon accepts. */
+export const daemonFlags = {
+  socket: Flags.string({
+    description: 'IPC socket of the daemon [default: WGMESH_SOCKET, else from the config file, else <dataDir>/wgmesh.sock]',
+    helpGroup: 'GLOBAL',
+  }),
+  config: Flags.string({
+    description: 'config file used to find the socket [default: WGMESH_CONFIG, else /etc/wgmesh/config.yaml as root, else ~/.config/wgmesh/config.yaml]',
+    helpGroup: 'GLOBAL',
+  }),
+};
+
+/** True for errors wgmesh raises on purpose (they carry a code and a user-facing message). */
+function isUserError(error: unknown): error is Error & {code: string} {
+  const code = (error as {code?: unknown} | null)?.code;
+  return error instanceof Error && typeof code === 'string' && /^[A-Z_]+$/.test(code);
+}
+
+/** Base class: JSON output, one-line errors. */
+export abstract class WgmeshCommand extends Command {
+  static override enableJsonFlag = true;
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error;
+    const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
+    if (isUserError(error) || parseError) {
+      const code = isUserError(error) ? error.code : 'INVALID_INPUT';
+      const message = error.message.split('\n')[0] ?? error.message;
+      if (this.jsonEnabled()) this.logJson({error: {code, message}});
+      else process.stderr.write(`Error: ${isUserError(error) ? error.message : stripAnsi(error.message)}\n`);
+      this.exit(1);
+    }
+    return super.catch(error);
+  }
+}
+
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
+/** Base class for commands that call the daemon over IPC. */
+export abstract class DaemonClientCommand extends WgmeshCommand {
+  static override baseFlags = daemonFlags;
+
+  /** Call the daemon once and close the connection. */
+  protected async call<M extends IpcMethod>(flags: {socket?: string; config?: string}, method: M, params: IpcMethods[M]['params']): Promise<IpcMethods[M]['result']> {
+    const socketPath = await resolveSocketPath({socket: flags.socket, file: flags.config, env: process.env});
+    const client = new IpcClient(socketPath);
+    try {
+      return await client.call(method, params);
+    } finally {
+      client.close();
+    }
+  }
+}

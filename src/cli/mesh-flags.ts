@@ -1,0 +1,32 @@
+/** Flags shared by `mesh create` and `mesh join`, and their mapping to IPC parameters. */
+import {Flags} from '@oclif/core';
+import type {MeshSettingsInput} from '@wgmesh/core/client';
+
+/** Per-mesh settings flags. Unset flags fall back to `baseConfiguration` in the daemon's config. */
+export const meshSettingsFlags = {
+  port: Flags.integer({description: 'WireGuard listen port (0: let the system pick one)', min: 0, max: 65535}),
+  endpoint: Flags.string({description: 'host name or IP other nodes use to reach this node (no port) [default: publicEndpoint, else discovered]'}),
+  role: Flags.string({description: 'role of this node in the mesh', options: ['peer', 'client']}),
+  keepalive: Flags.integer({description: 'WireGuard persistent keepalive in seconds (0: off)', min: 0, max: 65535}),
+  'advertise-routes': Flags.boolean({description: "advertise this mesh's prefix and learned routes into this node's other meshes"}),
+  'advertise-default': Flags.boolean({description: 'advertise a default route (::/0) into this mesh: this node is an exit (needs --advertise-routes)'}),
+};
+
+/** The IPC parameters for the flags the user gave (absent flags are left out). */
+export function meshSettingsFromFlags(flags: {
+  port?: number;
+  endpoint?: string;
+  role?: string;
+  keepalive?: number;
+  'advertise-routes'?: boolean;
+  'advertise-default'?: boolean;
+}): MeshSettingsInput {
+  const input: MeshSettingsInput = {};
+  if (flags.port !== undefined) input.port = flags.port;
+  if (flags.endpoint !== undefined) input.endpoint = flags.endpoint;
+  if (flags.role === 'peer' || flags.role === 'client') input.role = flags.role;
+  if (flags.keepalive !== undefined) input.keepalive = flags.keepalive;
+  if (flags['advertise-routes']) input.advertiseRoutes = true;
+  if (flags['advertise-default']) input.advertiseDefault = true;
+  return input;
+}

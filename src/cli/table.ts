@@ -1,0 +1,9 @@
+/** Plain-text tables for human output (JSON output never goes through here). */
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,29 @@
+import type {StatusView} from '@wgmesh/core/client';
+import {DaemonClientCommand} from '../cli/base-command.js';
+import {renderTable} from '../cli/table.js';
+
+/** `wgmesh status`: what the running daemon is. */
+export default class Status extends DaemonClientCommand {
+  static override summary = 'Show the running daemon: pid, node id, keys, backends and meshes';
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
+
+  async run(): Promise<StatusView> {
+    const {flags} = await this.parse(Status);
+    const status = await this.call(flags, 'status', {});
+    this.log(
+      renderTable(
+        ['', ''],
+        [
+          ['pid', String(status.pid)],
+          ['node id', status.nodeId],
+          ['wireguard key', status.wgPublicKey],
+          ['store', status.backends.store],
+          ['transport', status.backends.transport],
+          ['wireguard driver', status.backends.wg],
+          ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map((m) => `${m.meshId} (${m.members} members, ${m.interface})`).join('\n                  ')],
+        ],
+      ).replace(/^\s*\n/, ''),
+    );
+    return status;
+  }
+}

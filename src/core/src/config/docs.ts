@@ -1,0 +1,65 @@
+/**
+ * One line of documentation per config key, for the README and `--help`
+ * texts. A test checks this list against the schema in both directions, so a
+ * key cannot be added without being documented.
+ */
+
+/** Documentation of one config key. */
+export interface ConfigKeyDoc {
+  /** Dotted key as written in the file (`syncInterval`, `baseConfiguration.role`). */
+  key: string;
+  /** The default, as a user would write it in the file (or a description when it depends on the host). */
+  default: string;
+  /** What the key does and which values it accepts. */
+  description: string;
+}
+
+const DURATION = 'A duration: seconds as a number (fractions allowed) or a string with units (`250ms`, `2s`, `1m`, `1h30m`, `7d`).';
+
+/** Every config key, top level first, then `baseConfiguration.*`, in the order of the schema. */
+export const configKeyDocs: readonly ConfigKeyDoc[] = [
+  {key: 'store', default: 'twophase', description: 'Store backend that holds the replicated mesh state (flag `--store`).'},
+  {key: 'transport', default: 'grpc', description: 'Transport backend daemons use to talk to each other (flag `--transport`).'},
+  {key: 'wgDriver', default: 'kernel', description: 'WireGuard driver backend that configures interfaces and routes (flag `--wg`).'},
+  {
+    key: 'dataDir',
+    default: '`/var/lib/wgmesh` as root, else `$XDG_STATE_HOME/wgmesh` or `~/.local/state/wgmesh`',
+    description: 'Directory for the identity, mesh state and backend files (flag `--data-dir`). Relative paths are relative to the config file.',
+  },
+  {
+    key: 'socket',
+    default: '`<dataDir>/wgmesh.sock`',
+    description:
+      'Unix socket the CLI uses to drive the daemon; created with mode 0600 (flag `--socket`, env `WGMESH_SOCKET`). At most 107 bytes long; relative to the config file.',
+  },
+  {key: 'logLevel', default: 'info', description: 'Log level: trace, debug, info, warn, error, fatal or silent.'},
+  {key: 'syncInterval', default: '1s', description: `How often a daemon starts an anti-entropy round with peers; greater than 0. ${DURATION}`},
+  {key: 'heartbeatInterval', default: '2s', description: `How often a daemon proves it is alive to the members that monitor it (a small heartbeat message, not a record rewrite); a crashed member leaves every view within about 3 × this. Greater than 0. ${DURATION}`},
+  {key: 'pullInterval', default: '20s', description: `How often a daemon pulls full state from a random peer; 0 disables pulling. ${DURATION}`},
+  {key: 'timeout', default: '5s', description: `Time limit of one request to another daemon; greater than 0. ${DURATION}`},
+  {key: 'gcHorizon', default: '24h', description: `How long tombstones and records of departed nodes are kept before garbage collection; at least 1h. ${DURATION}`},
+  {key: 'maxClockSkew', default: '5m', description: `How far in the future a record's timestamps may be before it is rejected; greater than 0. ${DURATION}`},
+  {key: 'branch', default: '3', description: 'Number of peers a daemon gossips to in each round; an integer of at least 1.'},
+  {key: 'clusterSize', default: '64', description: 'Nodes per gossip cluster; an integer from 1 to 65536.'},
+  {key: 'interClusterChance', default: '0.15', description: 'Probability of gossiping to a node in another cluster in each round; a number from 0 to 1.'},
+  {key: 'infectionCount', default: '3', description: 'Times a daemon forwards a new update before it stops spreading it; an integer of at least 1.'},
+  {key: 'gRPCPort', default: '4000', description: 'TCP port the control-plane transport listens on; an integer from 1 to 65535.'},
+  {key: 'certificatePath', default: 'none', description: "This node's TLS certificate (PEM) for the transport's mutual TLS; relative to the config file."},
+  {key: 'privateKeyPath', default: 'none', description: 'Private key (PEM) of `certificatePath`; keep it mode 0600. Relative to the config file.'},
+  {key: 'caCertificatePath', default: 'none', description: 'CA certificate (PEM) that signs every node certificate of the mesh; relative to the config file.'},
+  {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them.'},
+  {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},
+  {
+    key: 'baseConfiguration.ipDiscovery',
+    default: 'outgoing',
+    description: 'How the node learns its public address: `outgoing` (the local address of its outgoing connections) or `public` (ask a public IP service).',
+  },
+  {key: 'baseConfiguration.publicEndpoint', default: 'none', description: 'Host name or IP address (no port) other peers use to reach this node; overrides discovery.'},
+  {key: 'baseConfiguration.advertiseRoute', default: 'false', description: 'Advertise the routes this node can reach into the meshes it joins.'},
+  {key: 'baseConfiguration.advertiseDefaults', default: 'false', description: 'Advertise a default route (this node is an exit for the mesh).'},
+  {key: 'baseConfiguration.keepAliveWg', default: '0', description: 'WireGuard persistent keepalive in seconds (0 turns it off); an integer from 0 to 65535.'},
+  {key: 'baseConfiguration.preUp', default: '[]', description: 'Commands run before a mesh interface is brought up; a list of strings.'},
+  {key: 'baseConfiguration.postUp', default: '[]', description: 'Commands run after a mesh interface is up; a list of strings.'},
+  {key: 'baseConfiguration.preDown', default: '[]', description: 'Commands run before a mesh interface is removed; a list of strings.'},
+  {key: 'baseConfiguration.postDown', default: '[]', description: 'Commands run after a mesh interface is removed; a list of strings.'},
+];

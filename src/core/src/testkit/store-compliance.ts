@@ -1,0 +1,675 @@
+/**
+ * The store compliance suite: every {@link StoreBackend} (bundled or
+ * third-party) calls {@link describeStoreCompliance} from its own vitest file,
+ * and the suite checks the store-agnostic rules of the MeshStore contract:
+ * local writes and reads, verification, versions, tombstones and re-adds,
+ * garbage collection without resurrection, digests, snapshots, and that sync
+ * sessions converge under any interleaving (property tests with fast-check).
+ */
+import fc from 'fast-check';
+import {beforeAll, describe, expect, it} from 'vitest';
+import type {Logger} from '../contracts/logger.js';
+import type {MeshStore, StoreBackend, StoreChange, SyncSession, SyncStats} from '../contracts/store.js';
+import {nodeAddress} from '../addressing/address.js';
+import {generateMeshId} from '../addressing/mesh-id.js';
+import {DecodeError} from '../errors.js';
+import {generateIdentity} from '../identity/identity.js';
+import {compareEntries, type VerifiedEntry} from '../model/record.js';
+import {encode} from '../util/codec.js';
+import {SimulatedClock} from './simulated-clock.js';
+import {
+  corruptSignature,
+  FIXTURE_NOW,
+  forgeEntry,
+  makeEntryPool,
+  makeTestNode,
+  recordingLogger,
+  wireEntry,
+  type EntryPool,
+  type TestNode,
+} from './signed-fixtures.js';
+
+/** Options the suite opens stores with. */
+export const COMPLIANCE_GC_HORIZON_MS = 3_600_000;
+/** Allowed clock skew in the suite's stores. */
+export const COMPLIANCE_CLOCK_SKEW_MS = 60_000;
+
+/** What {@link runSync} reports. */
+export interface SyncRun {
+  /** The initiator's counters. */
+  initiator: SyncStats;
+  /** The responder's counters. */
+  responder: SyncStats;
+  /** Messages exchanged, both directions. */
+  messages: number;
+}
+
+/**
+ * Run one complete sync session between two stores in memory, as a transport
+ * would: `initiator` starts, replies go back and forth until one side has
+ * nothing more to say. Fails if the exchange does not end within `maxMessages`.
+ */
+export function runSync(initiator: MeshStore, responder: MeshStore, maxMessages = 64): SyncRun {
+  const ends = {initiator: initiator.openSync('initiator'), responder: responder.openSync('responder')};
+  let message: Uint8Array | null = ends.initiator.start();
+  let to: 'initiator' | 'responder' = 'responder';
+  let messages = 0;
+  while (message !== null) {
+    if (++messages > maxMessages) throw new Error(`sync session did not end within ${maxMessages} messages`);
+    message = ends[to].receive(message);
+    to = to === 'responder' ? 'initiator' : 'responder';
+  }
+  if (!ends.initiator.done || !ends.responder.done) throw new Error('sync session ended with a side still expecting messages');
+  return {initiator: ends.initiator.stats(), responder: ends.responder.stats(), messages};
+}
+
+/** The state of a store as comparable text: `id:hash` per entry, sorted. */
+export function storeState(store: MeshStore): string[] {
+  return store.entries().map(entryKey).sort();
+}
+
+/** What a store must hold after merging `entries` (in any order, any number of times): the winner per node. */
+export function expectedState(entries: readonly VerifiedEntry[]): string[] {
+  const winners = new Map<string, VerifiedEntry>();
+  for (const entry of entries) {
+    const held = winners.get(entry.value.id);
+    if (held === undefined || compareEntries(entry, held) > 0) winners.set(entry.value.id, entry);
+  }
+  return [...winners.values()].map(entryKey).sort();
+}
+
+function entryKey(entry: VerifiedEntry): string {
+  return `${entry.value.id}:${Buffer.from(entry.hash).toString('hex')}`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+/** One sync session in flight, advanced one message at a time (for interleaving tests). */
+class InFlightSync {
+  private readonly sessions: {initiator: SyncSession; responder: SyncSession};
+  private pending: {to: 'initiator' | 'responder'; bytes: Uint8Array} | null;
+  private last: {to: 'initiator' | 'responder'; bytes: Uint8Array} | null = null;
+
+  constructor(
+    readonly stores: {initiator: MeshStore; responder: MeshStore},
+  ) {
+    this.sessions = {initiator: stores.initiator.openSync('initiator'), responder: stores.responder.openSync('responder')};
+    this.pending = {to: 'responder', bytes: this.sessions.initiator.start()};
+  }
+
+  get finished(): boolean {
+    return this.pending === null;
+  }
+
+  /** Deliver the next message. */
+  step(): void {
+    if (this.pending === null) return;
+    const {to, bytes} = this.pending;
+    this.last = this.pending;
+    const reply = this.sessions[to].receive(bytes);
+    this.pending = reply === null ? null : {to: to === 'responder' ? 'initiator' : 'responder', bytes: reply};
+  }
+
+  /**
+   * Deliver the last delivered message again. A store may refuse it (DecodeError) or
+   * accept it; either way its state must not be damaged. Returns the store it went to.
+   */
+  replay(): MeshStore | undefined {
+    if (this.last === null) return undefined;
+    const {to, bytes} = this.last;
+    this.sessions[to].receive(bytes);
+    return this.stores[to];
+  }
+}
+
+/**
+ * Register the store compliance suite for a backend.
+ * @param name shown in the test names, e.g. `twophase`
+ * @param makeBackend builds the backend under test (called once)
+ */
+export function describeStoreCompliance(name: string, makeBackend: () => StoreBackend | Promise<StoreBackend>): void {
+  describe(`store compliance: ${name}`, () => {
+    let backend: StoreBackend;
+    let pool: EntryPool;
+    let alice: TestNode;
+    let bob: TestNode;
+    const meshId = generateMeshId();
+    const start = FIXTURE_NOW + 10_000;
+
+    beforeAll(async () => {
+      backend = await makeBackend();
+      pool = makeEntryPool(meshId, 5, FIXTURE_NOW);
+      alice = makeTestNode(meshId);
+      bob = makeTestNode(meshId);
+    });
+
+    function open(options: {clock?: SimulatedClock; logger?: Logger; meshId?: string} = {}): MeshStore {
+      return backend.open({
+        meshId: options.meshId ?? meshId,
+        clock: options.clock ?? new SimulatedClock(start),
+        logger: options.logger ?? recordingLogger(),
+        gcHorizonMs: COMPLIANCE_GC_HORIZON_MS,
+        maxClockSkewMs: COMPLIANCE_CLOCK_SKEW_MS,
+      });
+    }
+
+    function loaded(entries: readonly VerifiedEntry[]): MeshStore {
+      const store = open();
+      store.merge(entries.map(wireEntry));
+      return store;
+    }
+
+    /** A state-level join, as a replica would compute it from two snapshots. */
+    function join(a: MeshStore, b: MeshStore): MeshStore {
+      const store = open();
+      store.load(a.save());
+      store.load(b.save());
+      return store;
+    }
+
+    function expectUnchanged(store: MeshStore, before: {state: string[]; digest: string}): void {
+      expect(storeState(store)).toEqual(before.state);
+      expect(hex(store.digest())).toBe(before.digest);
+    }
+
+    function snapshotOf(store: MeshStore): {state: string[]; digest: string} {
+      return {state: storeState(store), digest: hex(store.digest())};
+    }
+
+    describe('local writes and reads', () => {
+      it('opens an empty store of its kind for the mesh', () => {
+        const store = open();
+        expect(store.kind).toBe(backend.kind);
+        expect(store.meshId).toBe(meshId);
+        expect(store.size).toBe(0);
+        expect(store.entries()).toEqual([]);
+        expect(store.records()).toEqual([]);
+        expect(store.get(alice.id)).toBeUndefined();
+      });
+
+      it('holds a merged record and returns it by id', () => {
+        const store = open();
+        const entry = alice.record({alias: 'alice'});
+        const result = store.merge([wireEntry(entry)]);
+        expect(result.rejected).toEqual([]);
+        expect(result.accepted.map((e) => hex(e.hash))).toEqual([hex(entry.hash)]);
+        expect(store.size).toBe(1);
+        expect(store.get(alice.id)?.value).toEqual(entry.value);
+        expect(hex(store.get(alice.id)!.hash)).toBe(hex(entry.hash));
+        expect(store.records()).toEqual([entry.value]);
+      });
+
+      it('lists live records sorted by id, leaving tombstoned nodes out of records but not out of entries', () => {
+        const store = open();
+        const carol = pool.nodes[0]!;
+        store.merge([alice.record(), bob.record(), carol.tombstone()].map(wireEntry));
+        const ids = [alice.id, bob.id].sort();
+        expect(store.records().map((r) => r.id)).toEqual(ids);
+        expect(store.entries().map((e) => e.value.id).sort()).toEqual([alice.id, bob.id, carol.id].sort());
+        expect(store.size).toBe(3);
+        expect(store.get(carol.id)?.value.kind).toBe('tombstone');
+      });
+
+      it('treats an entry it already holds as a no-op', () => {
+        const store = open();
+        const entry = alice.record();
+        store.merge([wireEntry(entry)]);
+        const changes: StoreChange[] = [];
+        store.onChange((change) => changes.push(change));
+        const again = store.merge([wireEntry(entry), wireEntry(entry)]);
+        expect(again).toEqual({accepted: [], rejected: []});
+        expect(changes).toEqual([]);
+      });
+
+      it('tells listeners about every winning entry, with the one it replaced, until unsubscribed', () => {
+        const store = open();
+        const changes: StoreChange[] = [];
+        const unsubscribe = store.onChange((change) => changes.push(change));
+        const v1 = alice.record({version: 1});
+        const v2 = alice.record({version: 2});
+        store.merge([wireEntry(v1)]);
+        store.merge([wireEntry(v2), wireEntry(v1)]);
+        expect(changes.map((c) => [c.id, c.current.value.version, c.previous?.value.version])).toEqual([
+          [alice.id, 1, undefined],
+          [alice.id, 2, 1],
+        ]);
+        unsubscribe();
+        store.merge([wireEntry(alice.record({version: 3}))]);
+        expect(changes).toHaveLength(2);
+      });
+    });
+
+    describe('verification', () => {
+      const cases: [string, () => {entry: ReturnType<typeof wireEntry>; reason: RegExp}][] = [
+        ['a forged signature', () => ({entry: corruptSignature(alice.record()), reason: /signature/})],
+        [
+          'a body changed after signing',
+          () => {
+            const signed = alice.record();
+            return {entry: {body: encode({...signed.value, alias: 'evil'}), signature: signed.signature}, reason: /signature/};
+          },
+        ],
+        [
+          "a record claiming another node's id",
+          () => ({entry: forgeEntry(alice.recordBody({id: bob.id, address: nodeAddress(meshId, bob.id, 0)}), alice.identity), reason: /another node/}),
+        ],
+        [
+          "a record in another node's name signed by a third key",
+          () => ({entry: forgeEntry(bob.recordBody(), alice.identity), reason: /signature/}),
+        ],
+        [
+          'a mis-addressed record',
+          () => ({entry: forgeEntry(alice.recordBody({address: nodeAddress(meshId, bob.id, 0)}), alice.identity), reason: /address/}),
+        ],
+        [
+          'a record whose address counter does not match its address',
+          () => ({entry: forgeEntry(alice.recordBody({addressCounter: 1}), alice.identity), reason: /address/}),
+        ],
+        [
+          'a record of another mesh',
+          () => {
+            const other = generateMeshId();
+            return {entry: wireEntry(makeTestNode(other, {identity: alice.identity}).record()), reason: /mesh/};
+          },
+        ],
+        [
+          'a record dated beyond the allowed clock skew',
+          () => ({entry: wireEntry(alice.record({updatedAt: start + COMPLIANCE_CLOCK_SKEW_MS + 1000})), reason: /future/}),
+        ],
+        [
+          'a record older than the garbage-collection horizon',
+          () => ({entry: wireEntry(alice.record({updatedAt: start - COMPLIANCE_GC_HORIZON_MS - 1000})), reason: /expire/}),
+        ],
+        ['bytes that are not an entry', () => ({entry: {body: new Uint8Array([0xc1, 0xff, 0x00]), signature: new Uint8Array(64)}, reason: /./})],
+      ];
+      for (const [what, make] of cases) {
+        it(`rejects ${what} and changes nothing`, () => {
+          const store = open();
+          store.merge([wireEntry(bob.record())]);
+          const before = snapshotOf(store);
+          const changes: StoreChange[] = [];
+          store.onChange((change) => changes.push(change));
+          const {entry, reason} = make();
+          const result = store.merge([entry]);
+          expect(result.accepted).toEqual([]);
+          expect(result.rejected).toHaveLength(1);
+          expect(result.rejected[0]!.reason).toMatch(reason);
+          expect(changes).toEqual([]);
+          expectUnchanged(store, before);
+        });
+      }
+
+      it('accepts a record dated within the allowed clock skew', () => {
+        const store = open();
+        const result = store.merge([wireEntry(alice.record({updatedAt: start + COMPLIANCE_CLOCK_SKEW_MS - 1000}))]);
+        expect(result.rejected).toEqual([]);
+        expect(result.accepted).toHaveLength(1);
+      });
+
+      it('merges the good entries of a batch and rejects the bad ones', () => {
+        const store = open();
+        const result = store.merge([corruptSignature(bob.record()), wireEntry(alice.record())]);
+        expect(result.accepted.map((e) => e.value.id)).toEqual([alice.id]);
+        expect(result.rejected).toHaveLength(1);
+        expect(store.get(bob.id)).toBeUndefined();
+      });
+    });
+
+    describe('versions, tombstones and re-adds', () => {
+      it('keeps the higher version whatever the order, and ignores an older one', () => {
+        const v1 = alice.record({version: 1});
+        const v2 = alice.record({version: 2});
+        const a = loaded([v1, v2]);
+        const b = loaded([v2, v1]);
+        expect(a.get(alice.id)?.value.version).toBe(2);
+        expect(storeState(a)).toEqual(storeState(b));
+        expect(a.merge([wireEntry(v1)]).accepted).toEqual([]);
+        expect(a.get(alice.id)?.value.version).toBe(2);
+      });
+
+      it('breaks a tie on equal versions by content, identically on both sides', () => {
+        const x = alice.record({version: 7, alias: 'x'});
+        const y = alice.record({version: 7, alias: 'y'});
+        const winner = Buffer.compare(Buffer.from(x.hash), Buffer.from(y.hash)) > 0 ? x : y;
+        const a = loaded([x, y]);
+        const b = loaded([y, x]);
+        expect(hex(a.get(alice.id)!.hash)).toBe(hex(winner.hash));
+        expect(hex(b.get(alice.id)!.hash)).toBe(hex(winner.hash));
+        expect(hex(a.digest())).toBe(hex(b.digest()));
+      });
+
+      it('lets a tombstone win over older records only', () => {
+        const store = loaded([alice.record({version: 1})]);
+        store.merge([wireEntry(alice.tombstone({version: 2}))]);
+        expect(store.get(alice.id)?.value.kind).toBe('tombstone');
+        expect(store.records()).toEqual([]);
+        // An older record arriving late does not bring the node back.
+        expect(store.merge([wireEntry(alice.record({version: 1, alias: 'late'}))]).accepted).toEqual([]);
+        expect(store.records()).toEqual([]);
+        // A tombstone older than the held record loses.
+        const live = loaded([bob.record({version: 5})]);
+        expect(live.merge([wireEntry(bob.tombstone({version: 4}))]).accepted).toEqual([]);
+        expect(live.records().map((r) => r.id)).toEqual([bob.id]);
+      });
+
+      it('re-adds a node whose newer record follows its tombstone', () => {
+        const store = loaded([alice.record({version: 1}), alice.tombstone({version: 2})]);
+        expect(store.records()).toEqual([]);
+        const readd = alice.record({version: 3, description: 'back'});
+        expect(store.merge([wireEntry(readd)]).accepted).toHaveLength(1);
+        expect(store.records().map((r) => r.description)).toEqual(['back']);
+        // ... and the same in the other order.
+        const other = loaded([readd, alice.tombstone({version: 2}), alice.record({version: 1})]);
+        expect(storeState(other)).toEqual(storeState(store));
+      });
+    });
+
+    describe('garbage collection', () => {
+      it('drops expired entries and refuses an old copy afterwards, so a removed node never comes back', async () => {
+        const clock = new SimulatedClock(start);
+        const store = open({clock});
+        const old = alice.record({version: 1, updatedAt: start - 1000});
+        const tombstone = alice.tombstone({version: 2, updatedAt: start});
+        store.merge([wireEntry(old), wireEntry(tombstone)]);
+        expect(store.collectGarbage()).toBe(0);
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS / 2);
+        const fresh = bob.record({version: 1, updatedAt: clock.now()});
+        store.merge([wireEntry(fresh)]);
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS / 2 + 1);
+        expect(store.collectGarbage()).toBe(1);
+        expect(store.get(alice.id)).toBeUndefined();
+        expect(store.get(bob.id)?.value.version).toBe(1);
+        for (const copy of [old, tombstone]) {
+          const result = store.merge([wireEntry(copy)]);
+          expect(result.accepted).toEqual([]);
+          expect(result.rejected).toHaveLength(1);
+        }
+        expect(store.get(alice.id)).toBeUndefined();
+      });
+
+      it('does not take back an old copy from a replica that has not collected yet', async () => {
+        const clock = new SimulatedClock(start);
+        const collected = open({clock});
+        const lagging = open({clock});
+        collected.merge([wireEntry(alice.record({version: 1, updatedAt: start - 1000})), wireEntry(alice.tombstone({version: 2, updatedAt: start}))]);
+        lagging.merge([wireEntry(alice.record({version: 1, updatedAt: start - 1000}))]);
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS + 1);
+        collected.collectGarbage();
+        runSync(lagging, collected);
+        runSync(collected, lagging);
+        expect(collected.get(alice.id)).toBeUndefined();
+        expect(collected.records()).toEqual([]);
+      });
+
+      it('changes the digest when it drops entries', async () => {
+        const clock = new SimulatedClock(start);
+        const store = open({clock});
+        store.merge([wireEntry(alice.record({updatedAt: start}))]);
+        const before = hex(store.digest());
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS + 1);
+        store.collectGarbage();
+        expect(hex(store.digest())).not.toBe(before);
+        expect(hex(store.digest())).toBe(hex(open().digest()));
+      });
+    });
+
+    describe('digest', () => {
+      it('is equal exactly when the entries are equal', () => {
+        const entries = pool.entries.slice(0, 12);
+        const a = loaded(entries);
+        const b = loaded([...entries].reverse());
+        expect(hex(a.digest())).toBe(hex(b.digest()));
+        expect(hex(open().digest())).toBe(hex(open().digest()));
+        expect(hex(open().digest())).not.toBe(hex(a.digest()));
+        // Entries a winner overrides do not count: only the state does.
+        const sameState = loaded(entries.filter((e) => e.value.version !== 1));
+        expect(hex(sameState.digest())).toBe(hex(a.digest()));
+        const lacking = loaded(entries.filter((e) => e.value.id !== entries[0]!.value.id));
+        expect(hex(lacking.digest())).not.toBe(hex(a.digest()));
+        // Same node ids, one entry in another version.
+        const d = loaded([...entries, alice.record({version: 1})]);
+        const e = loaded([...entries, alice.record({version: 2})]);
+        expect(hex(d.digest())).not.toBe(hex(e.digest()));
+        e.merge([wireEntry(alice.record({version: 1}))]);
+        d.merge([wireEntry(alice.record({version: 2}))]);
+        expect(hex(d.digest())).toBe(hex(e.digest()));
+      });
+    });
+
+    describe('save and load', () => {
+      it('round-trips every entry, tombstones included', () => {
+        const source = loaded(pool.entries);
+        const copy = open();
+        const result = copy.load(source.save());
+        expect(result.rejected).toEqual([]);
+        expect(storeState(copy)).toEqual(storeState(source));
+        expect(hex(copy.digest())).toBe(hex(source.digest()));
+        expect(copy.records()).toEqual(source.records());
+      });
+
+      it('merges a snapshot into a store that already holds entries', () => {
+        const a = loaded(pool.entries.filter((_, i) => i % 2 === 0));
+        const b = loaded(pool.entries.filter((_, i) => i % 3 === 0));
+        b.load(a.save());
+        expect(storeState(b)).toEqual(expectedState(pool.entries.filter((_, i) => i % 2 === 0 || i % 3 === 0)));
+      });
+
+      it('refuses a corrupt snapshot with a DecodeError and changes nothing', () => {
+        const store = loaded(pool.entries.slice(0, 6));
+        const before = snapshotOf(store);
+        const good = loaded(pool.entries.slice(6, 18)).save();
+        const truncated = good.subarray(0, Math.floor(good.byteLength / 2));
+        const flipped = new Uint8Array(good);
+        // Flip a byte well inside the entries (past any header), so it lands in a body or a signature.
+        const at = Math.floor(flipped.byteLength * 0.75);
+        flipped[at] = (flipped[at] ?? 0) ^ 0x40;
+        for (const bad of [new Uint8Array(0), new Uint8Array([1, 2, 3, 4]), truncated, encode({hello: 'world'}), flipped]) {
+          expect(() => store.load(bad)).toThrow(DecodeError);
+          expectUnchanged(store, before);
+        }
+      });
+
+      it('refuses a snapshot of another mesh', () => {
+        const other = generateMeshId();
+        const foreign = open({meshId: other});
+        foreign.merge([wireEntry(makeTestNode(other, {identity: alice.identity}).record())]);
+        const store = open();
+        expect(() => store.load(foreign.save())).toThrow(DecodeError);
+        expect(store.size).toBe(0);
+      });
+
+      it('loads a stale snapshot, leaving out only the entries that expired since', async () => {
+        const clock = new SimulatedClock(start);
+        const source = open({clock});
+        source.merge([wireEntry(alice.record({updatedAt: start - 1000}))]);
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS / 2);
+        source.merge([wireEntry(bob.record({updatedAt: clock.now()}))]);
+        const snapshot = source.save();
+        await clock.advance(COMPLIANCE_GC_HORIZON_MS / 2 + 1000);
+        const copy = open({clock});
+        const result = copy.load(snapshot);
+        expect(result.accepted.map((e) => e.value.id)).toEqual([bob.id]);
+        expect(result.rejected.map((r) => r.id)).toEqual([alice.id]);
+      });
+    });
+
+    describe('sync', () => {
+      it('ends at once when both replicas are equal', () => {
+        const a = loaded(pool.entries.slice(0, 10));
+        const b = loaded(pool.entries.slice(0, 10));
+        const run = runSync(a, b);
+        expect(run.initiator.entriesMerged + run.responder.entriesMerged).toBe(0);
+        expect(storeState(a)).toEqual(storeState(b));
+      });
+
+      it('brings both sides to the merge of both', () => {
+        const left = pool.entries.filter((_, i) => i % 4 !== 1);
+        const right = pool.entries.filter((_, i) => i % 3 !== 0);
+        for (const [x, y] of [
+          [left, right],
+          [[], right],
+          [left, []],
+        ] as const) {
+          const a = loaded(x);
+          const b = loaded(y);
+          runSync(a, b);
+          const expected = expectedState([...x, ...y]);
+          expect(storeState(a)).toEqual(expected);
+          expect(storeState(b)).toEqual(expected);
+          expect(hex(a.digest())).toBe(hex(b.digest()));
+        }
+      });
+
+      it('refuses a session for another mesh', () => {
+        const other = generateMeshId();
+        const foreign = open({meshId: other});
+        foreign.merge([wireEntry(makeTestNode(other, {identity: generateIdentity()}).record())]);
+        const store = loaded(pool.entries.slice(0, 3));
+        const before = snapshotOf(store);
+        const responder = store.openSync('responder');
+        expect(() => responder.receive(foreign.openSync('initiator').start())).toThrow(DecodeError);
+        expectUnchanged(store, before);
+      });
+
+      it('throws a DecodeError on garbage, truncated or foreign messages and changes nothing', () => {
+        const a = loaded(pool.entries.slice(0, 8));
+        const b = loaded(pool.entries.slice(4, 14));
+        const hello = a.openSync('initiator').start();
+        const garbage = [
+          new Uint8Array(0),
+          new Uint8Array([0xc1]),
+          new Uint8Array(256).fill(0xab),
+          hello.subarray(0, Math.max(1, hello.byteLength - 5)),
+          encode({t: 'nonsense'}),
+          encode([1, 2, 3]),
+        ];
+        for (const bad of garbage) {
+          const before = snapshotOf(b);
+          expect(() => b.openSync('responder').receive(bad)).toThrow(DecodeError);
+          expectUnchanged(b, before);
+        }
+        // The initiator side too: a truncated reply.
+        const initiator = a.openSync('initiator');
+        const reply = b.openSync('responder').receive(initiator.start());
+        expect(reply).not.toBeNull();
+        const before = snapshotOf(a);
+        expect(() => initiator.receive(reply!.subarray(0, reply!.byteLength - 3))).toThrow(DecodeError);
+        expectUnchanged(a, before);
+      });
+    });
+
+    describe('properties', () => {
+      const subset = (): fc.Arbitrary<VerifiedEntry[]> => fc.shuffledSubarray(pool.entries as VerifiedEntry[]);
+
+      it('merge is commutative', () => {
+        fc.assert(
+          fc.property(subset(), subset(), (x, y) => {
+            const a = loaded(x);
+            a.merge(y.map(wireEntry));
+            const b = loaded(y);
+            b.merge(x.map(wireEntry));
+            expect(storeState(a)).toEqual(storeState(b));
+            expect(hex(a.digest())).toBe(hex(b.digest()));
+            expect(storeState(a)).toEqual(expectedState([...x, ...y]));
+          }),
+          {numRuns: 25},
+        );
+      });
+
+      it('merge is associative', () => {
+        fc.assert(
+          fc.property(subset(), subset(), subset(), (x, y, z) => {
+            const [a, b, c] = [loaded(x), loaded(y), loaded(z)];
+            const left = join(join(a, b), c);
+            const right = join(a, join(b, c));
+            expect(storeState(left)).toEqual(storeState(right));
+            expect(hex(left.digest())).toBe(hex(right.digest()));
+          }),
+          {numRuns: 15},
+        );
+      });
+
+      it('merge is idempotent', () => {
+        fc.assert(
+          fc.property(subset(), (x) => {
+            const a = loaded(x);
+            const once = snapshotOf(a);
+            expect(a.merge(x.map(wireEntry)).accepted).toEqual([]);
+            expectUnchanged(a, once);
+            expectUnchanged(join(a, a), once);
+          }),
+          {numRuns: 25},
+        );
+      });
+
+      for (const replicas of [2, 3, 5]) {
+        it(`sync sessions between ${replicas} replicas converge under any interleaving, duplicated and dropped sessions`, () => {
+          const index = fc.nat({max: replicas - 1});
+          const op = fc.oneof(
+            {arbitrary: fc.record({op: fc.constant('open' as const), from: index, to: index}), weight: 3},
+            {arbitrary: fc.record({op: fc.constant('step' as const), pick: fc.nat()}), weight: 8},
+            {arbitrary: fc.record({op: fc.constant('drop' as const), pick: fc.nat()}), weight: 1},
+            {arbitrary: fc.record({op: fc.constant('replay' as const), pick: fc.nat()}), weight: 1},
+            {arbitrary: fc.record({op: fc.constant('write' as const), replica: index, entry: fc.nat({max: pool.entries.length - 1})}), weight: 2},
+          );
+          fc.assert(
+            fc.property(fc.array(subset(), {minLength: replicas, maxLength: replicas}), fc.array(op, {maxLength: 60}), (initial, ops) => {
+              const stores = initial.map((entries) => loaded(entries));
+              const seen: VerifiedEntry[] = initial.flat();
+              let active: InFlightSync[] = [];
+              for (const step of ops) {
+                if (step.op === 'open') {
+                  if (step.from !== step.to) active.push(new InFlightSync({initiator: stores[step.from]!, responder: stores[step.to]!}));
+                } else if (step.op === 'write') {
+                  const entry = pool.entries[step.entry]!;
+                  stores[step.replica]!.merge([wireEntry(entry)]);
+                  seen.push(entry);
+                } else if (active.length > 0) {
+                  const session = active[step.pick % active.length]!;
+                  if (step.op === 'step') session.step();
+                  else if (step.op === 'replay') {
+                    // The replayed message either fails cleanly (store untouched) or is absorbed;
+                    // the session is abandoned afterwards in both cases.
+                    const target = [session.stores.initiator, session.stores.responder];
+                    const before = target.map(snapshotOf);
+                    try {
+                      session.replay();
+                    } catch (error) {
+                      expect(error).toBeInstanceOf(DecodeError);
+                      target.forEach((store, i) => expectUnchanged(store, before[i]!));
+                    }
+                  }
+                  if (step.op !== 'step' || session.finished) active = active.filter((s) => s !== session);
+                }
+              }
+              // Heal: gather everything into replica 0, then hand it back out.
+              for (let i = 1; i < replicas; i++) runSync(stores[i]!, stores[0]!);
+              for (let i = 1; i < replicas; i++) runSync(stores[0]!, stores[i]!);
+              const expected = expectedState(seen);
+              for (const store of stores) {
+                expect(storeState(store)).toEqual(expected);
+                expect(hex(store.digest())).toBe(hex(stores[0]!.digest()));
+              }
+            }),
+            {numRuns: replicas === 5 ? 15 : 25},
+          );
+        });
+      }
+
+      it('a session run to the end leaves both sides equal', () => {
+        fc.assert(
+          fc.property(subset(), subset(), (x, y) => {
+            const a = loaded(x);
+            const b = loaded(y);
+            runSync(a, b);
+            expect(storeState(a)).toEqual(expectedState([...x, ...y]));
+            expect(storeState(b)).toEqual(storeState(a));
+          }),
+          {numRuns: 25},
+        );
+      });
+    });
+  });
+}

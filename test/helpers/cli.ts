@@ -1,0 +1,130 @@
+/**
+ * Run the real `wgmesh` CLI (bin/run.js, after `npm run build`) and real daemons
+ * as child processes, with every user directory pointed at a temp dir.
+ */
+import {execFile, spawn, type ChildProcess} from 'node:child_process';
+import {mkdtemp, rm} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join, resolve} from 'node:path';
+
+/** Repository root. */
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The CLI entry point. */
+export const BIN = join(ROOT, 'bin', 'run.js');
+
+/** The result of one CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A sandbox: temp HOME/XDG dirs so the CLI never touches the real user's files. */
+export interface Sandbox {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+/** Make a sandbox directory and the environment that confines the CLI to it. */
+export async function makeSandbox(prefix = 'wgmesh-test-'): Promise<Sandbox> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_DATA_HOME: join(dir, 'data'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    XDG_STATE_HOME: join(dir, 'state'),
+    WGMESH_CONFIG: join(dir, 'config.yaml'),
+    NO_COLOR: '1',
+  };
+  return {dir, env, cleanup: () => rm(dir, {recursive: true, force: true})};
+}
+
+/** Run `wgmesh ARGS` to completion. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [BIN, ...args], {env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024}, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as {code?: unknown}).code === 'number' ? (error as {code: number}).code : 1) : 0;
+      resolvePromise({code, stdout, stderr});
+    });
+  });
+}
+
+/** A daemon child process. */
+export interface DaemonProcess {
+  child: ChildProcess;
+  socket: string;
+  dataDir: string;
+  /** Everything it logged so far. */
+  logs(): string;
+  /** Resolves with the exit code when it exits. */
+  exited: Promise<number | null>;
+  /** Send a signal and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options for {@link startDaemon}. */
+export interface StartDaemonOptions {
+  sandbox: Sandbox;
+  name: string;
+  args?: readonly string[];
+  /** Wait for the 'daemon ready' log line (default true). */
+  waitReady?: boolean;
+}
+
+/** Start `wgmesh daemon` with its own data dir and socket inside the sandbox; waits until it is ready. */
+export async function startDaemon(options: StartDaemonOptions): Promise<DaemonProcess> {
+  const dataDir = join(options.sandbox.dir, options.name);
+  const socket = join(options.sandbox.dir, `${options.name}.sock`);
+  const child = spawn(process.execPath, [BIN, 'daemon', '--data-dir', dataDir, '--socket', socket, '--log-level', 'debug', ...(options.args ?? [])], {
+    env: options.sandbox.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  running.add(child);
+  void exited.then(() => running.delete(child));
+  const daemon: DaemonProcess = {
+    child,
+    socket,
+    dataDir,
+    logs: () => output,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  if (options.waitReady !== false) {
+    await waitFor(() => output.includes('daemon ready') || child.exitCode !== null, 20_000, 'daemon to be ready');
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${output}`);
+  }
+  return daemon;
+}
+
+const running = new Set<ChildProcess>();
+/** Kill every daemon still running (for afterAll/afterEach, also after failures). */
+export async function killAllDaemons(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolveKill) => {
+          child.once('exit', () => resolveKill());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Poll `condition` every 20 ms until it holds; fail with `what` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
