@@ -7,3 +7,9 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
+
+/** `key  value` lines with the keys padded to one width; continuation lines of a value are indented to match. */
+export function renderKeyValues(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, value]) => `${key.padEnd(width)}  ${value.split('\n').join(`\n${' '.repeat(width + 2)}`)}`).join('\n');
+}

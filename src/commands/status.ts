@@ -1,6 +1,6 @@
 import type {StatusView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../cli/base-command.js';
-import {renderTable} from '../cli/table.js';
+import {renderKeyValues} from '../cli/table.js';
 
 /** `wgmesh status`: what the running daemon is. */
 export default class Status extends DaemonClientCommand {
@@ -11,18 +11,15 @@ export default class Status extends DaemonClientCommand {
     const {flags} = await this.parse(Status);
     const status = await this.call(flags, 'status', {});
     this.log(
-      renderTable(
-        ['', ''],
-        [
-          ['pid', String(status.pid)],
-          ['node id', status.nodeId],
-          ['wireguard key', status.wgPublicKey],
-          ['store', status.backends.store],
-          ['transport', status.backends.transport],
-          ['wireguard driver', status.backends.wg],
-          ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map((m) => `${m.meshId} (${m.members} members, ${m.interface})`).join('\n                  ')],
-        ],
-      ).replace(/^\s*\n/, ''),
+      renderKeyValues([
+        ['pid', String(status.pid)],
+        ['node id', status.nodeId],
+        ['wireguard key', status.wgPublicKey],
+        ['store', status.backends.store],
+        ['transport', status.backends.transport],
+        ['wireguard driver', status.backends.wg],
+        ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map((m) => `${m.meshId} (${m.members} members, ${m.interface})`).join('\n')],
+      ]),
     );
     return status;
   }
