@@ -1,0 +1,275 @@
+/**
+ * The calling side: dials members over mutual TLS and runs the three calls.
+ * Channels are cached per endpoint (least recently used closed beyond a cap)
+ * and dropped as soon as a call says the connection is bad, so a member that
+ * comes back is redialled at once (the original kept a dead connection, B-10).
+ */
+import {createSecureContext, checkServerIdentity, type PeerCertificate, type SecureContext} from 'node:tls';
+import {isIP} from 'node:net';
+import {credentials, Metadata, status as Status, type ChannelOptions, type ClientDuplexStream, type ClientReadableStream, type ServiceError} from '@grpc/grpc-js';
+import {assertMeshId, DecodeError, formatEndpoint, parseEndpoint, PeerUnreachableError, type Logger, type SyncSession, type SyncStats} from '@wgmesh/core';
+import {sharedChannelOptions} from './channel-options.js';
+import type {FaultInjector} from './fault-injection.js';
+import {ControlClient, type SnapshotChunk, type SyncFrame} from './generated/wgmesh/v1/control.js';
+import type {GrpcTransportSettings} from './settings.js';
+import {errorOfStatus, isConnectionFailure, type CallContext} from './status.js';
+import type {TlsMaterial} from './tls.js';
+import {StreamWatchdog} from './watchdog.js';
+import {checkStoreKind} from './wire.js';
+
+/**
+ * SNI name sent when dialling an IP address: TLS forbids IP literals in SNI
+ * (RFC 6066) and Node warns about them. The certificate is still checked
+ * against the dialled IP (see `checkServerIdentity` below).
+ */
+const SNI_FOR_IP = 'wgmesh.invalid';
+
+/** Everything the dialler needs. */
+export interface DialerOptions {
+  settings: GrpcTransportSettings;
+  material: TlsMaterial;
+  logger: Logger;
+  faults: FaultInjector | null;
+}
+
+/** A call about to be made: the channel and what to say in errors. */
+interface Target extends CallContext {
+  client: ControlClient;
+  key: string;
+}
+
+/** Outbound side of the transport. */
+export class ControlDialer {
+  private readonly options: DialerOptions;
+  private readonly secureContext: SecureContext;
+  private readonly channels = new Map<string, ControlClient>();
+  private closed = false;
+
+  constructor(options: DialerOptions) {
+    this.options = options;
+    const {material} = options;
+    this.secureContext = createSecureContext({ca: material.ca, cert: material.certificate, key: material.privateKey});
+  }
+
+  /** Stream a mesh snapshot from `endpoint` and reassemble it. */
+  async fetchSnapshot(endpoint: string, meshId: string, signal?: AbortSignal): Promise<{storeKind: string; snapshot: Uint8Array}> {
+    assertMeshId(meshId);
+    const target = this.target(endpoint, signal);
+    const {settings} = this.options;
+    const call = target.client.fetchSnapshot({meshId}, {deadline: Date.now() + settings.maxStreamDurationMs});
+    const chunks: Buffer[] = [];
+    let storeKind: string | undefined;
+    let total = 0;
+    let received = 0;
+    return this.runStream(target, call, signal, {
+      onFrame: (chunk: SnapshotChunk) => {
+        const what = `snapshot of mesh ${meshId} from ${endpoint}`;
+        if (storeKind === undefined) {
+          storeKind = checkStoreKind(chunk.storeKind, what);
+          total = chunk.totalBytes;
+          if (total > settings.maxMessageBytes) {
+            throw new DecodeError(`${what}: ${total} bytes is over this node's limit of ${settings.maxMessageBytes} bytes (grpc.maxMessageBytes)`);
+          }
+        } else if (chunk.storeKind !== '' || chunk.totalBytes !== 0) {
+          throw new DecodeError(`${what}: only the first chunk may carry the store kind and length`);
+        }
+        received += chunk.data.byteLength;
+        if (received > total) throw new DecodeError(`${what}: more data than the announced ${total} bytes`);
+        chunks.push(chunk.data);
+      },
+      onEnd: () => {
+        const what = `snapshot of mesh ${meshId} from ${endpoint}`;
+        if (storeKind === undefined) throw new DecodeError(`${what}: the stream ended before the first chunk`);
+        if (received !== total) throw new DecodeError(`${what}: truncated after ${received} of ${total} bytes`);
+        // One exact allocation (not a pooled Buffer), so callers may use `.buffer` freely.
+        const snapshot = new Uint8Array(total);
+        let offset = 0;
+        for (const chunk of chunks) {
+          snapshot.set(chunk, offset);
+          offset += chunk.byteLength;
+        }
+        return {storeKind, snapshot};
+      },
+    });
+  }
+
+  /** Run the initiator side of `session` against `endpoint`. */
+  async sync(endpoint: string, meshId: string, storeKind: string, session: SyncSession, signal?: AbortSignal): Promise<SyncStats> {
+    checkStoreKind(storeKind, 'sync');
+    assertMeshId(meshId);
+    const target = this.target(endpoint, signal);
+    const first = session.start();
+    const call: ClientDuplexStream<SyncFrame, SyncFrame> = target.client.sync({deadline: Date.now() + this.options.settings.maxStreamDurationMs});
+    let halfClosed = false;
+    const outcome = this.runStream(target, call, signal, {
+      onFrame: (frame: SyncFrame) => {
+        // A frame after we said our last word is the peer's protocol error; the store would reject it anyway.
+        if (halfClosed) return;
+        const next = session.receive(frame.payload);
+        if (next === null) {
+          halfClosed = true;
+          call.end();
+        } else {
+          call.write({meshId: '', storeKind: '', payload: Buffer.from(next.buffer, next.byteOffset, next.byteLength)});
+        }
+      },
+      onEnd: () => {
+        if (!session.done) this.options.logger.debug({endpoint, meshId}, 'the member ended the sync session before this side was done');
+        return session.stats();
+      },
+    });
+    call.write({meshId, storeKind, payload: Buffer.from(first.buffer, first.byteOffset, first.byteLength)});
+    return outcome;
+  }
+
+  /** Send one membership message and wait for the reply. */
+  async message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    assertMeshId(meshId);
+    const target = this.target(endpoint, signal);
+    const request = {meshId, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)};
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = () => call.cancel();
+      const call = target.client.message(request, new Metadata(), {deadline: Date.now() + target.timeoutMs}, (error: ServiceError | null, reply) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error) {
+          reject(signal?.aborted && error.code === Status.CANCELLED ? signal.reason : this.failure(target, error));
+        } else {
+          resolve(new Uint8Array(reply.payload));
+        }
+      });
+      signal?.addEventListener('abort', onAbort, {once: true});
+    });
+  }
+
+  /** Close every channel. */
+  close(): void {
+    this.closed = true;
+    for (const client of this.channels.values()) client.close();
+    this.channels.clear();
+  }
+
+  /**
+   * Drive a server or bidi stream to its end: frames go to `onFrame` (a throw
+   * ends the stream with that error), a clean end (status OK and every frame
+   * read) resolves with `onEnd()`, a failure rejects with a mapped error.
+   */
+  private runStream<Frame, Result>(
+    target: Target,
+    call: ClientReadableStream<Frame> | ClientDuplexStream<unknown, Frame>,
+    signal: AbortSignal | undefined,
+    handlers: {onFrame: (frame: Frame) => void; onEnd: () => Result},
+  ): Promise<Result> {
+    const {settings} = this.options;
+    return new Promise<Result>((resolve, reject) => {
+      let settled = false;
+      let statusOk = false;
+      let ended = false;
+      const settle = (error: unknown, result?: Result) => {
+        if (settled) return;
+        settled = true;
+        watchdog.stop();
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) {
+          resolve(result as Result);
+        } else {
+          call.cancel();
+          reject(error);
+        }
+      };
+      const finishIfDone = () => {
+        if (!statusOk || !ended) return;
+        try {
+          settle(undefined, handlers.onEnd());
+        } catch (error) {
+          settle(error);
+        }
+      };
+      const onAbort = () => settle(signal?.reason ?? new Error('aborted'));
+      const watchdog = new StreamWatchdog(target.timeoutMs, settings.maxStreamDurationMs, (reason) => {
+        this.drop(target.key);
+        settle(
+          new PeerUnreachableError(
+            target.endpoint,
+            reason === 'idle'
+              ? `deadline exceeded after ${target.timeoutMs} ms (no answer in time)`
+              : `the stream did not finish within ${settings.maxStreamDurationMs} ms (grpc.maxStreamDurationMs)`,
+          ),
+        );
+      });
+      signal?.addEventListener('abort', onAbort, {once: true});
+      call.on('data', (frame: Frame) => {
+        if (settled) return;
+        watchdog.touch();
+        try {
+          handlers.onFrame(frame);
+        } catch (error) {
+          this.options.logger.warn({endpoint: target.endpoint, err: (error as Error).message}, 'dropped a stream with a malformed frame');
+          settle(error);
+        }
+      });
+      call.on('error', (error: ServiceError) => settle(this.failure(target, error)));
+      call.on('status', (status: {code: Status}) => {
+        statusOk = status.code === Status.OK;
+        finishIfDone();
+      });
+      call.on('end', () => {
+        ended = true;
+        finishIfDone();
+      });
+    });
+  }
+
+  /** The error for a failed call; a connection failure also drops the cached channel. */
+  private failure(target: Target, error: ServiceError): Error {
+    if (isConnectionFailure(error)) this.drop(target.key);
+    return errorOfStatus(error, target);
+  }
+
+  /** Check the call may go out and find (or open) its channel. */
+  private target(endpoint: string, signal: AbortSignal | undefined): Target {
+    signal?.throwIfAborted();
+    if (this.closed) throw new PeerUnreachableError(endpoint, 'this transport is closed');
+    const {host, port} = parseEndpoint(endpoint);
+    const key = formatEndpoint(host, port);
+    const {faults, settings} = this.options;
+    if (faults?.blocksOutbound(key)) throw new PeerUnreachableError(endpoint, `blocked by the fault injection file ${faults.path}`);
+    return {client: this.channel(key, host), key, endpoint, host, timeoutMs: settings.timeoutMs};
+  }
+
+  private channel(key: string, host: string): ControlClient {
+    const cached = this.channels.get(key);
+    if (cached) {
+      // Re-insert: Map order is the LRU order.
+      this.channels.delete(key);
+      this.channels.set(key, cached);
+      return cached;
+    }
+    const {settings} = this.options;
+    const verifyName = settings.verifyServerName;
+    const channelCredentials = credentials.createFromSecureContext(this.secureContext, {
+      // grpc-js would check the SNI name; check the dialled host instead (or nothing: the CA chain is checked either way).
+      checkServerIdentity: (_name: string, certificate: PeerCertificate) => (verifyName ? checkServerIdentity(host, certificate) : undefined),
+    });
+    const options: ChannelOptions = {
+      ...sharedChannelOptions(settings),
+      ...(isIP(host) ? {'grpc.ssl_target_name_override': SNI_FOR_IP} : {}),
+      // Reconnect quickly after a failure: a partition that heals should heal fast.
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': Math.max(1_000, settings.timeoutMs),
+    };
+    const client = new ControlClient(key, channelCredentials, options);
+    this.channels.set(key, client);
+    if (this.channels.size > settings.maxCachedConnections) {
+      const oldest = this.channels.keys().next().value;
+      if (oldest !== undefined) this.drop(oldest);
+    }
+    return client;
+  }
+
+  private drop(key: string): void {
+    const client = this.channels.get(key);
+    if (!client) return;
+    this.channels.delete(key);
+    client.close();
+  }
+}

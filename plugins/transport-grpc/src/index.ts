@@ -1,0 +1,18 @@
+/**
+ * @wgmesh/transport-grpc: the default control-plane transport, gRPC over
+ * mutual TLS. Importing this entry point loads no gRPC code; the transport
+ * classes are for tests and embedding (they import @grpc/grpc-js).
+ */
+export {grpcTransportFactory} from './factory.js';
+export {NoCertificatesError, SyncBusyError, TransportFailureError, NO_CERTIFICATES, SYNC_BUSY, TRANSPORT_FAILURE} from './errors.js';
+export {
+  grpcSectionSchema,
+  resolveSettings,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_SNAPSHOT_CHUNK_BYTES,
+  DEFAULT_MAX_CONCURRENT_SYNCS,
+  type GrpcSection,
+  type GrpcTransportSettings,
+  type TlsPaths,
+} from './settings.js';
+export type {GrpcTransport, GrpcTransportOptions} from './transport.js';

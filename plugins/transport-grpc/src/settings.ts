@@ -1,0 +1,169 @@
+/**
+ * The transport's settings: the `grpc:` section of the daemon config
+ * (validated here, since core leaves plugin sections to their plugin) plus the
+ * shared daemon keys it uses (`gRPCPort`, `timeout`, the three certificate
+ * paths). The daemon keys are read defensively so that the transport can be
+ * created from a hand-made context in tests.
+ */
+import {isIP} from 'node:net';
+import {dirname, resolve} from 'node:path';
+import {ConfigError} from '@wgmesh/core';
+import {z} from 'zod';
+
+const MIB = 1024 * 1024;
+
+/** Default per-message and per-snapshot cap: 64 MiB (a join snapshot of tens of thousands of nodes fits). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * MIB;
+/** Default size of one snapshot chunk: 1 MiB, well under gRPC's customary 4 MiB per message. */
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = MIB;
+/** Default cap on sync sessions a daemon answers at once. */
+export const DEFAULT_MAX_CONCURRENT_SYNCS = 16;
+/** Default request time limit when the daemon config has none (ms); equal to core's `timeout` default. */
+export const DEFAULT_TIMEOUT_MS = 5_000;
+/** Default listen port when the daemon config has none; equal to core's `gRPCPort` default. */
+export const DEFAULT_PORT = 4000;
+
+function integer(fallback: number, min: number, max: number, unit: string) {
+  const rule = `must be an integer number of ${unit} from ${min} to ${max}`;
+  return z.number({error: rule}).int(rule).min(min, rule).max(max, rule).default(fallback);
+}
+
+/**
+ * The `grpc:` section. Every key has a default. Durations are whole
+ * milliseconds and say so in their name (`...Ms`), so the section cannot be
+ * misread as seconds.
+ */
+export const grpcSectionSchema = z
+  .strictObject({
+    /** Address the control port binds to; `::` listens on IPv6 and IPv4 (dual stack). */
+    listenAddress: z
+      .string({error: 'must be an IPv4 or IPv6 address'})
+      .refine((text) => isIP(text) !== 0, 'must be an IPv4 or IPv6 address (without brackets or port)')
+      .default('::'),
+    /** Largest sync message, membership message or whole join snapshot accepted or sent. */
+    maxMessageBytes: integer(DEFAULT_MAX_MESSAGE_BYTES, 64 * 1024, 1024 * MIB, 'bytes'),
+    /** Size of the pieces a snapshot is streamed in. */
+    snapshotChunkBytes: integer(DEFAULT_SNAPSHOT_CHUNK_BYTES, 1024, 16 * MIB, 'bytes'),
+    /** Sync sessions this daemon answers at once; one more is refused with RESOURCE_EXHAUSTED. */
+    maxConcurrentSyncs: integer(DEFAULT_MAX_CONCURRENT_SYNCS, 1, 4096, 'sessions'),
+    /** Inbound connections held at once (handshaking or established). */
+    maxConnections: integer(1024, 1, 65_536, 'connections'),
+    /** Idle time after which both ends ping the connection (HTTP/2 keepalive); the same value is used as client and as server. */
+    keepaliveTimeMs: integer(30_000, 1_000, 86_400_000, 'milliseconds'),
+    /** How long a keepalive ping may go unanswered before the connection is dropped. */
+    keepaliveTimeoutMs: integer(10_000, 100, 600_000, 'milliseconds'),
+    /** Upper bound on one snapshot download or sync session, however lively (each step still has `timeout`). */
+    maxStreamDurationMs: integer(120_000, 1_000, 86_400_000, 'milliseconds'),
+    /** Outbound connections kept open for reuse; the least recently used is closed beyond this. */
+    maxCachedConnections: integer(256, 1, 65_536, 'connections'),
+    /**
+     * Check that the dialled host (name or IP) is listed in the member's
+     * certificate, as HTTPS does. Turn off only where members advertise
+     * addresses their certificates cannot list (the CA chain is still checked).
+     */
+    verifyServerName: z.boolean({error: 'must be true or false'}).default(true),
+    /**
+     * Testing aid: a JSON file `{"blockOutbound": ["host:port"], "blockInbound": ["ip"]}`
+     * re-read when it changes; matching calls fail as if the network dropped them.
+     */
+    faultInjectionFile: z
+      .string({error: 'must be a path'})
+      .min(1, 'must be a non-empty path')
+      .nullable()
+      .default(null),
+  })
+  .refine((section) => section.keepaliveTimeoutMs < section.keepaliveTimeMs, {
+    message: 'keepaliveTimeoutMs must be less than keepaliveTimeMs',
+    path: ['keepaliveTimeoutMs'],
+  })
+  .refine((section) => section.snapshotChunkBytes <= section.maxMessageBytes, {
+    message: 'snapshotChunkBytes must not exceed maxMessageBytes',
+    path: ['snapshotChunkBytes'],
+  });
+
+/** The validated `grpc:` section. */
+export type GrpcSection = z.output<typeof grpcSectionSchema>;
+
+/** Paths of this node's mutual-TLS material. */
+export interface TlsPaths {
+  /** PEM certificate of the CA every member's certificate must chain to. */
+  caCertificatePath: string;
+  /** PEM certificate of this node, issued by that CA. */
+  certificatePath: string;
+  /** PEM private key of `certificatePath`. */
+  privateKeyPath: string;
+}
+
+/** Everything the transport is configured with. */
+export interface GrpcTransportSettings extends GrpcSection {
+  /** Port to listen on; 0 picks a free one (`listen()` reports it). */
+  port: number;
+  /** Time limit of one request, and of each step of a stream (ms). */
+  timeoutMs: number;
+  /** The certificate paths that are set (all three, or none: partial sets are refused). */
+  tls: TlsPaths | null;
+}
+
+const TLS_KEYS = ['caCertificatePath', 'certificatePath', 'privateKeyPath'] as const;
+
+function optionalString(config: Readonly<Record<string, unknown>>, key: string): string | null {
+  const value = config[key];
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') throw new ConfigError(`config key ${key}: must be a path`);
+  return value;
+}
+
+function readPort(config: Readonly<Record<string, unknown>>): number {
+  const value = config.gRPCPort;
+  if (value === undefined || value === null) return DEFAULT_PORT;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new ConfigError('config key gRPCPort: must be an integer port from 1 to 65535');
+  }
+  return value;
+}
+
+function readTimeout(config: Readonly<Record<string, unknown>>): number {
+  // The parsed config names it `timeoutMs`; `timeout` is accepted as ms too for hand-made configs.
+  const value = config.timeoutMs ?? config.timeout;
+  if (value === undefined || value === null) return DEFAULT_TIMEOUT_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError('config key timeout: must be a duration greater than 0');
+  }
+  return Math.ceil(value);
+}
+
+function readTlsPaths(config: Readonly<Record<string, unknown>>): TlsPaths | null {
+  const values = Object.fromEntries(TLS_KEYS.map((key) => [key, optionalString(config, key)])) as Record<(typeof TLS_KEYS)[number], string | null>;
+  const missing = TLS_KEYS.filter((key) => values[key] === null);
+  if (missing.length === TLS_KEYS.length) return null;
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `mutual TLS needs all of caCertificatePath, certificatePath and privateKeyPath; ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set ` +
+        "(make them with 'wgmesh certs init' and 'wgmesh certs issue')",
+    );
+  }
+  return {caCertificatePath: values.caCertificatePath ?? '', certificatePath: values.certificatePath ?? '', privateKeyPath: values.privateKeyPath ?? ''};
+}
+
+/**
+ * Validate the `grpc:` section and combine it with the daemon keys.
+ * @throws ConfigError naming the key and its rule.
+ */
+export function resolveSettings(section: unknown, daemonConfig: Readonly<Record<string, unknown>>): GrpcTransportSettings {
+  const parsed = grpcSectionSchema.safeParse(section ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `grpc.${issue.path.join('.')}` : 'grpc';
+    throw new ConfigError(`config key ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  const configFile = typeof daemonConfig.configFile === 'string' ? daemonConfig.configFile : null;
+  const faultInjectionFile =
+    parsed.data.faultInjectionFile === null ? null : resolve(configFile ? dirname(configFile) : process.cwd(), parsed.data.faultInjectionFile);
+  return {
+    ...parsed.data,
+    faultInjectionFile,
+    port: readPort(daemonConfig),
+    timeoutMs: readTimeout(daemonConfig),
+    tls: readTlsPaths(daemonConfig),
+  };
+}

@@ -1,0 +1,33 @@
+/** The transport compliance suite from @wgmesh/core/testkit, run against two real gRPC transports on loopback. */
+import {createServer} from 'node:net';
+import {describeTransportCompliance} from '@wgmesh/core/testkit';
+import {afterAll, beforeAll} from 'vitest';
+import {Harness} from './helpers/harness.js';
+import {makePki, type Pki} from './helpers/pki.js';
+
+let pki: Pki;
+beforeAll(async () => {
+  pki = await makePki();
+});
+afterAll(() => pki?.cleanup());
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const {port} = probe.address() as {port: number};
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+describeTransportCompliance('grpc', async () => {
+  const harness = new Harness();
+  const [server, client] = await Promise.all([harness.create({node: pki.alpha}), harness.create({node: pki.beta})]);
+  return {
+    server: server.transport,
+    client: client.transport,
+    endpointOf: (port) => `127.0.0.1:${port}`,
+    unreachableEndpoint: `127.0.0.1:${await closedPort()}`,
+    close: () => harness.closeAll(),
+  };
+});
