@@ -62,8 +62,8 @@ export async function createBackends(options: CreateBackendsOptions): Promise<Ru
     transport,
     wg,
     names: {store: config.store, transport: transportName, wg: config.wgDriver},
+    // The transport is the daemon's to close (it stops listening before the meshes stop).
     async close() {
-      await transport?.close();
       await wg.close();
     },
   };

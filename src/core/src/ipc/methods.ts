@@ -3,7 +3,7 @@
  * Both ends import these types; the server validates params with the schemas.
  */
 import {z} from 'zod';
-import {ROLES} from '../model/record.js';
+import {RECORD_LIMITS, ROLES} from '../model/record.js';
 
 /** Options shared by `mesh create` and `mesh join`. */
 export const meshSettingsSchema = z.object({
@@ -19,6 +19,25 @@ export const meshSettingsSchema = z.object({
 });
 /** Options shared by `mesh create` and `mesh join`. */
 export type MeshSettingsInput = z.infer<typeof meshSettingsSchema>;
+
+/** Parameters of `mesh.join`. */
+export const meshJoinSchema = meshSettingsSchema.extend({
+  meshId: z.string(),
+  /** Control endpoint of any member: `host:port` or `[v6]:port`. */
+  via: z.string().min(1).max(300),
+});
+/** Parameters of `mesh.join`. */
+export type MeshJoinInput = z.infer<typeof meshJoinSchema>;
+
+/** Parameters of `service.set`: one mesh, or every mesh of the node when `meshId` is absent. */
+export const serviceSetSchema = z.object({
+  meshId: z.string().optional(),
+  key: z.string().min(1).max(RECORD_LIMITS.serviceKey).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  value: z.string().max(RECORD_LIMITS.serviceValue),
+});
+
+/** Parameters of `service.delete`. */
+export const serviceDeleteSchema = serviceSetSchema.omit({value: true});
 
 /** Parameters of methods that name one mesh. */
 export const meshIdParamsSchema = z.object({meshId: z.string()});
@@ -54,11 +73,20 @@ export interface NodeView {
   stats: PeerStatsView | null;
 }
 
+/** Requests other members made to this node for one mesh since the daemon started. */
+export interface InboundCounters {
+  snapshots: number;
+  syncs: number;
+  messages: number;
+}
+
 /** `mesh show --json`. */
 export interface MeshView {
   meshId: string;
   prefix: string;
   nodes: NodeView[];
+  /** What other members asked of this node in this mesh (a client must see none: it is never dialled). */
+  inbound: InboundCounters;
 }
 
 /** One line of `mesh list --json`. */
@@ -82,9 +110,12 @@ export interface StatusView {
 export interface IpcMethods {
   status: {params: Record<string, never>; result: StatusView};
   'mesh.create': {params: MeshSettingsInput; result: {meshId: string}};
+  'mesh.join': {params: MeshJoinInput; result: {meshId: string; members: number}};
   'mesh.list': {params: Record<string, never>; result: MeshSummary[]};
   'mesh.show': {params: {meshId: string}; result: MeshView};
   'mesh.leave': {params: {meshId: string}; result: {meshId: string}};
+  'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
+  'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
 }
 
 /** A method name. */

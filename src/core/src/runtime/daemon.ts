@@ -6,17 +6,21 @@
 import {assertMeshId, generateMeshId} from '../addressing/mesh-id.js';
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
-import type {StoreBackend} from '../contracts/store.js';
+import type {StoreBackend, SyncSession} from '../contracts/store.js';
+import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
 import type {WgDriver} from '../contracts/wg-driver.js';
-import {InvalidInputError, UnknownMeshError} from '../errors.js';
+import {MeshControl} from '../control/mesh-control.js';
+import type {ControlSettings} from '../control/settings.js';
+import {freeAddressCounter} from '../addressing/address.js';
+import {InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {MeshSettingsInput, MeshSummary, MeshView, StatusView} from '../ipc/methods.js';
-import type {Role} from '../model/record.js';
+import type {NodeRecord, Role} from '../model/record.js';
 import {SerialQueue} from '../util/serial-queue.js';
-import {discoverOutgoingAddress} from './endpoint.js';
+import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
 import {interfaceName} from './interface-name.js';
 import {MeshRepository} from './mesh-repository.js';
-import {MeshRuntime} from './mesh-runtime.js';
+import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import type {MeshSettings} from './mesh-settings.js';
 
 /** Defaults for per-mesh settings (the config's `baseConfiguration`). */
@@ -39,6 +43,10 @@ export interface DaemonDeps {
   dataDir: string;
   store: StoreBackend;
   driver: WgDriver;
+  /** How this node reaches other members; null runs single-node meshes only. */
+  transport: Transport | null;
+  /** Gossip and failure-detection settings from the config. */
+  control: ControlSettings;
   /** Names of the backends in use, for `status`. */
   backendNames: {store: string; transport: string; wg: string};
   base: BaseMeshSettings;
@@ -69,6 +77,7 @@ export class Daemon {
 
   /** Restore every saved mesh: interface, address, peers. A mesh that fails is logged and skipped. */
   async start(): Promise<void> {
+    await this.deps.transport?.listen(this.transportHandlers());
     await this.queue.run(async () => {
       for (const meshId of await this.repository.list()) {
         try {
@@ -93,6 +102,7 @@ export class Daemon {
     }
     this.meshes.set(meshId, runtime);
     await runtime.up();
+    this.startControl(runtime);
     this.deps.logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
   }
 
@@ -168,8 +178,18 @@ export class Daemon {
   private async admit(settings: MeshSettings, snapshot?: Uint8Array): Promise<MeshRuntime> {
     const runtime = this.openRuntime(settings);
     try {
-      if (snapshot) runtime.store.load(snapshot);
+      if (snapshot) {
+        runtime.store.load(snapshot);
+        // Another node may (astronomically rarely) hold our address: take the
+        // next counter, which every member can verify.
+        const taken = new Set(runtime.store.records().filter((r) => r.id !== this.deps.identity.nodeId).map((r) => r.address));
+        settings.addressCounter = freeAddressCounter(settings.meshId, this.deps.identity.nodeId, taken);
+        if (settings.role === 'client' && !runtime.store.records().some((r) => r.role === 'peer')) {
+          throw new InvalidInputError(`cannot join mesh ${settings.meshId} as a client: it has no peers to attach to`);
+        }
+      }
       await runtime.up();
+      this.startControl(runtime);
       await this.repository.saveSettings(settings);
       await runtime.save();
     } catch (error) {
@@ -179,6 +199,91 @@ export class Daemon {
     }
     this.meshes.set(settings.meshId, runtime);
     return runtime;
+  }
+
+  /** Start gossip and failure detection for a mesh whose own record is in its store. */
+  private startControl(runtime: MeshRuntime): void {
+    const {transport} = this.deps;
+    if (!transport) return;
+    runtime.attachControl(
+      new MeshControl({
+        meshId: runtime.meshId,
+        identity: this.deps.identity,
+        role: runtime.settings.role,
+        store: runtime.store,
+        transport,
+        clock: this.deps.clock,
+        random: this.deps.random,
+        logger: this.deps.logger.child({meshId: runtime.meshId, component: 'control'}),
+        settings: this.deps.control,
+      }),
+    );
+  }
+
+  /**
+   * Join an existing mesh through any member: fetch its snapshot, add this
+   * node's signed record, start gossiping. Nothing is left behind on failure.
+   */
+  async joinMesh(meshId: string, via: string, input: MeshSettingsInput, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
+    assertMeshId(meshId);
+    parseEndpoint(via);
+    return this.queue.run(async () => {
+      if (this.meshes.has(meshId)) throw new InvalidInputError(`this node is already a member of mesh ${meshId}`);
+      const {transport} = this.deps;
+      if (!transport) {
+        throw new WgmeshError('NO_TRANSPORT', `cannot join: no transport is installed (the default is grpc; see 'wgmesh backends')`);
+      }
+      let fetched: {storeKind: string; snapshot: Uint8Array};
+      try {
+        fetched = await transport.fetchSnapshot(via, meshId, signal);
+      } catch (error) {
+        if (error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH') {
+          throw new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the mesh id, or join through a member of that mesh`);
+        }
+        throw error;
+      }
+      if (fetched.storeKind !== this.deps.store.kind) {
+        throw new WgmeshError(
+          'STORE_MISMATCH',
+          `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
+        );
+      }
+      const settings = await this.settingsFor(meshId, input);
+      const runtime = await this.admit(settings, fetched.snapshot);
+      this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
+      return {meshId, members: runtime.store.records().length};
+    });
+  }
+
+  /** What this daemon serves to other daemons. */
+  private transportHandlers(): TransportHandlers {
+    const member = (meshId: string): MeshRuntime => {
+      const runtime = this.meshes.get(meshId);
+      if (!runtime) throw new UnknownMeshError(meshId);
+      return runtime;
+    };
+    return {
+      snapshot: async (meshId: string) => {
+        const runtime = member(meshId);
+        runtime.inbound.snapshots++;
+        return {storeKind: runtime.store.kind, snapshot: runtime.store.save()};
+      },
+      openSync: (meshId: string, storeKind: string): SyncSession => {
+        const runtime = member(meshId);
+        runtime.inbound.syncs++;
+        if (storeKind !== runtime.store.kind) {
+          throw new WgmeshError('STORE_MISMATCH', `mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
+        }
+        return runtime.store.openSync('responder');
+      },
+      message: async (meshId: string, payload: Uint8Array, peer: RemotePeer) => {
+        const runtime = member(meshId);
+        runtime.inbound.messages++;
+        const control = runtime.controlPlane;
+        if (!control) throw new UnknownMeshError(meshId);
+        return control.handleMessage(payload, peer);
+      },
+    };
   }
 
   /** The runtime of a mesh this node is in. @throws UnknownMeshError, InvalidInputError (malformed id) */
@@ -194,11 +299,31 @@ export class Daemon {
     return this.queue.run(async () => {
       const runtime = this.mesh(meshId);
       runtime.tombstone();
+      await runtime.announceLeave().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
       this.meshes.delete(meshId);
       await runtime.close({removeInterface: true, save: false});
       await this.repository.remove(meshId);
       this.deps.logger.info({meshId}, 'left mesh');
       return {meshId};
+    });
+  }
+
+  /**
+   * Change this node's own record in one mesh, or in every mesh when `meshId`
+   * is undefined. `patch` may throw to refuse (checked for every mesh before
+   * any is changed).
+   */
+  async updateSelf(meshId: string | undefined, patch: (record: NodeRecord, meshId: string) => SelfPatch): Promise<{meshIds: string[]}> {
+    return this.queue.run(async () => {
+      const targets = meshId === undefined ? [...this.meshes.values()] : [this.mesh(meshId)];
+      if (targets.length === 0) throw new InvalidInputError('this node is in no mesh (create or join one first)');
+      const planned = targets.map((runtime) => {
+        const self = runtime.self();
+        if (!self) throw new UnknownMeshError(runtime.meshId);
+        return {runtime, change: patch(self, runtime.meshId)};
+      });
+      for (const {runtime, change} of planned) await runtime.publishSelf(change);
+      return {meshIds: targets.map((runtime) => runtime.meshId)};
     });
   }
 
@@ -242,6 +367,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopped = true;
     this.refreshTimer?.cancel();
+    await this.deps.transport?.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the transport failed'));
     await this.queue.run(async () => {
       for (const runtime of this.meshes.values()) {
         try {

@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshIdParamsSchema, meshSettingsSchema, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshIdParamsSchema, meshJoinSchema, meshSettingsSchema, serviceDeleteSchema, serviceSetSchema, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import type {Daemon} from './daemon.js';
 
 /** A handler per IPC method. */
@@ -26,8 +26,24 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
   return {
     status: async (params) => (parse(noParams, params, 'status'), daemon.status()),
     'mesh.create': async (params) => daemon.createMesh(parse(meshSettingsSchema.strict(), params, 'mesh.create')),
+    'mesh.join': async (params) => {
+      const {meshId, via, ...settings} = parse(meshJoinSchema.strict(), params, 'mesh.join');
+      return daemon.joinMesh(meshId, via, settings);
+    },
     'mesh.list': async (params) => (parse(noParams, params, 'mesh.list'), daemon.listMeshes()),
     'mesh.show': async (params) => daemon.showMesh(parse(meshIdParamsSchema, params, 'mesh.show').meshId),
     'mesh.leave': async (params) => daemon.leaveMesh(parse(meshIdParamsSchema, params, 'mesh.leave').meshId),
+    'service.set': async (params) => {
+      const {meshId, key, value} = parse(serviceSetSchema.strict(), params, 'service.set');
+      return daemon.updateSelf(meshId, (record) => ({services: {...record.services, [key]: value}}));
+    },
+    'service.delete': async (params) => {
+      const {meshId, key} = parse(serviceDeleteSchema.strict(), params, 'service.delete');
+      return daemon.updateSelf(meshId, (record, id) => {
+        if (!(key in record.services)) throw new InvalidInputError(`service '${key}' is not set on this node in mesh ${id}`);
+        const {[key]: _removed, ...services} = record.services;
+        return {services};
+      });
+    },
   };
 }

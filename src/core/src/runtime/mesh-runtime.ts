@@ -9,8 +9,9 @@ import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
 import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
+import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
-import type {MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
+import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
 import {signEntry} from '../model/entries.js';
 import type {NodeRecord} from '../model/record.js';
 import {formatEndpoint} from './endpoint.js';
@@ -42,12 +43,17 @@ export class MeshRuntime {
   readonly settings: MeshSettings;
   readonly store: MeshStore;
   readonly prefix: string;
+  /** Requests other members made to this node for this mesh. */
+  readonly inbound: InboundCounters = {snapshots: 0, syncs: 0, messages: 0};
   private readonly deps: MeshRuntimeDeps;
+  /** Bound WireGuard port; 0 until `up()` has created the interface (nothing is reconciled before). */
   private listenPort = 0;
+  private interfaceUp = false;
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private saveTimer: TimerHandle | undefined;
-  private unsubscribe: () => void;
+  private readonly unsubscribe: (() => void)[] = [];
+  private control: MeshControl | undefined;
   private closed = false;
 
   constructor(deps: MeshRuntimeDeps) {
@@ -55,7 +61,7 @@ export class MeshRuntime {
     this.settings = deps.settings;
     this.store = deps.store;
     this.prefix = meshPrefix(deps.settings.meshId);
-    this.unsubscribe = this.store.onChange(() => this.changed());
+    this.unsubscribe.push(this.store.onChange(() => this.changed()));
   }
 
   /** The mesh id. */
@@ -82,6 +88,7 @@ export class MeshRuntime {
       mtu: 1420,
     });
     this.listenPort = state.listenPort;
+    this.interfaceUp = true;
     await this.publishSelf({});
     await this.reconcile();
   }
@@ -141,9 +148,29 @@ export class MeshRuntime {
     }
   }
 
-  /** Live records of the mesh (failure detection narrows this in the control plane). */
+  /**
+   * Attach and start the control plane (gossip, failure detection). Without
+   * one (no transport), the mesh is local-only and every record counts as live.
+   */
+  attachControl(control: MeshControl): void {
+    this.control = control;
+    this.unsubscribe.push(control.onLiveViewChange(() => this.changed()));
+    control.start();
+  }
+
+  /** Push this node's tombstone to other members now (best effort, bounded by the transport timeout). */
+  async announceLeave(): Promise<void> {
+    await this.control?.leave();
+  }
+
+  /** The control plane, when the mesh has one. */
+  get controlPlane(): MeshControl | undefined {
+    return this.control;
+  }
+
+  /** Live records of the mesh: the store's records minus members the control plane considers dead. */
   liveRecords(): NodeRecord[] {
-    return this.store.records();
+    return this.control ? this.control.liveRecords() : this.store.records();
   }
 
   /**
@@ -170,7 +197,7 @@ export class MeshRuntime {
 
   private async applyOnce(): Promise<void> {
     const self = this.self();
-    if (!self || this.closed) return;
+    if (!self || this.closed || !this.interfaceUp) return;
     const plan = planWireGuard({
       selfId: self.id,
       self,
@@ -227,7 +254,7 @@ export class MeshRuntime {
         stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
       };
     });
-    return {meshId: this.meshId, prefix: this.prefix, nodes};
+    return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}};
   }
 
   /** One line of `mesh list`. */
@@ -241,7 +268,8 @@ export class MeshRuntime {
    */
   async close(options: {removeInterface: boolean; save: boolean}): Promise<void> {
     this.closed = true;
-    this.unsubscribe();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    await this.control?.stop();
     this.saveTimer?.cancel();
     this.saveTimer = undefined;
     await this.reconciling?.catch(() => undefined);

@@ -1,0 +1,280 @@
+/**
+ * Failure detection without rewriting records (SWIM-like, with monitors).
+ *
+ * Every node sends a tiny heartbeat every H/2 to its `MONITORS` ring
+ * successors; when one does not get through, it is relayed by another peer, so
+ * a node that can reach anyone who can reach its monitor keeps being heard.
+ * Each monitor watches the nodes whose successor it is (its ring predecessors,
+ * and clients whose hashed position falls just before it). After H of silence a
+ * monitor probes: a direct ping (peers only, clients are never dialled) and
+ * `INDIRECT_PROBES` helpers asked "is it alive from where you stand?" (a helper
+ * that heard it recently says yes without a ping). Only when
+ * `SUSPECT_ROUNDS` consecutive rounds find nothing and at least one helper
+ * answered "unreachable" does the monitor sign a claim. A round where no helper
+ * answered at all says more about the monitor than about the target (it is the
+ * one cut off), so it never leads to a claim: an isolated node keeps its view
+ * instead of declaring everyone dead, and it cannot flood the mesh with stale
+ * claims when it comes back.
+ *
+ * Costs per node and heartbeat period: MONITORS heartbeats out and about as
+ * many in; per check: O(watched) with watched ~ MONITORS (+ clients homed
+ * here). Nothing is O(N) per period. Watch sets are recomputed only when the
+ * ring changes.
+ */
+import type {Clock, RandomSource} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {MembershipView} from './membership-view.js';
+import type {ControlReply, ControlRequest} from './messages.js';
+import type {ControlRpc} from './rpc.js';
+import type {Scheduler} from './scheduler.js';
+import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS, type ControlSettings, type ControlTimings} from './settings.js';
+import type {ControlStats} from './stats.js';
+import {sample} from './ring.js';
+import {toWire} from './statements.js';
+
+/** Relays a heartbeat is passed through when it does not get through directly. */
+const RELAYS = 2;
+
+/** Everything the detector needs. */
+export interface FailureDetectorDeps {
+  selfId: string;
+  view: MembershipView;
+  rpc: ControlRpc;
+  scheduler: Scheduler;
+  clock: Clock;
+  random: RandomSource;
+  logger: Logger;
+  stats: ControlStats;
+  settings: ControlSettings;
+  timings: ControlTimings;
+}
+
+interface Suspicion {
+  rounds: number;
+  nextAt: number;
+}
+
+/** Heartbeats out, monitoring in. */
+export class FailureDetector {
+  private readonly deps: FailureDetectorDeps;
+  /** Watched node id -> when watching began (a grace period: silence counts from then). */
+  private watched = new Map<string, number>();
+  private watchedRingVersion = -1;
+  private readonly suspicions = new Map<string, Suspicion>();
+  private readonly probing = new Set<string>();
+  private readonly beating = new Set<string>();
+
+  constructor(deps: FailureDetectorDeps) {
+    this.deps = deps;
+  }
+
+  /** Start heartbeats and checks. */
+  start(): void {
+    const {scheduler, timings} = this.deps;
+    scheduler.every('heartbeat', timings.heartbeatPeriodMs, () => this.heartbeat());
+    scheduler.every('failure check', timings.checkPeriodMs, () => this.check());
+  }
+
+  /** This node's monitors: the live peers that follow it on the ring. */
+  monitors(): string[] {
+    const {view, selfId} = this.deps;
+    return view.ring().successors(selfId, view.selfPosition, MONITORS);
+  }
+
+  /** Nodes this node currently watches (for tests and status). */
+  watching(): string[] {
+    this.syncWatched();
+    return [...this.watched.keys()];
+  }
+
+  // ---- heartbeats out ----
+
+  private heartbeat(): void {
+    for (const monitor of this.monitors()) {
+      if (this.beating.has(monitor)) continue;
+      this.beating.add(monitor);
+      void this.beat(monitor).finally(() => this.beating.delete(monitor));
+    }
+  }
+
+  private async beat(monitor: string): Promise<void> {
+    const {rpc, view, selfId, stats, timings} = this.deps;
+    const incarnation = view.incarnationOf(selfId);
+    try {
+      stats.heartbeatsSent++;
+      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation}, 'ok', timings.probeTimeoutMs);
+      if (reply.u) view.merge(reply.u, monitor);
+      return;
+    } catch {
+      // Fall through to a relay: the monitor may be reachable from elsewhere.
+    }
+    // Relays go out together: on a real network a failed one costs a whole timeout.
+    const relays = this.relaysFor(monitor);
+    stats.heartbeatsRelayed += relays.length;
+    await Promise.all(
+      relays.map(async (relay) => {
+        try {
+          const reply = await rpc.request(relay, {t: 'relay', f: selfId, to: monitor, i: incarnation}, 'ok', timings.probeTimeoutMs);
+          if (reply.u) view.merge(reply.u, relay);
+        } catch {
+          // When every path fails, the monitor probes before it concludes anything.
+        }
+      }),
+    );
+  }
+
+  /**
+   * Up to RELAYS peers to pass a heartbeat through: first cluster peers this
+   * node reached recently (a node cut off from most of the mesh keeps using the
+   * few it can still reach, and every success renews that), then random
+   * partners. O(clusterSize).
+   */
+  private relaysFor(monitor: string): string[] {
+    const {view, selfId, random, settings, timings} = this.deps;
+    const ring = view.ring();
+    const recent = ring.clusterOf(selfId, view.selfPosition).filter((id) => id !== monitor && view.reachedWithin(id, timings.evidenceMs));
+    const chosen = sample(recent, RELAYS, random);
+    if (chosen.length < RELAYS) {
+      chosen.push(
+        ...ring.pick(selfId, view.selfPosition, RELAYS - chosen.length, random, {
+          exclude: new Set([monitor, ...chosen]),
+          interClusterChance: settings.interClusterChance,
+        }),
+      );
+    }
+    return chosen;
+  }
+
+  // ---- monitoring ----
+
+  /** Recompute the watch set when the ring changed: ring predecessors, and undialable nodes homed here. */
+  private syncWatched(): void {
+    const {view, selfId, clock} = this.deps;
+    if (this.watchedRingVersion === view.ringVersion) return;
+    this.watchedRingVersion = view.ringVersion;
+    const ring = view.ring();
+    const next = new Map<string, number>();
+    const now = clock.now();
+    if (ring.has(selfId)) {
+      const keep = (id: string): void => void next.set(id, this.watched.get(id) ?? now);
+      for (const id of ring.predecessors(selfId, MONITORS)) keep(id);
+      for (const member of view.liveUndialable()) {
+        if (ring.successors(member.id, member.position, MONITORS).includes(selfId)) keep(member.id);
+      }
+    }
+    this.watched = next;
+    for (const id of this.suspicions.keys()) if (!next.has(id)) this.suspicions.delete(id);
+  }
+
+  private check(): void {
+    const {view, clock, timings} = this.deps;
+    view.refresh();
+    this.syncWatched();
+    const now = clock.now();
+    for (const [id, since] of this.watched) {
+      if (!view.isAlive(id)) continue;
+      const last = Math.max(view.lastHeardAt(id) ?? 0, since);
+      if (now - last <= timings.silenceMs) {
+        this.suspicions.delete(id);
+        continue;
+      }
+      if (this.probing.has(id)) continue;
+      const suspicion = this.suspicions.get(id);
+      if (suspicion && now < suspicion.nextAt) continue;
+      this.probing.add(id);
+      void this.probe(id).finally(() => this.probing.delete(id));
+    }
+  }
+
+  /** Helpers for probing `target`: its other monitors first (they hear its heartbeats), then random peers. */
+  private helpersFor(target: string): string[] {
+    const {view, selfId, random, settings} = this.deps;
+    const ring = view.ring();
+    const member = view.member(target);
+    const helpers = member ? ring.successors(target, member.position, MONITORS).filter((id) => id !== selfId) : [];
+    const chosen = helpers.slice(0, INDIRECT_PROBES);
+    if (chosen.length < INDIRECT_PROBES) {
+      const more = ring.pick(selfId, view.selfPosition, INDIRECT_PROBES - chosen.length, random, {
+        exclude: new Set([target, ...chosen]),
+        interClusterChance: settings.interClusterChance,
+      });
+      chosen.push(...more);
+    }
+    return chosen;
+  }
+
+  /** One probe round of a silent node; a claim after SUSPECT_ROUNDS conclusive failures. */
+  private async probe(target: string): Promise<void> {
+    const {view, rpc, selfId, stats, timings, clock, logger} = this.deps;
+    stats.probeRounds++;
+    const helpers = this.helpersFor(target);
+    const direct =
+      view.endpointOf(target) === undefined
+        ? Promise.resolve(false)
+        : rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.probeTimeoutMs).then(
+            () => true,
+            () => false,
+          );
+    const indirect = helpers.map((helper) =>
+      rpc.request(helper, {t: 'preq', f: selfId, x: target}, 'probe', timings.probeTimeoutMs).then(
+        (reply) => reply.alive,
+        () => undefined,
+      ),
+    );
+    const [reached, ...answers] = await Promise.all([direct, ...indirect]);
+    if (reached || answers.includes(true)) {
+      view.heard(target);
+      this.suspicions.delete(target);
+      return;
+    }
+    const now = clock.now();
+    const lastHeard = view.lastHeardAt(target);
+    if (lastHeard !== undefined && now - lastHeard <= timings.silenceMs) {
+      // A heartbeat got through while the probes were out.
+      this.suspicions.delete(target);
+      return;
+    }
+    if (helpers.length > 0 && !answers.includes(false)) {
+      logger.debug({nodeId: target}, 'no probe helper answered: this node may be the one cut off, so it claims nothing');
+      this.suspicions.delete(target);
+      return;
+    }
+    const rounds = (this.suspicions.get(target)?.rounds ?? 0) + 1;
+    if (rounds < SUSPECT_ROUNDS) {
+      this.suspicions.set(target, {rounds, nextAt: now + timings.probeGapMs});
+      return;
+    }
+    this.suspicions.delete(target);
+    if (view.isAlive(target)) view.accuse(target);
+  }
+
+  // ---- requests in ----
+
+  /** A heartbeat (direct or relayed): the sender is heard; a claim against it goes back so it can refute. */
+  answerHeartbeat(from: string, incarnation: number): ControlReply {
+    const claim = this.deps.view.claimAgainst(from);
+    return claim && claim.value.i >= incarnation ? {t: 'ok', u: [toWire(claim)]} : {t: 'ok'};
+  }
+
+  /** Pass a heartbeat on to `to` for `from`, whose own attempt failed; returns the monitor's reply bytes. */
+  async relay(request: Extract<ControlRequest, {t: 'relay'}>): Promise<ControlReply> {
+    const {view, rpc, selfId, timings} = this.deps;
+    if (request.to === selfId) return this.answerHeartbeat(request.f, request.i);
+    if (!view.isAlive(request.to) || view.endpointOf(request.to) === undefined) return {t: 'err', reason: 'relay target is not a live peer here'};
+    return rpc.request(request.to, {t: 'hb', f: request.f, i: request.i}, 'ok', timings.probeTimeoutMs / 2);
+  }
+
+  /** Indirect probe: alive when heard within half a heartbeat interval, else ping it (peers only). */
+  async answerProbe(target: string): Promise<ControlReply> {
+    const {view, rpc, selfId, timings} = this.deps;
+    if (!view.isMember(target)) return {t: 'err', reason: 'not a member here'};
+    if (view.heardWithin(target, timings.heartbeatPeriodMs)) return {t: 'probe', alive: true};
+    if (view.endpointOf(target) === undefined) return {t: 'probe', alive: view.heardWithin(target, timings.silenceMs)};
+    try {
+      await rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.probeTimeoutMs / 2);
+      return {t: 'probe', alive: true};
+    } catch {
+      return {t: 'probe', alive: false};
+    }
+  }
+}

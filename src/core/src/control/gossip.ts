@@ -1,0 +1,351 @@
+/**
+ * Gossip of one mesh: eager push of news, digest-first anti-entropy, and the
+ * probe of dead members that heals partitions.
+ *
+ * - Eager push: every store entry that newly wins here (own writes, entries
+ *   received for the first time by push or sync) and every membership statement
+ *   that newly wins is batched (one timer tick) and pushed to `branch` targets:
+ *   the ring successor plus random partners of the own cluster (one from
+ *   another cluster with probability `interClusterChance`). Receivers forward
+ *   what is news to them, so a change spreads in O(log N) hops; the successor
+ *   link makes the flood reach every node rather than the 1 - e^-branch share a
+ *   purely random fan-out reaches. Bulk news (a join snapshot, a healed
+ *   partition: more than MAX_PUSH_ENTRIES at once) is left to anti-entropy.
+ * - `infectionCount`: a batch none of whose targets answered is pushed again
+ *   in later rounds to fresh targets, at most `infectionCount` rounds in all
+ *   (the original pushed every change in that many rounds, and kept gossiping
+ *   forever with no reachable target, B-09; here it is per mesh and bounded).
+ * - Anti-entropy every `syncInterval` with one partner: one small request with
+ *   the store digest and the statement-table digest; when both agree that is
+ *   the whole round. Otherwise statements are exchanged by summary and the
+ *   store runs its own sync session.
+ * - `pullInterval`: the original's idle pull is subsumed by the anti-entropy
+ *   above, which already runs every round at digest cost. The setting now
+ *   bounds the time between two rounds with a partner outside the own
+ *   cluster, so clusters cannot drift apart even with `interClusterChance` 0.
+ * - Clients are never dialled: they push only their own news, and pull (run
+ *   anti-entropy) every `syncInterval` from one of their monitors.
+ * - Every few rounds a node tries one member it considers dead; if it answers,
+ *   the exchange hands it the claim against it, it refutes in its reply, and
+ *   the refutation spreads: a healed partition restores every view on its own.
+ */
+import type {Clock, RandomSource} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {MeshStore, StoreChange} from '../contracts/store.js';
+import type {Role, SignedEntry, VerifiedEntry} from '../model/record.js';
+import type {MembershipView} from './membership-view.js';
+import {MAX_PUSH_ENTRIES, MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
+import type {ControlRpc} from './rpc.js';
+import type {Scheduler} from './scheduler.js';
+import {MONITORS, type ControlSettings, type ControlTimings} from './settings.js';
+import type {StatementSummary} from './statement-table.js';
+import {toWire, type VerifiedStatement} from './statements.js';
+import type {ControlStats} from './stats.js';
+
+/** Everything gossip needs. */
+export interface GossipDeps {
+  selfId: string;
+  role: Role;
+  store: MeshStore;
+  view: MembershipView;
+  rpc: ControlRpc;
+  scheduler: Scheduler;
+  clock: Clock;
+  random: RandomSource;
+  logger: Logger;
+  stats: ControlStats;
+  settings: ControlSettings;
+  timings: ControlTimings;
+}
+
+/** What one push carries. */
+interface Batch {
+  entries: SignedEntry[];
+  statements: VerifiedStatement[];
+  /** Nodes the news came from (not pushed back to them). */
+  exclude: Set<string>;
+}
+
+/** Failed batches kept for later rounds; more than this and the oldest is left to anti-entropy. */
+const MAX_RETRY_BATCHES = 16;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
+function wireEntry(entry: SignedEntry): SignedEntry {
+  return {body: entry.body, signature: entry.signature};
+}
+
+/** Push, anti-entropy and dead-member probes of one mesh. */
+export class Gossip {
+  private readonly deps: GossipDeps;
+  private readonly pendingEntries = new Map<string, VerifiedEntry>();
+  private readonly pendingStatements = new Map<string, VerifiedStatement>();
+  private readonly pendingExclude = new Set<string>();
+  private flushScheduled = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private retries: {batch: Batch; roundsLeft: number}[] = [];
+  /** Sender of the push being merged right now (store change events are synchronous). */
+  private source: string | undefined;
+  private lastOutsideAt: number;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(deps: GossipDeps) {
+    this.deps = deps;
+    this.lastOutsideAt = deps.clock.now();
+  }
+
+  /** Follow store changes, announce this node's own entry, start the rounds. */
+  start(): void {
+    const {store, scheduler, settings, timings, selfId} = this.deps;
+    this.unsubscribe = store.onChange((change) => this.storeChanged(change));
+    const own = store.get(selfId);
+    if (own) this.queueEntry(own, undefined);
+    scheduler.every('anti-entropy', settings.syncIntervalMs, () => this.antiEntropyRound());
+    scheduler.every('dead-member probe', timings.deadProbePeriodMs, () => this.probeDeadMember());
+  }
+
+  /** Stop following the store (timers belong to the scheduler). */
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /** A client forwards nothing but its own news: it is a leaf, the peers spread the rest. */
+  private forwards(id: string): boolean {
+    return this.deps.role === 'peer' || id === this.deps.selfId;
+  }
+
+  private storeChanged(change: StoreChange): void {
+    if (this.forwards(change.id)) this.queueEntry(change.current, this.source);
+  }
+
+  private queueEntry(entry: VerifiedEntry, from: string | undefined): void {
+    this.pendingEntries.set(entry.value.id, entry);
+    if (from !== undefined) this.pendingExclude.add(from);
+    this.scheduleFlush();
+  }
+
+  /** Queue statements that newly won here; a claim against a node heard from recently also goes straight to it, so it refutes at once. */
+  queueStatements(statements: readonly VerifiedStatement[], from: string | undefined): void {
+    const {view, timings, selfId} = this.deps;
+    for (const statement of statements) {
+      const id = statement.value.x;
+      if (!this.forwards(id)) continue;
+      this.pendingStatements.set(id, statement);
+      if (statement.value.k === 'dead' && id !== from && id !== selfId && view.heardWithin(id, timings.evidenceMs) && view.endpointOf(id) !== undefined) {
+        this.track(this.send({entries: [], statements: [statement], exclude: new Set()}, [id]));
+      }
+    }
+    if (from !== undefined) this.pendingExclude.add(from);
+    if (this.pendingStatements.size > 0) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.deps.scheduler.after(0, () => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    void promise.finally(() => this.inFlight.delete(promise)).catch(() => undefined);
+    return promise;
+  }
+
+  /** Push what is pending now. */
+  private flush(): void {
+    const {selfId} = this.deps;
+    if (this.pendingEntries.size === 0 && this.pendingStatements.size === 0) return;
+    let entries = [...this.pendingEntries.values()];
+    if (entries.length > MAX_PUSH_ENTRIES) {
+      // Bulk news is anti-entropy's job; only this node's own entry is news to everyone.
+      entries = entries.filter((entry) => entry.value.id === selfId);
+    }
+    const batch: Batch = {
+      entries: entries.map(wireEntry),
+      statements: [...this.pendingStatements.values()].slice(0, MAX_STATEMENTS),
+      exclude: new Set(this.pendingExclude),
+    };
+    this.pendingEntries.clear();
+    this.pendingStatements.clear();
+    this.pendingExclude.clear();
+    if (batch.entries.length === 0 && batch.statements.length === 0) return;
+    this.track(
+      this.send(batch, this.pushTargets(batch.exclude)).then((delivered) => {
+        if (!delivered && this.deps.settings.infectionCount > 1) this.keepForRetry(batch, this.deps.settings.infectionCount - 1);
+      }),
+    );
+  }
+
+  private keepForRetry(batch: Batch, roundsLeft: number): void {
+    this.retries.push({batch, roundsLeft});
+    if (this.retries.length > MAX_RETRY_BATCHES) this.retries.shift();
+  }
+
+  /** The successor on the ring (when this node is on it), then random partners up to `branch`. */
+  private pushTargets(exclude: ReadonlySet<string>): string[] {
+    const {view, selfId, settings, random} = this.deps;
+    const ring = view.ring();
+    const targets: string[] = [];
+    if (ring.has(selfId)) {
+      const [successor] = ring.successors(selfId, view.selfPosition, 1);
+      if (successor !== undefined && !exclude.has(successor)) targets.push(successor);
+    }
+    const more = ring.pick(selfId, view.selfPosition, settings.branch - targets.length, random, {
+      exclude: new Set([...exclude, ...targets]),
+      interClusterChance: settings.interClusterChance,
+    });
+    return [...targets, ...more];
+  }
+
+  /** Push a batch to each target; true when at least one took it. */
+  private async send(batch: Batch, targets: readonly string[]): Promise<boolean> {
+    const {rpc, view, stats, selfId, timings} = this.deps;
+    const request: ControlRequest = {t: 'push', f: selfId};
+    if (batch.entries.length > 0) request.e = batch.entries;
+    if (batch.statements.length > 0) request.u = batch.statements.map(toWire);
+    const results = await Promise.all(
+      targets.map(async (target) => {
+        stats.pushesSent++;
+        stats.entriesPushed += batch.entries.length;
+        try {
+          const reply = await rpc.request(target, request, 'ok', timings.requestTimeoutMs);
+          if (reply.u) view.merge(reply.u, target);
+          return true;
+        } catch (error) {
+          this.deps.logger.debug({err: error, target}, 'push failed');
+          return false;
+        }
+      }),
+    );
+    return results.includes(true);
+  }
+
+  /**
+   * Push this node's own current entry (its tombstone, when leaving) right
+   * away and wait until the pushes in flight are answered or time out.
+   */
+  async flushNow(): Promise<void> {
+    const own = this.deps.store.get(this.deps.selfId);
+    if (own) this.pendingEntries.set(own.value.id, own);
+    this.flush();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  // ---- rounds ----
+
+  private async antiEntropyRound(): Promise<void> {
+    this.retryFailedBatches();
+    const partner = this.pickPartner();
+    if (partner === undefined) return;
+    try {
+      await this.reconcileWith(partner);
+    } catch (error) {
+      this.deps.logger.debug({err: error, partner}, 'anti-entropy round failed');
+    }
+  }
+
+  private retryFailedBatches(): void {
+    const retries = this.retries;
+    this.retries = [];
+    for (const {batch, roundsLeft} of retries) {
+      this.track(
+        this.send(batch, this.pushTargets(batch.exclude)).then((delivered) => {
+          if (!delivered && roundsLeft > 1) this.keepForRetry(batch, roundsLeft - 1);
+        }),
+      );
+    }
+  }
+
+  /** A peer picks inside its cluster (sometimes outside); a client pulls from one of its monitors. */
+  private pickPartner(): string | undefined {
+    const {view, selfId, settings, random, clock, role} = this.deps;
+    const ring = view.ring();
+    if (role === 'client' || !ring.has(selfId)) {
+      const monitors = ring.successors(selfId, view.selfPosition, MONITORS);
+      return monitors[Math.floor(random.float() * monitors.length)];
+    }
+    const now = clock.now();
+    const forceOutside = settings.pullIntervalMs > 0 && now - this.lastOutsideAt >= settings.pullIntervalMs;
+    if (forceOutside) this.lastOutsideAt = now;
+    return ring.pick(selfId, view.selfPosition, 1, random, {interClusterChance: settings.interClusterChance, forceOutside})[0];
+  }
+
+  /** Try one member considered dead: if it answers, the exchange lets it refute and come back. */
+  private async probeDeadMember(): Promise<void> {
+    const {view, random} = this.deps;
+    const candidates = view.deadIds().filter((id) => view.endpointOf(id) !== undefined);
+    if (candidates.length === 0) return;
+    const target = candidates[Math.floor(random.float() * candidates.length)]!;
+    try {
+      await this.reconcileWith(target);
+    } catch {
+      // Still unreachable: it stays dead here.
+    }
+  }
+
+  /** One anti-entropy round with `target`: digests, then statements and store only when they differ. */
+  async reconcileWith(target: string): Promise<void> {
+    const {rpc, view, store, stats, selfId, timings} = this.deps;
+    stats.antiEntropyRounds++;
+    const reply = await rpc.request(target, {t: 'ae', f: selfId, sd: store.digest(), md: view.table.digest()}, 'ae', timings.requestTimeoutMs);
+    if (reply.m) await this.exchangeStatements(target, reply.m);
+    if (!reply.s) {
+      stats.storeSyncs++;
+      await rpc.syncStore(target, timings.requestTimeoutMs);
+    } else if (!reply.m) {
+      stats.antiEntropyEqual++;
+    }
+  }
+
+  private async exchangeStatements(target: string, theirs: readonly StatementSummary[]): Promise<void> {
+    const {rpc, view, selfId, timings} = this.deps;
+    const {give, want} = view.table.diff(theirs, MAX_STATEMENTS);
+    if (give.length === 0 && want.length === 0) return;
+    const reply = await rpc.request(target, {t: 'mx', f: selfId, u: give.map(toWire), w: want}, 'mx', timings.requestTimeoutMs);
+    view.merge(reply.u, target);
+  }
+
+  // ---- requests in ----
+
+  /** A push: merge entries (forwarded on as news) and statements; send back statements that beat the sender's. */
+  answerPush(request: Extract<ControlRequest, {t: 'push'}>, known: boolean): ControlReply {
+    const {store, view} = this.deps;
+    if (request.e && request.e.length > 0) {
+      this.source = request.f;
+      try {
+        store.merge(request.e);
+      } finally {
+        this.source = undefined;
+      }
+    }
+    const better = request.u && request.u.length > 0 ? view.merge(request.u, known ? request.f : undefined).better : [];
+    return better.length > 0 ? {t: 'ok', u: better.map(toWire)} : {t: 'ok'};
+  }
+
+  /** Anti-entropy: compare digests; summaries of the statement table only when the tables differ (and the sender is a member). */
+  answerAntiEntropy(request: Extract<ControlRequest, {t: 'ae'}>, known: boolean): ControlReply {
+    const {store, view} = this.deps;
+    const s = sameBytes(store.digest(), request.sd);
+    if (!known || sameBytes(view.table.digest(), request.md)) return {t: 'ae', s};
+    return {t: 'ae', s, m: view.table.summaries(MAX_SUMMARIES)};
+  }
+
+  /** Statement exchange: merge what the sender gives, answer what it wants and what beats what it gave. */
+  answerExchange(request: Extract<ControlRequest, {t: 'mx'}>): ControlReply {
+    const {view} = this.deps;
+    const {better} = view.merge(request.u, request.f);
+    const out = new Map<string, VerifiedStatement>();
+    for (const statement of better) out.set(statement.value.x, statement);
+    for (const id of request.w) {
+      const statement = view.table.get(id);
+      if (statement) out.set(id, statement);
+    }
+    return {t: 'mx', u: [...out.values()].slice(0, MAX_STATEMENTS).map(toWire)};
+  }
+}

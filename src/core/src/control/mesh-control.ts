@@ -1,0 +1,204 @@
+/**
+ * The control plane of one mesh on one node: gossip (eager push, anti-entropy,
+ * healing probes) and membership (heartbeats, monitors, claims, refutations),
+ * on one scheduler. A node in many meshes has one MeshControl per mesh; the
+ * daemon routes `Transport` message requests for a mesh to its
+ * {@link MeshControl.handleMessage}, and store sync sessions to the store.
+ *
+ * Liveness is never written into the store: records change only when their
+ * owners change them. {@link MeshControl.liveRecords} is the store's records
+ * minus the members this node considers dead; WireGuard follows that.
+ */
+import type {Clock, RandomSource} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {MeshStore} from '../contracts/store.js';
+import type {RemotePeer, Transport} from '../contracts/transport.js';
+import type {NodeIdentity} from '../identity/identity.js';
+import type {NodeRecord, Role} from '../model/record.js';
+import {FailureDetector} from './failure-detector.js';
+import {Gossip} from './gossip.js';
+import {MembershipView, type LiveViewChange} from './membership-view.js';
+import {decodeRequest, encodeReply, type ControlReply, type ControlRequest} from './messages.js';
+import {ControlRpc} from './rpc.js';
+import {Scheduler} from './scheduler.js';
+import {deriveTimings, type ControlSettings, type ControlTimings} from './settings.js';
+import {emptyControlStats, type ControlStats} from './stats.js';
+
+/** Everything a MeshControl needs, injected. */
+export interface MeshControlDeps {
+  meshId: string;
+  identity: NodeIdentity;
+  /** This node's role in the mesh. A client never listens and is never dialled. */
+  role: Role;
+  store: MeshStore;
+  transport: Transport;
+  clock: Clock;
+  random: RandomSource;
+  logger: Logger;
+  settings: ControlSettings;
+}
+
+/** Longest reason put in an error reply. */
+const MAX_REASON = 200;
+
+/** One mesh's control plane on one node. */
+export class MeshControl {
+  private readonly deps: MeshControlDeps;
+  private readonly counters: ControlStats = emptyControlStats();
+  private readonly timings: ControlTimings;
+  private readonly scheduler: Scheduler;
+  private readonly view: MembershipView;
+  private readonly rpc: ControlRpc;
+  private readonly detector: FailureDetector;
+  private readonly gossip: Gossip;
+  private state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(deps: MeshControlDeps) {
+    this.deps = deps;
+    const {meshId, identity, role, store, transport, clock, random, settings} = deps;
+    const logger = deps.logger;
+    const stats = this.counters;
+    this.timings = deriveTimings(settings);
+    this.scheduler = new Scheduler(clock, random, logger);
+    this.view = new MembershipView({
+      meshId,
+      identity,
+      store,
+      clock,
+      logger,
+      stats,
+      clusterSize: settings.clusterSize,
+      evidenceMs: this.timings.evidenceMs,
+      confirmDelayMs: this.timings.confirmDelayMs,
+      after: (ms, fn) => this.scheduler.after(ms, fn),
+      onNews: (statements, from) => this.gossip.queueStatements(statements, from),
+    });
+    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
+    const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
+    this.detector = new FailureDetector(common);
+    this.gossip = new Gossip({...common, role, store});
+  }
+
+  /** Start gossip and failure detection. Call once this node's own record is in the store. */
+  start(): void {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    this.view.start();
+    this.gossip.start();
+    this.detector.start();
+  }
+
+  /** Stop every timer and abandon requests in flight; returns at once (nothing waits on the clock). */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.scheduler.stop();
+    this.gossip.stop();
+    this.view.stop();
+  }
+
+  /**
+   * Push this node's tombstone (already merged into the store) to `branch`
+   * peers right away and wait for their answers, at most `timeout`. Best effort:
+   * peers that miss it get it by anti-entropy. Call before {@link stop}.
+   */
+  async leave(): Promise<void> {
+    if (this.state !== 'running') return;
+    await this.gossip.flushNow();
+  }
+
+  /**
+   * Answer a control request from another node (the daemon's
+   * `TransportHandlers.message` for this mesh). Never throws: anything refused
+   * gets an `err` reply, and nothing refused changes any state.
+   */
+  async handleMessage(payload: Uint8Array, peer: RemotePeer): Promise<Uint8Array> {
+    const stats = this.counters;
+    stats.messagesReceived++;
+    stats.bytesReceived += payload.byteLength;
+    let reply: ControlReply;
+    try {
+      reply = this.state === 'running' ? await this.answer(decodeRequest(payload)) : {t: 'err', reason: 'not running'};
+    } catch (error) {
+      reply = {t: 'err', reason: (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON)};
+    }
+    if (reply.t === 'err') {
+      stats.messagesRejected++;
+      this.deps.logger.debug({from: peer.address, reason: reply.reason}, 'refused a control request');
+    }
+    const bytes = encodeReply(reply);
+    stats.bytesSent += bytes.byteLength;
+    return bytes;
+  }
+
+  private async answer(request: ControlRequest): Promise<ControlReply> {
+    const {view, detector, gossip} = this;
+    const self = this.deps.identity.nodeId;
+    if (request.f === self) return {t: 'err', reason: 'a request cannot come from this node itself'};
+    const known = view.isMember(request.f);
+    // Entries are self-authenticating and a joining node's first push carries
+    // the record that makes it known; everything else needs a known sender.
+    if (request.t === 'push') return gossip.answerPush(request, known);
+    if (request.t === 'ae') {
+      if (known) view.heard(request.f);
+      return gossip.answerAntiEntropy(request, known);
+    }
+    if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
+    view.heard(request.f);
+    switch (request.t) {
+      case 'hb':
+        return detector.answerHeartbeat(request.f, request.i);
+      case 'relay':
+        return detector.relay(request);
+      case 'ping':
+        return {t: 'ok'};
+      case 'preq':
+        return detector.answerProbe(request.x);
+      case 'mx':
+        return gossip.answerExchange(request);
+    }
+  }
+
+  /** The store's live records minus members this node considers dead, sorted by id. */
+  liveRecords(): NodeRecord[] {
+    return this.view.liveRecords();
+  }
+
+  /** True when `id` is a member with a live record that this node does not consider dead. */
+  isAlive(id: string): boolean {
+    return this.view.isAlive(id);
+  }
+
+  /** Members this node considers dead. */
+  deadMembers(): string[] {
+    return this.view.deadIds();
+  }
+
+  /**
+   * Subscribe to liveness transitions (members declared dead or back alive).
+   * Record changes come from the store's own `onChange`. Returns the unsubscribe function.
+   */
+  onLiveViewChange(listener: (change: LiveViewChange) => void): () => void {
+    return this.view.onChange(listener);
+  }
+
+  /** The peers this node sends heartbeats to. */
+  monitors(): string[] {
+    return this.detector.monitors();
+  }
+
+  /** The nodes this node monitors. */
+  watching(): string[] {
+    return this.detector.watching();
+  }
+
+  /** Run one anti-entropy round with `target` now (tests, `mesh sync`-style commands). */
+  async syncWith(target: string): Promise<void> {
+    await this.gossip.reconcileWith(target);
+  }
+
+  /** A copy of the counters. */
+  stats(): ControlStats {
+    return {...this.counters};
+  }
+}

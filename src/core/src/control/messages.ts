@@ -1,0 +1,84 @@
+/**
+ * The control-plane messages carried by `Transport.message`: one MessagePack
+ * envelope per request and per reply, validated with zod before anything looks
+ * at it. Every list has a cap, so a hostile sender cannot make a node do work
+ * proportional to what it chose to send beyond these bounds.
+ *
+ * Requests (`f` is the sender's node id):
+ * - `push`   eager gossip: new store entries and membership statements
+ * - `hb`     heartbeat to a monitor, with the sender's incarnation
+ * - `relay`  "pass my heartbeat on to `to`" (when the direct one failed)
+ * - `ping`   direct probe
+ * - `preq`   "is `x` alive from where you stand?" (indirect probe)
+ * - `ae`     anti-entropy: store digest and statement-table digest
+ * - `mx`     statement exchange after digests differed
+ *
+ * Replies: `ok` (optionally with statements the requester should know: a claim
+ * against it, or a refutation better than what it pushed), `probe`, `ae`, `mx`,
+ * or `err` for anything refused.
+ */
+import {z} from 'zod';
+import {MAX_ENTRY_BYTES} from '../model/entries.js';
+import {decode, encode} from '../util/codec.js';
+import {wireStatementSchema} from './statements.js';
+
+/** Largest control message accepted (a push batch of full records fits easily). */
+export const MAX_CONTROL_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Most store entries in one push; a bigger batch of news is left to anti-entropy. */
+export const MAX_PUSH_ENTRIES = 64;
+/** Most statements in one message. */
+export const MAX_STATEMENTS = 1024;
+/** Most statement-summary lines in one message (about 50 bytes each). */
+export const MAX_SUMMARIES = 8192;
+
+const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
+/** Bytes as MessagePack decodes them, typed as plain Uint8Array (any backing buffer) so outgoing messages type-check too. */
+const bytes = (max: number) => z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength <= max, `must be at most ${max} bytes`);
+const wireEntry = z.object({body: bytes(MAX_ENTRY_BYTES), signature: bytes(64)});
+const incarnation = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const statements = z.array(wireStatementSchema).max(MAX_STATEMENTS);
+const summary = z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).readonly();
+
+/** Every request a node accepts. */
+export const controlRequestSchema = z.discriminatedUnion('t', [
+  z.object({t: z.literal('push'), f: nodeId, e: z.array(wireEntry).max(MAX_PUSH_ENTRIES).optional(), u: statements.optional()}),
+  z.object({t: z.literal('hb'), f: nodeId, i: incarnation}),
+  z.object({t: z.literal('relay'), f: nodeId, to: nodeId, i: incarnation}),
+  z.object({t: z.literal('ping'), f: nodeId}),
+  z.object({t: z.literal('preq'), f: nodeId, x: nodeId}),
+  z.object({t: z.literal('ae'), f: nodeId, sd: bytes(1024), md: bytes(64)}),
+  z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
+]);
+/** A request. */
+export type ControlRequest = z.infer<typeof controlRequestSchema>;
+
+/** Every reply a node accepts. */
+export const controlReplySchema = z.discriminatedUnion('t', [
+  z.object({t: z.literal('ok'), u: statements.optional()}),
+  z.object({t: z.literal('probe'), alive: z.boolean()}),
+  z.object({t: z.literal('ae'), s: z.boolean(), m: z.array(summary).max(MAX_SUMMARIES).optional()}),
+  z.object({t: z.literal('mx'), u: statements}),
+  z.object({t: z.literal('err'), reason: z.string().max(500)}),
+]);
+/** A reply. */
+export type ControlReply = z.infer<typeof controlReplySchema>;
+
+/** Encode a request. */
+export function encodeRequest(request: ControlRequest): Uint8Array {
+  return encode(request);
+}
+
+/** Encode a reply. */
+export function encodeReply(reply: ControlReply): Uint8Array {
+  return encode(reply);
+}
+
+/** Decode and validate a request. @throws DecodeError */
+export function decodeRequest(payload: Uint8Array): ControlRequest {
+  return decode(payload, controlRequestSchema, 'control request', MAX_CONTROL_MESSAGE_BYTES);
+}
+
+/** Decode and validate a reply. @throws DecodeError */
+export function decodeReply(payload: Uint8Array): ControlReply {
+  return decode(payload, controlReplySchema, 'control reply', MAX_CONTROL_MESSAGE_BYTES);
+}

@@ -1,0 +1,103 @@
+/**
+ * The control plane's settings (the config's gossip and failure-detection keys)
+ * and the timings derived from them. Every timer of the control plane is
+ * computed here, so the detection bound can be read in one place:
+ *
+ * ```
+ * crash at t0; its last heartbeat reached each monitor at some t <= t0
+ *   monitor sees silence over H, at its next check     <= t0 + H + H/4
+ *   probe round 1 (direct ping + ping-req)             <= + probeTimeout
+ *   round 2 at the first check after a gap of H/4      <= + H/4 + H/4 + probeTimeout
+ *   the claim spreads: eager push (a few hops of one RTT); the rare node
+ *   missed by every push gets it by anti-entropy       <= + 2 x syncInterval
+ *   each node applies it confirmDelay after receipt     <= + H/4
+ * ```
+ * With the defaults (H = 2 s, probeTimeout = 0.5 s, syncInterval = 1 s) that is
+ * at most t0 + 7 s on a network where failures show only as timeouts, and
+ * t0 + ~3.5 s in practice (failures are usually refused connections, and
+ * eager push reaches everyone in well under a second); the requirement is
+ * 3 x H + 2 s = 8 s.
+ */
+
+/** What the config says about gossip and failure detection (all durations in ms). */
+export interface ControlSettings {
+  /** Period of anti-entropy rounds (and of a client's pull). */
+  syncIntervalMs: number;
+  /** Failure-detection period H: heartbeats go out every H/2, silence over H starts probing. */
+  heartbeatIntervalMs: number;
+  /**
+   * Longest time between two anti-entropy rounds with a partner outside this
+   * node's cluster (0: no such guarantee; `interClusterChance` alone mixes
+   * clusters). The original's idle "pull" is subsumed by the digest-first
+   * anti-entropy that runs every `syncIntervalMs`; see DESIGN notes in gossip.ts.
+   */
+  pullIntervalMs: number;
+  /** Fan-out of an eager push. */
+  branch: number;
+  /** Peers per cluster: partners are chosen inside the own cluster of the hash ring. */
+  clusterSize: number;
+  /** Probability that one partner of a round is taken from outside the own cluster. */
+  interClusterChance: number;
+  /** Most push rounds for a batch whose every target failed (then anti-entropy carries it). */
+  infectionCount: number;
+  /** Longest wait for one request (sync, push) to another node. */
+  timeoutMs: number;
+}
+
+/** Monitors per node: each node sends heartbeats to this many ring successors. */
+export const MONITORS = 3;
+/** Helpers asked to probe a silent node indirectly (ping-req). */
+export const INDIRECT_PROBES = 3;
+/** Failed probe rounds (each with at least one helper answering "unreachable") before a claim. */
+export const SUSPECT_ROUNDS = 2;
+/** Anti-entropy rounds between two attempts to reach a node this node considers dead. */
+export const DEAD_PROBE_EVERY_ROUNDS = 3;
+
+/** Timers derived from {@link ControlSettings}, in ms. */
+export interface ControlTimings {
+  /** Heartbeat period: H/2, so one lost heartbeat never looks like silence. */
+  heartbeatPeriodMs: number;
+  /** How often monitors look for silent nodes and re-evaluate local evidence: H/4. */
+  checkPeriodMs: number;
+  /** Silence after which a monitor starts probing: H. */
+  silenceMs: number;
+  /**
+   * How long first-hand contact keeps a node alive locally despite a claim: H.
+   * A claim is only ever made after at least H of silence, so this never delays
+   * the removal of a crashed node; it stops a stale claim from removing a node
+   * this node is talking to while that node refutes.
+   */
+  evidenceMs: number;
+  /** Budget of one probe round (and of a heartbeat): min(timeout, H/4). */
+  probeTimeoutMs: number;
+  /**
+   * How long after it first sees a claim a node keeps the accused in its view:
+   * H/4. Lifeguard's suspicion, kept local: the claim spreads at once, and a
+   * node that is alive but badly connected (reachable through one peer, say)
+   * hears of it through whoever still reaches it and refutes within this
+   * window, so it never leaves anyone's view.
+   */
+  confirmDelayMs: number;
+  /** Pause between two probe rounds of the same node: H/4. */
+  probeGapMs: number;
+  /** Period of attempts to reach a node considered dead (partition healing). */
+  deadProbePeriodMs: number;
+  /** Budget of anti-entropy, store sync and pushes. */
+  requestTimeoutMs: number;
+}
+
+/** Derive every timer from the settings. */
+export function deriveTimings(settings: ControlSettings): ControlTimings {
+  const h = settings.heartbeatIntervalMs;
+  return {
+    heartbeatPeriodMs: h / 2,
+    checkPeriodMs: h / 4,
+    silenceMs: h,
+    evidenceMs: h,
+    probeTimeoutMs: Math.min(settings.timeoutMs, h / 4),
+    confirmDelayMs: h / 4,
+    probeGapMs: h / 4,
+    deadProbePeriodMs: DEAD_PROBE_EVERY_ROUNDS * settings.syncIntervalMs,
+    requestTimeoutMs: settings.timeoutMs,
+  };
+}
