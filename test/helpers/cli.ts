@@ -72,13 +72,26 @@ export interface StartDaemonOptions {
   args?: readonly string[];
   /** Wait for the 'daemon ready' log line (default true). */
   waitReady?: boolean;
+  /**
+   * A config file, passed with `--config`. The data dir and socket flags are
+   * still passed (sandbox/NAME and sandbox/NAME.sock) and win over the file,
+   * so a file should name the same paths (see {@link daemonPaths}).
+   */
+  config?: string;
+  /** `--log-level` (default debug). */
+  logLevel?: string;
+}
+
+/** The data dir and socket {@link startDaemon} gives the daemon NAME of a sandbox. */
+export function daemonPaths(sandbox: Sandbox, name: string): {dataDir: string; socket: string} {
+  return {dataDir: join(sandbox.dir, name), socket: join(sandbox.dir, `${name}.sock`)};
 }
 
 /** Start `wgmesh daemon` with its own data dir and socket inside the sandbox; waits until it is ready. */
 export async function startDaemon(options: StartDaemonOptions): Promise<DaemonProcess> {
-  const dataDir = join(options.sandbox.dir, options.name);
-  const socket = join(options.sandbox.dir, `${options.name}.sock`);
-  const child = spawn(process.execPath, [BIN, 'daemon', '--data-dir', dataDir, '--socket', socket, '--log-level', 'debug', ...(options.args ?? [])], {
+  const {dataDir, socket} = daemonPaths(options.sandbox, options.name);
+  const config = options.config === undefined ? [] : ['--config', options.config];
+  const child = spawn(process.execPath, [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
     env: options.sandbox.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -100,7 +113,13 @@ export async function startDaemon(options: StartDaemonOptions): Promise<DaemonPr
     },
   };
   if (options.waitReady !== false) {
-    await waitFor(() => output.includes('daemon ready') || child.exitCode !== null, 20_000, 'daemon to be ready');
+    try {
+      await waitFor(() => output.includes('daemon ready') || child.exitCode !== null, 20_000, 'daemon to be ready');
+    } catch (error) {
+      // Not ready in time: do not leave it running behind the caller's back.
+      await daemon.stop('SIGKILL');
+      throw new Error(`${(error as Error).message}; it logged:\n${output}`);
+    }
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${output}`);
   }
   return daemon;
@@ -110,7 +129,8 @@ const running = new Set<ChildProcess>();
 /** Kill every daemon still running (for afterAll/afterEach, also after failures). */
 export async function killAllDaemons(): Promise<void> {
   await Promise.all(
-    [...running].map(
+    // A child that has exited but whose exit is not yet processed would never emit 'exit' again.
+    [...running].filter((child) => child.exitCode === null && child.signalCode === null).map(
       (child) =>
         new Promise<void>((resolveKill) => {
           child.once('exit', () => resolveKill());
