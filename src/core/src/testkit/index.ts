@@ -4,3 +4,4 @@ export * from './memory-transport.js';
 export * from './signed-fixtures.js';
 export * from './store-compliance.js';
 export * from './transport-compliance.js';
+export * from './netns.js';

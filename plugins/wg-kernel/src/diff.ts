@@ -1,0 +1,112 @@
+/**
+ * The difference between what the kernel holds and what the daemon wants,
+ * as pure functions (unit-tested without root). Inputs are canonical (see
+ * validate.ts / parse.ts), so plain string comparison is exact.
+ */
+import type {WgPeerConfig, WgRoute} from '@wgmesh/core';
+import type {DumpPeer, ListedRoute} from './parse.js';
+
+/** One `peer KEY ...` clause of `wg set`. */
+export type PeerChange =
+  | {kind: 'remove'; publicKey: string}
+  | {
+      kind: 'add' | 'update';
+      publicKey: string;
+      /** Set the endpoint (absent: leave WireGuard's current one). */
+      endpoint?: string;
+      /** Replace the allowed IPs (absent: unchanged). */
+      allowedIps?: string[];
+      /** Set the persistent keepalive (absent: unchanged). */
+      keepaliveSeconds?: number;
+    };
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, index) => value === b[index]);
+}
+
+/**
+ * What to change so the interface has exactly `desired` peers.
+ *
+ * Endpoints follow WireGuard's roaming: a peer's endpoint is set only when the
+ * *desired* endpoint changed since the last apply (`lastDesired`), never merely
+ * because WireGuard now uses another one (the peer roamed there, and that is
+ * the address that works). For a peer with no previous desire (a new peer, or
+ * the first apply after a restart) it is set when it differs from WireGuard's.
+ * A desired endpoint of null never clears one: WireGuard has no way to unset
+ * an endpoint, and the one it learned from the peer's handshakes is right.
+ *
+ * @param actual peers as `wg show dump` lists them
+ * @param desired canonical desired peers (allowed IPs sorted)
+ * @param lastDesired endpoint last desired per peer key, from earlier applies
+ */
+export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerConfig[], lastDesired: ReadonlyMap<string, string | null>): PeerChange[] {
+  const current = new Map(actual.map((peer) => [peer.publicKey, peer]));
+  const wanted = new Set(desired.map((peer) => peer.publicKey));
+  const changes: PeerChange[] = actual.filter((peer) => !wanted.has(peer.publicKey)).map((peer) => ({kind: 'remove', publicKey: peer.publicKey}));
+  for (const peer of desired) {
+    const keepalive = peer.keepaliveSeconds ?? 0;
+    const existing = current.get(peer.publicKey);
+    if (!existing) {
+      changes.push({
+        kind: 'add',
+        publicKey: peer.publicKey,
+        ...(peer.endpoint === null ? {} : {endpoint: peer.endpoint}),
+        allowedIps: [...peer.allowedIps],
+        ...(keepalive > 0 ? {keepaliveSeconds: keepalive} : {}),
+      });
+      continue;
+    }
+    const change: PeerChange = {kind: 'update', publicKey: peer.publicKey};
+    const previous = lastDesired.get(peer.publicKey);
+    const endpointChanged = previous === undefined ? peer.endpoint !== existing.endpoint : peer.endpoint !== previous;
+    if (peer.endpoint !== null && endpointChanged) change.endpoint = peer.endpoint;
+    if (!sameList(peer.allowedIps, existing.allowedIps)) change.allowedIps = [...peer.allowedIps];
+    if (keepalive !== existing.keepaliveSeconds) change.keepaliveSeconds = keepalive;
+    if (change.endpoint !== undefined || change.allowedIps !== undefined || change.keepaliveSeconds !== undefined) changes.push(change);
+  }
+  return changes;
+}
+
+/** The `wg set IFACE ...` arguments for `changes` (removals first, so a moved allowed IP is never briefly on two peers' lists). */
+export function peerChangeArgs(changes: readonly PeerChange[]): string[] {
+  const ordered = [...changes.filter((change) => change.kind === 'remove'), ...changes.filter((change) => change.kind !== 'remove')];
+  const args: string[] = [];
+  for (const change of ordered) {
+    args.push('peer', change.publicKey);
+    if (change.kind === 'remove') {
+      args.push('remove');
+      continue;
+    }
+    if (change.endpoint !== undefined) args.push('endpoint', change.endpoint);
+    // An empty string is how `wg set` clears the list.
+    if (change.allowedIps !== undefined) args.push('allowed-ips', change.allowedIps.join(','));
+    if (change.keepaliveSeconds !== undefined) args.push('persistent-keepalive', change.keepaliveSeconds === 0 ? 'off' : String(change.keepaliveSeconds));
+  }
+  return args;
+}
+
+/** Addresses to add and remove so the managed set becomes `desired`. */
+export function planAddresses(actual: readonly string[], desired: readonly string[]): {add: string[]; remove: string[]} {
+  const have = new Set(actual);
+  const want = new Set(desired);
+  return {add: desired.filter((cidr) => !have.has(cidr)), remove: actual.filter((cidr) => !want.has(cidr))};
+}
+
+function routeKey(route: {destination: string; via?: string | undefined}, metric: number): string {
+  return `${route.destination}|${route.via ?? ''}|${metric}`;
+}
+
+/**
+ * Routes to add and remove among the ones wgmesh installed (the listing is
+ * already restricted to wgmesh's protocol mark), so that exactly `desired`
+ * is installed with `metric`. A route with another metric (the config
+ * changed) is replaced.
+ */
+export function planRoutes(actual: readonly ListedRoute[], desired: readonly WgRoute[], metric: number): {add: WgRoute[]; remove: ListedRoute[]} {
+  const have = new Set(actual.map((route) => routeKey(route, route.metric)));
+  const want = new Set(desired.map((route) => routeKey(route, metric)));
+  return {
+    add: desired.filter((route) => !have.has(routeKey(route, metric))),
+    remove: actual.filter((route) => !want.has(routeKey(route, route.metric))),
+  };
+}

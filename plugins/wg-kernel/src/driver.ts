@@ -1,0 +1,636 @@
+/**
+ * The `wg:kernel` driver: real WireGuard through `ip` and `wg`, one interface
+ * per mesh. It creates the interface with `ip link add NAME type wireguard`
+ * and, where the kernel has no WireGuard module, falls back to a supervised
+ * userspace implementation (`wireguard-go -f NAME`), as wg-quick does.
+ *
+ * Every method applies a complete desired state by difference against what
+ * the kernel reports (`wg show NAME dump`, `ip -j`), so a second apply of the
+ * same state runs no configuring command, and only what changed is touched.
+ * Operations on one interface are serialised; interfaces it did not create
+ * and routes it did not install are never modified.
+ */
+import {readFile} from 'node:fs/promises';
+import {
+  SerialQueue,
+  WgDriverError,
+  systemClock,
+  wgPublicKeyFromPrivate,
+  type Clock,
+  type Logger,
+  type WgDriver,
+  type WgInterfaceSpec,
+  type WgInterfaceState,
+  type WgPeerConfig,
+  type WgPeerStats,
+  type WgRoute,
+} from '@wgmesh/core';
+import {peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
+import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
+import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
+import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkSpec} from './validate.js';
+
+/** Which WireGuard implementation to use: the kernel module, wireguard-go, or the module with wireguard-go as fallback. */
+export type WgImplementationMode = 'auto' | 'kernel' | 'userspace';
+
+/** The routing protocol number that marks routes wgmesh installs (`ip route ... proto 119`); unassigned in iproute2's list. */
+export const DEFAULT_ROUTE_PROTOCOL = 119;
+
+/** Metric of the routes wgmesh installs: the IPv6 default for user routes, so they never silently shadow an operator's. */
+export const DEFAULT_ROUTE_METRIC = 1024;
+
+/** A userspace process that dies again within this long after a restart is not restarted. */
+export const RESTART_WINDOW_MS = 60_000;
+
+/** Peers per `wg set` command: keeps argument lists far below the kernel's limit on large meshes. */
+const PEERS_PER_COMMAND = 256;
+
+/** What `wg` prints for an interface that does not exist. */
+const NO_SUCH_INTERFACE = /^Unable to (access|modify) interface: (No such device|No such file or directory|Protocol not supported)$/;
+
+/** `ip link add ... type wireguard` failing this way means no kernel module: fall back to userspace. */
+const NO_KERNEL_MODULE = /Unknown device type|Operation not supported|not supported/i;
+
+/** Options of {@link KernelWgDriver}. */
+export interface KernelWgDriverOptions {
+  logger?: Logger | undefined;
+  /** Time for the restart rate limit (default: the system clock). */
+  clock?: Clock | undefined;
+  /**
+   * Run every command inside this network namespace (`ip netns exec NS`), so
+   * one process can drive several hosts (tests). A daemon started inside the
+   * namespace does not need it.
+   */
+  netns?: string | undefined;
+  /** Runs the commands (default: an {@link ExecRunner} with `netns`); tests wrap it to record commands. */
+  runner?: CommandRunner | undefined;
+  /** `auto` (default): the kernel module, else wireguard-go. */
+  implementation?: WgImplementationMode | undefined;
+  /** Userspace implementation to run (default: `WG_USERSPACE_IMPLEMENTATION`, then `WG_QUICK_USERSPACE_IMPLEMENTATION`, then `wireguard-go`). */
+  userspaceImplementation?: string | undefined;
+  /** Where the `WG_*` variables are read (default: `process.env`). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Routing protocol number marking wgmesh's routes (default {@link DEFAULT_ROUTE_PROTOCOL}). */
+  routeProtocol?: number | undefined;
+  /** Metric of wgmesh's routes (default {@link DEFAULT_ROUTE_METRIC}). */
+  routeMetric?: number | undefined;
+  /** Time limit of one command, and of starting or stopping wireguard-go (default 5 s). */
+  timeoutMs?: number | undefined;
+}
+
+/** What the driver holds for one interface it set up. */
+interface ManagedInterface {
+  name: string;
+  /** The last spec ensured (holds the private key, to rebuild after a crash; never logged). */
+  spec: WgInterfaceSpec;
+  /** The port actually bound, reused when the interface is rebuilt, so the advertised endpoint stays right. */
+  listenPort: number;
+  implementation: 'kernel' | 'userspace';
+  /** The userspace process this driver started (absent for kernel interfaces and adopted userspace ones). */
+  process?: UserspaceProcess | undefined;
+  /** The endpoint last desired for each peer (see `planPeers`: roamed endpoints are kept). */
+  endpoints: Map<string, string | null>;
+  /** The last desired state, re-applied when a crashed userspace process is restarted. */
+  peers?: WgPeerConfig[];
+  addresses?: string[];
+  routes?: WgRoute[];
+  /** When the userspace process was last restarted. */
+  lastRestartMs?: number;
+  /** Set when the interface was lost and not rebuilt: every operation reports it. */
+  failure?: string;
+}
+
+const silentLogger: Logger = {debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger};
+
+/** The userspace implementation chosen by option, environment or default. */
+function chooseUserspace(options: KernelWgDriverOptions): UserspaceImplementation {
+  const env = options.env ?? process.env;
+  if (options.userspaceImplementation) return {command: options.userspaceImplementation, source: 'config'};
+  const fromEnv = env.WG_USERSPACE_IMPLEMENTATION || env.WG_QUICK_USERSPACE_IMPLEMENTATION;
+  if (fromEnv) return {command: fromEnv, source: 'environment'};
+  return {command: 'wireguard-go', source: 'default'};
+}
+
+function portInUse(port: number): WgDriverError {
+  return new WgDriverError(`UDP port ${port} is already in use on this host: choose another port, or 0 to let wgmesh pick a free one`);
+}
+
+function isPortInUse(error: unknown): boolean {
+  return error instanceof CommandError && /address already in use/i.test(error.stderr);
+}
+
+/** CAP_NET_ADMIN's bit in the capability sets of /proc/PID/status. */
+const CAP_NET_ADMIN = 12n;
+
+/** Whether a /proc/PID/status text shows CAP_NET_ADMIN in the effective set (true when the line is missing: not Linux-like, let the tools decide). */
+export function hasNetAdmin(status: string): boolean {
+  const match = /^CapEff:\s*([0-9a-f]+)$/im.exec(status);
+  if (!match) return true;
+  return ((BigInt(`0x${match[1]}`) >> CAP_NET_ADMIN) & 1n) === 1n;
+}
+
+/**
+ * `wg` retries an endpoint host name that does not resolve for over a
+ * minute; the daemon re-applies on every change anyway, so fail at once.
+ */
+const WG_SET_ENV = {WG_ENDPOINT_RESOLUTION_RETRIES: '0'};
+
+/** A failure of one `wg set` that may be due to one of its peers (not a missing tool, permission or abort). */
+function isPeerFailure(error: unknown): boolean {
+  return error instanceof CommandError && (error.kind === 'failed' || error.kind === 'timeout');
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}
+
+/** The real WireGuard driver (`wg:kernel`). */
+export class KernelWgDriver implements WgDriver {
+  /** Backend name. */
+  readonly name = 'kernel';
+  private readonly runner: CommandRunner;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly mode: WgImplementationMode;
+  private readonly userspace: UserspaceImplementation;
+  private readonly routeProtocol: string;
+  private readonly routeMetric: string;
+  private readonly timeoutMs: number;
+  private readonly interfaces = new Map<string, ManagedInterface>();
+  private readonly queues = new Map<string, SerialQueue>();
+  /** Set after `ip link add type wireguard` said the kernel has no module, so later interfaces go straight to userspace. */
+  private kernelModuleMissing = false;
+  private closed = false;
+
+  constructor(options: KernelWgDriverOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.runner = options.runner ?? new ExecRunner({netns: options.netns, timeoutMs: this.timeoutMs});
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.mode = options.implementation ?? 'auto';
+    this.userspace = chooseUserspace(options);
+    const protocol = options.routeProtocol ?? DEFAULT_ROUTE_PROTOCOL;
+    const metric = options.routeMetric ?? DEFAULT_ROUTE_METRIC;
+    // 0-4 are the kernel's own (unspec, redirect, kernel, boot, static): a mark must differ from what others use.
+    if (!Number.isInteger(protocol) || protocol < 5 || protocol > 255) throw new WgDriverError(`route protocol ${protocol} is not from 5 to 255`);
+    if (!Number.isInteger(metric) || metric < 0 || metric > 0xffffffff) throw new WgDriverError(`route metric ${metric} is not from 0 to 4294967295`);
+    this.routeProtocol = String(protocol);
+    this.routeMetric = String(metric);
+  }
+
+  /**
+   * Check up front what every operation needs, so a daemon fails at start
+   * with one clear line rather than at its first mesh: `ip` and `wg`
+   * installed, and the process holding CAP_NET_ADMIN. (Whether wireguard-go
+   * is needed is only known when the kernel refuses a WireGuard link, so its
+   * absence is reported by the first `ensureInterface`.)
+   * @throws WgDriverError naming what to install or which capability is missing.
+   */
+  async preflight(signal?: AbortSignal): Promise<void> {
+    this.assertOpen();
+    await this.runner.run('ip', ['-V'], {signal});
+    await this.runner.run('wg', ['--version'], {signal});
+    const status = await readFile('/proc/self/status', 'utf8').catch(() => undefined);
+    if (status !== undefined && !hasNetAdmin(status)) {
+      throw new WgDriverError(permissionMessage('this process lacks CAP_NET_ADMIN: run the daemon as root, or grant it with setcap/systemd AmbientCapabilities'));
+    }
+  }
+
+  async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
+    checkSpec(spec);
+    return this.serial(spec.name, async () => {
+      const listenPort = await this.ensure(spec, signal);
+      return {name: spec.name, listenPort};
+    });
+  }
+
+  async applyPeers(name: string, peers: readonly WgPeerConfig[], signal?: AbortSignal): Promise<void> {
+    checkInterfaceName(name);
+    const desired = canonicalPeers(name, peers);
+    await this.serial(name, () => this.applyPeersNow(this.require(name), desired, signal));
+  }
+
+  async setAddresses(name: string, cidrs: readonly string[], signal?: AbortSignal): Promise<void> {
+    checkInterfaceName(name);
+    const desired = canonicalAddresses(name, cidrs);
+    await this.serial(name, () => this.setAddressesNow(this.require(name), desired, signal));
+  }
+
+  async setRoutes(name: string, routes: readonly WgRoute[], signal?: AbortSignal): Promise<void> {
+    checkInterfaceName(name);
+    const desired = canonicalRoutes(name, routes);
+    await this.serial(name, () => this.setRoutesNow(this.require(name), desired, signal));
+  }
+
+  /** Per-peer statistics from `wg show NAME dump` (works on any WireGuard interface, read only). */
+  async stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]> {
+    checkInterfaceName(name);
+    this.assertOpen();
+    const failure = this.interfaces.get(name)?.failure;
+    if (failure) throw new WgDriverError(failure);
+    const dump = await this.dump(name, signal);
+    return dump.peers.map((peer) => ({
+      publicKey: peer.publicKey,
+      endpoint: peer.endpoint,
+      latestHandshakeMs: peer.latestHandshake > 0 ? peer.latestHandshake * 1000 : null,
+      rxBytes: peer.rxBytes,
+      txBytes: peer.txBytes,
+    }));
+  }
+
+  /**
+   * Delete the interface (its peers, addresses and routes go with it), stop
+   * its wireguard-go, and remove a UAPI socket left behind. Idempotent. A
+   * link with this name that is not a WireGuard interface (a name clash) is
+   * left alone.
+   */
+  async removeInterface(name: string, signal?: AbortSignal): Promise<void> {
+    checkInterfaceName(name);
+    await this.serial(name, async () => {
+      const managed = this.interfaces.get(name);
+      // Forget it first: from here on a dying wireguard-go is expected, not restarted.
+      this.interfaces.delete(name);
+      let link: LinkInfo | null = null;
+      let deletedTun = false;
+      try {
+        link = await this.readLink(name, signal);
+        const served = link?.kind === 'tun' && (managed?.process?.running === true || (await uapiIsLive(name)));
+        if (link && (link.kind === 'wireguard' || served)) {
+          await this.ip(['link', 'del', 'dev', name], signal).catch((error: unknown) => {
+            // Gone meanwhile (its wireguard-go exited): that is what we wanted.
+            if (!(error instanceof CommandError && /Cannot find device|does not exist/i.test(error.stderr))) throw error;
+          });
+          deletedTun = link.kind === 'tun';
+        } else if (link) {
+          this.logger.warn({interface: name, kind: link.kind}, `not removing ${name}: it is not a WireGuard interface wgmesh manages`);
+        }
+      } finally {
+        // Whatever failed above, our own child never outlives its removal (and its TUN device goes with it).
+        await managed?.process?.stop();
+      }
+      // An adopted wireguard-go (not our child) exits by itself once its link is gone.
+      if (deletedTun && !(await waitUntil(async () => !(await uapiIsLive(name)), this.timeoutMs, signal))) {
+        this.logger.warn({interface: name}, `the userspace WireGuard process of ${name} still serves ${uapiSocketPath(name)}`);
+      }
+      await removeStaleSocket(name);
+      if (managed || link) this.logger.info({interface: name}, 'WireGuard interface removed');
+    });
+  }
+
+  /**
+   * Stop supervising: wait for running operations, then let wireguard-go
+   * processes run on unsupervised (interfaces are left as they are; the daemon
+   * removes them on shutdown, and a later driver adopts the ones left). Later
+   * calls fail.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.queues.values()].map((queue) => queue.idle()));
+    for (const managed of this.interfaces.values()) managed.process?.detach();
+    this.interfaces.clear();
+  }
+
+  /** Process id of the wireguard-go this driver runs for `name`, if any (diagnostics and tests). */
+  userspacePid(name: string): number | undefined {
+    return this.interfaces.get(name)?.process?.pid;
+  }
+
+  // ---- interface lifecycle --------------------------------------------------
+
+  /** Create or adopt the interface and set key, port, MTU and up; returns the bound port. */
+  private async ensure(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<number> {
+    const {name} = spec;
+    const existing = this.interfaces.get(name);
+    const link = await this.readLink(name, signal);
+    let created: {implementation: 'kernel' | 'userspace'; process?: UserspaceProcess} | undefined;
+    if (link) {
+      await this.assertOurs(link, existing);
+    } else {
+      await existing?.process?.stop();
+      await this.assertNameFree(name);
+      created = await this.create(name, signal);
+    }
+    try {
+      const listenPort = await this.configure(spec, created ? null : link, signal);
+      const managed: ManagedInterface = existing ?? {
+        name,
+        spec,
+        listenPort,
+        implementation: link?.kind === 'wireguard' ? 'kernel' : 'userspace',
+        endpoints: new Map(),
+      };
+      if (created) {
+        managed.implementation = created.implementation;
+        managed.process = created.process;
+        // A new device has no peers: every endpoint will be set afresh.
+        managed.endpoints = new Map();
+      }
+      managed.spec = {...spec};
+      managed.listenPort = listenPort;
+      delete managed.failure;
+      this.interfaces.set(name, managed);
+      this.logger.info(
+        {interface: name, listenPort, implementation: managed.implementation, created: created !== undefined, pid: managed.process?.pid},
+        created ? 'WireGuard interface created' : 'WireGuard interface configured',
+      );
+      return listenPort;
+    } catch (error) {
+      // A failed create leaves nothing behind.
+      if (created) await this.teardown(name, created.process);
+      throw error;
+    }
+  }
+
+  /** Refuse a link with our name that is not a WireGuard interface this driver may manage. */
+  private async assertOurs(link: LinkInfo, managed: ManagedInterface | undefined): Promise<void> {
+    const {name} = link;
+    if (link.kind === 'wireguard') return;
+    if (link.kind === 'tun') {
+      if (managed?.process?.running) return;
+      if (await uapiIsLive(name)) {
+        // Left running by an earlier daemon (the names are derived from mesh
+        // and node, so nobody else picks this one): adopt it, unsupervised.
+        if (!managed) this.logger.info({interface: name}, `adopting ${name}: its userspace WireGuard process was started earlier, not by this daemon, and is not supervised`);
+        return;
+      }
+      throw new WgDriverError(`interface name clash: ${name} already exists and is a TUN device no WireGuard process serves; wgmesh will not touch it (delete it with 'ip link del ${name}' if it is stale)`);
+    }
+    throw new WgDriverError(
+      `interface name clash: ${name} already exists and is not a WireGuard interface (kind ${link.kind ?? 'unknown'}); wgmesh will not touch it (delete it with 'ip link del ${name}' if it is stale)`,
+    );
+  }
+
+  /** Refuse a name a userspace WireGuard in another namespace serves (UAPI sockets are per host); clear a stale socket. */
+  private async assertNameFree(name: string): Promise<void> {
+    if (await uapiIsLive(name)) {
+      throw new WgDriverError(
+        `interface name clash: ${name} is served by a userspace WireGuard process in another network namespace of this host (${uapiSocketPath(name)} is live); interface names must be unique per host`,
+      );
+    }
+    await removeStaleSocket(name);
+  }
+
+  /** Create the link: kernel module first (unless told otherwise), else a supervised userspace process. */
+  private async create(name: string, signal?: AbortSignal): Promise<{implementation: 'kernel' | 'userspace'; process?: UserspaceProcess}> {
+    if (this.mode !== 'userspace' && !this.kernelModuleMissing) {
+      try {
+        await this.ip(['link', 'add', 'dev', name, 'type', 'wireguard'], signal);
+        return {implementation: 'kernel'};
+      } catch (error) {
+        if (!(error instanceof CommandError) || error.kind !== 'failed' || !NO_KERNEL_MODULE.test(error.stderr)) {
+          if (error instanceof CommandError && /File exists/i.test(error.stderr)) {
+            throw new WgDriverError(`interface name clash: ${name} was created by someone else meanwhile; wgmesh will not touch it`);
+          }
+          throw error;
+        }
+        if (this.mode === 'kernel') {
+          throw new WgDriverError(
+            `this kernel has no WireGuard module ('ip link add type wireguard' said: ${firstLine(error.stderr)}): load it with 'modprobe wireguard', or set kernel.implementation to auto to use wireguard-go`,
+          );
+        }
+        this.kernelModuleMissing = true;
+        this.logger.info({implementation: this.userspace.command}, 'the kernel has no WireGuard module: using a userspace implementation, as wg-quick does');
+      }
+    }
+    const child: UserspaceProcess = new UserspaceProcess({
+      name,
+      implementation: this.userspace,
+      runner: this.runner,
+      logger: this.logger,
+      startTimeoutMs: this.timeoutMs,
+      stopTimeoutMs: Math.min(this.timeoutMs, 3_000),
+      onUnexpectedExit: (description) => this.childDied(name, child, description),
+    });
+    await child.start(signal);
+    return {implementation: 'userspace', process: child};
+  }
+
+  /** Set key, port, MTU and up where they differ (`link`: the existing link, null when just created); returns the port actually bound. */
+  private async configure(spec: WgInterfaceSpec, link: LinkInfo | null, signal?: AbortSignal): Promise<number> {
+    const {name} = spec;
+    const current = (await this.dump(name, signal)).interface;
+    const args: string[] = [];
+    // Port 0 keeps the port an existing interface has: its endpoint is already advertised.
+    if (spec.listenPort !== 0 && current.listenPort !== spec.listenPort) args.push('listen-port', String(spec.listenPort));
+    const setKey = current.publicKey !== wgPublicKeyFromPrivate(spec.privateKey);
+    // The key goes in on stdin, never on a command line (visible in ps).
+    if (setKey) args.push('private-key', '/dev/stdin');
+    if (args.length > 0) {
+      await this.wg(name, ['set', name, ...args], {signal, ...(setKey ? {input: `${spec.privateKey}\n`} : {})}).catch((error: unknown) => {
+        throw isPortInUse(error) ? portInUse(spec.listenPort) : error;
+      });
+    }
+    if (!link || link.mtu !== spec.mtu || !link.up) {
+      // The kernel module binds the port when the link comes up: a port in use is reported here.
+      await this.ip(['link', 'set', 'dev', name, 'mtu', String(spec.mtu), 'up'], signal).catch((error: unknown) => {
+        throw isPortInUse(error) ? portInUse(spec.listenPort) : error;
+      });
+    }
+    let bound = 0;
+    const ready = await waitUntil(
+      async () => {
+        bound = Number((await this.wg(name, ['show', name, 'listen-port'], {signal})).stdout.trim());
+        return Number.isInteger(bound) && bound > 0;
+      },
+      this.timeoutMs,
+      signal,
+    );
+    if (!ready) throw new WgDriverError(`interface ${name} did not bind a UDP port within ${this.timeoutMs} ms`);
+    if (spec.listenPort !== 0 && bound !== spec.listenPort) throw portInUse(spec.listenPort);
+    return bound;
+  }
+
+  /** Undo a failed create: delete the link, stop the process, remove its socket. Best effort, never throws. */
+  private async teardown(name: string, child: UserspaceProcess | undefined): Promise<void> {
+    try {
+      const link = await this.readLink(name);
+      if (link && (link.kind === 'wireguard' || link.kind === 'tun')) await this.ip(['link', 'del', 'dev', name]);
+    } catch (error) {
+      this.logger.warn({interface: name, err: error}, `could not delete ${name} after a failed create`);
+    }
+    await child?.stop();
+    await removeStaleSocket(name).catch(() => undefined);
+  }
+
+  /** Supervision: a userspace process died on its own. Restart it at most once per {@link RESTART_WINDOW_MS}. */
+  private childDied(name: string, child: UserspaceProcess, description: string): void {
+    const managed = this.interfaces.get(name);
+    if (this.closed || !managed || managed.process !== child) return;
+    this.logger.error({interface: name}, `the userspace WireGuard process of ${name} exited unexpectedly (${description})`);
+    const now = this.clock.now();
+    if (managed.lastRestartMs !== undefined && now - managed.lastRestartMs < RESTART_WINDOW_MS) {
+      managed.failure = `interface ${name} is gone: its userspace WireGuard process exited twice within ${RESTART_WINDOW_MS / 1000} s (${description}); wgmesh stopped restarting it`;
+      this.logger.error({interface: name}, managed.failure);
+      return;
+    }
+    managed.lastRestartMs = now;
+    this.serial(name, () => this.rebuild(managed)).catch((error: unknown) => {
+      managed.failure = `interface ${name} is gone: restarting its userspace WireGuard process failed: ${(error as Error).message}`;
+      this.logger.error({interface: name}, managed.failure);
+    });
+  }
+
+  /** Recreate a lost interface on the same port and re-apply the last desired peers, addresses and routes. */
+  private async rebuild(managed: ManagedInterface): Promise<void> {
+    if (this.closed || this.interfaces.get(managed.name) !== managed) return;
+    managed.process = undefined;
+    await this.ensure({...managed.spec, listenPort: managed.listenPort});
+    if (managed.addresses) await this.setAddressesNow(managed, managed.addresses);
+    if (managed.peers) await this.applyPeersNow(managed, managed.peers);
+    if (managed.routes) await this.setRoutesNow(managed, managed.routes);
+    this.logger.info({interface: managed.name, pid: this.userspacePid(managed.name)}, `restarted the userspace WireGuard process of ${managed.name} and restored its configuration`);
+  }
+
+  // ---- desired state --------------------------------------------------------
+
+  /**
+   * Apply the peer difference in batches. When a batch fails, its peers are
+   * applied one by one, so one bad peer (say, an endpoint host name that
+   * does not resolve) cannot keep every other peer of the mesh unconfigured;
+   * the failures are reported together afterwards, and retried on the next
+   * apply.
+   */
+  private async applyPeersNow(managed: ManagedInterface, desired: WgPeerConfig[], signal?: AbortSignal): Promise<void> {
+    const {name} = managed;
+    const dump = await this.dump(name, signal);
+    const changes = planPeers(dump.peers, desired, managed.endpoints);
+    const failed = new Map<string, string>();
+    const apply = (batch: readonly PeerChange[]): Promise<unknown> => this.wg(name, ['set', name, ...peerChangeArgs(batch)], {signal, env: WG_SET_ENV});
+    for (const batch of chunks(changes, PEERS_PER_COMMAND)) {
+      try {
+        await apply(batch);
+      } catch (error) {
+        if (!isPeerFailure(error)) throw error;
+        for (const change of batch) {
+          try {
+            await apply([change]);
+          } catch (single) {
+            if (!isPeerFailure(single)) throw single;
+            failed.set(change.publicKey, (single as Error).message);
+          }
+        }
+      }
+    }
+    // A peer that failed keeps its previous desired endpoint, so the next apply tries it again.
+    const endpoints = new Map(desired.filter((peer) => !failed.has(peer.publicKey)).map((peer) => [peer.publicKey, peer.endpoint] as const));
+    for (const key of failed.keys()) if (managed.endpoints.has(key)) endpoints.set(key, managed.endpoints.get(key) ?? null);
+    managed.endpoints = endpoints;
+    managed.peers = desired;
+    if (changes.length > 0) {
+      const count = (kind: string): number => changes.filter((change) => change.kind === kind).length;
+      this.logger.debug({interface: name, added: count('add'), updated: count('update'), removed: count('remove'), failed: failed.size}, 'WireGuard peers applied');
+    }
+    if (failed.size > 0) {
+      const [key, message] = [...failed][0]!;
+      throw new WgDriverError(`interface ${name}: ${failed.size} of ${changes.length} peer changes failed, the others were applied; peer ${key}: ${message}`);
+    }
+  }
+
+  private async setAddressesNow(managed: ManagedInterface, desired: string[], signal?: AbortSignal): Promise<void> {
+    const {name} = managed;
+    const actual = parseManagedAddresses(name, (await this.ip(['-j', 'addr', 'show', 'dev', name], signal)).stdout);
+    const plan = planAddresses(actual, desired);
+    for (const cidr of plan.remove) await this.ip(['addr', 'del', cidr, 'dev', name], signal);
+    for (const cidr of plan.add) await this.ip(['addr', 'add', cidr, 'dev', name], signal);
+    managed.addresses = desired;
+    if (plan.add.length + plan.remove.length > 0) this.logger.debug({interface: name, added: plan.add, removed: plan.remove}, 'interface addresses applied');
+  }
+
+  /**
+   * Routes wgmesh installs carry its protocol mark, so the listing (and every
+   * deletion) only ever sees its own; an operator's route to the same
+   * destination and metric makes the add fail, and is reported, not replaced.
+   */
+  private async setRoutesNow(managed: ManagedInterface, desired: WgRoute[], signal?: AbortSignal): Promise<void> {
+    const {name} = managed;
+    const mark = ['dev', name, 'proto', this.routeProtocol, 'table', 'main'];
+    const actual = [];
+    for (const family of [6, 4] as const) {
+      const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', ...mark], signal);
+      actual.push(...parseRoutes(name, family, stdout));
+    }
+    const plan = planRoutes(actual, desired, Number(this.routeMetric));
+    for (const route of plan.remove) {
+      await this.ip(['route', 'del', route.destination, ...(route.via ? ['via', route.via] : []), ...mark, 'metric', String(route.metric)], signal);
+    }
+    const refused: string[] = [];
+    for (const route of plan.add) {
+      // onlink: WireGuard routes by allowed IPs, so the next hop needs no neighbour entry or covering prefix.
+      const via = route.via ? ['via', route.via, 'onlink'] : [];
+      try {
+        await this.ip(['route', 'add', route.destination, ...via, ...mark, 'metric', this.routeMetric], signal);
+      } catch (error) {
+        if (!(error instanceof CommandError && /File exists/i.test(error.stderr))) throw error;
+        refused.push(route.destination);
+      }
+    }
+    managed.routes = desired;
+    if (plan.add.length + plan.remove.length > 0) this.logger.debug({interface: name, added: plan.add.length, removed: plan.remove.length}, 'routes applied');
+    if (refused.length > 0) {
+      throw new WgDriverError(
+        `interface ${name}: route${refused.length > 1 ? 's' : ''} to ${refused.join(', ')} not installed: a route wgmesh did not install already exists there with metric ${this.routeMetric}; remove it or set kernel.routeMetric`,
+      );
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new WgDriverError('the wg-kernel driver is closed');
+  }
+
+  /** Run `task` after every earlier operation on interface `name`. */
+  private serial<T>(name: string, task: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new SerialQueue();
+      this.queues.set(name, queue);
+    }
+    return queue.run(task);
+  }
+
+  /** The managed interface `name`, or a clear error. */
+  private require(name: string): ManagedInterface {
+    const managed = this.interfaces.get(name);
+    if (!managed) throw new WgDriverError(`interface ${name} is not set up by this driver: ensureInterface must come first`);
+    if (managed.failure) throw new WgDriverError(managed.failure);
+    return managed;
+  }
+
+  private ip(args: readonly string[], signal?: AbortSignal): Promise<{stdout: string}> {
+    return this.runner.run('ip', args, {signal});
+  }
+
+  /** Run `wg`, turning "no such interface" into a clear line. */
+  private async wg(name: string, args: readonly string[], options: RunOptions = {}): Promise<{stdout: string}> {
+    try {
+      return await this.runner.run('wg', args, options);
+    } catch (error) {
+      // "No such device" from the kernel module; "Protocol not supported" when there is no module and no UAPI socket either.
+      if (error instanceof CommandError && error.kind === 'failed' && NO_SUCH_INTERFACE.test(firstLine(error.stderr))) {
+        throw new WgDriverError(`interface ${name} does not exist (removed outside wgmesh, or its userspace WireGuard process exited): ${firstLine(error.stderr)}`);
+      }
+      throw error;
+    }
+  }
+
+  /** `wg show NAME dump`, parsed. Its first line holds the private key: the text is never logged. */
+  private async dump(name: string, signal?: AbortSignal): Promise<WgDump> {
+    return parseWgDump(name, (await this.wg(name, ['show', name, 'dump'], {signal})).stdout);
+  }
+
+  /** The link called `name` in the driver's namespace, or null. */
+  private async readLink(name: string, signal?: AbortSignal): Promise<LinkInfo | null> {
+    try {
+      return parseLink(name, (await this.ip(['-j', '-d', 'link', 'show', 'dev', name], signal)).stdout);
+    } catch (error) {
+      if (error instanceof CommandError && error.kind === 'failed' && /does not exist/i.test(error.stderr)) return null;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/** @wgmesh/wg-kernel: real WireGuard through ip and wg, with wireguard-go where the kernel has no module. */
+export {wgKernelBackend, kernelConfigSchema, type KernelConfig} from './factory.js';
+export {
+  KernelWgDriver,
+  DEFAULT_ROUTE_METRIC,
+  DEFAULT_ROUTE_PROTOCOL,
+  RESTART_WINDOW_MS,
+  hasNetAdmin,
+  type KernelWgDriverOptions,
+  type WgImplementationMode,
+} from './driver.js';
+export {
+  ExecRunner,
+  CommandError,
+  type CommandRunner,
+  type CommandOutput,
+  type CommandFailureKind,
+  type ExecRunnerOptions,
+  type RunOptions,
+  type SpawnChildOptions,
+} from './runner.js';
+export {UAPI_DIR, uapiSocketPath, uapiIsLive} from './userspace.js';
+export {planPeers, peerChangeArgs, planAddresses, planRoutes, type PeerChange} from './diff.js';
+export {parseWgDump, type WgDump, type DumpPeer, type DumpInterface} from './parse.js';

@@ -1,0 +1,289 @@
+/**
+ * The pure parts of wg-kernel, runnable anywhere (no root): difference
+ * planning, parsing of `wg`/`ip` output, input checks, failure
+ * classification, the factory's config handling and the plugin declaration.
+ */
+import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {
+  ConfigError,
+  WgDriverError,
+  checkFactory,
+  generateIdentity,
+  systemClock,
+  systemRandom,
+  type BackendContext,
+  type WgPeerConfig,
+} from '@wgmesh/core';
+import {netnsAvailable, silentLogger} from '@wgmesh/core/testkit';
+import {describe, expect, it} from 'vitest';
+import {peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
+import {KernelWgDriver, hasNetAdmin} from '../src/driver.js';
+import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
+import backendsHook from '../src/hooks/backends.js';
+import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type DumpPeer} from '../src/parse.js';
+import {ExecRunner, classifyFailure} from '../src/runner.js';
+import {canonicalEndpoint, canonicalPeers, canonicalPrefix, canonicalRoutes, checkInterfaceName, checkSpec} from '../src/validate.js';
+import {keyPair} from './helpers.js';
+
+const K1 = keyPair().publicKey;
+const K2 = keyPair().publicKey;
+const K3 = keyPair().publicKey;
+
+function dumpPeer(publicKey: string, patch: Partial<DumpPeer> = {}): DumpPeer {
+  return {publicKey, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], latestHandshake: 0, rxBytes: 0, txBytes: 0, keepaliveSeconds: 0, ...patch};
+}
+
+function desired(publicKey: string, patch: Partial<WgPeerConfig> = {}): WgPeerConfig {
+  return {publicKey, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], keepaliveSeconds: 0, ...patch};
+}
+
+describe('planPeers', () => {
+  it('changes nothing when the interface already matches', () => {
+    const last = new Map([[K1, '[fd00::2]:51820']]);
+    expect(planPeers([dumpPeer(K1)], [desired(K1)], last)).toEqual([]);
+  });
+
+  it('adds, updates and removes only what differs, removals first', () => {
+    const changes = planPeers(
+      [dumpPeer(K1), dumpPeer(K2, {allowedIps: ['fd00::3/128']})],
+      [desired(K3, {endpoint: null, allowedIps: ['fd00::4/128'], keepaliveSeconds: 25}), desired(K1, {allowedIps: ['fd00::2/128', 'fd00::5/128']})],
+      new Map([[K1, '[fd00::2]:51820']]),
+    );
+    expect(changes).toEqual([
+      {kind: 'remove', publicKey: K2},
+      {kind: 'add', publicKey: K3, allowedIps: ['fd00::4/128'], keepaliveSeconds: 25},
+      {kind: 'update', publicKey: K1, allowedIps: ['fd00::2/128', 'fd00::5/128']},
+    ]);
+    expect(peerChangeArgs(changes)).toEqual([
+      'peer', K2, 'remove',
+      'peer', K3, 'allowed-ips', 'fd00::4/128', 'persistent-keepalive', '25',
+      'peer', K1, 'allowed-ips', 'fd00::2/128,fd00::5/128',
+    ]);
+  });
+
+  it('keeps a roamed endpoint while the desired one is unchanged, and sets a changed one', () => {
+    const roamed = dumpPeer(K1, {endpoint: '[fd00::99]:40000'});
+    const last = new Map([[K1, '[fd00::2]:51820']]);
+    expect(planPeers([roamed], [desired(K1)], last)).toEqual([]);
+    expect(planPeers([roamed], [desired(K1, {endpoint: '[fd00::2]:51821'})], last)).toEqual([{kind: 'update', publicKey: K1, endpoint: '[fd00::2]:51821'}]);
+    // No earlier desire (first apply after a restart): WireGuard is brought to the record.
+    expect(planPeers([roamed], [desired(K1)], new Map())).toEqual([{kind: 'update', publicKey: K1, endpoint: '[fd00::2]:51820'}]);
+    // A client peer (no endpoint) keeps what WireGuard learned from it.
+    expect(planPeers([roamed], [desired(K1, {endpoint: null})], last)).toEqual([]);
+  });
+
+  it('turns keepalive off with "off" and clears allowed IPs with an empty list', () => {
+    const changes = planPeers([dumpPeer(K1, {keepaliveSeconds: 25})], [desired(K1, {allowedIps: [], keepaliveSeconds: 0})], new Map([[K1, '[fd00::2]:51820']]));
+    expect(peerChangeArgs(changes)).toEqual(['peer', K1, 'allowed-ips', '', 'persistent-keepalive', 'off']);
+  });
+});
+
+describe('planAddresses and planRoutes', () => {
+  it('adds and removes only the difference', () => {
+    expect(planAddresses(['fd00::1/64', 'fd00::9/64'], ['fd00::1/64', 'fd01::1/64'])).toEqual({add: ['fd01::1/64'], remove: ['fd00::9/64']});
+    expect(planAddresses(['fd00::1/64'], ['fd00::1/64'])).toEqual({add: [], remove: []});
+  });
+
+  it('replaces a route whose next hop or metric changed and keeps the rest', () => {
+    const plan = planRoutes(
+      [
+        {destination: 'fd10::/64', via: 'fd00::2', metric: 1024},
+        {destination: 'fd11::/64', via: 'fd00::2', metric: 1024},
+        {destination: 'fd12::/64', metric: 100},
+      ],
+      [{destination: 'fd10::/64', via: 'fd00::2'}, {destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}],
+      1024,
+    );
+    expect(plan.add).toEqual([{destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}]);
+    expect(plan.remove).toEqual([
+      {destination: 'fd11::/64', via: 'fd00::2', metric: 1024},
+      {destination: 'fd12::/64', metric: 100},
+    ]);
+  });
+});
+
+describe('parsing wg and ip output', () => {
+  const privateKey = generateIdentity().wgPrivateKey;
+
+  it('reads wg show dump, never echoing the private key on bad input', () => {
+    const text = [
+      `${privateKey}\t${K1}\t51820\toff`,
+      `${K2}\t(none)\t[FD00:0::2]:51820\tfd00::2/128,fd01::1/64\t1700000000\t1234\t5678\t25`,
+      `${K3}\t(none)\t(none)\t(none)\t0\t0\t0\toff`,
+    ].join('\n');
+    const dump = parseWgDump('wgm0', `${text}\n`);
+    expect(dump.interface).toEqual({publicKey: K1, listenPort: 51820});
+    expect(dump.peers).toEqual([
+      {publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128', 'fd01::/64'], latestHandshake: 1700000000, rxBytes: 1234, txBytes: 5678, keepaliveSeconds: 25},
+      {publicKey: K3, endpoint: null, allowedIps: [], latestHandshake: 0, rxBytes: 0, txBytes: 0, keepaliveSeconds: 0},
+    ]);
+    expect(parseWgDump('wgm0', '(none)\t(none)\t0\toff\n').interface).toEqual({publicKey: null, listenPort: 0});
+    for (const bad of [`${privateKey}\t${K1}\t51820`, `${privateKey}\t${K1}\tport\toff`, `${privateKey}\t${K1}\t1\toff\n${K2}\tx\ty`]) {
+      let error: unknown;
+      try {
+        parseWgDump('wgm0', bad);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(WgDriverError);
+      expect((error as Error).message).not.toContain(privateKey);
+    }
+  });
+
+  it('reads ip -j links, addresses (without link-local) and routes', () => {
+    expect(parseLink('wgm0', '[{"ifname":"wgm0","mtu":1420,"flags":["UP"],"linkinfo":{"info_kind":"tun"}}]')).toEqual({name: 'wgm0', kind: 'tun', mtu: 1420, up: true});
+    expect(parseLink('wgm0', '[]')).toBeNull();
+    const addresses = JSON.stringify([
+      {addr_info: [
+        {family: 'inet6', local: 'fd00:0::1', prefixlen: 64, scope: 'global'},
+        {family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link'},
+        {family: 'inet', local: '10.0.0.1', prefixlen: 24, scope: 'global'},
+      ]},
+    ]);
+    expect(parseManagedAddresses('wgm0', addresses)).toEqual(['fd00::1/64', '10.0.0.1/24']);
+    expect(parseRoutes('wgm0', 6, '[{"dst":"default","gateway":"fd00::2","metric":1024},{"dst":"fd00::5","metric":1024}]')).toEqual([
+      {destination: '::/0', via: 'fd00::2', metric: 1024},
+      {destination: 'fd00::5/128', metric: 1024},
+    ]);
+    expect(parseRoutes('wgm0', 4, '')).toEqual([]);
+    expect(() => parseLink('wgm0', 'not json')).toThrow(WgDriverError);
+    expect(() => parseRoutes('wgm0', 6, '[{"gateway":"x"}]')).toThrow(WgDriverError);
+  });
+});
+
+describe('input checks', () => {
+  it('refuses names that are not safe interface names', () => {
+    for (const name of ['', '-x', '../etc', 'a/b', 'a b', 'x'.repeat(16), '.']) expect(() => checkInterfaceName(name)).toThrow(WgDriverError);
+    expect(() => checkInterfaceName('wgmabcdefghij')).not.toThrow();
+  });
+
+  it('checks a spec without echoing the private key', () => {
+    const privateKey = generateIdentity().wgPrivateKey;
+    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1420})).not.toThrow();
+    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 70000, mtu: 1420})).toThrow(/listen port 70000/);
+    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1200})).toThrow(/MTU 1200/);
+    const broken = `${privateKey.slice(0, 40)}!!!=`;
+    expect(() => checkSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420})).toThrow(/not a WireGuard key/);
+    try {
+      checkSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420});
+    } catch (error) {
+      expect((error as Error).message).not.toContain(broken);
+    }
+  });
+
+  it('refuses hostile peers: bad keys, keywords as keys, shared allowed IPs, odd endpoints', () => {
+    expect(() => canonicalPeers('wgm0', [desired('remove')])).toThrow(/not a WireGuard key/);
+    expect(() => canonicalPeers('wgm0', [desired(K1), desired(K1)])).toThrow(/appears twice/);
+    expect(() => canonicalPeers('wgm0', [desired(K1), desired(K2)])).toThrow(/fd00::2\/128 is given to two peers/);
+    expect(() => canonicalPeers('wgm0', [desired(K1, {endpoint: '-x:1'})])).toThrow(WgDriverError);
+    expect(() => canonicalPeers('wgm0', [desired(K1, {endpoint: 'fd00::2:51820'})])).toThrow(WgDriverError);
+    expect(() => canonicalPeers('wgm0', [desired(K1, {allowedIps: ['1.2.3/8']})])).toThrow(/CIDR/);
+    expect(() => canonicalPeers('wgm0', [desired(K1, {keepaliveSeconds: -1})])).toThrow(/keepalive/);
+  });
+
+  it('writes endpoints, prefixes and routes in one canonical form', () => {
+    expect(canonicalEndpoint('x', '[FD00:0:0::2]:51820')).toBe('[fd00::2]:51820');
+    expect(canonicalEndpoint('x', 'Node.Example.org:51820')).toBe('node.example.org:51820');
+    expect(canonicalEndpoint('x', '192.0.2.1:51820')).toBe('192.0.2.1:51820');
+    expect(canonicalPrefix('x', 'fd00::1234/64')).toBe('fd00::/64');
+    expect(canonicalPrefix('x', '10.1.2.3/8')).toBe('10.0.0.0/8');
+    expect(canonicalPeers('wgm0', [desired(K1, {allowedIps: ['fd01::1/64', 'fd00::2/128', 'fd01::/64']})])[0]!.allowedIps).toEqual(['fd00::2/128', 'fd01::/64']);
+    expect(canonicalRoutes('wgm0', [{destination: 'fd10::1/64', via: 'FD00::0:2'}, {destination: 'fd10::/64', via: 'fd00::2'}])).toEqual([{destination: 'fd10::/64', via: 'fd00::2'}]);
+    expect(() => canonicalRoutes('wgm0', [{destination: 'fd10::/64', via: '10.0.0.1'}])).toThrow(/address family/);
+    expect(() => canonicalRoutes('wgm0', [{destination: 'fd10::/64', via: 'fd00::2'}, {destination: 'fd10::/64', via: 'fd00::3'}])).toThrow(/twice/);
+  });
+});
+
+describe('failure classification', () => {
+  it('says what to install or which permission is missing', () => {
+    expect(classifyFailure('wg', [], '', null, 'ENOENT').message).toBe('wg is not installed: apt-get install wireguard-tools');
+    expect(classifyFailure('ip', [], '', null, 'ENOENT').message).toBe('ip is not installed: apt-get install iproute2');
+    expect(classifyFailure('wg', ['show'], 'exec of "wg" failed: No such file or directory\n', 255).message).toBe('wg is not installed: apt-get install wireguard-tools');
+    const denied = classifyFailure('ip', ['link', 'add', 'dev', 'wgm0', 'type', 'wireguard'], 'RTNETLINK answers: Operation not permitted\n', 2);
+    expect(denied.kind).toBe('permission');
+    expect(denied.message).toBe(
+      "permission denied: wgmesh needs root or CAP_NET_ADMIN to configure WireGuard interfaces ('ip link add dev wgm0 type wireguard' said: RTNETLINK answers: Operation not permitted)",
+    );
+    const failed = classifyFailure('ip', ['addr', 'add'], 'Error: any valid prefix is expected rather than "x".\n', 1);
+    expect(failed.kind).toBe('failed');
+    expect(failed.message).toBe(`'ip addr add' failed: Error: any valid prefix is expected rather than "x".`);
+  });
+});
+
+describe('preflight', () => {
+  it('names a missing ip before anything else runs', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'wgk-empty-'));
+    try {
+      const driver = new KernelWgDriver({runner: new ExecRunner({env: {PATH: empty}})});
+      await expect(driver.preflight()).rejects.toThrow('ip is not installed: apt-get install iproute2');
+    } finally {
+      await rm(empty, {recursive: true, force: true});
+    }
+  });
+
+  it('reads CAP_NET_ADMIN from the effective capability set', () => {
+    expect(hasNetAdmin('Name:\tnode\nCapEff:\t000001fffeffffff\n')).toBe(true);
+    expect(hasNetAdmin('CapEff:\t0000000000000000\n')).toBe(false);
+    expect(hasNetAdmin('CapEff:\t0000000000001000\n')).toBe(true);
+    expect(hasNetAdmin('CapEff:\t0000000000000fff\n')).toBe(false);
+    expect(hasNetAdmin('no such line')).toBe(true);
+  });
+});
+
+describe('driver options', () => {
+  it('refuses a route protocol or metric out of range', () => {
+    expect(() => new KernelWgDriver({routeProtocol: 2})).toThrow(/route protocol 2/);
+    expect(() => new KernelWgDriver({routeMetric: -1})).toThrow(/route metric -1/);
+  });
+
+  it('refuses calls after close', async () => {
+    const driver = new KernelWgDriver();
+    await driver.close();
+    await expect(driver.stats('wgm0')).rejects.toThrow(/closed/);
+    await expect(driver.applyPeers('wgm0', [])).rejects.toThrow(/closed/);
+  });
+});
+
+describe('the wg:kernel backend', () => {
+  function context(config: unknown): BackendContext {
+    const identity = generateIdentity();
+    return {
+      config,
+      daemonConfig: {timeoutMs: 2_000},
+      logger: silentLogger(),
+      dataDir: '/nonexistent',
+      signal: new AbortController().signal,
+      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+      clock: systemClock,
+      random: systemRandom,
+    } as BackendContext;
+  }
+
+  it('is declared in package.json and returned by the hook', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {wgmesh: {backends: Array<{kind: string; name: string}>}; oclif: {hooks: Record<string, string>}};
+    expect(pkg.wgmesh.backends).toEqual([expect.objectContaining({kind: 'wg', name: 'kernel'})]);
+    expect(pkg.oclif.hooks['wgmesh:backends']).toBe('./dist/hooks/backends.js');
+    const factories = await backendsHook();
+    expect(factories).toEqual([wgKernelBackend]);
+    expect(checkFactory(wgKernelBackend)).toMatchObject({ok: true});
+  });
+
+  it('creates a driver from defaults (or says what the host lacks) and names a bad key', async () => {
+    // Where root, ip and wg are present it is created; elsewhere the preflight says what is missing.
+    const created = wgKernelBackend.create(context(undefined));
+    if (process.getuid?.() === 0 && netnsAvailable().ok) {
+      const driver = await created;
+      expect(driver.name).toBe('kernel');
+      await driver.close();
+    } else {
+      await expect(created).rejects.toThrow(WgDriverError);
+    }
+    expect(kernelConfigSchema.parse(undefined)).toEqual({implementation: 'auto', userspaceImplementation: null, routeProtocol: 119, routeMetric: 1024});
+    await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(ConfigError);
+    await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(/^config key kernel\.implementation:/);
+    await expect(wgKernelBackend.create(context({routeProtocol: 3}))).rejects.toThrow(/^config key kernel\.routeProtocol:/);
+    await expect(wgKernelBackend.create(context({unknown: 1}))).rejects.toThrow(/^config key kernel/);
+  });
+});
