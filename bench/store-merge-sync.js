@@ -11,9 +11,10 @@
  *
  * Run after a build:  node bench/store-merge-sync.js [--nodes N] [--diff 0.01] [--iterations 5] [--json]
  */
+import {availableParallelism, loadavg} from 'node:os';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
-import {generateMeshId} from '@wgmesh/core';
+import {generateMeshId, verifyEntry} from '@wgmesh/core';
 import {FIXTURE_NOW, makeTestNode, runSync, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 
@@ -87,35 +88,58 @@ function replica(snapshot) {
   return store;
 }
 
+/**
+ * Wall time and this process's CPU time of `fn`. The CPU time is the steadier
+ * number on a shared machine (other processes steal wall time, not CPU time);
+ * it includes V8's helper threads, so it can exceed the wall time.
+ */
 function time(fn) {
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const result = fn();
-  return {ms: performance.now() - start, result};
+  const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return {ms, cpuMs: (used.user + used.system) / 1000, result};
 }
 
 // --- measured -------------------------------------------------------------------
-const samples = {merge: [], load: [], sync: [], syncEqual: []};
+// Other processes on a shared machine inflate wall times: the load average is
+// reported with the results, and the minimum is the least-disturbed sample.
+const loadBefore = loadavg()[0];
+const newSamples = () => ({verify: [], merge: [], load: [], sync: [], syncCpu: [], syncEqual: []});
+const samples = newSamples();
 let wire;
-for (let i = 0; i < iterations; i++) {
-  log(`iteration ${i + 1}/${iterations}`);
+let coldSyncMs;
+// Iteration 0 runs cold code (first JIT compilation) and is reported apart:
+// a daemon syncs every few seconds, so its steady state is the warm one.
+for (let i = 0; i <= iterations; i++) {
+  log(i === 0 ? 'warm-up' : `iteration ${i}/${iterations}`);
+  const into = i === 0 ? newSamples() : samples;
+  const verified = time(() => {
+    for (const entry of [...changedA, ...changedB]) verifyEntry(wireEntry(entry), {meshId, now: clock.now(), maxClockSkewMs: 60_000});
+  });
+  into.verify.push(verified.ms / (changedA.length + changedB.length));
+
   const b1 = replica(snapshotB);
   const merged = time(() => b1.merge(changedA.map(wireEntry)));
   if (merged.result.accepted.length !== changedA.length) throw new Error('merge did not accept every differing entry');
-  samples.merge.push(merged.ms);
+  into.merge.push(merged.ms);
 
   const b2 = replica(snapshotB);
   const loaded = time(() => b2.load(snapshotA));
   if (loaded.result.accepted.length !== changedA.length) throw new Error('load did not accept exactly the differing entries');
-  samples.load.push(loaded.ms);
+  into.load.push(loaded.ms);
 
   const a = replica(snapshotA);
   const b = replica(snapshotB);
   const synced = time(() => runSync(a, b));
   if (Buffer.compare(a.digest(), b.digest()) !== 0) throw new Error('replicas differ after the sync session');
-  samples.sync.push(synced.ms);
+  into.sync.push(synced.ms);
+  into.syncCpu.push(synced.cpuMs);
   const equal = time(() => runSync(a, b));
-  samples.syncEqual.push(equal.ms);
+  into.syncEqual.push(equal.ms);
   wire = {session: synced.result, equal: equal.result};
+  if (i === 0) coldSyncMs = synced.ms;
 }
 
 const stat = (list) => {
@@ -125,15 +149,18 @@ const stat = (list) => {
 const fullState = snapshotA.byteLength;
 const sessionBytes = wire.session.initiator.bytesSent + wire.session.responder.bytesSent;
 const result = {
+  machine: {cpus: availableParallelism(), node: process.version, loadAverage1m: {before: loadBefore, after: loadavg()[0]}},
   nodes: nodeCount,
   differingRecords: differing,
   changedOnEachSide: [changedA.length, changedB.length],
   iterations,
   fullStateBytes: fullState,
+  verifyEntryMs: stat(samples.verify),
   mergeDifferingMs: stat(samples.merge),
   loadSnapshotMs: stat(samples.load),
   syncSession: {
     ms: stat(samples.sync),
+    cpuMs: stat(samples.syncCpu),
     messages: wire.session.messages,
     bytesInitiatorToResponder: wire.session.initiator.bytesSent,
     bytesResponderToInitiator: wire.session.responder.bytesSent,
@@ -141,6 +168,7 @@ const result = {
     ratioOfFullState: sessionBytes / fullState,
     entriesMerged: {initiator: wire.session.initiator.entriesMerged, responder: wire.session.responder.entriesMerged},
   },
+  coldSyncMs,
   syncEqual: {
     ms: stat(samples.syncEqual),
     messages: wire.equal.messages,
@@ -157,11 +185,15 @@ if (args.json) {
   const ms = (s) => `${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   const rows = [
+    ['machine', `${result.machine.cpus} CPUs, node ${result.machine.node}, load average ${loadBefore.toFixed(1)} -> ${result.machine.loadAverage1m.after.toFixed(1)}`],
     ['replicas', `${nodeCount} nodes each, ${differing} records differ (${changedA.length} changed on A, ${changedB.length} on B)`],
     ['full state (save())', kib(fullState)],
+    ['verifyEntry, one entry (core)', `${(result.verifyEntryMs.median * 1000).toFixed(0)} µs`],
     ['merge A\'s differing entries into B', ms(result.mergeDifferingMs)],
     ['load A\'s whole snapshot into B', ms(result.loadSnapshotMs)],
     ['sync session A<->B', ms(result.syncSession.ms)],
+    ['  CPU time', ms(result.syncSession.cpuMs)],
+    ['  first session (cold JIT)', `${coldSyncMs.toFixed(1)} ms`],
     ['  messages', String(result.syncSession.messages)],
     ['  bytes A->B / B->A', `${kib(result.syncSession.bytesInitiatorToResponder)} / ${kib(result.syncSession.bytesResponderToInitiator)}`],
     ['  bytes total / full state', `${kib(sessionBytes)} = ${(result.syncSession.ratioOfFullState * 100).toFixed(2)}%`],

@@ -14,7 +14,7 @@
  */
 import {bytesSchema, decode, DecodeError, encode, signedEntrySchema, type VerifiedEntry} from '@wgmesh/core';
 import {z} from 'zod';
-import {MAX_BUCKET_BITS} from './buckets.js';
+import {BUCKET_DIGEST_BYTES, MAX_BUCKET_BITS} from './buckets.js';
 import {MAX_ENTRIES, MAX_SYNC_MESSAGE_BYTES} from './limits.js';
 
 /** Version of this protocol; a peer speaking another is refused. */
@@ -43,7 +43,7 @@ const bucketsSchema = z
     bits: z.number().int().min(0).max(MAX_BUCKET_BITS),
     digests: bytesSchema,
   })
-  .refine((m) => m.digests.byteLength === 2 ** m.bits * 16, 'digests must hold one 16-byte sum per bucket');
+  .refine((m) => m.digests.byteLength === 2 ** m.bits * BUCKET_DIGEST_BYTES, 'digests must hold one sum per bucket');
 const summariesSchema = z.object({
   t: z.literal('summaries'),
   buckets: z.array(z.number().int().nonnegative()).max(2 ** MAX_BUCKET_BITS),

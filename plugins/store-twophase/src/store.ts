@@ -27,7 +27,7 @@ import {
 } from '@wgmesh/core';
 import {z} from 'zod';
 import {BucketIndex} from './buckets.js';
-import {sameEntry, signatureKey} from './entry-hash.js';
+import {sameEntry, signatureKey} from './entry-identity.js';
 import {MultisetHash} from './multiset-hash.js';
 import {decodeSnapshot, encodeSnapshot} from './snapshot.js';
 import {TwoPhaseSyncSession, type SyncReplica} from './sync-session.js';

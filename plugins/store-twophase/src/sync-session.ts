@@ -24,10 +24,15 @@ import {
 
 /** What a session needs of its store (kept narrow so the store's class API stays the MeshStore contract). */
 export interface SyncReplica {
+  /** The mesh the store holds. */
   readonly meshId: string;
+  /** The store kind (both ends must use the same). */
   readonly kind: string;
+  /** Entries held. */
   size(): number;
+  /** The store digest (see `TwoPhaseStore.digest`). */
   digest(): Uint8Array;
+  /** The entry held for a node. */
   get(id: string): VerifiedEntry | undefined;
   /** The digest of every bucket at `bits` bits (see `BucketIndex.digests`). */
   bucketDigests(bits: number): Uint8Array;
@@ -35,6 +40,7 @@ export interface SyncReplica {
   entriesIn(bits: number, buckets: readonly number[]): VerifiedEntry[];
   /** True when an entry is past the GC horizon (the peer would refuse it, so it is not sent). */
   isExpired(entry: VerifiedEntry): boolean;
+  /** Verify and merge received entries (the store's `merge`). */
   merge(entries: readonly SignedEntry[]): MergeResult;
 }
 

@@ -1,5 +1,4 @@
-import {describeStoreCompliance} from '@wgmesh/core/testkit';
-import {SimulatedClock, recordingLogger} from '@wgmesh/core/testkit';
+import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/core/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 
 describeStoreCompliance('twophase', () =>

@@ -22,7 +22,7 @@ describe('recognising held entries', () => {
     const result = store.merge([{body: tampered, signature: entry.signature}]);
     expect(result.rejected).toHaveLength(1);
     expect(result.rejected[0]!.reason).toMatch(/signature/);
-    expect(store.get(alice.id)?.value.alias).toBe('a');
+    expect(store.records()[0]?.alias).toBe('a');
   });
 });
 

@@ -1,5 +1,5 @@
 import {DecodeError, encode, generateMeshId, type MeshStore, type VerifiedEntry} from '@wgmesh/core';
-import {corruptSignature, makeTestNode, recordingLogger, runSync, storeState, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {corruptSignature, makeTestNode, recordingLogger, runSync, storeState, wireEntry, type TestNode} from '@wgmesh/core/testkit/compliance';
 import {MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/store-twophase';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {bucketBitsFor, bucketOf, MAX_BUCKET_BITS} from '../src/buckets.js';

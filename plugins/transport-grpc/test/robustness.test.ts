@@ -12,7 +12,7 @@ import {createServer, type Server, type Socket} from 'node:net';
 import {join} from 'node:path';
 import {credentials, makeGenericClientConstructor, status as Status, type Client, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
 import type {SyncSession, SyncStats} from '@wgmesh/core';
-import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit';
+import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import {ControlClient, type SyncFrame} from '../src/generated/wgmesh/v1/control.js';
 import {Harness, logged} from './helpers/harness.js';

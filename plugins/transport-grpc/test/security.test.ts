@@ -6,7 +6,7 @@
 import {readFile, writeFile, chmod} from 'node:fs/promises';
 import {join} from 'node:path';
 import {credentials, Metadata, type ServiceError} from '@grpc/grpc-js';
-import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit';
+import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import backendsHook from '../src/hooks/backends.js';
 import {ControlClient} from '../src/generated/wgmesh/v1/control.js';
@@ -84,7 +84,7 @@ describe('mutual TLS', () => {
     const {port, meshId} = await server();
     const {GrpcTransport} = await import('../src/transport.js');
     const {resolveSettings} = await import('../src/settings.js');
-    const {recordingLogger} = await import('@wgmesh/core/testkit');
+    const {recordingLogger} = await import('@wgmesh/core/testkit/compliance');
     const [ca, certificate, privateKey] = await Promise.all([readFile(pki.caPath), readFile(pki.rogue.certificatePath), readFile(pki.rogue.privateKeyPath)]);
     const rogue = new GrpcTransport({
       settings: resolveSettings({}, {timeoutMs: 3_000}),

@@ -1,7 +1,9 @@
-/** @wgmesh/core/testkit: helpers and compliance suites for testing wgmesh and third-party plugins. */
+/**
+ * @wgmesh/core/testkit: helpers for testing and simulating wgmesh (simulated
+ * clock, in-memory transport, signed fixtures, network namespaces). The
+ * compliance suites, which need vitest, are in `@wgmesh/core/testkit/compliance`.
+ */
 export * from './simulated-clock.js';
 export * from './memory-transport.js';
 export * from './signed-fixtures.js';
-export * from './store-compliance.js';
-export * from './transport-compliance.js';
 export * from './netns.js';

@@ -29,9 +29,9 @@ import {
   type TestNode,
 } from './signed-fixtures.js';
 
-/** Options the suite opens stores with. */
+/** Garbage-collection horizon of the stores the suite opens (ms). */
 export const COMPLIANCE_GC_HORIZON_MS = 3_600_000;
-/** Allowed clock skew in the suite's stores. */
+/** Allowed clock skew of the stores the suite opens (ms). */
 export const COMPLIANCE_CLOCK_SKEW_MS = 60_000;
 
 /** What {@link runSync} reports. */
@@ -125,7 +125,11 @@ class InFlightSync {
 }
 
 /**
- * Register the store compliance suite for a backend.
+ * Register the store compliance suite for a backend. Stores are opened with
+ * {@link COMPLIANCE_GC_HORIZON_MS} and {@link COMPLIANCE_CLOCK_SKEW_MS} on a
+ * simulated clock. Rejection reasons are matched loosely: core's `verifyEntry`
+ * messages as they are, and a reason mentioning "expire" for an entry past the
+ * horizon. Malformed sync messages and snapshots must throw core's DecodeError.
  * @param name shown in the test names, e.g. `twophase`
  * @param makeBackend builds the backend under test (called once)
  */
