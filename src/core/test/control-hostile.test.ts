@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {decodeReply, encodeRequest, MAX_CONTROL_MESSAGE_BYTES, MAX_PUSH_ENTRIES, MAX_STATEMENTS, type ControlReply} from '../src/control/messages.js';
+import {decodeControlReply, encodeControlRequest, MAX_CONTROL_MESSAGE_BYTES, MAX_PUSH_ENTRIES, MAX_STATEMENTS, type ControlReply} from '../src/control/messages.js';
 import {signStatement, toWire, type StatementBody} from '../src/control/statements.js';
 import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
 import type {RemotePeer} from '../src/contracts/transport.js';
@@ -26,12 +26,12 @@ afterAll(async () => {
 
 /** Send raw bytes to the target's handler; it must answer, never throw. */
 async function send(payload: Uint8Array): Promise<ControlReply> {
-  return decodeReply(await target.control.handleMessage(payload, peer));
+  return decodeControlReply(await target.control.handleMessage(payload, peer));
 }
 
 /** The target's statement table as a member sees it through anti-entropy (undefined: empty). */
 async function statements(): Promise<unknown> {
-  const reply = await send(encodeRequest({t: 'ae', f: c.id, sd: target.store.digest(), md: new Uint8Array(0)}));
+  const reply = await send(encodeControlRequest({t: 'ae', f: c.id, sd: target.store.digest(), md: new Uint8Array(0)}));
   return reply.t === 'ae' ? reply.m : reply;
 }
 
@@ -71,12 +71,12 @@ describe('hostile control messages', () => {
       ['too many wanted ids', encode({t: 'mx', f: id, u: [], w: Array.from({length: MAX_STATEMENTS + 1}, () => id)})],
       ['over the size cap', encode({t: 'push', f: id, e: [{body: bin(MAX_CONTROL_MESSAGE_BYTES), signature: bin(64)}]})],
       ['oversized signature', encode({t: 'push', f: id, u: [{b: bin(10), s: bin(65)}]})],
-      ['unknown sender: heartbeat', encodeRequest({t: 'hb', f: stranger.nodeId, i: 0})],
-      ['unknown sender: probe request', encodeRequest({t: 'preq', f: stranger.nodeId, x: b.id})],
-      ['unknown sender: exchange', encodeRequest({t: 'mx', f: stranger.nodeId, u: [], w: [a.id]})],
-      ['sender is the target itself', encodeRequest({t: 'ping', f: target.id})],
-      ['probe of a non-member', encodeRequest({t: 'preq', f: id, x: stranger.nodeId})],
-      ['relay to a non-member', encodeRequest({t: 'relay', f: id, to: stranger.nodeId, i: 0})],
+      ['unknown sender: heartbeat', encodeControlRequest({t: 'hb', f: stranger.nodeId, i: 0})],
+      ['unknown sender: probe request', encodeControlRequest({t: 'preq', f: stranger.nodeId, x: b.id})],
+      ['unknown sender: exchange', encodeControlRequest({t: 'mx', f: stranger.nodeId, u: [], w: [a.id]})],
+      ['sender is the target itself', encodeControlRequest({t: 'ping', f: target.id})],
+      ['probe of a non-member', encodeControlRequest({t: 'preq', f: id, x: stranger.nodeId})],
+      ['relay to a non-member', encodeControlRequest({t: 'relay', f: id, to: stranger.nodeId, i: 0})],
     ];
     for (const [what, payload] of payloads) {
       const reply = await send(payload);
@@ -104,21 +104,21 @@ describe('hostile control messages', () => {
       forge({k: 'dead', m: meshId, x: b.id, i: 0, by: b.id}, b.identity),
       forge({k: 'alive', m: meshId, x: b.id, i: 5, note: 'extra'}, b.identity),
     ];
-    const reply = await send(encodeRequest({t: 'push', f: c.id, u: bad}));
+    const reply = await send(encodeControlRequest({t: 'push', f: c.id, u: bad}));
     expect(reply).toEqual({t: 'ok'});
-    const exchange = await send(encodeRequest({t: 'mx', f: c.id, u: bad, w: []}));
+    const exchange = await send(encodeControlRequest({t: 'mx', f: c.id, u: bad, w: []}));
     expect(exchange).toEqual({t: 'mx', u: []});
     expect(target.control.stats().statementsRejected - rejectedBefore).toBe(2 * bad.length);
 
     const entry = corruptSignature(wireEntry(a.store.get(a.id)!));
-    expect(await send(encodeRequest({t: 'push', f: c.id, e: [entry]}))).toEqual({t: 'ok'});
+    expect(await send(encodeControlRequest({t: 'push', f: c.id, e: [entry]}))).toEqual({t: 'ok'});
     expect(await state()).toEqual(before);
   });
 
   it('accept a genuine claim (the control case: the checks above can see a change)', async () => {
     const before = await state();
     const claim = signStatement(b.identity, {k: 'dead', m: sim.meshId, x: a.id, i: 0, by: b.id});
-    expect(await send(encodeRequest({t: 'push', f: c.id, u: [toWire(claim)]}))).toEqual({t: 'ok'});
+    expect(await send(encodeControlRequest({t: 'push', f: c.id, u: [toWire(claim)]}))).toEqual({t: 'ok'});
     const after = await state();
     expect(after).not.toEqual(before);
     // The target heard from `a` moments ago, so a stays in its view while it refutes.

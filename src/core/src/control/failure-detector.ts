@@ -59,6 +59,13 @@ export class FailureDetector {
   private readonly deps: FailureDetectorDeps;
   /** Watched node id -> when watching began (a grace period: silence counts from then). */
   private watched = new Map<string, number>();
+  /**
+   * When a helper last vouched for a watched node. It defers this monitor's own
+   * probing only: it is second-hand, so it never counts as evidence this node
+   * passes on when others ask it (monitors vouching for each other would keep a
+   * dead client alive forever).
+   */
+  private readonly vouched = new Map<string, number>();
   private watchedRingVersion = -1;
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly probing = new Set<string>();
@@ -164,6 +171,7 @@ export class FailureDetector {
     }
     this.watched = next;
     for (const id of this.suspicions.keys()) if (!next.has(id)) this.suspicions.delete(id);
+    for (const id of this.vouched.keys()) if (!next.has(id)) this.vouched.delete(id);
   }
 
   private check(): void {
@@ -173,7 +181,7 @@ export class FailureDetector {
     const now = clock.now();
     for (const [id, since] of this.watched) {
       if (!view.isAlive(id)) continue;
-      const last = Math.max(view.lastHeardAt(id) ?? 0, since);
+      const last = Math.max(view.lastHeardAt(id) ?? 0, this.vouched.get(id) ?? 0, since);
       if (now - last <= timings.silenceMs) {
         this.suspicions.delete(id);
         continue;
@@ -223,7 +231,8 @@ export class FailureDetector {
     );
     const [reached, ...answers] = await Promise.all([direct, ...indirect]);
     if (reached || answers.includes(true)) {
-      view.heard(target);
+      // A direct answer is already first-hand evidence (the request layer recorded it).
+      if (!reached) this.vouched.set(target, clock.now());
       this.suspicions.delete(target);
       return;
     }
@@ -261,7 +270,7 @@ export class FailureDetector {
     const {view, rpc, selfId, timings} = this.deps;
     if (request.to === selfId) return this.answerHeartbeat(request.f, request.i);
     if (!view.isAlive(request.to) || view.endpointOf(request.to) === undefined) return {t: 'err', reason: 'relay target is not a live peer here'};
-    return rpc.request(request.to, {t: 'hb', f: request.f, i: request.i}, 'ok', timings.probeTimeoutMs / 2);
+    return rpc.request(request.to, {t: 'hb', f: request.f, i: request.i}, 'ok', timings.hopTimeoutMs);
   }
 
   /** Indirect probe: alive when heard within half a heartbeat interval, else ping it (peers only). */
@@ -271,7 +280,7 @@ export class FailureDetector {
     if (view.heardWithin(target, timings.heartbeatPeriodMs)) return {t: 'probe', alive: true};
     if (view.endpointOf(target) === undefined) return {t: 'probe', alive: view.heardWithin(target, timings.silenceMs)};
     try {
-      await rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.probeTimeoutMs / 2);
+      await rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.hopTimeoutMs);
       return {t: 'probe', alive: true};
     } catch {
       return {t: 'probe', alive: false};

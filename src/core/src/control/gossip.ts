@@ -239,14 +239,20 @@ export class Gossip {
 
   // ---- rounds ----
 
+  /** One anti-entropy round; a partner that fails is replaced once, so a dead partner does not cost a whole round. */
   private async antiEntropyRound(): Promise<void> {
     this.retryFailedBatches();
-    const partner = this.pickPartner();
-    if (partner === undefined) return;
-    try {
-      await this.reconcileWith(partner);
-    } catch (error) {
-      this.deps.logger.debug({err: error, partner}, 'anti-entropy round failed');
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const partner = this.pickPartner(tried);
+      if (partner === undefined) return;
+      tried.add(partner);
+      try {
+        await this.reconcileWith(partner);
+        return;
+      } catch (error) {
+        this.deps.logger.debug({err: error, partner}, 'anti-entropy round failed');
+      }
     }
   }
 
@@ -262,18 +268,20 @@ export class Gossip {
     }
   }
 
-  /** A peer picks inside its cluster (sometimes outside); a client pulls from one of its monitors. */
-  private pickPartner(): string | undefined {
+  /** A peer picks inside its cluster (sometimes outside); a client pulls from one of its monitors. Never one in `exclude`. */
+  private pickPartner(exclude: ReadonlySet<string>): string | undefined {
     const {view, selfId, settings, random, clock, role} = this.deps;
     const ring = view.ring();
     if (role === 'client' || !ring.has(selfId)) {
-      const monitors = ring.successors(selfId, view.selfPosition, MONITORS);
-      return monitors[Math.floor(random.float() * monitors.length)];
+      let candidates = ring.successors(selfId, view.selfPosition, MONITORS).filter((id) => !exclude.has(id));
+      // All monitors tried: any other peer will do.
+      if (candidates.length === 0) candidates = ring.pick(selfId, view.selfPosition, 1, random, {exclude, interClusterChance: settings.interClusterChance});
+      return candidates[Math.floor(random.float() * candidates.length)];
     }
     const now = clock.now();
     const forceOutside = settings.pullIntervalMs > 0 && now - this.lastOutsideAt >= settings.pullIntervalMs;
     if (forceOutside) this.lastOutsideAt = now;
-    return ring.pick(selfId, view.selfPosition, 1, random, {interClusterChance: settings.interClusterChance, forceOutside})[0];
+    return ring.pick(selfId, view.selfPosition, 1, random, {exclude, interClusterChance: settings.interClusterChance, forceOutside})[0];
   }
 
   /** Try one member considered dead: if it answers, the exchange lets it refute and come back. */
@@ -293,7 +301,7 @@ export class Gossip {
   async reconcileWith(target: string): Promise<void> {
     const {rpc, view, store, stats, selfId, timings} = this.deps;
     stats.antiEntropyRounds++;
-    const reply = await rpc.request(target, {t: 'ae', f: selfId, sd: store.digest(), md: view.table.digest()}, 'ae', timings.requestTimeoutMs);
+    const reply = await rpc.request(target, {t: 'ae', f: selfId, sd: store.digest(), md: view.table.digest()}, 'ae', timings.roundTimeoutMs);
     if (reply.m) await this.exchangeStatements(target, reply.m);
     if (!reply.s) {
       stats.storeSyncs++;
@@ -307,7 +315,7 @@ export class Gossip {
     const {rpc, view, selfId, timings} = this.deps;
     const {give, want} = view.table.diff(theirs, MAX_STATEMENTS);
     if (give.length === 0 && want.length === 0) return;
-    const reply = await rpc.request(target, {t: 'mx', f: selfId, u: give.map(toWire), w: want}, 'mx', timings.requestTimeoutMs);
+    const reply = await rpc.request(target, {t: 'mx', f: selfId, u: give.map(toWire), w: want}, 'mx', timings.roundTimeoutMs);
     view.merge(reply.u, target);
   }
 

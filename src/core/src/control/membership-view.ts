@@ -340,10 +340,14 @@ export class MembershipView {
 
   // ---- liveness ----
 
-  /** Start the confirmation window of a claim that now wins here, and look again when it ends. */
+  /**
+   * Start the confirmation window when a member becomes claimed here, and look
+   * again when it ends. A second claim replacing the first (two monitors
+   * accusing at once) does not restart it.
+   */
   private claimSeen(claim: VerifiedStatement): void {
     const id = claim.value.x;
-    if (claim.value.k !== 'dead' || id === this.selfId) return;
+    if (claim.value.k !== 'dead' || id === this.selfId || this.claimSeenAt.has(id)) return;
     this.claimSeenAt.set(id, this.deps.clock.now());
     this.deps.after(this.deps.confirmDelayMs, () => {
       this.evaluate(id);

@@ -18,7 +18,7 @@ import type {NodeRecord, Role} from '../model/record.js';
 import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
-import {decodeRequest, encodeReply, type ControlReply, type ControlRequest} from './messages.js';
+import {decodeControlRequest, encodeControlReply, type ControlReply, type ControlRequest} from './messages.js';
 import {ControlRpc} from './rpc.js';
 import {Scheduler} from './scheduler.js';
 import {deriveTimings, type ControlSettings, type ControlTimings} from './settings.js';
@@ -118,7 +118,7 @@ export class MeshControl {
     stats.bytesReceived += payload.byteLength;
     let reply: ControlReply;
     try {
-      reply = this.state === 'running' ? await this.answer(decodeRequest(payload)) : {t: 'err', reason: 'not running'};
+      reply = this.state === 'running' ? await this.answer(decodeControlRequest(payload)) : {t: 'err', reason: 'not running'};
     } catch (error) {
       reply = {t: 'err', reason: (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON)};
     }
@@ -126,7 +126,7 @@ export class MeshControl {
       stats.messagesRejected++;
       this.deps.logger.debug({from: peer.address, reason: reply.reason}, 'refused a control request');
     }
-    const bytes = encodeReply(reply);
+    const bytes = encodeControlReply(reply);
     stats.bytesSent += bytes.byteLength;
     return bytes;
   }

@@ -64,21 +64,21 @@ export const controlReplySchema = z.discriminatedUnion('t', [
 export type ControlReply = z.infer<typeof controlReplySchema>;
 
 /** Encode a request. */
-export function encodeRequest(request: ControlRequest): Uint8Array {
+export function encodeControlRequest(request: ControlRequest): Uint8Array {
   return encode(request);
 }
 
 /** Encode a reply. */
-export function encodeReply(reply: ControlReply): Uint8Array {
+export function encodeControlReply(reply: ControlReply): Uint8Array {
   return encode(reply);
 }
 
 /** Decode and validate a request. @throws DecodeError */
-export function decodeRequest(payload: Uint8Array): ControlRequest {
+export function decodeControlRequest(payload: Uint8Array): ControlRequest {
   return decode(payload, controlRequestSchema, 'control request', MAX_CONTROL_MESSAGE_BYTES);
 }
 
 /** Decode and validate a reply. @throws DecodeError */
-export function decodeReply(payload: Uint8Array): ControlReply {
+export function decodeControlReply(payload: Uint8Array): ControlReply {
   return decode(payload, controlReplySchema, 'control reply', MAX_CONTROL_MESSAGE_BYTES);
 }

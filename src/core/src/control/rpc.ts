@@ -7,7 +7,7 @@
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
 import {PeerUnreachableError, RemoteError} from '../errors.js';
-import {decodeReply, encodeRequest, type ControlReply, type ControlRequest} from './messages.js';
+import {decodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from './messages.js';
 import type {MembershipView} from './membership-view.js';
 import type {Scheduler} from './scheduler.js';
 import type {ControlStats} from './stats.js';
@@ -47,14 +47,14 @@ export class ControlRpc {
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
     const {stats, scheduler, transport, meshId} = this.deps;
     const endpoint = this.endpoint(target);
-    const payload = encodeRequest(request);
+    const payload = encodeControlRequest(request);
     stats.messagesSent++;
     stats.bytesSent += payload.byteLength;
     let reply: ControlReply;
     try {
       const bytes = await scheduler.withDeadline(endpoint, timeoutMs, (signal) => transport.message(endpoint, meshId, payload, signal));
       stats.bytesReceived += bytes.byteLength;
-      reply = decodeReply(bytes);
+      reply = decodeControlReply(bytes);
     } catch (error) {
       stats.messagesFailed++;
       throw error;

@@ -29,7 +29,7 @@ export interface ControlSettings {
    * Longest time between two anti-entropy rounds with a partner outside this
    * node's cluster (0: no such guarantee; `interClusterChance` alone mixes
    * clusters). The original's idle "pull" is subsumed by the digest-first
-   * anti-entropy that runs every `syncIntervalMs`; see DESIGN notes in gossip.ts.
+   * anti-entropy that runs every `syncIntervalMs`; see gossip.ts.
    */
   pullIntervalMs: number;
   /** Fan-out of an eager push. */
@@ -70,6 +70,8 @@ export interface ControlTimings {
   evidenceMs: number;
   /** Budget of one probe round (and of a heartbeat): min(timeout, H/4). */
   probeTimeoutMs: number;
+  /** Budget of the second hop of a relayed heartbeat or an indirect probe, which must fit in the first hop's. */
+  hopTimeoutMs: number;
   /**
    * How long after it first sees a claim a node keeps the accused in its view:
    * H/4. Lifeguard's suspicion, kept local: the claim spreads at once, and a
@@ -82,22 +84,32 @@ export interface ControlTimings {
   probeGapMs: number;
   /** Period of attempts to reach a node considered dead (partition healing). */
   deadProbePeriodMs: number;
-  /** Budget of anti-entropy, store sync and pushes. */
+  /**
+   * Budget of the digest and statement messages of an anti-entropy round:
+   * min(timeout, syncInterval), so a partner that does not answer costs at most
+   * one round (a client learns everything by pull: it must not sit out rounds).
+   */
+  roundTimeoutMs: number;
+  /** Budget of store sync sessions and pushes: the configured timeout. */
   requestTimeoutMs: number;
 }
 
-/** Derive every timer from the settings. */
+/** Derive every timer from the settings, in whole milliseconds (a simulated clock then never shows fractions). */
 export function deriveTimings(settings: ControlSettings): ControlTimings {
   const h = settings.heartbeatIntervalMs;
+  const ms = (value: number): number => Math.max(1, Math.round(value));
+  const probeTimeoutMs = ms(Math.min(settings.timeoutMs, h / 4));
   return {
-    heartbeatPeriodMs: h / 2,
-    checkPeriodMs: h / 4,
-    silenceMs: h,
-    evidenceMs: h,
-    probeTimeoutMs: Math.min(settings.timeoutMs, h / 4),
-    confirmDelayMs: h / 4,
-    probeGapMs: h / 4,
-    deadProbePeriodMs: DEAD_PROBE_EVERY_ROUNDS * settings.syncIntervalMs,
-    requestTimeoutMs: settings.timeoutMs,
+    heartbeatPeriodMs: ms(h / 2),
+    checkPeriodMs: ms(h / 4),
+    silenceMs: ms(h),
+    evidenceMs: ms(h),
+    probeTimeoutMs,
+    hopTimeoutMs: ms(probeTimeoutMs / 2),
+    confirmDelayMs: ms(h / 4),
+    probeGapMs: ms(h / 4),
+    deadProbePeriodMs: ms(DEAD_PROBE_EVERY_ROUNDS * settings.syncIntervalMs),
+    roundTimeoutMs: ms(Math.min(settings.timeoutMs, settings.syncIntervalMs)),
+    requestTimeoutMs: ms(settings.timeoutMs),
   };
 }

@@ -7,3 +7,4 @@ export * from './simulated-clock.js';
 export * from './memory-transport.js';
 export * from './signed-fixtures.js';
 export * from './netns.js';
+export * from './seeded-random.js';
