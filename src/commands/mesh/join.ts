@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {assertMeshId} from '@wgmesh/core/client';
-import {Listr} from 'listr2';
+import {Listr, ListrLogger} from 'listr2';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
 
@@ -41,7 +41,14 @@ export default class MeshJoin extends DaemonClientCommand {
           },
         },
       ],
-      {renderer: this.jsonEnabled() ? 'silent' : 'default', fallbackRenderer: 'simple', exitOnError: true},
+      {
+        renderer: this.jsonEnabled() ? 'silent' : 'default',
+        fallbackRenderer: 'simple',
+        exitOnError: true,
+        // Progress goes to stdout only: stderr carries the one error line and nothing else.
+        rendererOptions: {logger: new ListrLogger({useIcons: true, toStderr: []})},
+        fallbackRendererOptions: {logger: new ListrLogger({useIcons: true, toStderr: []})},
+      },
     );
     await tasks.run();
     if (!result) this.error('the daemon did not answer the join', {exit: 1});

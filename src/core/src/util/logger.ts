@@ -6,6 +6,3 @@ import type {Logger} from '../contracts/logger.js';
 export function createLogger(level: string): Logger {
   return pino({level, base: {pid: process.pid}}, pino.destination({fd: 2, sync: true}));
 }
-
-/** A logger that drops everything (tests, simulations). */
-export const silentLogger: Logger = pino({level: 'silent'});
