@@ -33,3 +33,4 @@ export * from './ipc/client.js';
 export * from './util/logger.js';
 export * from './certs/index.js';
 export {MeshControl, deriveTimings, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
+export * from './runtime/hooks.js';

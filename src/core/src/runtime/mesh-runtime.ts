@@ -15,6 +15,7 @@ import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/meth
 import {signEntry} from '../model/entries.js';
 import type {NodeRecord} from '../model/record.js';
 import {formatEndpoint} from './endpoint.js';
+import {runHooks, type HookStage} from './hooks.js';
 import type {MeshRepository} from './mesh-repository.js';
 import type {MeshSettings} from './mesh-settings.js';
 import {planWireGuard} from './wg-plan.js';
@@ -81,6 +82,7 @@ export class MeshRuntime {
    */
   async up(): Promise<void> {
     const {settings, driver, identity} = this.deps;
+    await this.hooks('preUp');
     const state = await driver.ensureInterface({
       name: settings.interfaceName,
       privateKey: identity.wgPrivateKey,
@@ -89,6 +91,7 @@ export class MeshRuntime {
     });
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
+    await this.hooks('postUp');
     await this.publishSelf({});
     await this.reconcile();
   }
@@ -223,6 +226,10 @@ export class MeshRuntime {
     }
   }
 
+  private async hooks(stage: HookStage): Promise<void> {
+    await runHooks(stage, this.settings[stage], {interfaceName: this.settings.interfaceName, meshId: this.meshId, logger: this.deps.logger});
+  }
+
   /** Save the store now. */
   async save(): Promise<void> {
     await this.deps.repository.saveState(this.meshId, this.store.save());
@@ -274,6 +281,10 @@ export class MeshRuntime {
     this.saveTimer = undefined;
     await this.reconciling?.catch(() => undefined);
     if (options.save) await this.save();
-    if (options.removeInterface) await this.deps.driver.removeInterface(this.settings.interfaceName);
+    if (options.removeInterface) {
+      await this.hooks('preDown');
+      await this.deps.driver.removeInterface(this.settings.interfaceName);
+      await this.hooks('postDown');
+    }
   }
 }
