@@ -16,6 +16,14 @@
  * instead of declaring everyone dead, and it cannot flood the mesh with stale
  * claims when it comes back.
  *
+ * Heartbeats and pings carry a tag by their original sender for their final
+ * receiver (liveness-auth.ts): only those, and tagged acks, are first-hand
+ * evidence. A helper's "alive" answer to a ping-req is second-hand and
+ * untagged: it only postpones this monitor's own probing (see `vouched`), it
+ * never refreshes `lastHeard`, so a lying helper can delay a claim by at most
+ * one probe round per answer it gives, never keep a node alive by itself
+ * (the other helpers, and the direct ping, still run every round).
+ *
  * Costs per node and heartbeat period: MONITORS heartbeats out and about as
  * many in; per check: O(watched) with watched ~ MONITORS (+ clients homed
  * here). Nothing is O(N) per period. Watch sets are recomputed only when the
@@ -23,6 +31,7 @@
  */
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {LivenessAuth} from './liveness-auth.js';
 import type {MembershipView} from './membership-view.js';
 import type {ControlReply, ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
@@ -40,6 +49,7 @@ export interface FailureDetectorDeps {
   selfId: string;
   view: MembershipView;
   rpc: ControlRpc;
+  auth: LivenessAuth;
   scheduler: Scheduler;
   clock: Clock;
   random: RandomSource;
@@ -105,23 +115,33 @@ export class FailureDetector {
   }
 
   private async beat(monitor: string): Promise<void> {
-    const {rpc, view, selfId, stats, timings} = this.deps;
+    const {rpc, view, auth, selfId, stats, timings} = this.deps;
     const incarnation = view.incarnationOf(selfId);
+    const ts = auth.stamp();
+    const a = auth.tag('hb', monitor, ts);
+    // No usable key for the monitor (a malformed record): it could not count this heartbeat anyway.
+    if (!a) return;
     try {
       stats.heartbeatsSent++;
-      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation}, 'ok', timings.probeTimeoutMs);
+      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a}, 'ok', timings.probeTimeoutMs);
+      this.acked(monitor, ts, reply);
       if (reply.u) view.merge(reply.u, monitor);
       return;
     } catch {
       // Fall through to a relay: the monitor may be reachable from elsewhere.
     }
     // Relays go out together: on a real network a failed one costs a whole timeout.
+    // A fresh stamp: the direct one may have arrived after all, and then this one would not count.
+    const relayTs = auth.stamp();
+    const relayTag = auth.tag('hb', monitor, relayTs)!;
     const relays = this.relaysFor(monitor);
     stats.heartbeatsRelayed += relays.length;
     await Promise.all(
       relays.map(async (relay) => {
         try {
-          const reply = await rpc.request(relay, {t: 'relay', f: selfId, to: monitor, i: incarnation}, 'ok', timings.probeTimeoutMs);
+          const reply = await rpc.request(relay, {t: 'relay', f: selfId, to: monitor, i: incarnation, ts: relayTs, a: relayTag}, 'ok', timings.probeTimeoutMs);
+          // The relay passes the monitor's ack back untouched.
+          this.acked(monitor, relayTs, reply);
           if (reply.u) view.merge(reply.u, relay);
         } catch {
           // When every path fails, the monitor probes before it concludes anything.
@@ -216,13 +236,7 @@ export class FailureDetector {
     const {view, rpc, selfId, stats, timings, clock, logger} = this.deps;
     stats.probeRounds++;
     const helpers = this.helpersFor(target);
-    const direct =
-      view.endpointOf(target) === undefined
-        ? Promise.resolve(false)
-        : rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.probeTimeoutMs).then(
-            () => true,
-            () => false,
-          );
+    const direct = view.endpointOf(target) === undefined ? Promise.resolve(false) : this.ping(target, timings.probeTimeoutMs);
     const indirect = helpers.map((helper) =>
       rpc.request(helper, {t: 'preq', f: selfId, x: target}, 'probe', timings.probeTimeoutMs).then(
         (reply) => reply.alive,
@@ -231,7 +245,8 @@ export class FailureDetector {
     );
     const [reached, ...answers] = await Promise.all([direct, ...indirect]);
     if (reached || answers.includes(true)) {
-      // A direct answer is already first-hand evidence (the request layer recorded it).
+      // A direct answer is already first-hand evidence (the request layer recorded it);
+      // a helper's word only postpones the next round.
       if (!reached) this.vouched.set(target, clock.now());
       this.suspicions.delete(target);
       return;
@@ -257,33 +272,52 @@ export class FailureDetector {
     if (view.isAlive(target)) view.accuse(target);
   }
 
+  /** A tagged direct ping; true only when answered with the target's own ack (a reply from whoever holds its address is not enough). */
+  private async ping(target: string, timeoutMs: number): Promise<boolean> {
+    const {rpc, auth, selfId} = this.deps;
+    const ts = auth.stamp();
+    const a = auth.tag('ping', target, ts);
+    if (!a) return false;
+    try {
+      return this.acked(target, ts, await rpc.request(target, {t: 'ping', f: selfId, ts, a}, 'ok', timeoutMs));
+    } catch {
+      return false;
+    }
+  }
+
+  /** True, and first-hand evidence, when `reply` carries `from`'s ack of this node's request stamped `ts`. */
+  private acked(from: string, ts: number, reply: Extract<ControlReply, {t: 'ok'}>): boolean {
+    if (!this.deps.auth.checkAck(from, ts, reply.a)) return false;
+    this.deps.view.heard(from);
+    return true;
+  }
+
   // ---- requests in ----
 
-  /** A heartbeat (direct or relayed): the sender is heard; a claim against it goes back so it can refute. */
+  /** A heartbeat (direct or relayed; its tag already checked by the caller): a claim against the sender goes back so it can refute. */
   answerHeartbeat(from: string, incarnation: number): ControlReply {
     const claim = this.deps.view.claimAgainst(from);
     return claim && claim.value.i >= incarnation ? {t: 'ok', u: [toWire(claim)]} : {t: 'ok'};
   }
 
-  /** Pass a heartbeat on to `to` for `from`, whose own attempt failed; returns the monitor's reply bytes. */
+  /**
+   * Pass a heartbeat on to `to` for `from`, whose own attempt failed, with its
+   * stamp and tag untouched (they are for `to`: this node can neither check
+   * nor forge them, so it counts nothing); returns the monitor's reply, whose
+   * ack is for `from`. A relay addressed to this node is answered by the caller as a heartbeat.
+   */
   async relay(request: Extract<ControlRequest, {t: 'relay'}>): Promise<ControlReply> {
-    const {view, rpc, selfId, timings} = this.deps;
-    if (request.to === selfId) return this.answerHeartbeat(request.f, request.i);
+    const {view, rpc, timings} = this.deps;
     if (!view.isAlive(request.to) || view.endpointOf(request.to) === undefined) return {t: 'err', reason: 'relay target is not a live peer here'};
-    return rpc.request(request.to, {t: 'hb', f: request.f, i: request.i}, 'ok', timings.hopTimeoutMs);
+    return rpc.request(request.to, {t: 'hb', f: request.f, i: request.i, ts: request.ts, a: request.a}, 'ok', timings.hopTimeoutMs);
   }
 
   /** Indirect probe: alive when heard within half a heartbeat interval, else ping it (peers only). */
   async answerProbe(target: string): Promise<ControlReply> {
-    const {view, rpc, selfId, timings} = this.deps;
+    const {view, timings} = this.deps;
     if (!view.isMember(target)) return {t: 'err', reason: 'not a member here'};
     if (view.heardWithin(target, timings.heartbeatPeriodMs)) return {t: 'probe', alive: true};
     if (view.endpointOf(target) === undefined) return {t: 'probe', alive: view.heardWithin(target, timings.silenceMs)};
-    try {
-      await rpc.request(target, {t: 'ping', f: selfId}, 'ok', timings.hopTimeoutMs);
-      return {t: 'probe', alive: true};
-    } catch {
-      return {t: 'probe', alive: false};
-    }
+    return {t: 'probe', alive: await this.ping(target, timings.hopTimeoutMs)};
   }
 }

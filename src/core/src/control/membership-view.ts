@@ -32,6 +32,8 @@ export interface MemberInfo {
   /** Control endpoint; null for clients and for peers that advertise none (never dialled). */
   readonly endpoint: string | null;
   readonly signingKey: string;
+  /** WireGuard public key: the pair keys that authenticate liveness messages derive from it. */
+  readonly wgPublicKey: string;
   /** Position on the ring. */
   readonly position: number;
 }
@@ -196,12 +198,13 @@ export class MembershipView {
   private upsert(record: NodeRecord): void {
     const previous = this.members.get(record.id);
     const endpoint = record.role === 'peer' ? record.controlEndpoint : null;
-    if (previous && previous.role === record.role && previous.endpoint === endpoint && previous.signingKey === record.signingKey) return;
+    if (previous && previous.role === record.role && previous.endpoint === endpoint && previous.signingKey === record.signingKey && previous.wgPublicKey === record.wgPublicKey) return;
     this.members.set(record.id, {
       id: record.id,
       role: record.role,
       endpoint,
       signingKey: record.signingKey,
+      wgPublicKey: record.wgPublicKey,
       position: previous?.position ?? ringPosition(this.deps.meshId, record.id),
     });
     this.invalidateRing();
@@ -221,7 +224,11 @@ export class MembershipView {
 
   // ---- first-hand evidence ----
 
-  /** Record first-hand evidence that `id` is alive (a message from it, an answer, a relayed heartbeat). */
+  /**
+   * Record first-hand evidence that `id` is alive. Only for messages `id`
+   * authenticated itself (tagged heartbeats, pings and acks: liveness-auth.ts);
+   * the sender id of any other request is just a claim.
+   */
   heard(id: string): void {
     if (!this.members.has(id) || id === this.selfId) return;
     this.lastHeard.set(id, this.deps.clock.now());
@@ -231,11 +238,14 @@ export class MembershipView {
     }
   }
 
-  /** A request from this node to `id` was answered: evidence of life, and of a path that works. */
+  /**
+   * A request from this node to `id`'s endpoint was answered: evidence of a
+   * path that works (for choosing relays), not of life: whoever answered did
+   * not prove to be `id` (an authenticated ack is passed to {@link heard}).
+   */
   reached(id: string): void {
     if (!this.members.has(id) || id === this.selfId) return;
     this.lastReached.set(id, this.deps.clock.now());
-    this.heard(id);
   }
 
   /** True when a request from this node to `id` was answered within `withinMs`. */

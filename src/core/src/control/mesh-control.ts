@@ -17,6 +17,7 @@ import type {NodeIdentity} from '../identity/identity.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
+import {LivenessAuth, type LivenessType} from './liveness-auth.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
 import {decodeControlRequest, encodeControlReply, type ControlReply, type ControlRequest} from './messages.js';
 import {ControlRpc} from './rpc.js';
@@ -49,6 +50,7 @@ export class MeshControl {
   private readonly scheduler: Scheduler;
   private readonly view: MembershipView;
   private readonly rpc: ControlRpc;
+  private readonly auth: LivenessAuth;
   private readonly detector: FailureDetector;
   private readonly gossip: Gossip;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -74,7 +76,8 @@ export class MeshControl {
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
-    const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
+    this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs});
+    const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.detector = new FailureDetector(common);
     this.gossip = new Gossip({...common, role, store});
   }
@@ -138,25 +141,40 @@ export class MeshControl {
     const known = view.isMember(request.f);
     // Entries are self-authenticating and a joining node's first push carries
     // the record that makes it known; everything else needs a known sender.
+    // `f` is only a claim (the transport proves a mesh certificate, not which
+    // member): nothing but a tagged heartbeat or ping counts as hearing from it.
     if (request.t === 'push') return gossip.answerPush(request, known);
-    if (request.t === 'ae') {
-      if (known) view.heard(request.f);
-      return gossip.answerAntiEntropy(request, known);
-    }
+    if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
-    view.heard(request.f);
     switch (request.t) {
       case 'hb':
-        return detector.answerHeartbeat(request.f, request.i);
+        return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
       case 'relay':
+        if (request.to === self) return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
         return detector.relay(request);
       case 'ping':
-        return {t: 'ok'};
+        return this.answerTagged(request, 'ping', () => ({t: 'ok'}));
       case 'preq':
         return detector.answerProbe(request.x);
       case 'mx':
         return gossip.answerExchange(request);
     }
+  }
+
+  /**
+   * Answer a tagged heartbeat or ping: refused when the tag is not the claimed
+   * sender's; evidence of life only when also fresh (not a replay). The `ok`
+   * carries this node's ack over the request's stamp for the original sender.
+   */
+  private answerTagged(request: {f: string; ts: number; a: Uint8Array}, type: LivenessType, answer: () => ControlReply): ControlReply {
+    const check = this.auth.check(type, request.f, request.ts, request.a);
+    if (check === 'forged') return {t: 'err', reason: `the ${type} is not authenticated by ${request.f}`};
+    if (check === 'fresh') this.view.heard(request.f);
+    else this.deps.logger.debug({from: request.f, type}, 'a liveness message was stale or replayed: not counted');
+    const reply = answer();
+    if (reply.t !== 'ok') return reply;
+    const a = this.auth.tag('ack', request.f, request.ts);
+    return a ? {...reply, a} : reply;
   }
 
   /** The store's live records minus members this node considers dead, sorted by id. */

@@ -13,6 +13,12 @@
  * - `ae`     anti-entropy: store digest and statement-table digest
  * - `mx`     statement exchange after digests differed
  *
+ * `hb`, `relay` and `ping` carry `ts` (the original sender's stamp) and `a`,
+ * a tag that the original sender computed for the final receiver (see
+ * liveness-auth.ts): without a valid one a request is not evidence that its
+ * claimed sender is alive. An `ok` answering them carries the receiver's tag
+ * over the same stamp, so the requester may count the answer as evidence too.
+ *
  * Replies: `ok` (optionally with statements the requester should know: a claim
  * against it, or a refutation better than what it pushed), `probe`, `ae`, `mx`,
  * or `err` for anything refused.
@@ -20,6 +26,7 @@
 import {z} from 'zod';
 import {MAX_ENTRY_BYTES} from '../model/entries.js';
 import {decode, encode} from '../util/codec.js';
+import {TAG_BYTES} from './liveness-auth.js';
 import {wireStatementSchema} from './statements.js';
 
 /** Largest control message accepted (a push batch of full records fits easily). */
@@ -37,14 +44,16 @@ const bytes = (max: number) => z.custom<Uint8Array>((value) => value instanceof 
 const wireEntry = z.object({body: bytes(MAX_ENTRY_BYTES), signature: bytes(64)});
 const incarnation = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const statements = z.array(wireStatementSchema).max(MAX_STATEMENTS);
+const stamp = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const tag = z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength === TAG_BYTES, `must be ${TAG_BYTES} bytes`);
 const summary = z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).readonly();
 
 /** Every request a node accepts. */
 export const controlRequestSchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('push'), f: nodeId, e: z.array(wireEntry).max(MAX_PUSH_ENTRIES).optional(), u: statements.optional()}),
-  z.object({t: z.literal('hb'), f: nodeId, i: incarnation}),
-  z.object({t: z.literal('relay'), f: nodeId, to: nodeId, i: incarnation}),
-  z.object({t: z.literal('ping'), f: nodeId}),
+  z.object({t: z.literal('hb'), f: nodeId, i: incarnation, ts: stamp, a: tag}),
+  z.object({t: z.literal('relay'), f: nodeId, to: nodeId, i: incarnation, ts: stamp, a: tag}),
+  z.object({t: z.literal('ping'), f: nodeId, ts: stamp, a: tag}),
   z.object({t: z.literal('preq'), f: nodeId, x: nodeId}),
   z.object({t: z.literal('ae'), f: nodeId, sd: bytes(1024), md: bytes(64)}),
   z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
@@ -54,7 +63,7 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
 /** Every reply a node accepts. */
 export const controlReplySchema = z.discriminatedUnion('t', [
-  z.object({t: z.literal('ok'), u: statements.optional()}),
+  z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional()}),
   z.object({t: z.literal('probe'), alive: z.boolean()}),
   z.object({t: z.literal('ae'), s: z.boolean(), m: z.array(summary).max(MAX_SUMMARIES).optional()}),
   z.object({t: z.literal('mx'), u: statements}),

@@ -41,7 +41,8 @@ export class ControlRpc {
 
   /**
    * Send `request` to member `target` and return its reply of type `expect`.
-   * A success is first-hand evidence that the target is alive.
+   * A success shows a working path to the target's endpoint, not that the
+   * target is alive: callers check the ack tag of tagged requests for that.
    * @throws PeerUnreachableError (down, timed out, stopped), RemoteError (refused), DecodeError (bad reply)
    */
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {

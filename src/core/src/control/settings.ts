@@ -68,6 +68,12 @@ export interface ControlTimings {
    * this node is talking to while that node refutes.
    */
   evidenceMs: number;
+  /**
+   * How old a heartbeat or ping may be (on its sender's clock, as seen here)
+   * and still count: H. A captured or withheld one can keep a crashed node
+   * alive for no longer than this after it was made.
+   */
+  livenessWindowMs: number;
   /** Budget of one probe round (and of a heartbeat): min(timeout, H/4). */
   probeTimeoutMs: number;
   /** Budget of the second hop of a relayed heartbeat or an indirect probe, which must fit in the first hop's. */
@@ -104,6 +110,7 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
     checkPeriodMs: ms(h / 4),
     silenceMs: ms(h),
     evidenceMs: ms(h),
+    livenessWindowMs: ms(h),
     probeTimeoutMs,
     hopTimeoutMs: ms(probeTimeoutMs / 2),
     confirmDelayMs: ms(h / 4),

@@ -3,7 +3,7 @@
  * WireGuard (X25519) key pair. Created on first start, persisted 0600 in the
  * data dir, never logged.
  */
-import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject} from 'node:crypto';
+import {createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject} from 'node:crypto';
 import {z} from 'zod';
 import {DecodeError} from '../errors.js';
 import {readJsonFile, writeFileAtomic} from '../util/files.js';
@@ -24,7 +24,18 @@ export interface NodeIdentity extends PublicIdentity {
   readonly wgPrivateKey: string;
   /** Sign bytes with the Ed25519 key. */
   sign(data: Uint8Array): Uint8Array;
+  /**
+   * A 32-byte key shared with the holder of the WireGuard public key
+   * `peerWgPublicKeyBase64` (X25519 ECDH, then HKDF-SHA256 with info
+   * {@link SHARED_KEY_INFO}); both ends derive the same key. Used to
+   * authenticate cheap control messages (heartbeats) without a signature.
+   * @throws DecodeError when the peer key is not 32 bytes or is a low-order point (all-zero secret)
+   */
+  sharedKey(peerWgPublicKeyBase64: string): Uint8Array;
 }
+
+/** HKDF `info` of {@link NodeIdentity.sharedKey}: binds the key to this one use. */
+export const SHARED_KEY_INFO = 'wgmesh-control-mac';
 
 // DER prefixes for raw 32-byte keys (RFC 8410): lets us move between node:crypto
 // KeyObjects and the raw base64 form WireGuard and our records use.
@@ -32,6 +43,24 @@ const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 const rawTail = (der: Buffer): Buffer => der.subarray(der.length - 32);
+
+/** X25519 + HKDF for {@link NodeIdentity.sharedKey}. */
+function deriveSharedKey(wgPrivate: KeyObject, peerWgPublicKeyBase64: string): Uint8Array {
+  const raw = Buffer.from(peerWgPublicKeyBase64, 'base64');
+  if (raw.length !== 32) throw new DecodeError('a WireGuard public key is 32 bytes in base64');
+  // JWK import, not DER: see verifySignature.
+  const peer = createPublicKey({key: {kty: 'OKP', crv: 'X25519', x: raw.toString('base64url')}, format: 'jwk'});
+  let secret: Buffer;
+  try {
+    secret = diffieHellman({privateKey: wgPrivate, publicKey: peer});
+  } catch {
+    // OpenSSL refuses some low-order points itself.
+    secret = Buffer.alloc(32);
+  }
+  // A low-order peer key gives an all-zero secret that anyone can compute.
+  if (secret.every((byte) => byte === 0)) throw new DecodeError('the WireGuard public key is a low-order point');
+  return new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), SHARED_KEY_INFO, 32));
+}
 
 /** The node id that belongs to an Ed25519 public key (raw, base64). */
 export function nodeIdFromSigningKey(signingKeyBase64: string): string {
@@ -73,12 +102,16 @@ function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): Node
     type: 'pkcs8',
   });
   const signingKey = rawTail(createPublicKey(signingPrivate).export({format: 'der', type: 'spki'})).toString('base64');
+  // Checks the key's length (DecodeError) before the key object is made.
+  const wgPublicKey = wgPublicKeyFromPrivate(wgPrivateKey);
+  const wgPrivate = createPrivateKey({key: Buffer.concat([X25519_PKCS8, Buffer.from(wgPrivateKey, 'base64')]), format: 'der', type: 'pkcs8'});
   const identity: NodeIdentity = {
     nodeId: nodeIdFromSigningKey(signingKey),
     signingKey,
-    wgPublicKey: wgPublicKeyFromPrivate(wgPrivateKey),
+    wgPublicKey,
     wgPrivateKey,
     sign: (data) => new Uint8Array(sign(null, data, signingPrivate)),
+    sharedKey: (peer) => deriveSharedKey(wgPrivate, peer),
   };
   // Keep the private key out of JSON.stringify and util.inspect, so it cannot
   // end up in a log line by accident.
