@@ -80,6 +80,12 @@ export interface StartDaemonOptions {
   config?: string;
   /** `--log-level` (default debug). */
   logLevel?: string;
+  /**
+   * Run the daemon inside this network namespace (`ip netns exec NETNS node ...`).
+   * `ip netns exec` execs the command rather than forking, so the child's pid
+   * is the daemon's own and a signal sent to it reaches the daemon.
+   */
+  netns?: string;
 }
 
 /** The data dir and socket {@link startDaemon} gives the daemon NAME of a sandbox. */
@@ -91,10 +97,10 @@ export function daemonPaths(sandbox: Sandbox, name: string): {dataDir: string; s
 export async function startDaemon(options: StartDaemonOptions): Promise<DaemonProcess> {
   const {dataDir, socket} = daemonPaths(options.sandbox, options.name);
   const config = options.config === undefined ? [] : ['--config', options.config];
-  const child = spawn(process.execPath, [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
-    env: options.sandbox.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])];
+  const command = options.netns === undefined ? process.execPath : 'ip';
+  const args = options.netns === undefined ? argv : ['netns', 'exec', options.netns, process.execPath, ...argv];
+  const child = spawn(command, args, {env: options.sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -14,7 +14,7 @@ import {createServer, type AddressInfo} from 'node:net';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
-import {writeFileAtomic} from '@wgmesh/core';
+import {formatEndpoint, writeFileAtomic} from '@wgmesh/core';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
 import {stringify} from 'yaml';
 import {daemonPaths, makeSandbox, runCli, startDaemon, type CliResult, type DaemonProcess, type Sandbox} from './cli.js';
@@ -30,8 +30,8 @@ export interface TlsFiles {
 export interface TestPki {
   /** The CA directory (ca.crt, ca.key). */
   caDir: string;
-  /** Issue a certificate for node `name`, valid for 127.0.0.1. */
-  issue(name: string): Promise<TlsFiles>;
+  /** Issue a certificate for node `name`, valid for `host` (an IP address; default 127.0.0.1). */
+  issue(name: string, host?: string): Promise<TlsFiles>;
 }
 
 /** Run a CLI command that must succeed and print JSON; throws with its output otherwise. */
@@ -48,8 +48,8 @@ export async function makePki(sandbox: Sandbox, dirName = 'pki'): Promise<TestPk
   await cliJson(['certs', 'init', '--out', caDir], sandbox.env);
   return {
     caDir,
-    async issue(name) {
-      const issued = await cliJson<TlsFiles>(['certs', 'issue', '--ca', caDir, '--name', name, '--host', '127.0.0.1', '--out', join(root, name)], sandbox.env);
+    async issue(name, host = '127.0.0.1') {
+      const issued = await cliJson<TlsFiles>(['certs', 'issue', '--ca', caDir, '--name', name, '--host', host, '--out', join(root, name)], sandbox.env);
       return {caCertificatePath: issued.caCertificatePath, certificatePath: issued.certificatePath, privateKeyPath: issued.privateKeyPath};
     },
   };
@@ -118,13 +118,67 @@ export interface NodeSpec {
   logLevel?: string;
 }
 
+/** Where a node runs: its control port, the address it is reached at, its network namespace and WireGuard driver. */
+export interface NodePlacement {
+  /** Control (gRPC) port. */
+  port: number;
+  /** The address the daemon listens on, advertises and has its certificate for (default 127.0.0.1). */
+  host?: string;
+  /** Run the daemon in this network namespace (default: the test's own). */
+  netns?: string;
+  /** The `wgDriver` of its config (default `stub`). */
+  wgDriver?: string;
+}
+
+/** What {@link MeshNode} is made from ({@link writeNodeFiles} writes the files and returns these). */
+export interface MeshNodeOptions {
+  sandbox: Sandbox;
+  name: string;
+  port: number;
+  configFile: string;
+  faultFile: string;
+  logLevel: string;
+  /** The address other daemons dial (default 127.0.0.1). */
+  host?: string;
+  /** Run the daemon in this network namespace (default: the test's own). */
+  netns?: string;
+}
+
+/**
+ * Issue the certificate of one node and write its YAML config (data dir and
+ * socket in the sandbox, the fault-injection file, the placement's port,
+ * address and driver, then the spec's extra keys). Starts nothing.
+ */
+export async function writeNodeFiles(sandbox: Sandbox, pki: TestPki, spec: NodeSpec, placement: NodePlacement): Promise<MeshNodeOptions> {
+  const host = placement.host ?? '127.0.0.1';
+  const tls = await pki.issue(spec.name, host);
+  const dir = join(sandbox.dir, 'configs');
+  await mkdir(dir, {recursive: true});
+  const configFile = join(dir, `${spec.name}.yaml`);
+  const faultFile = join(dir, `${spec.name}.faults.json`);
+  const {dataDir, socket} = daemonPaths(sandbox, spec.name);
+  const config = {
+    gRPCPort: placement.port,
+    wgDriver: placement.wgDriver ?? 'stub',
+    dataDir,
+    socket,
+    ...tls,
+    baseConfiguration: {publicEndpoint: host},
+    ...spec.config,
+    // Only the given address: a test never opens a port on the machine's real interfaces.
+    grpc: {listenAddress: host, faultInjectionFile: faultFile, ...spec.grpc},
+  };
+  await writeFile(configFile, stringify(config));
+  return {sandbox, name: spec.name, port: placement.port, configFile, faultFile, logLevel: spec.logLevel ?? 'info', host, netns: placement.netns};
+}
+
 /** One node of a cluster: its files, its daemon (when running) and the ways to talk to it. */
 export class MeshNode {
   /** Node name (also its certificate CN, data dir and socket name). */
   readonly name: string;
   /** Control (gRPC) port. */
   readonly port: number;
-  /** Control endpoint, `127.0.0.1:PORT`. */
+  /** Control endpoint, `HOST:PORT` (`127.0.0.1:PORT` unless told otherwise; IPv6 in brackets). */
   readonly endpoint: string;
   readonly configFile: string;
   readonly faultFile: string;
@@ -132,15 +186,18 @@ export class MeshNode {
   readonly socket: string;
   private readonly sandbox: Sandbox;
   private readonly logLevel: string;
+  /** The network namespace the daemon runs in (undefined: the test's own). */
+  private readonly netns: string | undefined;
   private process: DaemonProcess | undefined;
   /** Logs of the daemon processes that ran before the current one (restarts). */
   private earlierLogs = '';
 
-  constructor(options: {sandbox: Sandbox; name: string; port: number; configFile: string; faultFile: string; logLevel: string}) {
+  constructor(options: MeshNodeOptions) {
     this.sandbox = options.sandbox;
     this.name = options.name;
     this.port = options.port;
-    this.endpoint = `127.0.0.1:${options.port}`;
+    this.endpoint = formatEndpoint(options.host ?? '127.0.0.1', options.port);
+    this.netns = options.netns;
     this.configFile = options.configFile;
     this.faultFile = options.faultFile;
     this.logLevel = options.logLevel;
@@ -165,7 +222,7 @@ export class MeshNode {
   async start(): Promise<void> {
     if (this.running) throw new Error(`daemon ${this.name} is already running`);
     if (this.process) this.earlierLogs += this.process.logs();
-    this.process = await startDaemon({sandbox: this.sandbox, name: this.name, config: this.configFile, logLevel: this.logLevel});
+    this.process = await startDaemon({sandbox: this.sandbox, name: this.name, config: this.configFile, logLevel: this.logLevel, netns: this.netns});
   }
 
   /** Send `signal` (default SIGKILL) and wait for the process to exit. */
@@ -262,32 +319,10 @@ export class MeshCluster {
    */
   async addNodes(specs: readonly NodeSpec[]): Promise<MeshNode[]> {
     const ports = await freePorts(specs.length);
-    const nodes = await Promise.all(specs.map((spec, index) => this.prepare(spec, ports[index]!)));
+    const nodes = await Promise.all(specs.map(async (spec, index) => new MeshNode(await writeNodeFiles(this.sandbox, this.pki, spec, {port: ports[index]!}))));
     this.nodes.push(...nodes);
     await Promise.all(nodes.map((node) => node.start()));
     return nodes;
-  }
-
-  private async prepare(spec: NodeSpec, port: number): Promise<MeshNode> {
-    const tls = await this.pki.issue(spec.name);
-    const dir = join(this.sandbox.dir, 'configs');
-    await mkdir(dir, {recursive: true});
-    const configFile = join(dir, `${spec.name}.yaml`);
-    const faultFile = join(dir, `${spec.name}.faults.json`);
-    const {dataDir, socket} = daemonPaths(this.sandbox, spec.name);
-    const config = {
-      gRPCPort: port,
-      wgDriver: 'stub',
-      dataDir,
-      socket,
-      ...tls,
-      baseConfiguration: {publicEndpoint: '127.0.0.1'},
-      ...spec.config,
-      // Loopback only: a test never opens a port on the machine's real interfaces.
-      grpc: {listenAddress: '127.0.0.1', faultInjectionFile: faultFile, ...spec.grpc},
-    };
-    await writeFile(configFile, stringify(config));
-    return new MeshNode({sandbox: this.sandbox, name: spec.name, port, configFile, faultFile, logLevel: spec.logLevel ?? 'info'});
   }
 
   /**

@@ -1,0 +1,195 @@
+/**
+ * Real wgmesh daemons with real WireGuard, one per network namespace: the
+ * namespace variant of {@link MeshCluster}. A lab from the core test kit gives
+ * N hosts on a private bridge with a ULA IPv6 underlay; each node runs on its
+ * own host with the `kernel` WireGuard driver (wireguard-go where the kernel
+ * has no module), listens for control traffic on its underlay address,
+ * advertises that address as its WireGuard endpoint, and has a certificate for
+ * it from the same `wgmesh certs` CA the loopback cluster uses. Every host can
+ * use the same control port: each namespace has a network stack of its own.
+ *
+ * The IPC sockets and config files live in the sandbox (a directory of the
+ * test's own namespace), so the test drives every daemon with IPC calls and
+ * the CLI exactly as on loopback, and looks at each host's kernel state with
+ * `ip`, `wg` and `ping` run inside that host's namespace.
+ *
+ * {@link NetnsCluster.close} kills every daemon, removes the namespaces (which
+ * ends the wireguard-go processes and their interfaces) and the sandbox; it is
+ * safe after any failure and when called twice.
+ */
+import {createNetnsLab, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/core/testkit';
+import {parseWgDump, type WgDump} from '@wgmesh/wg-kernel';
+import {makeSandbox, waitFor, type Sandbox} from './cli.js';
+import {makePki, MeshNode, writeNodeFiles, type MeshNodeOptions, type NodeSpec, type TestPki} from './mesh-cluster.js';
+
+/** The control port of every daemon (one per namespace, so they never collide). */
+export const NETNS_CONTROL_PORT = 4000;
+
+/** One `ip -j addr` entry, as far as the helpers read it. */
+interface IpAddrEntry {
+  ifname?: string;
+  addr_info?: Array<{family?: string; local?: string; prefixlen?: number; scope?: string}>;
+}
+
+/** A daemon on one lab host: a {@link MeshNode} plus the host's kernel state. */
+export class NetnsNode extends MeshNode {
+  /** The lab host (namespace) the daemon runs in. */
+  readonly host: NetnsHost;
+  private readonly lab: NetnsLab;
+
+  constructor(lab: NetnsLab, host: NetnsHost, options: MeshNodeOptions) {
+    super(options);
+    this.lab = lab;
+    this.host = host;
+  }
+
+  /** Run `command args` in this host's namespace; rejects with its stderr when it fails. */
+  exec(command: string, args: readonly string[], options?: NetnsExecOptions): Promise<NetnsExecResult> {
+    return this.lab.exec(this.host, command, args, options);
+  }
+
+  /** One ICMPv6 echo to `address` from this host (`ping -6 -c 1 -W 1`): true when it was answered. */
+  async ping(address: string): Promise<boolean> {
+    try {
+      await this.exec('ping', ['-6', '-n', '-c', '1', '-W', '1', address], {timeoutMs: 5_000});
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Names of every link in this host's namespace, sorted. */
+  async links(): Promise<string[]> {
+    const {stdout} = await this.exec('ip', ['-j', 'link', 'show']);
+    return (JSON.parse(stdout || '[]') as Array<{ifname?: unknown}>)
+      .map((link) => link.ifname)
+      .filter((name): name is string => typeof name === 'string')
+      .sort();
+  }
+
+  /** True when a link called `name` exists in this host's namespace. */
+  async hasLink(name: string): Promise<boolean> {
+    return (await this.links()).includes(name);
+  }
+
+  /** The global-scope addresses of `iface` as `address/length`, sorted; empty when there is no such link here. */
+  async addresses(iface: string): Promise<string[]> {
+    if (!(await this.hasLink(iface))) return [];
+    const {stdout} = await this.exec('ip', ['-j', 'addr', 'show', 'dev', iface]);
+    return (JSON.parse(stdout || '[]') as IpAddrEntry[])
+      .flatMap((entry) => entry.addr_info ?? [])
+      .filter((info) => info.scope === 'global' && typeof info.local === 'string')
+      .map((info) => `${info.local}/${info.prefixlen}`)
+      .sort();
+  }
+
+  /**
+   * `wg show IFACE dump` of an interface of this host, parsed; undefined when
+   * the namespace has no such link. (wireguard-go's UAPI sockets are shared by
+   * every namespace, so `wg` alone would also answer for another host's
+   * interface: the link is looked up in this namespace first.)
+   */
+  async wgShow(iface: string): Promise<WgDump | undefined> {
+    if (!(await this.hasLink(iface))) return undefined;
+    const {stdout} = await this.exec('wg', ['show', iface, 'dump']);
+    return parseWgDump(iface, stdout);
+  }
+
+  /**
+   * Turn IPv6 forwarding of this host on or off. A peer relays between its
+   * clients and the rest of the mesh, which the kernel does only with
+   * forwarding on; the daemon leaves that host-wide switch to the operator.
+   */
+  async setIpv6Forwarding(on: boolean): Promise<void> {
+    await this.exec('sysctl', ['-q', '-w', `net.ipv6.conf.all.forwarding=${on ? 1 : 0}`]);
+  }
+}
+
+/** Options of {@link NetnsCluster.create}. */
+export interface NetnsClusterOptions {
+  /** Number of lab hosts; each node takes the next free one. */
+  hosts: number;
+  /** Start of the sandbox directory name. */
+  prefix?: string;
+}
+
+/** Real daemons with real WireGuard, one per lab host, sharing one CA. */
+export class NetnsCluster {
+  readonly lab: NetnsLab;
+  readonly sandbox: Sandbox;
+  readonly pki: TestPki;
+  readonly nodes: NetnsNode[] = [];
+  private closed = false;
+
+  private constructor(lab: NetnsLab, sandbox: Sandbox, pki: TestPki) {
+    this.lab = lab;
+    this.sandbox = sandbox;
+    this.pki = pki;
+  }
+
+  /** A lab of `hosts` namespaces, a sandbox and a CA; no daemons yet. Whatever was made is removed again on failure. */
+  static async create(options: NetnsClusterOptions): Promise<NetnsCluster> {
+    const sandbox = await makeSandbox(options.prefix ?? 'wgmesh-netns-');
+    let lab: NetnsLab | undefined;
+    try {
+      lab = await createNetnsLab({hosts: options.hosts});
+      return new NetnsCluster(lab, sandbox, await makePki(sandbox));
+    } catch (error) {
+      await lab?.cleanup();
+      await sandbox.cleanup();
+      throw error;
+    }
+  }
+
+  /** The node called `name`. */
+  node(name: string): NetnsNode {
+    const found = this.nodes.find((node) => node.name === name);
+    if (!found) throw new Error(`no node ${name} in this cluster`);
+    return found;
+  }
+
+  /**
+   * Put each spec's daemon on the next free host (certificate for the host's
+   * underlay address, `wgDriver: kernel`) and start them in parallel;
+   * resolves when every one is ready.
+   */
+  async addNodes(specs: readonly NodeSpec[]): Promise<NetnsNode[]> {
+    const first = this.nodes.length;
+    if (first + specs.length > this.lab.hosts.length) throw new Error(`the lab has ${this.lab.hosts.length} hosts, not enough for ${first + specs.length} nodes`);
+    const nodes = await Promise.all(
+      specs.map(async (spec, index) => {
+        const host = this.lab.hosts[first + index]!;
+        const options = await writeNodeFiles(this.sandbox, this.pki, spec, {port: NETNS_CONTROL_PORT, host: host.address, netns: host.netns, wgDriver: 'kernel'});
+        return new NetnsNode(this.lab, host, options);
+      }),
+    );
+    this.nodes.push(...nodes);
+    await Promise.all(nodes.map((node) => node.start()));
+    return nodes;
+  }
+
+  /** Kill every daemon, remove the lab (namespaces, wireguard-go, interfaces) and the sandbox. Safe after failures and twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.nodes.map((node) => node.kill('SIGKILL')));
+    await this.lab.cleanup();
+    await this.sandbox.cleanup();
+  }
+}
+
+/**
+ * Wait until `from` gets an answer from `address` over the mesh; resolves with
+ * the milliseconds it took. Each attempt waits up to 1 s for its answer; a
+ * first handshake can take a few seconds, so callers give a bound, never a sleep.
+ */
+export async function waitForPing(from: NetnsNode, address: string, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  await waitFor(() => from.ping(address), timeoutMs, `${from.name} to get a ping answer from ${address}`);
+  return Date.now() - start;
+}
+
+/** The names of every link of a node's namespace that is not there in `before` (e.g. an interface a failed command left). */
+export async function newLinks(node: NetnsNode, before: readonly string[]): Promise<string[]> {
+  return (await node.links()).filter((name) => !before.includes(name));
+}
