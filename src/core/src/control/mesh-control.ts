@@ -106,6 +106,15 @@ export class MeshControl {
    * peers that miss it get it by anti-entropy. Call before {@link stop}.
    */
   async leave(): Promise<void> {
+    await this.announce();
+  }
+
+  /**
+   * Push this node's own entry (record or tombstone) to `branch` peers now and
+   * wait for their answers, at most `timeout`. A joining node calls it before it
+   * configures WireGuard, so that members know its key before its first handshake.
+   */
+  async announce(): Promise<void> {
     if (this.state !== 'running') return;
     await this.gossip.flushNow();
   }

@@ -188,8 +188,13 @@ export class Daemon {
           throw new InvalidInputError(`cannot join mesh ${settings.meshId} as a client: it has no peers to attach to`);
         }
       }
+      if (snapshot) runtime.holdWireGuard();
       await runtime.up();
       this.startControl(runtime);
+      if (snapshot) {
+        await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: settings.meshId}, 'could not announce this node to every member; gossip will'));
+        await runtime.releaseWireGuard();
+      }
       await this.repository.saveSettings(settings);
       await runtime.save();
     } catch (error) {
@@ -299,7 +304,7 @@ export class Daemon {
     return this.queue.run(async () => {
       const runtime = this.mesh(meshId);
       runtime.tombstone();
-      await runtime.announceLeave().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
+      await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
       this.meshes.delete(meshId);
       await runtime.close({removeInterface: true, save: false});
       await this.repository.remove(meshId);

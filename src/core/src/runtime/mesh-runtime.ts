@@ -50,6 +50,8 @@ export class MeshRuntime {
   /** Bound WireGuard port; 0 until `up()` has created the interface (nothing is reconciled before). */
   private listenPort = 0;
   private interfaceUp = false;
+  /** While true, WireGuard peers are not configured yet (a join waits until members know this node). */
+  private wireGuardHeld = false;
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private saveTimer: TimerHandle | undefined;
@@ -161,9 +163,25 @@ export class MeshRuntime {
     control.start();
   }
 
-  /** Push this node's tombstone to other members now (best effort, bounded by the transport timeout). */
-  async announceLeave(): Promise<void> {
-    await this.control?.leave();
+  /** Push this node's own entry (record or tombstone) to other members now; best effort, bounded by the transport timeout. */
+  async announce(): Promise<void> {
+    await this.control?.announce();
+  }
+
+  /**
+   * Hold back WireGuard peer configuration until {@link releaseWireGuard}.
+   * A joining node configures its peers only after the members have its
+   * record: a handshake that reaches a member before the member knows the key
+   * is dropped, and WireGuard retries only after 5 s.
+   */
+  holdWireGuard(): void {
+    this.wireGuardHeld = true;
+  }
+
+  /** Configure WireGuard from the current view (ends {@link holdWireGuard}). */
+  async releaseWireGuard(): Promise<void> {
+    this.wireGuardHeld = false;
+    await this.reconcile();
   }
 
   /** The control plane, when the mesh has one. */
@@ -200,7 +218,7 @@ export class MeshRuntime {
 
   private async applyOnce(): Promise<void> {
     const self = this.self();
-    if (!self || this.closed || !this.interfaceUp) return;
+    if (!self || this.closed || !this.interfaceUp || this.wireGuardHeld) return;
     const plan = planWireGuard({
       selfId: self.id,
       self,
