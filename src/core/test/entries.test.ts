@@ -1,4 +1,5 @@
 import {describe, expect, it} from 'vitest';
+import {makeTestNode} from '../src/testkit/index.js';
 import {
   compareEntries,
   encode,
@@ -16,27 +17,9 @@ const meshId = generateMeshId();
 const now = Date.UTC(2026, 5, 1);
 const options = {meshId, now, maxClockSkewMs: 60_000};
 
+/** A record of `identity` in the test mesh, dated `now`, with `patch` applied. */
 function record(identity: NodeIdentity, patch: Partial<NodeRecord> = {}): NodeRecord {
-  return {
-    kind: 'record',
-    meshId,
-    id: identity.nodeId,
-    signingKey: identity.signingKey,
-    wgPublicKey: identity.wgPublicKey,
-    address: nodeAddress(meshId, identity.nodeId, 0),
-    addressCounter: 0,
-    role: 'peer',
-    controlEndpoint: '[fd00::1]:4000',
-    wgEndpoint: '[fd00::1]:51820',
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    version: now,
-    createdAt: now,
-    updatedAt: now,
-    ...patch,
-  };
+  return makeTestNode(meshId, {identity, now}).recordBody({controlEndpoint: '[fd00::1]:4000', wgEndpoint: '[fd00::1]:51820', ...patch});
 }
 
 describe('entry verification', () => {

@@ -1,29 +1,13 @@
 import {describe, expect, it} from 'vitest';
-import {generateIdentity, generateMeshId, homePeer, interfaceName, meshPrefix, nodeAddress, planWireGuard, type NodeRecord, type Role} from '../src/index.js';
+import {generateMeshId, homePeer, interfaceName, meshPrefix, planWireGuard, type NodeRecord, type Role} from '../src/index.js';
+import {makeTestNode} from '../src/testkit/index.js';
 
 const meshId = generateMeshId();
 
+/** A record of a fresh node with `role` (clients advertise no endpoints). */
 function node(role: Role): NodeRecord {
-  const identity = generateIdentity();
-  return {
-    kind: 'record',
-    meshId,
-    id: identity.nodeId,
-    signingKey: identity.signingKey,
-    wgPublicKey: identity.wgPublicKey,
-    address: nodeAddress(meshId, identity.nodeId),
-    addressCounter: 0,
-    role,
-    controlEndpoint: role === 'peer' ? '192.0.2.1:4000' : null,
-    wgEndpoint: role === 'peer' ? `192.0.2.1:${51820}` : null,
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    version: 1,
-    createdAt: 1,
-    updatedAt: 1,
-  };
+  const endpoints = role === 'peer' ? {controlEndpoint: '192.0.2.1:4000', wgEndpoint: '192.0.2.1:51820'} : {controlEndpoint: null, wgEndpoint: null};
+  return makeTestNode(meshId).recordBody({role, ...endpoints});
 }
 
 describe('WireGuard plan', () => {
