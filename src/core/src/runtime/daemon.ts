@@ -134,6 +134,12 @@ export class Daemon {
     const role = input.role ?? base.role;
     let endpointHost: string | null = input.endpoint ?? base.publicEndpoint ?? null;
     if (!endpointHost && role === 'peer') {
+      if (base.ipDiscovery === 'public') {
+        // Asking a public "what is my IP" service is not built yet; say so rather than guess.
+        throw new InvalidInputError(
+          "ipDiscovery 'public' is not supported yet: give the host to advertise with --endpoint or baseConfiguration.publicEndpoint, or use ipDiscovery 'outgoing'",
+        );
+      }
       endpointHost = await (this.deps.discoverHost ?? discoverOutgoingAddress)();
       if (!endpointHost) {
         this.deps.logger.warn({meshId}, 'no endpoint given and none discovered: other nodes will not be able to reach this one (use --endpoint or publicEndpoint)');
