@@ -52,7 +52,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {
     key: 'baseConfiguration.ipDiscovery',
     default: 'outgoing',
-    description: 'How the node learns its public address: `outgoing` (the local address of its outgoing connections) or `public` (ask a public IP service).',
+    description: 'How the node learns its public address: `outgoing` (the local address of its outgoing connections) or `public` (ask a public IP service: not supported yet, an error at `mesh create`/`join` unless an endpoint is given).',
   },
   {key: 'baseConfiguration.publicEndpoint', default: 'none', description: 'Host name or IP address (no port) other peers use to reach this node; overrides discovery.'},
   {key: 'baseConfiguration.advertiseRoute', default: 'false', description: 'Advertise the routes this node can reach into the meshes it joins.'},
