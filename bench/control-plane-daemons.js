@@ -332,6 +332,7 @@ async function measureChange(fleet, meshId, round) {
   const nodes = fleet.alive();
   const origin = pick(nodes);
   const value = `${process.pid}-${round}-${Date.now()}`;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await origin.client.call('service.set', {meshId, key: 'bench', value});
   const arrivals = await observe(
@@ -342,7 +343,10 @@ async function measureChange(fleet, meshId, round) {
     },
     t0,
   );
-  return result(arrivals, {origin: origin.name});
+  // The observer's own CPU (share of one core) while it polled: near 1 means the bench, not the mesh, set the pace.
+  const cpu = process.cpuUsage(cpu0);
+  const benchCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+  return result(arrivals, {origin: origin.name, benchCpu: Number(benchCpu.toFixed(2))});
 }
 
 /** (c) SIGKILL one random node; observe its disappearance on every other live node. */
@@ -447,7 +451,7 @@ try {
   for (let i = 0; i < changeCount; i++) {
     const change = await measureChange(fleet, meshId, i);
     report.changes.runs.push(change);
-    log(`  change ${i + 1}/${changeCount} from ${change.origin}: p50 ${seconds(change.p50Ms)}, p99 ${seconds(change.p99Ms)}, all ${seconds(change.allMs)}`);
+    log(`  change ${i + 1}/${changeCount} from ${change.origin}: p50 ${seconds(change.p50Ms)}, p99 ${seconds(change.p99Ms)}, all ${seconds(change.allMs)} (bench CPU ${change.benchCpu})`);
     await sleep(1_000);
   }
 
