@@ -89,24 +89,17 @@ export type Decoded<T> = {ok: true; value: T} | {ok: false; id: IpcId | null; co
  * to send, with the request's id when it could be read.
  */
 export function decodeRequest(frame: Uint8Array): Decoded<IpcRequest> {
-  const json = decodeJsonObject(frame, 'request');
-  if (!json.ok) return json;
-  const raw = json.value;
-  const id = ipcIdSchema.safeParse(raw.id).data ?? null;
-  if (raw.v !== IPC_PROTOCOL_VERSION) {
-    return {
-      ok: false,
-      id,
-      code: IPC_ERROR_CODES.protocolVersion,
-      message: `the request uses IPC protocol version ${JSON.stringify(raw.v ?? null)} but this daemon speaks version ${IPC_PROTOCOL_VERSION}; use the wgmesh CLI that came with the daemon`,
-    };
-  }
-  return checkShape(ipcRequestSchema, raw, id, 'request');
+  return decodeFrame(frame, ipcRequestSchema, 'request', (v) => `the request uses IPC protocol version ${v} but this daemon speaks version ${IPC_PROTOCOL_VERSION}`);
 }
 
 /** Decode a reply frame. Never throws. */
 export function decodeResponse(frame: Uint8Array): Decoded<IpcResponse> {
-  const json = decodeJsonObject(frame, 'reply');
+  return decodeFrame(frame, ipcResponseSchema, 'reply', (v) => `the daemon answered in IPC protocol version ${v} but this CLI speaks version ${IPC_PROTOCOL_VERSION}`);
+}
+
+/** JSON object, then protocol version (`mismatch` words the error), then the schema. */
+function decodeFrame<S extends z.ZodType>(frame: Uint8Array, schema: S, what: string, mismatch: (version: string) => string): Decoded<z.output<S>> {
+  const json = decodeJsonObject(frame, what);
   if (!json.ok) return json;
   const raw = json.value;
   const id = ipcIdSchema.safeParse(raw.id).data ?? null;
@@ -115,10 +108,10 @@ export function decodeResponse(frame: Uint8Array): Decoded<IpcResponse> {
       ok: false,
       id,
       code: IPC_ERROR_CODES.protocolVersion,
-      message: `the daemon answered in IPC protocol version ${JSON.stringify(raw.v ?? null)} but this CLI speaks version ${IPC_PROTOCOL_VERSION}; use the wgmesh CLI that came with the daemon`,
+      message: `${mismatch(JSON.stringify(raw.v ?? null))}; use the wgmesh CLI that came with the daemon`,
     };
   }
-  return checkShape(ipcResponseSchema, raw, id, 'reply');
+  return checkShape(schema, raw, id, what);
 }
 
 const utf8 = new TextDecoder('utf-8', {fatal: true});
