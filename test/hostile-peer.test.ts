@@ -172,12 +172,18 @@ describe('a hostile peer never crashes a daemon', () => {
     return make(a.endpoint, creds, {'grpc.ssl_target_name_override': 'wgmesh.invalid'});
   }
 
-  /** One Message call over a {@link rawClient}; resolves with its error. */
+  /** One membership message on a Messages stream over a {@link rawClient}; resolves with the stream's error, or null once answered. */
   async function rawMessage(tls: {key?: string; cert?: string}): Promise<ServiceError | null> {
     const client = await rawClient((address, creds, options) => new ControlClient(address, creds, options), tls);
     try {
       return await new Promise((resolve) => {
-        client.message({meshId, payload: Buffer.from(push([]))}, new Metadata(), {deadline: Date.now() + 5_000}, (error) => resolve(error));
+        const call = client.messages({deadline: Date.now() + 5_000});
+        call.on('data', () => {
+          call.end();
+          resolve(null);
+        });
+        call.on('error', (error: ServiceError) => resolve(error));
+        call.write({id: 1, meshId, payload: Buffer.from(push([])), errorCode: '', errorMessage: ''});
       });
     } finally {
       client.close();

@@ -1,16 +1,19 @@
 /**
- * The calling side: dials members over mutual TLS and runs the three calls.
+ * The calling side: dials members over mutual TLS and runs the three calls
+ * (membership messages over one stream per member, see message-stream.ts).
  * Channels are cached per endpoint (least recently used closed beyond a cap)
  * and dropped as soon as a call says the connection is bad, so a member that
  * comes back is redialled at once (the original kept a dead connection, B-10).
  */
 import {createSecureContext, checkServerIdentity, type PeerCertificate, type SecureContext} from 'node:tls';
 import {isIP} from 'node:net';
-import {credentials, Metadata, status as Status, type ChannelOptions, type ClientDuplexStream, type ClientReadableStream, type ServiceError} from '@grpc/grpc-js';
+import {credentials, status as Status, type ChannelOptions, type ClientDuplexStream, type ClientReadableStream, type ServiceError} from '@grpc/grpc-js';
 import {assertMeshId, DecodeError, formatEndpoint, parseEndpoint, PeerUnreachableError, type Logger, type SyncSession, type SyncStats} from '@wgmesh/core';
 import {sharedChannelOptions} from './channel-options.js';
+import {TransportFailureError} from './errors.js';
 import type {FaultInjector} from './fault-injection.js';
 import {ControlClient, type SnapshotChunk, type SyncFrame} from './generated/wgmesh/v1/control.js';
+import {MessageStream} from './message-stream.js';
 import type {GrpcTransportSettings} from './settings.js';
 import {errorOfStatus, isConnectionFailure, type CallContext} from './status.js';
 import type {TlsMaterial} from './tls.js';
@@ -43,6 +46,8 @@ export class ControlDialer {
   private readonly options: DialerOptions;
   private readonly secureContext: SecureContext;
   private readonly channels = new Map<string, ControlClient>();
+  /** The open message stream to each endpoint, on that endpoint's channel. */
+  private readonly streams = new Map<string, MessageStream>();
   private closed = false;
 
   constructor(options: DialerOptions) {
@@ -122,28 +127,25 @@ export class ControlDialer {
     return outcome;
   }
 
-  /** Send one membership message and wait for the reply. */
+  /**
+   * Send one membership message and wait for the reply, over the member's
+   * message stream (opened on first use, reopened after it fails or idles out).
+   */
   async message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     assertMeshId(meshId);
     const target = this.target(endpoint, signal);
-    const request = {meshId, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)};
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const onAbort = () => call.cancel();
-      const call = target.client.message(request, new Metadata(), {deadline: Date.now() + target.timeoutMs}, (error: ServiceError | null, reply) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (error) {
-          reject(signal?.aborted && error.code === Status.CANCELLED ? signal.reason : this.failure(target, error));
-        } else {
-          resolve(new Uint8Array(reply.payload));
-        }
-      });
-      signal?.addEventListener('abort', onAbort, {once: true});
-    });
+    const {settings} = this.options;
+    // Checked here rather than by grpc-js: an oversized write would fail the whole stream, and every request on it.
+    if (payload.byteLength > settings.maxMessageBytes) {
+      throw new TransportFailureError(`${endpoint}: a message of ${payload.byteLength} bytes is larger than the limit of ${settings.maxMessageBytes} bytes (grpc.maxMessageBytes)`);
+    }
+    return this.messageStream(target).request(meshId, payload, signal);
   }
 
   /** Close every channel. */
   close(): void {
     this.closed = true;
+    for (const stream of this.streams.values()) stream.close();
     for (const client of this.channels.values()) client.close();
     this.channels.clear();
   }
@@ -266,7 +268,23 @@ export class ControlDialer {
     return client;
   }
 
+  /** The open message stream to the target, or a new one. */
+  private messageStream(target: Target): MessageStream {
+    const open = this.streams.get(target.key);
+    if (open && !open.closed) return open;
+    // No deadline: the stream lives as long as it is used; each request has its own time limit.
+    const stream = new MessageStream(target.client.messages(), target, {
+      closed: (connectionBad) => {
+        if (this.streams.get(target.key) === stream) this.streams.delete(target.key);
+        if (connectionBad) this.drop(target.key);
+      },
+    });
+    this.streams.set(target.key, stream);
+    return stream;
+  }
+
   private drop(key: string): void {
+    this.streams.get(key)?.close();
     const client = this.channels.get(key);
     if (!client) return;
     this.channels.delete(key);

@@ -5,6 +5,8 @@ import {WgmeshError} from '@wgmesh/core';
 export const NO_CERTIFICATES = 'NO_CERTIFICATES';
 /** Error code of {@link SyncBusyError}. */
 export const SYNC_BUSY = 'SYNC_BUSY';
+/** Error code of {@link MessagesBusyError}. */
+export const MESSAGES_BUSY = 'MESSAGES_BUSY';
 /** Error code of {@link TransportFailureError}. */
 export const TRANSPORT_FAILURE = 'TRANSPORT';
 
@@ -35,5 +37,12 @@ export class SyncBusyError extends WgmeshError {
 export class TransportFailureError extends WgmeshError {
   constructor(message: string, options?: {cause?: unknown}) {
     super(TRANSPORT_FAILURE, message, options);
+  }
+}
+
+/** A member refused a message because the caller's stream already has as many requests in flight as it allows. */
+export class MessagesBusyError extends WgmeshError {
+  constructor(limit: number) {
+    super(MESSAGES_BUSY, `this member is already answering ${limit} messages from this caller; try again later`);
   }
 }

@@ -9,22 +9,25 @@
 import type {EventEmitter} from 'node:events';
 import {
   status as Status,
-  type sendUnaryData,
   type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type StatusObject,
 } from '@grpc/grpc-js';
 import {DecodeError, type Logger, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
-import {SyncBusyError, SYNC_BUSY} from './errors.js';
+import {MessagesBusyError, SyncBusyError, SYNC_BUSY} from './errors.js';
 import {canonicalAddress, peerEndpoint} from './address.js';
 import type {FaultInjector} from './fault-injection.js';
-import type {ControlServer, MessageReply, MessageRequest, SnapshotChunk, SnapshotRequest, SyncFrame} from './generated/wgmesh/v1/control.js';
+import type {ControlServer, MessageEnvelope, SnapshotChunk, SnapshotRequest, SyncFrame} from './generated/wgmesh/v1/control.js';
+import {MESSAGE_STREAM_IDLE_MS} from './message-stream.js';
 import type {GrpcTransportSettings} from './settings.js';
-import {asWgmeshError, statusOfError, statusWithCode} from './status.js';
+import {asWgmeshError, envelopeErrorOf, statusOfError, statusWithCode} from './status.js';
 import {peerIdentity} from './tls.js';
 import {StreamWatchdog} from './watchdog.js';
 import {checkMeshId, checkStoreKind} from './wire.js';
+
+/** Requests one message stream may have in flight; more are refused until some are answered. */
+export const MAX_MESSAGES_IN_FLIGHT = 64;
 
 /** What the service needs. */
 export interface ServiceOptions {
@@ -38,7 +41,7 @@ export interface ServiceOptions {
 type AnyServerCall = Pick<ServerUnaryCall<unknown, unknown>, 'getPeer' | 'getAuthContext'>;
 
 /** A peer admitted to make a call, or the status to refuse it with. */
-type Admission = {peer: RemotePeer} | {refusal: Partial<StatusObject>; address: string};
+type Admission = {peer: RemotePeer; ip: string} | {refusal: Partial<StatusObject>; address: string};
 
 /** The service implementation plus a view of its load (for tests and status output). */
 export interface ControlService {
@@ -46,6 +49,10 @@ export interface ControlService {
   implementation: ControlServer;
   /** Sync sessions being answered now. */
   activeSyncs(): number;
+  /** Message streams open now. */
+  openMessageStreams(): number;
+  /** End every open message stream (shutting down: a long-lived stream would otherwise hold the grace period). */
+  endMessageStreams(): void;
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
@@ -68,6 +75,8 @@ function drained(call: EventEmitter): Promise<void> {
 export function createControlService(options: ServiceOptions): ControlService {
   const {handlers, settings, logger, faults} = options;
   let activeSyncs = 0;
+  /** How to end each open message stream. */
+  const messageStreams = new Set<() => void>();
 
   function admit(call: AnyServerCall): Admission {
     const remote = call.getPeer();
@@ -80,7 +89,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     const authenticatedAs = peerIdentity(call.getAuthContext()?.sslPeerCertificate);
     // Unreachable by construction (the listener admits only verified certificates); kept as a second lock.
     if (authenticatedAs === undefined) return {refusal: {code: Status.UNAUTHENTICATED, details: 'no verified client certificate'}, address};
-    return {peer: {address, authenticatedAs}};
+    return {peer: {address, authenticatedAs}, ip};
   }
 
   /** The status for a handler's or a peer's error, logged at a level that fits. */
@@ -206,20 +215,88 @@ export function createControlService(options: ServiceOptions): ControlService {
     call.on('close', abandoned);
   }
 
-  async function message(call: ServerUnaryCall<MessageRequest, MessageReply>, callback: sendUnaryData<MessageReply>): Promise<void> {
+  /**
+   * A caller's message stream: each request is answered on the stream with
+   * its id, concurrently and in any order. A malformed request or a refused
+   * one is answered with an error for its id and the stream goes on; only a
+   * simulated network failure (fault injection) or a silent stream ends it.
+   */
+  function messages(call: ServerDuplexStream<MessageEnvelope, MessageEnvelope>): void {
     const admission = admit(call);
     if ('refusal' in admission) {
-      callback(admission.refusal);
+      call.emit('error', admission.refusal);
       return;
     }
     const {peer} = admission;
-    try {
-      const meshId = checkMeshId(call.request.meshId, 'membership message');
-      const reply = await handlers.message(meshId, call.request.payload, peer);
-      callback(null, {payload: toBuffer(reply)});
-    } catch (error) {
-      callback(refusalOf(error, peer.address, 'message'));
-    }
+    let over = false;
+    let inFlight = 0;
+    const end = (status?: Partial<StatusObject>) => {
+      if (over) return;
+      over = true;
+      messageStreams.delete(endClean);
+      watchdog.stop();
+      if (status) call.emit('error', status);
+      else call.end();
+    };
+    // A caller that went away without ending its stream frees it after this long (it ends its own after MESSAGE_STREAM_IDLE_MS).
+    const watchdog = new StreamWatchdog(2 * MESSAGE_STREAM_IDLE_MS, null, () => {
+      logger.debug({peer: peer.address}, 'messages: idle stream closed');
+      end();
+    });
+    const endClean = () => end();
+    messageStreams.add(endClean);
+    const reply = (envelope: MessageEnvelope) => {
+      if (!over && !call.cancelled) call.write(envelope);
+    };
+    const refuse = (id: number, error: unknown) => {
+      const {errorCode, errorMessage} = envelopeErrorOf(error);
+      // Logged once, at the level refusalOf picks (an internal failure is an error with its stack here, not on the caller).
+      refusalOf(error, peer.address, 'message');
+      reply({id, meshId: '', payload: Buffer.alloc(0), errorCode, errorMessage});
+    };
+    call.on('data', (envelope: MessageEnvelope) => {
+      if (over) return;
+      watchdog.touch();
+      if (faults?.blocksInbound(admission.ip)) {
+        end({code: Status.UNAVAILABLE, details: 'stream dropped by the fault injection file (a simulated network failure)'});
+        return;
+      }
+      const {id} = envelope;
+      if (id === 0) {
+        // Nothing to answer to: the caller broke the protocol, so the stream goes.
+        logger.warn({peer: peer.address}, 'messages: a request without an id; stream closed');
+        end({code: Status.INVALID_ARGUMENT, details: 'a message request needs an id other than 0'});
+        return;
+      }
+      if (inFlight >= MAX_MESSAGES_IN_FLIGHT) {
+        refuse(id, new MessagesBusyError(MAX_MESSAGES_IN_FLIGHT));
+        return;
+      }
+      let meshId: string;
+      try {
+        meshId = checkMeshId(envelope.meshId, 'membership message');
+      } catch (error) {
+        refuse(id, error);
+        return;
+      }
+      inFlight++;
+      handlers
+        .message(meshId, envelope.payload, peer)
+        .then(
+          (payload) => reply({id, meshId: '', payload: toBuffer(payload), errorCode: '', errorMessage: ''}),
+          (error: unknown) => refuse(id, error),
+        )
+        .finally(() => inFlight--)
+        .catch(guard('message'));
+    });
+    call.on('end', endClean);
+    const abandoned = () => {
+      over = true;
+      messageStreams.delete(endClean);
+      watchdog.stop();
+    };
+    call.on('cancelled', abandoned);
+    call.on('close', abandoned);
   }
 
   /** Last line of defence: a bug in an async handler is logged, never an unhandled rejection. */
@@ -236,10 +313,18 @@ export function createControlService(options: ServiceOptions): ControlService {
           guard('sync')(error);
         }
       },
-      message: (call, callback) => {
-        message(call, callback).catch(guard('message'));
+      messages: (call) => {
+        try {
+          messages(call);
+        } catch (error) {
+          guard('messages')(error);
+        }
       },
     },
     activeSyncs: () => activeSyncs,
+    openMessageStreams: () => messageStreams.size,
+    endMessageStreams: () => {
+      for (const end of [...messageStreams]) end();
+    },
   };
 }

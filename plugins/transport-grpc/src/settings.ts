@@ -48,8 +48,14 @@ export const grpcSectionSchema = z
     maxConcurrentSyncs: integer(DEFAULT_MAX_CONCURRENT_SYNCS, 1, 4096, 'sessions'),
     /** Inbound connections held at once (handshaking or established). */
     maxConnections: integer(1024, 1, 65_536, 'connections'),
-    /** Idle time after which both ends ping the connection (HTTP/2 keepalive); the same value is used as client and as server. */
-    keepaliveTimeMs: integer(30_000, 1_000, 86_400_000, 'milliseconds'),
+    /**
+     * Interval of HTTP/2 keepalive pings on each connection, from both ends (the
+     * same value as client and as server). Five minutes keeps NAT and firewall
+     * state alive (the shortest common idle timeout is ~350 s) without adding to
+     * idle traffic: every request has its own deadline, and a stream whose
+     * request times out drops its connection, so dead peers are found without pings.
+     */
+    keepaliveTimeMs: integer(300_000, 1_000, 86_400_000, 'milliseconds'),
     /** How long a keepalive ping may go unanswered before the connection is dropped. */
     keepaliveTimeoutMs: integer(10_000, 100, 600_000, 'milliseconds'),
     /** Upper bound on one snapshot download or sync session, however lively (each step still has `timeout`). */

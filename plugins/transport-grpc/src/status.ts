@@ -120,3 +120,25 @@ export function errorOfStatus(error: ServiceError, call: CallContext): Error {
       return new TransportFailureError(`${call.endpoint}: ${sanitize(error.details)} (gRPC status ${Status[error.code] ?? error.code})`, {cause: error});
   }
 }
+
+/** Code a `Messages` reply carries when the member's handler failed unexpectedly (details stay in its log). */
+export const INTERNAL_ERROR_CODE = 'INTERNAL';
+
+/**
+ * What a `Messages` reply says when the handler threw `error`: a wgmesh error
+ * travels with its code and message, anything else as {@link INTERNAL_ERROR_CODE}
+ * (`internal` is true so the member logs it).
+ */
+export function envelopeErrorOf(error: unknown): {errorCode: string; errorMessage: string; internal: boolean} {
+  const known = asWgmeshError(error);
+  if (known) return {errorCode: known.code, errorMessage: known.message, internal: false};
+  return {errorCode: INTERNAL_ERROR_CODE, errorMessage: "internal error while handling the request (see that member's log)", internal: true};
+}
+
+/** The error to throw for a `Messages` reply that carries an error code. */
+export function errorOfEnvelope(code: string, message: string, call: CallContext): Error {
+  // As a unary INTERNAL status was: the member's bug, not an error it reports.
+  if (code === INTERNAL_ERROR_CODE) return new TransportFailureError(`${call.endpoint}: ${sanitize(message)}`);
+  if (ERROR_CODE.test(code)) return new RemoteError(code, sanitize(message));
+  return new TransportFailureError(`${call.endpoint}: a reply with a malformed error code`);
+}

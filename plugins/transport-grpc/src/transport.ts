@@ -80,12 +80,18 @@ export class GrpcTransport implements Transport {
   async close(): Promise<void> {
     this.closed = true;
     this.dialer?.close();
+    this.service?.endMessageStreams();
     await this.listener?.close();
   }
 
   /** Sync sessions this daemon is answering now. */
   activeSyncs(): number {
     return this.service?.activeSyncs() ?? 0;
+  }
+
+  /** Message streams other members hold open to this daemon now. */
+  openMessageStreams(): number {
+    return this.service?.openMessageStreams() ?? 0;
   }
 
   private requireDialer(action: string): ControlDialer {

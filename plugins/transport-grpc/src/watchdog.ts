@@ -5,19 +5,21 @@
  * silent or endlessly chatty peer cannot hold a session slot forever.
  */
 
-/** Fires `onExpire` (once) when the stream is idle for `idleMs` or older than `totalMs`. */
+/** Fires `onExpire` (once) when the stream is idle for `idleMs` or older than `totalMs` (null: no age limit). */
 export class StreamWatchdog {
   private readonly idleMs: number;
   private readonly onExpire: (reason: 'idle' | 'total') => void;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly totalTimer: NodeJS.Timeout;
+  private readonly totalTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(idleMs: number, totalMs: number, onExpire: (reason: 'idle' | 'total') => void) {
+  constructor(idleMs: number, totalMs: number | null, onExpire: (reason: 'idle' | 'total') => void) {
     this.idleMs = idleMs;
     this.onExpire = onExpire;
-    this.totalTimer = setTimeout(() => this.expire('total'), totalMs);
-    this.totalTimer.unref();
+    if (totalMs !== null) {
+      this.totalTimer = setTimeout(() => this.expire('total'), totalMs);
+      this.totalTimer.unref();
+    }
     this.touch();
   }
 

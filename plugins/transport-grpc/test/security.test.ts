@@ -5,7 +5,7 @@
  */
 import {readFile, writeFile, chmod} from 'node:fs/promises';
 import {join} from 'node:path';
-import {credentials, Metadata, type ServiceError} from '@grpc/grpc-js';
+import {credentials, type ServiceError} from '@grpc/grpc-js';
 import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import backendsHook from '../src/hooks/backends.js';
@@ -31,13 +31,16 @@ async function server(node = pki.alpha, section: Record<string, unknown> = {}) {
   return {...built, daemon, port, meshId};
 }
 
-/** One Message call from a hand-made grpc-js client with the given TLS material. */
+/** One snapshot call from a hand-made grpc-js client with the given TLS material: its error, or null. */
 async function rawCall(port: number, tls: {ca: string; key?: string; cert?: string}): Promise<ServiceError | null> {
   const [ca, key, cert] = await Promise.all([readFile(tls.ca), tls.key ? readFile(tls.key) : null, tls.cert ? readFile(tls.cert) : null]);
   const client = new ControlClient(`127.0.0.1:${port}`, credentials.createSsl(ca, key, cert), {'grpc.ssl_target_name_override': 'localhost'});
   try {
     return await new Promise((resolve) => {
-      client.message({meshId: testMeshId(), payload: Buffer.alloc(0)}, new Metadata(), {deadline: Date.now() + 3_000}, (error) => resolve(error));
+      const call = client.fetchSnapshot({meshId: testMeshId()}, {deadline: Date.now() + 3_000});
+      call.on('data', () => undefined);
+      call.on('error', (error: ServiceError) => resolve(error));
+      call.on('end', () => resolve(null));
     });
   } finally {
     client.close();

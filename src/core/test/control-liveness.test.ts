@@ -135,7 +135,8 @@ describe('liveness authentication', () => {
         return original(payload, peer);
       };
     }
-    await s.advance(3_000);
+    // Three heartbeat periods: at least two heartbeats to each of the victim's monitors.
+    await s.advance(6_000);
     expect(captured.length).toBeGreaterThanOrEqual(6);
     await s.crash(victim);
     const replies: string[] = [];

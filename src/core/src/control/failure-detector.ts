@@ -1,11 +1,11 @@
 /**
  * Failure detection without rewriting records (SWIM-like, with monitors).
  *
- * Every node sends a tiny heartbeat every H/2 to its `MONITORS` ring
+ * Every node sends a tiny heartbeat every H to its `MONITORS` ring
  * successors; when one does not get through, it is relayed by another peer, so
  * a node that can reach anyone who can reach its monitor keeps being heard.
  * Each monitor watches the nodes whose successor it is (its ring predecessors,
- * and clients whose hashed position falls just before it). After H of silence a
+ * and clients whose hashed position falls just before it). After 3H/2 of silence a
  * monitor probes: a direct ping (peers only, clients are never dialled) and
  * `INDIRECT_PROBES` helpers asked "is it alive from where you stand?" (a helper
  * that heard it recently says yes without a ping). Only when

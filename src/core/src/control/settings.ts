@@ -5,7 +5,7 @@
  *
  * ```
  * crash at t0; its last heartbeat reached each monitor at some t <= t0
- *   monitor sees silence over H, at its next check     <= t0 + H + H/4
+ *   monitor sees silence over 3H/2, at its next check  <= t0 + 3H/2 + H/4
  *   probe round 1 (direct ping + ping-req)             <= + probeTimeout
  *   round 2 at the first check after a gap of H/4      <= + H/4 + H/4 + probeTimeout
  *   the claim spreads: eager push (a few hops of one RTT); the rare node
@@ -13,8 +13,8 @@
  *   each node applies it confirmDelay after receipt     <= + H/4
  * ```
  * With the defaults (H = 2 s, probeTimeout = 0.5 s, syncInterval = 1 s) that is
- * at most t0 + 7 s on a network where failures show only as timeouts, and
- * t0 + ~3.5 s in practice (failures are usually refused connections, and
+ * at most t0 + 8 s on a network where failures show only as timeouts, and
+ * t0 + ~4 s in practice (failures are usually refused connections, and
  * eager push reaches everyone in well under a second); the requirement is
  * 3 x H + 2 s = 8 s.
  */
@@ -23,7 +23,7 @@
 export interface ControlSettings {
   /** Period of anti-entropy rounds (and of a client's pull). */
   syncIntervalMs: number;
-  /** Failure-detection period H: heartbeats go out every H/2, silence over H starts probing. */
+  /** Failure-detection period H: heartbeats go out every H, silence over 3H/2 starts probing. */
   heartbeatIntervalMs: number;
   /**
    * Longest time between two anti-entropy rounds with a partner outside this
@@ -55,11 +55,18 @@ export const DEAD_PROBE_EVERY_ROUNDS = 3;
 
 /** Timers derived from {@link ControlSettings}, in ms. */
 export interface ControlTimings {
-  /** Heartbeat period: H/2, so one lost heartbeat never looks like silence. */
+  /**
+   * Heartbeat period: H. Heartbeats are most of the idle traffic (3 monitors
+   * each), so they go out once per H; a lost or late one shows as silence and
+   * costs one probe round (a direct ping that the live node answers), never a
+   * claim. Silence is 3H/2, so a heartbeat may be H/2 late (a busy event
+   * loop, a slow link) before anyone probes, as with the earlier heartbeats
+   * every H/2 and silence over H; detection takes H/4 longer on average.
+   */
   heartbeatPeriodMs: number;
   /** How often monitors look for silent nodes and re-evaluate local evidence: H/4. */
   checkPeriodMs: number;
-  /** Silence after which a monitor starts probing: H. */
+  /** Silence after which a monitor starts probing: 3H/2 (one heartbeat period plus H/2 of room for a late one). */
   silenceMs: number;
   /**
    * How long first-hand contact keeps a node alive locally despite a claim: H.
@@ -106,9 +113,9 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
   const ms = (value: number): number => Math.max(1, Math.round(value));
   const probeTimeoutMs = ms(Math.min(settings.timeoutMs, h / 4));
   return {
-    heartbeatPeriodMs: ms(h / 2),
+    heartbeatPeriodMs: ms(h),
     checkPeriodMs: ms(h / 4),
-    silenceMs: ms(h),
+    silenceMs: ms((3 * h) / 2),
     evidenceMs: ms(h),
     livenessWindowMs: ms(h),
     probeTimeoutMs,

@@ -13,13 +13,10 @@ import {
   type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
-  type ClientUnaryCall,
   type handleBidiStreamingCall,
   type handleServerStreamingCall,
-  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
-  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
@@ -66,18 +63,21 @@ export interface SyncFrame {
   payload: Buffer;
 }
 
-/** A membership message for a mesh. */
-export interface MessageRequest {
-  /** The mesh the message belongs to. */
+/** A membership message for a mesh, or the reply to one. */
+export interface MessageEnvelope {
+  /**
+   * Chosen by the caller, unique among its requests in flight on the stream
+   * (never 0); a reply carries the id of its request.
+   */
+  id: number;
+  /** The mesh the message belongs to (requests only). */
   meshId: string;
-  /** The failure detector's message. */
+  /** The failure detector's message, or its reply. */
   payload: Buffer;
-}
-
-/** The reply to a membership message. */
-export interface MessageReply {
-  /** The failure detector's reply. */
-  payload: Buffer;
+  /** A reply's wgmesh error code when the member refused the request (empty on success). */
+  errorCode: string;
+  /** What went wrong, with error_code. */
+  errorMessage: string;
 }
 
 function createBaseSnapshotRequest(): SnapshotRequest {
@@ -262,22 +262,31 @@ export const SyncFrame: MessageFns<SyncFrame> = {
   },
 };
 
-function createBaseMessageRequest(): MessageRequest {
-  return { meshId: "", payload: Buffer.alloc(0) };
+function createBaseMessageEnvelope(): MessageEnvelope {
+  return { id: 0, meshId: "", payload: Buffer.alloc(0), errorCode: "", errorMessage: "" };
 }
 
-export const MessageRequest: MessageFns<MessageRequest> = {
-  encode(message: MessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const MessageEnvelope: MessageFns<MessageEnvelope> = {
+  encode(message: MessageEnvelope, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
     if (message.meshId !== "") {
-      writer.uint32(10).string(message.meshId);
+      writer.uint32(18).string(message.meshId);
     }
     if (message.payload.length !== 0) {
-      writer.uint32(18).bytes(message.payload);
+      writer.uint32(26).bytes(message.payload);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(34).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): MessageRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): MessageEnvelope {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -286,16 +295,16 @@ export const MessageRequest: MessageFns<MessageRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseMessageRequest();
+      const message = createBaseMessageEnvelope();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 10) {
+            if (tag !== 8) {
               break;
             }
 
-            message.meshId = reader.string();
+            message.id = reader.uint32();
             continue;
           }
           case 2: {
@@ -303,53 +312,31 @@ export const MessageRequest: MessageFns<MessageRequest> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.meshId = reader.string();
             continue;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-};
-
-function createBaseMessageReply(): MessageReply {
-  return { payload: Buffer.alloc(0) };
-}
-
-export const MessageReply: MessageFns<MessageReply> = {
-  encode(message: MessageReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.payload.length !== 0) {
-      writer.uint32(10).bytes(message.payload);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): MessageReply {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseMessageReply();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
             message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
             continue;
           }
         }
@@ -395,15 +382,22 @@ export const ControlService = {
     responseSerialize: (value: SyncFrame): Buffer => Buffer.from(SyncFrame.encode(value).finish()),
     responseDeserialize: (value: Buffer): SyncFrame => SyncFrame.decode(value),
   },
-  /** A membership message (probe, indirect probe ...) and its reply. */
-  message: {
-    path: "/wgmesh.v1.Control/Message" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: MessageRequest): Buffer => Buffer.from(MessageRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): MessageRequest => MessageRequest.decode(value),
-    responseSerialize: (value: MessageReply): Buffer => Buffer.from(MessageReply.encode(value).finish()),
-    responseDeserialize: (value: Buffer): MessageReply => MessageReply.decode(value),
+  /**
+   * Membership messages (heartbeats, probes, anti-entropy digests ...) and
+   * their replies, many at once over one long-lived stream per pair of
+   * daemons. Requests carry an id chosen by the caller; each reply echoes the
+   * id of its request, in any order. A unary call per message cost twice the
+   * packets and nearly twice the bytes on the wire, and idle traffic is almost
+   * only these messages.
+   */
+  messages: {
+    path: "/wgmesh.v1.Control/Messages" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: MessageEnvelope): Buffer => Buffer.from(MessageEnvelope.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MessageEnvelope => MessageEnvelope.decode(value),
+    responseSerialize: (value: MessageEnvelope): Buffer => Buffer.from(MessageEnvelope.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MessageEnvelope => MessageEnvelope.decode(value),
   },
 } as const;
 
@@ -419,8 +413,15 @@ export interface ControlServer extends UntypedServiceImplementation {
    * side has nothing more to say and ends its half of the stream.
    */
   sync: handleBidiStreamingCall<SyncFrame, SyncFrame>;
-  /** A membership message (probe, indirect probe ...) and its reply. */
-  message: handleUnaryCall<MessageRequest, MessageReply>;
+  /**
+   * Membership messages (heartbeats, probes, anti-entropy digests ...) and
+   * their replies, many at once over one long-lived stream per pair of
+   * daemons. Requests carry an id chosen by the caller; each reply echoes the
+   * id of its request, in any order. A unary call per message cost twice the
+   * packets and nearly twice the bytes on the wire, and idle traffic is almost
+   * only these messages.
+   */
+  messages: handleBidiStreamingCall<MessageEnvelope, MessageEnvelope>;
 }
 
 export interface ControlClient extends Client {
@@ -442,22 +443,17 @@ export interface ControlClient extends Client {
   sync(): ClientDuplexStream<SyncFrame, SyncFrame>;
   sync(options: Partial<CallOptions>): ClientDuplexStream<SyncFrame, SyncFrame>;
   sync(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SyncFrame, SyncFrame>;
-  /** A membership message (probe, indirect probe ...) and its reply. */
-  message(
-    request: MessageRequest,
-    callback: (error: ServiceError | null, response: MessageReply) => void,
-  ): ClientUnaryCall;
-  message(
-    request: MessageRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: MessageReply) => void,
-  ): ClientUnaryCall;
-  message(
-    request: MessageRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: MessageReply) => void,
-  ): ClientUnaryCall;
+  /**
+   * Membership messages (heartbeats, probes, anti-entropy digests ...) and
+   * their replies, many at once over one long-lived stream per pair of
+   * daemons. Requests carry an id chosen by the caller; each reply echoes the
+   * id of its request, in any order. A unary call per message cost twice the
+   * packets and nearly twice the bytes on the wire, and idle traffic is almost
+   * only these messages.
+   */
+  messages(): ClientDuplexStream<MessageEnvelope, MessageEnvelope>;
+  messages(options: Partial<CallOptions>): ClientDuplexStream<MessageEnvelope, MessageEnvelope>;
+  messages(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<MessageEnvelope, MessageEnvelope>;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "wgmesh.v1.Control") as unknown as {
