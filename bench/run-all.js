@@ -11,6 +11,7 @@ const quick = process.argv.includes('--quick');
 const isRoot = process.getuid?.() === 0;
 const benches = [
   {script: 'store-merge-sync.js', args: quick ? ['--iterations', '3'] : ['--iterations', '9']},
+  {script: 'store-compare.js', args: quick ? ['--sizes', '1000', '--changes', '100'] : ['--sizes', '1000,10000']},
   {script: 'cli.js', args: []},
   {script: 'join-to-ping.js', args: quick ? ['--rounds', '3'] : ['--rounds', '10'], root: true},
   {script: 'control-plane-daemons.js', args: ['--nodes', quick ? '20' : '100']},

@@ -15,8 +15,10 @@ import {availableParallelism, loadavg} from 'node:os';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
 import {generateMeshId, verifyEntry} from '@wgmesh/core';
-import {FIXTURE_NOW, makeTestNode, runSync, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, makeTestNode, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {runSync} from '@wgmesh/core/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
+import {time, typicalRecord} from './lib/store-fixtures.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -55,14 +57,7 @@ log(`signing ${nodeCount} records ...`);
 let setupStart = performance.now();
 const nodes = Array.from({length: nodeCount}, () => makeTestNode(meshId));
 // A typical peer record: endpoints, an alias, a description and a couple of services.
-const typical = (node, i, patch = {}) =>
-  node.record({
-    version: FIXTURE_NOW,
-    alias: `node-${i}`,
-    description: `rack ${i % 40}, row ${i % 7}`,
-    services: {ssh: '22', metrics: '9100'},
-    ...patch,
-  });
+const typical = typicalRecord;
 const base = nodes.map((node, i) => typical(node, i));
 const differing = Math.round(nodeCount * diffRatio);
 const halfA = Math.floor(differing / 2);
@@ -86,20 +81,6 @@ function replica(snapshot) {
   const store = open();
   store.load(snapshot);
   return store;
-}
-
-/**
- * Wall time and this process's CPU time of `fn`. The CPU time is the steadier
- * number on a shared machine (other processes steal wall time, not CPU time);
- * it includes V8's helper threads, so it can exceed the wall time.
- */
-function time(fn) {
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const result = fn();
-  const ms = performance.now() - start;
-  const used = process.cpuUsage(cpu);
-  return {ms, cpuMs: (used.user + used.system) / 1000, result};
 }
 
 // --- measured -------------------------------------------------------------------

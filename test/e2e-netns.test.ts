@@ -423,3 +423,78 @@ describe.skipIf(!availability.ok)('four peers and a client with real WireGuard i
     });
   });
 });
+
+/**
+ * The same story on the automerge store, reduced to what tells the stores
+ * apart (the replicated state and its sync), not WireGuard again: three peers
+ * on `store: automerge` create and join a mesh, every pair pings over the mesh
+ * addresses, and a leave takes the leaver out of every view and every `wg show`.
+ */
+describe.skipIf(!availability.ok)('three peers on the automerge store with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
+  let cluster: NetnsCluster | undefined;
+  let nodes: NetnsNode[] = [];
+  let meshId = '';
+  const measured: Record<string, number> = {};
+  /** Node id and WireGuard key of each node. */
+  const ids = new Map<NetnsNode, {nodeId: string; wgPublicKey: string}>();
+
+  async function viewsAre(observers: readonly NetnsNode[], members: readonly NetnsNode[]): Promise<boolean> {
+    const want = members.map((node) => ids.get(node)!.nodeId).sort().join(',');
+    return (await Promise.all(observers.map((node) => node.view(meshId)))).every((view) => view.join(',') === want);
+  }
+
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create({hosts: 3, prefix: 'wgmesh-netns-automerge-'});
+    nodes = await cluster.addNodes(['am-a', 'am-b', 'am-c'].map((name) => ({name, config: {store: 'automerge'}})));
+    for (const node of nodes) {
+      const status = await node.call('status', {});
+      expect(status.backends).toEqual(expect.objectContaining({store: 'automerge'}));
+      ids.set(node, {nodeId: status.nodeId, wgPublicKey: status.wgPublicKey});
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.close();
+    await killAllDaemons();
+    console.log(`e2e-netns (automerge) measured times (ms): ${JSON.stringify(measured)}`);
+  });
+
+  it('create, two joins, every pair pings over the mesh addresses, and a leave reaches every host', async () => {
+    const [a, b, c] = nodes as [NetnsNode, NetnsNode, NetnsNode];
+    ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
+    const start = Date.now();
+    expect(await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint])).toEqual({meshId, members: 2});
+    expect(await c.cliJson(['mesh', 'join', meshId, '--via', b.endpoint])).toEqual({meshId, members: 3});
+    await waitFor(() => viewsAre(nodes, nodes), 5 * SYNC_INTERVAL_MS, 'all three daemons to see all three members');
+    const shown = await a.cliJson<MeshView>(['mesh', 'show', meshId]);
+    const addressOf = (node: NetnsNode) => shown.nodes.find((view) => view.id === ids.get(node)!.nodeId)!.address;
+    const pairs = nodes.flatMap((from) => nodes.filter((to) => to !== from).map((to) => [from, to] as const));
+    measured.allPairsPing = Math.max(...(await Promise.all(pairs.map(([from, to]) => waitForPing(from, addressOf(to), PING_BOUND_MS)))));
+    measured.joinToAllPairsPing = Date.now() - start;
+
+    const [summary] = await c.call('mesh.list', {});
+    const iface = summary!.interface;
+    expect(await c.hasLink(iface)).toBe(true);
+    const left = await c.cli(['mesh', 'leave', meshId]);
+    expect(left.code, left.stderr).toBe(0);
+    measured.leavePropagation = await timed(() =>
+      waitFor(
+        async () => {
+          if (!(await viewsAre([a, b], [a, b]))) return false;
+          for (const node of [a, b]) {
+            const [own] = await node.call('mesh.list', {});
+            const peers = (await node.wgShow(own!.interface))?.peers.map((peer) => peer.publicKey) ?? [];
+            if (peers.includes(ids.get(c)!.wgPublicKey) || peers.length !== 1) return false;
+          }
+          return true;
+        },
+        2_000,
+        "the leaver gone from every view and every host's WireGuard",
+      ),
+    );
+    expect(await c.hasLink(iface)).toBe(false);
+    expect(await c.cliJson<MeshSummary[]>(['mesh', 'list'])).toEqual([]);
+    // The two that stay still reach each other.
+    await waitForPing(a, addressOf(b), PING_BOUND_MS);
+  });
+});

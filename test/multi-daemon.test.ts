@@ -1,11 +1,14 @@
 /**
  * Five (then six) real daemons on loopback: real processes, real gRPC with
- * mutual TLS, stub WireGuard. One shared cluster; the tests run in order and
+ * mutual TLS, stub WireGuard. One shared cluster per store backend (the whole
+ * sequence runs once with `store: twophase` and once with `store: automerge`:
+ * both stores must run a real mesh the same way); the tests run in order and
  * each starts from the state the previous one left. Every bound is the one the
  * issue states, at the default intervals (syncInterval 1 s, heartbeatInterval
  * 2 s); the measured times are printed at the end.
  */
 import type {MeshSummary, MeshView} from '@wgmesh/core/client';
+import {readStubState, stubStateFile} from '@wgmesh/wg-stub';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {interfaceOf, MeshCluster, timed, ViewWatch, type MeshNode} from './helpers/mesh-cluster.js';
@@ -16,7 +19,13 @@ const HEARTBEAT_INTERVAL_MS = 2_000;
 /** Failure-detection bound of the issue: 3 x heartbeatInterval + 2 s. */
 const DETECTION_BOUND_MS = 3 * HEARTBEAT_INTERVAL_MS + 2_000;
 
-describe('five daemons over real gRPC with mutual TLS (stub WireGuard)', () => {
+/** The store backends every case runs with, and for each the other one (for the mismatch case). */
+const STORES = [
+  {store: 'twophase', other: 'automerge'},
+  {store: 'automerge', other: 'twophase'},
+] as const;
+
+describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGuard), store $store', ({store, other}) => {
   let cluster: MeshCluster | undefined;
   let a: MeshNode, b: MeshNode, c: MeshNode, d: MeshNode, e: MeshNode;
   let meshId = '';
@@ -53,8 +62,8 @@ describe('five daemons over real gRPC with mutual TLS (stub WireGuard)', () => {
   }
 
   beforeAll(async () => {
-    cluster = await MeshCluster.create('wgmesh-multi-');
-    [a, b, c, d, e] = (await cluster.addNodes(['a', 'b', 'c', 'd', 'e'].map((name) => ({name})))) as [MeshNode, MeshNode, MeshNode, MeshNode, MeshNode];
+    cluster = await MeshCluster.create(`wgmesh-multi-${store}-`);
+    [a, b, c, d, e] = (await cluster.addNodes(['a', 'b', 'c', 'd', 'e'].map((name) => ({name, config: {store}})))) as [MeshNode, MeshNode, MeshNode, MeshNode, MeshNode];
     for (const node of cluster.nodes) {
       const status = await node.call('status', {});
       ids.set(node, {nodeId: status.nodeId, wgPublicKey: status.wgPublicKey});
@@ -65,7 +74,7 @@ describe('five daemons over real gRPC with mutual TLS (stub WireGuard)', () => {
     await watch?.stop();
     await cluster?.close();
     await killAllDaemons();
-    console.log(`multi-daemon measured times (ms): ${JSON.stringify(measured)}`);
+    console.log(`multi-daemon measured times, store ${store} (ms): ${JSON.stringify(measured)}`);
   });
 
   it('A creates a mesh, B-E join through different members, and all five list all five within 5 sync intervals', async () => {
@@ -221,7 +230,7 @@ describe('five daemons over real gRPC with mutual TLS (stub WireGuard)', () => {
 
   it('a client joined through a peer converges, is never dialled, and has exactly its home peer in WireGuard', async () => {
     const peers = [a, b, c, d, e];
-    const [f] = (await cluster!.addNodes([{name: 'f'}])) as [MeshNode];
+    const [f] = (await cluster!.addNodes([{name: 'f', config: {store}}])) as [MeshNode];
     const status = await f.call('status', {});
     ids.set(f, {nodeId: status.nodeId, wgPublicKey: status.wgPublicKey});
     const joined = await f.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', b.endpoint, '--role', 'client']);
@@ -272,5 +281,25 @@ describe('five daemons over real gRPC with mutual TLS (stub WireGuard)', () => {
     await waitFor(() => watch!.rounds > roundsBefore + 2, 10_000, 'the poller to check the six-node view');
     await watch!.stop();
     expect(watch!.violations).toEqual([]);
+  });
+
+  it(`a daemon on the '${other}' store is refused, both kinds named, and nothing changes`, async () => {
+    const members = [...cluster!.nodes];
+    const viewsBefore = await Promise.all(members.map((node) => node.view(meshId)));
+    const snapshotsServed = (await a.call('mesh.show', {meshId})).inbound.snapshots;
+    const [g] = (await cluster!.addNodes([{name: 'g', config: {store: other}}])) as [MeshNode];
+    const refused = await g.cli(['mesh', 'join', meshId, '--via', a.endpoint]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`mesh ${meshId} uses the '${store}' store but this daemon runs '${other}'`);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    // Refused on the member's answer (its snapshot names the store kind), not for want of a connection.
+    expect((await a.call('mesh.show', {meshId})).inbound.snapshots).toBe(snapshotsServed + 1);
+    // Nothing changed: the refused daemon holds no mesh and configured no interface, and no member sees it.
+    expect(await g.cliJson<MeshSummary[]>(['mesh', 'list'])).toEqual([]);
+    expect((await readStubState(stubStateFile(g.dataDir)))?.interfaces ?? []).toEqual([]);
+    const gId = (await g.call('status', {})).nodeId;
+    const viewsAfter = await Promise.all(members.map((node) => node.view(meshId)));
+    expect(viewsAfter).toEqual(viewsBefore);
+    for (const view of viewsAfter) expect(view).not.toContain(gId);
   });
 });

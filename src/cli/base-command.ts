@@ -37,11 +37,20 @@ export abstract class WgmeshCommand extends Command {
       const code = isUserError(error) ? error.code : 'INVALID_INPUT';
       const message = error.message.split('\n')[0] ?? error.message;
       if (this.jsonEnabled()) this.logJson({error: {code, message}});
-      else process.stderr.write(`Error: ${isUserError(error) ? error.message : stripAnsi(error.message)}\n`);
+      else process.stderr.write(`Error: ${isUserError(error) ? error.message : oneLine(stripAnsi(error.message))}\n`);
       this.exit(1);
     }
     return super.catch(error);
   }
+}
+
+/** oclif's parse errors span lines (the problem, details, "See more help with --help"): keep them on one. */
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/^See more help with/.test(line))
+    .join(' ');
 }
 
 function stripAnsi(text: string): string {

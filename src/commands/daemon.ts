@@ -99,6 +99,8 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
         logger,
         clock: systemClock,
         random: systemRandom,
+        dns: {enabled: config.dnsEnabled, listen: config.dnsListen},
+        metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });
       // The socket first: a second daemon must refuse before it touches any interface.
       ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon)});

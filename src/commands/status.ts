@@ -18,6 +18,8 @@ export default class Status extends DaemonClientCommand {
         ['store', status.backends.store],
         ['transport', status.backends.transport],
         ['wireguard driver', status.backends.wg],
+        ['dns', status.dns ? status.dns.address : 'off (dnsEnabled)'],
+        ['metrics', status.metrics ? status.metrics.url : 'off (metricsEnabled)'],
         ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map((m) => `${m.meshId} (${m.members} members, ${m.interface})`).join('\n')],
       ]),
     );

@@ -31,6 +31,15 @@ interface IpAddrEntry {
   addr_info?: Array<{family?: string; local?: string; prefixlen?: number; scope?: string}>;
 }
 
+/** One `ip -j route` entry, as far as the helpers read it (`dst` is `default` for a default route). */
+export interface IpRouteEntry {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  metric?: number;
+}
+
 /** A daemon on one lab host: a {@link MeshNode} plus the host's kernel state. */
 export class NetnsNode extends MeshNode {
   /** The lab host (namespace) the daemon runs in. */
@@ -93,6 +102,17 @@ export class NetnsNode extends MeshNode {
     if (!(await this.hasLink(iface))) return undefined;
     const {stdout} = await this.exec('wg', ['show', iface, 'dump']);
     return parseWgDump(iface, stdout);
+  }
+
+  /** `ip -6 -j route show ARGS` in this host's namespace, parsed (e.g. `['proto', '119']` for wgmesh's routes). */
+  async ipv6Routes(args: readonly string[] = []): Promise<IpRouteEntry[]> {
+    const {stdout} = await this.exec('ip', ['-6', '-j', 'route', 'show', ...args]);
+    return JSON.parse(stdout || '[]') as IpRouteEntry[];
+  }
+
+  /** A sysctl of this host's namespace by its /proc/sys path, e.g. `net/ipv6/conf/all/forwarding`. */
+  async sysctl(path: string): Promise<string> {
+    return (await this.exec('cat', [`/proc/sys/${path}`])).stdout.trim();
   }
 
   /**

@@ -99,14 +99,15 @@ function routeKey(route: {destination: string; via?: string | undefined}, metric
 /**
  * Routes to add and remove among the ones wgmesh installed (the listing is
  * already restricted to wgmesh's protocol mark), so that exactly `desired`
- * is installed with `metric`. A route with another metric (the config
- * changed) is replaced.
+ * is installed, each with `metricOf(route)` (default routes get another
+ * metric than the rest). A route with another metric (the config changed) is
+ * replaced.
  */
-export function planRoutes(actual: readonly ListedRoute[], desired: readonly WgRoute[], metric: number): {add: WgRoute[]; remove: ListedRoute[]} {
+export function planRoutes(actual: readonly ListedRoute[], desired: readonly WgRoute[], metricOf: (route: WgRoute) => number): {add: WgRoute[]; remove: ListedRoute[]} {
   const have = new Set(actual.map((route) => routeKey(route, route.metric)));
-  const want = new Set(desired.map((route) => routeKey(route, metric)));
+  const want = new Set(desired.map((route) => routeKey(route, metricOf(route))));
   return {
-    add: desired.filter((route) => !have.has(routeKey(route, metric))),
+    add: desired.filter((route) => !have.has(routeKey(route, metricOf(route)))),
     remove: actual.filter((route) => !want.has(routeKey(route, route.metric))),
   };
 }

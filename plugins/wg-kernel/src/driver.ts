@@ -19,6 +19,7 @@ import {
   type Clock,
   type Logger,
   type WgDriver,
+  type WgForwardingState,
   type WgInterfaceSpec,
   type WgInterfaceState,
   type WgPeerConfig,
@@ -26,6 +27,7 @@ import {
   type WgRoute,
 } from '@wgmesh/core';
 import {peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
+import {ensureIpv6Forwarding} from './forwarding.js';
 import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
 import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
@@ -39,6 +41,17 @@ export const DEFAULT_ROUTE_PROTOCOL = 119;
 
 /** Metric of the routes wgmesh installs: the IPv6 default for user routes, so they never silently shadow an operator's. */
 export const DEFAULT_ROUTE_METRIC = 1024;
+
+/**
+ * Metric of a default route (`::/0`) through an exit: far above the metrics
+ * uplinks use (router advertisements 1024, NetworkManager 100-20600, dhcpcd
+ * up to about 3000 + ifindex), so a host's own default route keeps winning
+ * and the exit is used only by hosts with no way out of their own.
+ */
+export const DEFAULT_EXIT_ROUTE_METRIC = 100_000;
+
+/** The serial-queue key of forwarding changes (not an interface name, so it never shares a queue with one). */
+const FORWARDING_QUEUE = '/forwarding';
 
 /** A userspace process that dies again within this long after a restart is not restarted. */
 export const RESTART_WINDOW_MS = 60_000;
@@ -75,6 +88,13 @@ export interface KernelWgDriverOptions {
   routeProtocol?: number | undefined;
   /** Metric of wgmesh's routes (default {@link DEFAULT_ROUTE_METRIC}). */
   routeMetric?: number | undefined;
+  /** Metric of a default route through an exit (default {@link DEFAULT_EXIT_ROUTE_METRIC}). */
+  defaultRouteMetric?: number | undefined;
+  /**
+   * Turn IPv6 forwarding on when the daemon needs it (default true); when
+   * false, `ensureForwarding` only checks and says how to turn it on.
+   */
+  manageForwarding?: boolean | undefined;
   /** Time limit of one command, and of starting or stopping wireguard-go (default 5 s). */
   timeoutMs?: number | undefined;
 }
@@ -158,9 +178,13 @@ export class KernelWgDriver implements WgDriver {
   private readonly userspace: UserspaceImplementation;
   private readonly routeProtocol: string;
   private readonly routeMetric: string;
+  private readonly defaultRouteMetric: string;
+  private readonly manageForwarding: boolean;
   private readonly timeoutMs: number;
   private readonly interfaces = new Map<string, ManagedInterface>();
   private readonly queues = new Map<string, SerialQueue>();
+  /** Route changes of every interface, in the order asked for (see setRoutes). */
+  private readonly routeQueue = new SerialQueue();
   /** Set after `ip link add type wireguard` said the kernel has no module, so later interfaces go straight to userspace. */
   private kernelModuleMissing = false;
   private closed = false;
@@ -174,11 +198,19 @@ export class KernelWgDriver implements WgDriver {
     this.userspace = chooseUserspace(options);
     const protocol = options.routeProtocol ?? DEFAULT_ROUTE_PROTOCOL;
     const metric = options.routeMetric ?? DEFAULT_ROUTE_METRIC;
+    const defaultMetric = options.defaultRouteMetric ?? DEFAULT_EXIT_ROUTE_METRIC;
     // 0-4 are the kernel's own (unspec, redirect, kernel, boot, static): a mark must differ from what others use.
     if (!Number.isInteger(protocol) || protocol < 5 || protocol > 255) throw new WgDriverError(`route protocol ${protocol} is not from 5 to 255`);
-    if (!Number.isInteger(metric) || metric < 0 || metric > 0xffffffff) throw new WgDriverError(`route metric ${metric} is not from 0 to 4294967295`);
+    for (const [what, value] of [
+      ['route metric', metric],
+      ['default route metric', defaultMetric],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new WgDriverError(`${what} ${value} is not from 0 to 4294967295`);
+    }
     this.routeProtocol = String(protocol);
     this.routeMetric = String(metric);
+    this.defaultRouteMetric = String(defaultMetric);
+    this.manageForwarding = options.manageForwarding ?? true;
   }
 
   /**
@@ -219,10 +251,41 @@ export class KernelWgDriver implements WgDriver {
     await this.serial(name, () => this.setAddressesNow(this.require(name), desired, signal));
   }
 
+  /**
+   * Routes of all interfaces share one routing table, and a destination the
+   * daemon moves from one mesh to another is wanted on the new interface
+   * while the old one still holds it. So route changes of every interface go
+   * through one queue, in the order they were asked for (the queue is
+   * entered synchronously, before anything is awaited): a newer wish always
+   * runs after an older one, and a route still held by another wgmesh
+   * interface is moved over (see setRoutesNow).
+   */
   async setRoutes(name: string, routes: readonly WgRoute[], signal?: AbortSignal): Promise<void> {
     checkInterfaceName(name);
     const desired = canonicalRoutes(name, routes);
-    await this.serial(name, () => this.setRoutesNow(this.require(name), desired, signal));
+    this.assertOpen();
+    await this.routeQueue.run(() => this.serial(name, () => this.setRoutesNow(this.require(name), desired, signal)));
+  }
+
+  /**
+   * Turn IPv6 forwarding on in the driver's namespace if it is off (see
+   * forwarding.ts: accept_ra 1 becomes 2 first, so uplinks configured by
+   * router advertisements keep their default route). One `cat` when it is
+   * already on.
+   */
+  async ensureForwarding(signal?: AbortSignal): Promise<WgForwardingState> {
+    return this.serial(FORWARDING_QUEUE, async () => {
+      const outcome = await ensureIpv6Forwarding(this.runner, {manage: this.manageForwarding, signal});
+      if (outcome.changed) {
+        this.logger.warn(
+          {acceptRaRaised: outcome.acceptRaRaised},
+          `turned IPv6 forwarding on (net.ipv6.conf.all.forwarding=1): this node relays for other nodes${
+            outcome.acceptRaRaised.length > 0 ? `; accept_ra raised from 1 to 2 on ${outcome.acceptRaRaised.join(', ')} so router advertisements keep configuring them` : ''
+          }`,
+        );
+      }
+      return {changed: outcome.changed};
+    });
   }
 
   /** Per-peer statistics from `wg show NAME dump` (works on any WireGuard interface, read only). */
@@ -553,7 +616,8 @@ export class KernelWgDriver implements WgDriver {
       const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', ...mark], signal);
       actual.push(...parseRoutes(name, family, stdout));
     }
-    const plan = planRoutes(actual, desired, Number(this.routeMetric));
+    const metricOf = (route: WgRoute): string => (route.destination.endsWith('/0') ? this.defaultRouteMetric : this.routeMetric);
+    const plan = planRoutes(actual, desired, (route) => Number(metricOf(route)));
     for (const route of plan.remove) {
       await this.ip(['route', 'del', route.destination, ...(route.via ? ['via', route.via] : []), ...mark, 'metric', String(route.metric)], signal);
     }
@@ -561,20 +625,34 @@ export class KernelWgDriver implements WgDriver {
     for (const route of plan.add) {
       // onlink: WireGuard routes by allowed IPs, so the next hop needs no neighbour entry or covering prefix.
       const via = route.via ? ['via', route.via, 'onlink'] : [];
+      const metric = metricOf(route);
       try {
-        await this.ip(['route', 'add', route.destination, ...via, ...mark, 'metric', this.routeMetric], signal);
+        await this.ip(['route', 'add', route.destination, ...via, ...mark, 'metric', metric], signal);
       } catch (error) {
         if (!(error instanceof CommandError && /File exists/i.test(error.stderr))) throw error;
-        refused.push(route.destination);
+        if (await this.heldByWgmesh(route.destination, metric, signal)) {
+          // Ours, on another mesh interface: the destination moved between meshes. Take it over in one step.
+          await this.ip(['route', 'replace', route.destination, ...via, ...mark, 'metric', metric], signal);
+          this.logger.debug({interface: name, destination: route.destination}, 'route moved here from another wgmesh interface');
+        } else {
+          refused.push(`${route.destination} (metric ${metric})`);
+        }
       }
     }
     managed.routes = desired;
     if (plan.add.length + plan.remove.length > 0) this.logger.debug({interface: name, added: plan.add.length, removed: plan.remove.length}, 'routes applied');
     if (refused.length > 0) {
       throw new WgDriverError(
-        `interface ${name}: route${refused.length > 1 ? 's' : ''} to ${refused.join(', ')} not installed: a route wgmesh did not install already exists there with metric ${this.routeMetric}; remove it or set kernel.routeMetric`,
+        `interface ${name}: route${refused.length > 1 ? 's' : ''} to ${refused.join(', ')} not installed: a route wgmesh did not install already exists there with that metric; remove it or set kernel.routeMetric (kernel.defaultRouteMetric for ::/0)`,
       );
     }
+  }
+
+  /** True when the route to exactly `destination` with `metric` in the main table carries wgmesh's mark (on any interface). */
+  private async heldByWgmesh(destination: string, metric: string, signal?: AbortSignal): Promise<boolean> {
+    const family = destination.includes(':') ? 6 : 4;
+    const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', 'exact', destination, 'proto', this.routeProtocol, 'table', 'main'], signal);
+    return parseRoutes('(any)', family, stdout).some((route) => String(route.metric) === metric);
   }
 
   // ---- helpers --------------------------------------------------------------

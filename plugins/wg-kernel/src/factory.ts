@@ -17,8 +17,12 @@ export const kernelConfigSchema = z
     routeProtocol: z.number().int().min(5).max(255).default(119),
     /** Metric of wgmesh's routes. */
     routeMetric: z.number().int().min(0).max(0xffffffff).default(1024),
+    /** Metric of a default route (::/0) through an exit: above the host's own default route. */
+    defaultRouteMetric: z.number().int().min(0).max(0xffffffff).default(100_000),
+    /** Turn IPv6 forwarding on when this node relays for others (else only say it must be on). */
+    manageForwarding: z.boolean().default(true),
   })
-  .default({implementation: 'auto', userspaceImplementation: null, routeProtocol: 119, routeMetric: 1024});
+  .default({implementation: 'auto', userspaceImplementation: null, routeProtocol: 119, routeMetric: 1024, defaultRouteMetric: 100_000, manageForwarding: true});
 
 /** The parsed `kernel` config section. */
 export type KernelConfig = z.infer<typeof kernelConfigSchema>;
@@ -49,6 +53,8 @@ export const wgKernelBackend = defineBackend({
       userspaceImplementation: config.userspaceImplementation ?? undefined,
       routeProtocol: config.routeProtocol,
       routeMetric: config.routeMetric,
+      defaultRouteMetric: config.defaultRouteMetric,
+      manageForwarding: config.manageForwarding,
       timeoutMs: daemonTimeoutMs(context.daemonConfig),
     });
     // A missing tool or capability stops the daemon at start, with one clear line.

@@ -4,6 +4,7 @@ export {
   KernelWgDriver,
   DEFAULT_ROUTE_METRIC,
   DEFAULT_ROUTE_PROTOCOL,
+  DEFAULT_EXIT_ROUTE_METRIC,
   RESTART_WINDOW_MS,
   hasNetAdmin,
   type KernelWgDriverOptions,
@@ -21,4 +22,5 @@ export {
 } from './runner.js';
 export {UAPI_DIR, uapiSocketPath, uapiIsLive} from './userspace.js';
 export {planPeers, peerChangeArgs, planAddresses, planRoutes, type PeerChange} from './diff.js';
+export {ensureIpv6Forwarding, parseAcceptRa, FORWARDING_SYSCTL, IPV6_CONF_DIR, type ForwardingOutcome} from './forwarding.js';
 export {parseWgDump, type WgDump, type DumpPeer, type DumpInterface} from './parse.js';

@@ -261,7 +261,7 @@ describe.skipIf(!availability.ok)('wg-kernel driver with wireguard-go in network
       // Asked for the operator's destination: refused with a clear error, the rest applied, the operator's route untouched.
       const clash = sideA.driver.setRoutes(a.name, [{destination: 'fd99:1::/64', via: b.address}]);
       await expect(clash).rejects.toThrow(WgDriverError);
-      await expect(clash).rejects.toThrow(/route to fd99:1::\/64 not installed: a route wgmesh did not install already exists/);
+      await expect(clash).rejects.toThrow(/route to fd99:1::\/64 \(metric 1024\) not installed: a route wgmesh did not install already exists/);
       table = (await routes()).filter((route) => route.protocol !== 'kernel');
       expect(table.map((route) => route.dst)).toEqual(['fd99:1::/64']);
       expect(table.find((route) => route.dst === 'fd99:1::/64')).toMatchObject({protocol: 'static'});
@@ -270,6 +270,68 @@ describe.skipIf(!availability.ok)('wg-kernel driver with wireguard-go in network
       table = await routes();
       expect(table.find((route) => route.dst === 'fd99:1::/64')).toMatchObject({protocol: 'static'});
       expect(table.filter((route) => route.protocol === '119')).toEqual([]);
+    });
+
+    it("installs a default route through an exit below the host's own default route, which it never touches", async () => {
+      type Route = Array<{dst: string; dev?: string; gateway?: string; protocol: string; metric: number}>;
+      const defaults = async (): Promise<Route> => (await ipJson<Route>(host(0), ['-6', 'route', 'show', 'default'])).sort((x, y) => x.metric - y.metric);
+      const uplink = host(1).address;
+      await lab.exec(host(0), 'ip', ['-6', 'route', 'add', 'default', 'via', uplink, 'dev', host(0).interface]);
+      try {
+        await sideA.driver.setRoutes(a.name, [{destination: '::/0', via: b.address}]);
+        expect(await defaults()).toEqual([
+          expect.objectContaining({dev: host(0).interface, gateway: uplink, metric: 1024}),
+          expect.objectContaining({dev: a.name, gateway: b.address, protocol: '119', metric: 100_000}),
+        ]);
+        // The host's own way out keeps winning.
+        const {stdout} = await lab.exec(host(0), 'ip', ['-6', '-j', 'route', 'get', '2001:db8::1']);
+        expect(JSON.parse(stdout)).toEqual([expect.objectContaining({dev: host(0).interface})]);
+        await sideA.driver.setRoutes(a.name, []);
+        expect(await defaults()).toEqual([expect.objectContaining({dev: host(0).interface, gateway: uplink, metric: 1024})]);
+      } finally {
+        await lab.exec(host(0), 'ip', ['-6', 'route', 'del', 'default', 'via', uplink, 'dev', host(0).interface]).catch(() => undefined);
+      }
+    });
+
+    it('moves a destination from one of its interfaces to another (a route moving between meshes), and only then lets go of it', async () => {
+      const second = {key: keyPair(), name: uniqueName()};
+      await sideA.driver.ensureInterface({name: second.name, privateKey: second.key.privateKey, listenPort: 0, mtu: 1420});
+      created.push({driver: sideA.driver, name: second.name});
+      try {
+        const otherMesh = generateMeshId();
+        await sideA.driver.setAddresses(second.name, [`${nodeAddress(otherMesh, 'f'.repeat(32))}/64`]);
+        type Route = Array<{dst: string; dev: string; gateway?: string; metric: number}>;
+        const held = async (): Promise<Route> => ipJson<Route>(host(0), ['-6', 'route', 'show', 'exact', 'fd99:5::/64', 'proto', '119']);
+        await sideA.driver.setRoutes(a.name, [{destination: 'fd99:5::/64', via: b.address}]);
+        // Wanted on the second interface while the first still has it: taken over, not refused.
+        const otherGateway = nodeAddress(otherMesh, 'e'.repeat(32));
+        await sideA.driver.setRoutes(second.name, [{destination: 'fd99:5::/64', via: otherGateway}]);
+        expect(await held()).toEqual([expect.objectContaining({dev: second.name, gateway: otherGateway, metric: 1024})]);
+        // The first interface no longer wanting it does not remove it from the second.
+        await sideA.driver.setRoutes(a.name, []);
+        expect(await held()).toEqual([expect.objectContaining({dev: second.name})]);
+        await sideA.driver.removeInterface(second.name);
+        expect(await held()).toEqual([]);
+      } finally {
+        await sideA.driver.removeInterface(second.name);
+      }
+    });
+
+    it('turns IPv6 forwarding on in its namespace, first raising accept_ra 1 to 2 so RAs keep configuring the uplink', async () => {
+      const sysctl = async (path: string): Promise<string> => (await lab.exec(host(1), 'cat', [`/proc/sys/net/ipv6/conf/${path}`])).stdout.trim();
+      expect(await sysctl('all/forwarding')).toBe('0');
+      expect(await sysctl(`${host(1).interface}/accept_ra`)).toBe('1');
+      expect(await sideB.driver.ensureForwarding()).toEqual({changed: true});
+      expect(await sysctl('all/forwarding')).toBe('1');
+      expect(await sysctl(`${host(1).interface}/forwarding`)).toBe('1');
+      expect(await sysctl(`${host(1).interface}/accept_ra`)).toBe('2');
+      expect(await sysctl('default/accept_ra')).toBe('2');
+      // Already on: one read, nothing written.
+      sideB.runner.reset();
+      expect(await sideB.driver.ensureForwarding()).toEqual({changed: false});
+      expect(sideB.runner.calls.map((call) => call.command)).toEqual(['cat']);
+      // The other namespace is untouched.
+      expect((await lab.exec(host(0), 'cat', ['/proc/sys/net/ipv6/conf/all/forwarding'])).stdout.trim()).toBe('0');
     });
 
     it('restarts a wireguard-go that dies and restores its port, addresses and peers', async () => {

@@ -23,7 +23,8 @@ import {KernelWgDriver, hasNetAdmin} from '../src/driver.js';
 import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
 import backendsHook from '../src/hooks/backends.js';
 import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type DumpPeer} from '../src/parse.js';
-import {ExecRunner, classifyFailure} from '../src/runner.js';
+import {ensureIpv6Forwarding, parseAcceptRa} from '../src/forwarding.js';
+import {CommandError, ExecRunner, classifyFailure, type CommandOutput, type CommandRunner, type RunOptions} from '../src/runner.js';
 import {canonicalEndpoint, canonicalPeers, canonicalPrefix, canonicalRoutes, checkInterfaceName, checkSpec} from '../src/validate.js';
 import {keyPair} from './helpers.js';
 
@@ -94,13 +95,33 @@ describe('planAddresses and planRoutes', () => {
         {destination: 'fd12::/64', metric: 100},
       ],
       [{destination: 'fd10::/64', via: 'fd00::2'}, {destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}],
-      1024,
+      () => 1024,
     );
     expect(plan.add).toEqual([{destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}]);
     expect(plan.remove).toEqual([
       {destination: 'fd11::/64', via: 'fd00::2', metric: 1024},
       {destination: 'fd12::/64', metric: 100},
     ]);
+  });
+
+  it('gives each route the metric metricOf says, so a default route can rank below the host uplink', () => {
+    const metricOf = (route: {destination: string}): number => (route.destination === '::/0' ? 100_000 : 1024);
+    const desired = [{destination: '::/0', via: 'fd00::2'}, {destination: 'fd10::/64', via: 'fd00::2'}];
+    // Installed with the old metric: replaced; installed with the right one: kept.
+    expect(planRoutes([{destination: '::/0', via: 'fd00::2', metric: 1024}], desired, metricOf)).toEqual({
+      add: desired,
+      remove: [{destination: '::/0', via: 'fd00::2', metric: 1024}],
+    });
+    expect(
+      planRoutes(
+        [
+          {destination: '::/0', via: 'fd00::2', metric: 100_000},
+          {destination: 'fd10::/64', via: 'fd00::2', metric: 1024},
+        ],
+        desired,
+        metricOf,
+      ),
+    ).toEqual({add: [], remove: []});
   });
 });
 
@@ -236,6 +257,7 @@ describe('driver options', () => {
   it('refuses a route protocol or metric out of range', () => {
     expect(() => new KernelWgDriver({routeProtocol: 2})).toThrow(/route protocol 2/);
     expect(() => new KernelWgDriver({routeMetric: -1})).toThrow(/route metric -1/);
+    expect(() => new KernelWgDriver({defaultRouteMetric: 2 ** 32})).toThrow(/default route metric 4294967296/);
   });
 
   it('refuses calls after close', async () => {
@@ -280,10 +302,106 @@ describe('the wg:kernel backend', () => {
     } else {
       await expect(created).rejects.toThrow(WgDriverError);
     }
-    expect(kernelConfigSchema.parse(undefined)).toEqual({implementation: 'auto', userspaceImplementation: null, routeProtocol: 119, routeMetric: 1024});
+    expect(kernelConfigSchema.parse(undefined)).toEqual({
+      implementation: 'auto',
+      userspaceImplementation: null,
+      routeProtocol: 119,
+      routeMetric: 1024,
+      defaultRouteMetric: 100_000,
+      manageForwarding: true,
+    });
+    await expect(wgKernelBackend.create(context({manageForwarding: 'yes'}))).rejects.toThrow(/^config key kernel\.manageForwarding:/);
     await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(ConfigError);
     await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(/^config key kernel\.implementation:/);
     await expect(wgKernelBackend.create(context({routeProtocol: 3}))).rejects.toThrow(/^config key kernel\.routeProtocol:/);
     await expect(wgKernelBackend.create(context({unknown: 1}))).rejects.toThrow(/^config key kernel/);
+  });
+});
+
+/**
+ * A /proc/sys/net/ipv6/conf in memory behind the runner interface: `cat`,
+ * `grep -r ... accept_ra` and `tee` as the forwarding code uses them.
+ */
+class FakeSysctl implements CommandRunner {
+  readonly writes: string[] = [];
+  readOnly = false;
+  constructor(readonly files: Map<string, string>) {}
+
+  async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandOutput> {
+    const path = args.at(-1)!;
+    if (command === 'cat') {
+      const value = this.files.get(path);
+      if (value === undefined) throw new CommandError('failed', 'cat', `cat: ${path}: No such file or directory`, {stderr: `cat: ${path}: No such file or directory`, exitCode: 1});
+      return {stdout: `${value}\n`, stderr: ''};
+    }
+    if (command === 'grep') {
+      const lines = [...this.files].filter(([file]) => file.endsWith('/accept_ra')).map(([file, value]) => `${file}:${value}`);
+      return {stdout: `${lines.join('\n')}\n`, stderr: ''};
+    }
+    if (command === 'tee') {
+      if (this.readOnly) throw new CommandError('failed', 'tee', 'tee failed', {stderr: `tee: ${path}: Read-only file system`, exitCode: 1});
+      this.files.set(path, (options.input ?? '').trim());
+      this.writes.push(`${path}=${(options.input ?? '').trim()}`);
+      return {stdout: options.input ?? '', stderr: ''};
+    }
+    throw new Error(`unexpected command ${command}`);
+  }
+
+  spawn(): never {
+    throw new Error('not used');
+  }
+}
+
+function sysctls(forwarding: string, acceptRa: Record<string, string>): Map<string, string> {
+  const files = new Map([['/proc/sys/net/ipv6/conf/all/forwarding', forwarding]]);
+  for (const [name, value] of Object.entries(acceptRa)) files.set(`/proc/sys/net/ipv6/conf/${name}/accept_ra`, value);
+  return files;
+}
+
+describe('IPv6 forwarding', () => {
+  it('only reads when forwarding is already on', async () => {
+    const fake = new FakeSysctl(sysctls('1', {eth0: '1'}));
+    expect(await ensureIpv6Forwarding(fake, {manage: true})).toEqual({changed: false, acceptRaRaised: []});
+    expect(fake.writes).toEqual([]);
+  });
+
+  it('raises accept_ra 1 to 2 (interfaces and the default template, not lo or all) before turning forwarding on', async () => {
+    const fake = new FakeSysctl(sysctls('0', {all: '1', default: '1', lo: '1', eth0: '1', wlan0: '0', 'eth0.100': '2'}));
+    const outcome = await ensureIpv6Forwarding(fake, {manage: true});
+    expect(outcome).toEqual({changed: true, acceptRaRaised: ['default', 'eth0']});
+    expect(fake.writes).toEqual([
+      '/proc/sys/net/ipv6/conf/default/accept_ra=2',
+      '/proc/sys/net/ipv6/conf/eth0/accept_ra=2',
+      '/proc/sys/net/ipv6/conf/all/forwarding=1',
+    ]);
+  });
+
+  it('says how to turn it on when it may not (manageForwarding false) or cannot (read-only /proc/sys)', async () => {
+    const off = new FakeSysctl(sysctls('0', {eth0: '1'}));
+    await expect(ensureIpv6Forwarding(off, {manage: false})).rejects.toThrow(/IPv6 forwarding is off and kernel\.manageForwarding is false.*sysctl -w net\.ipv6\.conf\.all\.forwarding=1/);
+    expect(off.writes).toEqual([]);
+    off.readOnly = true;
+    await expect(ensureIpv6Forwarding(off, {manage: true})).rejects.toThrow(/could not be turned on: tee: .*Read-only file system.*sysctl -w/);
+    const noIpv6 = new FakeSysctl(new Map());
+    await expect(ensureIpv6Forwarding(noIpv6, {manage: true})).rejects.toThrow(/cannot read \/proc\/sys\/net\/ipv6\/conf\/all\/forwarding/);
+  });
+
+  it('is what the driver does on ensureForwarding, logged when it changes something', async () => {
+    const fake = new FakeSysctl(sysctls('0', {eth0: '1'}));
+    const lines: string[] = [];
+    const logger = {...silentLogger(), warn: (_obj: object | string, msg?: string) => void lines.push(msg ?? '')};
+    const driver = new KernelWgDriver({runner: fake, logger});
+    expect(await driver.ensureForwarding()).toEqual({changed: true});
+    expect(await driver.ensureForwarding()).toEqual({changed: false});
+    expect(lines).toEqual([expect.stringMatching(/turned IPv6 forwarding on.*accept_ra raised from 1 to 2 on eth0/)]);
+    await driver.close();
+  });
+
+  it('reads grep output strictly', () => {
+    const parsed = parseAcceptRa('/proc/sys/net/ipv6/conf/eth0/accept_ra:1\n/proc/sys/net/ipv6/conf/-x/accept_ra:1\ngarbage\n/proc/sys/net/ipv6/conf/lo/accept_ra:0\n');
+    expect([...parsed]).toEqual([
+      ['eth0', '1'],
+      ['lo', '0'],
+    ]);
   });
 });

@@ -11,6 +11,7 @@ import {
   writeFileAtomic,
   type Logger,
   type WgDriver,
+  type WgForwardingState,
   type WgInterfaceSpec,
   type WgInterfaceState,
   type WgPeerConfig,
@@ -85,6 +86,9 @@ export class StubWgDriver implements WgDriver {
   private readonly options: StubWgDriverOptions;
   private readonly interfaces = new Map<string, InterfaceState>();
   private readonly removed: string[] = [];
+  /** Whether the (simulated) host forwards IPv6; once on, it stays on, as with the real driver. */
+  private forwarding = false;
+  private forwardingCalls = 0;
   /** Mirror writes, chained so the file always ends at the latest state. */
   private mirror: Promise<void> = Promise.resolve();
   private closed = false;
@@ -158,6 +162,20 @@ export class StubWgDriver implements WgDriver {
   }
 
   /**
+   * Record that the host must forward IPv6 (host-wide, like the real
+   * setting): the snapshot's `forwarding` turns true and stays true.
+   */
+  async ensureForwarding(signal?: AbortSignal): Promise<WgForwardingState> {
+    this.begin(signal);
+    this.forwardingCalls += 1;
+    const changed = !this.forwarding;
+    this.forwarding = true;
+    if (changed) this.options.logger?.debug({}, 'wg-stub: ensureForwarding turned forwarding on');
+    await this.persist();
+    return {changed};
+  }
+
+  /**
    * One entry per configured peer: its configured endpoint and, unless a test
    * set them with {@link setPeerStats}, no handshake and zero bytes. That is
    * exactly what `wg show` reports for peers that never connected, and it
@@ -215,7 +233,7 @@ export class StubWgDriver implements WgDriver {
         routes: state.routes.map(copyRoute),
         calls: {...state.calls},
       }));
-    return {version: STUB_STATE_VERSION, interfaces, removed: [...this.removed]};
+    return {version: STUB_STATE_VERSION, interfaces, removed: [...this.removed], forwarding: this.forwarding, forwardingCalls: this.forwardingCalls};
   }
 
   /** Refuse calls after close and honour an already-aborted signal. */

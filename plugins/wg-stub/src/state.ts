@@ -51,6 +51,10 @@ export const stubSnapshotSchema = z.object({
   interfaces: z.array(stubInterfaceSnapshotSchema),
   /** Interfaces removed with `removeInterface`, in order (a name removed twice appears twice). */
   removed: z.array(z.string()),
+  /** Whether `ensureForwarding` was called (the host would forward IPv6); never turns false again. */
+  forwarding: z.boolean().default(false),
+  /** How many times `ensureForwarding` was called (changes or not). */
+  forwardingCalls: z.number().int().default(0),
 });
 
 /** One interface as the stub holds it. */

@@ -144,8 +144,20 @@ describe('StubWgDriver', () => {
     await driver.ensureInterface({name: 'wgm0', privateKey: keyPair().privateKey, listenPort: 0, mtu: 1420});
     await driver.removeInterface('wgm0');
     await driver.removeInterface('wgm0');
-    expect(driver.snapshot()).toEqual({version: 1, interfaces: [], removed: ['wgm0']});
+    expect(driver.snapshot()).toEqual({version: 1, interfaces: [], removed: ['wgm0'], forwarding: false, forwardingCalls: 0});
     await expect(driver.stats('wgm0')).rejects.toThrow(WgDriverError);
+  });
+
+  it('records that the host must forward IPv6: on once asked, and it stays on (mirrored)', async () => {
+    const file = stubStateFile(dir);
+    const driver = new StubWgDriver({stateFile: file, allocatePort: counter()});
+    expect(driver.snapshot()).toMatchObject({forwarding: false, forwardingCalls: 0});
+    expect(await driver.ensureForwarding()).toEqual({changed: true});
+    expect(await driver.ensureForwarding()).toEqual({changed: false});
+    expect(driver.snapshot()).toMatchObject({forwarding: true, forwardingCalls: 2});
+    await driver.close();
+    expect(await readStubState(file)).toMatchObject({forwarding: true, forwardingCalls: 2});
+    await expect(driver.ensureForwarding()).rejects.toThrow(/closed/);
   });
 
   it('honours an aborted signal and refuses calls after close', async () => {

@@ -1,53 +1,29 @@
-import {Args} from '@oclif/core';
-import type {MeshView, NodeView} from '@wgmesh/core/client';
+import {Args, Flags} from '@oclif/core';
+import type {MeshShowView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
-import {renderTable} from '../../cli/table.js';
-
-function formatServices(node: NodeView): string {
-  const entries = Object.entries(node.services);
-  return entries.length === 0 ? '-' : entries.map(([key, value]) => `${key}=${value}`).join(',');
-}
-
-function formatRoutes(node: NodeView): string {
-  return node.routes.length === 0 ? '-' : node.routes.map((route) => `${route.destination} via [${route.path.join('>')}]`).join(', ');
-}
-
-function formatHandshake(node: NodeView, now: number): string {
-  if (node.self) return '(self)';
-  if (!node.stats || node.stats.latestHandshakeMs === null) return '-';
-  return `${Math.max(0, Math.round((now - node.stats.latestHandshakeMs) / 1000))}s ago`;
-}
+import {colourEnabled} from '../../cli/colour.js';
+import {ALIAS_LOST_MARK, ALIAS_OWNER_MARK, renderMeshTable} from '../../cli/mesh-table.js';
 
 /** `wgmesh mesh show MESH_ID`: every node of a mesh. */
 export default class MeshShow extends DaemonClientCommand {
   static override summary = 'Show every node of a mesh';
-  static override description =
-    'One row per node: id, alias, address, role, endpoints, services, advertised routes and, when the WireGuard driver reports them, the latest handshake and bytes transferred.';
-  static override examples = ['<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa', '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --json'];
+  static override description = [
+    'One row per node: alias, address, role, WireGuard endpoint, latest handshake and bytes transferred (as this node sees them; "-" when the driver reports nothing). --wide adds the node id, control endpoint, services, routes and description.',
+    `An alias claimed by several nodes is marked: "${ALIAS_OWNER_MARK}" on the node it resolves to (the one in the mesh longest), "${ALIAS_LOST_MARK}" on the others, with a line per conflict under the table.`,
+    'Colour is used only on a terminal and never with NO_COLOR set. --json prints the full view, with aliasOwner, aliasConflict and homePeer per node and aliasConflicts for the mesh; `wgmesh mesh query` evaluates JMESPath over exactly that JSON.',
+  ].join('\n\n');
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa',
+    '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --wide',
+    '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --json',
+  ];
   static override args = {meshId: Args.string({description: 'the mesh id (see `wgmesh mesh list`)', required: true})};
+  static override flags = {wide: Flags.boolean({char: 'w', description: 'also show node ids, control endpoints, services, routes and descriptions'})};
 
-  async run(): Promise<MeshView> {
+  async run(): Promise<MeshShowView> {
     const {args, flags} = await this.parse(MeshShow);
     const view = await this.call(flags, 'mesh.show', {meshId: args.meshId});
-    const now = Date.now();
-    this.log(`mesh ${view.meshId}  prefix ${view.prefix}  ${view.nodes.length} node(s)`);
-    this.log(
-      renderTable(
-        ['ID', 'ALIAS', 'ADDRESS', 'ROLE', 'WG ENDPOINT', 'CONTROL ENDPOINT', 'HANDSHAKE', 'RX/TX', 'SERVICES', 'ROUTES'],
-        view.nodes.map((node) => [
-          node.id.slice(0, 12),
-          node.alias ?? '-',
-          node.address,
-          node.role,
-          node.wgEndpoint ?? '-',
-          node.controlEndpoint ?? '-',
-          formatHandshake(node, now),
-          node.stats ? `${node.stats.rxBytes}/${node.stats.txBytes}` : '-',
-          formatServices(node),
-          formatRoutes(node),
-        ]),
-      ),
-    );
+    this.log(renderMeshTable(view, {now: Date.now(), colour: colourEnabled(process.stdout, process.env), wide: flags.wide}));
     return view;
   }
 }

@@ -8,3 +8,5 @@ export * from './ipc/methods.js';
 export {IpcClient} from './ipc/client.js';
 export {resolveSocketPath} from './config/load.js';
 export {assertMeshId, isMeshId} from './addressing/mesh-id.js';
+export {isValidAlias, normaliseAlias} from './model/aliases.js';
+export {RECORD_LIMITS} from './model/record.js';

@@ -110,3 +110,31 @@ export class RemoteError extends WgmeshError {
     super(code, message);
   }
 }
+
+/** An external program wgmesh needs for one feature is not installed; says how to get it. */
+export class MissingToolError extends WgmeshError {
+  constructor(tool: string, purpose: string, remedy: string) {
+    super('MISSING_TOOL', `${purpose} needs '${tool}', which is not installed or not on PATH; ${remedy}`);
+  }
+}
+
+/**
+ * One of the daemon's own servers (DNS, metrics) could not bind its listen
+ * address; names the server, the address, the cause and the config key to change.
+ */
+export class ListenError extends WgmeshError {
+  constructor(server: string, address: string, configKey: string, cause: unknown) {
+    const code = (cause as {code?: unknown} | null)?.code;
+    const reason =
+      code === 'EADDRINUSE'
+        ? 'the address is already in use (another program, or another wgmesh daemon?)'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no interface of this host has that address'
+          : code === 'EACCES'
+            ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
+            : cause instanceof Error
+              ? cause.message
+              : String(cause);
+    super('LISTEN', `cannot serve ${server} on ${address}: ${reason}; set ${configKey} to a free address, or stop the other program`, {cause});
+  }
+}

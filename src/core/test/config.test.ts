@@ -228,6 +228,10 @@ describe('errors name the file, the key and the rule', () => {
   const backend = (kind: string) => `must be a ${kind} backend name: a letter or digit, then letters, digits, '.', '_' or '-' (see 'wgmesh backends')`;
   // [yaml, the exact message after "config FILE: "]
   const cases: [string, string][] = [
+    ['dnsEnabled: "yes"', 'dnsEnabled: must be true or false (got "yes")'],
+    ['dnsListen: "localhost:53"', 'dnsListen: must be a local listen address: IPv4:PORT or [IPv6]:PORT with a port from 0 to 65535 (0: any free port) (got "localhost:53")'],
+    ['metricsEnabled: 1', 'metricsEnabled: must be true or false (got 1)'],
+    ['metricsListen: 9474', 'metricsListen: must be a local listen address: IPv4:PORT or [IPv6]:PORT with a port from 0 to 65535 (0: any free port) (got 9474)'],
     ['store: "bad name"', `store: ${backend('store')} (got "bad name")`],
     ['transport: 7', `transport: ${backend('transport')} (got 7)`],
     ['wgDriver: ""', `wgDriver: ${backend('WireGuard driver')} (got "")`],

@@ -47,6 +47,18 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {key: 'certificatePath', default: 'none', description: "This node's TLS certificate (PEM) for the transport's mutual TLS; relative to the config file."},
   {key: 'privateKeyPath', default: 'none', description: 'Private key (PEM) of `certificatePath`; keep it mode 0600. Relative to the config file.'},
   {key: 'caCertificatePath', default: 'none', description: 'CA certificate (PEM) that signs every node certificate of the mesh; relative to the config file.'},
+  {key: 'dnsEnabled', default: 'false', description: 'Answer DNS queries for `ALIAS.MESH_ID.wgmesh.` and `ALIAS.wgmesh.` on `dnsListen` (see [DNS](#dns)).'},
+  {
+    key: 'dnsListen',
+    default: '127.0.0.1:5353',
+    description: 'UDP address of the DNS server: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `dnsEnabled` is true; a port in use stops the daemon at start.',
+  },
+  {key: 'metricsEnabled', default: 'false', description: 'Serve Prometheus metrics over HTTP at `/metrics` on `metricsListen` (see [Metrics](#metrics)).'},
+  {
+    key: 'metricsListen',
+    default: '127.0.0.1:9474',
+    description: 'TCP address of the metrics endpoint: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `metricsEnabled` is true; a port in use stops the daemon at start.',
+  },
   {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them.'},
   {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},
   {

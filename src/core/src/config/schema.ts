@@ -9,6 +9,7 @@ import {isIP} from 'node:net';
 import {resolve} from 'node:path';
 import {z} from 'zod';
 import {ROLES} from '../model/record.js';
+import {parseListenAddress} from '../runtime/endpoint.js';
 import {MAX_TIMER_MS, formatDurationMs, parseDurationMs} from './duration.js';
 import {MAX_SOCKET_PATH_BYTES, socketPathFits, socketPathInDataDir} from './paths.js';
 
@@ -39,6 +40,10 @@ export const CONFIG_DEFAULTS = {
   interClusterChance: 0.15,
   infectionCount: 3,
   gRPCPort: 4000,
+  dnsEnabled: false,
+  dnsListen: '127.0.0.1:5353',
+  metricsEnabled: false,
+  metricsListen: '127.0.0.1:9474',
   baseConfiguration: {
     role: 'peer' as (typeof ROLES)[number],
     ipDiscovery: 'outgoing' as IpDiscoveryMode,
@@ -142,6 +147,22 @@ function hookList() {
   return z.array(z.string({error: rule}).min(1, rule), {error: rule}).default([]);
 }
 
+/** A local listen address of one of the daemon's own servers: `IPv4:PORT` or `[IPv6]:PORT`. */
+function listenAddress(fallback: string) {
+  const rule = 'must be a local listen address: IPv4:PORT or [IPv6]:PORT with a port from 0 to 65535 (0: any free port)';
+  return z
+    .string({error: rule})
+    .refine((text) => {
+      try {
+        parseListenAddress(text);
+        return true;
+      } catch {
+        return false;
+      }
+    }, rule)
+    .default(fallback);
+}
+
 /** The keys of `baseConfiguration`: defaults for the meshes this node creates or joins. */
 export const baseConfigurationShape = {
   role: oneOf(ROLES, CONFIG_DEFAULTS.baseConfiguration.role),
@@ -207,6 +228,10 @@ function topLevelShape(ctx: SchemaContext) {
     certificatePath: optionalPath(ctx),
     privateKeyPath: optionalPath(ctx),
     caCertificatePath: optionalPath(ctx),
+    dnsEnabled: flag(d.dnsEnabled),
+    dnsListen: listenAddress(d.dnsListen),
+    metricsEnabled: flag(d.metricsEnabled),
+    metricsListen: listenAddress(d.metricsListen),
     baseConfiguration: baseConfiguration(),
   };
 }
@@ -260,6 +285,10 @@ export function configSchema(ctx: SchemaContext) {
         certificatePath: parsed.certificatePath,
         privateKeyPath: parsed.privateKeyPath,
         caCertificatePath: parsed.caCertificatePath,
+        dnsEnabled: parsed.dnsEnabled,
+        dnsListen: parsed.dnsListen,
+        metricsEnabled: parsed.metricsEnabled,
+        metricsListen: parsed.metricsListen,
         baseConfiguration: parsed.baseConfiguration,
         sections,
       };

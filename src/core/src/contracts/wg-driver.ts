@@ -10,7 +10,13 @@ export interface WgPeerConfig {
   keepaliveSeconds?: number;
 }
 
-/** A kernel route the driver must install on the mesh interface. */
+/**
+ * A kernel route the driver must install on the mesh interface. A default
+ * route (`::/0`, offered by an exit) must never take precedence over a
+ * default route the host already has: drivers install it with a lower
+ * priority (a higher metric), so a node keeps its own uplink and uses the
+ * exit only where it has no way out of its own.
+ */
 export interface WgRoute {
   /** Destination prefix in CIDR notation. */
   destination: string;
@@ -52,6 +58,12 @@ export interface WgInterfaceState {
   listenPort: number;
 }
 
+/** What {@link WgDriver.ensureForwarding} did. */
+export interface WgForwardingState {
+  /** True when this call turned forwarding on (it was off). */
+  changed: boolean;
+}
+
 /**
  * How a daemon touches WireGuard and the kernel. Every method is idempotent and
  * applies a complete desired state; the driver computes the difference.
@@ -67,6 +79,17 @@ export interface WgDriver {
   setAddresses(name: string, cidrs: readonly string[], signal?: AbortSignal): Promise<void>;
   /** Make the routes wgmesh installed on this interface exactly `routes`. */
   setRoutes(name: string, routes: readonly WgRoute[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Make sure the host (its network namespace) forwards IPv6 between
+   * interfaces, which a node needs once it relays for others: a bridge or an
+   * exit, or a peer with clients homed on it. Host-wide, and never turned
+   * off again by wgmesh (other software may rely on it once it is on). The
+   * daemon calls it on every reconcile that needs it, so it must be cheap
+   * when forwarding is already on. Optional, so drivers written before it
+   * still load: without it the daemon warns that forwarding must be enabled.
+   * @throws WgDriverError saying that forwarding must be enabled, and how, when the driver cannot do it.
+   */
+  ensureForwarding?(signal?: AbortSignal): Promise<WgForwardingState>;
   /** Per-peer statistics; empty when the driver has none. */
   stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]>;
   /** Remove the interface (and with it its peers, addresses and routes). */

@@ -3,6 +3,7 @@
  * Both ends import these types; the server validates params with the schemas.
  */
 import {z} from 'zod';
+import {isValidAlias} from '../model/aliases.js';
 import {RECORD_LIMITS, ROLES} from '../model/record.js';
 
 /** Options shared by `mesh create` and `mesh join`. */
@@ -39,6 +40,52 @@ export const serviceSetSchema = z.object({
 /** Parameters of `service.delete`. */
 export const serviceDeleteSchema = serviceSetSchema.omit({value: true});
 
+/**
+ * Parameters of `node.set`: this node's alias and/or description, in one mesh
+ * or in every mesh of the node when `meshId` is absent. `null` removes the
+ * field. The alias is trimmed and lower-cased, then must be one DNS label.
+ */
+export const nodeSetSchema = z
+  .object({
+    meshId: z.string().optional(),
+    alias: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .refine(isValidAlias, "must be one DNS label: 1-63 letters, digits and '-', not starting or ending with '-'")
+      .nullable()
+      .optional(),
+    description: z
+      .string()
+      .max(RECORD_LIMITS.description, `must be at most ${RECORD_LIMITS.description} characters`)
+      // One line of printable text: it is shown in tables, graphs and DNS-facing tools.
+      .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'must be one line without control characters')
+      .nullable()
+      .optional(),
+  })
+  .strict()
+  .refine((input) => input.alias !== undefined || input.description !== undefined, 'give an alias or a description');
+/** Parameters of `node.set`. */
+export type NodeSetInput = z.input<typeof nodeSetSchema>;
+
+/** A mesh in which this node's alias resolves to another node (which claimed it first). */
+export interface AliasLostView {
+  meshId: string;
+  alias: string;
+  /** Id of the node the alias resolves to. */
+  owner: string;
+  /** Mesh address of that node. */
+  ownerAddress: string;
+}
+
+/** Result of `node.set`. */
+export interface NodeSetResult {
+  /** The meshes whose record was changed. */
+  meshIds: string[];
+  /** Meshes where the alias just set belongs to another node (empty when it is this node's everywhere). */
+  aliasLost: AliasLostView[];
+}
+
 /** Parameters of methods that name one mesh. */
 export const meshIdParamsSchema = z.object({meshId: z.string()});
 
@@ -55,7 +102,7 @@ export interface PeerStatsView {
   txBytes: number;
 }
 
-/** One node as `mesh show --json` prints it. */
+/** One node's record and WireGuard statistics, as the mesh runtime reports it ({@link MeshShowNode} adds what needs the whole mesh). */
 export interface NodeView {
   id: string;
   wgPublicKey: string;
@@ -71,6 +118,39 @@ export interface NodeView {
   self: boolean;
   /** WireGuard statistics for this node as seen from the answering node, when the driver has them. */
   stats: PeerStatsView | null;
+}
+
+/** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */
+export interface NodeRelationsView {
+  /**
+   * Id of the node this node's alias resolves to: its own id, or the id of the
+   * node that claimed the same alias first (see `resolveAliases`); null when it
+   * has no valid alias.
+   */
+  aliasOwner: string | null;
+  /** True when another live node claims the same alias (on the owner and on every loser). */
+  aliasConflict: boolean;
+  /** For a client, the id of its home peer (the one peer it attaches to); null for a peer, or when no peer is alive. */
+  homePeer: string | null;
+}
+
+/** One node as `mesh show --json` prints it. */
+export type MeshShowNode = NodeView & NodeRelationsView;
+
+/** An alias that several live nodes claim, and who gets it. */
+export interface AliasConflictView {
+  alias: string;
+  /** Id of the node it resolves to. */
+  owner: string;
+  /** Ids of the other claimants, in rule order. */
+  others: string[];
+}
+
+/** `mesh show --json`, also the document `mesh query` evaluates. */
+export interface MeshShowView extends Omit<MeshView, 'nodes'> {
+  nodes: MeshShowNode[];
+  /** Every alias claimed by more than one node, sorted by alias. */
+  aliasConflicts: AliasConflictView[];
 }
 
 /** Requests other members made to this node for one mesh since the daemon started. */
@@ -104,6 +184,10 @@ export interface StatusView {
   wgPublicKey: string;
   backends: {store: string; transport: string; wg: string};
   meshes: MeshSummary[];
+  /** The DNS server's bound UDP address (`host:port`), when `dnsEnabled`. */
+  dns?: {address: string};
+  /** The metrics endpoint's bound address and URL, when `metricsEnabled`. */
+  metrics?: {address: string; url: string};
 }
 
 /** Every IPC method: its params and result types. */
@@ -112,10 +196,11 @@ export interface IpcMethods {
   'mesh.create': {params: MeshSettingsInput; result: {meshId: string}};
   'mesh.join': {params: MeshJoinInput; result: {meshId: string; members: number}};
   'mesh.list': {params: Record<string, never>; result: MeshSummary[]};
-  'mesh.show': {params: {meshId: string}; result: MeshView};
+  'mesh.show': {params: {meshId: string}; result: MeshShowView};
   'mesh.leave': {params: {meshId: string}; result: {meshId: string}};
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
+  'node.set': {params: NodeSetInput; result: NodeSetResult};
 }
 
 /** A method name. */

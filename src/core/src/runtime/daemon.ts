@@ -14,11 +14,14 @@ import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter} from '../addressing/address.js';
 import {InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
-import type {MeshSettingsInput, MeshSummary, MeshView, StatusView} from '../ipc/methods.js';
+import type {MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
 import type {NodeRecord, Role} from '../model/record.js';
+import {RouteManager} from '../routing/manager.js';
 import {SerialQueue} from '../util/serial-queue.js';
+import {withRelations} from '../views/node-relations.js';
 import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
 import {interfaceName} from './interface-name.js';
+import {LocalServers, type LocalServerSettings} from './local-servers.js';
 import {MeshRepository} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import type {MeshSettings} from './mesh-settings.js';
@@ -59,6 +62,10 @@ export interface DaemonDeps {
   random: RandomSource;
   /** Finds the host to advertise when none is configured (default: the outgoing interface's address). */
   discoverHost?: () => Promise<string | null>;
+  /** The DNS server for mesh aliases (config `dnsEnabled`, `dnsListen`); off when absent. */
+  dns?: LocalServerSettings | undefined;
+  /** The Prometheus endpoint (config `metricsEnabled`, `metricsListen`); off when absent. */
+  metrics?: LocalServerSettings | undefined;
 }
 
 /** The meshes of one node and the operations on them. */
@@ -69,14 +76,36 @@ export class Daemon {
   private readonly queue = new SerialQueue();
   private refreshTimer: {cancel(): void} | undefined;
   private stopped = false;
+  /** Routes between this node's meshes: selection on every view change, advertisement through the queue. */
+  private readonly routing: RouteManager;
+  /** DNS and metrics, when enabled. */
+  private readonly servers: LocalServers;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.repository = new MeshRepository(deps.dataDir);
+    this.servers = new LocalServers({
+      dns: deps.dns,
+      metrics: deps.metrics,
+      meshes: () => this.meshes.values(),
+      mesh: (meshId) => this.meshes.get(meshId),
+      nodeId: deps.identity.nodeId,
+      backendNames: deps.backendNames,
+      logger: deps.logger,
+      clock: deps.clock,
+    });
+    this.routing = new RouteManager({
+      selfId: deps.identity.nodeId,
+      meshes: () => this.meshes.values(),
+      exclusive: (task) => this.queue.run(task),
+      logger: deps.logger.child({component: 'routing'}),
+    });
   }
 
   /** Restore every saved mesh: interface, address, peers. A mesh that fails is logged and skipped. */
   async start(): Promise<void> {
+    // First: a DNS or metrics port in use stops the daemon before it touches anything.
+    await this.servers.start();
     await this.deps.transport?.listen(this.transportHandlers());
     await this.queue.run(async () => {
       for (const meshId of await this.repository.list()) {
@@ -103,6 +132,7 @@ export class Daemon {
     this.meshes.set(meshId, runtime);
     await runtime.up();
     this.startControl(runtime);
+    this.routing.update();
     this.deps.logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
   }
 
@@ -125,6 +155,8 @@ export class Daemon {
       logger,
       clock: deps.clock,
       controlPort: deps.controlPort,
+      onViewChange: () => this.routing.update(),
+      onReconcile: (outcome) => this.servers.observeReconcile(settings.meshId, outcome),
     });
   }
 
@@ -209,6 +241,7 @@ export class Daemon {
       throw error;
     }
     this.meshes.set(settings.meshId, runtime);
+    this.routing.update();
     return runtime;
   }
 
@@ -312,6 +345,8 @@ export class Daemon {
       runtime.tombstone();
       await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
       this.meshes.delete(meshId);
+      // Routes learned in the mesh left are gone: reselect, and withdraw what was re-advertised from it.
+      this.routing.update();
       await runtime.close({removeInterface: true, save: false});
       await this.repository.remove(meshId);
       this.deps.logger.info({meshId}, 'left mesh');
@@ -343,15 +378,17 @@ export class Daemon {
     return [...this.meshes.values()].map((runtime) => runtime.summary()).sort((a, b) => a.meshId.localeCompare(b.meshId));
   }
 
-  /** One mesh as `mesh show` presents it. */
-  async showMesh(meshId: string): Promise<MeshView> {
-    return this.mesh(meshId).view();
+  /** One mesh as `mesh show` presents it, with aliases and home peers resolved. */
+  async showMesh(meshId: string): Promise<MeshShowView> {
+    const runtime = this.mesh(meshId);
+    const view = await runtime.view();
+    return withRelations(view, runtime.liveRecords());
   }
 
   /** What `status` prints. */
   status(): StatusView {
     const {identity, backendNames} = this.deps;
-    return {pid: process.pid, nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, backends: {...backendNames}, meshes: this.listMeshes()};
+    return {pid: process.pid, nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, backends: {...backendNames}, meshes: this.listMeshes(), ...this.servers.addresses()};
   }
 
   /**
@@ -377,7 +414,9 @@ export class Daemon {
   /** Stop: save every mesh and remove its interface (a restart restores both). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.routing.stop();
     this.refreshTimer?.cancel();
+    await this.servers.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the DNS or metrics server failed'));
     await this.deps.transport?.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the transport failed'));
     await this.queue.run(async () => {
       for (const runtime of this.meshes.values()) {

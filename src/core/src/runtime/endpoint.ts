@@ -45,3 +45,21 @@ export async function discoverOutgoingAddress(): Promise<string | null> {
   }
   return null;
 }
+
+/**
+ * Split a local listen address, `IPv4:port` or `[IPv6]:port`, for the daemon's
+ * own servers (DNS, metrics). Only IP literals: a host name could resolve to an
+ * address on another host, and a server must bind where the user said. Port 0
+ * lets the system pick a free port (tests; the bound port is logged).
+ * @throws InvalidInputError when the text is not of that form.
+ */
+export function parseListenAddress(text: string): {host: string; port: number} {
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? '';
+  const port = match ? Number(match[2]) : NaN;
+  const family = isIP(host);
+  if (!match || port > 65535 || family === 0 || (text.startsWith('[') ? family !== 6 : family !== 4)) {
+    throw new InvalidInputError(`'${text}' is not a listen address: expected IPv4:PORT or [IPv6]:PORT with a port from 0 to 65535 (0: any free port)`);
+  }
+  return {host, port};
+}

@@ -4,8 +4,10 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshIdParamsSchema, meshJoinSchema, meshSettingsSchema, serviceDeleteSchema, serviceSetSchema, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshIdParamsSchema, meshJoinSchema, meshSettingsSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
+import type {SelfPatch} from './mesh-runtime.js';
 
 /** A handler per IPC method. */
 export type IpcHandlers = {[M in IpcMethod]: (params: unknown) => Promise<IpcMethods[M]['result']>};
@@ -20,6 +22,19 @@ function parse<S extends z.ZodType>(schema: S, params: unknown, method: string):
 }
 
 const noParams = z.object({}).strict();
+
+/** The meshes among `meshIds` where `alias` resolves to another node than this one (it claimed the alias first). */
+function aliasLost(daemon: Daemon, meshIds: readonly string[], alias: string): AliasLostView[] {
+  const lost: AliasLostView[] = [];
+  for (const meshId of meshIds) {
+    const runtime = daemon.mesh(meshId);
+    const records = runtime.liveRecords();
+    const ownerId = resolveAliases(records).owners.get(alias);
+    const owner = records.find((record) => record.id === ownerId);
+    if (owner !== undefined && owner.id !== runtime.self()?.id) lost.push({meshId, alias, owner: owner.id, ownerAddress: owner.address});
+  }
+  return lost;
+}
 
 /** The handlers that serve the CLI from `daemon`. */
 export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
@@ -44,6 +59,14 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
         const {[key]: _removed, ...services} = record.services;
         return {services};
       });
+    },
+    'node.set': async (params) => {
+      const {meshId, ...fields} = parse(nodeSetSchema, params, 'node.set');
+      const patch: SelfPatch = {};
+      if (fields.alias !== undefined) patch.alias = fields.alias;
+      if (fields.description !== undefined) patch.description = fields.description;
+      const {meshIds} = await daemon.updateSelf(meshId, () => patch);
+      return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
   };
 }

@@ -14,11 +14,12 @@ import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
 import {signEntry} from '../model/entries.js';
 import type {NodeRecord} from '../model/record.js';
+import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
 import {runHooks, type HookStage} from './hooks.js';
 import type {MeshRepository} from './mesh-repository.js';
 import type {MeshSettings} from './mesh-settings.js';
-import {planWireGuard} from './wg-plan.js';
+import {planWireGuard, type WgPlan} from './wg-plan.js';
 
 /** How long after a change the store is saved (coalesces bursts of changes). */
 const SAVE_DELAY_MS = 200;
@@ -34,6 +35,13 @@ export interface MeshRuntimeDeps {
   clock: Clock;
   /** Port of the control plane, advertised in the control endpoint of a peer. */
   controlPort: number;
+  /**
+   * Called synchronously on every change of the mesh's view, before this
+   * mesh reconciles (the daemon recomputes routes across its meshes here).
+   */
+  onViewChange?: () => void;
+  /** Called after every reconciliation that touched WireGuard: how long it took and whether it succeeded (metrics). */
+  onReconcile?: (outcome: {seconds: number; ok: boolean}) => void;
 }
 
 /** The fields of its own record a node may change. */
@@ -58,6 +66,12 @@ export class MeshRuntime {
   private readonly unsubscribe: (() => void)[] = [];
   private control: MeshControl | undefined;
   private closed = false;
+  /** When the running reconciliation passed its guard (`performance.now()`), for `onReconcile`. */
+  private applyStartedAt: number | undefined;
+  /** Routes to other meshes that leave through this mesh (set by the daemon's route manager). */
+  private routes: readonly SelectedRoute[] = [];
+  /** The last forwarding problem logged, so it is logged once, not on every reconcile. */
+  private forwardingProblem: string | undefined;
 
   constructor(deps: MeshRuntimeDeps) {
     this.deps = deps;
@@ -207,7 +221,7 @@ export class MeshRuntime {
       try {
         do {
           this.reconcileAgain = false;
-          await this.applyOnce();
+          await this.applyTimed();
         } while (this.reconcileAgain && !this.closed);
       } finally {
         this.reconciling = undefined;
@@ -216,25 +230,84 @@ export class MeshRuntime {
     return this.reconciling;
   }
 
+  /** The routes to other meshes this mesh carries now. */
+  selectedRoutes(): readonly SelectedRoute[] {
+    return this.routes;
+  }
+
+  /** Install these routes (their gateways are members of this mesh); reconciles only when they changed. */
+  setRoutes(routes: readonly SelectedRoute[]): void {
+    if (JSON.stringify(routes) === JSON.stringify(this.routes)) return;
+    this.routes = routes.map((route) => ({...route, path: [...route.path]}));
+    if (this.closed) return;
+    this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+  }
+
+  /** {@link applyOnce}, reporting its time to `onReconcile` when it went past its guard (a held or closed mesh is not a reconciliation). */
+  private async applyTimed(): Promise<void> {
+    this.applyStartedAt = undefined;
+    let ok = false;
+    try {
+      await this.applyOnce();
+      ok = true;
+    } finally {
+      if (this.applyStartedAt !== undefined) this.deps.onReconcile?.({seconds: (performance.now() - this.applyStartedAt) / 1000, ok});
+    }
+  }
+
   private async applyOnce(): Promise<void> {
     const self = this.self();
     if (!self || this.closed || !this.interfaceUp || this.wireGuardHeld) return;
-    const plan = planWireGuard({
+    this.applyStartedAt = performance.now();
+    const plan = this.plan(self);
+    const {driver} = this.deps;
+    const name = this.settings.interfaceName;
+    await driver.setAddresses(name, plan.addresses);
+    await driver.applyPeers(name, plan.peers);
+    // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
+    // with no await in between: a route moving to another mesh is then never put back by a stale
+    // plan (the driver applies the route changes of all interfaces in the order they were asked for).
+    const now = this.self();
+    await driver.setRoutes(name, now ? this.plan(now).routes : plan.routes);
+    if (plan.forwarding) await this.ensureForwarding();
+  }
+
+  /** The desired WireGuard state of this node in this mesh, from the current view and routes. */
+  private plan(self: NodeRecord): WgPlan {
+    return planWireGuard({
       selfId: self.id,
       self,
       live: this.liveRecords(),
       prefix: this.prefix,
       keepaliveSeconds: this.settings.keepaliveSeconds,
+      routes: this.routes,
     });
-    const {driver} = this.deps;
-    const name = this.settings.interfaceName;
-    await driver.setAddresses(name, plan.addresses);
-    await driver.applyPeers(name, plan.peers);
-    await driver.setRoutes(name, plan.routes);
+  }
+
+  /**
+   * Ask the driver for IPv6 forwarding (this node relays for others here).
+   * A failure does not stop the mesh (its own traffic still flows), so it is
+   * logged, once per distinct problem, instead of failing the reconcile.
+   */
+  private async ensureForwarding(): Promise<void> {
+    const {driver, logger} = this.deps;
+    let problem: string | undefined;
+    if (driver.ensureForwarding) {
+      try {
+        await driver.ensureForwarding();
+      } catch (error) {
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    } else {
+      problem = `the ${driver.name} WireGuard driver cannot turn on IPv6 forwarding, which this node needs to relay for others: make sure it is on (sysctl -w net.ipv6.conf.all.forwarding=1)`;
+    }
+    if (problem !== undefined && problem !== this.forwardingProblem) logger.warn({meshId: this.meshId}, problem);
+    this.forwardingProblem = problem;
   }
 
   private changed(): void {
     if (this.closed) return;
+    this.deps.onViewChange?.();
     this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
     if (!this.saveTimer) {
       this.saveTimer = this.deps.clock.setTimeout(() => {

@@ -3,20 +3,22 @@
  * peers, interface addresses and routes this node should have. Pure functions,
  * so every rule is unit-testable and every node computes the same choices.
  */
-import {createHash} from 'node:crypto';
 import type {WgPeerConfig, WgRoute} from '../contracts/wg-driver.js';
 import type {NodeRecord} from '../model/record.js';
+import {pickByRendezvous} from '../routing/rendezvous.js';
+import type {SelectedRoute} from '../routing/select.js';
 
 /** The plan handed to the WgDriver. */
 export interface WgPlan {
   peers: WgPeerConfig[];
   addresses: string[];
   routes: WgRoute[];
-}
-
-/** Rendezvous-hash score of (a, b): every node computes the same value. */
-function score(a: string, b: string): Buffer {
-  return createHash('sha256').update(`${a}\0${b}`).digest();
+  /**
+   * True when this node forwards packets for others in this mesh: it
+   * advertises routes here (a bridge or an exit), or it is a peer with
+   * clients homed on it. The host then needs IPv6 forwarding.
+   */
+  forwarding: boolean;
 }
 
 /**
@@ -25,13 +27,11 @@ function score(a: string, b: string): Buffer {
  * better-scoring peer joins), and every node computes the same choice.
  */
 export function homePeer(clientId: string, peers: readonly NodeRecord[]): NodeRecord | undefined {
-  let best: {record: NodeRecord; value: Buffer} | undefined;
-  for (const record of peers) {
-    if (record.role !== 'peer') continue;
-    const value = score(clientId, record.id);
-    if (!best || Buffer.compare(value, best.value) > 0) best = {record, value};
-  }
-  return best?.record;
+  return pickByRendezvous(
+    peers.filter((record) => record.role === 'peer'),
+    (record) => record.id,
+    clientId,
+  );
 }
 
 /** Inputs to {@link planWireGuard}. */
@@ -46,6 +46,12 @@ export interface PlanInput {
   prefix: string;
   /** Persistent keepalive for every peer (0: none). */
   keepaliveSeconds: number;
+  /**
+   * Routes to other meshes (and the default route) that this node's route
+   * selection sends through this mesh: their gateways are members of it.
+   * Routes whose gateway is not live here are skipped.
+   */
+  routes?: readonly SelectedRoute[];
 }
 
 /**
@@ -54,33 +60,66 @@ export interface PlanInput {
  *   homed on it) and each client homed on itself;
  * - a client gets exactly one peer, its home peer, with the whole mesh /64.
  * The node's own address goes on the interface as /64.
+ *
+ * Each selected route adds its destination to the allowed IPs of exactly one
+ * WireGuard peer (WireGuard routes by allowed IPs, and would silently move a
+ * prefix given to two peers) and a kernel route via that peer's mesh address:
+ * the gateway itself when it is a peer or a client homed here, the
+ * gateway's home peer when it is a client homed elsewhere, and on a client
+ * always its home peer (which forwards by its own selection).
  */
 export function planWireGuard(input: PlanInput): WgPlan {
   const others = input.live.filter((record) => record.id !== input.selfId);
   const peers = others.filter((record) => record.role === 'peer');
   const keepalive = input.keepaliveSeconds > 0 ? {keepaliveSeconds: input.keepaliveSeconds} : {};
   const addresses = [`${input.self.address}/64`];
+  const routes = input.routes ?? [];
+  const advertises = input.self.routes.length > 0;
   if (input.self.role === 'client') {
     const home = homePeer(input.selfId, peers);
-    if (!home) return {peers: [], addresses, routes: []};
-    return {peers: [{publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [input.prefix], ...keepalive}], addresses, routes: []};
+    if (!home) return {peers: [], addresses, routes: [], forwarding: advertises};
+    const gateways = new Set(others.map((record) => record.id));
+    const routed = routes.filter((route) => gateways.has(route.gatewayId));
+    return {
+      peers: [{publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [input.prefix, ...routed.map((route) => route.destination)], ...keepalive}],
+      addresses,
+      routes: routed.map((route) => ({destination: route.destination, via: home.address})),
+      forwarding: advertises,
+    };
   }
   const allPeers = [...peers, input.self];
+  const homes = new Map<string, NodeRecord>();
   const clientsByHome = new Map<string, NodeRecord[]>();
   for (const client of others.filter((record) => record.role === 'client')) {
     const home = homePeer(client.id, allPeers);
     if (!home) continue;
+    homes.set(client.id, home);
     clientsByHome.set(home.id, [...(clientsByHome.get(home.id) ?? []), client]);
+  }
+  /** Destinations routed through each WireGuard peer, by the peer's node id. */
+  const routedVia = new Map<string, string[]>();
+  const kernelRoutes: WgRoute[] = [];
+  const byId = new Map(others.map((record) => [record.id, record]));
+  for (const route of routes) {
+    const gateway = byId.get(route.gatewayId);
+    if (!gateway) continue;
+    const home = gateway.role === 'client' ? homes.get(gateway.id) : undefined;
+    // A client homed elsewhere is reached through its home peer, which has it as a WireGuard peer.
+    const carrier = gateway.role === 'peer' || home?.id === input.selfId ? gateway : home;
+    if (!carrier) continue;
+    routedVia.set(carrier.id, [...(routedVia.get(carrier.id) ?? []), route.destination]);
+    kernelRoutes.push({destination: route.destination, via: carrier.address});
   }
   const plan: WgPeerConfig[] = peers.map((peer) => ({
     publicKey: peer.wgPublicKey,
     endpoint: peer.wgEndpoint,
-    allowedIps: [peer.address, ...(clientsByHome.get(peer.id) ?? []).map((client) => client.address)].map((a) => `${a}/128`),
+    allowedIps: [...[peer, ...(clientsByHome.get(peer.id) ?? [])].map((member) => `${member.address}/128`), ...(routedVia.get(peer.id) ?? [])],
     ...keepalive,
   }));
-  for (const client of clientsByHome.get(input.selfId) ?? []) {
-    plan.push({publicKey: client.wgPublicKey, endpoint: null, allowedIps: [`${client.address}/128`], ...keepalive});
+  const ownClients = clientsByHome.get(input.selfId) ?? [];
+  for (const client of ownClients) {
+    plan.push({publicKey: client.wgPublicKey, endpoint: null, allowedIps: [`${client.address}/128`, ...(routedVia.get(client.id) ?? [])], ...keepalive});
   }
   plan.sort((a, b) => a.publicKey.localeCompare(b.publicKey));
-  return {peers: plan, addresses, routes: []};
+  return {peers: plan, addresses, routes: kernelRoutes, forwarding: advertises || ownClients.length > 0};
 }

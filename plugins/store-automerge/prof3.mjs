@@ -1,0 +1,18 @@
+import {generateMeshId} from '@wgmesh/core';
+import {FIXTURE_NOW, makeTestNode, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {automergeStoreFactory} from './dist/index.js';
+import {Session} from 'node:inspector/promises';
+import {writeFileSync} from 'node:fs';
+const meshId = generateMeshId();
+const clock = new SimulatedClock(FIXTURE_NOW + 60_000);
+const N = 5000;
+const nodes = Array.from({length: N}, () => makeTestNode(meshId));
+const base = nodes.map((n, i) => wireEntry(n.record({description: 'x'.repeat(60), alias: 'node-' + i, services: {ssh: '22', metrics: '9100'}})));
+const b = await automergeStoreFactory.create({config: {}, logger: silentLogger()});
+const open = () => b.open({meshId, clock, logger: silentLogger(), gcHorizonMs: 7 * 86_400_000, maxClockSkewMs: 60_000});
+const s = open(); s.merge(base);
+const snap = s.save();
+const session = new Session(); session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start');
+let t = performance.now(); const c = open(); c.load(snap); console.log('load', (performance.now() - t).toFixed(0));
+const {profile} = await session.post('Profiler.stop');
+writeFileSync('/tmp/amprof/load.cpuprofile', JSON.stringify(profile));

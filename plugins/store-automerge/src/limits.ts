@@ -1,0 +1,21 @@
+/**
+ * Caps on what a peer or a snapshot file may make this store process. Every
+ * byte count read from outside is checked against these before Automerge (or
+ * anything else) looks at the bytes.
+ */
+
+/** Largest session message accepted (envelope and Automerge sync message together). */
+export const MAX_SYNC_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Largest snapshot accepted by `load`. */
+export const MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Most messages one sync session may exchange. Automerge's protocol converges
+ * in a handful of round trips; a peer that keeps a session going past this is
+ * broken or hostile, and the session fails instead of running forever.
+ */
+export const MAX_SESSION_MESSAGES = 64;
+
+/** Most node ids a document may hold; a mesh this large is far beyond practical. */
+export const MAX_DOCUMENT_KEYS = 100_000;

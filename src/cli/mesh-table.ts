@@ -1,0 +1,99 @@
+/**
+ * The human form of `mesh show`: one row per node with what an operator looks
+ * at first (name, address, role, endpoint, last handshake, transfer), alias
+ * conflicts marked, and everything from a record printed through `printable`
+ * (any member writes its own record, so it may carry terminal escapes).
+ */
+import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {palette, type Palette} from './colour.js';
+import {formatAge, formatBytes, printable, truncate} from './format.js';
+import {renderTable, type Cell} from './table.js';
+
+/** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (REJECT_AFTER_TIME). */
+const STALE_HANDSHAKE_MS = 180_000;
+
+/** How to render a mesh. */
+export interface MeshTableOptions {
+  /** Current time (ms since the epoch) for relative handshake ages. */
+  now: number;
+  /** Colour on (a terminal) or off. */
+  colour: boolean;
+  /** Add the node id, control endpoint, services, routes and description. */
+  wide?: boolean;
+}
+
+/** Marker after an alias that resolves to this node although other nodes claim it too. */
+export const ALIAS_OWNER_MARK = '*';
+/** Marker after an alias that another node claimed first: the name does not resolve to this node. */
+export const ALIAS_LOST_MARK = '!';
+
+function aliasCell(node: MeshShowNode, colours: Palette): Cell {
+  if (node.alias === null) return {text: '-', style: colours.dim};
+  const text = printable(node.alias);
+  if (node.aliasOwner === null) return {text: `${text} (invalid)`, style: colours.red};
+  if (!node.aliasConflict) return text;
+  return node.aliasOwner === node.id ? {text: `${text}${ALIAS_OWNER_MARK}`, style: colours.yellow} : {text: `${text}${ALIAS_LOST_MARK}`, style: colours.red};
+}
+
+function handshakeCell(node: MeshShowNode, now: number, colours: Palette): Cell {
+  if (node.self) return {text: '(self)', style: colours.dim};
+  if (node.stats === null) return {text: '-', style: colours.dim};
+  if (node.stats.latestHandshakeMs === null) return {text: 'never', style: colours.yellow};
+  const text = formatAge(node.stats.latestHandshakeMs, now);
+  return now - node.stats.latestHandshakeMs > STALE_HANDSHAKE_MS ? {text, style: colours.yellow} : text;
+}
+
+function transferCell(node: MeshShowNode, colours: Palette): Cell {
+  if (node.self || node.stats === null) return {text: '-', style: colours.dim};
+  return `${formatBytes(node.stats.rxBytes)} rx, ${formatBytes(node.stats.txBytes)} tx`;
+}
+
+function servicesText(node: MeshShowNode): string {
+  const entries = Object.entries(node.services);
+  return entries.length === 0 ? '-' : entries.map(([key, value]) => `${printable(key)}=${truncate(printable(value), 40)}`).join(',');
+}
+
+function routesText(node: MeshShowNode): string {
+  return node.routes.length === 0 ? '-' : node.routes.map((route) => `${printable(route.destination)} via [${route.path.map(printable).join('>')}]`).join(', ');
+}
+
+/** One line per contested alias: who gets it and who else claims it. */
+function conflictLines(view: MeshShowView): string[] {
+  const name = (id: string): string => view.nodes.find((node) => node.id === id)?.address ?? id.slice(0, 12);
+  return view.aliasConflicts.map(
+    (conflict) =>
+      `alias ${printable(conflict.alias)} is claimed by ${conflict.others.length + 1} nodes: it resolves to ${name(conflict.owner)} (${ALIAS_OWNER_MARK}, in the mesh longest), not to ${conflict.others.map(name).join(', ')} (${ALIAS_LOST_MARK})`,
+  );
+}
+
+/** `mesh show` as text: a title line, the table, and a line per alias conflict. */
+export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): string {
+  const colours = palette(options.colour);
+  const wide = options.wide === true;
+  const headers = ['ALIAS', 'ADDRESS', 'ROLE', 'ENDPOINT', 'HANDSHAKE', 'TRANSFER', ...(wide ? ['ID', 'CONTROL', 'SERVICES', 'ROUTES', 'DESCRIPTION'] : [])];
+  const rows = view.nodes.map((node): Cell[] => {
+    const base: Cell[] = [
+      aliasCell(node, colours),
+      node.self ? {text: node.address, style: colours.green} : node.address,
+      node.role === 'client' ? {text: 'client', style: colours.cyan} : 'peer',
+      node.wgEndpoint === null ? {text: '-', style: colours.dim} : printable(node.wgEndpoint),
+      handshakeCell(node, options.now, colours),
+      transferCell(node, colours),
+    ];
+    if (!wide) return base;
+    return [
+      ...base,
+      node.id,
+      node.controlEndpoint === null ? '-' : printable(node.controlEndpoint),
+      servicesText(node),
+      routesText(node),
+      node.description === null ? '-' : truncate(printable(node.description), 60),
+    ];
+  });
+  const title = `mesh ${view.meshId}  prefix ${view.prefix}  ${view.nodes.length} node(s)`;
+  const table = renderTable(
+    headers.map((header) => ({text: header, style: colours.bold})),
+    rows,
+  );
+  return [colours.bold(title), table, ...conflictLines(view).map((line) => colours.yellow(line))].join('\n');
+}

@@ -1,0 +1,44 @@
+/**
+ * What `mesh show` adds to each node's own record: facts that need the whole
+ * mesh, namely who an alias resolves to (and whether it is contested) and which
+ * peer a client is homed on. Pure functions over the live records, using the
+ * same rules the rest of the daemon uses (`resolveAliases`, `homePeer`), so the
+ * table, the JSON, queries, graphs and DNS can never disagree.
+ */
+import type {AliasConflictView, MeshShowView, MeshView, NodeRelationsView, NodeView} from '../ipc/methods.js';
+import {isValidAlias, resolveAliases, type AliasResolution} from '../model/aliases.js';
+import type {NodeRecord} from '../model/record.js';
+import {homePeer} from '../runtime/wg-plan.js';
+
+/** Relations of any node of one mesh, resolved once from its live records. */
+export interface MeshRelations {
+  /** The relations of `node` (it need not be among the records: it then claims nothing). */
+  of(node: Pick<NodeView, 'id' | 'alias' | 'role'>): NodeRelationsView;
+  /** Every contested alias, sorted by alias. */
+  readonly conflicts: AliasConflictView[];
+}
+
+/** Resolve aliases and home peers of one mesh from its live records. */
+export function meshRelations(records: readonly NodeRecord[]): MeshRelations {
+  const resolution: AliasResolution = resolveAliases(records);
+  const conflicts = [...resolution.conflicts]
+    .map(([alias, others]) => ({alias, owner: resolution.owners.get(alias)!, others: [...others]}))
+    .sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
+  return {
+    conflicts,
+    of(node) {
+      const claimed = node.alias !== null && isValidAlias(node.alias) ? node.alias : null;
+      return {
+        aliasOwner: claimed === null ? null : (resolution.owners.get(claimed) ?? null),
+        aliasConflict: claimed !== null && resolution.conflicts.has(claimed),
+        homePeer: node.role === 'client' ? (homePeer(node.id, records)?.id ?? null) : null,
+      };
+    },
+  };
+}
+
+/** `view` with the relations of every node and the mesh's alias conflicts, resolved from `records`. */
+export function withRelations(view: MeshView, records: readonly NodeRecord[]): MeshShowView {
+  const relations = meshRelations(records);
+  return {...view, nodes: view.nodes.map((node) => ({...node, ...relations.of(node)})), aliasConflicts: relations.conflicts};
+}
