@@ -13,6 +13,7 @@ const benches = [
   {script: 'store-merge-sync.js', args: quick ? ['--iterations', '3'] : ['--iterations', '9']},
   {script: 'store-compare.js', args: quick ? ['--sizes', '1000', '--changes', '100'] : ['--sizes', '1000,10000']},
   {script: 'cli.js', args: []},
+  {script: 'message-wire-cost.js', args: quick ? ['--count', '20'] : [], root: true},
   {script: 'join-to-ping.js', args: quick ? ['--rounds', '3'] : ['--rounds', '10'], root: true},
   {script: 'control-plane-daemons.js', args: ['--nodes', quick ? '20' : '100']},
 ];
