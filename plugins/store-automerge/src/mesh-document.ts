@@ -154,16 +154,6 @@ export class MeshDocument {
     return this.handle.stats().numOps;
   }
 
-  /** Changes in the document's history. */
-  historyChanges(): number {
-    return this.handle.stats().numChanges;
-  }
-
-  /** Hashes of the latest changes. */
-  heads(): string[] {
-    return this.handle.getHeads();
-  }
-
   /** The whole document with its history, compressed. */
   save(): Uint8Array {
     return this.handle.save();
