@@ -26,6 +26,7 @@
  * compacts to it first, so old history cannot flow back into a compacted one.
  */
 import {
+  MultisetHash,
   compareEntries,
   decode,
   DecodeError,
@@ -48,7 +49,6 @@ import {
 import {z} from 'zod';
 import type {AutomergeApi, SyncStateHandle} from './automerge-api.js';
 import {valueHolds, valueToEntry} from './entry-value.js';
-import {HashSum} from './hash-sum.js';
 import {MAX_DOCUMENT_KEYS} from './limits.js';
 import {MeshDocument} from './mesh-document.js';
 import {HISTORY_PER_ENTRY, type AutomergeStoreSettings} from './settings.js';
@@ -117,7 +117,8 @@ export class AutomergeStore implements MeshStore {
   private readonly held = new Map<string, VerifiedEntry>();
   /** Held entries by signature, so a value already held is recognised without an Ed25519 verification. */
   private readonly bySignature = new Map<string, VerifiedEntry>();
-  private readonly hashSum = new HashSum();
+  /** Order-independent sum of the held entries' hashes (256 bits), so the digest is O(1). */
+  private readonly hashSum = new MultisetHash(32);
   /** Node ids whose document values include a newer entry dated too far in the future to accept yet. */
   private readonly deferred = new Set<string>();
   private readonly listeners = new Set<(change: StoreChange) => void>();

@@ -10,7 +10,7 @@
  * members of its fine buckets.
  */
 import type {VerifiedEntry} from '@wgmesh/core';
-import {addInto, addLimbs, limbsToBytes} from './multiset-hash.js';
+import {addInto, addLimbs, limbsToBytes} from '@wgmesh/core';
 
 /** Resolution the index keeps (4,096 buckets), and so the most bits a session may use. */
 export const MAX_BUCKET_BITS = 12;

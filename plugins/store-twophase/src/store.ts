@@ -28,7 +28,7 @@ import {
 import {z} from 'zod';
 import {BucketIndex} from './buckets.js';
 import {sameEntry, signatureKey} from './entry-identity.js';
-import {MultisetHash} from './multiset-hash.js';
+import {MultisetHash} from '@wgmesh/core';
 import {decodeSnapshot, encodeSnapshot} from './snapshot.js';
 import {TwoPhaseSyncSession, type SyncReplica} from './sync-session.js';
 

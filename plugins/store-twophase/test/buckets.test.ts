@@ -2,7 +2,7 @@ import {generateMeshId, type VerifiedEntry} from '@wgmesh/core';
 import {makeTestNode} from '@wgmesh/core/testkit';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {BUCKET_DIGEST_BYTES, BucketIndex, bucketOf, MAX_BUCKET_BITS} from '../src/buckets.js';
-import {MultisetHash} from '../src/multiset-hash.js';
+import {MultisetHash} from '@wgmesh/core';
 import {hex} from './helpers.js';
 
 const meshId = generateMeshId();

@@ -5,7 +5,7 @@ import {TwoPhaseStore, twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {describe, expect, it} from 'vitest';
 // The hook is loaded from the build, as oclif loads it, so it hands out the very factory the package exports.
 import backendsHook from '../dist/hooks/backends.js';
-import {MultisetHash} from '../src/multiset-hash.js';
+import {MultisetHash} from '@wgmesh/core';
 import {CLOCK_SKEW_MS, GC_HORIZON_MS, hex, openStore} from './helpers.js';
 
 const meshId = generateMeshId();

@@ -26,6 +26,7 @@ export * from './runtime/interface-name.js';
 export * from './runtime/wg-plan.js';
 export * from './routing/index.js';
 export * from './util/serial-queue.js';
+export * from './util/multiset-hash.js';
 export * from './runtime/ipc-handlers.js';
 export * from './util/pid-lock.js';
 export * from './registry/index.js';

@@ -1,5 +1,5 @@
 /**
- * Incremental multiset hashing: the hash of a set of entries is the sum, modulo
+ * Incremental multiset hashing (shared by the store plugins for their O(1) digests): the hash of a set of entries is the sum, modulo
  * 2^(8·width), of the entries' own SHA-256 hashes (Clarke et al.'s
  * MSet-Add-Hash). Adding or removing one entry costs one multi-word addition,
  * so a store keeps its digest current on every change and `digest()` is O(1).
