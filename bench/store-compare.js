@@ -23,10 +23,9 @@ import {execFileSync} from 'node:child_process';
 import {availableParallelism, loadavg} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {parseArgs} from 'node:util';
-import {generateMeshId} from '@wgmesh/core';
-import {FIXTURE_NOW, makeTestNode, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {runSync} from '@wgmesh/core/testkit/compliance';
-import {time, typicalRecord} from './lib/store-fixtures.js';
+import {benchStore, time, typicalRecord} from './lib/store-fixtures.js';
 
 const STORES = ['twophase', 'automerge'];
 const TARGET_CHANGE_RATIO = 5;
@@ -69,20 +68,7 @@ function memory() {
 /** One store at one size, in this (child) process. */
 async function measure(store, nodeCount, changeCount) {
   const baseline = memory();
-  const meshId = generateMeshId();
-  const clock = new SimulatedClock(FIXTURE_NOW + 60_000);
-  const factory = await factoryOf(store);
-  const backend = await factory.create({
-    config: {},
-    daemonConfig: {},
-    logger: silentLogger(),
-    dataDir: '/nonexistent',
-    signal: new AbortController().signal,
-    identity: {nodeId: '0'.repeat(32), signingKey: `${'A'.repeat(43)}=`, wgPublicKey: `${'A'.repeat(43)}=`},
-    clock,
-    random: {float: Math.random, bytes: (n) => new Uint8Array(n)},
-  });
-  const open = () => backend.open({meshId, clock, logger: silentLogger(), gcHorizonMs: 7 * 86_400_000, maxClockSkewMs: 60_000});
+  const {meshId, open} = await benchStore(await factoryOf(store));
   const afterLoad = memory();
 
   log(`  ${store} ${nodeCount}: signing ${nodeCount} records ...`);

@@ -14,11 +14,11 @@
 import {availableParallelism, loadavg} from 'node:os';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
-import {generateMeshId, verifyEntry} from '@wgmesh/core';
-import {FIXTURE_NOW, makeTestNode, silentLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {verifyEntry} from '@wgmesh/core';
+import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {runSync} from '@wgmesh/core/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
-import {time, typicalRecord} from './lib/store-fixtures.js';
+import {benchStore, time, typicalRecord} from './lib/store-fixtures.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -39,19 +39,7 @@ const log = (text) => {
 };
 
 // --- set-up (not measured) ---------------------------------------------------
-const meshId = generateMeshId();
-const clock = new SimulatedClock(FIXTURE_NOW + 60_000);
-const backend = await twophaseStoreFactory.create({
-  config: {},
-  daemonConfig: {},
-  logger: silentLogger(),
-  dataDir: '/nonexistent',
-  signal: new AbortController().signal,
-  identity: {nodeId: '0'.repeat(32), signingKey: `${'A'.repeat(43)}=`, wgPublicKey: `${'A'.repeat(43)}=`},
-  clock,
-  random: {float: Math.random, bytes: (n) => new Uint8Array(n)},
-});
-const open = () => backend.open({meshId, clock, logger: silentLogger(), gcHorizonMs: 7 * 86_400_000, maxClockSkewMs: 60_000});
+const {meshId, clock, open} = await benchStore(twophaseStoreFactory);
 
 log(`signing ${nodeCount} records ...`);
 let setupStart = performance.now();

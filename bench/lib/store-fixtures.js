@@ -3,7 +3,8 @@
  * typical peer's, and timing of one synchronous call (wall and CPU time).
  */
 import {performance} from 'node:perf_hooks';
-import {FIXTURE_NOW} from '@wgmesh/core/testkit';
+import {generateMeshId} from '@wgmesh/core';
+import {FIXTURE_NOW, silentLogger, SimulatedClock} from '@wgmesh/core/testkit';
 
 /**
  * A typical peer record of test node `node` (index `i`): endpoints, an alias,
@@ -37,4 +38,27 @@ export function time(fn) {
   const ms = performance.now() - start;
   const used = process.cpuUsage(cpu);
   return {ms, cpuMs: (used.user + used.system) / 1000, result};
+}
+
+/**
+ * A store backend made by `factory` as a daemon would (placeholder identity,
+ * a simulated clock just after the fixtures' time), a new mesh id, and
+ * `open()` for a fresh empty store of that mesh.
+ * @param {import('@wgmesh/core').BackendFactory} factory
+ */
+export async function benchStore(factory) {
+  const meshId = generateMeshId();
+  const clock = new SimulatedClock(FIXTURE_NOW + 60_000);
+  const backend = await factory.create({
+    config: {},
+    daemonConfig: {},
+    logger: silentLogger(),
+    dataDir: '/nonexistent',
+    signal: new AbortController().signal,
+    identity: {nodeId: '0'.repeat(32), signingKey: `${'A'.repeat(43)}=`, wgPublicKey: `${'A'.repeat(43)}=`},
+    clock,
+    random: {float: Math.random, bytes: (n) => new Uint8Array(n)},
+  });
+  const open = () => backend.open({meshId, clock, logger: silentLogger(), gcHorizonMs: 7 * 86_400_000, maxClockSkewMs: 60_000});
+  return {meshId, clock, backend, open};
 }
