@@ -114,15 +114,6 @@ export class NetnsNode extends MeshNode {
   async sysctl(path: string): Promise<string> {
     return (await this.exec('cat', [`/proc/sys/${path}`])).stdout.trim();
   }
-
-  /**
-   * Turn IPv6 forwarding of this host on or off. A peer relays between its
-   * clients and the rest of the mesh, which the kernel does only with
-   * forwarding on; the daemon leaves that host-wide switch to the operator.
-   */
-  async setIpv6Forwarding(on: boolean): Promise<void> {
-    await this.exec('sysctl', ['-q', '-w', `net.ipv6.conf.all.forwarding=${on ? 1 : 0}`]);
-  }
 }
 
 /** Options of {@link NetnsCluster.create}. */

@@ -36,7 +36,8 @@ export function advertProblem(advert: RouteAdvert): string | undefined {
 /** Order of advertisement lists in records: by destination, then path (so equal sets compare equal). */
 export function compareAdverts(a: RouteAdvert, b: RouteAdvert): number {
   if (a.destination !== b.destination) return a.destination < b.destination ? -1 : 1;
-  const left = a.path.join(','), right = b.path.join(',');
+  const left = a.path.join(',');
+  const right = b.path.join(',');
   return left === right ? 0 : left < right ? -1 : 1;
 }
 

@@ -65,7 +65,7 @@ export interface IgnoredAdvert {
 export interface Selection {
   /** One route per destination, sorted by destination. */
   routes: SelectedRoute[];
-  /** Malformed advertisements that were skipped (for a debug log). */
+  /** Malformed advertisements that were skipped (the route manager logs each set once). */
   ignored: IgnoredAdvert[];
 }
 

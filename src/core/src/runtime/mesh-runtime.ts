@@ -262,6 +262,8 @@ export class MeshRuntime {
     const plan = this.plan(self);
     const {driver} = this.deps;
     const name = this.settings.interfaceName;
+    // First, so a failure below (say, a clash with an operator's route) does not leave it off; it never throws.
+    if (plan.forwarding) await this.ensureForwarding();
     await driver.setAddresses(name, plan.addresses);
     await driver.applyPeers(name, plan.peers);
     // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
@@ -269,7 +271,6 @@ export class MeshRuntime {
     // plan (the driver applies the route changes of all interfaces in the order they were asked for).
     const now = this.self();
     await driver.setRoutes(name, now ? this.plan(now).routes : plan.routes);
-    if (plan.forwarding) await this.ensureForwarding();
   }
 
   /** The desired WireGuard state of this node in this mesh, from the current view and routes. */
