@@ -158,8 +158,9 @@ export function buildMeshGraph(views: readonly MeshShowView[]): BuiltMeshGraph {
       }
       for (const route of node.routes.filter((candidate) => isExitRoute(candidate.destination))) {
         internet ??= graph.createNode('internet', {label: html('<B>internet</B>'), shape: 'doublecircle'});
-        const relayed = route.path.length > 1 ? `<BR/>via ${line(route.path.join(' > '), 120)}` : '';
-        graph.createEdge([model, internet], {label: html(`exit ${line(route.destination, 20)}${relayed}`), color: 'darkgreen', style: route.path.length > 1 ? 'dashed' : 'solid'});
+        // An exit's own default route has an empty path; a relayed one lists the meshes it came through.
+        const relayed = route.path.length > 0 ? `<BR/>via ${line(route.path.join(' > '), 120)}` : '';
+        graph.createEdge([model, internet], {label: html(`exit ${line(route.destination, 20)}${relayed}`), color: 'darkgreen', style: route.path.length > 0 ? 'dashed' : 'solid'});
         summary.exitEdges++;
       }
     }

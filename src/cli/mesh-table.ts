@@ -54,7 +54,10 @@ function servicesText(node: MeshShowNode): string {
 }
 
 function routesText(node: MeshShowNode): string {
-  return node.routes.length === 0 ? '-' : node.routes.map((route) => `${printable(route.destination)} via [${route.path.map(printable).join('>')}]`).join(', ');
+  // An exit's own ::/0 has an empty path (it starts there); other routes list the meshes they crossed, origin first.
+  const one = (route: MeshShowNode['routes'][number]): string =>
+    route.path.length === 0 ? `${printable(route.destination)} (own exit)` : `${printable(route.destination)} via [${route.path.map(printable).join('>')}]`;
+  return node.routes.length === 0 ? '-' : node.routes.map(one).join(', ');
 }
 
 /** One line per contested alias: who gets it and who else claims it. */
