@@ -108,8 +108,13 @@ function profile(argv, env, dir) {
   return {totalMs, byPackage: rows.map((r) => ({package: r.name, selfMs: r.selfMs, scripts: r.scripts}))};
 }
 
-/** Modules whose import cost (in a fresh Node, nothing else loaded) explains a CLI start. */
-const IMPORT_PROBES = ['@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
+/**
+ * Modules whose import cost (in a fresh Node, nothing else loaded) explains a
+ * CLI start: what bin/run.js loads of oclif, oclif's whole index (what it
+ * used to load), the client entry, and zod and yaml, which the client entry
+ * may pull in (zod through the IPC frame decoder; yaml only with a config file).
+ */
+const IMPORT_PROBES = ['@oclif/core/execute', '@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
 
 /**
  * CPU time (median of `repeats` fresh processes) of importing each module

@@ -4,10 +4,10 @@
  * This entry point only prepares the process, then hands over to main.js:
  *
  * - N nodes hold N x N entries and views in one heap (about 450 bytes per
- *   pair, 4 GB at 3,000 nodes), over Node's default heap limit: when the
- *   limit is too small for the requested size, it starts itself again with
- *   `--max-old-space-size` (and a larger young generation, which cuts the
- *   garbage collector's share) and passes its exit code on;
+ *   pair, 4 GB at 3,000 nodes), over Node's default heap limit: it starts
+ *   itself again with `--max-old-space-size` sized for the run (and a larger
+ *   young generation, which cuts the garbage collector's share by about a
+ *   third) and passes its exit code on;
  * - it registers the module hooks of store-hooks.js before anything loads
  *   core or the store (see there: each distinct signed entry and statement
  *   is verified once per process), so every other module is imported
@@ -30,9 +30,10 @@ if (parsed.kind === 'error') {
   process.exit(2);
 }
 
-const neededMiB = heapNeededMiB(parsed.options);
-const limitMiB = getHeapStatistics().heap_size_limit / 2 ** 20;
-if (limitMiB < neededMiB && process.env.WGMESH_SIMULATE_CHILD === undefined) {
+// Always in a child with these flags (unless already one): every run then gets the same
+// heap and the same young generation, which matters as much as the heap limit for speed.
+const neededMiB = Math.max(heapNeededMiB(parsed.options), Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20));
+if (process.env.WGMESH_SIMULATE_CHILD === undefined) {
   const flags = [`--max-old-space-size=${neededMiB}`, '--max-semi-space-size=64', '--expose-gc'];
   const child = spawnSync(process.execPath, [...flags, ...process.execArgv, import.meta.filename, ...process.argv.slice(2)], {
     stdio: 'inherit',

@@ -10,6 +10,7 @@ import {loadAverage, machineInfo, printRows} from '../lib/report.js';
 import {SCENARIOS} from './scenarios.js';
 import {lineChart} from './svg-chart.js';
 import {evaluateTargets} from './targets.js';
+import {ringCache} from './ring-cache.js';
 import {statementCache} from './statement-cache.js';
 import {verifyCache} from './verify-cache.js';
 
@@ -44,11 +45,13 @@ export async function main(options) {
     simulation: options.simulation,
     warmupMs: options.warmupMs,
     params: options.params,
-    results: results.map(({chart, ...rest}) => rest),
+    // Each result keeps its chart spec (the curves), so a plot can be redrawn or drawn elsewhere.
+    results,
     targets: evaluateTargets(results, options),
     verification: {
       entries: {verified: verifyCache.verified, servedFromCache: verifyCache.hits},
       statements: {verified: statementCache.verified, servedFromCache: statementCache.hits},
+      rings: {built: ringCache.built, shared: ringCache.reused},
     },
     wallMs: Math.round(performance.now() - started),
   };

@@ -12,7 +12,9 @@
  * nodes and listen to two event streams: store changes and live-view changes
  * of every node, stamped with the simulated time.
  */
-import {CONFIG_DEFAULTS, MeshControl, PeerUnreachableError, generateIdentity, generateMeshId, signEntry} from '@wgmesh/core';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {CONFIG_DEFAULTS, MeshControl, PeerUnreachableError, generateIdentity, generateMeshId, loadOrCreateIdentity, signEntry} from '@wgmesh/core';
 import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger} from '@wgmesh/core/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {FastClock} from './fast-clock.js';
@@ -42,6 +44,8 @@ export function defaultControlSettings() {
  * @property {boolean} silentFailures lost / blocked / dead-host messages time out (true) or are refused at once (false)
  * @property {import('@wgmesh/core').ControlSettings} settings
  * @property {number} [spare] extra identities made up front for nodes that join later
+ * @property {string | null} [identityCache] directory of node identities kept between runs (node i is always
+ *   the same node, so a seed reproduces a run); null: fresh identities every run
  * @property {(text: string) => void} [log] progress lines
  */
 
@@ -93,8 +97,10 @@ export class Simulation {
     const {nodes: count, spare = 0} = this.options;
     let t = performance.now();
     const identities = [];
+    const cache = this.options.identityCache ?? null;
+    if (cache !== null) prepareCache(cache);
     for (let i = 0; i < count + spare; i++) {
-      identities.push(generateIdentity());
+      identities.push(cache === null ? generateIdentity() : await loadOrCreateIdentity(join(cache, `node-${i}.json`)));
       if ((i + 1) % 1000 === 0) this.log(`  identities ${i + 1}/${count + spare}`);
     }
     this.spareIdentities = identities.slice(count);
@@ -311,6 +317,12 @@ export class Simulation {
       await node.transport.close();
     }
   }
+}
+
+/** Create the identity cache directory, with a .gitignore that keeps its private keys out of the repository. */
+function prepareCache(dir) {
+  mkdirSync(dir, {recursive: true, mode: 0o700});
+  writeFileSync(join(dir, '.gitignore'), '*\n');
 }
 
 /** Transport handlers that refuse every request at once (a port nothing serves on). */

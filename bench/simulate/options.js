@@ -54,6 +54,13 @@ Scenario options:
   --timeout D               give up waiting for a scenario's event after this
                             long (default 60s)
 
+Identities:
+  --identity-cache DIR      node identities (key pairs) kept between runs, so
+                            node i is the same node every time and a seed
+                            reproduces a run (default bench/.cache/identities;
+                            the first run creates them, ~2 ms each)
+  --fresh-identities        new random identities instead
+
 Output:
   --out DIR                 SVG plots and a JSON file per run
                             (default bench/results/simulate/)
@@ -99,6 +106,8 @@ const cliOptions = {
   joins: {type: 'string', default: '3'},
   timeout: {type: 'string', default: '60s'},
   out: {type: 'string', default: resolve(ROOT, 'bench', 'results', 'simulate')},
+  'identity-cache': {type: 'string', default: resolve(ROOT, 'bench', '.cache', 'identities')},
+  'fresh-identities': {type: 'boolean', default: false},
   plots: {type: 'boolean', default: true},
   json: {type: 'boolean', default: false},
   help: {type: 'boolean', short: 'h', default: false},
@@ -172,6 +181,7 @@ export function parseCli(argv) {
         bandwidthBytesPerSecond: (positiveOrZero('bandwidth-mbit', values['bandwidth-mbit']) * 1e6) / 8,
         silentFailures: oneOf('failures', values.failures, ['silent', 'refuse']) === 'silent',
         settings,
+        identityCache: values['fresh-identities'] ? null : resolve(values['identity-cache']),
       },
       warmupMs: duration('warmup', values.warmup, {allowZero: true}),
       params: {
@@ -205,11 +215,11 @@ function positiveOrZero(name, text) {
 }
 
 /**
- * Heap (MiB) a run needs: about 500 bytes per (node, member) pair for the
+ * Heap (MiB) a run needs: about 600 bytes per (node, member) pair for the
  * stores, views and rings, plus spare identities for joiners, plus room.
  */
 export function heapNeededMiB(options) {
   const churnJoins = options.scenarios.includes('churn') ? Math.ceil((options.params.churnMs / 1000) * options.params.churnRate) : 0;
   const n = options.nodes + Math.max(churnJoins, options.params.joins);
-  return Math.ceil((500 * n * n) / 2 ** 20 + 1536);
+  return Math.ceil((600 * n * n) / 2 ** 20 + 2048);
 }

@@ -162,7 +162,8 @@ export function changeScenario(ctx) {
       chart: {
         title: `A change spreading through ${sim.options.nodes} nodes`,
         subtitle: subtitle(ctx),
-        xLabel: 'milliseconds since the change',
+        xLabel: 'milliseconds since the change (log scale)',
+        xScale: 'log',
         yLabel: 'nodes holding the change',
         yDomain: [0, 1],
         yFormat: percent,
@@ -483,7 +484,8 @@ export function churnScenario(ctx) {
       chart: {
         title: `Churn in ${sim.options.nodes} nodes: ${eventsEach} joins and ${eventsEach} leaves over ${churnMs / 1000} s`,
         subtitle: subtitle(ctx),
-        xLabel: 'milliseconds since the join (record created) / leave',
+        xLabel: 'milliseconds since the join (record created) / leave (log scale)',
+        xScale: 'log',
         yLabel: '(event, node) pairs reached',
         yDomain: [0, 1],
         yFormat: percent,
@@ -541,7 +543,8 @@ export function joinScenario(ctx) {
       chart: {
         title: `Joining a mesh of ${sim.options.nodes} nodes`,
         subtitle: subtitle(ctx),
-        xLabel: 'milliseconds since the join started',
+        xLabel: 'milliseconds since the join started (log scale)',
+        xScale: 'log',
         yLabel: 'members holding the joiner\u2019s record',
         yDomain: [0, 1],
         yFormat: percent,

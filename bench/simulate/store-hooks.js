@@ -18,7 +18,9 @@
  * Redirected imports: in `@wgmesh/store-twophase`'s files, `@wgmesh/core` to
  * verify-cache-core.js (core with a caching `verifyEntry`) and
  * `./entry-identity.js` to entry-identity-cache.js; in core's
- * `control/membership-view.js`, `./statements.js` to statement-cache.js.
+ * `control/membership-view.js`, `./statements.js` to statement-cache.js and
+ * `./ring.js` to ring-cache.js (identical immutable rings shared between
+ * nodes instead of each node sorting and holding its own copy).
  * When a file is renamed the redirect simply does not apply: the run is
  * slower, not wrong (the report counts what the caches served).
  */
@@ -27,6 +29,7 @@ const VIEW = '/src/core/dist/control/membership-view.js';
 const CORE_SHIM = new URL('./verify-cache-core.js', import.meta.url).href;
 const IDENTITY_SHIM = new URL('./entry-identity-cache.js', import.meta.url).href;
 const STATEMENT_SHIM = new URL('./statement-cache.js', import.meta.url).href;
+const RING_SHIM = new URL('./ring-cache.js', import.meta.url).href;
 
 /**
  * Node's `resolve` hook.
@@ -39,6 +42,9 @@ export async function resolve(specifier, context, next) {
     if (specifier === '@wgmesh/core') return {url: CORE_SHIM, shortCircuit: true};
     if (specifier === './entry-identity.js') return {url: IDENTITY_SHIM, shortCircuit: true};
   }
-  if (specifier === './statements.js' && context.parentURL?.endsWith(VIEW)) return {url: STATEMENT_SHIM, shortCircuit: true};
+  if (context.parentURL?.endsWith(VIEW)) {
+    if (specifier === './statements.js') return {url: STATEMENT_SHIM, shortCircuit: true};
+    if (specifier === './ring.js') return {url: RING_SHIM, shortCircuit: true};
+  }
   return next(specifier, context);
 }

@@ -33,6 +33,8 @@ const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b
  * @property {ReferenceLine[]} [references]
  * @property {[number, number]} [xDomain] default: from 0 to the largest x (and reference)
  * @property {[number, number]} [yDomain] default: from 0 to the largest y (and reference)
+ * @property {'linear' | 'log'} [xScale] `log`: x drawn as log10(1 + x), ticks at 0, 1, 10, 100 ... (a
+ *   propagation curve whose last percent takes ten times longer than the rest stays readable)
  * @property {(v: number) => string} [xFormat]
  * @property {(v: number) => string} [yFormat]
  * @property {number} [width]
@@ -58,6 +60,13 @@ export function niceTicks(lo, hi, count = 6) {
   return ticks;
 }
 
+/** Ticks of a log10(1 + x) axis: 0 and the powers of ten up to the first at or above `hi`. */
+function logTicks(hi) {
+  const ticks = [0];
+  for (let v = 1; ticks.at(-1) < hi; v *= 10) ticks.push(v);
+  return ticks;
+}
+
 /**
  * Render a line chart.
  * @param {ChartSpec} spec
@@ -67,7 +76,9 @@ export function lineChart(spec) {
   const width = spec.width ?? 760;
   const height = spec.height ?? 440;
   const margin = {top: spec.subtitle ? 58 : 40, right: 24, bottom: 56, left: 72};
-  const legendHeight = 18 * Math.ceil(spec.series.length / 3);
+  const longestName = Math.max(0, ...spec.series.map((s) => s.name.length));
+  const legendColumns = Math.max(1, Math.min(3, Math.floor((width - 96) / (longestName * 6.5 + 40))));
+  const legendHeight = 18 * Math.ceil(spec.series.length / legendColumns);
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom - legendHeight;
   const refs = spec.references ?? [];
@@ -75,11 +86,13 @@ export function lineChart(spec) {
   const allY = spec.series.flatMap((s) => s.points.map(([, y]) => y)).concat(refs.filter((r) => r.axis === 'y').map((r) => r.value));
   const [x0, x1] = spec.xDomain ?? [0, Math.max(1e-9, ...allX)];
   const [y0, y1] = spec.yDomain ?? [0, Math.max(1e-9, ...allY)];
-  const xTicks = niceTicks(x0, x1);
+  const log = spec.xScale === 'log';
+  const xTicks = log ? logTicks(x1) : niceTicks(x0, x1);
   const yTicks = niceTicks(y0, y1, 5);
   const xHi = Math.max(x1, xTicks.at(-1));
   const yHi = Math.max(y1, yTicks.at(-1));
-  const sx = (x) => margin.left + ((x - x0) / (xHi - x0 || 1)) * plotW;
+  const tx = log ? (x) => Math.log10(1 + Math.max(0, x)) : (x) => x;
+  const sx = (x) => margin.left + ((tx(x) - tx(x0)) / (tx(xHi) - tx(x0) || 1)) * plotW;
   const sy = (y) => margin.top + plotH - ((y - y0) / (yHi - y0 || 1)) * plotH;
   const fx = spec.xFormat ?? ((v) => String(v));
   const fy = spec.yFormat ?? ((v) => String(v));
@@ -107,7 +120,9 @@ export function lineChart(spec) {
     if (ref.axis === 'x') {
       const x = sx(ref.value).toFixed(1);
       out.push(`<line x1="${x}" y1="${margin.top}" x2="${x}" y2="${margin.top + plotH}" stroke="#888" stroke-dasharray="5 4"/>`);
-      out.push(`<text x="${x}" y="${margin.top + 12}" dx="4" fill="#555">${esc(ref.label)}</text>`);
+      // Near the right edge the label goes to the left of its line, so it stays inside the plot.
+      const right = Number(x) > margin.left + plotW * 0.6;
+      out.push(`<text x="${x}" y="${margin.top + 12}" dx="${right ? -4 : 4}" text-anchor="${right ? 'end' : 'start'}" fill="#555">${esc(ref.label)}</text>`);
     } else {
       const y = sy(ref.value).toFixed(1);
       out.push(`<line x1="${margin.left}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="#888" stroke-dasharray="5 4"/>`);
@@ -123,8 +138,8 @@ export function lineChart(spec) {
       coords.push(`${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
     });
     if (coords.length > 0) out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" points="${coords.join(' ')}"/>`);
-    const lx = margin.left + (i % 3) * (plotW / 3);
-    const ly = margin.top + plotH + 52 + 18 * Math.floor(i / 3);
+    const lx = margin.left + (i % legendColumns) * (plotW / legendColumns);
+    const ly = margin.top + plotH + 52 + 18 * Math.floor(i / legendColumns);
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${esc(series.name)}</text>`);
   });

@@ -4,7 +4,11 @@
  * and exits 1; with `--json` it prints `{"error": {"code", "message"}}` instead.
  * Only unexpected bugs reach oclif's handler with a stack trace.
  */
-import {Command, Errors, Flags} from '@oclif/core';
+// oclif's subpaths, not its index: the index loads all of oclif (and semver),
+// which a quick command such as `mesh list` would pay for on every start.
+import {Command} from '@oclif/core/command';
+import * as Errors from '@oclif/core/errors';
+import * as Flags from '@oclif/core/flags';
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
 import {IpcClient, resolveSocketPath} from '@wgmesh/core/client';
 
@@ -61,6 +65,15 @@ function stripAnsi(text: string): string {
 /** Base class for commands that call the daemon over IPC. */
 export abstract class DaemonClientCommand extends WgmeshCommand {
   static override baseFlags = daemonFlags;
+
+  /**
+   * Whether the command needs oclif plugins (backends, their hooks, plugin
+   * commands) loaded. A command that only talks to the daemon does not, and
+   * bin/run.js then starts it with the root plugin alone, which makes it start
+   * much faster; the value is read from the oclif manifest. Override with
+   * `true` in a subclass that runs plugin hooks itself (e.g. lists backends).
+   */
+  static pluginsNeeded = false;
 
   /** Call the daemon once and close the connection. */
   protected async call<M extends IpcMethod>(flags: {socket?: string; config?: string}, method: M, params: IpcMethods[M]['params']): Promise<IpcMethods[M]['result']> {

@@ -3,8 +3,9 @@
  * directory, the config file and the IPC socket. Root daemons use system
  * locations; anyone else uses the XDG base directories under their home.
  */
+import {statSync} from 'node:fs';
 import {homedir} from 'node:os';
-import {isAbsolute, join} from 'node:path';
+import {isAbsolute, join, resolve} from 'node:path';
 
 /** The facts about the host that decide the default locations; injected so tests need not be root. */
 export interface HostContext {
@@ -18,9 +19,14 @@ export interface HostContext {
   cwd: string;
 }
 
-/** The real host: `process.env`, the effective user id, `os.homedir()` and `process.cwd()`. */
-export function currentHost(): HostContext {
-  return {env: process.env, isRoot: process.geteuid?.() === 0, home: homedir(), cwd: process.cwd()};
+/** The real host: `process.env`, the effective user id, `os.homedir()` and `process.cwd()`; `overrides` replace single facts (tests). */
+export function currentHost(overrides: Partial<HostContext> = {}): HostContext {
+  return {
+    env: overrides.env ?? process.env,
+    isRoot: overrides.isRoot ?? process.geteuid?.() === 0,
+    home: overrides.home ?? homedir(),
+    cwd: overrides.cwd ?? process.cwd(),
+  };
 }
 
 /** File name of the IPC socket inside the data directory. */
@@ -65,4 +71,42 @@ export function socketPathInDataDir(dataDir: string): string {
 /** Whether `socketPath` fits in a Unix socket address (see {@link MAX_SOCKET_PATH_BYTES}). */
 export function socketPathFits(socketPath: string): boolean {
   return Buffer.byteLength(socketPath, 'utf8') <= MAX_SOCKET_PATH_BYTES;
+}
+
+/** What {@link socketPathWithoutConfig} is asked: the CLI's `--socket` and `--config`, and host facts to override. */
+export interface SocketPathQuestion extends Partial<HostContext> {
+  /** `--socket`. */
+  socket?: string;
+  /** `--config` (a file named explicitly must be read). */
+  file?: string;
+}
+
+/**
+ * The IPC socket the CLI should dial, when it can be told without reading a
+ * config file: `--socket`, else `WGMESH_SOCKET`, when it is a usable socket
+ * path; else, when there is no config file at the default location (and none
+ * was named), `<default data dir>/wgmesh.sock`. Returns `undefined` in every
+ * other case (a config file to read, an invalid path to report): the caller
+ * then runs the full `resolveSocketPath` of config/load.ts, which gives the
+ * same answer wherever this one answers. Exists because the full resolver
+ * loads the config schema and a YAML parser, which cost a quick command such
+ * as `wgmesh mesh list` more than the rest of its start.
+ */
+export function socketPathWithoutConfig(question: SocketPathQuestion = {}): string | undefined {
+  const host = currentHost(question);
+  const override = question.socket ?? (host.env.WGMESH_SOCKET === '' ? undefined : host.env.WGMESH_SOCKET);
+  if (override !== undefined) {
+    // The rules of the config schema's `socket` key; anything else goes to the full resolver, which words the error.
+    if (override === '' || override.includes('\0')) return undefined;
+    const path = resolve(host.cwd, override);
+    return socketPathFits(path) ? path : undefined;
+  }
+  if (question.file !== undefined) return undefined;
+  try {
+    // Only "no such file" means "all defaults"; any other problem is the full resolver's to report.
+    if (statSync(defaultConfigPath(host), {throwIfNoEntry: false}) !== undefined) return undefined;
+  } catch {
+    return undefined;
+  }
+  return socketPathInDataDir(defaultDataDir(host));
 }
