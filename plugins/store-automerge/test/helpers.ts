@@ -38,19 +38,8 @@ export async function openStore(meshId: string, options: {historyLimit?: number;
   return {store, logger, clock};
 }
 
-/** Run one complete session (initiator `a`) as a transport would; returns both sides' counters. */
-export function runSync(a: MeshStore, b: MeshStore, maxMessages = 64): {initiator: SyncStats; responder: SyncStats; messages: number} {
-  const ends = {initiator: a.openSync('initiator'), responder: b.openSync('responder')};
-  let message: Uint8Array | null = ends.initiator.start();
-  let to: 'initiator' | 'responder' = 'responder';
-  let messages = 0;
-  while (message !== null) {
-    if (++messages > maxMessages) throw new Error(`sync session did not end within ${maxMessages} messages`);
-    message = ends[to].receive(message);
-    to = to === 'responder' ? 'initiator' : 'responder';
-  }
-  return {initiator: ends.initiator.stats(), responder: ends.responder.stats(), messages};
-}
+/** One complete sync session as a transport would run it (the compliance kit's). */
+export {runSync} from '@wgmesh/core/testkit/compliance';
 
 /** `id:hash` of every entry held, sorted: equal exactly when two stores hold the same entries. */
 export function stateOf(store: MeshStore): string[] {

@@ -14,6 +14,7 @@ import {
   isRecord,
   verifyEntry,
   DecodeError,
+  MultisetHash,
   type Logger,
   type MergeResult,
   type MeshStore,
@@ -28,7 +29,6 @@ import {
 import {z} from 'zod';
 import {BucketIndex} from './buckets.js';
 import {sameEntry, signatureKey} from './entry-identity.js';
-import {MultisetHash} from '@wgmesh/core';
 import {decodeSnapshot, encodeSnapshot} from './snapshot.js';
 import {TwoPhaseSyncSession, type SyncReplica} from './sync-session.js';
 
