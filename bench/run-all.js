@@ -13,7 +13,7 @@ const benches = [
   {script: 'store-merge-sync.js', args: quick ? ['--iterations', '3'] : ['--iterations', '9']},
   {script: 'store-compare.js', args: quick ? ['--sizes', '1000', '--changes', '100'] : ['--sizes', '1000,10000']},
   {script: 'cli.js', args: []},
-  // The control-plane simulator: ~1 h and ~6 GB at 3,000 nodes; --quick runs 300 nodes in a few minutes.
+  // The control-plane simulator: ~1.5 h and ~6 GB at 3,000 nodes; --quick runs 300 nodes in a few minutes.
   {script: 'simulate', args: quick ? ['--nodes', '300', '--steady', '1m', '--churn', '20s'] : ['--nodes', '3000']},
   {script: 'message-wire-cost.js', args: quick ? ['--count', '20'] : [], root: true},
   {script: 'join-to-ping.js', args: quick ? ['--rounds', '3'] : ['--rounds', '10'], root: true},

@@ -32,7 +32,7 @@ if (parsed.kind === 'error') {
 
 // Always in a child with these flags (unless already one): every run then gets the same
 // heap and the same young generation, which matters as much as the heap limit for speed.
-const neededMiB = Math.max(heapNeededMiB(parsed.options), Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20));
+const neededMiB = parsed.options.heapMiB ?? Math.max(heapNeededMiB(parsed.options), Math.ceil(getHeapStatistics().heap_size_limit / 2 ** 20));
 if (process.env.WGMESH_SIMULATE_CHILD === undefined) {
   const flags = [`--max-old-space-size=${neededMiB}`, '--max-semi-space-size=64', '--expose-gc'];
   const child = spawnSync(process.execPath, [...flags, ...process.execArgv, import.meta.filename, ...process.argv.slice(2)], {

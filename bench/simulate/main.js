@@ -68,7 +68,7 @@ export async function main(options) {
 
 function writePlot(options, result) {
   mkdirSync(options.out, {recursive: true});
-  const file = join(options.out, `${result.name}-n${options.nodes}.svg`);
+  const file = join(options.out, `${result.name}-n${result.nodes}.svg`);
   writeFileSync(file, lineChart(result.chart));
   log(`wrote ${file}`);
 }
@@ -82,14 +82,15 @@ function printSummary(report) {
   out(`wgmesh control-plane simulation: ${report.nodes} nodes, latency ${s.latencyMs} ms, loss ${s.lossRate * 100}%, ` + `${s.bandwidthBytesPerSecond > 0 ? `${(s.bandwidthBytesPerSecond * 8) / 1e6} Mbit/s` : 'unlimited'} upload, failures ${s.silentFailures ? 'silent (time out)' : 'refused'}\n`);
   out(`settings: ${JSON.stringify(s.settings)}\n`);
   out(`machine: ${report.machine.nproc} CPUs, Node ${report.machine.node}, ${report.machine.date}, load ${report.machine.loadavg.join(' ')} -> ${report.machine.loadavgAtEnd.join(' ')}\n\n`);
-  out('scenario    propagation p50/p99/max      detection p50/p99/max        msgs/node/s  bytes/node/s  false pos.  wall\n');
+  out('scenario         propagation p50/p99/max      detection p50/p99/max        msgs/node/s  bytes/node/s  false pos.  wall\n');
   for (const r of report.results) {
     if (r.error) {
-      out(`${r.name.padEnd(11)} FAILED: ${r.error}\n`);
+      out(`${r.name.padEnd(16)} FAILED: ${r.error}\n`);
       continue;
     }
+    const name = r.nodes === report.nodes ? r.name : `${r.name} (${r.nodes})`;
     out(
-      `${r.name.padEnd(11)} ${triple(r.propagation).padEnd(28)} ${triple(r.detection).padEnd(28)} ${r.traffic.messagesPerNodePerSecond.toFixed(1).padStart(11)}  ` +
+      `${name.padEnd(16)} ${triple(r.propagation).padEnd(28)} ${triple(r.detection).padEnd(28)} ${r.traffic.messagesPerNodePerSecond.toFixed(1).padStart(11)}  ` +
         `${r.traffic.bytesPerNodePerSecond.toFixed(0).padStart(12)}  ${String(r.falsePositives).padStart(10)}  ${((r.cost.wallMs + r.cost.setupWallMs) / 1000).toFixed(0)} s\n`,
     );
   }

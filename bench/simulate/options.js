@@ -47,6 +47,10 @@ Scenario options:
   --crash-mode silent|refuse  dead host (requests time out, default) or dead
                             process (connection refused at once)
   --partition D             how long the partition lasts (default 20s)
+  --partition-nodes N       mesh size of the partition scenario, at most --nodes
+                            (default 1000: while it heals, every node holds a
+                            claim or refutation about every member, ~5 KB per
+                            node pair, and it runs ~10x slower than the others)
   --steady D                length of the steady state (default 10m)
   --churn D                 length of the churn (default 60s)
   --churn-rate R            joins per second, and leaves per second (default 0.5)
@@ -66,11 +70,13 @@ Output:
                             (default bench/results/simulate/)
   --no-plots                write nothing to --out
   --json                    print one JSON object instead of the summary
+  --heap-mib N              V8 heap limit of the run (default: sized for the
+                            nodes and scenarios)
   -h, --help                this text
 
 Examples:
   node bench/simulate --nodes 300 --scenarios change,crash   # a quick look (~1 min)
-  node bench/simulate --nodes 3000                           # every scenario, ~30-60 min
+  node bench/simulate --nodes 3000                           # every scenario (partition at 1,000), ~1.5 h
   node bench/simulate --nodes 3000 --scenarios steady --json > steady.json
   node bench/simulate --nodes 5000 --scenarios change --changes 2
 
@@ -100,6 +106,7 @@ const cliOptions = {
   'crash-fraction': {type: 'string', default: '0.01'},
   'crash-mode': {type: 'string', default: 'silent'},
   partition: {type: 'string', default: '20s'},
+  'partition-nodes': {type: 'string', default: '1000'},
   steady: {type: 'string', default: '10m'},
   churn: {type: 'string', default: '60s'},
   'churn-rate': {type: 'string', default: '0.5'},
@@ -110,6 +117,7 @@ const cliOptions = {
   'fresh-identities': {type: 'boolean', default: false},
   plots: {type: 'boolean', default: true},
   json: {type: 'boolean', default: false},
+  'heap-mib': {type: 'string'},
   help: {type: 'boolean', short: 'h', default: false},
 };
 
@@ -189,6 +197,7 @@ export function parseCli(argv) {
         crashFraction: fraction('crash-fraction', values['crash-fraction'], {open: true}),
         crashMode: oneOf('crash-mode', values['crash-mode'], ['silent', 'refuse']),
         partitionMs: duration('partition', values.partition),
+        partitionNodes: integer('partition-nodes', values['partition-nodes'], 4, 100_000),
         steadyMs: duration('steady', values.steady),
         churnMs: duration('churn', values.churn),
         churnRate: positive('churn-rate', values['churn-rate']),
@@ -196,6 +205,7 @@ export function parseCli(argv) {
         timeoutMs: duration('timeout', values.timeout),
         settleMs: 10_000,
       },
+      heapMiB: values['heap-mib'] === undefined ? undefined : integer('heap-mib', values['heap-mib'], 512),
       out: resolve(values.out),
       plots: values.plots,
       json: values.json,
@@ -215,11 +225,16 @@ function positiveOrZero(name, text) {
 }
 
 /**
- * Heap (MiB) a run needs: about 600 bytes per (node, member) pair for the
- * stores, views and rings, plus spare identities for joiners, plus room.
+ * Heap (MiB) a run needs (`--heap-mib` overrides): about 600 bytes per (node,
+ * member) pair for the stores, views and rings, plus spare identities for
+ * joiners, plus room; a partition needs several times more while it heals
+ * (every node holds a claim or refutation about every member, and the
+ * messages carrying them: 4.3 GB peak at 1,000 nodes).
  */
 export function heapNeededMiB(options) {
+  if (options.heapMiB !== undefined) return options.heapMiB;
   const churnJoins = options.scenarios.includes('churn') ? Math.ceil((options.params.churnMs / 1000) * options.params.churnRate) : 0;
   const n = options.nodes + Math.max(churnJoins, options.params.joins);
-  return Math.ceil((600 * n * n) / 2 ** 20 + 2048);
+  const p = options.scenarios.includes('partition') ? Math.min(options.nodes, options.params.partitionNodes) : 0;
+  return Math.ceil(Math.max(600 * n * n, 5000 * p * p) / 2 ** 20 + 2048);
 }

@@ -254,8 +254,8 @@ export function crashScenario(ctx) {
  * @param {ScenarioContext} ctx
  */
 export function partitionScenario(ctx) {
-  const {partitionMs, timeoutMs} = ctx.params;
-  return withMesh(ctx, {}, async (sim) => {
+  const {partitionMs, timeoutMs, partitionNodes} = ctx.params;
+  return withMesh(ctx, {nodes: Math.min(ctx.simulation.nodes, partitionNodes)}, async (sim) => {
     const everyone = sim.sample(sim.live(), sim.live().length);
     const half = Math.floor(everyone.length / 2);
     const sideOf = new Map(everyone.map((node, i) => [node.id, i < half ? 'A' : 'B']));

@@ -136,7 +136,7 @@ export class Simulation {
     const roles: Role[] = [...Array<Role>(options.peers).fill('peer'), ...Array<Role>(options.clients ?? 0).fill('client')];
     const tests = roles.map((role, index) => {
       const name = role === 'peer' ? `peer-${index}` : `client-${index}`;
-      const test = makeTestNode(this.meshId, {identity: generateIdentity(), now: START});
+      const test = makeTestNode(this.meshId, {identity: generateIdentity((n) => this.random.bytes(n)), now: START});
       const record = test.record({
         role,
         controlEndpoint: role === 'peer' ? name : null,

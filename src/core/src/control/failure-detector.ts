@@ -151,16 +151,21 @@ export class FailureDetector {
   }
 
   /**
-   * Up to RELAYS peers to pass a heartbeat through: first cluster peers this
-   * node reached recently (a node cut off from most of the mesh keeps using the
-   * few it can still reach, and every success renews that), then random
-   * partners. O(clusterSize).
+   * Up to RELAYS peers to pass a heartbeat through: first the cluster peer
+   * this node reached most recently, then others it reached lately, then
+   * random partners. A node cut off from most of the mesh thus keeps using the
+   * one path it knows works (every success renews it), instead of betting on
+   * random partners that, with one lifeline among many, usually miss it.
+   * O(clusterSize).
    */
   private relaysFor(monitor: string): string[] {
     const {view, selfId, random, settings, timings} = this.deps;
     const ring = view.ring();
-    const recent = ring.clusterOf(selfId, view.selfPosition).filter((id) => id !== monitor && view.reachedWithin(id, timings.evidenceMs));
-    const chosen = sample(recent, RELAYS, random);
+    const recent = ring
+      .clusterOf(selfId, view.selfPosition)
+      .filter((id) => id !== monitor && view.reachedWithin(id, timings.relayMemoryMs))
+      .sort((x, y) => view.lastReachedAt(y)! - view.lastReachedAt(x)!);
+    const chosen = [...recent.slice(0, 1), ...sample(recent.slice(1), RELAYS - 1, random)];
     if (chosen.length < RELAYS) {
       chosen.push(
         ...ring.pick(selfId, view.selfPosition, RELAYS - chosen.length, random, {
@@ -174,16 +179,25 @@ export class FailureDetector {
 
   // ---- monitoring ----
 
-  /** Recompute the watch set when the ring changed: ring predecessors, and undialable nodes homed here. */
+  /**
+   * Recompute the watch set when the ring changed: ring predecessors, and
+   * undialable nodes homed here. A node newly watched after the first time
+   * counts as silent already (its last heartbeat went to the monitor it had
+   * before): when a run of neighbours on the ring dies at once (a partition, a
+   * rack), each one is then probed at the next check after its predecessor's
+   * removal, instead of after a fresh 3H/2 of grace per step. A live one
+   * answers the ping, or its other monitors vouch for it.
+   */
   private syncWatched(): void {
-    const {view, selfId, clock} = this.deps;
+    const {view, selfId, clock, timings} = this.deps;
     if (this.watchedRingVersion === view.ringVersion) return;
+    const now = clock.now();
+    const start = this.watchedRingVersion === -1 ? now : now - timings.silenceMs;
     this.watchedRingVersion = view.ringVersion;
     const ring = view.ring();
     const next = new Map<string, number>();
-    const now = clock.now();
     if (ring.has(selfId)) {
-      const keep = (id: string): void => void next.set(id, this.watched.get(id) ?? now);
+      const keep = (id: string): void => void next.set(id, this.watched.get(id) ?? start);
       for (const id of ring.predecessors(selfId, MONITORS)) keep(id);
       for (const member of view.liveUndialable()) {
         if (ring.successors(member.id, member.position, MONITORS).includes(selfId)) keep(member.id);
@@ -266,6 +280,8 @@ export class FailureDetector {
     const rounds = (this.suspicions.get(target)?.rounds ?? 0) + 1;
     if (rounds < SUSPECT_ROUNDS) {
       this.suspicions.set(target, {rounds, nextAt: now + timings.probeGapMs});
+      // The next round runs right after the gap rather than at the check after it.
+      this.deps.scheduler.after(timings.probeGapMs, () => this.check());
       return;
     }
     this.suspicions.delete(target);

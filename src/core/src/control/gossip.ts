@@ -127,7 +127,14 @@ export class Gossip {
     this.scheduleFlush();
   }
 
-  /** Queue statements that newly won here; a claim against a node heard from recently also goes straight to it, so it refutes at once. */
+  /**
+   * Queue statements that newly won here. Two go out at once besides: a claim
+   * against a node heard from recently goes straight to it, so it refutes at
+   * once; and this node's own refutation goes straight back to whoever brought
+   * the claim and to the peer it reached last, so that a node reachable through
+   * one peer only does not wait for a random push to find that peer while
+   * others count down their confirmation window.
+   */
   queueStatements(statements: readonly VerifiedStatement[], from: string | undefined): void {
     const {view, timings, selfId} = this.deps;
     for (const statement of statements) {
@@ -137,9 +144,19 @@ export class Gossip {
       if (statement.value.k === 'dead' && id !== from && id !== selfId && view.heardWithin(id, timings.evidenceMs) && view.endpointOf(id) !== undefined) {
         this.track(this.send({entries: [], statements: [statement], exclude: new Set()}, [id]));
       }
+      if (statement.value.k === 'alive' && id === selfId) this.sendRefutation(statement, from);
     }
     if (from !== undefined) this.pendingExclude.add(from);
     if (this.pendingStatements.size > 0) this.scheduleFlush();
+  }
+
+  private sendRefutation(refutation: VerifiedStatement, claimFrom: string | undefined): void {
+    const {view} = this.deps;
+    const targets = new Set<string>();
+    if (claimFrom !== undefined && view.endpointOf(claimFrom) !== undefined) targets.add(claimFrom);
+    const freshest = view.freshestReached(claimFrom);
+    if (freshest !== undefined) targets.add(freshest);
+    if (targets.size > 0) this.track(this.send({entries: [], statements: [refutation], exclude: new Set()}, [...targets]));
   }
 
   private scheduleFlush(): void {

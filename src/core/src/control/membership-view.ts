@@ -254,6 +254,25 @@ export class MembershipView {
     return at !== undefined && this.deps.clock.now() - at < withinMs;
   }
 
+  /**
+   * The live peer a request from this node reached last, other than `except`:
+   * the path most likely to work for a node cut off from most of the mesh.
+   * O(peers reached).
+   */
+  freshestReached(except: string | undefined): string | undefined {
+    let best: string | undefined;
+    let bestAt = -Infinity;
+    for (const [id, at] of this.lastReached) {
+      if (at > bestAt && id !== except && this.isAlive(id) && this.endpointOf(id) !== undefined) [best, bestAt] = [id, at];
+    }
+    return best;
+  }
+
+  /** When a request from this node to `id` was last answered, if ever. */
+  lastReachedAt(id: string): number | undefined {
+    return this.lastReached.get(id);
+  }
+
   /** When this node last had evidence that `id` is alive. */
   lastHeardAt(id: string): number | undefined {
     return this.lastHeard.get(id);
@@ -294,6 +313,8 @@ export class MembershipView {
     const better: VerifiedStatement[] = [];
     const context = {meshId: this.deps.meshId, signingKeyOf: (id: string) => this.members.get(id)?.signingKey};
     for (const wire of wires) {
+      // A copy of what is held already: nothing new, and its rank equals the held one's.
+      if (this.table.heldCopy(wire)) continue;
       let statement: VerifiedStatement;
       try {
         statement = verifyStatement(wire, context);

@@ -4,7 +4,7 @@
  * the table is empty (nobody was ever accused), so is the digest.
  */
 import {createHash} from 'node:crypto';
-import {compareRanks, rankOf, type StatementRank, type VerifiedStatement} from './statements.js';
+import {compareRanks, rankOf, type StatementRank, type VerifiedStatement, type WireStatement} from './statements.js';
 
 /** One line of a table summary: node id and the rank of the statement held for it. */
 export type StatementSummary = readonly [id: string, i: number, dead: boolean, h: Uint8Array];
@@ -12,6 +12,8 @@ export type StatementSummary = readonly [id: string, i: number, dead: boolean, h
 /** Winning statements by node id. */
 export class StatementTable {
   private readonly held = new Map<string, VerifiedStatement>();
+  /** The held statements by signature, to spot copies without verifying them again. */
+  private readonly bySignature = new Map<string, VerifiedStatement>();
   private cachedDigest: Uint8Array | undefined;
 
   /** Number of nodes with a statement. */
@@ -24,6 +26,16 @@ export class StatementTable {
     return this.held.get(id);
   }
 
+  /**
+   * The held statement that `wire` is a byte-identical copy of, if any. During a
+   * heal every node receives each statement from several peers; only the first
+   * copy needs its Ed25519 signature checked.
+   */
+  heldCopy(wire: WireStatement): VerifiedStatement | undefined {
+    const held = this.bySignature.get(signatureKey(wire.s));
+    return held && Buffer.compare(held.body, wire.b) === 0 ? held : undefined;
+  }
+
   /** Every held statement. */
   values(): IterableIterator<VerifiedStatement> {
     return this.held.values();
@@ -33,14 +45,20 @@ export class StatementTable {
   offer(statement: VerifiedStatement): boolean {
     const current = this.held.get(statement.value.x);
     if (current && compareRanks(rankOf(statement), rankOf(current)) <= 0) return false;
+    if (current) this.bySignature.delete(signatureKey(current.signature));
     this.held.set(statement.value.x, statement);
+    this.bySignature.set(signatureKey(statement.signature), statement);
     this.cachedDigest = undefined;
     return true;
   }
 
   /** Forget the statement about `id` (the node left the mesh). */
   delete(id: string): void {
-    if (this.held.delete(id)) this.cachedDigest = undefined;
+    const current = this.held.get(id);
+    if (!current) return;
+    this.held.delete(id);
+    this.bySignature.delete(signatureKey(current.signature));
+    this.cachedDigest = undefined;
   }
 
   /**
@@ -90,4 +108,8 @@ export class StatementTable {
     }
     return {give, want};
   }
+}
+
+function signatureKey(signature: Uint8Array): string {
+  return Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64');
 }

@@ -126,8 +126,13 @@ function newKeyMaterial(): {signingPrivateKey: string; wgPrivateKey: string} {
   return {signingPrivateKey: rawPrivate('ed25519'), wgPrivateKey: rawPrivate('x25519')};
 }
 
-/** Make a new identity in memory (tests, simulations). */
-export function generateIdentity(): NodeIdentity {
+/**
+ * Make a new identity in memory (tests, simulations). With `randomBytes`
+ * (a seeded source, say) the keys come from it, so a simulation's node ids and
+ * ring positions are the same on every run.
+ */
+export function generateIdentity(randomBytes?: (length: number) => Uint8Array): NodeIdentity {
+  if (randomBytes) return identityFromKeys(Buffer.from(randomBytes(32)), Buffer.from(randomBytes(32)).toString('base64'));
   const keys = newKeyMaterial();
   return identityFromKeys(Buffer.from(keys.signingPrivateKey, 'base64'), keys.wgPrivateKey);
 }
