@@ -151,6 +151,22 @@ describe('failure detection', () => {
     await sim.until(() => sim!.nodes.every((node) => node.store.get(a.id)?.value.version === version), 5_000, 'change from the cut-off node everywhere');
   });
 
+  it('does not probe its peers after its own process stalled, nor is it declared dead for a stall shorter than the detection time', async () => {
+    sim = new Simulation({peers: 8, seed: 83});
+    await sim.start();
+    await sim.advance(10_000);
+    const frozen = sim.nodes[3]!;
+    const before = frozen.control.stats();
+    // Longer than the silence that starts probing (3H/2): the heartbeats its predecessors sent meanwhile sit unread.
+    sim.stall(frozen, 3_500);
+    await sim.advance(15_000);
+    const after = frozen.control.stats();
+    expect(after.stallsDetected).toBeGreaterThan(before.stallsDetected);
+    expect(after.probeRounds).toBe(before.probeRounds);
+    expect(sim.events).toEqual([]);
+    expect(sim.allViewsAre(sim.nodes)).toBe(true);
+  });
+
   it('converges and has no false positive over three minutes with 1% loss at 50 nodes', async () => {
     sim = new Simulation({peers: 50, seed: 71, lossRate: 0.01});
     await sim.start();

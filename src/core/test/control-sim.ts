@@ -3,6 +3,7 @@
  * twophase stores, MeshControls and MemoryTransports on one SimulatedClock.
  * Each node signs its record once (signing and verifying are the slow part).
  */
+import type {Clock, TimerHandle} from '../src/contracts/clock.js';
 import type {SyncSession, SyncStats} from '../src/contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../src/contracts/transport.js';
 import type {MeshStore} from '../src/contracts/store.js';
@@ -40,6 +41,8 @@ export class RecordingTransport implements Transport {
     inner: Transport,
     private readonly sink: string[],
     private readonly silent: ReadonlySet<string> = new Set(),
+    /** Resolves when the sending node may read a reply (see {@link Simulation.stall}). */
+    private readonly awake: () => Promise<void> = () => Promise.resolve(),
   ) {
     this.inner = inner;
   }
@@ -66,11 +69,46 @@ export class RecordingTransport implements Transport {
 
   message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     this.sink.push(endpoint);
-    return this.hang(endpoint, signal) ?? this.inner.message(endpoint, meshId, payload, signal);
+    return this.hang(endpoint, signal) ?? this.inner.message(endpoint, meshId, payload, signal).then(async (reply) => (await this.awake(), reply));
   }
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/**
+ * A node's view of the shared clock that can stall: a timer due while the
+ * node is stalled fires when the stall ends, as a process frozen by CPU
+ * starvation or a long GC pause runs its overdue timers once it gets the CPU
+ * back (and before the I/O that piled up meanwhile: see {@link Simulation.stall}).
+ */
+class StallableClock implements Clock {
+  constructor(
+    private readonly base: Clock,
+    private readonly stalledUntil: () => number,
+  ) {}
+
+  now(): number {
+    return this.base.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    let cancelled = false;
+    let handle: TimerHandle;
+    const fire = (): void => {
+      if (cancelled) return;
+      const wait = this.stalledUntil() - this.base.now();
+      if (wait > 0) handle = this.base.setTimeout(fire, wait);
+      else fn();
+    };
+    handle = this.base.setTimeout(fire, ms);
+    return {
+      cancel: () => {
+        cancelled = true;
+        handle.cancel();
+      },
+    };
   }
 }
 
@@ -87,6 +125,8 @@ export interface SimNode {
   control: MeshControl;
   /** False once crashed or stopped. */
   up: boolean;
+  /** Until when (simulated ms) the node's process is frozen; see {@link Simulation.stall}. */
+  stalledUntil: number;
 }
 
 /** A liveness transition seen by one node. */
@@ -148,7 +188,7 @@ export class Simulation {
     tests.forEach(({role, name, test}, index) => {
       const store = this.openStore();
       store.merge(records);
-      const node = {index, id: test.id, name, role, identity: test.identity, test, store, up: true} as SimNode;
+      const node = {index, id: test.id, name, role, identity: test.identity, test, store, up: true, stalledUntil: -Infinity} as SimNode;
       this.attach(node, store);
       this.nodes.push(node);
     });
@@ -166,8 +206,8 @@ export class Simulation {
       identity: node.identity,
       role: node.role,
       store,
-      transport: new RecordingTransport(transport, this.dialled, this.silenced),
-      clock: this.clock,
+      transport: new RecordingTransport(transport, this.dialled, this.silenced, () => this.awake(node)),
+      clock: new StallableClock(this.clock, () => node.stalledUntil),
       random: this.random.fork(),
       logger: silentLogger(),
       settings: this.settings,
@@ -225,7 +265,10 @@ export class Simulation {
     return {
       snapshot: async () => ({storeKind: node.store.kind, snapshot: node.store.save()}),
       openSync: () => node.store.openSync('responder'),
-      message: (_meshId: string, payload: Uint8Array, peer: RemotePeer) => node.control.handleMessage(payload, peer),
+      message: async (_meshId: string, payload: Uint8Array, peer: RemotePeer) => {
+        await this.awake(node);
+        return node.control.handleMessage(payload, peer);
+      },
     };
   }
 
@@ -248,6 +291,23 @@ export class Simulation {
   async crashSilently(node: SimNode): Promise<void> {
     this.silenced.add(node.name);
     await this.crash(node);
+  }
+
+  /**
+   * Freeze `node`'s process for `ms`: no timer of it runs and nothing it
+   * receives (requests, replies) is read until the stall ends; then its
+   * overdue timers run first and the messages that piled up right after, in
+   * the order Node.js's event loop would (timers before I/O).
+   */
+  stall(node: SimNode, ms: number): void {
+    node.stalledUntil = this.clock.now() + ms;
+  }
+
+  /** Resolves once `node` is not stalled, a millisecond after its overdue timers. */
+  private awake(node: SimNode): Promise<void> {
+    const wait = node.stalledUntil - this.clock.now();
+    if (wait <= 0) return Promise.resolve();
+    return new Promise((resolve) => this.clock.setTimeout(resolve, wait + 1));
   }
 
   /** Advance simulated time. */

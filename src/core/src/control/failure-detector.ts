@@ -80,6 +80,9 @@ export class FailureDetector {
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly probing = new Set<string>();
   private readonly beating = new Set<string>();
+  /** When the last check ran, and when this node last found its own event loop stalled. */
+  private lastCheckAt: number | undefined;
+  private lastStallAt = -Infinity;
 
   constructor(deps: FailureDetectorDeps) {
     this.deps = deps;
@@ -208,11 +211,31 @@ export class FailureDetector {
     for (const id of this.vouched.keys()) if (!next.has(id)) this.vouched.delete(id);
   }
 
+  /**
+   * True when this check ran more than a check period late: this node itself
+   * was stalled (CPU starvation, a long GC pause). Its timers run before the
+   * I/O that piled up meanwhile is read, so heartbeats that did arrive may be
+   * sitting unread: silence measured now says nothing about the peers
+   * (Lifeguard's point about local health). Without this, an overloaded
+   * machine probes everyone after every stall, and the probes load it more.
+   */
+  private stalled(now: number): boolean {
+    const {timings} = this.deps;
+    const late = this.lastCheckAt !== undefined && now - this.lastCheckAt > 2 * timings.checkPeriodMs;
+    this.lastCheckAt = now;
+    if (late) {
+      this.lastStallAt = now;
+      this.deps.stats.stallsDetected++;
+    }
+    return late;
+  }
+
   private check(): void {
     const {view, clock, timings} = this.deps;
     view.refresh();
     this.syncWatched();
     const now = clock.now();
+    if (this.stalled(now)) return;
     for (const [id, since] of this.watched) {
       if (!view.isAlive(id)) continue;
       const last = Math.max(view.lastHeardAt(id) ?? 0, this.vouched.get(id) ?? 0, since);
@@ -249,6 +272,7 @@ export class FailureDetector {
   private async probe(target: string): Promise<void> {
     const {view, rpc, selfId, stats, timings, clock, logger} = this.deps;
     stats.probeRounds++;
+    const startedAt = clock.now();
     const helpers = this.helpersFor(target);
     const direct = view.endpointOf(target) === undefined ? Promise.resolve(false) : this.ping(target, timings.probeTimeoutMs);
     const indirect = helpers.map((helper) =>
@@ -266,6 +290,10 @@ export class FailureDetector {
       return;
     }
     const now = clock.now();
+    if (now - startedAt > timings.probeTimeoutMs + timings.checkPeriodMs || this.lastStallAt >= startedAt) {
+      // The deadlines fired late: this node was stalled, and the answers may be unread. Not a round.
+      return;
+    }
     const lastHeard = view.lastHeardAt(target);
     if (lastHeard !== undefined && now - lastHeard <= timings.silenceMs) {
       // A heartbeat got through while the probes were out.

@@ -28,6 +28,8 @@ export interface ControlStats {
   heartbeatsRelayed: number;
   /** Probe rounds run by this node as a monitor. */
   probeRounds: number;
+  /** Checks skipped because this node's own event loop had stalled (see failure-detector.ts). */
+  stallsDetected: number;
   /** Claims this node made. */
   accusations: number;
   /** Refutations this node signed. */
@@ -57,6 +59,7 @@ export function emptyControlStats(): ControlStats {
     heartbeatsSent: 0,
     heartbeatsRelayed: 0,
     probeRounds: 0,
+    stallsDetected: 0,
     accusations: 0,
     refutations: 0,
     deathsObserved: 0,

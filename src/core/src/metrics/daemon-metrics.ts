@@ -144,6 +144,7 @@ export class DaemonMetrics {
     counter('wgmesh_control_messages_total', 'Control-plane requests sent and received (pushes, heartbeats, probes, anti-entropy).', ['mesh', 'direction'], sentReceived('messagesSent', 'messagesReceived'));
     counter('wgmesh_control_messages_failed_total', 'Control-plane requests this node sent that failed (unreachable, timed out, refused).', ['mesh'], perMesh((m) => m.stats?.messagesFailed));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));
+    counter('wgmesh_control_stalls_total', 'Failure checks skipped because this node\'s own event loop had stalled (CPU starvation, long GC pauses): silence it measured then said nothing about its peers.', ['mesh'], perMesh((m) => m.stats?.stallsDetected));
     counter('wgmesh_control_bytes_total', 'Bytes of control-plane traffic, store sync sessions included.', ['mesh', 'direction'], sentReceived('bytesSent', 'bytesReceived'));
     gauge('wgmesh_wireguard_handshake_age_seconds', 'Seconds since the latest WireGuard handshake with a current member (members never shaken hands with are absent).', ['mesh', 'peer', 'alias'], (set) => {
       for (const mesh of meshes()) for (const peer of mesh.handshakes) set({mesh: mesh.meshId, peer: peer.peer, alias: peer.alias}, peer.ageSeconds);
