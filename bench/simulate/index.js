@@ -3,8 +3,8 @@
  * `node bench/simulate [options]`: the control-plane simulator (issue 8).
  * This entry point only prepares the process, then hands over to main.js:
  *
- * - N nodes hold N x N entries and views in one heap (about 450 bytes per
- *   pair, 4 GB at 3,000 nodes), over Node's default heap limit: it starts
+ * - N nodes hold N x N entries and views in one heap (about 60 bytes per
+ *   pair, 6 GB at 10,000 nodes), over Node's default heap limit: it starts
  *   itself again with `--max-old-space-size` sized for the run (and a larger
  *   young generation, which cuts the garbage collector's share by about a
  *   third) and passes its exit code on;

@@ -78,11 +78,12 @@ Examples:
   node bench/simulate --nodes 300 --scenarios change,crash   # a quick look (~1 min)
   node bench/simulate --nodes 3000                           # every scenario (partition at 1,000), ~1.5 h
   node bench/simulate --nodes 3000 --scenarios steady --json > steady.json
-  node bench/simulate --nodes 5000 --scenarios change --changes 2
+  node bench/simulate --nodes 10000 --scenarios change       # ~30 min, ~11 GB
 
 Memory grows with N^2 (each node holds every record and a view of every
-member: about 4 GB at 3,000 nodes, 40 GB at 10,000); the process restarts
-itself with a large enough heap.
+member: ~60 bytes per node pair plus ~0.15 MB per node; peak RSS 0.5 GB at
+1,000 nodes, 0.8 GB at 2,000, about 11 GB expected at 10,000); the process
+restarts itself with a large enough heap.
 `;
 
 const cliOptions = {
@@ -225,16 +226,18 @@ function positiveOrZero(name, text) {
 }
 
 /**
- * Heap (MiB) a run needs (`--heap-mib` overrides): about 600 bytes per (node,
- * member) pair for the stores, views and rings, plus spare identities for
- * joiners, plus room; a partition needs several times more while it heals
- * (every node holds a claim or refutation about every member, and the
- * messages carrying them: 4.3 GB peak at 1,000 nodes).
+ * Heap (MiB) a run needs (`--heap-mib` overrides): 120 bytes per (node,
+ * member) pair, twice what the stores and views hold (~55 bytes at 10,000
+ * members: each view's map of members and each store's array of entries; the
+ * rest is shared), for the garbage of the run, plus 2 GiB for the per-node
+ * state and the process; a partition needs far more while it heals (every
+ * node holds a claim or refutation about every member, and the messages
+ * carrying them: 4.3 GB peak at 1,000 nodes).
  */
 export function heapNeededMiB(options) {
   if (options.heapMiB !== undefined) return options.heapMiB;
   const churnJoins = options.scenarios.includes('churn') ? Math.ceil((options.params.churnMs / 1000) * options.params.churnRate) : 0;
   const n = options.nodes + Math.max(churnJoins, options.params.joins);
   const p = options.scenarios.includes('partition') ? Math.min(options.nodes, options.params.partitionNodes) : 0;
-  return Math.ceil(Math.max(600 * n * n, 5000 * p * p) / 2 ** 20 + 2048);
+  return Math.ceil(Math.max(120 * n * n, 5000 * p * p) / 2 ** 20 + 2048);
 }

@@ -23,7 +23,9 @@ import {verifyCache} from './verify-cache.js';
  * @property {number} falsePositives
  * @property {object} details scenario-specific numbers
  * @property {import('./svg-chart.js').ChartSpec} chart
- * @property {{simulatedMs: number, wallMs: number, setupWallMs: number}} cost
+ * @property {{simulatedMs: number, wallMs: number, setupWallMs: number, liveHeapMiB: number | null, externalMiB: number | null}} cost
+ *   `liveHeapMiB` / `externalMiB`: what the warmed-up mesh holds after a full GC (V8 heap; typed-array
+ *   and Buffer memory outside it), null without `--expose-gc` (index.js always passes it)
  */
 
 /**
@@ -44,18 +46,28 @@ async function withMesh(ctx, extra, body) {
   ctx.log(`building a mesh of ${sim.options.nodes} nodes ...`);
   await sim.build();
   await sim.advance(ctx.warmupMs);
+  const live = liveMemory();
   const setupWallMs = performance.now() - wallStart;
-  ctx.log(`built and warmed up (${ctx.warmupMs / 1000} s simulated) in ${(setupWallMs / 1000).toFixed(0)} s of wall time`);
+  const held = live.liveHeapMiB === null ? '' : `; it holds ${live.liveHeapMiB} MiB of heap + ${live.externalMiB} MiB outside it`;
+  ctx.log(`built and warmed up (${ctx.warmupMs / 1000} s simulated) in ${(setupWallMs / 1000).toFixed(0)} s of wall time${held}`);
   const simStart = sim.clock.now();
   const wall = performance.now();
   try {
     const result = await body(sim);
-    result.cost = {simulatedMs: sim.clock.now() - simStart, wallMs: performance.now() - wall, setupWallMs};
+    result.cost = {simulatedMs: sim.clock.now() - simStart, wallMs: performance.now() - wall, setupWallMs, ...live};
     return result;
   } finally {
     await sim.close();
     globalThis.gc?.();
   }
+}
+
+/** Memory the mesh holds right now, after a full GC (nulls when the GC cannot be called). */
+function liveMemory() {
+  if (globalThis.gc === undefined) return {liveHeapMiB: null, externalMiB: null};
+  globalThis.gc();
+  const usage = process.memoryUsage();
+  return {liveHeapMiB: Math.round(usage.heapUsed / 2 ** 20), externalMiB: Math.round(usage.external / 2 ** 20)};
 }
 
 /** Difference of two counter snapshots. */

@@ -9,15 +9,13 @@
  * on N machines and do this work in parallel; it does not move the simulated
  * clock at all. So inside the simulation, and only there, each distinct entry
  * is verified once (by the real `verifyEntry`) and every store gets the same
- * immutable VerifiedEntry back; the key the store indexes entries by is
- * computed once per entry too. Everything else in the store (merge rule,
+ * immutable VerifiedEntry back. Everything else in the store (merge rule,
  * digests, bucket index, sync sessions, snapshots) runs unchanged. The same
  * goes for the membership statements (signed claims and refutations) the
  * control plane verifies: each distinct statement is verified once.
  *
  * Redirected imports: in `@wgmesh/store-twophase`'s files, `@wgmesh/core` to
- * verify-cache-core.js (core with a caching `verifyEntry`) and
- * `./entry-identity.js` to entry-identity-cache.js; in core's
+ * verify-cache-core.js (core with a caching `verifyEntry`); in core's
  * `control/membership-view.js`, `./statements.js` to statement-cache.js and
  * `./ring.js` to ring-cache.js (identical immutable rings shared between
  * nodes instead of each node sorting and holding its own copy).
@@ -27,7 +25,6 @@
 const STORE_DIST = '/plugins/store-twophase/dist/';
 const VIEW = '/src/core/dist/control/membership-view.js';
 const CORE_SHIM = new URL('./verify-cache-core.js', import.meta.url).href;
-const IDENTITY_SHIM = new URL('./entry-identity-cache.js', import.meta.url).href;
 const STATEMENT_SHIM = new URL('./statement-cache.js', import.meta.url).href;
 const RING_SHIM = new URL('./ring-cache.js', import.meta.url).href;
 
@@ -38,10 +35,7 @@ const RING_SHIM = new URL('./ring-cache.js', import.meta.url).href;
  * @param {Function} next
  */
 export async function resolve(specifier, context, next) {
-  if (context.parentURL?.includes(STORE_DIST)) {
-    if (specifier === '@wgmesh/core') return {url: CORE_SHIM, shortCircuit: true};
-    if (specifier === './entry-identity.js') return {url: IDENTITY_SHIM, shortCircuit: true};
-  }
+  if (context.parentURL?.includes(STORE_DIST) && specifier === '@wgmesh/core') return {url: CORE_SHIM, shortCircuit: true};
   if (context.parentURL?.endsWith(VIEW)) {
     if (specifier === './statements.js') return {url: STATEMENT_SHIM, shortCircuit: true};
     if (specifier === './ring.js') return {url: RING_SHIM, shortCircuit: true};

@@ -8,7 +8,25 @@
  * they are not cached).
  */
 import {EntryRejectedError, verifyEntry as realVerifyEntry} from '@wgmesh/core';
-import {signatureKey} from './entry-identity-cache.js';
+
+/** @type {WeakMap<Uint8Array, string>} */
+const keys = new WeakMap();
+
+/**
+ * The cache key of an entry: its signature in base64, computed once per
+ * signature array (N stores offered the same shared entry share one string).
+ * @param {import('@wgmesh/core').SignedEntry} entry
+ * @returns {string}
+ */
+function signatureKey(entry) {
+  let key = keys.get(entry.signature);
+  if (key === undefined) {
+    const {signature} = entry;
+    key = Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64');
+    keys.set(signature, key);
+  }
+  return key;
+}
 
 /** @type {Map<string, import('@wgmesh/core').VerifiedEntry>} */
 const cache = new Map();

@@ -28,7 +28,7 @@ import {
 } from '@wgmesh/core';
 import {z} from 'zod';
 import {BucketIndex} from './buckets.js';
-import {sameEntry, signatureKey} from './entry-identity.js';
+import {idHint, sameEntry} from './entry-identity.js';
 import {decodeSnapshot, encodeSnapshot} from './snapshot.js';
 import {TwoPhaseSyncSession, type SyncReplica} from './sync-session.js';
 
@@ -63,17 +63,17 @@ export class TwoPhaseStore implements MeshStore {
   readonly meshId: string;
   private readonly options: MeshStoreOptions;
   private readonly logger: Logger;
-  private readonly held = new Map<string, VerifiedEntry>();
   /**
-   * Held entries by signature, so an entry already held is recognised for the
-   * cost of a map lookup and a byte comparison instead of an Ed25519
-   * verification (~200 µs): most entries a replica receives it already has.
+   * The held entries, by key-space bucket (so a sync session looks only at the
+   * buckets that differ) and by node id. Also how an entry already held is
+   * recognised for the cost of a lookup and a byte comparison instead of an
+   * Ed25519 verification (~200 µs), since most entries a replica receives it
+   * already has: the id is read from the entry's bytes ({@link idHint}), so no
+   * index by signature is needed.
    */
-  private readonly bySignature = new Map<string, VerifiedEntry>();
+  private readonly held = new BucketIndex();
   /** Sum of the held entries' hashes, kept current on every change. */
   private readonly hashSum = new MultisetHash(32);
-  /** Held entries by key-space bucket, so a sync session looks only at the buckets that differ. */
-  private readonly buckets = new BucketIndex();
   private readonly listeners = new Set<(change: StoreChange) => void>();
 
   /** Open an empty store; see {@link MeshStoreOptions}. */
@@ -100,6 +100,7 @@ export class TwoPhaseStore implements MeshStore {
       if (checked.status === 'rejected') result.rejected.push({id: checked.id, reason: checked.reason});
       else if (checked.status === 'verified') this.apply(checked.entry, result, changes);
     }
+    this.held.flush();
     this.logRejections(result.rejected);
     this.notify(changes);
     return result;
@@ -112,7 +113,7 @@ export class TwoPhaseStore implements MeshStore {
 
   /** All entries held, tombstones included, sorted by node id. */
   entries(): VerifiedEntry[] {
-    return [...this.held.values()].sort((a, b) => (a.value.id < b.value.id ? -1 : a.value.id > b.value.id ? 1 : 0));
+    return this.held.all().sort((a, b) => (a.value.id < b.value.id ? -1 : a.value.id > b.value.id ? 1 : 0));
   }
 
   /** The live node records, sorted by id. */
@@ -138,17 +139,17 @@ export class TwoPhaseStore implements MeshStore {
       size: () => this.held.size,
       digest: () => this.digest(),
       get: (id) => this.held.get(id),
-      bucketDigests: (bits) => this.buckets.digests(bits),
-      entriesIn: (bits, buckets) => this.buckets.entriesIn(bits, buckets),
+      bucketDigests: (bits) => this.held.digests(bits),
+      entriesIn: (bits, buckets) => this.held.entriesIn(bits, buckets),
       isExpired: (entry) => isExpired(entry, this.options.clock.now(), this.options.gcHorizonMs),
       merge: (entries) => this.merge(entries),
     };
     return new TwoPhaseSyncSession(role, replica, this.logger);
   }
 
-  /** A snapshot of every entry held. */
+  /** A snapshot of every entry held, in node id order (so equal states give equal snapshots). */
   save(): Uint8Array {
-    return encodeSnapshot(this.meshId, [...this.held.values()]);
+    return encodeSnapshot(this.meshId, this.entries());
   }
 
   /**
@@ -177,6 +178,7 @@ export class TwoPhaseStore implements MeshStore {
     const result: MergeResult = {accepted: [], rejected};
     const changes: StoreChange[] = [];
     for (const entry of verified) this.apply(entry, result, changes);
+    this.held.flush();
     this.logRejections(rejected);
     this.notify(changes);
     return result;
@@ -185,16 +187,9 @@ export class TwoPhaseStore implements MeshStore {
   /** Drop every entry older than the horizon. No change event: nothing replaces them. */
   collectGarbage(): number {
     const now = this.options.clock.now();
-    let dropped = 0;
-    for (const [id, entry] of this.held) {
-      if (!isExpired(entry, now, this.options.gcHorizonMs)) continue;
-      this.held.delete(id);
-      this.bySignature.delete(signatureKey(entry));
-      this.hashSum.remove(entry.hash);
-      this.buckets.delete(entry);
-      dropped++;
-    }
-    return dropped;
+    const dropped = this.held.deleteWhere((entry) => isExpired(entry, now, this.options.gcHorizonMs));
+    for (const entry of dropped) this.hashSum.remove(entry.hash);
+    return dropped.length;
   }
 
   /** Subscribe to changes; returns the unsubscribe function. */
@@ -203,23 +198,36 @@ export class TwoPhaseStore implements MeshStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** Classify an incoming entry: already held, verified and fresh, or rejected with the reason. */
+  /**
+   * Classify an incoming entry: already held (byte-identical to the held
+   * entry, whatever the clock says now), verified and fresh, or rejected with
+   * the reason. When the id hint misses a held entry, the id the entry turns
+   * out to claim is checked again, so the answer never depends on the hint.
+   */
   private check(entry: SignedEntry, now: number): Checked {
-    const held = this.bySignature.get(signatureKey(entry));
-    if (held !== undefined && sameEntry(held, entry)) return {status: 'held'};
+    if (this.holds(idHint(entry.body), entry)) return {status: 'held'};
     let verified: VerifiedEntry;
     try {
       verified = verifyEntry(entry, {meshId: this.meshId, now, maxClockSkewMs: this.options.maxClockSkewMs});
     } catch (error) {
       if (!(error instanceof EntryRejectedError)) throw error;
-      return {status: 'rejected', id: claimedId(entry), reason: error.message, entry};
+      const id = claimedId(entry);
+      if (this.holds(id, entry)) return {status: 'held'};
+      return {status: 'rejected', id, reason: error.message, entry};
     }
+    if (this.holds(verified.value.id, entry)) return {status: 'held'};
     if (isExpired(verified, now, this.options.gcHorizonMs)) {
       const age = now - verified.value.updatedAt;
       const reason = `entry for node ${verified.value.id} expired: updated ${age} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
       return {status: 'rejected', id: verified.value.id, reason, entry};
     }
     return {status: 'verified', entry: verified};
+  }
+
+  /** True when the entry held for node `id` is byte for byte `entry`. */
+  private holds(id: string | undefined, entry: SignedEntry): boolean {
+    const held = id === undefined ? undefined : this.held.get(id);
+    return held !== undefined && sameEntry(held, entry);
   }
 
   /** True when an entry would verify were it not for its timestamp (used to tell stale snapshots from corrupt ones). */
@@ -238,13 +246,10 @@ export class TwoPhaseStore implements MeshStore {
     const previous = this.held.get(id);
     if (previous !== undefined) {
       if (compareEntries(entry, previous) <= 0) return;
-      this.bySignature.delete(signatureKey(previous));
       this.hashSum.remove(previous.hash);
     }
-    this.held.set(id, entry);
-    this.bySignature.set(signatureKey(entry), entry);
+    this.held.put(entry, previous);
     this.hashSum.add(entry.hash);
-    this.buckets.put(entry, previous);
     result.accepted.push(entry);
     changes.push({id, current: entry, previous});
   }

@@ -1,5 +1,5 @@
 /** Shared set-up for the twophase-specific tests. */
-import type {MeshStore} from '@wgmesh/core';
+import type {Clock, MeshStore} from '@wgmesh/core';
 import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/core/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 
@@ -8,7 +8,7 @@ export const GC_HORIZON_MS = 3_600_000;
 export const CLOCK_SKEW_MS = 60_000;
 
 /** Open a twophase store on a simulated clock a little after the fixtures' time. */
-export function openStore(meshId: string, logger: RecordingLogger = recordingLogger(), clock = new SimulatedClock(FIXTURE_NOW + 10_000)): MeshStore {
+export function openStore(meshId: string, logger: RecordingLogger = recordingLogger(), clock: Clock = new SimulatedClock(FIXTURE_NOW + 10_000)): MeshStore {
   return new TwoPhaseStore({meshId, clock, logger, gcHorizonMs: GC_HORIZON_MS, maxClockSkewMs: CLOCK_SKEW_MS});
 }
 

@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto';
-import {DecodeError, encode, generateMeshId, InvalidInputError, isBackendFactory} from '@wgmesh/core';
-import {corruptSignature, makeTestNode, recordingLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {DecodeError, encode, generateMeshId, InvalidInputError, isBackendFactory, signEntry, type Clock} from '@wgmesh/core';
+import {corruptSignature, FIXTURE_NOW, makeTestNode, recordingLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
 import {TwoPhaseStore, twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {describe, expect, it} from 'vitest';
 // The hook is loaded from the build, as oclif loads it, so it hands out the very factory the package exports.
 import backendsHook from '../dist/hooks/backends.js';
 import {MultisetHash} from '@wgmesh/core';
+import {idHint} from '../src/entry-identity.js';
 import {CLOCK_SKEW_MS, GC_HORIZON_MS, hex, openStore} from './helpers.js';
 
 const meshId = generateMeshId();
@@ -23,6 +24,36 @@ describe('recognising held entries', () => {
     expect(result.rejected).toHaveLength(1);
     expect(result.rejected[0]!.reason).toMatch(/signature/);
     expect(store.records()[0]?.alias).toBe('a');
+  });
+});
+
+describe('the id hint', () => {
+  it('reads the node id from an entry body without decoding it', () => {
+    const entry = alice.record({alias: 'a'});
+    expect(idHint(entry.body)).toBe(alice.id);
+    expect(idHint(bob.tombstone().body)).toBe(bob.id);
+    expect(idHint(encode({kind: 'record'}))).toBeUndefined();
+  });
+
+  it('never decides: an entry whose body misleads the hint is still recognised as held, whatever the clock says', () => {
+    // A genuine, signed record whose services carry an `id` field ahead of the real one.
+    const {services: _services, ...rest} = alice.recordBody({alias: 'misleading'});
+    const entry = signEntry(alice.identity, {services: {id: 'ab'.repeat(16)}, ...rest});
+    expect(idHint(entry.body)).toBe('ab'.repeat(16));
+    let now = FIXTURE_NOW + 10_000;
+    const clock: Clock = {now: () => now, setTimeout: () => ({cancel: () => undefined})};
+    const store = openStore(meshId, recordingLogger(), clock);
+    expect(store.merge([wireEntry(entry)]).accepted).toHaveLength(1);
+    const copy = (): ReturnType<typeof wireEntry> => ({body: new Uint8Array(entry.body), signature: new Uint8Array(entry.signature)});
+    // Past the horizon a new entry would be refused as expired; the held one is simply held.
+    now += GC_HORIZON_MS + 1;
+    expect(store.merge([copy()])).toEqual({accepted: [], rejected: []});
+    const stranger = bob.record({updatedAt: FIXTURE_NOW});
+    expect(store.merge([wireEntry(stranger)]).rejected[0]?.reason).toMatch(/expired/);
+    // With the clock set far back it is dated in the future: a new entry is refused, the held one is held.
+    now = FIXTURE_NOW - 10 * CLOCK_SKEW_MS;
+    expect(store.merge([copy()])).toEqual({accepted: [], rejected: []});
+    expect(store.merge([wireEntry(bob.record({updatedAt: FIXTURE_NOW}))]).rejected[0]?.reason).toMatch(/future/);
   });
 });
 

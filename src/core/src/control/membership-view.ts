@@ -25,7 +25,11 @@ import type {ControlStats} from './stats.js';
 import {compareRanks, rankOf, signStatement, verifyStatement, type VerifiedStatement, type WireStatement} from './statements.js';
 import {StatementTable} from './statement-table.js';
 
-/** What the view keeps about a member. */
+/**
+ * What the view keeps about a member: derived from its record alone, and
+ * immutable, so views that hold the same record object share one (see
+ * {@link memberInfoOf}).
+ */
 export interface MemberInfo {
   readonly id: string;
   readonly role: Role;
@@ -36,6 +40,36 @@ export interface MemberInfo {
   readonly wgPublicKey: string;
   /** Position on the ring. */
   readonly position: number;
+}
+
+/**
+ * The member info of each record object, made once. A record object comes
+ * from the store's verified entry, so in one process every view holding that
+ * entry (a simulation runs thousands of nodes in one process) shares one
+ * info instead of each keeping its own object and ring position: ~90 bytes
+ * per node and member. Weak, so an info goes when its record does.
+ */
+const infoByRecord = new WeakMap<NodeRecord, MemberInfo>();
+
+/**
+ * The immutable info of a member of mesh `meshId` from its record, shared by
+ * every view that holds the same record object.
+ */
+function memberInfoOf(meshId: string, record: NodeRecord): MemberInfo {
+  // A record always belongs to the mesh of the store it came from; the check only keeps the cache exact if one did not.
+  const shared = record.meshId === meshId;
+  const cached = shared ? infoByRecord.get(record) : undefined;
+  if (cached !== undefined) return cached;
+  const info: MemberInfo = Object.freeze({
+    id: record.id,
+    role: record.role,
+    endpoint: record.role === 'peer' ? record.controlEndpoint : null,
+    signingKey: record.signingKey,
+    wgPublicKey: record.wgPublicKey,
+    position: ringPosition(meshId, record.id),
+  });
+  if (shared) infoByRecord.set(record, info);
+  return info;
 }
 
 /** Members whose liveness changed in this node's view. */
@@ -170,9 +204,10 @@ export class MembershipView {
   /** The ring of alive dialable peers (self included when dialable). */
   ring(): Ring {
     if (!this.ringCache) {
-      const peers = [];
+      // The infos themselves are ring members: no copy per member and rebuild.
+      const peers: MemberInfo[] = [];
       for (const member of this.members.values()) {
-        if (member.endpoint !== null && !this.dead.has(member.id)) peers.push({id: member.id, position: member.position});
+        if (member.endpoint !== null && !this.dead.has(member.id)) peers.push(member);
       }
       this.ringCache = new Ring(peers, this.deps.clusterSize);
     }
@@ -199,14 +234,7 @@ export class MembershipView {
     const previous = this.members.get(record.id);
     const endpoint = record.role === 'peer' ? record.controlEndpoint : null;
     if (previous && previous.role === record.role && previous.endpoint === endpoint && previous.signingKey === record.signingKey && previous.wgPublicKey === record.wgPublicKey) return;
-    this.members.set(record.id, {
-      id: record.id,
-      role: record.role,
-      endpoint,
-      signingKey: record.signingKey,
-      wgPublicKey: record.wgPublicKey,
-      position: previous?.position ?? ringPosition(this.deps.meshId, record.id),
-    });
+    this.members.set(record.id, memberInfoOf(this.deps.meshId, record));
     this.invalidateRing();
   }
 
