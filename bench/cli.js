@@ -112,7 +112,8 @@ function profile(argv, env, dir) {
  * Modules whose import cost (in a fresh Node, nothing else loaded) explains a
  * CLI start: what bin/run.js loads of oclif, oclif's whole index (what it
  * used to load), the client entry, and zod and yaml, which the client entry
- * may pull in (zod through the IPC frame decoder; yaml only with a config file).
+ * no longer loads (zod: replies are checked without it; yaml: only with a
+ * config file), for scale.
  */
 const IMPORT_PROBES = ['@oclif/core/execute', '@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
 

@@ -154,6 +154,15 @@ describe('node metadata, mesh show, query and graph on three daemons', () => {
     expect(JSON.parse(json.stdout)).toEqual({error: {code: 'INVALID_INPUT', message: expect.stringMatching(/column 10 \(near "nodes"\)/)}});
   });
 
+  it('shows one member over IPC when asked by node id, with the same fields the whole view has for it', async () => {
+    const whole = await show(b);
+    const one = await b.call('mesh.show', {meshId, nodeId: idOf(c)});
+    expect(one.nodes).toEqual(whole.nodes.filter((node) => node.id === idOf(c)));
+    expect(one.nodes).toHaveLength(1);
+    expect((await b.call('mesh.show', {meshId, nodeId: '0'.repeat(32)})).nodes).toEqual([]);
+    await expect(b.call('mesh.show', {meshId, nodeId: 'not-a-node-id'})).rejects.toMatchObject({code: 'INVALID_INPUT'});
+  });
+
   it('queries exactly the JSON mesh show prints; --json prints the raw result', async () => {
     const [shown, whole, keys] = await Promise.all([
       b.cliJson<MeshShowView>(['mesh', 'show', meshId]),

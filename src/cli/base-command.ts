@@ -4,13 +4,22 @@
  * and exits 1; with `--json` it prints `{"error": {"code", "message"}}` instead.
  * Only unexpected bugs reach oclif's handler with a stack trace.
  */
-// oclif's subpaths, not its index: the index loads all of oclif (and semver),
-// which a quick command such as `mesh list` would pay for on every start.
-import {Command} from '@oclif/core/command';
-import * as Errors from '@oclif/core/errors';
-import * as Flags from '@oclif/core/flags';
+import {createRequire} from 'node:module';
+import type * as OclifCommand from '@oclif/core/command';
+import type * as OclifErrors from '@oclif/core/errors';
+import type * as OclifFlags from '@oclif/core/flags';
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
-import {IpcClient, resolveSocketPath} from '@wgmesh/core/client';
+import {IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
+
+// oclif's subpaths, not its index: the index loads all of oclif (and semver),
+// which a quick command such as `mesh list` would pay for on every start. And
+// required, not imported: oclif is CommonJS, and importing it from an ES module
+// makes Node scan its sources for their exports (~10 ms per start); bin/run.js
+// has already required these modules, so this costs nothing.
+const require = createRequire(import.meta.url);
+const {Command} = require('@oclif/core/command') as typeof OclifCommand;
+const Errors = require('@oclif/core/errors') as typeof OclifErrors;
+const Flags = require('@oclif/core/flags') as typeof OclifFlags;
 
 /** Flags every command that talks to the daemon accepts. */
 export const daemonFlags = {
@@ -75,14 +84,25 @@ export abstract class DaemonClientCommand extends WgmeshCommand {
    */
   static pluginsNeeded = false;
 
-  /** Call the daemon once and close the connection. */
+  /**
+   * Call the daemon once and close the connection. The result is checked
+   * against the method's result shape before the command prints or reads it:
+   * whatever listens on the socket is untrusted.
+   * @throws IpcError when the result is not of the method's shape.
+   */
   protected async call<M extends IpcMethod>(flags: {socket?: string; config?: string}, method: M, params: IpcMethods[M]['params']): Promise<IpcMethods[M]['result']> {
     const socketPath = await resolveSocketPath({socket: flags.socket, file: flags.config, env: process.env});
     const client = new IpcClient(socketPath);
+    let result: IpcMethods[M]['result'];
     try {
-      return await client.call(method, params);
+      result = await client.call(method, params);
     } finally {
       client.close();
     }
+    const problem = ipcResultProblem(method, result);
+    if (problem !== undefined) {
+      throw new IpcError(`the wgmesh daemon at ${socketPath} sent a ${method} result this CLI cannot read (${problem}); use the wgmesh CLI that came with the daemon`);
+    }
+    return result;
   }
 }

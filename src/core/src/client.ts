@@ -15,7 +15,8 @@ export {IpcClient} from './ipc/client.js';
 export {socketPathWithoutConfig} from './config/paths.js';
 export {assertMeshId, isMeshId} from './addressing/mesh-id.js';
 export {isValidAlias, normaliseAlias} from './model/aliases.js';
-export {RECORD_LIMITS} from './model/record.js';
+export {RECORD_LIMITS} from './model/limits.js';
+export {ipcResultProblem} from './ipc/results.js';
 
 /**
  * The IPC socket the CLI should dial, without a daemon: `--socket` >

@@ -9,7 +9,7 @@ import {connect, type Socket} from 'node:net';
 import {MAX_SOCKET_PATH_BYTES, socketPathFits} from '../config/paths.js';
 import {DaemonNotRunningError, IpcError, IpcPermissionError, RemoteError, type WgmeshError} from '../errors.js';
 import type {IpcMethod, IpcMethods} from './methods.js';
-import {FrameSplitter, IPC_PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, decodeResponse, encodeFrame, type IpcResponse} from './protocol.js';
+import {FrameSplitter, IPC_PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, decodeResponse, encodeFrame, type IpcResponse} from './frame.js';
 
 /** Options of {@link IpcClient}. */
 export interface IpcClientOptions {

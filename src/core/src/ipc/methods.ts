@@ -89,6 +89,13 @@ export interface NodeSetResult {
 /** Parameters of methods that name one mesh. */
 export const meshIdParamsSchema = z.object({meshId: z.string()});
 
+/**
+ * `mesh.show` params: `nodeId` limits `nodes` to that member (none when it is
+ * not a live member), so a watcher polling one record does not make the
+ * daemon serialise the whole mesh on every call.
+ */
+export const meshShowParamsSchema = meshIdParamsSchema.extend({nodeId: z.string().regex(/^[0-9a-f]{32}$/, 'must be a node id (32 lower-case hex digits)').optional()});
+
 /** One route as shown to users. */
 export interface RouteView {
   destination: string;
@@ -196,7 +203,7 @@ export interface IpcMethods {
   'mesh.create': {params: MeshSettingsInput; result: {meshId: string}};
   'mesh.join': {params: MeshJoinInput; result: {meshId: string; members: number}};
   'mesh.list': {params: Record<string, never>; result: MeshSummary[]};
-  'mesh.show': {params: {meshId: string}; result: MeshShowView};
+  'mesh.show': {params: z.infer<typeof meshShowParamsSchema>; result: MeshShowView};
   'mesh.leave': {params: {meshId: string}; result: {meshId: string}};
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};

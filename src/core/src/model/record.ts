@@ -4,23 +4,15 @@
  * these schemas before anything else looks at it.
  */
 import {z} from 'zod';
+import {RECORD_LIMITS} from './limits.js';
 
 /** Roles a node can have in a mesh (DESIGN.md section 4). */
 export const ROLES = ['peer', 'client'] as const;
 /** A node's role in one mesh. */
 export type Role = (typeof ROLES)[number];
 
-/** Caps on untrusted sizes. A record above these is rejected, not truncated. */
-export const RECORD_LIMITS = {
-  alias: 63,
-  description: 256,
-  services: 64,
-  serviceKey: 63,
-  serviceValue: 512,
-  routes: 256,
-  routePath: 32,
-  endpoint: 300,
-} as const;
+// Defined apart (zod-free) so that the CLI's client entry can use them cheaply.
+export {RECORD_LIMITS} from './limits.js';
 
 const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a 32-byte key in base64');
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');

@@ -378,11 +378,12 @@ export class Daemon {
     return [...this.meshes.values()].map((runtime) => runtime.summary()).sort((a, b) => a.meshId.localeCompare(b.meshId));
   }
 
-  /** One mesh as `mesh show` presents it, with aliases and home peers resolved. */
-  async showMesh(meshId: string): Promise<MeshShowView> {
+  /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
+  async showMesh(meshId: string, nodeId?: string): Promise<MeshShowView> {
     const runtime = this.mesh(meshId);
     const view = await runtime.view();
-    return withRelations(view, runtime.liveRecords());
+    const shown = nodeId === undefined ? view : {...view, nodes: view.nodes.filter((node) => node.id === nodeId)};
+    return withRelations(shown, runtime.liveRecords());
   }
 
   /** What `status` prints. */

@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshIdParamsSchema, meshJoinSchema, meshSettingsSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
 import type {SelfPatch} from './mesh-runtime.js';
@@ -46,7 +46,10 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       return daemon.joinMesh(meshId, via, settings);
     },
     'mesh.list': async (params) => (parse(noParams, params, 'mesh.list'), daemon.listMeshes()),
-    'mesh.show': async (params) => daemon.showMesh(parse(meshIdParamsSchema, params, 'mesh.show').meshId),
+    'mesh.show': async (params) => {
+      const {meshId, nodeId} = parse(meshShowParamsSchema, params, 'mesh.show');
+      return daemon.showMesh(meshId, nodeId);
+    },
     'mesh.leave': async (params) => daemon.leaveMesh(parse(meshIdParamsSchema, params, 'mesh.leave').meshId),
     'service.set': async (params) => {
       const {meshId, key, value} = parse(serviceSetSchema.strict(), params, 'service.set');
