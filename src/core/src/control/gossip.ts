@@ -66,6 +66,9 @@ interface Batch {
   exclude: Set<string>;
 }
 
+/** Store sync sessions that anti-entropy rounds may leave running at once (see {@link Gossip.reconcileWith}). */
+const MAX_BACKGROUND_SYNCS = 2;
+
 /** Failed batches kept for later rounds; more than this and the oldest is left to anti-entropy. */
 const MAX_RETRY_BATCHES = 16;
 
@@ -89,6 +92,7 @@ export class Gossip {
   /** Sender of the push being merged right now (store change events are synchronous). */
   private source: string | undefined;
   private lastOutsideAt: number;
+  private backgroundSyncs = 0;
   private unsubscribe: (() => void) | undefined;
 
   constructor(deps: GossipDeps) {
@@ -265,7 +269,7 @@ export class Gossip {
       if (partner === undefined) return;
       tried.add(partner);
       try {
-        await this.reconcileWith(partner);
+        await this.reconcileWith(partner, {background: true});
         return;
       } catch (error) {
         this.deps.logger.debug({err: error, partner}, 'anti-entropy round failed');
@@ -314,15 +318,30 @@ export class Gossip {
     }
   }
 
-  /** One anti-entropy round with `target`: digests, then statements and store only when they differ. */
-  async reconcileWith(target: string): Promise<void> {
+  /**
+   * One anti-entropy round with `target`: digests, then statements and store
+   * only when they differ. With `background`, a store sync session it starts
+   * runs on its own (at most MAX_BACKGROUND_SYNCS at a time) and the round
+   * ends: a session that lost a message waits out the whole `timeout`, and
+   * meanwhile the next rounds must still reach other partners, or a node that
+   * every push missed stays behind for that long.
+   */
+  async reconcileWith(target: string, options: {background?: boolean} = {}): Promise<void> {
     const {rpc, view, store, stats, selfId, timings} = this.deps;
     stats.antiEntropyRounds++;
     const reply = await rpc.request(target, {t: 'ae', f: selfId, sd: store.digest(), md: view.table.digest()}, 'ae', timings.roundTimeoutMs);
     if (reply.m) await this.exchangeStatements(target, reply.m);
     if (!reply.s) {
-      stats.storeSyncs++;
-      await rpc.syncStore(target, timings.requestTimeoutMs);
+      if (options.background !== true) {
+        stats.storeSyncs++;
+        await rpc.syncStore(target, timings.requestTimeoutMs);
+      } else if (this.backgroundSyncs < MAX_BACKGROUND_SYNCS) {
+        stats.storeSyncs++;
+        this.backgroundSyncs++;
+        this.track(rpc.syncStore(target, timings.requestTimeoutMs))
+          .catch((error: unknown) => this.deps.logger.debug({err: error, partner: target}, 'anti-entropy sync session failed'))
+          .finally(() => this.backgroundSyncs--);
+      }
     } else if (!reply.m) {
       stats.antiEntropyEqual++;
     }
