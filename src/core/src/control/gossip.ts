@@ -338,7 +338,10 @@ export class Gossip {
       } else if (this.backgroundSyncs < MAX_BACKGROUND_SYNCS) {
         stats.storeSyncs++;
         this.backgroundSyncs++;
-        this.track(rpc.syncStore(target, timings.requestTimeoutMs))
+        // Not tracked with the pushes: `flushNow` (join, leave) must not wait for a repair session.
+        // The scheduler aborts it on stop like any request.
+        void rpc
+          .syncStore(target, timings.requestTimeoutMs)
           .catch((error: unknown) => this.deps.logger.debug({err: error, partner: target}, 'anti-entropy sync session failed'))
           .finally(() => this.backgroundSyncs--);
       }
