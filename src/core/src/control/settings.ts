@@ -13,8 +13,9 @@
  *   each node applies it confirmDelay after receipt     <= + syncInterval + probeTimeout
  * ```
  * With the defaults (H = 2 s, probeTimeout = 0.5 s, syncInterval = 1 s) that is
- * t0 + 6.5 s plus the spread on a network where failures show only as timeouts
- * (bench/simulate measures it at 3,000 nodes: BENCHMARKS.md), and less in practice (failures are usually refused connections); the
+ * t0 + 6.5 s plus the spread on a network where failures show only as
+ * timeouts (bench/simulate measures it at 3,000 nodes: BENCHMARKS.md), and
+ * less in practice (failures are usually refused connections); the
  * requirement is 3 x H + 2 s = 8 s. The rare node that every push of the
  * claim missed gets it by anti-entropy up to a round later, and removes the
  * node that much later.
