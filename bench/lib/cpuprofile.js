@@ -3,7 +3,7 @@
  * package (which dependency's code ran) or by function, optionally only over
  * a window of the profile (e.g. a daemon's idle phase, after its start-up).
  *
- * Usage as a script:  node bench/lib/cpuprofile.js FILE.cpuprofile [--from-ms N] [--functions]
+ * Usage as a script:  node bench/lib/cpuprofile.js FILE.cpuprofile [--from-ms N] [--to-ms N] [--functions]
  */
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -36,20 +36,21 @@ export function packageOf(url) {
 /**
  * Self time of a profile, summed by package (or by function).
  * @param {string} file a .cpuprofile
- * @param {{fromMs?: number, by?: 'package' | 'function'}} [options] fromMs: skip the first N ms of the profile
+ * @param {{fromMs?: number, toMs?: number, by?: 'package' | 'function'}} [options] fromMs: skip the first N ms of the profile; toMs: ignore what comes after N ms
  * @returns {{totalMs: number, windowMs: number, rows: {name: string, selfMs: number, scripts: number}[]}}
  */
-export function summarizeProfile(file, {fromMs = 0, by = 'package'} = {}) {
+export function summarizeProfile(file, {fromMs = 0, toMs = Infinity, by = 'package'} = {}) {
   const prof = JSON.parse(readFileSync(file, 'utf8'));
   const frames = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
   const rows = new Map();
   let t = prof.startTime;
   const from = prof.startTime + fromMs * 1000;
+  const to = Math.min(prof.endTime, prof.startTime + toMs * 1000);
   prof.samples.forEach((id, i) => {
     // timeDeltas[i] is the time since the previous sample; it is charged to this one.
     const delta = prof.timeDeltas[i] ?? 0;
     t += delta;
-    if (t < from) return;
+    if (t < from || t > to) return;
     const frame = frames.get(id);
     const pseudo = frame.url === '' && PSEUDO.has(frame.functionName);
     const where = frame.url === '' ? (pseudo ? frame.functionName : '(native)') : packageOf(frame.url);
@@ -61,15 +62,15 @@ export function summarizeProfile(file, {fromMs = 0, by = 'package'} = {}) {
   });
   return {
     totalMs: (prof.endTime - prof.startTime) / 1000,
-    windowMs: (prof.endTime - from) / 1000,
+    windowMs: (to - from) / 1000,
     rows: [...rows].map(([name, r]) => ({name, selfMs: r.selfMs, scripts: r.scripts.size})).sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const {values, positionals} = parseArgs({allowPositionals: true, options: {'from-ms': {type: 'string', default: '0'}, functions: {type: 'boolean', default: false}, top: {type: 'string', default: '25'}}});
+  const {values, positionals} = parseArgs({allowPositionals: true, options: {'from-ms': {type: 'string', default: '0'}, 'to-ms': {type: 'string', default: 'Infinity'}, functions: {type: 'boolean', default: false}, top: {type: 'string', default: '25'}}});
   for (const file of positionals) {
-    const summary = summarizeProfile(file, {fromMs: Number(values['from-ms']), by: values.functions ? 'function' : 'package'});
+    const summary = summarizeProfile(file, {fromMs: Number(values['from-ms']), toMs: Number(values['to-ms']), by: values.functions ? 'function' : 'package'});
     const busy = summary.rows.filter((r) => r.name !== '(idle)').reduce((a, r) => a + r.selfMs, 0);
     process.stdout.write(`${file}: ${summary.windowMs.toFixed(0)} ms window, ${busy.toFixed(0)} ms busy\n`);
     for (const r of summary.rows.slice(0, Number(values.top))) process.stdout.write(`  ${r.selfMs.toFixed(1).padStart(9)} ms  ${r.name}${r.scripts ? ` (${r.scripts} files)` : ''}\n`);

@@ -1,12 +1,16 @@
 /**
  * Failure detection without rewriting records (SWIM-like, with monitors).
  *
- * Every node sends a tiny heartbeat every H to its `MONITORS` ring
- * successors; when one does not get through, it is relayed by another peer, so
- * a node that can reach anyone who can reach its monitor keeps being heard.
- * Each monitor watches the nodes whose successor it is (its ring predecessors,
- * and clients whose hashed position falls just before it). After 3H/2 of silence a
- * monitor probes: a direct ping (peers only, clients are never dialled) and
+ * Every node sends a tiny heartbeat to each of its `MONITORS` ring successors
+ * once per H, to one of them every H/MONITORS in turn; when one does not get
+ * through, it is relayed by another peer, so a node that can reach anyone who
+ * can reach its monitor keeps being heard. The monitor's tagged ack is
+ * evidence too, so watching is two-way: a peer watches its ring predecessors
+ * (their heartbeats), its ring successors (the acks of its own heartbeats) and
+ * clients whose hashed position falls just before it. A direct heartbeat also
+ * carries this node's anti-entropy digests ({@link HeartbeatAntiEntropy}), so
+ * the idle anti-entropy round costs no request of its own. After 3H/2 of
+ * silence a watcher probes: a direct ping (peers only, clients are never dialled) and
  * `INDIRECT_PROBES` helpers asked "is it alive from where you stand?" (a helper
  * that heard it recently says yes without a ping). Only when
  * `SUSPECT_ROUNDS` consecutive rounds find nothing and at least one helper
@@ -25,7 +29,7 @@
  * (the other helpers, and the direct ping, still run every round).
  *
  * Costs per node and heartbeat period: MONITORS heartbeats out and about as
- * many in; per check: O(watched) with watched ~ MONITORS (+ clients homed
+ * many in; per check: O(watched) with watched ~ 2 x MONITORS (+ clients homed
  * here). Nothing is O(N) per period. Watch sets are recomputed only when the
  * ring changes.
  */
@@ -37,9 +41,18 @@ import type {ControlReply, ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
 import type {Scheduler} from './scheduler.js';
 import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS, type ControlSettings, type ControlTimings} from './settings.js';
+import type {StatementSummary} from './statement-table.js';
 import type {ControlStats} from './stats.js';
 import {sample} from './ring.js';
 import {toWire} from './statements.js';
+
+/** Anti-entropy that rides on heartbeats (gossip's side of it). */
+export interface HeartbeatAntiEntropy {
+  /** The digests a direct heartbeat carries. */
+  digests(): {sd: Uint8Array; md: Uint8Array};
+  /** The monitor's answer to them came back with its ack: go on as after an anti-entropy request. */
+  heartbeatAnswered(monitor: string, answer: {s: boolean; m?: readonly StatementSummary[] | undefined}): void;
+}
 
 /** Relays a heartbeat is passed through when it does not get through directly. */
 const RELAYS = 2;
@@ -57,6 +70,7 @@ export interface FailureDetectorDeps {
   stats: ControlStats;
   settings: ControlSettings;
   timings: ControlTimings;
+  antiEntropy: HeartbeatAntiEntropy;
 }
 
 interface Suspicion {
@@ -80,6 +94,8 @@ export class FailureDetector {
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly probing = new Set<string>();
   private readonly beating = new Set<string>();
+  /** Monitor -> when this node last sent it a heartbeat. */
+  private readonly lastBeatAt = new Map<string, number>();
   /** When the last check ran, and when this node last found its own event loop stalled. */
   private lastCheckAt: number | undefined;
   private lastStallAt = -Infinity;
@@ -91,7 +107,7 @@ export class FailureDetector {
   /** Start heartbeats and checks. */
   start(): void {
     const {scheduler, timings} = this.deps;
-    scheduler.every('heartbeat', timings.heartbeatPeriodMs, () => this.heartbeat());
+    scheduler.every('heartbeat', timings.heartbeatGapMs, () => this.heartbeat());
     scheduler.every('failure check', timings.checkPeriodMs, () => this.check());
   }
 
@@ -109,16 +125,27 @@ export class FailureDetector {
 
   // ---- heartbeats out ----
 
+  /**
+   * One heartbeat, to the monitor that waited longest (a new one first), unless
+   * it had one less than H - gap/2 ago: with fewer monitors than MONITORS each
+   * still gets one per H, not one per gap.
+   */
   private heartbeat(): void {
-    for (const monitor of this.monitors()) {
-      if (this.beating.has(monitor)) continue;
-      this.beating.add(monitor);
-      void this.beat(monitor).finally(() => this.beating.delete(monitor));
-    }
+    const {clock, timings} = this.deps;
+    const monitors = this.monitors();
+    for (const id of this.lastBeatAt.keys()) if (!monitors.includes(id)) this.lastBeatAt.delete(id);
+    const lastAt = (id: string): number => this.lastBeatAt.get(id) ?? -Infinity;
+    const due = monitors.filter((id) => !this.beating.has(id)).sort((x, y) => lastAt(x) - lastAt(y));
+    const monitor = due[0];
+    const now = clock.now();
+    if (monitor === undefined || now - lastAt(monitor) < timings.heartbeatPeriodMs - timings.heartbeatGapMs / 2) return;
+    this.lastBeatAt.set(monitor, now);
+    this.beating.add(monitor);
+    void this.beat(monitor).finally(() => this.beating.delete(monitor));
   }
 
   private async beat(monitor: string): Promise<void> {
-    const {rpc, view, auth, selfId, stats, timings} = this.deps;
+    const {rpc, view, auth, selfId, stats, timings, antiEntropy} = this.deps;
     const incarnation = view.incarnationOf(selfId);
     const ts = auth.stamp();
     const a = auth.tag('hb', monitor, ts);
@@ -126,9 +153,10 @@ export class FailureDetector {
     if (!a) return;
     try {
       stats.heartbeatsSent++;
-      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a}, 'ok', timings.probeTimeoutMs);
+      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a, ...antiEntropy.digests()}, 'ok', timings.probeTimeoutMs);
       this.acked(monitor, ts, reply);
       if (reply.u) view.merge(reply.u, monitor);
+      if (reply.s !== undefined) antiEntropy.heartbeatAnswered(monitor, {s: reply.s, m: reply.m});
       return;
     } catch {
       // Fall through to a relay: the monitor may be reachable from elsewhere.
@@ -183,8 +211,8 @@ export class FailureDetector {
   // ---- monitoring ----
 
   /**
-   * Recompute the watch set when the ring changed: ring predecessors, and
-   * undialable nodes homed here. A node newly watched after the first time
+   * Recompute the watch set when the ring changed: ring predecessors and
+   * successors, and undialable nodes homed here. A node newly watched after the first time
    * counts as silent already (its last heartbeat went to the monitor it had
    * before): when a run of neighbours on the ring dies at once (a partition, a
    * rack), each one is then probed at the next check after its predecessor's
@@ -202,6 +230,7 @@ export class FailureDetector {
     if (ring.has(selfId)) {
       const keep = (id: string): void => void next.set(id, this.watched.get(id) ?? start);
       for (const id of ring.predecessors(selfId, MONITORS)) keep(id);
+      for (const id of ring.successors(selfId, view.selfPosition, MONITORS)) keep(id);
       for (const member of view.liveUndialable()) {
         if (ring.successors(member.id, member.position, MONITORS).includes(selfId)) keep(member.id);
       }
@@ -251,13 +280,14 @@ export class FailureDetector {
     }
   }
 
-  /** Helpers for probing `target`: its other monitors first (they hear its heartbeats), then random peers. */
+  /** Helpers for probing `target`: its other watchers first (they hear from it every H), then random peers. */
   private helpersFor(target: string): string[] {
     const {view, selfId, random, settings} = this.deps;
     const ring = view.ring();
     const member = view.member(target);
-    const helpers = member ? ring.successors(target, member.position, MONITORS).filter((id) => id !== selfId) : [];
-    const chosen = helpers.slice(0, INDIRECT_PROBES);
+    const watchers = member ? new Set([...ring.successors(target, member.position, MONITORS), ...ring.predecessors(target, MONITORS)]) : new Set<string>();
+    watchers.delete(selfId);
+    const chosen = [...watchers].slice(0, INDIRECT_PROBES);
     if (chosen.length < INDIRECT_PROBES) {
       const more = ring.pick(selfId, view.selfPosition, INDIRECT_PROBES - chosen.length, random, {
         exclude: new Set([target, ...chosen]),

@@ -15,10 +15,17 @@
  *   in later rounds to fresh targets, at most `infectionCount` rounds in all
  *   (the original pushed every change in that many rounds, and kept gossiping
  *   forever with no reachable target, B-09; here it is per mesh and bounded).
- * - Anti-entropy every `syncInterval` with one partner: one small request with
- *   the store digest and the statement-table digest; when both agree that is
- *   the whole round. Otherwise statements are exchanged by summary and the
- *   store runs its own sync session.
+ * - Anti-entropy at least every `syncInterval`: one small request with the
+ *   store digest and the statement-table digest; when both agree that is the
+ *   whole round. Otherwise statements are exchanged by summary and the store
+ *   runs its own sync session. Every direct heartbeat carries the same digests
+ *   to its monitor and brings back the answer with its ack
+ *   ({@link Gossip.heartbeatAnswered}); a round in which that happened needs no
+ *   request of its own. With the defaults a node heartbeats once a second (in
+ *   turn to its monitors), so idle anti-entropy costs no message at all, and
+ *   a node sends one request per second instead of two and a half. A round
+ *   with no heartbeat answer in it (a monitor down, a longer H, a shorter
+ *   `syncInterval`) runs on its own with a partner chosen as below.
  * - `pullInterval`: the original's idle pull is subsumed by the anti-entropy
  *   above, which already runs every round at digest cost. The setting now
  *   bounds the time between two rounds with a partner outside the own
@@ -66,6 +73,14 @@ interface Batch {
   exclude: Set<string>;
 }
 
+/** An answer to anti-entropy digests: an `ae` reply, or the `ok` of a heartbeat that carried them. */
+export interface DigestAnswer {
+  /** True when the store digests were equal. */
+  s: boolean;
+  /** Statement summaries, present when the statement tables differed. */
+  m?: readonly StatementSummary[] | undefined;
+}
+
 /** Store sync sessions that anti-entropy rounds may leave running at once (see {@link Gossip.reconcileWith}). */
 const MAX_BACKGROUND_SYNCS = 2;
 
@@ -92,6 +107,8 @@ export class Gossip {
   /** Sender of the push being merged right now (store change events are synchronous). */
   private source: string | undefined;
   private lastOutsideAt: number;
+  /** A heartbeat's digests were answered since the last anti-entropy round: that round is done. */
+  private comparedSinceRound = false;
   private backgroundSyncs = 0;
   private unsubscribe: (() => void) | undefined;
 
@@ -260,9 +277,16 @@ export class Gossip {
 
   // ---- rounds ----
 
-  /** One anti-entropy round; a partner that fails is replaced once, so a dead partner does not cost a whole round. */
+  /**
+   * One anti-entropy round, unless a heartbeat already carried one since the
+   * last (the round that `pullInterval` sends outside the cluster always runs);
+   * a partner that fails is replaced once, so a dead partner does not cost a whole round.
+   */
   private async antiEntropyRound(): Promise<void> {
     this.retryFailedBatches();
+    const compared = this.comparedSinceRound;
+    this.comparedSinceRound = false;
+    if (compared && !this.outsideRoundDue()) return;
     const tried = new Set<string>();
     for (let attempt = 0; attempt < 2; attempt++) {
       const partner = this.pickPartner(tried);
@@ -299,10 +323,16 @@ export class Gossip {
       if (candidates.length === 0) candidates = ring.pick(selfId, view.selfPosition, 1, random, {exclude, interClusterChance: settings.interClusterChance});
       return candidates[Math.floor(random.float() * candidates.length)];
     }
-    const now = clock.now();
-    const forceOutside = settings.pullIntervalMs > 0 && now - this.lastOutsideAt >= settings.pullIntervalMs;
-    if (forceOutside) this.lastOutsideAt = now;
+    const forceOutside = this.outsideRoundDue();
+    if (forceOutside) this.lastOutsideAt = clock.now();
     return ring.pick(selfId, view.selfPosition, 1, random, {exclude, interClusterChance: settings.interClusterChance, forceOutside})[0];
+  }
+
+  /** True when a peer on the ring owes a round outside its cluster (`pullInterval`). */
+  private outsideRoundDue(): boolean {
+    const {view, selfId, settings, clock, role} = this.deps;
+    if (role !== 'peer' || settings.pullIntervalMs <= 0 || !view.ring().has(selfId)) return false;
+    return clock.now() - this.lastOutsideAt >= settings.pullIntervalMs;
   }
 
   /** Try one member considered dead: if it answers, the exchange lets it refute and come back. */
@@ -327,12 +357,34 @@ export class Gossip {
    * every push missed stays behind for that long.
    */
   async reconcileWith(target: string, options: {background?: boolean} = {}): Promise<void> {
-    const {rpc, view, store, stats, selfId, timings} = this.deps;
+    const {rpc, stats, selfId, timings} = this.deps;
     stats.antiEntropyRounds++;
-    const reply = await rpc.request(target, {t: 'ae', f: selfId, sd: store.digest(), md: view.table.digest()}, 'ae', timings.roundTimeoutMs);
+    const reply = await rpc.request(target, {t: 'ae', f: selfId, ...this.digests()}, 'ae', timings.roundTimeoutMs);
+    await this.followUp(target, reply, options.background === true);
+  }
+
+  /** This node's anti-entropy digests, for a request to carry (an `ae`, or a heartbeat). */
+  digests(): {sd: Uint8Array; md: Uint8Array} {
+    return {sd: this.deps.store.digest(), md: this.deps.view.table.digest()};
+  }
+
+  /**
+   * A monitor answered the digests a heartbeat carried: that is this period's
+   * anti-entropy round, and it goes on (statements, a background store sync)
+   * exactly as a round of its own would.
+   */
+  heartbeatAnswered(target: string, answer: DigestAnswer): void {
+    this.deps.stats.antiEntropyRounds++;
+    this.comparedSinceRound = true;
+    this.followUp(target, answer, true).catch((error: unknown) => this.deps.logger.debug({err: error, partner: target}, 'anti-entropy after a heartbeat failed'));
+  }
+
+  /** After the digests: statements when the tables differ, a store sync session when the stores do. */
+  private async followUp(target: string, reply: DigestAnswer, background: boolean): Promise<void> {
+    const {rpc, stats, timings} = this.deps;
     if (reply.m) await this.exchangeStatements(target, reply.m);
     if (!reply.s) {
-      if (options.background !== true) {
+      if (!background) {
         stats.storeSyncs++;
         await rpc.syncStore(target, timings.requestTimeoutMs);
       } else if (this.backgroundSyncs < MAX_BACKGROUND_SYNCS) {
@@ -377,10 +429,15 @@ export class Gossip {
 
   /** Anti-entropy: compare digests; summaries of the statement table only when the tables differ (and the sender is a member). */
   answerAntiEntropy(request: Extract<ControlRequest, {t: 'ae'}>, known: boolean): ControlReply {
+    return {t: 'ae', ...this.answerDigests(request.sd, request.md, known)};
+  }
+
+  /** The answer to digests from another node (in an `ae`, or on a heartbeat from a member). */
+  answerDigests(sd: Uint8Array, md: Uint8Array, known: boolean): {s: boolean; m?: StatementSummary[]} {
     const {store, view} = this.deps;
-    const s = sameBytes(store.digest(), request.sd);
-    if (!known || sameBytes(view.table.digest(), request.md)) return {t: 'ae', s};
-    return {t: 'ae', s, m: view.table.summaries(MAX_SUMMARIES)};
+    const s = sameBytes(store.digest(), sd);
+    if (!known || sameBytes(view.table.digest(), md)) return {s};
+    return {s, m: view.table.summaries(MAX_SUMMARIES)};
   }
 
   /** Statement exchange: merge what the sender gives, answer what it wants and what beats what it gave. */

@@ -78,7 +78,8 @@ export class MeshControl {
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
     this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs});
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
-    this.detector = new FailureDetector(common);
+    // Gossip is made next; the detector reaches it only once running.
+    this.detector = new FailureDetector({...common, antiEntropy: {digests: () => this.gossip.digests(), heartbeatAnswered: (monitor, answer) => this.gossip.heartbeatAnswered(monitor, answer)}});
     this.gossip = new Gossip({...common, role, store});
   }
 
@@ -157,7 +158,11 @@ export class MeshControl {
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':
-        return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
+        return this.answerTagged(request, 'hb', () => {
+          const ack = detector.answerHeartbeat(request.f, request.i);
+          // The anti-entropy digests it carries are answered with the ack (see gossip.ts).
+          return request.sd && request.md ? {...ack, ...gossip.answerDigests(request.sd, request.md, true)} : ack;
+        });
       case 'relay':
         if (request.to === self) return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
         return detector.relay(request);

@@ -6,7 +6,9 @@
  *
  * Requests (`f` is the sender's node id):
  * - `push`   eager gossip: new store entries and membership statements
- * - `hb`     heartbeat to a monitor, with the sender's incarnation
+ * - `hb`     heartbeat to a monitor, with the sender's incarnation and, when
+ *            sent directly, its anti-entropy digests (`sd`, `md` as in `ae`):
+ *            the `ok` answering it then carries the `ae` answer (`s`, `m`)
  * - `relay`  "pass my heartbeat on to `to`" (when the direct one failed)
  * - `ping`   direct probe
  * - `preq`   "is `x` alive from where you stand?" (indirect probe)
@@ -46,16 +48,18 @@ const incarnation = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const statements = z.array(wireStatementSchema).max(MAX_STATEMENTS);
 const stamp = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const tag = z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength === TAG_BYTES, `must be ${TAG_BYTES} bytes`);
-const summary = z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).readonly();
+const summaries = z.array(z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).readonly()).max(MAX_SUMMARIES);
+const storeDigest = bytes(1024);
+const statementDigest = bytes(64);
 
 /** Every request a node accepts. */
 export const controlRequestSchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('push'), f: nodeId, e: z.array(wireEntry).max(MAX_PUSH_ENTRIES).optional(), u: statements.optional()}),
-  z.object({t: z.literal('hb'), f: nodeId, i: incarnation, ts: stamp, a: tag}),
+  z.object({t: z.literal('hb'), f: nodeId, i: incarnation, ts: stamp, a: tag, sd: storeDigest.optional(), md: statementDigest.optional()}),
   z.object({t: z.literal('relay'), f: nodeId, to: nodeId, i: incarnation, ts: stamp, a: tag}),
   z.object({t: z.literal('ping'), f: nodeId, ts: stamp, a: tag}),
   z.object({t: z.literal('preq'), f: nodeId, x: nodeId}),
-  z.object({t: z.literal('ae'), f: nodeId, sd: bytes(1024), md: bytes(64)}),
+  z.object({t: z.literal('ae'), f: nodeId, sd: storeDigest, md: statementDigest}),
   z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
 ]);
 /** A request. */
@@ -63,9 +67,9 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
 /** Every reply a node accepts. */
 export const controlReplySchema = z.discriminatedUnion('t', [
-  z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional()}),
+  z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional(), s: z.boolean().optional(), m: summaries.optional()}),
   z.object({t: z.literal('probe'), alive: z.boolean()}),
-  z.object({t: z.literal('ae'), s: z.boolean(), m: z.array(summary).max(MAX_SUMMARIES).optional()}),
+  z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
   z.object({t: z.literal('mx'), u: statements}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);

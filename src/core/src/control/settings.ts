@@ -46,8 +46,16 @@ export interface ControlSettings {
   timeoutMs: number;
 }
 
-/** Monitors per node: each node sends heartbeats to this many ring successors. */
-export const MONITORS = 3;
+/**
+ * Monitors per node: each node sends heartbeats to this many ring successors,
+ * one every H/MONITORS in turn, so each monitor hears from it once per H.
+ * Watching is two-way: a node watches its MONITORS predecessors (their
+ * heartbeats) and its MONITORS successors (the tagged acks of its own
+ * heartbeats), so every peer is watched by 2 x MONITORS neighbours while it
+ * sends only MONITORS heartbeats per H. Two (four watchers) is more
+ * redundancy than three one-way monitors gave, at two thirds of the messages.
+ */
+export const MONITORS = 2;
 /** Helpers asked to probe a silent node indirectly (ping-req). */
 export const INDIRECT_PROBES = 3;
 /** Failed probe rounds (each with at least one helper answering "unreachable") before a claim. */
@@ -58,14 +66,21 @@ export const DEAD_PROBE_EVERY_ROUNDS = 3;
 /** Timers derived from {@link ControlSettings}, in ms. */
 export interface ControlTimings {
   /**
-   * Heartbeat period: H. Heartbeats are most of the idle traffic (3 monitors
-   * each), so they go out once per H; a lost or late one shows as silence and
+   * Heartbeat period per monitor: H. Heartbeats are most of the idle traffic,
+   * so each monitor gets one per H; a lost or late one shows as silence and
    * costs one probe round (a direct ping that the live node answers), never a
    * claim. Silence is 3H/2, so a heartbeat may be H/2 late (a busy event
    * loop, a slow link) before anyone probes, as with the earlier heartbeats
    * every H/2 and silence over H; detection takes H/4 longer on average.
    */
   heartbeatPeriodMs: number;
+  /**
+   * Gap between two heartbeats of this node: H/MONITORS (they go to its
+   * monitors in turn). Each one also carries this node's anti-entropy digests,
+   * so with the defaults (H = 2 s, syncInterval = 1 s) it is also the
+   * anti-entropy round, and a node sends one request per second when idle.
+   */
+  heartbeatGapMs: number;
   /** How often monitors look for silent nodes and re-evaluate local evidence: H/4. */
   checkPeriodMs: number;
   /** Silence after which a monitor starts probing: 3H/2 (one heartbeat period plus H/2 of room for a late one). */
@@ -127,6 +142,7 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
   const probeTimeoutMs = ms(Math.min(settings.timeoutMs, h / 4));
   return {
     heartbeatPeriodMs: ms(h),
+    heartbeatGapMs: ms(h / MONITORS),
     checkPeriodMs: ms(h / 4),
     silenceMs: ms((3 * h) / 2),
     evidenceMs: ms(h),

@@ -381,9 +381,7 @@ export class Daemon {
   /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
   async showMesh(meshId: string, nodeId?: string): Promise<MeshShowView> {
     const runtime = this.mesh(meshId);
-    const view = await runtime.view();
-    const shown = nodeId === undefined ? view : {...view, nodes: view.nodes.filter((node) => node.id === nodeId)};
-    return withRelations(shown, runtime.liveRecords());
+    return withRelations(await runtime.view(nodeId), runtime.liveRecords());
   }
 
   /** What `status` prints. */

@@ -327,8 +327,8 @@ export class MeshRuntime {
     await this.deps.repository.saveState(this.meshId, this.store.save());
   }
 
-  /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them. */
-  async view(): Promise<MeshView> {
+  /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them; with `nodeId`, that member only. */
+  async view(nodeId?: string): Promise<MeshView> {
     let stats: WgPeerStats[] = [];
     try {
       stats = await this.deps.driver.stats(this.settings.interfaceName);
@@ -336,7 +336,10 @@ export class MeshRuntime {
       this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not read WireGuard statistics');
     }
     const byKey = new Map(stats.map((peer) => [peer.publicKey, peer]));
-    const nodes: NodeView[] = this.liveRecords().map((record) => {
+    const records = this.liveRecords();
+    // One member (what a poller asks for) without building the other N - 1.
+    const shown = nodeId === undefined ? records : records.filter((record) => record.id === nodeId);
+    const nodes: NodeView[] = shown.map((record) => {
       const peer = byKey.get(record.wgPublicKey);
       return {
         id: record.id,
