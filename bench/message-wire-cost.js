@@ -100,21 +100,26 @@ try {
   const counter = (name) => Number(readFileSync(`/sys/class/net/lo/statistics/${name}`, 'utf8'));
   const bytes0 = counter('tx_bytes');
   const packets0 = counter('tx_packets');
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < count; i++) {
     await caller.message(endpoint, meshId, payload);
     if (gapMs > 0) await sleep(gapMs);
   }
+  const cpu = process.cpuUsage(cpu0);
   // Delayed ACKs of the last reply.
   await sleep(300);
   const bytes = (counter('tx_bytes') - bytes0) / count;
   const packets = (counter('tx_packets') - packets0) / count;
-  const report = {machine: machineInfo(), count, gapMs, payloadBytes, replyBytes, wireBytesPerMessage: Math.round(bytes), packetsPerMessage: Number(packets.toFixed(2))};
+  // Both ends run in this process: the CPU of a sender and a receiver, sleeps between messages included (they cost next to none).
+  const cpuUsPerMessage = Math.round((cpu.user + cpu.system) / count);
+  const report = {machine: machineInfo(), count, gapMs, payloadBytes, replyBytes, wireBytesPerMessage: Math.round(bytes), packetsPerMessage: Number(packets.toFixed(2)), cpuUsPerMessage};
   if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     printRows([
       ['messages', `${count}, ${gapMs} ms apart, ${payloadBytes} B request + ${replyBytes} B reply`],
       ['wire bytes per message and reply', `${report.wireBytesPerMessage} B (IP + TCP headers and ACKs included)`],
       ['packets per message and reply', String(report.packetsPerMessage)],
+      ['CPU per message and reply, both ends', `${report.cpuUsPerMessage} µs (user + system)`],
     ]);
   }
   abort.abort();

@@ -114,6 +114,8 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     const cId = idOf(c);
     const servicesOfC = async (node: MeshNode) => (await node.call('mesh.show', {meshId})).nodes.find((n) => n.id === cId)?.services;
     const all = [a, b, c, d, e];
+    const wireGuardCalls = async () => Promise.all(all.map(async (node) => (await node.wireguard(ifaces.get(node)!))?.calls));
+    const callsBefore = await wireGuardCalls();
 
     const set = await c.cli(['service', 'set', 'http', '[::1]:8080', '--mesh', meshId]);
     expect(set.code, set.stderr).toBe(0);
@@ -123,6 +125,12 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     // What a user on another node sees (the poll above asked every node the same over IPC).
     const shown = await e.cliJson<MeshView>(['mesh', 'show', meshId]);
     expect(shown.nodes.find((n) => n.id === cId)?.services).toEqual({http: '[::1]:8080'});
+    // A service moves no peer and no address: no node touched its WireGuard peers or addresses for it.
+    const callsAfter = await wireGuardCalls();
+    for (const [index, before] of callsBefore.entries()) {
+      expect(before).toBeDefined();
+      expect(callsAfter[index]).toMatchObject({applyPeers: before!.applyPeers, setAddresses: before!.setAddresses});
+    }
 
     const removed = await c.cli(['service', 'delete', 'http', '--mesh', meshId]);
     expect(removed.code, removed.stderr).toBe(0);

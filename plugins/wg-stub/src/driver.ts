@@ -91,6 +91,8 @@ export class StubWgDriver implements WgDriver {
   private forwardingCalls = 0;
   /** Mirror writes, chained so the file always ends at the latest state. */
   private mirror: Promise<void> = Promise.resolve();
+  /** The mirror write queued behind the one in progress, not started yet: later changes join it. */
+  private queuedWrite: Promise<void> | undefined;
   private closed = false;
 
   constructor(options: StubWgDriverOptions = {}) {
@@ -260,12 +262,23 @@ export class StubWgDriver implements WgDriver {
     throw new WgDriverError('could not find a free listen port for the interface; set one explicitly');
   }
 
-  /** Mirror the state taken now; resolves once it (and every earlier write) is on disk. */
+  /**
+   * Mirror the state; resolves once a write that started after this call (and
+   * every earlier write) is on disk. Calls made while a write is in progress
+   * share the one queued behind it, which takes the state when it starts: a
+   * reconcile makes several driver calls in a row, and one write covers them.
+   */
   private persist(): Promise<void> {
     const file = this.options.stateFile;
     if (file === undefined) return Promise.resolve();
-    const data = `${JSON.stringify(this.snapshot(), null, 2)}\n`;
-    const write = this.mirror.catch(() => undefined).then(() => writeFileAtomic(file, data));
+    if (this.queuedWrite) return this.queuedWrite;
+    const write = this.mirror
+      .catch(() => undefined)
+      .then(() => {
+        this.queuedWrite = undefined;
+        return writeFileAtomic(file, `${JSON.stringify(this.snapshot(), null, 2)}\n`);
+      });
+    this.queuedWrite = write;
     this.mirror = write;
     return write;
   }

@@ -3,10 +3,13 @@ import {generateMeshId} from '../src/addressing/mesh-id.js';
 import {Ring, ringPosition, sample} from '../src/control/ring.js';
 import {StatementTable} from '../src/control/statement-table.js';
 import {compareRanks, rankOf, signStatement, toWire, verifyStatement, type StatementContext} from '../src/control/statements.js';
+import {Scheduler} from '../src/control/scheduler.js';
 import {deriveTimings} from '../src/control/settings.js';
 import {EntryRejectedError} from '../src/errors.js';
 import {generateIdentity} from '../src/identity/identity.js';
 import {SeededRandom} from '../src/testkit/seeded-random.js';
+import {silentLogger} from '../src/testkit/signed-fixtures.js';
+import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 import {encode} from '../src/util/codec.js';
 import {DEFAULT_SETTINGS} from './control-sim.js';
 
@@ -202,6 +205,51 @@ describe('timings', () => {
     // The confirmation window outlasts one anti-entropy round and a probe (how a missed refutation arrives).
     expect(t.confirmDelayMs).toBeGreaterThanOrEqual(sync + t.probeTimeoutMs);
     expect(t.evidenceMs).toBeLessThanOrEqual(t.silenceMs);
+  });
+});
+
+describe('Scheduler.everyOnBeat', () => {
+  it('runs tasks whose periods are multiples of the beat on the beat, the others on timers of their own', async () => {
+    const clock = new SimulatedClock();
+    const scheduler = new Scheduler(clock, new SeededRandom(5), silentLogger());
+    const runs = new Map<string, number[]>();
+    const task = (name: string, periodMs: number) => ({name, periodMs, run: () => void runs.set(name, [...(runs.get(name) ?? []), clock.now()])});
+    scheduler.everyOnBeat(500, [task('check', 500), task('heartbeat', 1_000), task('probe', 3_000), task('odd', 700)]);
+    await clock.advance(60_000);
+    scheduler.stop();
+    const count = (name: string) => runs.get(name)?.length ?? 0;
+    // Periods are jittered by ±5%, so the counts are close to 60 s / period, not exact.
+    expect(count('check')).toBeGreaterThanOrEqual(114);
+    expect(count('check')).toBeLessThanOrEqual(126);
+    expect(count('heartbeat')).toBe(Math.ceil(count('check') / 2));
+    expect(count('probe')).toBe(Math.ceil(count('check') / 6));
+    expect(count('odd')).toBeGreaterThanOrEqual(80);
+    expect(count('odd')).toBeLessThanOrEqual(90);
+    // The shared timer is the point: a beat task never wakes the node at a moment of its own.
+    const beats = new Set(runs.get('check'));
+    for (const name of ['heartbeat', 'probe']) for (const at of runs.get(name)!) expect(beats.has(at)).toBe(true);
+    expect(runs.get('odd')!.filter((at) => !beats.has(at)).length).toBeGreaterThan(70);
+  });
+
+  it('skips a run of a task whose last run is still going, and keeps the other tasks on time', async () => {
+    const clock = new SimulatedClock();
+    const scheduler = new Scheduler(clock, new SeededRandom(6), silentLogger());
+    let slowRuns = 0;
+    let fastRuns = 0;
+    const slow = async () => {
+      slowRuns++;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 1_200));
+    };
+    scheduler.everyOnBeat(500, [
+      {name: 'slow', periodMs: 500, run: slow},
+      {name: 'fast', periodMs: 500, run: () => void fastRuns++},
+    ]);
+    await clock.advance(10_000);
+    scheduler.stop();
+    expect(fastRuns).toBeGreaterThanOrEqual(19);
+    // Each slow run spans about three beats: the beats in between skip it.
+    expect(slowRuns).toBeLessThanOrEqual(Math.ceil(fastRuns / 2));
+    expect(slowRuns).toBeGreaterThanOrEqual(Math.floor(fastRuns / 4));
   });
 });
 

@@ -39,7 +39,7 @@ import type {LivenessAuth} from './liveness-auth.js';
 import type {MembershipView} from './membership-view.js';
 import type {ControlReply, ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
-import type {Scheduler} from './scheduler.js';
+import type {PeriodicTask, Scheduler} from './scheduler.js';
 import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS, type ControlSettings, type ControlTimings} from './settings.js';
 import type {StatementSummary} from './statement-table.js';
 import type {ControlStats} from './stats.js';
@@ -104,11 +104,13 @@ export class FailureDetector {
     this.deps = deps;
   }
 
-  /** Start heartbeats and checks. */
-  start(): void {
-    const {scheduler, timings} = this.deps;
-    scheduler.every('heartbeat', timings.heartbeatGapMs, () => this.heartbeat());
-    scheduler.every('failure check', timings.checkPeriodMs, () => this.check());
+  /** Heartbeats (one every `heartbeatGapMs`) and checks (every `checkPeriodMs`), for the mesh's scheduler to run. */
+  periodicTasks(): PeriodicTask[] {
+    const {timings} = this.deps;
+    return [
+      {name: 'failure check', periodMs: timings.checkPeriodMs, run: () => this.check()},
+      {name: 'heartbeat', periodMs: timings.heartbeatGapMs, run: () => this.heartbeat()},
+    ];
   }
 
   /** This node's monitors: the live peers that follow it on the ring. */

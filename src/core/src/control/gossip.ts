@@ -43,7 +43,7 @@ import type {Role, SignedEntry, VerifiedEntry} from '../model/record.js';
 import type {MembershipView} from './membership-view.js';
 import {MAX_PUSH_ENTRIES, MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
-import type {Scheduler} from './scheduler.js';
+import type {PeriodicTask, Scheduler} from './scheduler.js';
 import {MONITORS, type ControlSettings, type ControlTimings} from './settings.js';
 import type {StatementSummary} from './statement-table.js';
 import {toWire, type VerifiedStatement} from './statements.js';
@@ -117,14 +117,21 @@ export class Gossip {
     this.lastOutsideAt = deps.clock.now();
   }
 
-  /** Follow store changes, announce this node's own entry, start the rounds. */
+  /** Follow store changes and announce this node's own entry (the rounds are {@link periodicTasks}). */
   start(): void {
-    const {store, scheduler, settings, timings, selfId} = this.deps;
+    const {store, selfId} = this.deps;
     this.unsubscribe = store.onChange((change) => this.storeChanged(change));
     const own = store.get(selfId);
     if (own) this.queueEntry(own, undefined);
-    scheduler.every('anti-entropy', settings.syncIntervalMs, () => this.antiEntropyRound());
-    scheduler.every('dead-member probe', timings.deadProbePeriodMs, () => this.probeDeadMember());
+  }
+
+  /** Anti-entropy rounds and dead-member probes, for the mesh's scheduler to run. */
+  periodicTasks(): PeriodicTask[] {
+    const {settings, timings} = this.deps;
+    return [
+      {name: 'anti-entropy', periodMs: settings.syncIntervalMs, run: () => this.antiEntropyRound()},
+      {name: 'dead-member probe', periodMs: timings.deadProbePeriodMs, run: () => this.probeDeadMember()},
+    ];
   }
 
   /** Stop following the store (timers belong to the scheduler). */
@@ -180,12 +187,19 @@ export class Gossip {
     if (targets.size > 0) this.track(this.send({entries: [], statements: [refutation], exclude: new Set()}, [...targets]));
   }
 
+  /**
+   * Push what is queued once the code that queued it is done: a microtask, so
+   * the entries of one merge go out in one batch, and before anything else the
+   * node has to do about them (reconciling WireGuard, saving state). On a busy
+   * host every hop of a push waits for CPU; a timer would also wait behind all
+   * of that work.
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.deps.scheduler.after(0, () => {
+    queueMicrotask(() => {
       this.flushScheduled = false;
-      this.flush();
+      if (!this.deps.scheduler.stopped) this.flush();
     });
   }
 

@@ -89,7 +89,8 @@ export class MeshControl {
     this.state = 'running';
     this.view.start();
     this.gossip.start();
-    this.detector.start();
+    // With the defaults every periodic task is a multiple of the check period, so they all share one timer.
+    this.scheduler.everyOnBeat(this.timings.checkPeriodMs, [...this.detector.periodicTasks(), ...this.gossip.periodicTasks()]);
   }
 
   /** Stop every timer and abandon requests in flight; returns at once (nothing waits on the clock). */

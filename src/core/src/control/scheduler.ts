@@ -8,6 +8,14 @@ import type {Clock, RandomSource, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import {PeerUnreachableError} from '../errors.js';
 
+/** A task run every `periodMs` (see {@link Scheduler.everyOnBeat}). */
+export interface PeriodicTask {
+  /** For logs; unique within a scheduler. */
+  name: string;
+  periodMs: number;
+  run: () => Promise<void> | void;
+}
+
 /** Periodic tasks and deadlines of one mesh. */
 export class Scheduler {
   private readonly clock: Clock;
@@ -16,6 +24,8 @@ export class Scheduler {
   private readonly timers = new Set<TimerHandle>();
   /** Cancellers of requests in flight (a set, not abort listeners: hundreds may be in flight at once). */
   private readonly inFlight = new Set<() => void>();
+  /** Names of tasks with a run in progress (see {@link run}). */
+  private readonly running = new Set<string>();
   private stoppedFlag = false;
 
   constructor(clock: Clock, random: RandomSource, logger: Logger) {
@@ -36,23 +46,53 @@ export class Scheduler {
    * going when the next is due makes that next run be skipped, not queued.
    */
   every(name: string, periodMs: number, task: () => Promise<void> | void): void {
-    let running = false;
     const tick = (): void => {
       if (this.stopped) return;
       this.after(Math.round(periodMs * (0.95 + 0.1 * this.random.float())), tick);
-      if (running) return;
-      running = true;
-      void (async () => {
-        try {
-          await task();
-        } catch (error) {
-          if (!this.stopped) this.logger.warn({err: error, task: name}, 'control task failed; it runs again next period');
-        } finally {
-          running = false;
-        }
-      })();
+      this.run(name, task);
     };
     this.after(Math.floor(periodMs * this.random.float()), tick);
+  }
+
+  /**
+   * Run periodic tasks on one shared timer where their periods allow: a task
+   * whose period is a whole multiple of `beatMs` runs on every k-th beat (the
+   * first beat runs them all), any other gets a timer of its own
+   * ({@link every}). Waking a process costs more CPU than an idle task's work
+   * (0.2-0.4 ms per wakeup on a VM: BENCHMARKS.md), so the tasks of a mesh
+   * share their wakeups instead of each paying for its own.
+   */
+  everyOnBeat(beatMs: number, tasks: readonly PeriodicTask[]): void {
+    const onBeat: {task: PeriodicTask; every: number}[] = [];
+    for (const task of tasks) {
+      const every = task.periodMs / beatMs;
+      if (Number.isInteger(every) && every >= 1) onBeat.push({task, every});
+      else this.every(task.name, task.periodMs, task.run);
+    }
+    if (onBeat.length === 0) return;
+    let beat = 0;
+    this.every(`beat of ${onBeat.map(({task}) => task.name).join(', ')}`, beatMs, () => {
+      for (const {task, every} of onBeat) if (beat % every === 0) this.run(task.name, task.run);
+      beat++;
+    });
+  }
+
+  /**
+   * Run `task` now unless a run of the same name is still going (then this one
+   * is skipped, not queued). Errors are logged, never thrown.
+   */
+  run(name: string, task: () => Promise<void> | void): void {
+    if (this.stopped || this.running.has(name)) return;
+    this.running.add(name);
+    void (async () => {
+      try {
+        await task();
+      } catch (error) {
+        if (!this.stopped) this.logger.warn({err: error, task: name}, 'control task failed; it runs again next period');
+      } finally {
+        this.running.delete(name);
+      }
+    })();
   }
 
   /** Run `fn` once after `ms` unless stopped first. */

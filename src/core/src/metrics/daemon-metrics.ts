@@ -140,7 +140,7 @@ export class DaemonMetrics {
         set({mesh: mesh.meshId, direction: 'served'}, mesh.inbound.syncs);
       }
     });
-    counter('wgmesh_anti_entropy_rounds_total', 'Anti-entropy rounds this node started (most end after one digest exchange).', ['mesh'], perMesh((m) => m.stats?.antiEntropyRounds));
+    counter('wgmesh_anti_entropy_rounds_total', 'Anti-entropy rounds of this node: digest comparisons, on their own or carried by a heartbeat (most end there).', ['mesh'], perMesh((m) => m.stats?.antiEntropyRounds));
     counter('wgmesh_control_messages_total', 'Control-plane requests sent and received (pushes, heartbeats, probes, anti-entropy).', ['mesh', 'direction'], sentReceived('messagesSent', 'messagesReceived'));
     counter('wgmesh_control_messages_failed_total', 'Control-plane requests this node sent that failed (unreachable, timed out, refused).', ['mesh'], perMesh((m) => m.stats?.messagesFailed));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));

@@ -63,6 +63,8 @@ export class MeshRuntime {
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private saveTimer: TimerHandle | undefined;
+  /** A reconciliation asked for by a change, not started yet. */
+  private reconcileTimer: TimerHandle | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private control: MeshControl | undefined;
   private closed = false;
@@ -70,6 +72,16 @@ export class MeshRuntime {
   private applyStartedAt: number | undefined;
   /** Routes to other meshes that leave through this mesh (set by the daemon's route manager). */
   private routes: readonly SelectedRoute[] = [];
+  /**
+   * What the driver last applied without error (addresses and peers, as
+   * JSON), so a change that moves neither (a service, an alias, most changes
+   * to other members' records) costs no such driver call: with wg-kernel each
+   * call runs `ip` or `wg`, and every member reconciles on every change
+   * anywhere in the mesh. Cleared when the interface is (re)created. Routes
+   * are always applied: a route can move to another mesh's interface and back,
+   * which this mesh alone cannot see.
+   */
+  private readonly applied = new Map<'addresses' | 'peers', string>();
   /** The last forwarding problem logged, so it is logged once, not on every reconcile. */
   private forwardingProblem: string | undefined;
 
@@ -107,6 +119,7 @@ export class MeshRuntime {
     });
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
+    this.applied.clear();
     await this.hooks('postUp');
     await this.publishSelf({});
     await this.reconcile();
@@ -264,13 +277,23 @@ export class MeshRuntime {
     const name = this.settings.interfaceName;
     // First, so a failure below (say, a clash with an operator's route) does not leave it off; it never throws.
     if (plan.forwarding) await this.ensureForwarding();
-    await driver.setAddresses(name, plan.addresses);
-    await driver.applyPeers(name, plan.peers);
+    await this.applyChanged('addresses', plan.addresses, () => driver.setAddresses(name, plan.addresses));
+    await this.applyChanged('peers', plan.peers, () => driver.applyPeers(name, plan.peers));
     // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
     // with no await in between: a route moving to another mesh is then never put back by a stale
     // plan (the driver applies the route changes of all interfaces in the order they were asked for).
     const now = this.self();
     await driver.setRoutes(name, now ? this.plan(now).routes : plan.routes);
+  }
+
+  /** Run `apply` unless `desired` is what the driver last applied; remember it once applied. */
+  private async applyChanged(part: 'addresses' | 'peers', desired: unknown, apply: () => Promise<void>): Promise<void> {
+    const json = JSON.stringify(desired);
+    if (this.applied.get(part) === json) return;
+    // Forgotten first: a failed or aborted apply leaves the driver's state unknown, so the next reconcile applies again.
+    this.applied.delete(part);
+    await apply();
+    this.applied.set(part, json);
   }
 
   /** The desired WireGuard state of this node in this mesh, from the current view and routes. */
@@ -309,7 +332,12 @@ export class MeshRuntime {
   private changed(): void {
     if (this.closed) return;
     this.deps.onViewChange?.();
-    this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    // On a timer, not now: a push being merged is forwarded first (a microtask, see gossip.ts),
+    // and the changes of one burst cost one reconciliation.
+    this.reconcileTimer ??= this.deps.clock.setTimeout(() => {
+      this.reconcileTimer = undefined;
+      this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    }, 0);
     if (!this.saveTimer) {
       this.saveTimer = this.deps.clock.setTimeout(() => {
         this.saveTimer = undefined;
@@ -374,6 +402,8 @@ export class MeshRuntime {
     await this.control?.stop();
     this.saveTimer?.cancel();
     this.saveTimer = undefined;
+    this.reconcileTimer?.cancel();
+    this.reconcileTimer = undefined;
     await this.reconciling?.catch(() => undefined);
     if (options.save) await this.save();
     if (options.removeInterface) {

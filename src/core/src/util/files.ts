@@ -7,12 +7,20 @@ import {DecodeError} from '../errors.js';
 
 /**
  * Write `data` to `file` atomically: write a temporary file beside it with
- * `mode`, fsync it, then rename it over the target.
+ * `mode`, fsync it, then rename it over the target. The directory is created
+ * (0700) only when it is missing: the daemon saves state after every change in
+ * its meshes, and a recursive mkdir on each save was a noticeable share of its CPU.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  await mkdir(dirname(file), {recursive: true, mode: 0o700});
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'w', mode);
+  let handle;
+  try {
+    handle = await open(temp, 'w', mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(dirname(file), {recursive: true, mode: 0o700});
+    handle = await open(temp, 'w', mode);
+  }
   try {
     await handle.writeFile(data);
     await handle.sync();
