@@ -16,8 +16,12 @@
  *
  * The bench observes through each daemon's IPC socket with one long-lived
  * client per daemon (a CLI start per sample would cost ~0.5 s of CPU each).
- * An arrival is stamped when the poll that first shows it returns, so every
- * time is an upper bound, late by at most one poll interval plus one call.
+ * A change's arrival is the time the daemon itself stamped on the record when
+ * it took it (`mesh show`'s `receivedAt`; daemons and bench share this host's
+ * clock), so the polls only find out, slowly (`--change-poll-rate`), and add
+ * next to no load while the change spreads. A kill's is stamped when the poll
+ * that first shows it returns, an upper bound late by at most one poll
+ * interval plus one call.
  *
  * Run after a build (as root, for the network namespace):
  *   node bench/control-plane-daemons.js [--nodes 100] [--idle 60] [--changes 5] [--kills 3] [--json]
@@ -42,6 +46,7 @@ const {values: args} = parseArgs({
     kills: {type: 'string', default: '3'},
     'poll-ms': {type: 'string', default: '50'},
     'poll-rate': {type: 'string', default: '500'},
+    'change-poll-rate': {type: 'string', default: '100'},
     'heartbeat-interval': {type: 'string'},
     'sync-interval': {type: 'string'},
     'extra-config': {type: 'string'},
@@ -55,6 +60,7 @@ const {values: args} = parseArgs({
 const nodeCount = positiveInt('nodes', 2);
 const pollMs = positiveInt('poll-ms', 1);
 const pollRate = positiveInt('poll-rate', 1);
+const changePollRate = positiveInt('change-poll-rate', 1);
 const settleS = nonNegative('settle');
 const idleS = nonNegative('idle');
 const changeCount = nonNegative('changes');
@@ -102,9 +108,10 @@ const pick = (list) => list[Math.floor(Math.random() * list.length)];
 
 /**
  * Poll every observer (one call in flight per observer) until `seen(node)`
- * holds for it; its arrival is ms after `t0`. A node waits `pollMs` between
+ * holds for it; its arrival is ms after `t0`, or the number `seen` returns
+ * (a time the daemon stamped). A node waits `pollMs` between
  * two of its calls, and longer while many nodes are still waiting, so that
- * the bench never asks more than `pollRate` calls per second in all: 100
+ * the bench never asks more than `rate` calls per second in all: 100
  * daemons polled every 50 ms would spend the CPU the mesh needs on answering
  * the bench. As nodes
  * see the change the survivors are polled faster, so the last arrivals (p99,
@@ -112,7 +119,7 @@ const pick = (list) => list[Math.floor(Math.random() * list.length)];
  * never taken as an answer.
  * @returns {Promise<(number | null)[]>} arrivals in observer order, null after the timeout
  */
-async function observe(observers, seen, t0) {
+async function observe(observers, seen, t0, rate = pollRate) {
   const deadline = t0 + OBSERVE_TIMEOUT_MS;
   let pending = observers.length;
   return Promise.all(
@@ -124,11 +131,11 @@ async function observe(observers, seen, t0) {
         } catch {
           // Timed out or refused under load: ask again.
         }
-        if (ok) {
+        if (ok !== false) {
           pending--;
-          return performance.now() - t0;
+          return typeof ok === 'number' ? ok : performance.now() - t0;
         }
-        await sleep(Math.max(pollMs, (pending * 1000) / pollRate));
+        await sleep(Math.max(pollMs, (pending * 1000) / rate));
       }
       pending--;
       return null;
@@ -354,15 +361,18 @@ async function measureChange(fleet, meshId, round) {
   const value = `${process.pid}-${round}-${Date.now()}`;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const t0Wall = Date.now();
   await origin.client.call('service.set', {meshId, key: 'bench', value});
   const arrivals = await observe(
     nodes,
     async (node) => {
       // Only the origin's record: a whole `mesh.show` of 100 nodes is ~50 KB of JSON per call.
       const view = await node.client.call('mesh.show', {meshId, nodeId: origin.nodeId});
-      return view.nodes.some((n) => n.services.bench === value);
+      const record = view.nodes.find((n) => n.services.bench === value);
+      return record?.receivedAt == null ? false : Math.max(0, record.receivedAt - t0Wall);
     },
     t0,
+    changePollRate,
   );
   // The observer's own CPU (share of one core) while it polled: near 1 means the bench, not the mesh, set the pace.
   const cpu = process.cpuUsage(cpu0);
@@ -433,7 +443,7 @@ const fleet = await Fleet.create({
 const report = {
   machine: machineInfo(),
   nodes: nodeCount,
-  settings: {heartbeatIntervalMs: heartbeatMs, ...extraConfig, pollMs, pollRate, network: fleet.netns ? 'own network namespace' : 'host'},
+  settings: {heartbeatIntervalMs: heartbeatMs, ...extraConfig, pollMs, pollRate, changePollRate, network: fleet.netns ? 'own network namespace' : 'host'},
   setup: {},
   idle: null,
   changes: {runs: []},

@@ -34,6 +34,7 @@ function node(n: number, patch: Partial<MeshShowNode> = {}): MeshShowNode {
     routes: [],
     self: false,
     stats: null,
+    receivedAt: null,
     aliasOwner: null,
     aliasConflict: false,
     homePeer: null,

@@ -116,6 +116,7 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     const all = [a, b, c, d, e];
     const wireGuardCalls = async () => Promise.all(all.map(async (node) => (await node.wireguard(ifaces.get(node)!))?.calls));
     const callsBefore = await wireGuardCalls();
+    const setAt = Date.now();
 
     const set = await c.cli(['service', 'set', 'http', '[::1]:8080', '--mesh', meshId]);
     expect(set.code, set.stderr).toBe(0);
@@ -125,6 +126,13 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     // What a user on another node sees (the poll above asked every node the same over IPC).
     const shown = await e.cliJson<MeshView>(['mesh', 'show', meshId]);
     expect(shown.nodes.find((n) => n.id === cId)?.services).toEqual({http: '[::1]:8080'});
+    // Every daemon says when it took C's new record: after the set, and by the time the poll saw it.
+    const seenBy = Date.now();
+    for (const node of all) {
+      const receivedAt = (await node.call('mesh.show', {meshId, nodeId: cId})).nodes[0]?.receivedAt;
+      expect(receivedAt).toBeGreaterThanOrEqual(setAt);
+      expect(receivedAt).toBeLessThanOrEqual(seenBy);
+    }
     // A service moves no peer and no address: no node touched its WireGuard peers or addresses for it.
     const callsAfter = await wireGuardCalls();
     for (const [index, before] of callsBefore.entries()) {

@@ -97,6 +97,7 @@ const SHOW: MeshShowView = {
       routes: [{destination: '0.0.0.0/0', path: ['m']}],
       self: true,
       stats: {latestHandshakeMs: null, rxBytes: 1, txBytes: 2},
+      receivedAt: 1_700_000_000_000,
       aliasOwner: 'a',
       aliasConflict: true,
       homePeer: null,
@@ -125,6 +126,7 @@ describe('ipcResultProblem', () => {
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], role: 'admin'}]}, 'nodes.0.role: expected one of peer, client'],
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], services: {http: 80}}]}, 'nodes.0.services.http: expected a string'],
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], stats: {latestHandshakeMs: 'x', rxBytes: 1, txBytes: 2}}]}, 'nodes.0.stats.latestHandshakeMs: expected a number'],
+    ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], receivedAt: '2026-12-04'}]}, 'nodes.0.receivedAt: expected a number'],
     ['mesh.create', 'm', 'expected an object'],
     ['node.set', {meshIds: ['m']}, 'aliasLost: required'],
   ] as const)('refuses a %s result of the wrong shape (%j)', (method, result, problem) => {

@@ -27,6 +27,7 @@ function node(id: string, patch: Partial<NodeView> = {}): NodeView {
     routes: [],
     self: false,
     stats: null,
+    receivedAt: null,
     ...patch,
   };
 }

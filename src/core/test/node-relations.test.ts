@@ -27,6 +27,7 @@ function viewOf(records: readonly NodeRecord[]): MeshView {
     routes: r.routes,
     self: false,
     stats: null,
+    receivedAt: null,
   }));
   return {meshId, prefix: 'fd00::/64', nodes, inbound: {snapshots: 0, syncs: 0, messages: 0}};
 }

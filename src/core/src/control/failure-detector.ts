@@ -4,13 +4,12 @@
  * Every node sends a tiny heartbeat to each of its `MONITORS` ring successors
  * once per H, to one of them every H/MONITORS in turn; when one does not get
  * through, it is relayed by another peer, so a node that can reach anyone who
- * can reach its monitor keeps being heard. The monitor's tagged ack is
- * evidence too, so watching is two-way: a peer watches its ring predecessors
- * (their heartbeats), its ring successors (the acks of its own heartbeats) and
- * clients whose hashed position falls just before it. A direct heartbeat also
- * carries this node's anti-entropy digests ({@link HeartbeatAntiEntropy}), so
- * the idle anti-entropy round costs no request of its own. After 3H/2 of
- * silence a watcher probes: a direct ping (peers only, clients are never dialled) and
+ * can reach its monitor keeps being heard. Each monitor watches the nodes
+ * whose successor it is (its ring predecessors, and clients whose hashed
+ * position falls just before it). A direct heartbeat also carries this node's
+ * anti-entropy digests ({@link HeartbeatAntiEntropy}), so the idle
+ * anti-entropy round costs no request of its own. After 3H/2 of silence a
+ * monitor probes: a direct ping (peers only, clients are never dialled) and
  * `INDIRECT_PROBES` helpers asked "is it alive from where you stand?" (a helper
  * that heard it recently says yes without a ping). Only when
  * `SUSPECT_ROUNDS` consecutive rounds find nothing and at least one helper
@@ -29,7 +28,7 @@
  * (the other helpers, and the direct ping, still run every round).
  *
  * Costs per node and heartbeat period: MONITORS heartbeats out and about as
- * many in; per check: O(watched) with watched ~ 2 x MONITORS (+ clients homed
+ * many in; per check: O(watched) with watched ~ MONITORS (+ clients homed
  * here). Nothing is O(N) per period. Watch sets are recomputed only when the
  * ring changes.
  */
@@ -213,8 +212,8 @@ export class FailureDetector {
   // ---- monitoring ----
 
   /**
-   * Recompute the watch set when the ring changed: ring predecessors and
-   * successors, and undialable nodes homed here. A node newly watched after the first time
+   * Recompute the watch set when the ring changed: ring predecessors, and
+   * undialable nodes homed here. A node newly watched after the first time
    * counts as silent already (its last heartbeat went to the monitor it had
    * before): when a run of neighbours on the ring dies at once (a partition, a
    * rack), each one is then probed at the next check after its predecessor's
@@ -232,7 +231,6 @@ export class FailureDetector {
     if (ring.has(selfId)) {
       const keep = (id: string): void => void next.set(id, this.watched.get(id) ?? start);
       for (const id of ring.predecessors(selfId, MONITORS)) keep(id);
-      for (const id of ring.successors(selfId, view.selfPosition, MONITORS)) keep(id);
       for (const member of view.liveUndialable()) {
         if (ring.successors(member.id, member.position, MONITORS).includes(selfId)) keep(member.id);
       }
@@ -282,14 +280,18 @@ export class FailureDetector {
     }
   }
 
-  /** Helpers for probing `target`: its other watchers first (they hear from it every H), then random peers. */
+  /**
+   * Helpers for probing `target`: its ring neighbours first, which hear from it
+   * every H (its other monitors get its heartbeats, its predecessors the acks
+   * of theirs) and so answer without a ping of their own, then random peers.
+   */
   private helpersFor(target: string): string[] {
     const {view, selfId, random, settings} = this.deps;
     const ring = view.ring();
     const member = view.member(target);
-    const watchers = member ? new Set([...ring.successors(target, member.position, MONITORS), ...ring.predecessors(target, MONITORS)]) : new Set<string>();
-    watchers.delete(selfId);
-    const chosen = [...watchers].slice(0, INDIRECT_PROBES);
+    const neighbours = member ? new Set([...ring.successors(target, member.position, MONITORS), ...ring.predecessors(target, MONITORS)]) : new Set<string>();
+    neighbours.delete(selfId);
+    const chosen = [...neighbours].slice(0, INDIRECT_PROBES);
     if (chosen.length < INDIRECT_PROBES) {
       const more = ring.pick(selfId, view.selfPosition, INDIRECT_PROBES - chosen.length, random, {
         exclude: new Set([target, ...chosen]),

@@ -48,12 +48,14 @@ export interface ControlSettings {
 
 /**
  * Monitors per node: each node sends heartbeats to this many ring successors,
- * one every H/MONITORS in turn, so each monitor hears from it once per H.
- * Watching is two-way: a node watches its MONITORS predecessors (their
- * heartbeats) and its MONITORS successors (the tagged acks of its own
- * heartbeats), so every peer is watched by 2 x MONITORS neighbours while it
- * sends only MONITORS heartbeats per H. Two (four watchers) is more
- * redundancy than three one-way monitors gave, at two thirds of the messages.
+ * one every H/MONITORS in turn, so each monitor hears from it once per H, and
+ * a node sends one heartbeat per H/2. Two monitors (down from three) is what
+ * makes an idle node's traffic one request a second. A crash is still seen by
+ * either monitor, and when both die with it their successors take over at once
+ * (see FailureDetector.syncWatched). Watching successors through the acks of
+ * one's own heartbeats was tried as well and dropped: an ack needs a round trip
+ * within the heartbeat's short deadline, so on an overloaded host every slow
+ * answer started a probe, and the probes added to the load.
  */
 export const MONITORS = 2;
 /** Helpers asked to probe a silent node indirectly (ping-req). */

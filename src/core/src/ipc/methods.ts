@@ -125,6 +125,13 @@ export interface NodeView {
   self: boolean;
   /** WireGuard statistics for this node as seen from the answering node, when the driver has them. */
   stats: PeerStatsView | null;
+  /**
+   * When the answering daemon took the version of this record it holds now
+   * (ms since the Unix epoch, its own clock): how a change spread, and how
+   * stale a record is here. After a restart, records not changed since are
+   * dated when the saved state was loaded; null if unknown.
+   */
+  receivedAt: number | null;
 }
 
 /** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */

@@ -53,6 +53,7 @@ const meshShowNode = object<MeshShowNode>({
   routes: array(route),
   self: boolean,
   stats: nullable(stats),
+  receivedAt: nullable(number),
   aliasOwner: nullable(text),
   aliasConflict: boolean,
   homePeer: nullable(text),

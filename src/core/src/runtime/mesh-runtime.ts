@@ -63,6 +63,8 @@ export class MeshRuntime {
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
   private saveTimer: TimerHandle | undefined;
+  /** Node id -> when this daemon took the version of its record held now (`NodeView.receivedAt`). */
+  private readonly receivedAt = new Map<string, number>();
   /** A reconciliation asked for by a change, not started yet. */
   private reconcileTimer: TimerHandle | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -90,7 +92,13 @@ export class MeshRuntime {
     this.settings = deps.settings;
     this.store = deps.store;
     this.prefix = meshPrefix(deps.settings.meshId);
-    this.unsubscribe.push(this.store.onChange(() => this.changed()));
+    this.unsubscribe.push(
+      this.store.onChange((change) => {
+        if (change.current.value.kind === 'record') this.receivedAt.set(change.id, this.deps.clock.now());
+        else this.receivedAt.delete(change.id);
+        this.changed();
+      }),
+    );
   }
 
   /** The mesh id. */
@@ -382,6 +390,7 @@ export class MeshRuntime {
         routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
         self: record.id === this.deps.identity.nodeId,
         stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
+        receivedAt: this.receivedAt.get(record.id) ?? null,
       };
     });
     return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}};
