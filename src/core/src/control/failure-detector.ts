@@ -34,13 +34,13 @@
  */
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {DigestAnswer} from './gossip.js';
 import type {LivenessAuth} from './liveness-auth.js';
 import type {MembershipView} from './membership-view.js';
 import type {ControlReply, ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
 import type {PeriodicTask, Scheduler} from './scheduler.js';
 import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS, type ControlSettings, type ControlTimings} from './settings.js';
-import type {StatementSummary} from './statement-table.js';
 import type {ControlStats} from './stats.js';
 import {sample} from './ring.js';
 import {toWire} from './statements.js';
@@ -50,7 +50,7 @@ export interface HeartbeatAntiEntropy {
   /** The digests a direct heartbeat carries. */
   digests(): {sd: Uint8Array; md: Uint8Array};
   /** The monitor's answer to them came back with its ack: go on as after an anti-entropy request. */
-  heartbeatAnswered(monitor: string, answer: {s: boolean; m?: readonly StatementSummary[] | undefined}): void;
+  heartbeatAnswered(monitor: string, answer: DigestAnswer): void;
 }
 
 /** Relays a heartbeat is passed through when it does not get through directly. */
