@@ -78,9 +78,9 @@ export class MeshControl {
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
     this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs});
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
-    // Gossip is made next; the detector reaches it only once running.
-    this.detector = new FailureDetector({...common, antiEntropy: {digests: () => this.gossip.digests(), heartbeatAnswered: (monitor, answer) => this.gossip.heartbeatAnswered(monitor, answer)}});
     this.gossip = new Gossip({...common, role, store});
+    // Heartbeats carry gossip's anti-entropy digests.
+    this.detector = new FailureDetector({...common, antiEntropy: this.gossip});
   }
 
   /** Start gossip and failure detection. Call once this node's own record is in the store. */
