@@ -383,6 +383,16 @@ async function measureChange(fleet, meshId, round) {
   return result(arrivals, {origin: origin.name, firstOtherMs, benchCpu: Number(benchCpu.toFixed(2))});
 }
 
+/**
+ * CPU the daemons used together from a change's start to 1 s after the last
+ * node had it, and that minus what they use idle in as long (when the idle
+ * phase ran): the cost of spreading one change, observer calls included.
+ */
+function changeCpuMs(fleet, before, after, windowMs, idle) {
+  const total = fleet.alive().reduce((sum, n) => sum + (after.get(n.pid)?.cpuMs ?? 0) - (before.get(n.pid)?.cpuMs ?? 0), 0);
+  return {total, windowMs, aboveIdle: idle ? total - idle.cpuAllDaemons * windowMs : null};
+}
+
 /** (c) SIGKILL one random node; observe its disappearance on every other live node. */
 async function measureKill(fleet, meshId) {
   const victim = pick(fleet.alive().slice(1));
@@ -483,10 +493,17 @@ try {
   }
 
   for (let i = 0; i < changeCount; i++) {
+    const cpu0 = fleet.processStats();
+    const window0 = performance.now();
     const change = await measureChange(fleet, meshId, i);
-    report.changes.runs.push(change);
-    log(`  change ${i + 1}/${changeCount} from ${change.origin}: p50 ${seconds(change.p50Ms)}, p99 ${seconds(change.p99Ms)}, all ${seconds(change.allMs)} (first other node ${seconds(change.firstOtherMs)}, bench CPU ${change.benchCpu})`);
+    // The tail of the change's work (saves, acks) falls in this second too.
     await sleep(1_000);
+    change.daemonCpuMs = changeCpuMs(fleet, cpu0, fleet.processStats(), performance.now() - window0, report.idle);
+    report.changes.runs.push(change);
+    log(
+      `  change ${i + 1}/${changeCount} from ${change.origin}: p50 ${seconds(change.p50Ms)}, p99 ${seconds(change.p99Ms)}, all ${seconds(change.allMs)} ` +
+        `(first other node ${seconds(change.firstOtherMs)}, daemon CPU ${change.daemonCpuMs.total.toFixed(0)} ms${change.daemonCpuMs.aboveIdle === null ? '' : `, ${change.daemonCpuMs.aboveIdle.toFixed(0)} ms above idle`}, bench CPU ${change.benchCpu})`,
+    );
   }
 
   for (let i = 0; i < killCount; i++) {
@@ -512,6 +529,7 @@ for (const key of ['changes', 'kills']) {
   const runs = report[key].runs;
   Object.assign(report[key], {p50Ms: summarize(runs.map((r) => r.p50Ms)), p99Ms: summarize(runs.map((r) => r.p99Ms)), allMs: summarize(runs.map((r) => r.allMs))});
 }
+report.changes.daemonCpuMs = summarize(report.changes.runs.map((r) => r.daemonCpuMs.aboveIdle ?? r.daemonCpuMs.total));
 const idleRate = report.idle?.wire?.bytesPerNodePerS ?? report.idle?.tcpPayload.meanSentPerNodePerS;
 // A run that did not get to a measurement leaves its target null ("not measured"), never "met".
 report.targetsMet = {
@@ -543,6 +561,8 @@ report.targetsMet = {
     rows.push(['change reaches 50%', stat(report.changes.p50Ms)]);
     rows.push(['change reaches 99%', stat(report.changes.p99Ms)]);
     rows.push(['change reaches 100%', stat(report.changes.allMs)]);
+    const cpu = report.changes.daemonCpuMs;
+    if (cpu.n > 0) rows.push([`daemon CPU per change${report.idle ? ' above idle' : ''}`, `median ${cpu.median.toFixed(0)} ms, worst ${cpu.max.toFixed(0)} ms, all daemons together`]);
     rows.push(['killed node gone from 50%', stat(report.kills.p50Ms)]);
     rows.push(['killed node gone from 99%', stat(report.kills.p99Ms)]);
     rows.push(['killed node gone from 100%', stat(report.kills.allMs)]);

@@ -133,11 +133,11 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
       expect(receivedAt).toBeGreaterThanOrEqual(setAt);
       expect(receivedAt).toBeLessThanOrEqual(seenBy);
     }
-    // A service moves no peer and no address: no node touched its WireGuard peers or addresses for it.
+    // A service moves no peer, address or route: no node touched its WireGuard configuration for it.
     const callsAfter = await wireGuardCalls();
     for (const [index, before] of callsBefore.entries()) {
       expect(before).toBeDefined();
-      expect(callsAfter[index]).toMatchObject({applyPeers: before!.applyPeers, setAddresses: before!.setAddresses});
+      expect(callsAfter[index]).toMatchObject({applyPeers: before!.applyPeers, setAddresses: before!.setAddresses, setRoutes: before!.setRoutes});
     }
 
     const removed = await c.cli(['service', 'delete', 'http', '--mesh', meshId]);

@@ -21,8 +21,16 @@ import type {MeshRepository} from './mesh-repository.js';
 import type {MeshSettings} from './mesh-settings.js';
 import {planWireGuard, type WgPlan} from './wg-plan.js';
 
-/** How long after a change the store is saved (coalesces bursts of changes). */
-const SAVE_DELAY_MS = 200;
+/**
+ * How long after news from other members the store is saved; the news of
+ * that window costs one save. News needs no haste: a node that crashes before
+ * saving it catches up from its peers in its first anti-entropy round. Saving
+ * sooner put a write and an fsync on every member within the spread of every
+ * change, which on a loaded host slowed the spread itself (BENCHMARKS.md,
+ * "Third pass"). This node's own changes are saved before they are reported
+ * done ({@link MeshRuntime.publishSelf}).
+ */
+export const SAVE_DELAY_MS = 5_000;
 
 /** Everything a MeshRuntime needs. */
 export interface MeshRuntimeDeps {
@@ -80,10 +88,14 @@ export class MeshRuntime {
    * to other members' records) costs no such driver call: with wg-kernel each
    * call runs `ip` or `wg`, and every member reconciles on every change
    * anywhere in the mesh. Cleared when the interface is (re)created. Routes
-   * are always applied: a route can move to another mesh's interface and back,
-   * which this mesh alone cannot see.
+   * are forgotten too whenever the route manager changes this mesh's
+   * selection: a route can move to another mesh's interface and back before
+   * this mesh reconciles, leaving the kernel without it although this mesh's
+   * wish is the same as before, which this mesh alone cannot see.
    */
-  private readonly applied = new Map<'addresses' | 'peers', string>();
+  private readonly applied = new Map<'addresses' | 'peers' | 'routes', string>();
+  /** The save running or last run: saves run one after another, so an older snapshot never lands after a newer one. */
+  private saving: Promise<void> = Promise.resolve();
   /** The last forwarding problem logged, so it is logged once, not on every reconcile. */
   private forwardingProblem: string | undefined;
 
@@ -133,7 +145,7 @@ export class MeshRuntime {
     await this.reconcile();
   }
 
-  /** Sign and merge a new version of this node's record with `patch` applied. */
+  /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
   async publishSelf(patch: SelfPatch): Promise<NodeRecord> {
     const {settings, identity, clock} = this.deps;
     const previous = this.store.get(identity.nodeId)?.value;
@@ -163,6 +175,8 @@ export class MeshRuntime {
       updatedAt: now,
     };
     this.mergeOwn(record);
+    // Saved before the change is reported done: other members' news can be had again from them, this cannot.
+    await this.save();
     return record;
   }
 
@@ -260,6 +274,7 @@ export class MeshRuntime {
   setRoutes(routes: readonly SelectedRoute[]): void {
     if (JSON.stringify(routes) === JSON.stringify(this.routes)) return;
     this.routes = routes.map((route) => ({...route, path: [...route.path]}));
+    this.applied.delete('routes');
     if (this.closed) return;
     this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
   }
@@ -288,14 +303,16 @@ export class MeshRuntime {
     await this.applyChanged('addresses', plan.addresses, () => driver.setAddresses(name, plan.addresses));
     await this.applyChanged('peers', plan.peers, () => driver.applyPeers(name, plan.peers));
     // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
-    // with no await in between: a route moving to another mesh is then never put back by a stale
-    // plan (the driver applies the route changes of all interfaces in the order they were asked for).
+    // with no await in between (applyChanged calls the driver synchronously): a route moving to another
+    // mesh is then never put back by a stale plan (the driver applies the route changes of all
+    // interfaces in the order they were asked for).
     const now = this.self();
-    await driver.setRoutes(name, now ? this.plan(now).routes : plan.routes);
+    const routes = now ? this.plan(now).routes : plan.routes;
+    await this.applyChanged('routes', routes, () => driver.setRoutes(name, routes));
   }
 
   /** Run `apply` unless `desired` is what the driver last applied; remember it once applied. */
-  private async applyChanged(part: 'addresses' | 'peers', desired: unknown, apply: () => Promise<void>): Promise<void> {
+  private async applyChanged(part: 'addresses' | 'peers' | 'routes', desired: unknown, apply: () => Promise<void>): Promise<void> {
     const json = JSON.stringify(desired);
     if (this.applied.get(part) === json) return;
     // Forgotten first: a failed or aborted apply leaves the driver's state unknown, so the next reconcile applies again.
@@ -358,9 +375,14 @@ export class MeshRuntime {
     await runHooks(stage, this.settings[stage], {interfaceName: this.settings.interfaceName, meshId: this.meshId, logger: this.deps.logger});
   }
 
-  /** Save the store now. */
+  /** Save the store now (after any save still running); a save that was waiting for its delay is then not needed. */
   async save(): Promise<void> {
-    await this.deps.repository.saveState(this.meshId, this.store.save());
+    this.saveTimer?.cancel();
+    this.saveTimer = undefined;
+    // The snapshot is taken when this save's turn comes, so it holds everything merged until then.
+    const run = this.saving.catch(() => undefined).then(() => this.deps.repository.saveState(this.meshId, this.store.save()));
+    this.saving = run;
+    await run;
   }
 
   /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them; with `nodeId`, that member only. */
@@ -415,6 +437,8 @@ export class MeshRuntime {
     this.reconcileTimer = undefined;
     await this.reconciling?.catch(() => undefined);
     if (options.save) await this.save();
+    // Also when not saving: a save still writing could otherwise recreate a mesh directory about to be removed.
+    await this.saving.catch(() => undefined);
     if (options.removeInterface) {
       await this.hooks('preDown');
       await this.deps.driver.removeInterface(this.settings.interfaceName);
