@@ -169,7 +169,6 @@ export class Fleet {
       XDG_CACHE_HOME: join(dir, 'xdg-cache'),
       XDG_STATE_HOME: join(dir, 'xdg-state'),
       NO_COLOR: '1',
-      ...(process.env.X_NOSAVE ? {X_NOSAVE: '1'} : {}), ...(process.env.X_FWD ? {X_FWD: process.env.X_FWD} : {}),
     };
     const netns = useNetns ? `wgmesh-bench-${process.pid}` : null;
     const fleet = new Fleet(dir, netns, env, options.keep ?? false, log);
