@@ -85,6 +85,8 @@ export function canUseNetns() {
 
 /** Bytes kept of each daemon's log (stderr), for error reports. */
 const LOG_TAIL_BYTES = 64 * 1024;
+/** How long daemons run with `--cpu-prof` get to stop: dozens of them writing profiles at once take far longer than 3 s. */
+const PROFILE_GRACE_MS = 120_000;
 
 /**
  * One daemon of the fleet.
@@ -392,8 +394,8 @@ export class Fleet {
     return stats;
   }
 
-  /** Stop every daemon (SIGTERM, then SIGKILL after `graceMs`), delete the namespace and the temp dir. */
-  async close(graceMs = 3_000) {
+  /** Stop every daemon (SIGTERM, then SIGKILL after `graceMs`: 3 s, longer for profiled daemons), delete the namespace and the temp dir. */
+  async close(graceMs = this.#nodeArgs.some((arg) => arg.startsWith('--cpu-prof')) ? PROFILE_GRACE_MS : 3_000) {
     if (this.#closed) return;
     for (const node of this.nodes) {
       node.client?.close();

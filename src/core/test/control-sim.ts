@@ -9,6 +9,7 @@ import type {RemotePeer, Transport, TransportHandlers} from '../src/contracts/tr
 import type {MeshStore} from '../src/contracts/store.js';
 import {generateMeshId} from '../src/addressing/mesh-id.js';
 import {MeshControl} from '../src/control/mesh-control.js';
+import {decodeControlRequest} from '../src/control/messages.js';
 import type {LiveViewChange} from '../src/control/membership-view.js';
 import type {ControlSettings} from '../src/control/settings.js';
 import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
@@ -31,7 +32,10 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   timeoutMs: 5_000,
 };
 
-/** A transport that records every endpoint it dials, so tests can prove clients are never dialled. */
+/**
+ * A transport that records every endpoint it dials, so tests can prove clients
+ * are never dialled, and (in `pushedTo`) where its node's pushes went.
+ */
 export class RecordingTransport implements Transport {
   readonly name = 'recording';
   readonly dialled: string[] = [];
@@ -43,6 +47,7 @@ export class RecordingTransport implements Transport {
     private readonly silent: ReadonlySet<string> = new Set(),
     /** Resolves when the sending node may read a reply (see {@link Simulation.stall}). */
     private readonly awake: () => Promise<void> = () => Promise.resolve(),
+    private readonly pushedTo: string[] = [],
   ) {
     this.inner = inner;
   }
@@ -69,6 +74,7 @@ export class RecordingTransport implements Transport {
 
   message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     this.sink.push(endpoint);
+    if (decodeControlRequest(payload).t === 'push') this.pushedTo.push(endpoint);
     return this.hang(endpoint, signal) ?? this.inner.message(endpoint, meshId, payload, signal).then(async (reply) => (await this.awake(), reply));
   }
 
@@ -127,6 +133,8 @@ export interface SimNode {
   up: boolean;
   /** Until when (simulated ms) the node's process is frozen; see {@link Simulation.stall}. */
   stalledUntil: number;
+  /** Endpoints this node pushed to, one per push (tests may empty it). */
+  pushedTo: string[];
 }
 
 /** A liveness transition seen by one node. */
@@ -188,7 +196,7 @@ export class Simulation {
     tests.forEach(({role, name, test}, index) => {
       const store = this.openStore();
       store.merge(records);
-      const node = {index, id: test.id, name, role, identity: test.identity, test, store, up: true, stalledUntil: -Infinity} as SimNode;
+      const node = {index, id: test.id, name, role, identity: test.identity, test, store, up: true, stalledUntil: -Infinity, pushedTo: []} as SimNode;
       this.attach(node, store);
       this.nodes.push(node);
     });
@@ -206,7 +214,7 @@ export class Simulation {
       identity: node.identity,
       role: node.role,
       store,
-      transport: new RecordingTransport(transport, this.dialled, this.silenced, () => this.awake(node)),
+      transport: new RecordingTransport(transport, this.dialled, this.silenced, () => this.awake(node), node.pushedTo),
       clock: new StallableClock(this.clock, () => node.stalledUntil),
       random: this.random.fork(),
       logger: silentLogger(),

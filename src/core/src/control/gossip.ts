@@ -5,11 +5,13 @@
  * - Eager push: every store entry that newly wins here (own writes, entries
  *   received for the first time by push or sync) and every membership statement
  *   that newly wins is batched (one timer tick) and pushed to `branch` targets:
- *   the ring successor plus random partners of the own cluster (one from
+ *   the ring successor plus push partners of the own cluster (one from
  *   another cluster with probability `interClusterChance`). Receivers forward
  *   what is news to them, so a change spreads in O(log N) hops; the successor
  *   link makes the flood reach every node rather than the 1 - e^-branch share a
- *   purely random fan-out reaches. Bulk news (a join snapshot, a healed
+ *   purely random fan-out reaches. The partners are drawn at random once and
+ *   kept while they stay on the ring ({@link Gossip.pushPartners}), so pushes
+ *   go over connections already open. Bulk news (a join snapshot, a healed
  *   partition: more than MAX_PUSH_ENTRIES at once) is left to anti-entropy.
  * - `infectionCount`: a batch none of whose targets answered is pushed again
  *   in later rounds to fresh targets, at most `infectionCount` rounds in all
@@ -43,6 +45,7 @@ import type {Role, SignedEntry, VerifiedEntry} from '../model/record.js';
 import type {MembershipView} from './membership-view.js';
 import {MAX_PUSH_ENTRIES, MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
 import type {ControlRpc} from './rpc.js';
+import type {Ring} from './ring.js';
 import type {PeriodicTask, Scheduler} from './scheduler.js';
 import {MONITORS, type ControlSettings, type ControlTimings} from './settings.js';
 import type {StatementSummary} from './statement-table.js';
@@ -111,6 +114,8 @@ export class Gossip {
   private comparedSinceRound = false;
   private backgroundSyncs = 0;
   private unsubscribe: (() => void) | undefined;
+  /** This node's push partners besides its successor, and the ring they were checked against. */
+  private partners: {ring: Ring | undefined; ids: string[]} = {ring: undefined, ids: []};
 
   constructor(deps: GossipDeps) {
     this.deps = deps;
@@ -239,20 +244,44 @@ export class Gossip {
     if (this.retries.length > MAX_RETRY_BATCHES) this.retries.shift();
   }
 
-  /** The successor on the ring (when this node is on it), then random partners up to `branch`. */
+  /**
+   * The successor on the ring (when this node is on it), then push partners,
+   * then (when the batch came from partners) random peers, up to `branch`.
+   */
   private pushTargets(exclude: ReadonlySet<string>): string[] {
     const {view, selfId, settings, random} = this.deps;
     const ring = view.ring();
+    const successor = ring.has(selfId) ? ring.successors(selfId, view.selfPosition, 1)[0] : undefined;
     const targets: string[] = [];
-    if (ring.has(selfId)) {
-      const [successor] = ring.successors(selfId, view.selfPosition, 1);
-      if (successor !== undefined && !exclude.has(successor)) targets.push(successor);
+    if (successor !== undefined && !exclude.has(successor)) targets.push(successor);
+    for (const partner of this.pushPartners(ring, successor)) {
+      if (targets.length >= settings.branch) return targets;
+      if (!exclude.has(partner)) targets.push(partner);
     }
     const more = ring.pick(selfId, view.selfPosition, settings.branch - targets.length, random, {
       exclude: new Set([...exclude, ...targets]),
       interClusterChance: settings.interClusterChance,
     });
     return [...targets, ...more];
+  }
+
+  /**
+   * `branch` partners (the successor apart), drawn with the cluster rules of
+   * {@link Ring.pick} and kept while they are on the ring: a partner that
+   * leaves it is replaced, the others stay. Pushes then go over connections
+   * that are already open; partners drawn afresh for every batch meant a new
+   * TLS connection for nearly every push in a mesh of 100 (BENCHMARKS.md,
+   * "Third pass"). One spare covers a batch that came from a partner.
+   */
+  private pushPartners(ring: Ring, successor: string | undefined): readonly string[] {
+    const {view, selfId, settings, random} = this.deps;
+    if (this.partners.ring === ring) return this.partners.ids;
+    const kept = this.partners.ids.filter((id) => id !== successor && ring.has(id));
+    const exclude = new Set(kept);
+    if (successor !== undefined) exclude.add(successor);
+    const drawn = ring.pick(selfId, view.selfPosition, settings.branch - kept.length, random, {exclude, interClusterChance: settings.interClusterChance});
+    this.partners = {ring, ids: [...kept, ...drawn]};
+    return this.partners.ids;
   }
 
   /** Push a batch to each target; true when at least one took it. */
