@@ -246,7 +246,7 @@ export class Gossip {
 
   /**
    * The successor on the ring (when this node is on it), then push partners,
-   * then (when the batch came from partners) random peers, up to `branch`.
+   * then (in place of those the batch came from) random peers, up to `branch`.
    */
   private pushTargets(exclude: ReadonlySet<string>): string[] {
     const {view, selfId, settings, random} = this.deps;
@@ -266,21 +266,31 @@ export class Gossip {
   }
 
   /**
-   * `branch` partners (the successor apart), drawn with the cluster rules of
-   * {@link Ring.pick} and kept while they are on the ring: a partner that
-   * leaves it is replaced, the others stay. Pushes then go over connections
-   * that are already open; partners drawn afresh for every batch meant a new
-   * TLS connection for nearly every push in a mesh of 100 (BENCHMARKS.md,
-   * "Third pass"). One spare covers a batch that came from a partner.
+   * The partners besides the successor (`branch` - 1 of them, or `branch`
+   * off the ring), then one spare for a batch that came from one of them,
+   * drawn with the cluster rules of {@link Ring.pick} and kept while they
+   * are on the ring: a partner that leaves it is replaced, the others stay.
+   * Pushes then go over connections that are already open; partners drawn
+   * afresh for every batch meant a new TLS connection for nearly every push
+   * in a mesh of 100 (BENCHMARKS.md, "Third pass"). The spare is drawn on its
+   * own: `Ring.pick` puts its partner from another cluster last, and a spare
+   * used only now and then must not take the flood's links between clusters.
    */
   private pushPartners(ring: Ring, successor: string | undefined): readonly string[] {
     const {view, selfId, settings, random} = this.deps;
     if (this.partners.ring === ring) return this.partners.ids;
-    const kept = this.partners.ids.filter((id) => id !== successor && ring.has(id));
-    const exclude = new Set(kept);
-    if (successor !== undefined) exclude.add(successor);
-    const drawn = ring.pick(selfId, view.selfPosition, settings.branch - kept.length, random, {exclude, interClusterChance: settings.interClusterChance});
-    this.partners = {ring, ids: [...kept, ...drawn]};
+    const valid = (id: string | undefined): id is string => id !== undefined && id !== successor && ring.has(id);
+    const wanted = settings.branch - (successor === undefined ? 0 : 1);
+    const draw = (count: number, taken: readonly string[]): string[] =>
+      ring.pick(selfId, view.selfPosition, count, random, {
+        exclude: new Set(successor === undefined ? taken : [...taken, successor]),
+        interClusterChance: settings.interClusterChance,
+      });
+    const kept = this.partners.ids.slice(0, -1).filter(valid);
+    const partners = [...kept, ...draw(wanted - kept.length, kept)];
+    const oldSpare = this.partners.ids.at(-1);
+    const spare = valid(oldSpare) && !partners.includes(oldSpare) ? [oldSpare] : draw(1, partners);
+    this.partners = {ring, ids: [...partners, ...spare]};
     return this.partners.ids;
   }
 
