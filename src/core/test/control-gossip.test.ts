@@ -62,6 +62,29 @@ describe('gossip', () => {
     expect([...after].filter((endpoint) => partners.has(endpoint)).length).toBeGreaterThanOrEqual(partners.size - 2);
   });
 
+  it('pushes a batch that none of its kept partners took to other peers in the next round', async () => {
+    sim = new Simulation({peers: 20, seed: 43});
+    await sim.start();
+    await sim.advance(5_000);
+    const node = sim.nodes[5]!;
+    const publishFrom = (alias: string) => sim!.publish(node, {alias});
+    publishFrom('first');
+    await sim.advance(500);
+    const kept = new Set(node.pushedTo);
+    expect(kept.size).toBe(sim.settings.branch);
+
+    // Every link to the successor and the partners down: the first push of the next change fails everywhere.
+    sim.network.partition([node.name], [...kept]);
+    node.pushedTo.length = 0;
+    publishFrom('second');
+    await sim.advance(3 * sim.settings.syncIntervalMs);
+    const first = node.pushedTo.slice(0, kept.size);
+    const retried = node.pushedTo.slice(kept.size);
+    expect(new Set(first)).toEqual(kept);
+    expect(retried.length).toBeGreaterThan(0);
+    expect(retried.filter((endpoint) => kept.has(endpoint))).toEqual([]);
+  });
+
   it('exchanges only digests when idle and stays well under 1 KB/s per node', async () => {
     sim = new Simulation({peers: 50, seed: 11});
     await sim.start();

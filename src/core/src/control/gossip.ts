@@ -72,7 +72,7 @@ export interface GossipDeps {
 interface Batch {
   entries: SignedEntry[];
   statements: VerifiedStatement[];
-  /** Nodes the news came from (not pushed back to them). */
+  /** Nodes the news came from (not pushed back to them), and the targets of earlier rounds that all failed. */
   exclude: Set<string>;
 }
 
@@ -232,9 +232,19 @@ export class Gossip {
     this.pendingStatements.clear();
     this.pendingExclude.clear();
     if (batch.entries.length === 0 && batch.statements.length === 0) return;
+    this.pushBatch(batch, this.deps.settings.infectionCount);
+  }
+
+  /**
+   * Push a batch to its targets; when none of them took it, keep it for a
+   * later round (at most `roundsLeft` - 1 more), to targets other than these:
+   * the kept partners would fail the same way.
+   */
+  private pushBatch(batch: Batch, roundsLeft: number): void {
+    const targets = this.pushTargets(batch.exclude);
     this.track(
-      this.send(batch, this.pushTargets(batch.exclude)).then((delivered) => {
-        if (!delivered && this.deps.settings.infectionCount > 1) this.keepForRetry(batch, this.deps.settings.infectionCount - 1);
+      this.send(batch, targets).then((delivered) => {
+        if (!delivered && roundsLeft > 1) this.keepForRetry({...batch, exclude: new Set([...batch.exclude, ...targets])}, roundsLeft - 1);
       }),
     );
   }
@@ -357,13 +367,7 @@ export class Gossip {
   private retryFailedBatches(): void {
     const retries = this.retries;
     this.retries = [];
-    for (const {batch, roundsLeft} of retries) {
-      this.track(
-        this.send(batch, this.pushTargets(batch.exclude)).then((delivered) => {
-          if (!delivered && roundsLeft > 1) this.keepForRetry(batch, roundsLeft - 1);
-        }),
-      );
-    }
+    for (const {batch, roundsLeft} of retries) this.pushBatch(batch, roundsLeft);
   }
 
   /** A peer picks inside its cluster (sometimes outside); a client pulls from one of its monitors. Never one in `exclude`. */
