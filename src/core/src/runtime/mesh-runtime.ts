@@ -83,9 +83,9 @@ export class MeshRuntime {
   /** Routes to other meshes that leave through this mesh (set by the daemon's route manager). */
   private routes: readonly SelectedRoute[] = [];
   /**
-   * What the driver last applied without error (addresses and peers, as
-   * JSON), so a change that moves neither (a service, an alias, most changes
-   * to other members' records) costs no such driver call: with wg-kernel each
+   * What the driver last applied without error (addresses, peers and routes,
+   * as JSON), so a change that moves none of them (a service, an alias, most
+   * changes to other members' records) costs no driver call: with wg-kernel each
    * call runs `ip` or `wg`, and every member reconciles on every change
    * anywhere in the mesh. Cleared when the interface is (re)created. Routes
    * are forgotten too whenever the route manager changes this mesh's

@@ -8,8 +8,9 @@ import {DecodeError} from '../errors.js';
 /**
  * Write `data` to `file` atomically: write a temporary file beside it with
  * `mode`, fsync it, then rename it over the target. The directory is created
- * (0700) only when it is missing: the daemon saves state after every change in
- * its meshes, and a recursive mkdir on each save was a noticeable share of its CPU.
+ * (0700) only when it is missing: the daemon saves mesh state often (every own
+ * change, and news every few seconds), and a recursive mkdir on each save was a
+ * noticeable share of its CPU.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
