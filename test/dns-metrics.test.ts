@@ -7,20 +7,19 @@
  * metrics page is accepted by `promtool check metrics`. A taken port stops a
  * daemon at start with one error line.
  */
-import {spawn, spawnSync} from 'node:child_process';
+import {spawn} from 'node:child_process';
 import {createSocket, type Socket} from 'node:dgram';
 import {writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import ipaddr from 'ipaddr.js';
+import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {promtoolCheck, samplesOf} from '../src/core/test/metrics-text.js';
 import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
 
-const HAVE_DIG = spawnSync('dig', ['-v']).status === 0;
-const HAVE_PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
-if (!HAVE_DIG) console.warn('skipping the dig checks: dig is not installed (Debian: apt-get install dnsutils)');
-if (!HAVE_PROMTOOL) console.warn('skipping the promtool check: promtool is not installed (Debian: apt-get install prometheus)');
+const HAVE_DIG = !skipWithout('the dig checks', commandAvailable('dig', ['-v'], 'dnsutils'));
+const HAVE_PROMTOOL = !skipWithout('the promtool check', commandAvailable('promtool', ['--version'], 'prometheus'));
 
 /** One `dig` answer, parsed from its output. */
 interface DigResult {
