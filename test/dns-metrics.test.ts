@@ -18,6 +18,8 @@ import {promtoolCheck, samplesOf} from '../src/core/test/metrics-text.js';
 import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
 
+/** When this file was loaded: every daemon of it starts later. */
+const FILE_LOADED_MS = Date.now();
 const HAVE_DIG = !skipWithout('the dig checks', commandAvailable('dig', ['-v'], 'dnsutils'));
 const HAVE_PROMTOOL = !skipWithout('the promtool check', commandAvailable('promtool', ['--version'], 'prometheus'));
 
@@ -154,15 +156,21 @@ describe('DNS and metrics of three real daemons', () => {
   it('serves metrics that describe the mesh', async () => {
     const url = metricsOf.get(a)!;
     await waitFor(async () => samplesOf((await fetchText(url)).body, 'wgmesh_mesh_members', {mesh: meshId})[0]?.value === 3, 15_000, 'a to count 3 members');
+    const servedBefore = (await a.call('mesh.show', {meshId})).inbound.syncs;
     const page = await fetchText(url);
+    const servedAfter = (await a.call('mesh.show', {meshId})).inbound.syncs;
     expect(page.status).toBe(200);
     const value = (name: string, labels: Record<string, string> = {}): number | undefined => samplesOf(page.body, name, labels)[0]?.value;
     expect(value('wgmesh_meshes')).toBe(1);
     expect(value('wgmesh_reconcile_duration_seconds_count', {mesh: meshId})).toBeGreaterThan(0);
     expect(value('wgmesh_control_bytes_total', {mesh: meshId, direction: 'sent'})).toBeGreaterThan(0);
-    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeGreaterThanOrEqual(0);
+    // The sync sessions the daemon counted as served (IPC) just before and just after the scrape.
+    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeGreaterThanOrEqual(servedBefore);
+    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeLessThanOrEqual(servedAfter);
     expect(value('wgmesh_failures_detected_total', {mesh: meshId})).toBe(0);
-    expect(value('process_start_time_seconds')).toBeGreaterThan(0);
+    // The daemon started after this file was loaded, and before the scrape.
+    expect(value('process_start_time_seconds')).toBeGreaterThanOrEqual(Math.floor(FILE_LOADED_MS / 1000));
+    expect(value('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     expect((await fetchText(url.replace(/\/metrics$/, '/'))).status).toBe(404);
     if (HAVE_PROMTOOL) {
       const check = await promtoolCheck(page.body);
