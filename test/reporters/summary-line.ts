@@ -20,13 +20,13 @@
 import type {Reporter, SerializedError, TestCase, TestModule, TestRunEndReason, TestSuite} from 'vitest/node';
 
 /** The three numbers of the summary line. */
-export interface SummaryCounts {
+interface SummaryCounts {
   passed: number;
   failed: number;
   skipped: number;
 }
 
-/** Whether a suite, or a suite or file enclosing it, ended with its own error (a failed hook or import). */
+/** Whether a suite or file ended with an error of its own (a failed hook or import). */
 function hasErrors(entity: TestSuite | TestModule): boolean {
   return entity.errors().length > 0;
 }
@@ -42,7 +42,7 @@ function failedAncestor(test: TestCase): TestSuite | TestModule | undefined {
 }
 
 /** Count a finished run the way the summary line reports it. */
-export function countRun(
+function countRun(
   testModules: ReadonlyArray<TestModule>,
   unhandledErrors: ReadonlyArray<SerializedError>,
   reason: TestRunEndReason,
@@ -75,7 +75,7 @@ export function countRun(
 }
 
 /** Format the counts as the one plain line CI reads. */
-export function summaryLine(counts: SummaryCounts): string {
+function summaryLine(counts: SummaryCounts): string {
   return `Tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`;
 }
 
