@@ -160,7 +160,7 @@ export class MeshControl {
     // member): nothing but a tagged heartbeat or ping counts as hearing from it.
     if (request.t === 'push') return gossip.answerPush(request, known);
     if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
-    if (request.t === 'al') return {t: 'al', c: (this.deps.aliasClaims?.() ?? []).slice(0, MAX_ALIAS_CLAIMS)};
+    if (request.t === 'al') return {t: 'al', c: (this.deps.aliasClaims?.() ?? []).slice(0, MAX_ALIAS_CLAIMS), n: Math.floor(this.deps.clock.now())};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':

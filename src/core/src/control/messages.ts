@@ -14,9 +14,9 @@
  * - `preq`   "is `x` alive from where you stand?" (indirect probe)
  * - `ae`     anti-entropy: store digest and statement-table digest
  * - `mx`     statement exchange after digests differed
- * - `al`     "when did you first see each alias claim?" (a joining node asks
- *            the member it joins through; answered to any caller the
- *            transport admitted, like the snapshot itself)
+ * - `al`     "when did you first see each alias claim, and what does your
+ *            clock say?" (a joining node asks the member it joins through;
+ *            answered to any caller the transport admitted, like the snapshot)
  *
  * `hb`, `relay` and `ping` carry `ts` (the original sender's stamp) and `a`,
  * a tag that the original sender computed for the final receiver (see
@@ -77,7 +77,7 @@ export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('probe'), alive: z.boolean()}),
   z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
   z.object({t: z.literal('mx'), u: statements}),
-  z.object({t: z.literal('al'), c: z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS)}),
+  z.object({t: z.literal('al'), c: z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS), n: stamp}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);
 /** A reply. */
