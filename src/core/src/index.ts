@@ -35,6 +35,7 @@ export * from './ipc/protocol.js';
 export * from './ipc/server.js';
 export * from './ipc/client.js';
 export * from './util/logger.js';
+export * from './util/log-limiter.js';
 export * from './certs/index.js';
 export {MeshControl, deriveTimings, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
 export * from './runtime/hooks.js';
