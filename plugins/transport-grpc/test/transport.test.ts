@@ -80,7 +80,7 @@ describe('fetchSnapshot', () => {
   });
 
   it('refuses a snapshot over the member\'s own limit with a clear remote error', async () => {
-    const {daemon, client, endpoint} = await pair({maxMessageBytes: 128 * 1024, snapshotChunkBytes: 16 * 1024});
+    const {daemon, client, endpoint} = await pair({maxSnapshotBytes: 128 * 1024, snapshotChunkBytes: 16 * 1024});
     const meshId = testMeshId();
     daemon.add(meshId, [], new Uint8Array(200 * 1024));
     await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({
@@ -91,9 +91,9 @@ describe('fetchSnapshot', () => {
 
   it('refuses a snapshot announced over the caller\'s limit, and the caller keeps working', async () => {
     const daemon = new SetMeshDaemon();
-    const server = await harness.create({node: pki.alpha, section: {maxMessageBytes: 4 * 1024 * 1024}});
+    const server = await harness.create({node: pki.alpha, section: {maxSnapshotBytes: 4 * 1024 * 1024}});
     const {port} = await server.transport.listen(daemon.handlers);
-    const client = await harness.create({node: pki.beta, section: {maxMessageBytes: 1024 * 1024}});
+    const client = await harness.create({node: pki.beta, section: {maxSnapshotBytes: 1024 * 1024}});
     const big = testMeshId();
     const small = testMeshId();
     daemon.add(big, [], new Uint8Array(2 * 1024 * 1024));

@@ -37,7 +37,7 @@ export * from './ipc/client.js';
 export * from './util/logger.js';
 export * from './util/log-limiter.js';
 export * from './certs/index.js';
-export {MeshControl, deriveTimings, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
+export {MeshControl, MAX_CONTROL_MESSAGE_BYTES, deriveTimings, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
 export * from './runtime/hooks.js';
 export * from './dns/index.js';
 export * from './metrics/index.js';
