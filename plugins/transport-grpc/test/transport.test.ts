@@ -21,6 +21,15 @@ beforeAll(async () => {
 afterEach(() => harness.closeAll());
 afterAll(() => pki?.cleanup());
 
+/** Poll `check` every 20 ms until it holds; fail after 5 s. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out after 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A listening daemon (alpha) and a calling one (beta). */
 async function pair(section: Record<string, unknown> = {}) {
   const daemon = new SetMeshDaemon();
@@ -87,6 +96,32 @@ describe('fetchSnapshot', () => {
       code: 'SNAPSHOT_TOO_LARGE',
       message: expect.stringContaining('over the member\'s limit of 131072 bytes'),
     });
+  });
+
+  it('sends at most maxConcurrentSnapshots at once; one more is refused with SNAPSHOT_BUSY until one finishes', async () => {
+    const daemon = new SetMeshDaemon();
+    const meshId = testMeshId();
+    daemon.add(meshId, [], new Uint8Array([7]));
+    const gates: (() => void)[] = [];
+    const server = await harness.create({node: pki.alpha, section: {maxConcurrentSnapshots: 2}});
+    const {port} = await server.transport.listen({
+      ...daemon.handlers,
+      snapshot: async (id, peer) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        return daemon.handlers.snapshot(id, peer);
+      },
+    });
+    const client = await harness.create({node: pki.beta});
+    const endpoint = `127.0.0.1:${port}`;
+    const slow = [client.transport.fetchSnapshot(endpoint, meshId), client.transport.fetchSnapshot(endpoint, meshId)];
+    await waitUntil(() => gates.length === 2);
+    await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({code: 'SNAPSHOT_BUSY', message: expect.stringContaining('grpc.maxConcurrentSnapshots')});
+    for (const open of gates.splice(0)) open();
+    for (const result of await Promise.all(slow)) expect([...result.snapshot]).toEqual([7]);
+    const third = client.transport.fetchSnapshot(endpoint, meshId);
+    await waitUntil(() => gates.length === 1);
+    gates.splice(0)[0]?.();
+    expect([...(await third).snapshot]).toEqual([7]);
   });
 
   it('refuses a snapshot announced over the caller\'s limit, and the caller keeps working', async () => {
