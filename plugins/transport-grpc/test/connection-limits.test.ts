@@ -74,7 +74,9 @@ async function handshakesWithoutCertificate(port: number, from: string, count: n
   let started = 0;
   const one = (): Promise<void> =>
     new Promise((resolve) => {
-      const socket = tlsConnect({host: '127.0.0.1', port, localAddress: from, rejectUnauthorized: false, ALPNProtocols: ['h2']});
+      const tcp = netConnect({host: '127.0.0.1', port, localAddress: from});
+      tcp.on('error', () => undefined);
+      const socket = tlsConnect({socket: tcp, rejectUnauthorized: false, ALPNProtocols: ['h2']});
       socket.on('error', () => undefined);
       socket.once('close', () => resolve());
       // The member closes it after the handshake; this is only a backstop so the test cannot hang.
