@@ -126,8 +126,8 @@ describe('limits of one daemon under attack', () => {
     const pid = a.daemon.child.pid!;
     const before = await rssOf(pid);
     const client = await attackerClient();
-    // What took a daemon to 1.3 GB: 8 messages and 4 sync frames of 60 MiB.
-    const huge = Promise.all([messages(client, 8, 60 * MIB), ...Array.from({length: 4}, () => syncFrame(client, 60 * MIB))]);
+    // What took a daemon to 1.3 GB: 8 messages and 4 sync frames of 60 MiB, each on its own stream.
+    const huge = Promise.all([...Array.from({length: 8}, () => messages(client, 1, 60 * MIB)), ...Array.from({length: 4}, () => syncFrame(client, 60 * MIB))]);
     const hugePeak = await peakRssDuring(pid, huge);
     // The largest frames A accepts, as many as fit in flight: 4 streams of 64 control messages and 16 sync frames.
     const maximal = Promise.all([

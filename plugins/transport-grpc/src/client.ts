@@ -17,6 +17,7 @@ import {
   parseEndpoint,
   PeerUnreachableError,
   type Logger,
+  type LogLimiter,
   type SyncSession,
   type SyncStats,
 } from '@wgmesh/core';
@@ -43,6 +44,8 @@ export interface DialerOptions {
   settings: GrpcTransportSettings;
   material: TlsMaterial;
   logger: Logger;
+  /** Rate-limits lines about members' malformed replies. */
+  limiter: LogLimiter;
   faults: FaultInjector | null;
 }
 
@@ -228,7 +231,8 @@ export class ControlDialer {
         try {
           handlers.onFrame(frame);
         } catch (error) {
-          this.options.logger.warn({endpoint: target.endpoint, err: (error as Error).message}, 'dropped a stream with a malformed frame');
+          const {logger, limiter} = this.options;
+          limiter.log(logger, 'warn', 'malformed-frame', target.endpoint, {endpoint: target.endpoint, err: (error as Error).message}, 'dropped a stream with a malformed frame');
           settle(error);
         }
       });

@@ -36,10 +36,10 @@ export class GrpcTransport implements Transport {
 
   constructor(options: GrpcTransportOptions) {
     this.options = options;
-    const {settings, material, logger} = options;
+    const {settings, material, logger, limiter} = options;
     this.faults = settings.faultInjectionFile ? new FaultInjector(settings.faultInjectionFile, logger) : null;
     if (this.faults) logger.warn({file: this.faults.path}, 'fault injection is enabled (a testing aid: calls listed in that file fail)');
-    this.dialer = material ? new ControlDialer({settings, material, logger, faults: this.faults}) : null;
+    this.dialer = material ? new ControlDialer({settings, material, logger, limiter, faults: this.faults}) : null;
   }
 
   /**
