@@ -14,7 +14,7 @@ import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {checkServerIdentity} from 'node:tls';
 import {Client, credentials, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError} from '@grpc/grpc-js';
-import {decode, encode, generateIdentity, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type SyncStats, type Transport} from '@wgmesh/core';
+import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type SyncStats, type Transport} from '@wgmesh/core';
 import {corruptSignature, forgeEntry, makeTestNode, silentLogger, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
@@ -24,10 +24,6 @@ import {ControlClient} from '../plugins/transport-grpc/src/generated/wgmesh/v1/c
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {LOG_LEVEL, MeshCluster, makePki, parseLogLines, type LogLine, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
 
-/** A's transport accepts messages up to this size, above core's 4 MiB cap on control messages, so both limits can be hit. */
-const A_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-/** Core's cap on one control message (MAX_CONTROL_MESSAGE_BYTES). */
-const MAX_CONTROL_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Failure-detection bound of the issue at the default intervals: 3 x heartbeatInterval + 2 s. */
 const DETECTION_BOUND_MS = 8_000;
 /** Bytes that are never MessagePack: 0xc1 is the one code the format never uses. */
@@ -201,7 +197,7 @@ describe('a hostile peer never crashes a daemon', () => {
   beforeAll(async () => {
     cluster = await MeshCluster.create('wgmesh-hostile-');
     [a, b] = (await cluster.addNodes([
-      {name: 'a', logLevel: 'debug', grpc: {maxMessageBytes: A_MAX_MESSAGE_BYTES}},
+      {name: 'a', logLevel: 'debug'},
       {name: 'b'},
     ])) as [MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
@@ -242,9 +238,22 @@ describe('a hostile peer never crashes a daemon', () => {
   });
 
   it('an oversized sync message (over the transport limit)', async () => {
+    // The grpc transport refuses to send one; a hand-made client sends it anyway.
+    const huge = randomBytes(MAX_SYNC_MESSAGE_BYTES + 1024 * 1024);
+    await expect(attacker!.sync(a.endpoint, meshId, 'twophase', scriptedSession([huge]))).rejects.toMatchObject({code: 'TRANSPORT'});
+    const client = await rawClient((address, creds, options) => new ControlClient(address, creds, options), {key: mallory.privateKeyPath, cert: mallory.certificatePath});
     const mark = a.logMark();
-    const huge = randomBytes(A_MAX_MESSAGE_BYTES + 1024 * 1024);
-    await expect(attacker!.sync(a.endpoint, meshId, 'twophase', scriptedSession([huge]))).rejects.toMatchObject({message: expect.stringContaining('RESOURCE_EXHAUSTED')});
+    try {
+      const error = await new Promise<ServiceError>((resolve) => {
+        const call = client.sync({deadline: Date.now() + 5_000});
+        call.on('data', () => undefined);
+        call.on('error', resolve);
+        call.write({meshId, storeKind: 'twophase', payload: huge});
+      });
+      expect(error.message).toContain('RESOURCE_EXHAUSTED');
+    } finally {
+      client.close();
+    }
     await expectLogged(mark, 'the refused frame', unansweredSync);
     await expectUnharmed();
   });
@@ -277,13 +286,32 @@ describe('a hostile peer never crashes a daemon', () => {
     for (const [what, payload, reason] of [
       ['garbage', GARBAGE, 'not valid MessagePack'],
       ['truncated', push([attackerNode(meshId).record()]).subarray(0, 40), 'MessagePack'],
-      ['oversized', randomBytes(MAX_CONTROL_MESSAGE_BYTES + 1), 'over the'],
     ] as const) {
       const mark = a.logMark();
       const reply = await sendMessage(payload);
       expect(reply, what).toMatchObject({t: 'err'});
       await expectLogged(mark, `the refused ${what} control message`, (line) => line.msg === 'refused a control request' && String(line.reason).includes(reason));
     }
+    // The grpc transport refuses to send an oversized one; a hand-made client sends it anyway.
+    const oversized = randomBytes(MAX_CONTROL_MESSAGE_BYTES + 1);
+    await expect(sendMessage(oversized)).rejects.toMatchObject({code: 'TRANSPORT'});
+    const client = await rawClient((address, creds, options) => new ControlClient(address, creds, options), {key: mallory.privateKeyPath, cert: mallory.certificatePath});
+    const mark = a.logMark();
+    try {
+      const reply = await new Promise<{errorCode: string}>((resolve, reject) => {
+        const call = client.messages({deadline: Date.now() + 5_000});
+        call.on('data', (envelope: {errorCode: string}) => {
+          call.end();
+          resolve(envelope);
+        });
+        call.on('error', reject);
+        call.write({id: 1, meshId, payload: oversized, errorCode: '', errorMessage: ''});
+      });
+      expect(reply.errorCode).toBe('DECODE');
+    } finally {
+      client.close();
+    }
+    await expectLogged(mark, 'the refused oversized control message', (line) => line.msg === 'message: refused' && String(line.err).includes('over the limit'));
     await expectUnharmed();
   });
 

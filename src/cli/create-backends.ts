@@ -2,7 +2,7 @@
  * Turns the config's backend names into running backends through the
  * registry. Commands never import a plugin: they only know names.
  */
-import type {BackendContext, BackendInstances, BackendKind, Clock, DaemonConfig, Logger, PublicIdentity, RandomSource, StoreBackend, Transport, WgDriver} from '@wgmesh/core';
+import type {BackendContext, BackendInstances, BackendKind, Clock, DaemonConfig, Logger, LogLimiter, PublicIdentity, RandomSource, StoreBackend, Transport, WgDriver} from '@wgmesh/core';
 import type {BackendRegistry} from '@wgmesh/core';
 
 /** The backends a daemon runs with. */
@@ -25,6 +25,8 @@ export interface CreateBackendsOptions {
   signal: AbortSignal;
   clock: Clock;
   random: RandomSource;
+  /** The daemon's limiter of repeated log lines (its suppressions are counted in the metrics). */
+  logLimiter: LogLimiter;
 }
 
 /** The transport used when none is configured; until it is installed the daemon runs local-only. */
@@ -44,6 +46,7 @@ export async function createBackends(options: CreateBackendsOptions): Promise<Ru
       identity: options.identity,
       clock: options.clock,
       random: options.random,
+      logLimiter: options.logLimiter,
     };
     return (await factory.create(context)) as BackendInstances[K];
   };

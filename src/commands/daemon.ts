@@ -7,6 +7,7 @@ import {
   IpcServer,
   loadConfig,
   loadOrCreateIdentity,
+  LogLimiter,
   systemClock,
   systemRandom,
   type Logger,
@@ -61,6 +62,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     await mkdir(config.dataDir, {recursive: true, mode: 0o700});
     const releaseLock = await acquirePidLock(join(config.dataDir, 'daemon.pid'), config.dataDir);
     const abort = new AbortController();
+    const logLimiter = new LogLimiter({clock: systemClock});
     let ipc: IpcServer | undefined;
     let daemon: Daemon | undefined;
     let backends: Awaited<ReturnType<typeof createBackends>> | undefined;
@@ -69,12 +71,13 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       await ipc?.close().catch((error: unknown) => logger.error({err: error}, 'closing the IPC socket failed'));
       await daemon?.stop();
       await backends?.close();
+      logLimiter.close();
       await releaseLock();
     };
     try {
       const identity = await loadOrCreateIdentity(join(config.dataDir, 'identity.json'));
       logger.info({nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, dataDir: config.dataDir}, 'identity loaded');
-      backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom});
+      backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom, logLimiter});
       daemon = new Daemon({
         identity,
         dataDir: config.dataDir,
@@ -100,6 +103,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
         logger,
         clock: systemClock,
         random: systemRandom,
+        logLimiter,
         dns: {enabled: config.dnsEnabled, listen: config.dnsListen},
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });

@@ -8,7 +8,19 @@
 import {createSecureContext, checkServerIdentity, type PeerCertificate, type SecureContext} from 'node:tls';
 import {isIP} from 'node:net';
 import {credentials, status as Status, type ChannelOptions, type ClientDuplexStream, type ClientReadableStream, type ServiceError} from '@grpc/grpc-js';
-import {assertMeshId, DecodeError, formatEndpoint, parseEndpoint, PeerUnreachableError, type Logger, type SyncSession, type SyncStats} from '@wgmesh/core';
+import {
+  assertMeshId,
+  DecodeError,
+  formatEndpoint,
+  MAX_CONTROL_MESSAGE_BYTES,
+  MAX_SYNC_MESSAGE_BYTES,
+  parseEndpoint,
+  PeerUnreachableError,
+  type Logger,
+  type LogLimiter,
+  type SyncSession,
+  type SyncStats,
+} from '@wgmesh/core';
 import {sharedChannelOptions} from './channel-options.js';
 import {TransportFailureError} from './errors.js';
 import type {FaultInjector} from './fault-injection.js';
@@ -32,6 +44,8 @@ export interface DialerOptions {
   settings: GrpcTransportSettings;
   material: TlsMaterial;
   logger: Logger;
+  /** Rate-limits lines about members' malformed replies. */
+  limiter: LogLimiter;
   faults: FaultInjector | null;
 }
 
@@ -39,6 +53,17 @@ export interface DialerOptions {
 interface Target extends CallContext {
   client: ControlClient;
   key: string;
+}
+
+/**
+ * A sync message our store made, checked against the limit members enforce.
+ * @throws TransportFailureError when it is bigger (the member would refuse it).
+ */
+function checkSyncMessage(message: Uint8Array, endpoint: string): Uint8Array {
+  if (message.byteLength > MAX_SYNC_MESSAGE_BYTES) {
+    throw new TransportFailureError(`${endpoint}: the store made a sync message of ${message.byteLength} bytes, over the limit of ${MAX_SYNC_MESSAGE_BYTES} bytes`);
+  }
+  return message;
 }
 
 /** Outbound side of the transport. */
@@ -72,8 +97,8 @@ export class ControlDialer {
         if (storeKind === undefined) {
           storeKind = checkStoreKind(chunk.storeKind, what);
           total = chunk.totalBytes;
-          if (total > settings.maxMessageBytes) {
-            throw new DecodeError(`${what}: ${total} bytes is over this node's limit of ${settings.maxMessageBytes} bytes (grpc.maxMessageBytes)`);
+          if (total > settings.maxSnapshotBytes) {
+            throw new DecodeError(`${what}: ${total} bytes is over this node's limit of ${settings.maxSnapshotBytes} bytes (grpc.maxSnapshotBytes)`);
           }
         } else if (chunk.storeKind !== '' || chunk.totalBytes !== 0) {
           throw new DecodeError(`${what}: only the first chunk may carry the store kind and length`);
@@ -103,7 +128,7 @@ export class ControlDialer {
     checkStoreKind(storeKind, 'sync');
     assertMeshId(meshId);
     const target = this.target(endpoint, signal);
-    const first = session.start();
+    const first = checkSyncMessage(session.start(), endpoint);
     const call: ClientDuplexStream<SyncFrame, SyncFrame> = target.client.sync({deadline: Date.now() + this.options.settings.maxStreamDurationMs});
     let halfClosed = false;
     const outcome = this.runStream(target, call, signal, {
@@ -111,6 +136,7 @@ export class ControlDialer {
         // A frame after we said our last word is the peer's protocol error; the store would reject it anyway.
         if (halfClosed) return;
         const next = session.receive(frame.payload);
+        if (next !== null) checkSyncMessage(next, endpoint);
         if (next === null) {
           halfClosed = true;
           call.end();
@@ -136,8 +162,8 @@ export class ControlDialer {
     const target = this.target(endpoint, signal);
     const {settings} = this.options;
     // Checked here rather than by grpc-js: an oversized write would fail the whole stream, and every request on it.
-    if (payload.byteLength > settings.maxMessageBytes) {
-      throw new TransportFailureError(`${endpoint}: a message of ${payload.byteLength} bytes is larger than the limit of ${settings.maxMessageBytes} bytes (grpc.maxMessageBytes)`);
+    if (payload.byteLength > MAX_CONTROL_MESSAGE_BYTES) {
+      throw new TransportFailureError(`${endpoint}: a control message of ${payload.byteLength} bytes is larger than the limit of ${MAX_CONTROL_MESSAGE_BYTES} bytes`);
     }
     return this.messageStream(target).request(meshId, payload, signal);
   }
@@ -205,7 +231,8 @@ export class ControlDialer {
         try {
           handlers.onFrame(frame);
         } catch (error) {
-          this.options.logger.warn({endpoint: target.endpoint, err: (error as Error).message}, 'dropped a stream with a malformed frame');
+          const {logger, limiter} = this.options;
+          limiter.log(logger, 'warn', 'malformed-frame', target.endpoint, {endpoint: target.endpoint, err: (error as Error).message}, 'dropped a stream with a malformed frame');
           settle(error);
         }
       });

@@ -6,17 +6,19 @@
  * Why not let grpc-js do TLS itself: it gives no hook on a refused handshake,
  * so a peer with no certificate or one from a foreign CA would be refused
  * silently. Here every refusal is logged with the peer's address and the
- * reason, a handshake that stalls is cut after `timeout`, and the number of
- * connections is capped. The gRPC server never sees a socket that has not
+ * reason (rate-limited per cause and address: a client can repeat them at
+ * will), a connection that has not finished the handshake within `timeout` is
+ * closed, connections still in the handshake are capped per remote address
+ * and all connections in total. The gRPC server never sees a socket that has not
  * completed mutual TLS, so this is not a plaintext mode: the injector's
  * "insecure" credentials only mean "the socket is already secured".
  */
 import type {Socket} from 'node:net';
 import {createServer as createTlsServer, type Server as TlsServer, type TLSSocket} from 'node:tls';
 import {Server, ServerCredentials, ServerInterceptingCall, type ServerInterceptor} from '@grpc/grpc-js';
-import {formatEndpoint, type Logger} from '@wgmesh/core';
+import {formatEndpoint, type Logger, type LogLimiter} from '@wgmesh/core';
 import {TransportFailureError} from './errors.js';
-import {peerEndpoint} from './address.js';
+import {canonicalAddress, peerEndpoint} from './address.js';
 import {sharedChannelOptions} from './channel-options.js';
 import {ControlService, type ControlServer} from './generated/wgmesh/v1/control.js';
 import type {GrpcTransportSettings} from './settings.js';
@@ -30,6 +32,8 @@ export interface ListenerOptions {
   settings: GrpcTransportSettings;
   material: TlsMaterial;
   logger: Logger;
+  /** Rate-limits the refusal lines (one per refused connection or call otherwise). */
+  limiter: LogLimiter;
   implementation: ControlServer;
 }
 
@@ -39,7 +43,7 @@ export interface ListenerOptions {
  * expected protobuf message, a truncated stream) and those the peer abandons
  * (cancel, deadline). Our handlers log their own refusals.
  */
-function auditInterceptor(logger: Logger): ServerInterceptor {
+function auditInterceptor(logger: Logger, limiter: LogLimiter): ServerInterceptor {
   return (method, call) => {
     let answered = false;
     return new ServerInterceptingCall(call, {
@@ -47,8 +51,13 @@ function auditInterceptor(logger: Logger): ServerInterceptor {
         next({
           onCancel: () => {
             if (answered) return;
-            logger.warn(
-              {peer: call.getPeer(), method: method.path},
+            const peer = call.getPeer();
+            limiter.log(
+              logger,
+              'warn',
+              'call-unanswered',
+              remoteAddressOf(peer),
+              {peer, method: method.path},
               'call ended without an answer: a frame was refused (too large, not protobuf, truncated) or the peer cancelled it or let it expire',
             );
           },
@@ -59,6 +68,36 @@ function auditInterceptor(logger: Logger): ServerInterceptor {
       },
     });
   };
+}
+
+/** The address part of grpc-js's `ip:port` peer text (canonical), the unit logs are limited by. */
+export function remoteAddressOf(peer: string): string {
+  const split = /^\[?(.*?)\]?:\d+$/.exec(peer);
+  return canonicalAddress(split?.[1] ?? peer);
+}
+
+/**
+ * Counts connections still in the TLS handshake per remote address. A
+ * connection is counted from its TCP accept until it is handed on (or refused)
+ * after the handshake, or closes.
+ */
+class HandshakeCounter {
+  private readonly perAddress = new Map<string, number>();
+
+  /** Count one more handshake from `address`, unless it already has `limit`. @returns how to stop counting it, or null when over the limit. */
+  enter(address: string, limit: number): (() => void) | null {
+    const count = this.perAddress.get(address) ?? 0;
+    if (count >= limit) return null;
+    this.perAddress.set(address, count + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+    };
+  }
 }
 
 function describeListenError(error: unknown): string {
@@ -108,11 +147,11 @@ export class ControlListener {
    * @throws TransportFailureError saying why the port cannot be bound (in use, no permission, no such address).
    */
   static async open(options: ListenerOptions): Promise<ControlListener> {
-    const {settings, material, logger, implementation} = options;
+    const {settings, material, logger, limiter, implementation} = options;
     const grpcServer = new Server({
       ...sharedChannelOptions(settings),
       'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
-      interceptors: [auditInterceptor(logger)],
+      interceptors: [auditInterceptor(logger, limiter)],
     });
     grpcServer.addService(ControlService, implementation);
     const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
@@ -129,23 +168,64 @@ export class ControlListener {
       handshakeTimeout: settings.timeoutMs,
     });
     tlsServer.maxConnections = settings.maxConnections;
+    const handshakes = new HandshakeCounter();
+    /** How to stop counting each connection still in its handshake, by `ip:port`. */
+    const handshaking = new Map<string, () => void>();
+    const doneHandshaking = (socket: Socket) => {
+      const key = peerEndpoint(socket.remoteAddress, socket.remotePort);
+      handshaking.get(key)?.();
+      handshaking.delete(key);
+    };
     tlsServer.on('connection', (socket: Socket) => {
+      const address = canonicalAddress(socket.remoteAddress ?? 'unknown');
+      const leave = handshakes.enter(address, settings.maxHandshakesPerAddress);
+      if (leave === null) {
+        limiter.log(
+          logger,
+          'warn',
+          'handshakes-per-address',
+          address,
+          {peer: peerEndpoint(socket.remoteAddress, socket.remotePort), limit: settings.maxHandshakesPerAddress},
+          'refused a connection: too many connections from this address are in the TLS handshake (grpc.maxHandshakesPerAddress)',
+        );
+        socket.destroy();
+        return;
+      }
+      const key = peerEndpoint(socket.remoteAddress, socket.remotePort);
+      handshaking.set(key, leave);
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.once('close', () => {
+        sockets.delete(socket);
+        leave();
+        if (handshaking.get(key) === leave) handshaking.delete(key);
+      });
+    });
+    tlsServer.on('drop', (dropped?: {remoteAddress?: string; remotePort?: number}) => {
+      const address = canonicalAddress(dropped?.remoteAddress ?? 'unknown');
+      limiter.log(
+        logger,
+        'warn',
+        'connections-full',
+        address,
+        {peer: peerEndpoint(dropped?.remoteAddress, dropped?.remotePort), limit: settings.maxConnections},
+        'refused a connection: the control port holds its maximum of connections (grpc.maxConnections)',
+      );
     });
     tlsServer.on('secureConnection', (socket: TLSSocket) => {
+      doneHandshaking(socket);
       // Errors after the handshake (resets) belong to the gRPC session; never let one go unhandled.
       socket.on('error', () => socket.destroy());
       const peer = peerEndpoint(socket.remoteAddress, socket.remotePort);
+      const address = canonicalAddress(socket.remoteAddress ?? 'unknown');
       if (!socket.authorized) {
         const presented = Object.keys(socket.getPeerCertificate()).length > 0;
         const reason = presented ? describeVerifyError(socket.authorizationError?.toString()) : 'no client certificate presented';
-        logger.warn({peer, reason}, 'refused a connection: client certificate not accepted');
+        limiter.log(logger, 'warn', 'certificate-refused', address, {peer, reason}, 'refused a connection: client certificate not accepted');
         socket.destroy();
         return;
       }
       if (socket.alpnProtocol !== 'h2') {
-        logger.warn({peer}, 'refused a connection: the client does not speak HTTP/2 (not a gRPC client)');
+        limiter.log(logger, 'warn', 'not-http2', address, {peer}, 'refused a connection: the client does not speak HTTP/2 (not a gRPC client)');
         socket.destroy();
         return;
       }
@@ -153,7 +233,11 @@ export class ControlListener {
     });
     tlsServer.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
       const peer = peerEndpoint(socket.remoteAddress, socket.remotePort);
-      logger.warn({peer, reason: error.code ?? error.message}, 'refused a connection: TLS handshake failed');
+      const address = canonicalAddress(socket.remoteAddress ?? 'unknown');
+      doneHandshaking(socket);
+      // Node leaves the socket open after a failed or timed-out handshake: close it, or it holds a connection slot for good.
+      socket.destroy();
+      limiter.log(logger, 'warn', 'tls-handshake-failed', address, {peer, reason: error.code ?? error.message}, 'refused a connection: TLS handshake failed');
     });
     try {
       await listenOn(tlsServer, settings.listenAddress, settings.port);

@@ -4,7 +4,9 @@
  * certificate was verified (see listener.ts). Whatever a peer sends, the
  * worst outcome is that its call ends with an error status and a log line:
  * malformed fields, a store message the session cannot decode, a frame for
- * another mesh, an idle or endless stream, one session too many.
+ * another mesh, an idle or endless stream, one session too many, more bytes
+ * of requests than this daemon holds at once. Refusal lines are rate-limited
+ * per cause and remote address (a peer can repeat them at will).
  */
 import type {EventEmitter} from 'node:events';
 import {
@@ -14,8 +16,9 @@ import {
   type ServerWritableStream,
   type StatusObject,
 } from '@grpc/grpc-js';
-import {DecodeError, type Logger, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
-import {MessagesBusyError, SyncBusyError, SYNC_BUSY} from './errors.js';
+import {DecodeError, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, type LimitedLevel, type Logger, type LogLimiter, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
+import {ByteBudget} from './byte-budget.js';
+import {MessagesBusyError, OverloadedError, SnapshotBusyError, SyncBusyError, SYNC_BUSY, TransportFailureError} from './errors.js';
 import {canonicalAddress, peerEndpoint} from './address.js';
 import type {FaultInjector} from './fault-injection.js';
 import type {ControlServer, MessageEnvelope, SnapshotChunk, SnapshotRequest, SyncFrame} from './generated/wgmesh/v1/control.js';
@@ -34,6 +37,8 @@ export interface ServiceOptions {
   handlers: TransportHandlers;
   settings: GrpcTransportSettings;
   logger: Logger;
+  /** Rate-limits the refusal lines. */
+  limiter: LogLimiter;
   faults: FaultInjector | null;
 }
 
@@ -51,6 +56,8 @@ export interface ControlService {
   activeSyncs(): number;
   /** Message streams open now. */
   openMessageStreams(): number;
+  /** Bytes of requests received and not yet handled, over all connections. */
+  bytesInFlight(): number;
   /** End every open message stream (shutting down: a long-lived stream would otherwise hold the grace period). */
   endMessageStreams(): void;
 }
@@ -73,8 +80,26 @@ function drained(call: EventEmitter): Promise<void> {
 
 /** Build the service for one transport. */
 export function createControlService(options: ServiceOptions): ControlService {
-  const {handlers, settings, logger, faults} = options;
+  const {handlers, settings, logger, limiter, faults} = options;
   let activeSyncs = 0;
+  let activeSnapshots = 0;
+  const budget = new ByteBudget({perConnection: settings.maxBytesInFlightPerConnection, total: settings.maxBytesInFlight});
+
+  /** One refusal line, rate-limited per cause and remote address. */
+  const refusalLog = (level: LimitedLevel, cause: string, ip: string, fields: object, msg: string) => limiter.log(logger, level, cause, ip, fields, msg);
+
+  /**
+   * Reserve `bytes` of a request from `peer` until it is handled.
+   * @returns the release function, or the error to refuse the request with (already logged).
+   */
+  function reserve(peer: {address: string; ip: string}, bytes: number, what: string): {release: () => void} | {error: OverloadedError} {
+    const reserved = budget.acquire(peer.address, bytes);
+    if ('release' in reserved) return reserved;
+    const scope = reserved.refused;
+    const limit = scope === 'connection' ? settings.maxBytesInFlightPerConnection : settings.maxBytesInFlight;
+    refusalLog('warn', 'bytes-in-flight', peer.ip, {peer: peer.address, bytes, limit, scope}, `${what}: refused, too many bytes of requests in flight`);
+    return {error: new OverloadedError(scope, limit)};
+  }
   /** How to end each open message stream. */
   const messageStreams = new Set<() => void>();
 
@@ -92,16 +117,16 @@ export function createControlService(options: ServiceOptions): ControlService {
     return {peer: {address, authenticatedAs}, ip};
   }
 
-  /** The status for a handler's or a peer's error, logged at a level that fits. */
-  function refusalOf(error: unknown, peer: string, what: string): Partial<StatusObject> {
+  /** The status for a handler's or a peer's error, logged (rate-limited) at a level that fits. */
+  function refusalOf(error: unknown, peer: {address: string; ip: string}, what: string): Partial<StatusObject> {
     const {status, internal} = statusOfError(error);
     const known = asWgmeshError(error);
     if (internal) {
-      logger.error({peer, err: error}, `${what}: handler failed`);
+      refusalLog('error', `${what}-failed`, peer.ip, {peer: peer.address, err: error}, `${what}: handler failed`);
     } else if (known?.code === 'UNKNOWN_MESH') {
-      logger.info({peer, err: known.message}, `${what}: refused`);
+      refusalLog('info', `${what}-refused`, peer.ip, {peer: peer.address, err: known.message}, `${what}: refused`);
     } else {
-      logger.warn({peer, code: known?.code, err: known?.message}, `${what}: refused`);
+      refusalLog('warn', `${what}-refused`, peer.ip, {peer: peer.address, code: known?.code, err: known?.message}, `${what}: refused`);
     }
     return status;
   }
@@ -112,26 +137,41 @@ export function createControlService(options: ServiceOptions): ControlService {
       call.emit('error', admission.refusal);
       return;
     }
-    const {peer} = admission;
+    const {peer, ip} = admission;
+    const from = {address: peer.address, ip};
+    if (activeSnapshots >= settings.maxConcurrentSnapshots) {
+      call.emit('error', refusalOf(new SnapshotBusyError(settings.maxConcurrentSnapshots), from, 'snapshot'));
+      return;
+    }
+    activeSnapshots++;
+    try {
+      await sendSnapshot(call, peer, from);
+    } finally {
+      activeSnapshots--;
+    }
+  }
+
+  /** Make the snapshot and stream it in chunks (one of at most `maxConcurrentSnapshots` at a time). */
+  async function sendSnapshot(call: ServerWritableStream<SnapshotRequest, SnapshotChunk>, peer: RemotePeer, from: {address: string; ip: string}): Promise<void> {
     let result: {storeKind: string; snapshot: Uint8Array};
     try {
       const meshId = checkMeshId(call.request.meshId, 'snapshot request');
       result = await handlers.snapshot(meshId, peer);
       checkStoreKind(result.storeKind, 'snapshot handler');
     } catch (error) {
-      call.emit('error', refusalOf(error, peer.address, 'snapshot'));
+      call.emit('error', refusalOf(error, from, 'snapshot'));
       return;
     }
     const {storeKind, snapshot} = result;
     const total = snapshot.byteLength;
-    if (total > settings.maxMessageBytes) {
-      logger.warn({peer: peer.address, bytes: total, limit: settings.maxMessageBytes}, 'snapshot: too large to send');
+    if (total > settings.maxSnapshotBytes) {
+      refusalLog('warn', 'snapshot-too-large', from.ip, {peer: peer.address, bytes: total, limit: settings.maxSnapshotBytes}, 'snapshot: too large to send');
       call.emit(
         'error',
         statusWithCode(
           Status.RESOURCE_EXHAUSTED,
           'SNAPSHOT_TOO_LARGE',
-          `the snapshot is ${total} bytes, over the member's limit of ${settings.maxMessageBytes} bytes (grpc.maxMessageBytes)`,
+          `the snapshot is ${total} bytes, over the member's limit of ${settings.maxSnapshotBytes} bytes (grpc.maxSnapshotBytes)`,
         ),
       );
       return;
@@ -155,10 +195,11 @@ export function createControlService(options: ServiceOptions): ControlService {
       call.emit('error', admission.refusal);
       return;
     }
-    const {peer} = admission;
+    const {peer, ip} = admission;
+    const from = {address: peer.address, ip};
     if (activeSyncs >= settings.maxConcurrentSyncs) {
       const busy = new SyncBusyError(settings.maxConcurrentSyncs);
-      logger.warn({peer: peer.address, limit: settings.maxConcurrentSyncs}, 'sync: refused, too many sessions');
+      refusalLog('warn', 'sync-busy', ip, {peer: peer.address, limit: settings.maxConcurrentSyncs}, 'sync: refused, too many sessions');
       call.emit('error', statusWithCode(Status.RESOURCE_EXHAUSTED, SYNC_BUSY, busy.message));
       return;
     }
@@ -167,7 +208,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     let meshId: string | undefined;
     let session: SyncSession | undefined;
     const watchdog = new StreamWatchdog(settings.timeoutMs, settings.maxStreamDurationMs, (reason) => {
-      logger.warn({peer: peer.address, meshId, reason}, 'sync: stream timed out');
+      refusalLog('warn', 'sync-timeout', ip, {peer: peer.address, meshId, reason}, 'sync: stream timed out');
       finish({
         code: Status.DEADLINE_EXCEEDED,
         details: reason === 'idle' ? `no sync frame within ${settings.timeoutMs} ms` : `sync session longer than ${settings.maxStreamDurationMs} ms`,
@@ -185,7 +226,15 @@ export function createControlService(options: ServiceOptions): ControlService {
     call.on('data', (frame: SyncFrame) => {
       if (over) return;
       watchdog.touch();
+      const reserved = reserve(from, frame.payload.byteLength, 'sync');
+      if ('error' in reserved) {
+        finish(statusOfError(reserved.error).status);
+        return;
+      }
       try {
+        if (frame.payload.byteLength > MAX_SYNC_MESSAGE_BYTES) {
+          throw new DecodeError(`sync frame: ${frame.payload.byteLength} bytes is over the limit of ${MAX_SYNC_MESSAGE_BYTES} bytes for a sync message`);
+        }
         if (session === undefined) {
           meshId = checkMeshId(frame.meshId, 'sync frame');
           session = handlers.openSync(meshId, checkStoreKind(frame.storeKind, 'sync frame'), peer);
@@ -194,9 +243,12 @@ export function createControlService(options: ServiceOptions): ControlService {
         }
         const reply = session.receive(frame.payload);
         if (reply === null) finish();
+        else if (reply.byteLength > MAX_SYNC_MESSAGE_BYTES) throw new TransportFailureError(`the store made a sync message of ${reply.byteLength} bytes, over the limit of ${MAX_SYNC_MESSAGE_BYTES}`);
         else call.write({meshId: '', storeKind: '', payload: toBuffer(reply)});
       } catch (error) {
-        finish(refusalOf(error, peer.address, 'sync'));
+        finish(refusalOf(error, from, 'sync'));
+      } finally {
+        reserved.release();
       }
     });
     call.on('end', () => {
@@ -227,7 +279,8 @@ export function createControlService(options: ServiceOptions): ControlService {
       call.emit('error', admission.refusal);
       return;
     }
-    const {peer} = admission;
+    const {peer, ip} = admission;
+    const from = {address: peer.address, ip};
     let over = false;
     let inFlight = 0;
     const end = (status?: Partial<StatusObject>) => {
@@ -251,7 +304,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     const refuse = (id: number, error: unknown) => {
       const {errorCode, errorMessage} = envelopeErrorOf(error);
       // Logged once, at the level refusalOf picks (an internal failure is an error with its stack here, not on the caller).
-      refusalOf(error, peer.address, 'message');
+      refusalOf(error, from, 'message');
       reply({id, meshId: '', payload: Buffer.alloc(0), errorCode, errorMessage});
     };
     call.on('data', (envelope: MessageEnvelope) => {
@@ -264,7 +317,7 @@ export function createControlService(options: ServiceOptions): ControlService {
       const {id} = envelope;
       if (id === 0) {
         // Nothing to answer to: the caller broke the protocol, so the stream goes.
-        logger.warn({peer: peer.address}, 'messages: a request without an id; stream closed');
+        refusalLog('warn', 'message-no-id', ip, {peer: peer.address}, 'messages: a request without an id; stream closed');
         end({code: Status.INVALID_ARGUMENT, details: 'a message request needs an id other than 0'});
         return;
       }
@@ -275,18 +328,32 @@ export function createControlService(options: ServiceOptions): ControlService {
       let meshId: string;
       try {
         meshId = checkMeshId(envelope.meshId, 'membership message');
+        if (envelope.payload.byteLength > MAX_CONTROL_MESSAGE_BYTES) {
+          throw new DecodeError(`membership message: ${envelope.payload.byteLength} bytes is over the limit of ${MAX_CONTROL_MESSAGE_BYTES} bytes for a control message`);
+        }
       } catch (error) {
         refuse(id, error);
+        return;
+      }
+      const reserved = reserve(from, envelope.payload.byteLength, 'message');
+      if ('error' in reserved) {
+        refuse(id, reserved.error);
         return;
       }
       inFlight++;
       handlers
         .message(meshId, envelope.payload, peer)
         .then(
-          (payload) => reply({id, meshId: '', payload: toBuffer(payload), errorCode: '', errorMessage: ''}),
+          (payload) => {
+            if (payload.byteLength <= MAX_CONTROL_MESSAGE_BYTES) reply({id, meshId: '', payload: toBuffer(payload), errorCode: '', errorMessage: ''});
+            else refuse(id, new TransportFailureError(`the reply of ${payload.byteLength} bytes is over the limit of ${MAX_CONTROL_MESSAGE_BYTES} bytes for a control message`));
+          },
           (error: unknown) => refuse(id, error),
         )
-        .finally(() => inFlight--)
+        .finally(() => {
+          inFlight--;
+          reserved.release();
+        })
         .catch(guard('message'));
     });
     call.on('end', endClean);
@@ -323,6 +390,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     },
     activeSyncs: () => activeSyncs,
     openMessageStreams: () => messageStreams.size,
+    bytesInFlight: () => budget.inFlight(),
     endMessageStreams: () => {
       for (const end of [...messageStreams]) end();
     },

@@ -7,17 +7,25 @@
  */
 import {isIP} from 'node:net';
 import {dirname, resolve} from 'node:path';
-import {ConfigError} from '@wgmesh/core';
+import {ConfigError, MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/core';
 import {z} from 'zod';
 
 const MIB = 1024 * 1024;
 
-/** Default per-message and per-snapshot cap: 64 MiB (a join snapshot of tens of thousands of nodes fits). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * MIB;
-/** Default size of one snapshot chunk: 1 MiB, well under gRPC's customary 4 MiB per message. */
-export const DEFAULT_SNAPSHOT_CHUNK_BYTES = MIB;
+/** Default cap on a whole join snapshot: 64 MiB (a mesh of tens of thousands of nodes fits). */
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 64 * MIB;
+/** Default size of one snapshot chunk: the size of a sync message (1 MiB), the largest frame a member accepts. */
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = MAX_SYNC_MESSAGE_BYTES;
 /** Default cap on sync sessions a daemon answers at once. */
 export const DEFAULT_MAX_CONCURRENT_SYNCS = 16;
+/** Default cap on snapshots a daemon sends at once (each is held in memory whole while it is sent). */
+export const DEFAULT_MAX_CONCURRENT_SNAPSHOTS = 4;
+/** Default cap on connections from one remote address that have not finished the TLS handshake. */
+export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 32;
+/** Default cap on bytes received on one connection and not yet handled: 4 MiB (four maximal frames). */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT_PER_CONNECTION = 4 * MIB;
+/** Default cap on bytes received on all connections and not yet handled: 32 MiB. */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * MIB;
 /** Default request time limit when the daemon config has none (ms); equal to core's `timeout` default. */
 export const DEFAULT_TIMEOUT_MS = 5_000;
 /** Default listen port when the daemon config has none; equal to core's `gRPCPort` default. */
@@ -40,14 +48,26 @@ export const grpcSectionSchema = z
       .string({error: 'must be an IPv4 or IPv6 address'})
       .refine((text) => isIP(text) !== 0, 'must be an IPv4 or IPv6 address (without brackets or port)')
       .default('::'),
-    /** Largest sync message, membership message or whole join snapshot accepted or sent. */
-    maxMessageBytes: integer(DEFAULT_MAX_MESSAGE_BYTES, 64 * 1024, 1024 * MIB, 'bytes'),
-    /** Size of the pieces a snapshot is streamed in. */
-    snapshotChunkBytes: integer(DEFAULT_SNAPSHOT_CHUNK_BYTES, 1024, 16 * MIB, 'bytes'),
+    /** Largest whole join snapshot sent or accepted (it travels in chunks of `snapshotChunkBytes`). */
+    maxSnapshotBytes: integer(DEFAULT_MAX_SNAPSHOT_BYTES, 64 * 1024, 1024 * MIB, 'bytes'),
+    /** Size of the pieces a snapshot is streamed in; at most a sync message (1 MiB), the largest frame members accept. */
+    snapshotChunkBytes: integer(DEFAULT_SNAPSHOT_CHUNK_BYTES, 1024, MAX_SYNC_MESSAGE_BYTES, 'bytes'),
     /** Sync sessions this daemon answers at once; one more is refused with RESOURCE_EXHAUSTED. */
     maxConcurrentSyncs: integer(DEFAULT_MAX_CONCURRENT_SYNCS, 1, 4096, 'sessions'),
+    /** Snapshots this daemon sends at once; one more is refused with RESOURCE_EXHAUSTED (the joiner retries another member or later). */
+    maxConcurrentSnapshots: integer(DEFAULT_MAX_CONCURRENT_SNAPSHOTS, 1, 1024, 'snapshots'),
     /** Inbound connections held at once (handshaking or established). */
     maxConnections: integer(1024, 1, 65_536, 'connections'),
+    /**
+     * Inbound connections from one remote address still in the TLS handshake;
+     * more are closed at once. Established members do not count, so many
+     * daemons behind one address (NAT, loopback) are not limited by it.
+     */
+    maxHandshakesPerAddress: integer(DEFAULT_MAX_HANDSHAKES_PER_ADDRESS, 1, 65_536, 'connections'),
+    /** Bytes of requests received on one connection and not yet handled; a request beyond it is refused with RESOURCE_EXHAUSTED. */
+    maxBytesInFlightPerConnection: integer(DEFAULT_MAX_BYTES_IN_FLIGHT_PER_CONNECTION, MAX_SYNC_MESSAGE_BYTES, 1024 * MIB, 'bytes'),
+    /** Bytes of requests received on all connections and not yet handled; a request beyond it is refused with RESOURCE_EXHAUSTED. */
+    maxBytesInFlight: integer(DEFAULT_MAX_BYTES_IN_FLIGHT, MAX_SYNC_MESSAGE_BYTES, 16 * 1024 * MIB, 'bytes'),
     /**
      * Interval of HTTP/2 keepalive pings on each connection, from both ends (the
      * same value as client and as server). Five minutes keeps NAT and firewall
@@ -82,9 +102,9 @@ export const grpcSectionSchema = z
     message: 'keepaliveTimeoutMs must be less than keepaliveTimeMs',
     path: ['keepaliveTimeoutMs'],
   })
-  .refine((section) => section.snapshotChunkBytes <= section.maxMessageBytes, {
-    message: 'snapshotChunkBytes must not exceed maxMessageBytes',
-    path: ['snapshotChunkBytes'],
+  .refine((section) => section.maxBytesInFlightPerConnection <= section.maxBytesInFlight, {
+    message: 'maxBytesInFlightPerConnection must not exceed maxBytesInFlight',
+    path: ['maxBytesInFlightPerConnection'],
   });
 
 /** The validated `grpc:` section. */

@@ -7,7 +7,7 @@
  */
 import {Metadata, status as Status, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {PeerUnreachableError, RemoteError, type WgmeshError} from '@wgmesh/core';
-import {SYNC_BUSY, TransportFailureError} from './errors.js';
+import {OVERLOADED, SNAPSHOT_BUSY, SYNC_BUSY, TransportFailureError} from './errors.js';
 
 /** Trailer that carries a wgmesh error code. */
 export const ERROR_CODE_KEY = 'wgmesh-error-code';
@@ -23,6 +23,8 @@ const STATUS_OF_CODE: Readonly<Record<string, Status>> = {
   INVALID_INPUT: Status.INVALID_ARGUMENT,
   ENTRY_REJECTED: Status.INVALID_ARGUMENT,
   [SYNC_BUSY]: Status.RESOURCE_EXHAUSTED,
+  [SNAPSHOT_BUSY]: Status.RESOURCE_EXHAUSTED,
+  [OVERLOADED]: Status.RESOURCE_EXHAUSTED,
   NO_CERTIFICATES: Status.FAILED_PRECONDITION,
 };
 
@@ -131,7 +133,7 @@ export const INTERNAL_ERROR_CODE = 'INTERNAL';
  */
 export function envelopeErrorOf(error: unknown): {errorCode: string; errorMessage: string; internal: boolean} {
   const known = asWgmeshError(error);
-  if (known) return {errorCode: known.code, errorMessage: known.message, internal: false};
+  if (known) return {errorCode: known.code, errorMessage: sanitize(known.message), internal: false};
   return {errorCode: INTERNAL_ERROR_CODE, errorMessage: "internal error while handling the request (see that member's log)", internal: true};
 }
 

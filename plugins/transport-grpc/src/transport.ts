@@ -3,7 +3,7 @@
  * dialler (client.ts) behind core's Transport contract. Imported only when the
  * backend is created, so listing backends never loads @grpc/grpc-js.
  */
-import type {BackendContext, Logger, SyncSession, SyncStats, Transport, TransportHandlers} from '@wgmesh/core';
+import {LogLimiter, type BackendContext, type Logger, type SyncSession, type SyncStats, type Transport, type TransportHandlers} from '@wgmesh/core';
 import {ControlDialer} from './client.js';
 import {NoCertificatesError} from './errors.js';
 import {FaultInjector} from './fault-injection.js';
@@ -20,6 +20,8 @@ export interface GrpcTransportOptions {
   material: TlsMaterial | null;
   /** Logger for refusals and failures. */
   logger: Logger;
+  /** Rate-limits refusal lines (the daemon's, so its metrics count the suppressed ones). */
+  limiter: LogLimiter;
 }
 
 /** Daemon-to-daemon transport over gRPC with mutual TLS. */
@@ -34,10 +36,10 @@ export class GrpcTransport implements Transport {
 
   constructor(options: GrpcTransportOptions) {
     this.options = options;
-    const {settings, material, logger} = options;
+    const {settings, material, logger, limiter} = options;
     this.faults = settings.faultInjectionFile ? new FaultInjector(settings.faultInjectionFile, logger) : null;
     if (this.faults) logger.warn({file: this.faults.path}, 'fault injection is enabled (a testing aid: calls listed in that file fail)');
-    this.dialer = material ? new ControlDialer({settings, material, logger, faults: this.faults}) : null;
+    this.dialer = material ? new ControlDialer({settings, material, logger, limiter, faults: this.faults}) : null;
   }
 
   /**
@@ -48,13 +50,13 @@ export class GrpcTransport implements Transport {
   async listen(handlers: TransportHandlers): Promise<{port: number}> {
     if (this.closed) throw new Error('this transport is closed');
     if (this.listener) throw new Error('this transport is already listening');
-    const {settings, material, logger} = this.options;
+    const {settings, material, logger, limiter} = this.options;
     if (!material) {
       logger.warn(new NoCertificatesError('accept other members').message);
       return {port: 0};
     }
-    const service = createControlService({handlers, settings, logger, faults: this.faults});
-    const listener = await ControlListener.open({settings, material, logger, implementation: service.implementation});
+    const service = createControlService({handlers, settings, logger, limiter, faults: this.faults});
+    const listener = await ControlListener.open({settings, material, logger, limiter, implementation: service.implementation});
     if (this.closed) {
       await listener.close();
       throw new Error('this transport was closed while it was starting');
@@ -94,6 +96,11 @@ export class GrpcTransport implements Transport {
     return this.service?.openMessageStreams() ?? 0;
   }
 
+  /** Bytes of requests other members sent that this daemon holds and has not finished handling. */
+  bytesInFlight(): number {
+    return this.service?.bytesInFlight() ?? 0;
+  }
+
   private requireDialer(action: string): ControlDialer {
     if (!this.dialer) throw new NoCertificatesError(action);
     return this.dialer;
@@ -109,7 +116,9 @@ export async function createGrpcTransport(context: BackendContext): Promise<Grpc
   const settings = resolveSettings(context.config, context.daemonConfig);
   const material = settings.tls ? await loadTlsMaterial(settings.tls, context.clock.now()) : null;
   for (const warning of material?.warnings ?? []) context.logger.warn(warning);
-  const transport = new GrpcTransport({settings, material, logger: context.logger});
+  // A hand-made context has no daemon limiter: this one then limits the lines the same way, counted nowhere.
+  const limiter = context.logLimiter ?? new LogLimiter({clock: context.clock});
+  const transport = new GrpcTransport({settings, material, logger: context.logger, limiter});
   context.signal.addEventListener('abort', () => void transport.close(), {once: true});
   return transport;
 }

@@ -33,7 +33,7 @@ afterAll(() => pki?.cleanup());
  * A member whose message handler answers `[n]` with `[n, n]` after n ms; 255
  * is never answered (until the test ends).
  */
-async function member(timeoutMs = 5_000) {
+async function member(timeoutMs = 5_000, section: Record<string, unknown> = {}) {
   const base = new SetMeshDaemon();
   const handlers: TransportHandlers = {
     ...base.handlers,
@@ -44,10 +44,10 @@ async function member(timeoutMs = 5_000) {
       return new Uint8Array([n, n]);
     },
   };
-  const server = await harness.create({node: pki.alpha, timeoutMs});
+  const server = await harness.create({node: pki.alpha, timeoutMs, section});
   const {port} = await server.transport.listen(handlers);
   const client = await harness.create({node: pki.beta, timeoutMs});
-  return {server: server.transport, client: client.transport, endpoint: `127.0.0.1:${port}`, port, meshId: testMeshId()};
+  return {server: server.transport, serverLogger: server.logger, client: client.transport, endpoint: `127.0.0.1:${port}`, port, meshId: testMeshId()};
 }
 
 /** A raw Messages stream with beta's certificate, and the envelopes it receives. */
@@ -102,6 +102,29 @@ describe('the message stream', () => {
     for (const release of held.splice(0)) release();
     await Promise.all(hung);
     expect([...(await client.message(endpoint, meshId, new Uint8Array([4])))]).toEqual([4, 4]);
+  });
+
+  it('refuses requests beyond the bytes in flight of a connection or of the daemon with OVERLOADED, logs it rate-limited, and answers again once they finish', async () => {
+    const MIB = 1024 * 1024;
+    const {server, serverLogger, client, endpoint, meshId} = await member(5_000, {maxBytesInFlightPerConnection: MIB, maxBytesInFlight: MIB});
+    const built = await harness.create({node: pki.beta});
+    const other = built.transport;
+    const held400k = () => {
+      const payload = new Uint8Array(400 * 1024);
+      payload[0] = 255;
+      return payload;
+    };
+    const hung = [client.message(endpoint, meshId, held400k()), client.message(endpoint, meshId, held400k())];
+    await vi.waitFor(() => expect(server.bytesInFlight()).toBe(800 * 1024));
+    await expect(client.message(endpoint, meshId, held400k())).rejects.toMatchObject({code: 'OVERLOADED', message: expect.stringContaining('grpc.maxBytesInFlightPerConnection')});
+    await expect(other.message(endpoint, meshId, held400k())).rejects.toMatchObject({code: 'OVERLOADED', message: expect.stringContaining('grpc.maxBytesInFlight)')});
+    for (let i = 0; i < 10; i++) await expect(other.message(endpoint, meshId, held400k())).rejects.toMatchObject({code: 'OVERLOADED'});
+    for (const release of held.splice(0)) release();
+    await Promise.all(hung);
+    expect(server.bytesInFlight()).toBe(0);
+    expect([...(await other.message(endpoint, meshId, new Uint8Array([4])))]).toEqual([4, 4]);
+    expect([...(await client.message(endpoint, meshId, new Uint8Array([4])))]).toEqual([4, 4]);
+    expect(serverLogger.lines.filter((line) => line.msg === 'message: refused, too many bytes of requests in flight')).toHaveLength(5);
   });
 
   it('answers a request for a malformed mesh id with an error for that id, and keeps the stream', async () => {

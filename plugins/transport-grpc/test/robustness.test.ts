@@ -11,7 +11,8 @@ import {connect as http2Connect, type IncomingHttpHeaders} from 'node:http2';
 import {createServer, type Server, type Socket} from 'node:net';
 import {join} from 'node:path';
 import {credentials, makeGenericClientConstructor, status as Status, type Client, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
-import type {SyncSession, SyncStats} from '@wgmesh/core';
+import {MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, type SyncSession, type SyncStats} from '@wgmesh/core';
+import {MAX_FRAME_BYTES} from '../src/channel-options.js';
 import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import {ControlClient, type SyncFrame} from '../src/generated/wgmesh/v1/control.js';
@@ -177,21 +178,26 @@ describe('bad frames on the Sync stream', () => {
     await goodSync(endpoint, meshId);
   });
 
-  it('a frame over the member\'s size limit is refused with RESOURCE_EXHAUSTED, and the member keeps serving', async () => {
-    const {endpoint, meshId, logger} = await member({maxMessageBytes: 64 * 1024, snapshotChunkBytes: 16 * 1024});
-    const {transport} = await harness.create({node: pki.beta, section: {maxMessageBytes: 4 * 1024 * 1024}});
+  it('a frame over the largest one a member accepts is refused with RESOURCE_EXHAUSTED from its length, and the member keeps serving', async () => {
+    const {port, endpoint, meshId, logger} = await member();
+    const client = await rawClient(port);
+    const call = client.sync({deadline: Date.now() + 5_000});
+    const result = outcome(call);
+    call.write({meshId, storeKind: SET_STORE_KIND, payload: Buffer.alloc(MAX_FRAME_BYTES + 1)});
+    const {status} = await result;
+    expect(status?.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(status?.details).toMatch(/larger than max/);
+    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('call ended without an answer'), {timeout: 5_000});
+    // Our own transport refuses to send what a member would refuse, with the limit in words.
+    const {transport} = await harness.create({node: pki.beta});
     const huge: SyncSession = {
-      start: () => new Uint8Array(512 * 1024),
+      start: () => new Uint8Array(MAX_SYNC_MESSAGE_BYTES + 1),
       receive: () => null,
       done: false,
       stats: (): SyncStats => ({messagesSent: 1, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0}),
     };
-    await expect(transport.sync(endpoint, meshId, SET_STORE_KIND, huge)).rejects.toMatchObject({
-      code: 'TRANSPORT',
-      message: expect.stringMatching(/larger than max.*RESOURCE_EXHAUSTED/),
-    });
-    await expect(transport.message(endpoint, meshId, new Uint8Array(512 * 1024))).rejects.toMatchObject({code: 'TRANSPORT'});
-    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('call ended without an answer'), {timeout: 5_000});
+    await expect(transport.sync(endpoint, meshId, SET_STORE_KIND, huge)).rejects.toMatchObject({code: 'TRANSPORT', message: expect.stringContaining('over the limit of 1048576 bytes')});
+    await expect(transport.message(endpoint, meshId, new Uint8Array(MAX_CONTROL_MESSAGE_BYTES + 1))).rejects.toMatchObject({code: 'TRANSPORT'});
     await goodSync(endpoint, meshId);
   });
 

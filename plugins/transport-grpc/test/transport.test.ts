@@ -21,6 +21,15 @@ beforeAll(async () => {
 afterEach(() => harness.closeAll());
 afterAll(() => pki?.cleanup());
 
+/** Poll `check` every 20 ms until it holds; fail after 5 s. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out after 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A listening daemon (alpha) and a calling one (beta). */
 async function pair(section: Record<string, unknown> = {}) {
   const daemon = new SetMeshDaemon();
@@ -80,7 +89,7 @@ describe('fetchSnapshot', () => {
   });
 
   it('refuses a snapshot over the member\'s own limit with a clear remote error', async () => {
-    const {daemon, client, endpoint} = await pair({maxMessageBytes: 128 * 1024, snapshotChunkBytes: 16 * 1024});
+    const {daemon, client, endpoint} = await pair({maxSnapshotBytes: 128 * 1024, snapshotChunkBytes: 16 * 1024});
     const meshId = testMeshId();
     daemon.add(meshId, [], new Uint8Array(200 * 1024));
     await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({
@@ -89,11 +98,37 @@ describe('fetchSnapshot', () => {
     });
   });
 
+  it('sends at most maxConcurrentSnapshots at once; one more is refused with SNAPSHOT_BUSY until one finishes', async () => {
+    const daemon = new SetMeshDaemon();
+    const meshId = testMeshId();
+    daemon.add(meshId, [], new Uint8Array([7]));
+    const gates: (() => void)[] = [];
+    const server = await harness.create({node: pki.alpha, section: {maxConcurrentSnapshots: 2}});
+    const {port} = await server.transport.listen({
+      ...daemon.handlers,
+      snapshot: async (id, peer) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        return daemon.handlers.snapshot(id, peer);
+      },
+    });
+    const client = await harness.create({node: pki.beta});
+    const endpoint = `127.0.0.1:${port}`;
+    const slow = [client.transport.fetchSnapshot(endpoint, meshId), client.transport.fetchSnapshot(endpoint, meshId)];
+    await waitUntil(() => gates.length === 2);
+    await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({code: 'SNAPSHOT_BUSY', message: expect.stringContaining('grpc.maxConcurrentSnapshots')});
+    for (const open of gates.splice(0)) open();
+    for (const result of await Promise.all(slow)) expect([...result.snapshot]).toEqual([7]);
+    const third = client.transport.fetchSnapshot(endpoint, meshId);
+    await waitUntil(() => gates.length === 1);
+    gates.splice(0)[0]?.();
+    expect([...(await third).snapshot]).toEqual([7]);
+  });
+
   it('refuses a snapshot announced over the caller\'s limit, and the caller keeps working', async () => {
     const daemon = new SetMeshDaemon();
-    const server = await harness.create({node: pki.alpha, section: {maxMessageBytes: 4 * 1024 * 1024}});
+    const server = await harness.create({node: pki.alpha, section: {maxSnapshotBytes: 4 * 1024 * 1024}});
     const {port} = await server.transport.listen(daemon.handlers);
-    const client = await harness.create({node: pki.beta, section: {maxMessageBytes: 1024 * 1024}});
+    const client = await harness.create({node: pki.beta, section: {maxSnapshotBytes: 1024 * 1024}});
     const big = testMeshId();
     const small = testMeshId();
     daemon.add(big, [], new Uint8Array(2 * 1024 * 1024));

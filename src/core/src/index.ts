@@ -42,3 +42,5 @@ export * from './runtime/hooks.js';
 export * from './dns/index.js';
 export * from './metrics/index.js';
 export * from './runtime/local-servers.js';
+export * from './util/log-limiter.js';
+export {MAX_CONTROL_MESSAGE_BYTES} from './control/index.js';

@@ -1,5 +1,6 @@
 import type {Clock, RandomSource} from './clock.js';
 import type {Logger} from './logger.js';
+import type {LogLimiter} from '../util/log-limiter.js';
 import type {StoreBackend} from './store.js';
 import type {Transport} from './transport.js';
 import type {WgDriver} from './wg-driver.js';
@@ -41,6 +42,12 @@ export interface BackendContext {
   clock: Clock;
   /** Injected randomness. */
   random: RandomSource;
+  /**
+   * The daemon's limiter for log lines a remote can trigger at will (refusals);
+   * what it suppresses is counted in the daemon's metrics. Absent in hand-made
+   * contexts: the backend then makes its own (counted nowhere).
+   */
+  logLimiter?: LogLimiter;
 }
 
 /**

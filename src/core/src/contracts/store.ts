@@ -2,6 +2,13 @@ import type {Clock} from './clock.js';
 import type {Logger} from './logger.js';
 import type {NodeRecord, SignedEntry, VerifiedEntry} from '../model/record.js';
 
+/**
+ * Largest sync message a store may send and a transport carries: 1 MiB. A
+ * session carries more state in more messages; transports refuse a bigger one
+ * before buffering it.
+ */
+export const MAX_SYNC_MESSAGE_BYTES = 1024 * 1024;
+
 /** Which end of a reconciliation a {@link SyncSession} plays. */
 export type SyncRole = 'initiator' | 'responder';
 

@@ -34,8 +34,16 @@ import {decode, encode} from '../util/codec.js';
 import {TAG_BYTES} from './liveness-auth.js';
 import {wireStatementSchema} from './statements.js';
 
-/** Largest control message accepted (a push batch of full records fits easily). */
-export const MAX_CONTROL_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest control message sent or accepted: 1 MiB, the size of a sync message.
+ * The biggest bodies the caps above allow are a full statement list (1,024 x
+ * ~600 bytes) or a full summary list (8,192 x ~55 bytes), each well under it,
+ * and a push of records of typical size (a few KiB: 64 of them is ~128 KiB).
+ * A push of many records near MAX_ENTRY_BYTES is refused by the sender's
+ * transport before it is sent; anti-entropy then carries that news, in sync
+ * messages, as it carries any bulk news.
+ */
+export const MAX_CONTROL_MESSAGE_BYTES = 1024 * 1024;
 /** Most store entries in one push; a bigger batch of news is left to anti-entropy. */
 export const MAX_PUSH_ENTRIES = 64;
 /** Most statements in one message. */

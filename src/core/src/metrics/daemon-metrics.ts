@@ -37,6 +37,8 @@ export interface MetricsSource {
   meshes(): Iterable<MeshMetricsSource>;
   /** The DNS server's counters, when it runs. */
   dns(): DnsCounters | undefined;
+  /** Log lines suppressed by the daemon's log limiter so far, per cause. */
+  suppressedLogLines?(): ReadonlyMap<string, number> | undefined;
 }
 
 /** Everything {@link DaemonMetrics} needs. */
@@ -177,6 +179,10 @@ export class DaemonMetrics {
     counter('wgmesh_dns_dropped_total', 'Packets the DNS server dropped without a reply (not a readable query).', [], (set) => {
       const dns = options.source.dns();
       if (dns) set({}, dns.dropped);
+    });
+
+    counter('wgmesh_log_lines_suppressed_total', 'Log lines not written because their cause (a refusal a remote can repeat at will) had used its share of the window; each window ends with one summary line per cause.', ['cause'], (set) => {
+      for (const [cause, value] of options.source.suppressedLogLines?.() ?? []) set({cause}, value);
     });
 
     if (options.processMetrics !== false) {

@@ -6,6 +6,7 @@
 import {assertMeshId, generateMeshId} from '../addressing/mesh-id.js';
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {LogLimiter} from '../util/log-limiter.js';
 import type {StoreBackend, SyncSession} from '../contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
 import type {WgDriver} from '../contracts/wg-driver.js';
@@ -64,6 +65,8 @@ export interface DaemonDeps {
   random: RandomSource;
   /** Finds the host to advertise when none is configured (default: the outgoing interface's address). */
   discoverHost?: () => Promise<string | null>;
+  /** The daemon's limiter of repeated log lines; the metrics count what it suppressed. */
+  logLimiter?: LogLimiter | undefined;
   /** The DNS server for mesh aliases (config `dnsEnabled`, `dnsListen`); off when absent. */
   dns?: LocalServerSettings | undefined;
   /** The Prometheus endpoint (config `metricsEnabled`, `metricsListen`); off when absent. */
@@ -95,6 +98,7 @@ export class Daemon {
       backendNames: deps.backendNames,
       logger: deps.logger,
       clock: deps.clock,
+      logLimiter: deps.logLimiter,
     });
     this.routing = new RouteManager({
       selfId: deps.identity.nodeId,

@@ -6,6 +6,7 @@
  */
 import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {LogLimiter} from '../util/log-limiter.js';
 import type {StatusView} from '../ipc/methods.js';
 import {DnsServer} from '../dns/server.js';
 import {DaemonMetrics} from '../metrics/daemon-metrics.js';
@@ -34,6 +35,8 @@ export interface LocalServersOptions {
   backendNames: {store: string; transport: string; wg: string};
   logger: Logger;
   clock: Clock;
+  /** The daemon's limiter of repeated log lines, whose suppressions the metrics count. */
+  logLimiter?: LogLimiter | undefined;
 }
 
 /** The DNS server and the metrics endpoint of one daemon. */
@@ -64,7 +67,7 @@ export class LocalServers {
     }
     if (options.metrics?.enabled) {
       this.metrics = new DaemonMetrics({
-        source: {meshes: options.meshes, dns: () => this.dns?.counters()},
+        source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed()},
         nodeId: options.nodeId,
         backends: options.backendNames,
         clock: options.clock,
