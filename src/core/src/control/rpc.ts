@@ -1,12 +1,20 @@
 /**
  * Requests from this node's control plane to another member: endpoint lookup,
- * deadline, encoding, reply validation and counters in one place. Only members
- * with a control endpoint can be addressed, so a client (which advertises
- * none) can never be dialled, by construction.
+ * backoff, deadline, encoding, reply validation and counters in one place. Only
+ * members with a control endpoint can be addressed, so a client (which
+ * advertises none) can never be dialled, by construction.
+ *
+ * Every request goes through the endpoint's {@link DialBackoff}: a failed one
+ * (no answer in time, refused, not a control reply) extends the endpoint's
+ * failure streak, and while the streak's wait runs a request fails at once,
+ * without dialling. An answer from a member this node considers alive ends the
+ * streak; for a member considered dead only the caller can tell whether the
+ * member itself answered (see {@link ControlRpc.answered}).
  */
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
 import {PeerUnreachableError, RemoteError} from '../errors.js';
+import type {DialBackoff} from './dial-backoff.js';
 import {decodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from './messages.js';
 import type {MembershipView} from './membership-view.js';
 import type {Scheduler} from './scheduler.js';
@@ -23,6 +31,8 @@ export interface ControlRpcDeps {
   view: MembershipView;
   scheduler: Scheduler;
   stats: ControlStats;
+  /** Failure streaks of the endpoints this mesh's control plane dials. */
+  backoff: DialBackoff;
 }
 
 /** Outbound requests of one mesh's control plane. */
@@ -39,6 +49,52 @@ export class ControlRpc {
     return endpoint;
   }
 
+  /** The endpoint of `target` if it may be dialled now. @throws PeerUnreachableError without dialling while its backoff runs */
+  private dialable(target: string): string {
+    const {backoff, stats} = this.deps;
+    const endpoint = this.endpoint(target);
+    if (this.ready(target, endpoint)) return endpoint;
+    stats.dialsWithheld++;
+    const seconds = (ms: number): string => `${Math.ceil(ms / 1000)} s`;
+    throw new PeerUnreachableError(target, `its endpoint has not answered for ${seconds(backoff.failingFor(endpoint))}; next attempt in ${seconds(backoff.waitFor(endpoint))}`);
+  }
+
+  /** True when `endpoint` (of `target`) is out of backoff, or `target` was heard from since it last failed. */
+  private ready(target: string, endpoint: string): boolean {
+    return this.deps.backoff.ready(endpoint, this.deps.view.lastHeardAt(target));
+  }
+
+  /** An answer came back from `target`'s endpoint: end its failure streak when the target is alive here (any answer then counts). */
+  private replied(target: string, endpoint: string): void {
+    if (this.deps.view.isAlive(target)) this.deps.backoff.succeeded(endpoint);
+  }
+
+  /** True when `target` has a control endpoint that may be dialled now. */
+  mayDial(target: string): boolean {
+    const endpoint = this.deps.view.endpointOf(target);
+    return endpoint !== undefined && this.ready(target, endpoint);
+  }
+
+  /** How long `target`'s endpoint has failed to answer, without an answer in between (0: it answers, or was never tried). */
+  unreachableFor(target: string): number {
+    const endpoint = this.deps.view.endpointOf(target);
+    return endpoint === undefined ? 0 : this.deps.backoff.failingFor(endpoint);
+  }
+
+  /**
+   * The caller's verdict on a member considered dead, after an exchange with
+   * its endpoint: `true` when the member itself answered (it is alive again),
+   * `false` when nothing did, or something else did (an endpoint that answers
+   * as another node is as useless as a closed port, and must not be dialled
+   * at full rate either).
+   */
+  answered(target: string, byTarget: boolean): void {
+    const endpoint = this.deps.view.endpointOf(target);
+    if (endpoint === undefined) return;
+    if (byTarget) this.deps.backoff.succeeded(endpoint);
+    else this.deps.backoff.failed(endpoint);
+  }
+
   /**
    * Send `request` to member `target` and return its reply of type `expect`.
    * A success shows a working path to the target's endpoint, not that the
@@ -46,8 +102,8 @@ export class ControlRpc {
    * @throws PeerUnreachableError (down, timed out, stopped), RemoteError (refused), DecodeError (bad reply)
    */
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
-    const {stats, scheduler, transport, meshId} = this.deps;
-    const endpoint = this.endpoint(target);
+    const {stats, scheduler, transport, meshId, backoff} = this.deps;
+    const endpoint = this.dialable(target);
     const payload = encodeControlRequest(request);
     stats.messagesSent++;
     stats.bytesSent += payload.byteLength;
@@ -58,8 +114,10 @@ export class ControlRpc {
       reply = decodeControlReply(bytes);
     } catch (error) {
       stats.messagesFailed++;
+      backoff.failed(endpoint);
       throw error;
     }
+    this.replied(target, endpoint);
     if (reply.t !== expect) {
       stats.messagesFailed++;
       if (reply.t === 'err') throw new RemoteError('CONTROL_REFUSED', `${target} refused a ${request.t} request: ${reply.reason}`);
@@ -71,15 +129,17 @@ export class ControlRpc {
 
   /** Run one store sync session as initiator with `target`. */
   async syncStore(target: string, timeoutMs: number): Promise<SyncStats> {
-    const {stats, scheduler, transport, meshId, store} = this.deps;
-    const endpoint = this.endpoint(target);
+    const {stats, scheduler, transport, meshId, store, backoff} = this.deps;
+    const endpoint = this.dialable(target);
     const session = store.openSync('initiator');
     try {
       const result = await scheduler.withDeadline(endpoint, timeoutMs, (signal) => transport.sync(endpoint, meshId, store.kind, session, signal));
+      this.replied(target, endpoint);
       this.deps.view.reached(target);
       return result;
     } catch (error) {
       stats.messagesFailed++;
+      backoff.failed(endpoint);
       throw error;
     } finally {
       const counters = session.stats();
