@@ -106,4 +106,41 @@ describe('dials to an endpoint that never answers', () => {
     const version = sim.publish(victim, {alias: 'back-again'});
     await sim.until(() => sim!.nodes.every((node) => node.store.get(victim.id)?.value.version === version), 2_000, 'its change everywhere');
   });
+
+  it('let a node that was cut off from everyone for minutes come back as soon as the link heals', async () => {
+    sim = new Simulation({peers: 6, seed: 97});
+    await sim.start();
+    await sim.advance(10_000);
+    const lonely = sim.nodes[4]!;
+    const rest = sim.nodes.filter((node) => node !== lonely);
+    sim.network.partition(
+      [lonely.name],
+      rest.map((node) => node.name),
+    );
+    // Long past the grace: every failure of its own would back its dials off, but it reached nobody, so they say nothing.
+    for (let t = 0; t < 5 * 60_000; t += 10_000) await sim.advance(10_000);
+    expect(sim.allViewsAre(rest, rest)).toBe(true);
+    sim.network.heal();
+    const back = await sim.until(() => sim!.allViewsAre(sim!.nodes), 60_000, 'the isolated node back everywhere', 100);
+    console.log(`a node cut off for 5 min was back in every view ${back} ms after the heal`);
+    expect(back).toBeLessThanOrEqual(2 * sim.settings.heartbeatIntervalMs);
+  });
+
+  it('fall off too when the member runs, heartbeats and stays alive, but cannot be reached at what it advertises', async () => {
+    sim = new Simulation({peers: 6, seed: 99});
+    await sim.start();
+    await sim.advance(5_000);
+    const liar = sim.nodes[1]!;
+    sim.publish(liar, {controlEndpoint: NOWHERE});
+    const from = sim.clock.now();
+    for (let t = 0; t < 20 * 60_000; t += 10_000) await sim.advance(10_000);
+    const dials = sim.dials.filter((dial) => dial.to === NOWHERE);
+    const lastTen = dials.filter((dial) => dial.at >= from + 10 * 60_000).length;
+    console.log(`a live member advertising an endpoint nobody serves, 6 nodes, 20 min: ${dials.length} dials, ${lastTen} in the last 10 min`);
+    // Its heartbeats keep it alive: being unreachable at its endpoint is not a reason to remove it.
+    expect(sim.nodes.every((node) => node.control.isAlive(liar.id))).toBe(true);
+    expect(sim.events).toEqual([]);
+    // Hearing from it does not reopen its endpoint: each node is down to about one try per backoff cap.
+    expect(lastTen).toBeLessThanOrEqual(2 * (sim.nodes.length - 1));
+  });
 });

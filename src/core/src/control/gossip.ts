@@ -414,7 +414,7 @@ export class Gossip {
     } catch {
       // Still unreachable: it stays dead here.
     }
-    rpc.answered(target, view.isAlive(target));
+    rpc.probed(target, view.isAlive(target));
   }
 
   /** True when this node is the keeper of dead member `id`: the first live peer after its ring position. */

@@ -9,7 +9,7 @@
  * failure streak, and while the streak's wait runs a request fails at once,
  * without dialling. An answer from a member this node considers alive ends the
  * streak; for a member considered dead only the caller can tell whether the
- * member itself answered (see {@link ControlRpc.answered}).
+ * member itself answered (see {@link ControlRpc.probed}).
  */
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
@@ -59,14 +59,21 @@ export class ControlRpc {
     throw new PeerUnreachableError(target, `its endpoint has not answered for ${seconds(backoff.failingFor(endpoint))}; next attempt in ${seconds(backoff.waitFor(endpoint))}`);
   }
 
-  /** True when `endpoint` (of `target`) is out of backoff, or `target` was heard from since it last failed. */
+  /** True when `endpoint` (of `target`) is out of backoff, or `target`, silent while it failed, was heard from since (DialBackoff.ready). */
   private ready(target: string, endpoint: string): boolean {
     return this.deps.backoff.ready(endpoint, this.deps.view.lastHeardAt(target));
   }
 
   /** An answer came back from `target`'s endpoint: end its failure streak when the target is alive here (any answer then counts). */
   private replied(target: string, endpoint: string): void {
-    if (this.deps.view.isAlive(target)) this.deps.backoff.succeeded(endpoint);
+    const {backoff, view} = this.deps;
+    if (view.isAlive(target)) backoff.succeeded(endpoint);
+    else backoff.answered();
+  }
+
+  /** A request to `target`'s endpoint failed, or was answered by someone else. */
+  private failed(target: string, endpoint: string): void {
+    this.deps.backoff.failed(endpoint, this.deps.view.lastHeardAt(target));
   }
 
   /** True when `target` has a control endpoint that may be dialled now. */
@@ -83,26 +90,26 @@ export class ControlRpc {
 
   /**
    * The caller's verdict on a member considered dead, after an exchange with
-   * its endpoint: `true` when the member itself answered (it is alive again),
-   * `false` when nothing did, or something else did (an endpoint that answers
-   * as another node is as useless as a closed port, and must not be dialled
-   * at full rate either).
+   * its endpoint. `answered` is true when the member itself answered (it is
+   * alive again), false when nothing did or something else did: an endpoint
+   * that answers as another node is as useless as a closed port, and must not
+   * be dialled at full rate either.
    */
-  answered(target: string, byTarget: boolean): void {
+  probed(target: string, answered: boolean): void {
     const endpoint = this.deps.view.endpointOf(target);
     if (endpoint === undefined) return;
-    if (byTarget) this.deps.backoff.succeeded(endpoint);
-    else this.deps.backoff.failed(endpoint);
+    if (answered) this.deps.backoff.succeeded(endpoint);
+    else this.failed(target, endpoint);
   }
 
   /**
    * Send `request` to member `target` and return its reply of type `expect`.
    * A success shows a working path to the target's endpoint, not that the
    * target is alive: callers check the ack tag of tagged requests for that.
-   * @throws PeerUnreachableError (down, timed out, stopped), RemoteError (refused), DecodeError (bad reply)
+   * @throws PeerUnreachableError (down, timed out, stopped, in backoff), RemoteError (refused), DecodeError (bad reply)
    */
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
-    const {stats, scheduler, transport, meshId, backoff} = this.deps;
+    const {stats, scheduler, transport, meshId} = this.deps;
     const endpoint = this.dialable(target);
     const payload = encodeControlRequest(request);
     stats.messagesSent++;
@@ -114,7 +121,7 @@ export class ControlRpc {
       reply = decodeControlReply(bytes);
     } catch (error) {
       stats.messagesFailed++;
-      backoff.failed(endpoint);
+      this.failed(target, endpoint);
       throw error;
     }
     this.replied(target, endpoint);
@@ -129,7 +136,7 @@ export class ControlRpc {
 
   /** Run one store sync session as initiator with `target`. */
   async syncStore(target: string, timeoutMs: number): Promise<SyncStats> {
-    const {stats, scheduler, transport, meshId, store, backoff} = this.deps;
+    const {stats, scheduler, transport, meshId, store} = this.deps;
     const endpoint = this.dialable(target);
     const session = store.openSync('initiator');
     try {
@@ -139,7 +146,7 @@ export class ControlRpc {
       return result;
     } catch (error) {
       stats.messagesFailed++;
-      backoff.failed(endpoint);
+      this.failed(target, endpoint);
       throw error;
     } finally {
       const counters = session.stats();

@@ -60,9 +60,11 @@ export interface ControlSettings {
 
 /**
  * Default of `deadProbeHorizon`: 30 min. By then each node has tried a dead
- * member's endpoint about 25 times (20 in the first minute, then 60 s, 120 s,
- * 240 s, 480 s apart: dial-backoff.ts), and a partition that ends later still
- * heals through the keepers within the backoff cap (10 min).
+ * member's endpoint about 35 times (a dozen in the probe rounds that found it
+ * dead, 20 more in the first minute, then 60 s, 120 s, 240 s, 480 s, 10 min
+ * apart: dial-backoff.ts), where it would have tried 600 times at the
+ * dead-member probe's pace; a partition that ends later still heals, through
+ * the keepers, within the backoff cap (10 min, +25% jitter).
  */
 export const DEAD_PROBE_HORIZON_MS = 30 * 60_000;
 
