@@ -94,6 +94,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
           infectionCount: config.infectionCount,
           timeoutMs: config.timeoutMs,
           maxClockSkewMs: config.maxClockSkewMs,
+          deadProbeHorizonMs: config.deadProbeHorizonMs,
         },
         backendNames: backends.names,
         base: config.baseConfiguration,

@@ -52,6 +52,7 @@ describe('defaults', () => {
         pullIntervalMs: 20_000,
         timeoutMs: 5000,
         gcHorizonMs: 86_400_000,
+        deadProbeHorizonMs: 1_800_000,
         maxClockSkewMs: 300_000,
         branch: 3,
         clusterSize: 64,
@@ -117,6 +118,7 @@ heartbeatInterval: 1.5
 pullInterval: 0
 timeout: 10s
 gcHorizon: 2d
+deadProbeHorizon: 2h
 maxClockSkew: 30s
 branch: 5
 clusterSize: 65536
@@ -150,6 +152,7 @@ baseConfiguration:
       pullIntervalMs: 0,
       timeoutMs: 10_000,
       gcHorizonMs: 2 * 86_400_000,
+      deadProbeHorizonMs: 2 * 3_600_000,
       maxClockSkewMs: 30_000,
       branch: 5,
       clusterSize: 65536,
@@ -245,6 +248,7 @@ describe('errors name the file, the key and the rule', () => {
     ['pullInterval: -1', 'pullInterval: must be a duration greater than or equal to 0 (0 disables pulling) (got -1)'],
     ['timeout: soon', 'timeout: must be a duration greater than 0 (got "soon")'],
     ['gcHorizon: 59m', 'gcHorizon: must be a duration of at least 1h (got "59m")'],
+    ['deadProbeHorizon: -1s', 'deadProbeHorizon: must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it) (got "-1s")'],
     ['maxClockSkew: 0s', 'maxClockSkew: must be a duration greater than 0 (got "0s")'],
     ['branch: 0', 'branch: must be an integer greater than or equal to 1 (got 0)'],
     ['clusterSize: 65537', 'clusterSize: must be an integer from 1 to 65536 (got 65537)'],
@@ -485,7 +489,7 @@ describe('configKeyDocs', () => {
     };
     const render = (value: unknown): string =>
       value === null ? 'none' : Array.isArray(value) ? JSON.stringify(value) : String(value);
-    const durations = new Set(['syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'maxClockSkew']);
+    const durations = new Set(['syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew']);
     let checked = 0;
     for (const doc of configKeyDocs) {
       // Host-dependent and structural defaults are prose, not values.

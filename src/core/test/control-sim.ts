@@ -49,6 +49,8 @@ export class RecordingTransport implements Transport {
     /** Resolves when the sending node may read a reply (see {@link Simulation.stall}). */
     private readonly awake: () => Promise<void> = () => Promise.resolve(),
     private readonly pushedTo: string[] = [],
+    /** Called with every endpoint dialled (see {@link Simulation.dials}). */
+    private readonly onDial: (endpoint: string) => void = () => undefined,
   ) {
     this.inner = inner;
   }
@@ -65,16 +67,19 @@ export class RecordingTransport implements Transport {
 
   fetchSnapshot(endpoint: string, meshId: string, signal?: AbortSignal): Promise<{storeKind: string; snapshot: Uint8Array}> {
     this.sink.push(endpoint);
+    this.onDial(endpoint);
     return this.inner.fetchSnapshot(endpoint, meshId, signal);
   }
 
   sync(endpoint: string, meshId: string, storeKind: string, session: SyncSession, signal?: AbortSignal): Promise<SyncStats> {
     this.sink.push(endpoint);
+    this.onDial(endpoint);
     return this.hang(endpoint, signal) ?? this.inner.sync(endpoint, meshId, storeKind, session, signal);
   }
 
   message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     this.sink.push(endpoint);
+    this.onDial(endpoint);
     if (decodeControlRequest(payload).t === 'push') this.pushedTo.push(endpoint);
     return this.hang(endpoint, signal) ?? this.inner.message(endpoint, meshId, payload, signal).then(async (reply) => (await this.awake(), reply));
   }
@@ -167,6 +172,8 @@ export class Simulation {
   readonly events: ViewEvent[] = [];
   /** Every endpoint any node dialled. */
   readonly dialled: string[] = [];
+  /** Every request any node sent: when, from which node (name), to which endpoint. */
+  readonly dials: {at: number; from: string; to: string}[] = [];
   /** Endpoints that swallow requests without answering (see {@link silence}). */
   private readonly silenced = new Set<string>();
   readonly settings: ControlSettings;
@@ -215,7 +222,9 @@ export class Simulation {
       identity: node.identity,
       role: node.role,
       store,
-      transport: new RecordingTransport(transport, this.dialled, this.silenced, () => this.awake(node), node.pushedTo),
+      transport: new RecordingTransport(transport, this.dialled, this.silenced, () => this.awake(node), node.pushedTo, (to) =>
+        this.dials.push({at: this.clock.now(), from: node.name, to}),
+      ),
       clock: new StallableClock(this.clock, () => node.stalledUntil),
       random: this.random.fork(),
       logger: silentLogger(),

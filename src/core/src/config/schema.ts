@@ -8,6 +8,7 @@
 import {isIP} from 'node:net';
 import {resolve} from 'node:path';
 import {z} from 'zod';
+import {DEAD_PROBE_HORIZON_MS} from '../control/settings.js';
 import {ROLES} from '../model/record.js';
 import {parseListenAddress} from '../runtime/endpoint.js';
 import {MAX_TIMER_MS, formatDurationMs, parseDurationMs} from './duration.js';
@@ -34,6 +35,7 @@ export const CONFIG_DEFAULTS = {
   pullIntervalMs: 20_000,
   timeoutMs: 5_000,
   gcHorizonMs: 24 * 3_600_000,
+  deadProbeHorizonMs: DEAD_PROBE_HORIZON_MS,
   maxClockSkewMs: 5 * 60_000,
   branch: 3,
   clusterSize: 64,
@@ -215,6 +217,12 @@ function topLevelShape(ctx: SchemaContext) {
     }),
     timeout: positiveInterval(d.timeoutMs),
     gcHorizon: duration(d.gcHorizonMs, {min: 3_600_000, inclusive: true, max: MAX_GC_HORIZON_MS, rule: 'must be a duration of at least 1h'}),
+    deadProbeHorizon: duration(d.deadProbeHorizonMs, {
+      min: 0,
+      inclusive: true,
+      max: MAX_INTERVAL_MS,
+      rule: 'must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it)',
+    }),
     maxClockSkew: positiveInterval(d.maxClockSkewMs),
     branch: integer(d.branch, 1, undefined, 'must be an integer greater than or equal to 1'),
     clusterSize: integer(d.clusterSize, 1, 65536, 'must be an integer from 1 to 65536'),
@@ -276,6 +284,7 @@ export function configSchema(ctx: SchemaContext) {
         pullIntervalMs: parsed.pullInterval,
         timeoutMs: parsed.timeout,
         gcHorizonMs: parsed.gcHorizon,
+        deadProbeHorizonMs: parsed.deadProbeHorizon,
         maxClockSkewMs: parsed.maxClockSkew,
         branch: parsed.branch,
         clusterSize: parsed.clusterSize,

@@ -37,6 +37,10 @@
  * - Every few rounds a node tries one member it considers dead; if it answers,
  *   the exchange hands it the claim against it, it refutes in its reply, and
  *   the refutation spreads: a healed partition restores every view on its own.
+ *   An endpoint that keeps failing is tried ever less often (dial-backoff.ts),
+ *   and after `deadProbeHorizon` only by the dead member's keeper, so that an
+ *   endpoint a member advertised but nobody serves is not dialled by every
+ *   node until the record expires.
  */
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
@@ -392,10 +396,17 @@ export class Gossip {
     return clock.now() - this.lastOutsideAt >= settings.pullIntervalMs;
   }
 
-  /** Try one member considered dead: if it answers, the exchange lets it refute and come back. */
+  /**
+   * Try one member considered dead: if it answers, the exchange lets it refute
+   * and come back. Only members whose endpoint is out of backoff
+   * (dial-backoff.ts), and past `deadProbeHorizon` of failing only those this
+   * node keeps ({@link keeps}). The member counts as having answered only if it
+   * is alive here after the exchange: an endpoint that answers as someone
+   * else backs off like one that does not answer at all.
+   */
   private async probeDeadMember(): Promise<void> {
-    const {view, random} = this.deps;
-    const candidates = view.deadIds().filter((id) => view.endpointOf(id) !== undefined);
+    const {view, random, rpc, timings} = this.deps;
+    const candidates = view.deadIds().filter((id) => rpc.mayDial(id) && (rpc.unreachableFor(id) < timings.deadProbeHorizonMs || this.keeps(id)));
     if (candidates.length === 0) return;
     const target = candidates[Math.floor(random.float() * candidates.length)]!;
     try {
@@ -403,6 +414,14 @@ export class Gossip {
     } catch {
       // Still unreachable: it stays dead here.
     }
+    rpc.probed(target, view.isAlive(target));
+  }
+
+  /** True when this node is the keeper of dead member `id`: the first live peer after its ring position. */
+  private keeps(id: string): boolean {
+    const {view, selfId} = this.deps;
+    const member = view.member(id);
+    return member !== undefined && view.ring().successors(id, member.position, 1)[0] === selfId;
   }
 
   /**

@@ -16,6 +16,7 @@ import type {RemotePeer, Transport} from '../contracts/transport.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
+import {DialBackoff} from './dial-backoff.js';
 import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
 import {LivenessAuth, type LivenessType} from './liveness-auth.js';
@@ -79,7 +80,7 @@ export class MeshControl {
       after: (ms, fn) => this.scheduler.after(ms, fn),
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
-    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
+    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random)});
     this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs, maxClockSkewMs: settings.maxClockSkewMs});
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.gossip = new Gossip({...common, role, store});

@@ -1,12 +1,20 @@
 /**
  * Requests from this node's control plane to another member: endpoint lookup,
- * deadline, encoding, reply validation and counters in one place. Only members
- * with a control endpoint can be addressed, so a client (which advertises
- * none) can never be dialled, by construction.
+ * backoff, deadline, encoding, reply validation and counters in one place. Only
+ * members with a control endpoint can be addressed, so a client (which
+ * advertises none) can never be dialled, by construction.
+ *
+ * Every request goes through the endpoint's {@link DialBackoff}: a failed one
+ * (no answer in time, refused, not a control reply) extends the endpoint's
+ * failure streak, and while the streak's wait runs a request fails at once,
+ * without dialling. An answer from a member this node considers alive ends the
+ * streak; for a member considered dead only the caller can tell whether the
+ * member itself answered (see {@link ControlRpc.probed}).
  */
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
 import {PeerUnreachableError, RemoteError} from '../errors.js';
+import type {DialBackoff} from './dial-backoff.js';
 import {decodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from './messages.js';
 import type {MembershipView} from './membership-view.js';
 import type {Scheduler} from './scheduler.js';
@@ -23,6 +31,8 @@ export interface ControlRpcDeps {
   view: MembershipView;
   scheduler: Scheduler;
   stats: ControlStats;
+  /** Failure streaks of the endpoints this mesh's control plane dials. */
+  backoff: DialBackoff;
 }
 
 /** Outbound requests of one mesh's control plane. */
@@ -39,15 +49,68 @@ export class ControlRpc {
     return endpoint;
   }
 
+  /** The endpoint of `target` if it may be dialled now. @throws PeerUnreachableError without dialling while its backoff runs */
+  private dialable(target: string): string {
+    const {backoff, stats} = this.deps;
+    const endpoint = this.endpoint(target);
+    if (this.ready(target, endpoint)) return endpoint;
+    stats.dialsWithheld++;
+    const seconds = (ms: number): string => `${Math.ceil(ms / 1000)} s`;
+    throw new PeerUnreachableError(target, `its endpoint has not answered for ${seconds(backoff.failingFor(endpoint))}; next attempt in ${seconds(backoff.waitFor(endpoint))}`);
+  }
+
+  /** True when `endpoint` (of `target`) is out of backoff, or `target`, silent while it failed, was heard from since (DialBackoff.ready). */
+  private ready(target: string, endpoint: string): boolean {
+    return this.deps.backoff.ready(endpoint, this.deps.view.lastHeardAt(target));
+  }
+
+  /** An answer came back from `target`'s endpoint: end its failure streak when the target is alive here (any answer then counts). */
+  private replied(target: string, endpoint: string): void {
+    const {backoff, view} = this.deps;
+    if (view.isAlive(target)) backoff.succeeded(endpoint);
+    else backoff.answered();
+  }
+
+  /** A request to `target`'s endpoint failed, or was answered by someone else. */
+  private failed(target: string, endpoint: string): void {
+    this.deps.backoff.failed(endpoint, this.deps.view.lastHeardAt(target));
+  }
+
+  /** True when `target` has a control endpoint that may be dialled now. */
+  mayDial(target: string): boolean {
+    const endpoint = this.deps.view.endpointOf(target);
+    return endpoint !== undefined && this.ready(target, endpoint);
+  }
+
+  /** How long `target`'s endpoint has failed to answer, without an answer in between (0: it answers, or was never tried). */
+  unreachableFor(target: string): number {
+    const endpoint = this.deps.view.endpointOf(target);
+    return endpoint === undefined ? 0 : this.deps.backoff.failingFor(endpoint);
+  }
+
+  /**
+   * The caller's verdict on a member considered dead, after an exchange with
+   * its endpoint. `answered` is true when the member itself answered (it is
+   * alive again), false when nothing did or something else did: an endpoint
+   * that answers as another node is as useless as a closed port, and must not
+   * be dialled at full rate either.
+   */
+  probed(target: string, answered: boolean): void {
+    const endpoint = this.deps.view.endpointOf(target);
+    if (endpoint === undefined) return;
+    if (answered) this.deps.backoff.succeeded(endpoint);
+    else this.failed(target, endpoint);
+  }
+
   /**
    * Send `request` to member `target` and return its reply of type `expect`.
    * A success shows a working path to the target's endpoint, not that the
    * target is alive: callers check the ack tag of tagged requests for that.
-   * @throws PeerUnreachableError (down, timed out, stopped), RemoteError (refused), DecodeError (bad reply)
+   * @throws PeerUnreachableError (down, timed out, stopped, in backoff), RemoteError (refused), DecodeError (bad reply)
    */
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
     const {stats, scheduler, transport, meshId} = this.deps;
-    const endpoint = this.endpoint(target);
+    const endpoint = this.dialable(target);
     const payload = encodeControlRequest(request);
     stats.messagesSent++;
     stats.bytesSent += payload.byteLength;
@@ -58,8 +121,10 @@ export class ControlRpc {
       reply = decodeControlReply(bytes);
     } catch (error) {
       stats.messagesFailed++;
+      this.failed(target, endpoint);
       throw error;
     }
+    this.replied(target, endpoint);
     if (reply.t !== expect) {
       stats.messagesFailed++;
       if (reply.t === 'err') throw new RemoteError('CONTROL_REFUSED', `${target} refused a ${request.t} request: ${reply.reason}`);
@@ -72,14 +137,16 @@ export class ControlRpc {
   /** Run one store sync session as initiator with `target`. */
   async syncStore(target: string, timeoutMs: number): Promise<SyncStats> {
     const {stats, scheduler, transport, meshId, store} = this.deps;
-    const endpoint = this.endpoint(target);
+    const endpoint = this.dialable(target);
     const session = store.openSync('initiator');
     try {
       const result = await scheduler.withDeadline(endpoint, timeoutMs, (signal) => transport.sync(endpoint, meshId, store.kind, session, signal));
+      this.replied(target, endpoint);
       this.deps.view.reached(target);
       return result;
     } catch (error) {
       stats.messagesFailed++;
+      this.failed(target, endpoint);
       throw error;
     } finally {
       const counters = session.stats();

@@ -49,7 +49,24 @@ export interface ControlSettings {
    * every incarnation and stamp accepted from the network (statements.ts).
    */
   maxClockSkewMs: number;
+  /**
+   * How long every node keeps trying a member it considers dead whose endpoint
+   * does not answer (with the waits of dial-backoff.ts); after that only the
+   * member's keeper does (see {@link ControlTimings.deadProbeHorizonMs}).
+   * Default {@link DEAD_PROBE_HORIZON_MS}.
+   */
+  deadProbeHorizonMs?: number;
 }
+
+/**
+ * Default of `deadProbeHorizon`: 30 min. By then each node has tried a dead
+ * member's endpoint about 35 times (a dozen in the probe rounds that found it
+ * dead, 20 more in the first minute, then 60 s, 120 s, 240 s, 480 s, 10 min
+ * apart: dial-backoff.ts), where it would have tried 600 times at the
+ * dead-member probe's pace; a partition that ends later still heals, through
+ * the keepers, within the backoff cap (10 min, +25% jitter).
+ */
+export const DEAD_PROBE_HORIZON_MS = 30 * 60_000;
 
 /**
  * Monitors per node: each node sends heartbeats to this many ring successors,
@@ -133,6 +150,16 @@ export interface ControlTimings {
   /** Period of attempts to reach a node considered dead (partition healing). */
   deadProbePeriodMs: number;
   /**
+   * How long a dead member's endpoint may have failed to answer here and
+   * still be tried by this node. Past it, only the member's keeper tries it:
+   * the first live peer after its position on the ring, one node per side of
+   * a partition, which every node there computes alike. The endpoint then
+   * costs the mesh one dial per backoff cap instead of one per node and
+   * period (a member can advertise anyone's host:port), and a partition of
+   * any length still heals by itself.
+   */
+  deadProbeHorizonMs: number;
+  /**
    * Budget of the digest and statement messages of an anti-entropy round:
    * min(timeout, syncInterval), so a partner that does not answer costs at most
    * one round (a client learns everything by pull: it must not sit out rounds).
@@ -160,6 +187,7 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
     confirmDelayMs: ms(Math.max(h / 4, settings.syncIntervalMs + probeTimeoutMs)),
     probeGapMs: ms(h / 4),
     deadProbePeriodMs: ms(DEAD_PROBE_EVERY_ROUNDS * settings.syncIntervalMs),
+    deadProbeHorizonMs: ms(settings.deadProbeHorizonMs ?? DEAD_PROBE_HORIZON_MS),
     roundTimeoutMs: ms(Math.min(settings.timeoutMs, settings.syncIntervalMs)),
     requestTimeoutMs: ms(settings.timeoutMs),
   };

@@ -4,6 +4,8 @@ export interface ControlStats {
   messagesSent: number;
   /** Control requests that failed (unreachable, timed out, refused). */
   messagesFailed: number;
+  /** Requests to an endpoint in backoff (it stopped answering), failed without dialling it (see dial-backoff.ts). */
+  dialsWithheld: number;
   /** Control requests received. */
   messagesReceived: number;
   /** Received requests refused (malformed, unknown sender, ...). */
@@ -47,6 +49,7 @@ export function emptyControlStats(): ControlStats {
   return {
     messagesSent: 0,
     messagesFailed: 0,
+    dialsWithheld: 0,
     messagesReceived: 0,
     messagesRejected: 0,
     bytesSent: 0,

@@ -145,6 +145,7 @@ export class DaemonMetrics {
     counter('wgmesh_anti_entropy_rounds_total', 'Anti-entropy rounds of this node: digest comparisons, on their own or carried by a heartbeat (most end there).', ['mesh'], perMesh((m) => m.stats?.antiEntropyRounds));
     counter('wgmesh_control_messages_total', 'Control-plane requests sent and received (pushes, heartbeats, probes, anti-entropy).', ['mesh', 'direction'], sentReceived('messagesSent', 'messagesReceived'));
     counter('wgmesh_control_messages_failed_total', 'Control-plane requests this node sent that failed (unreachable, timed out, refused).', ['mesh'], perMesh((m) => m.stats?.messagesFailed));
+    counter('wgmesh_control_dials_withheld_total', 'Control-plane requests to an endpoint that stopped answering, failed at once during its backoff instead of dialling it.', ['mesh'], perMesh((m) => m.stats?.dialsWithheld));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));
     counter('wgmesh_control_stalls_total', 'Failure checks skipped because this node\'s own event loop had stalled (CPU starvation, long GC pauses): silence it measured then said nothing about its peers.', ['mesh'], perMesh((m) => m.stats?.stallsDetected));
     counter('wgmesh_control_bytes_total', 'Bytes of control-plane traffic, store sync sessions included.', ['mesh', 'direction'], sentReceived('bytesSent', 'bytesReceived'));
