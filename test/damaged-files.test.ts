@@ -75,6 +75,8 @@ describe('damaged files at start', () => {
   });
 
   it('keeps a mesh whose state.bin is unreadable, says so, and refetches the state from its members', async () => {
+    // Cut A and B apart until the problem has been seen: with them connected, the refetch is done within one sync interval.
+    await cluster.partition([[a], [b]]);
     await restartDamaged(async () => {
       const file = join(meshDir(), 'state.bin');
       await truncate(file, Math.floor((await stat(file)).size / 2));
@@ -92,6 +94,7 @@ describe('damaged files at start', () => {
     expect(loud.length).toBeGreaterThan(0);
     // The damaged file is kept aside, not deleted.
     expect((await readdir(meshDir())).some((name) => name.startsWith('state.bin.unreadable-'))).toBe(true);
+    await cluster.heal();
     await waitFor(bothSeeBoth, 15_000, 'B to refetch the mesh state from A');
     // Once refetched, nothing is wrong any more.
     await waitFor(async () => (await b.call('mesh.list', {})).every((mesh: MeshSummary) => mesh.problem === undefined), 5_000, 'the problem to clear');

@@ -6,7 +6,7 @@ import {
   daemonIpcHandlers,
   IpcServer,
   loadConfig,
-  loadOrCreateIdentity,
+  openDataDir,
   systemClock,
   systemRandom,
   type Logger,
@@ -72,7 +72,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       await releaseLock();
     };
     try {
-      const identity = await loadOrCreateIdentity(join(config.dataDir, 'identity.json'));
+      const identity = await openDataDir(config.dataDir, logger);
       logger.info({nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, dataDir: config.dataDir}, 'identity loaded');
       backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom});
       daemon = new Daemon({
