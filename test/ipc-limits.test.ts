@@ -80,10 +80,13 @@ describe('IPC limits', () => {
     attacker.once('close', () => (closedByDaemon = true));
     attacker.pause(); // never read a reply
     // 200,000 requests in writes of 100 each, so our buffer shrinks as the daemon reads.
+    let totalBytes = 0;
     for (let first = 1; first <= 200_000; first += 100) {
       const frames: string[] = [];
       for (let id = first; id < first + 100; id++) frames.push(`{"v":1,"id":${id},"method":"status","params":{}}\n`);
-      attacker.write(frames.join(''));
+      const chunk = frames.join('');
+      totalBytes += chunk.length;
+      attacker.write(chunk);
     }
     // Until the daemon stops reading (or has read everything): our outgoing buffer stops shrinking.
     let peak = before;
@@ -105,8 +108,9 @@ describe('IPC limits', () => {
     peak = Math.max(peak, await rssMb(pid));
     console.log(`IPC pipelining: daemon RSS ${before.toFixed(1)} MB before, ${peak.toFixed(1)} MB peak; ${attacker.writableLength} request bytes left unread`);
     expect(closedByDaemon).toBe(false);
-    expect(attacker.writableLength).toBeGreaterThan(0);
-    expect(peak - before).toBeLessThan(30);
+    // The daemon read a bounded part (its unread-reply bound and the kernel's buffers), not the requests.
+    expect(attacker.writableLength).toBeGreaterThan(0.9 * totalBytes);
+    expect(peak - before).toBeLessThan(40);
     // Other clients are still served at once.
     const started = Date.now();
     await node.call('status', {}, 2_000);

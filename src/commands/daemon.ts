@@ -103,7 +103,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });
       // The socket first: a second daemon must refuse before it touches any interface.
-      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon)});
+      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs});
       await ipc.start();
       await daemon.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');
