@@ -9,8 +9,7 @@
 import {readdir, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 import {isMeshId} from '../addressing/mesh-id.js';
-import {WgmeshError} from '../errors.js';
-import {readJsonFile, readOptionalFile, writeFileAtomic} from '../util/files.js';
+import {parseJson, readOptionalFile, writeFileAtomic} from '../util/files.js';
 import {meshSettingsFileSchema, type MeshSettings} from './mesh-settings.js';
 
 /** The files of one mesh that may be set aside. */
@@ -80,16 +79,12 @@ export class MeshRepository {
   async load(meshId: string): Promise<StoredMesh> {
     let settings: MeshSettings | undefined;
     let settingsError: string | undefined;
-    const file = join(this.root, meshId, 'settings.json');
-    try {
-      settings = await readJsonFile(file, meshSettingsFileSchema, 'mesh settings');
-      if (settings && settings.meshId !== meshId) {
-        settingsError = `mesh settings ${file} name another mesh (${settings.meshId})`;
-        settings = undefined;
-      }
-    } catch (error) {
-      if (!(error instanceof WgmeshError)) throw error;
-      settingsError = error.message;
+    const bytes = await readOptionalFile(join(this.root, meshId, 'settings.json'));
+    if (bytes !== undefined) {
+      const parsed = parseJson(bytes, meshSettingsFileSchema);
+      if (!parsed.ok) settingsError = `settings.json is ${parsed.problem}`;
+      else if (parsed.value.meshId !== meshId) settingsError = `settings.json names another mesh (${parsed.value.meshId})`;
+      else settings = parsed.value;
     }
     const state = await readOptionalFile(join(this.root, meshId, 'state.bin'));
     return {settings, settingsError, state};

@@ -88,15 +88,20 @@ export async function readOptionalFile(file: string): Promise<Buffer | undefined
 export async function readJsonFile<S extends z.ZodType>(file: string, schema: S, what: string): Promise<z.infer<S> | undefined> {
   const bytes = await readOptionalFile(file);
   if (bytes === undefined) return undefined;
+  const parsed = parseJson(bytes, schema);
+  if (parsed.ok) return parsed.value;
+  throw new DecodeError(`${what} ${file} is ${parsed.problem}; restore it from a backup or move it away`);
+}
+
+/** Decode JSON bytes and validate them with `schema`; what is wrong (to follow "is") when they do not fit. */
+export function parseJson<S extends z.ZodType>(bytes: Uint8Array, schema: S): {ok: true; value: z.infer<S>} | {ok: false; problem: string} {
   let raw: unknown;
   try {
-    raw = JSON.parse(bytes.toString('utf8'));
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
-    throw new DecodeError(`${what} ${file} is not valid JSON; restore it from a backup or move it away`);
+    return {ok: false, problem: 'not valid JSON'};
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    throw new DecodeError(`${what} ${file} is not in the expected format (${parsed.error.issues[0]?.message ?? 'invalid'})`);
-  }
-  return parsed.data;
+  if (!parsed.success) return {ok: false, problem: `not in the expected format (${parsed.error.issues[0]?.message ?? 'invalid'})`};
+  return {ok: true, value: parsed.data};
 }
