@@ -4,7 +4,9 @@
  * - no identity.json but meshes on disk: B refuses to start (one line, no
  *   stack, non-zero exit) and does not make a new identity;
  * - state.bin unreadable: the mesh is kept, `status`, `mesh list` and the log
- *   say so, the bad file is kept aside, and the members fill the state again;
+ *   say so, the bad file is kept aside, and the members fill the state again
+ *   (for client C, which no member dials, from the member endpoints its
+ *   settings keep);
  * - settings.json unreadable: rebuilt from B's own record in state.bin;
  * - settings.json unreadable and no state: the files are kept aside, `status`
  *   and `mesh list` say how to join again, and doing so works.
@@ -20,6 +22,8 @@ describe('damaged files at start', () => {
   let cluster: MeshCluster;
   let a: MeshNode;
   let b: MeshNode;
+  let c: MeshNode;
+  let aId: string;
   let meshId: string;
   let bId: string;
   let bInterface: string;
@@ -27,9 +31,11 @@ describe('damaged files at start', () => {
 
   beforeAll(async () => {
     cluster = await MeshCluster.create('wgmesh-damaged-');
-    [a, b] = (await cluster.addNodes([{name: 'a', config: {syncInterval: '300ms'}}, {name: 'b', config: {syncInterval: '300ms'}}])) as [MeshNode, MeshNode];
+    [a, b, c] = (await cluster.addNodes(['a', 'b', 'c'].map((name) => ({name, config: {syncInterval: '300ms'}})))) as [MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
     await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint]);
+    await c.cliJson(['mesh', 'join', meshId, '--via', a.endpoint, '--role', 'client']);
+    aId = (await a.call('status', {})).nodeId;
     bId = (await b.call('status', {})).nodeId;
     bInterface = (await b.call('mesh.list', {}))[0]!.interface;
   });
@@ -46,10 +52,10 @@ describe('damaged files at start', () => {
     await b.start();
   }
 
-  /** Both A and B see both members. */
+  /** A and B see each other. */
   async function bothSeeBoth(): Promise<boolean> {
-    const views = await Promise.all([a.view(meshId), b.view(meshId)]);
-    return views.every((view) => view.length === 2);
+    const [seenByA, seenByB] = await Promise.all([a.view(meshId), b.view(meshId)]);
+    return seenByA.includes(bId) && seenByB.includes(aId);
   }
 
   it('refuses to start without identity.json while meshes exist, says how to recover, and creates no identity', async () => {
@@ -76,7 +82,7 @@ describe('damaged files at start', () => {
 
   it('keeps a mesh whose state.bin is unreadable, says so, and refetches the state from its members', async () => {
     // Cut A and B apart until the problem has been seen: with them connected, the refetch is done within one sync interval.
-    await cluster.partition([[a], [b]]);
+    await cluster.partition([[a, c], [b]]);
     await restartDamaged(async () => {
       const file = join(meshDir(), 'state.bin');
       await truncate(file, Math.floor((await stat(file)).size / 2));
@@ -98,6 +104,20 @@ describe('damaged files at start', () => {
     await waitFor(bothSeeBoth, 15_000, 'B to refetch the mesh state from A');
     // Once refetched, nothing is wrong any more.
     await waitFor(async () => (await b.call('mesh.list', {})).every((mesh: MeshSummary) => mesh.problem === undefined), 5_000, 'the problem to clear');
+  });
+
+  it('refetches a client\'s unreadable state from the member endpoints its settings keep', async () => {
+    const dir = join(c.dataDir, 'meshes', meshId);
+    await c.kill('SIGTERM');
+    const settings = JSON.parse(await readFile(join(dir, 'settings.json'), 'utf8')) as {seeds?: string[]};
+    expect(settings.seeds).toContain(a.endpoint);
+    const file = join(dir, 'state.bin');
+    await truncate(file, Math.floor((await stat(file)).size / 2));
+    await c.start();
+    // No member dials a client: only its own sync with a saved endpoint can bring A back into its view.
+    await waitFor(async () => (await c.view(meshId)).includes(aId), 15_000, 'client C to refetch the mesh state');
+    await waitFor(async () => (await c.call('mesh.list', {})).every((mesh: MeshSummary) => mesh.problem === undefined), 5_000, 'the problem to clear');
+    await waitFor(() => parseLogLines(c.daemon.logs()).some((line) => line.msg === 'refetched the mesh state from a member'), 5_000, 'C to log the refetch');
   });
 
   it('rebuilds an unreadable settings.json from its own record in state.bin', async () => {
@@ -127,7 +147,8 @@ describe('damaged files at start', () => {
     expect(kept).toHaveLength(1);
     expect(await readFile(join(b.dataDir, 'meshes', kept[0]!, 'settings.json'), 'utf8')).toBe('garbage');
     // What the problem says to do works, and the problem is gone.
-    await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint]);
+    const rejoin = await b.cli(['mesh', 'join', meshId, '--via', a.endpoint]);
+    expect(rejoin.code, rejoin.stderr).toBe(0);
     const after = (await b.call('mesh.list', {})).filter((mesh) => mesh.meshId === meshId);
     expect(after).toHaveLength(1);
     expect(after[0]!.problem).toBeUndefined();

@@ -71,6 +71,7 @@ describe.skipIf(!IS_ROOT && !REQUIRED)('full disk', () => {
     try {
       await fillUp(filler, 4 * 1024 * 1024);
       const result = await node.cli(['service', 'set', 'web', 'x'.repeat(500), '--mesh', meshId]);
+      console.log(`full disk: the CLI printed ${result.stderr.trim()}`);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/no space left on device/i);
       expect(result.stderr).toContain(dataDir);

@@ -24,7 +24,7 @@ import {interfaceName} from './interface-name.js';
 import {LocalServers, type LocalServerSettings} from './local-servers.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
-import type {MeshSettings} from './mesh-settings.js';
+import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
 
 /** Defaults for per-mesh settings (the config's `baseConfiguration`). */
 export interface BaseMeshSettings {
@@ -212,7 +212,57 @@ export class Daemon {
     await runtime.up();
     this.startControl(runtime);
     this.routing.update();
+    if (problems.some((problem) => problem.untilRefetched)) void this.refetch(runtime);
+    else await this.saveSeeds(runtime);
     logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
+  }
+
+  /**
+   * Fill the store of a mesh whose saved state was lost: sync with the saved
+   * member endpoints ({@link MeshSettings.seeds}) one after another until one
+   * answers. Members' own anti-entropy with this node fills it as well (but
+   * never a client's: clients are not dialled).
+   */
+  private async refetch(runtime: MeshRuntime): Promise<void> {
+    const {transport, logger} = this.deps;
+    const {meshId} = runtime;
+    const seeds = runtime.settings.seeds ?? [];
+    if (!transport || seeds.length === 0) {
+      logger.warn({meshId}, 'no saved member endpoint to refetch the mesh state from: waiting for members to sync with this node');
+      return;
+    }
+    for (const seed of seeds) {
+      if (this.stopped || this.meshes.get(meshId) !== runtime) return;
+      try {
+        await transport.sync(seed, meshId, runtime.store.kind, runtime.store.openSync('initiator'));
+        logger.info({meshId, seed, members: runtime.liveRecords().length}, 'refetched the mesh state from a member');
+        return;
+      } catch (error) {
+        logger.warn({err: error, meshId, seed}, 'could not refetch the mesh state from this member; trying the next');
+      }
+    }
+  }
+
+  /** Control endpoints of up to {@link MAX_SEEDS} live peers of a mesh other than this node, `first` leading. */
+  private seedsOf(runtime: MeshRuntime, first?: string): string[] {
+    const selfId = this.deps.identity.nodeId;
+    const known = runtime
+      .liveRecords()
+      .filter((record) => record.id !== selfId && record.role === 'peer')
+      .flatMap((record) => (record.controlEndpoint ? [record.controlEndpoint] : []));
+    return [...new Set([...(first === undefined ? [] : [first]), ...known])].slice(0, MAX_SEEDS);
+  }
+
+  /**
+   * Save {@link seedsOf} in the mesh's settings when they changed; an empty
+   * view keeps the endpoints saved before. Failing to save is logged, not thrown.
+   */
+  private async saveSeeds(runtime: MeshRuntime): Promise<void> {
+    const seeds = this.seedsOf(runtime);
+    const {settings} = runtime;
+    if (seeds.length === 0 || JSON.stringify(seeds) === JSON.stringify(settings.seeds ?? [])) return;
+    settings.seeds = seeds;
+    await this.repository.saveSettings(settings).catch((error: unknown) => this.deps.logger.warn({err: error, meshId: runtime.meshId}, 'could not save member endpoints in the mesh settings'));
   }
 
   /**
@@ -358,7 +408,7 @@ export class Daemon {
   }
 
   /** Bring a new membership up and persist it; undo everything if any step fails. */
-  private async admit(settings: MeshSettings, snapshot?: Uint8Array): Promise<MeshRuntime> {
+  private async admit(settings: MeshSettings, snapshot?: Uint8Array, via?: string): Promise<MeshRuntime> {
     const runtime = this.openRuntime(settings);
     try {
       if (snapshot) {
@@ -378,6 +428,7 @@ export class Daemon {
         await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: settings.meshId}, 'could not announce this node to every member; gossip will'));
         await runtime.releaseWireGuard();
       }
+      if (via !== undefined) settings.seeds = this.seedsOf(runtime, via);
       await this.repository.saveSettings(settings);
       await runtime.save();
     } catch (error) {
@@ -438,7 +489,7 @@ export class Daemon {
         );
       }
       const settings = await this.settingsFor(meshId, input);
-      const runtime = await this.admit(settings, fetched.snapshot);
+      const runtime = await this.admit(settings, fetched.snapshot, via);
       this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
       return {meshId, members: runtime.store.records().length};
     });
@@ -574,6 +625,7 @@ export class Daemon {
     await this.queue.run(async () => {
       for (const runtime of this.meshes.values()) {
         try {
+          await this.saveSeeds(runtime);
           await runtime.close({removeInterface: true, save: true});
         } catch (error) {
           this.deps.logger.error({err: error, meshId: runtime.meshId}, 'error while stopping mesh');
