@@ -6,8 +6,8 @@ import {
   daemonIpcHandlers,
   IpcServer,
   loadConfig,
-  loadOrCreateIdentity,
   LogLimiter,
+  openDataDir,
   systemClock,
   systemRandom,
   type Logger,
@@ -75,7 +75,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       await releaseLock();
     };
     try {
-      const identity = await loadOrCreateIdentity(join(config.dataDir, 'identity.json'));
+      const identity = await openDataDir(config.dataDir, logger);
       logger.info({nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, dataDir: config.dataDir}, 'identity loaded');
       backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom, logLimiter});
       daemon = new Daemon({
@@ -109,7 +109,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });
       // The socket first: a second daemon must refuse before it touches any interface.
-      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon)});
+      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs});
       await ipc.start();
       await daemon.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');

@@ -1,10 +1,16 @@
-import type {StatusView} from '@wgmesh/core/client';
+import type {MeshSummary, StatusView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../cli/base-command.js';
 import {renderKeyValues} from '../cli/table.js';
 
+/** One mesh in `status`: id, members and interface, and on a line of its own what is wrong with it, if anything. */
+function meshLine(mesh: MeshSummary): string {
+  const line = `${mesh.meshId} (${mesh.members} members, ${mesh.interface})`;
+  return mesh.problem === undefined ? line : `${line}\n  PROBLEM: ${mesh.problem}`;
+}
+
 /** `wgmesh status`: what the running daemon is. */
 export default class Status extends DaemonClientCommand {
-  static override summary = 'Show the running daemon: pid, node id, keys, backends and meshes';
+  static override summary = 'Show the running daemon: pid, node id, keys, backends and meshes (with any problem a mesh has)';
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
   async run(): Promise<StatusView> {
@@ -20,7 +26,7 @@ export default class Status extends DaemonClientCommand {
         ['wireguard driver', status.backends.wg],
         ['dns', status.dns ? status.dns.address : 'off (dnsEnabled)'],
         ['metrics', status.metrics ? status.metrics.url : 'off (metricsEnabled)'],
-        ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map((m) => `${m.meshId} (${m.members} members, ${m.interface})`).join('\n')],
+        ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map(meshLine).join('\n')],
       ]),
     );
     return status;

@@ -4,7 +4,7 @@ import {renderTable} from '../../cli/table.js';
 
 /** `wgmesh mesh list`: the meshes this node is in. */
 export default class MeshList extends DaemonClientCommand {
-  static override summary = 'List the meshes this node is in';
+  static override summary = 'List the meshes this node is in, and any problem one has';
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
   async run(): Promise<MeshSummary[]> {
@@ -12,6 +12,7 @@ export default class MeshList extends DaemonClientCommand {
     const meshes = await this.call(flags, 'mesh.list', {});
     if (meshes.length === 0) this.log('this node is in no mesh (create one with `wgmesh mesh create`)');
     else this.log(renderTable(['MESH', 'PREFIX', 'INTERFACE', 'MEMBERS'], meshes.map((m) => [m.meshId, m.prefix, m.interface, String(m.members)])));
+    for (const mesh of meshes) if (mesh.problem !== undefined) this.log(`PROBLEM in mesh ${mesh.meshId}: ${mesh.problem}`);
     return meshes;
   }
 }

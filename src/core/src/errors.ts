@@ -158,3 +158,24 @@ export class ListenError extends WgmeshError {
     super('LISTEN', `cannot serve ${server} on ${address}: ${reason}; set ${configKey} to a free address, or stop the other program`, {cause});
   }
 }
+
+/** A file could not be written because its file system is full; names the device and the file. The old file is unchanged. */
+export class DiskFullError extends WgmeshError {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super('NO_SPACE', message, options);
+  }
+}
+
+/** The data dir holds meshes but not the identity of the node that is in them: starting would make a new node. */
+export class IdentityMissingError extends WgmeshError {
+  constructor(message: string) {
+    super('IDENTITY_MISSING', message);
+  }
+}
+
+/** The daemon is still restoring its meshes and cannot answer yet without showing part of them. */
+export class DaemonStartingError extends WgmeshError {
+  constructor(message: string) {
+    super('STARTING', message);
+  }
+}

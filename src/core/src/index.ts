@@ -22,6 +22,7 @@ export * from './runtime/daemon.js';
 export * from './runtime/mesh-runtime.js';
 export * from './runtime/mesh-settings.js';
 export * from './runtime/mesh-repository.js';
+export * from './runtime/data-dir.js';
 export * from './runtime/endpoint.js';
 export * from './runtime/interface-name.js';
 export * from './runtime/wg-plan.js';

@@ -47,6 +47,7 @@ describe('defaults', () => {
         dataDir: join(home, '.local/state/wgmesh'),
         socket: join(home, '.local/state/wgmesh/wgmesh.sock'),
         logLevel: 'info',
+        ipcIdleTimeoutMs: 60_000,
         syncIntervalMs: 1000,
         heartbeatIntervalMs: 2000,
         pullIntervalMs: 20_000,
@@ -247,6 +248,7 @@ describe('errors name the file, the key and the rule', () => {
     ['heartbeatInterval: 30d', 'heartbeatInterval: must be a duration of at most 24d (got "30d")'],
     ['pullInterval: -1', 'pullInterval: must be a duration greater than or equal to 0 (0 disables pulling) (got -1)'],
     ['timeout: soon', 'timeout: must be a duration greater than 0 (got "soon")'],
+    ['ipcIdleTimeout: 0', 'ipcIdleTimeout: must be a duration greater than 0 (got 0)'],
     ['gcHorizon: 59m', 'gcHorizon: must be a duration of at least 1h (got "59m")'],
     ['deadProbeHorizon: -1s', 'deadProbeHorizon: must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it) (got "-1s")'],
     ['maxClockSkew: 0s', 'maxClockSkew: must be a duration greater than 0 (got "0s")'],
@@ -489,7 +491,7 @@ describe('configKeyDocs', () => {
     };
     const render = (value: unknown): string =>
       value === null ? 'none' : Array.isArray(value) ? JSON.stringify(value) : String(value);
-    const durations = new Set(['syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew']);
+    const durations = new Set(['ipcIdleTimeout', 'syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew']);
     let checked = 0;
     for (const doc of configKeyDocs) {
       // Host-dependent and structural defaults are prose, not values.

@@ -33,6 +33,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
       'Unix socket the CLI uses to drive the daemon; created with mode 0600 (flag `--socket`, env `WGMESH_SOCKET`). At most 107 bytes long; relative to the config file.',
   },
   {key: 'logLevel', default: 'info', description: 'Log level: trace, debug, info, warn, error, fatal or silent.'},
+  {key: 'ipcIdleTimeout', default: '60s', description: `How long a connection to the IPC socket may go without a request being answered or read before the daemon closes it; greater than 0. ${DURATION}`},
   {key: 'syncInterval', default: '1s', description: `Longest time between two anti-entropy rounds of a daemon (digests compared with one partner; they ride on heartbeats when one was answered meanwhile); greater than 0. ${DURATION}`},
   {key: 'heartbeatInterval', default: '2s', description: `How often a daemon proves it is alive to the members that monitor it (a small heartbeat message, not a record rewrite); a crashed member leaves every view within about 3 × this. Greater than 0. ${DURATION}`},
   {key: 'pullInterval', default: '20s', description: `Longest time between two anti-entropy rounds with a partner outside the daemon's own cluster (the original's periodic pull; every round compares digests first); 0: no such guarantee, interClusterChance alone mixes clusters. ${DURATION}`},

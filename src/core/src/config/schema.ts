@@ -30,6 +30,7 @@ export const CONFIG_DEFAULTS = {
   transport: 'grpc',
   wgDriver: 'kernel',
   logLevel: 'info' as LogLevel,
+  ipcIdleTimeoutMs: 60_000,
   syncIntervalMs: 1_000,
   heartbeatIntervalMs: 2_000,
   pullIntervalMs: 20_000,
@@ -207,6 +208,7 @@ function topLevelShape(ctx: SchemaContext) {
       .transform((p) => (p === undefined ? undefined : resolve(ctx.baseDir, p)))
       .refine((p) => p === undefined || socketPathFits(p), `must be a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (the limit for a Unix socket)`),
     logLevel: oneOf(LOG_LEVELS, d.logLevel),
+    ipcIdleTimeout: positiveInterval(d.ipcIdleTimeoutMs),
     syncInterval: positiveInterval(d.syncIntervalMs),
     heartbeatInterval: positiveInterval(d.heartbeatIntervalMs),
     pullInterval: duration(d.pullIntervalMs, {
@@ -279,6 +281,7 @@ export function configSchema(ctx: SchemaContext) {
         dataDir: parsed.dataDir,
         socket,
         logLevel: parsed.logLevel,
+        ipcIdleTimeoutMs: parsed.ipcIdleTimeout,
         syncIntervalMs: parsed.syncInterval,
         heartbeatIntervalMs: parsed.heartbeatInterval,
         pullIntervalMs: parsed.pullInterval,

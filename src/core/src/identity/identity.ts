@@ -138,13 +138,25 @@ export function generateIdentity(randomBytes?: (length: number) => Uint8Array): 
 }
 
 /**
+ * The identity stored at `file`, or `undefined` when there is none.
+ * @throws DecodeError naming the file when it is not a valid identity file.
+ */
+export async function loadIdentity(file: string): Promise<NodeIdentity | undefined> {
+  const stored = await readJsonFile(file, identityFileSchema, 'identity file');
+  return stored && identityFromKeys(Buffer.from(stored.signingPrivateKey, 'base64'), stored.wgPrivateKey);
+}
+
+/** Make a new identity and store it at `file` (mode 0600). */
+export async function createIdentity(file: string): Promise<NodeIdentity> {
+  const keys = newKeyMaterial();
+  await writeFileAtomic(file, JSON.stringify({version: 1, ...keys}, null, 2) + '\n', 0o600);
+  return identityFromKeys(Buffer.from(keys.signingPrivateKey, 'base64'), keys.wgPrivateKey);
+}
+
+/**
  * Load the identity stored at `file`, or create and store a new one (mode 0600)
  * when there is none.
  */
 export async function loadOrCreateIdentity(file: string): Promise<NodeIdentity> {
-  const stored = await readJsonFile(file, identityFileSchema, 'identity file');
-  if (stored) return identityFromKeys(Buffer.from(stored.signingPrivateKey, 'base64'), stored.wgPrivateKey);
-  const keys = newKeyMaterial();
-  await writeFileAtomic(file, JSON.stringify({version: 1, ...keys}, null, 2) + '\n', 0o600);
-  return identityFromKeys(Buffer.from(keys.signingPrivateKey, 'base64'), keys.wgPrivateKey);
+  return (await loadIdentity(file)) ?? createIdentity(file);
 }

@@ -187,8 +187,15 @@ export interface MeshView {
 export interface MeshSummary {
   meshId: string;
   prefix: string;
+  /** The WireGuard interface; '-' for a mesh that is not running. */
   interface: string;
   members: number;
+  /**
+   * Present only when something is wrong with this mesh on this node: a
+   * damaged file found at start (and what was done about it), or why the mesh
+   * is not running and what to do.
+   */
+  problem?: string;
 }
 
 /** `status --json`. */

@@ -25,7 +25,7 @@ import type {
 const text = string();
 const count = integer(0);
 
-const meshSummary = object<MeshSummary>({meshId: text, prefix: text, interface: text, members: count});
+const meshSummary = object<MeshSummary>({meshId: text, prefix: text, interface: text, members: count, problem: optional(text)});
 
 const status = object<StatusView>({
   pid: integer(0),

@@ -6,7 +6,9 @@
  * whoever can connect can create and leave meshes, which rewrites the host's
  * WireGuard interfaces and routes, so only the daemon's own user (normally
  * root) may drive it. A hostile or broken frame gets an error reply and never
- * takes the daemon down.
+ * takes the daemon down. Each connection is flow-controlled and closed when
+ * idle (see {@link IpcConnection}); at the connection cap, the connection idle
+ * longest makes room for a new one, so idle clients cannot lock the CLI out.
  */
 import {chmod, lstat, mkdir, rm} from 'node:fs/promises';
 import {createServer, type Server, type Socket} from 'node:net';
@@ -15,6 +17,7 @@ import {MAX_SOCKET_PATH_BYTES, socketPathFits} from '../config/paths.js';
 import type {Logger} from '../contracts/logger.js';
 import {DaemonAlreadyRunningError, DaemonNotRunningError, IpcError, IpcPermissionError, WgmeshError} from '../errors.js';
 import {IpcClient} from './client.js';
+import {IpcConnection, type IpcConnectionLimits} from './connection.js';
 import type {IpcMethod, IpcMethods} from './methods.js';
 import {
   FrameSplitter,
@@ -53,9 +56,22 @@ export interface IpcServerOptions {
   socketPath: string;
   logger: Logger;
   handlers: IpcServerHandlers;
-  /** Most simultaneous client connections (default 64); Node closes any beyond that at once. */
+  /**
+   * Most simultaneous client connections (default 64). A new one beyond that
+   * closes the connection idle longest, or is itself closed when every
+   * connection has a request being handled.
+   */
   maxConnections?: number;
+  /** Close a connection after this long without progress while none of its requests is handled (config `ipcIdleTimeout`, default 60 s). */
+  idleTimeoutMs?: number;
 }
+
+/** Requests of one connection handled at once. */
+const MAX_IN_FLIGHT_PER_CONNECTION = 16;
+/** Unread reply bytes above which a connection is not read (its client is not keeping up). */
+const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
+/** Default of {@link IpcServerOptions.idleTimeoutMs}. */
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /** How long a starting daemon waits for an existing one to say its pid. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -66,16 +82,22 @@ export class IpcServer {
   readonly #logger: Logger;
   readonly #handlers: IpcServerHandlers;
   readonly #maxConnections: number;
+  readonly #limits: IpcConnectionLimits;
   #server: Server | undefined;
   /** Inode of the socket file this server created, so close() never removes another daemon's socket. */
   #socketIno: number | undefined;
-  readonly #connections = new Map<Socket, AbortController>();
+  readonly #connections = new Map<Socket, IpcConnection>();
 
   constructor(options: IpcServerOptions) {
     this.#socketPath = options.socketPath;
     this.#logger = options.logger.child({component: 'ipc'});
     this.#handlers = options.handlers;
     this.#maxConnections = options.maxConnections ?? 64;
+    this.#limits = {
+      maxInFlight: MAX_IN_FLIGHT_PER_CONNECTION,
+      maxUnreadBytes: MAX_UNREAD_REPLY_BYTES,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    };
   }
 
   /** The Unix socket path. */
@@ -128,8 +150,8 @@ export class IpcServer {
     if (server === undefined) return;
     this.#server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const [socket, abort] of this.#connections) {
-      abort.abort(new IpcError('the daemon is stopping'));
+    for (const [socket, connection] of this.#connections) {
+      connection.abort.abort(new IpcError('the daemon is stopping'));
       socket.destroy();
     }
     this.#connections.clear();
@@ -141,7 +163,6 @@ export class IpcServer {
   #listen(): Promise<Server> {
     return new Promise((resolve, reject) => {
       const server = createServer((socket) => this.#onConnection(socket));
-      server.maxConnections = this.#maxConnections;
       server.once('error', reject);
       // bind() happens inside listen(), synchronously: with umask 0177 the socket is
       // born 0600, so nobody else can connect before the chmod in start().
@@ -206,12 +227,17 @@ export class IpcServer {
       socket.destroy();
       return;
     }
-    const abort = new AbortController();
-    this.#connections.set(socket, abort);
+    if (this.#connections.size >= this.#maxConnections && !this.#closeLongestIdle()) {
+      this.#logger.warn({limit: this.#maxConnections}, 'IPC connection refused: every connection has a request in progress');
+      socket.destroy();
+      return;
+    }
+    const connection = new IpcConnection(socket, this.#limits, (frame, signal) => this.#serve(frame, signal), this.#logger);
+    this.#connections.set(socket, connection);
     const splitter = new FrameSplitter(MAX_REQUEST_BYTES);
     socket.on('data', (chunk: Buffer) => {
       if (splitter.overflowed) return;
-      for (const frame of splitter.push(chunk)) void this.#serve(frame, socket, abort.signal);
+      connection.receive(splitter.push(chunk));
       if (splitter.overflowed) {
         this.#logger.warn({limit: MAX_REQUEST_BYTES}, 'IPC client sent an oversized frame; closing its connection');
         const reply = errorReply(null, IPC_ERROR_CODES.frameTooLarge, `a request frame is over the ${MAX_REQUEST_BYTES}-byte limit; closing the connection`);
@@ -220,16 +246,27 @@ export class IpcServer {
       }
     });
     socket.on('error', (error) => this.#logger.debug({err: error}, 'IPC connection error'));
-    socket.on('close', () => {
-      abort.abort(new IpcError('the client disconnected'));
-      this.#connections.delete(socket);
-    });
+    socket.on('close', () => this.#connections.delete(socket));
   }
 
-  async #serve(frame: Buffer, socket: Socket, signal: AbortSignal): Promise<void> {
+  /** Close the connection idle longest to make room; false when every connection has a request in progress. */
+  #closeLongestIdle(): boolean {
+    let victim: [Socket, IpcConnection] | undefined;
+    for (const entry of this.#connections) {
+      if (entry[1].idle && (victim === undefined || entry[1].lastActive < victim[1].lastActive)) victim = entry;
+    }
+    if (victim === undefined) return false;
+    this.#logger.debug({limit: this.#maxConnections}, 'IPC connection cap reached: closing the connection idle longest');
+    victim[0].destroy();
+    this.#connections.delete(victim[0]);
+    return true;
+  }
+
+  /** The reply frame to a request frame. Never rejects. */
+  async #serve(frame: Buffer, signal: AbortSignal): Promise<string> {
     const decoded = decodeRequest(frame);
     const reply = decoded.ok ? await this.#dispatch(decoded.value, signal) : errorReply(decoded.id, decoded.code, decoded.message);
-    this.#send(socket, reply);
+    return this.#encode(reply);
   }
 
   async #dispatch(request: IpcRequest, signal: AbortSignal): Promise<IpcResponse> {
@@ -249,8 +286,8 @@ export class IpcServer {
     }
   }
 
-  #send(socket: Socket, reply: IpcResponse): void {
-    if (!socket.writable) return;
+  /** A reply as a frame, within the frame limit (an INTERNAL error frame when it cannot be). */
+  #encode(reply: IpcResponse): string {
     let text: string;
     try {
       text = encodeFrame(reply);
@@ -262,7 +299,7 @@ export class IpcServer {
       this.#logger.error({bytes: Buffer.byteLength(text)}, 'IPC reply is over the frame limit');
       text = encodeFrame(errorReply(reply.id, IPC_ERROR_CODES.internal, `the reply is over the ${MAX_RESPONSE_BYTES}-byte limit`));
     }
-    socket.write(text);
+    return text;
   }
 }
 

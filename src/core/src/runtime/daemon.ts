@@ -7,14 +7,14 @@ import {assertMeshId, generateMeshId} from '../addressing/mesh-id.js';
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {LogLimiter} from '../util/log-limiter.js';
-import type {StoreBackend, SyncSession} from '../contracts/store.js';
+import type {MeshStore, StoreBackend, SyncSession} from '../contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
 import type {WgDriver} from '../contracts/wg-driver.js';
 import {MeshControl} from '../control/mesh-control.js';
 import {decodeControlReply, encodeControlRequest, type ControlReply} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
-import {freeAddressCounter} from '../addressing/address.js';
-import {ClockSkewError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
+import {freeAddressCounter, meshPrefix} from '../addressing/address.js';
+import {ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
@@ -25,9 +25,9 @@ import {withRelations} from '../views/node-relations.js';
 import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
 import {interfaceName} from './interface-name.js';
 import {LocalServers, type LocalServerSettings} from './local-servers.js';
-import {MeshRepository} from './mesh-repository.js';
+import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
-import type {MeshSettings} from './mesh-settings.js';
+import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
 
 /** Defaults for per-mesh settings (the config's `baseConfiguration`). */
 export interface BaseMeshSettings {
@@ -73,6 +73,21 @@ export interface DaemonDeps {
   metrics?: LocalServerSettings | undefined;
 }
 
+/** How long an IPC request made during start-up waits for the meshes to be restored before it is told the daemon is still starting. */
+const START_WAIT_MS = 5_000;
+
+/** Something wrong with a running mesh that `status` and `mesh list` show until it is resolved. */
+interface MeshProblem {
+  text: string;
+  /** Resolved once the store holds a record of another member (the state was refetched). */
+  untilRefetched: boolean;
+}
+
+/** The problem shown for a mesh whose files were set aside because it cannot be restored. */
+function setAsideProblem(meshId: string, path: string, reason: string): string {
+  return `cannot be restored: ${reason}; its files are kept in ${path}. Join it again with 'wgmesh mesh join ${meshId} --via <host:port of a member>', then remove ${path}`;
+}
+
 /** The meshes of one node and the operations on them. */
 export class Daemon {
   private readonly deps: DaemonDeps;
@@ -85,9 +100,19 @@ export class Daemon {
   private readonly routing: RouteManager;
   /** DNS and metrics, when enabled. */
   private readonly servers: LocalServers;
+  /** Problems of running meshes (a damaged file found at start). */
+  private readonly problems = new Map<string, MeshProblem[]>();
+  /** Meshes on disk that are not running, and why (shown until this node is in the mesh again). */
+  private readonly unrestored = new Map<string, string>();
+  /** Restore progress, for requests made during start-up. */
+  private readonly restoring = {done: 0, total: 0};
+  private ready = false;
+  private readonly started: Promise<void>;
+  private markStarted: () => void = () => undefined;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
     this.repository = new MeshRepository(deps.dataDir);
     this.servers = new LocalServers({
       dns: deps.dns,
@@ -108,51 +133,218 @@ export class Daemon {
     });
   }
 
-  /** Restore every saved mesh: interface, address, peers. A mesh that fails is logged and skipped. */
+  /**
+   * Restore every saved mesh: interface, address, peers. A mesh with a damaged
+   * file is restored from what is left where it can be (see {@link restore});
+   * one that cannot, or that fails, is logged and shown by `status` and
+   * `mesh list` with what to do.
+   */
   async start(): Promise<void> {
     // First: a DNS or metrics port in use stops the daemon before it touches anything.
     await this.servers.start();
     await this.deps.transport?.listen(this.transportHandlers());
     await this.queue.run(async () => {
-      for (const meshId of await this.repository.list()) {
+      for (const aside of await this.repository.listSetAside()) {
+        this.unrestored.set(aside.meshId, setAsideProblem(aside.meshId, aside.path, 'its files were found damaged at an earlier start'));
+      }
+      const meshIds = await this.repository.list();
+      this.restoring.total = meshIds.length;
+      for (const meshId of meshIds) {
         try {
           await this.restore(meshId);
         } catch (error) {
           this.deps.logger.error({err: error, meshId}, 'could not restore mesh; it stays on disk and will be retried at the next start');
+          const reason = error instanceof Error ? error.message : String(error);
+          this.unrestored.set(meshId, `could not be restored (${reason}); its files stay on disk and it is retried at the next start (see the daemon's log)`);
         }
+        this.restoring.done++;
       }
     });
+    this.ready = true;
+    this.markStarted();
     this.scheduleRefresh();
   }
 
+  /**
+   * Resolves once every saved mesh has been restored, so that nothing answers
+   * with part of the meshes.
+   * @throws DaemonStartingError when the restore takes longer than a few seconds.
+   */
+  async whenStarted(): Promise<void> {
+    if (this.ready) return;
+    let timer: {cancel(): void} | undefined;
+    await Promise.race([this.started, new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, START_WAIT_MS)))]);
+    timer?.cancel();
+    if (!this.ready) {
+      const {done, total} = this.restoring;
+      throw new DaemonStartingError(`the daemon is still starting (restored ${done} of ${total} meshes); retry in a moment`);
+    }
+  }
+
+  /**
+   * Restore one mesh from its files. An unreadable `state.bin` is set aside
+   * and the mesh starts with an empty store that its members fill again; an
+   * unreadable or missing `settings.json` is set aside and rebuilt from this
+   * node's own record in the state. Without settings or such a record the mesh
+   * cannot be brought up: its directory is set aside. Each is logged and shown.
+   */
   private async restore(meshId: string): Promise<void> {
-    const {settings, state} = await this.repository.load(meshId);
-    if (!settings) return;
-    const runtime = this.openRuntime(settings);
-    if (state) {
-      const result = runtime.store.load(state);
-      if (result.rejected.length > 0) {
-        this.deps.logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
+    const {logger, clock} = this.deps;
+    const stored = await this.repository.load(meshId);
+    if (!stored.settings && stored.settingsError === undefined && !stored.state) {
+      logger.debug({meshId}, 'mesh directory holds neither settings nor state; nothing to restore');
+      return;
+    }
+    const problems: MeshProblem[] = [];
+    let store = this.openStore(meshId);
+    if (stored.state) {
+      try {
+        const result = store.load(stored.state);
+        if (result.rejected.length > 0) {
+          logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
+        }
+      } catch (error) {
+        const kept = await this.repository.setAside(meshId, 'state.bin', clock.now());
+        logger.error({err: error, meshId, keptAs: kept}, 'saved mesh state (state.bin) is unreadable: the mesh starts with an empty state and refetches it from its members');
+        problems.push({text: `state.bin was unreadable (kept as ${kept}); refetching the mesh state from its members`, untilRefetched: true});
+        store = this.openStore(meshId);
       }
     }
+    const settings = stored.settings ?? (await this.rebuildSettings(meshId, stored, store, problems));
+    if (!settings) return;
+    const runtime = this.openRuntime(settings, store);
     await runtime.restoreAliasClaims();
     this.meshes.set(meshId, runtime);
+    if (problems.length > 0) this.problems.set(meshId, problems);
     await runtime.up();
     this.startControl(runtime);
     this.routing.update();
-    this.deps.logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
+    if (problems.some((problem) => problem.untilRefetched)) void this.refetch(runtime);
+    else await this.saveSeeds(runtime);
+    logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
   }
 
-  private openRuntime(settings: MeshSettings): MeshRuntime {
+  /**
+   * Fill the store of a mesh whose saved state was lost: sync with the saved
+   * member endpoints ({@link MeshSettings.seeds}) one after another until one
+   * answers. Members' own anti-entropy with this node fills it as well (but
+   * never a client's: clients are not dialled).
+   */
+  private async refetch(runtime: MeshRuntime): Promise<void> {
+    const {transport, logger} = this.deps;
+    const {meshId} = runtime;
+    const seeds = runtime.settings.seeds ?? [];
+    if (!transport || seeds.length === 0) {
+      logger.warn({meshId}, 'no saved member endpoint to refetch the mesh state from: waiting for members to sync with this node');
+      return;
+    }
+    for (const seed of seeds) {
+      if (this.stopped || this.meshes.get(meshId) !== runtime) return;
+      try {
+        await transport.sync(seed, meshId, runtime.store.kind, runtime.store.openSync('initiator'));
+        logger.info({meshId, seed, members: runtime.liveRecords().length}, 'refetched the mesh state from a member');
+        return;
+      } catch (error) {
+        logger.warn({err: error, meshId, seed}, 'could not refetch the mesh state from this member; trying the next');
+      }
+    }
+  }
+
+  /** Control endpoints of up to {@link MAX_SEEDS} live peers of a mesh other than this node, `first` leading. */
+  private seedsOf(runtime: MeshRuntime, first?: string): string[] {
+    const selfId = this.deps.identity.nodeId;
+    const known = runtime
+      .liveRecords()
+      .filter((record) => record.id !== selfId && record.role === 'peer')
+      .flatMap((record) => (record.controlEndpoint ? [record.controlEndpoint] : []));
+    return [...new Set([...(first === undefined ? [] : [first]), ...known])].slice(0, MAX_SEEDS);
+  }
+
+  /**
+   * Save {@link seedsOf} in the mesh's settings when they changed; an empty
+   * view keeps the endpoints saved before. Failing to save is logged, not thrown.
+   */
+  private async saveSeeds(runtime: MeshRuntime): Promise<void> {
+    const seeds = this.seedsOf(runtime);
+    const {settings} = runtime;
+    if (seeds.length === 0 || JSON.stringify(seeds) === JSON.stringify(settings.seeds ?? [])) return;
+    settings.seeds = seeds;
+    await this.repository.saveSettings(settings).catch((error: unknown) => this.deps.logger.warn({err: error, meshId: runtime.meshId}, 'could not save member endpoints in the mesh settings'));
+  }
+
+  /**
+   * Settings for a mesh whose `settings.json` is unreadable or missing, from
+   * this node's own record in `store` and the base configuration; the damaged
+   * file is set aside and the rebuilt one saved. Without an own record the
+   * mesh's directory is set aside and `undefined` returned.
+   */
+  private async rebuildSettings(meshId: string, stored: StoredMesh, store: MeshStore, problems: MeshProblem[]): Promise<MeshSettings | undefined> {
+    const {identity, base, logger, clock} = this.deps;
+    const reason = stored.settingsError ?? 'settings.json is missing';
+    const own = store.get(identity.nodeId)?.value;
+    if (own?.kind !== 'record') {
+      const kept = await this.repository.setAsideMesh(meshId, clock.now());
+      logger.error({meshId, keptAs: kept, reason}, `cannot restore mesh: no usable settings and no record of this node in its state; join it again with 'wgmesh mesh join ${meshId} --via <member>'`);
+      this.unrestored.set(meshId, setAsideProblem(meshId, kept, `${reason}, and no saved state holds this node's record`));
+      return undefined;
+    }
+    const control = own.controlEndpoint ? parseEndpoint(own.controlEndpoint) : undefined;
+    const wireguard = own.wgEndpoint ? parseEndpoint(own.wgEndpoint) : undefined;
+    const settings: MeshSettings = {
+      version: 1,
+      meshId,
+      storeKind: store.kind,
+      interfaceName: interfaceName(meshId, identity.nodeId),
+      role: own.role,
+      listenPort: wireguard?.port ?? 0,
+      endpointHost: control?.host ?? wireguard?.host ?? null,
+      keepaliveSeconds: base.keepAliveWg,
+      advertiseRoutes: base.advertiseRoute,
+      advertiseDefault: base.advertiseDefaults,
+      addressCounter: own.addressCounter,
+      joinedAt: own.createdAt,
+      preUp: base.preUp,
+      postUp: base.postUp,
+      preDown: base.preDown,
+      postDown: base.postDown,
+    };
+    const kept = stored.settingsError === undefined ? undefined : await this.repository.setAside(meshId, 'settings.json', clock.now());
+    await this.repository.saveSettings(settings);
+    logger.error({meshId, keptAs: kept, reason}, 'mesh settings (settings.json) unusable: rebuilt from this node\'s own record and baseConfiguration');
+    const port = settings.listenPort === 0 ? 'any' : String(settings.listenPort);
+    problems.push({
+      text: `${reason}${kept ? ` (kept as ${kept})` : ''}; settings rebuilt from this node's own record and baseConfiguration (role ${settings.role}, WireGuard port ${port}): check keepalive, advertised routes and hooks`,
+      untilRefetched: false,
+    });
+    return settings;
+  }
+
+  /** Clear the problems of `meshId` that end once its store holds another member's record. */
+  private settleRefetched(meshId: string): void {
+    const problems = this.problems.get(meshId);
+    if (!problems?.some((problem) => problem.untilRefetched)) return;
+    const runtime = this.meshes.get(meshId);
+    if (!runtime?.store.records().some((record) => record.id !== this.deps.identity.nodeId)) return;
+    const left = problems.filter((problem) => !problem.untilRefetched);
+    if (left.length > 0) this.problems.set(meshId, left);
+    else this.problems.delete(meshId);
+    this.deps.logger.info({meshId, members: runtime.liveRecords().length}, 'mesh state refetched from its members');
+  }
+
+  private openStore(meshId: string): MeshStore {
     const {deps} = this;
-    const logger = deps.logger.child({meshId: settings.meshId});
-    const store = deps.store.open({
-      meshId: settings.meshId,
+    return deps.store.open({
+      meshId,
       clock: deps.clock,
-      logger,
+      logger: deps.logger.child({meshId}),
       gcHorizonMs: deps.gcHorizonMs,
       maxClockSkewMs: deps.maxClockSkewMs,
     });
+  }
+
+  private openRuntime(settings: MeshSettings, store: MeshStore = this.openStore(settings.meshId)): MeshRuntime {
+    const {deps} = this;
+    const logger = deps.logger.child({meshId: settings.meshId});
     return new MeshRuntime({
       settings,
       store,
@@ -162,7 +354,10 @@ export class Daemon {
       logger,
       clock: deps.clock,
       controlPort: deps.controlPort,
-      onViewChange: () => this.routing.update(),
+      onViewChange: () => {
+        this.routing.update();
+        this.settleRefetched(settings.meshId);
+      },
       onReconcile: (outcome) => this.servers.observeReconcile(settings.meshId, outcome),
     });
   }
@@ -248,7 +443,7 @@ export class Daemon {
   }
 
   /** Bring a new membership up and persist it; undo everything if any step fails. */
-  private async admit(settings: MeshSettings, snapshot?: Uint8Array, aliasClaims: readonly AliasClaimLine[] = []): Promise<MeshRuntime> {
+  private async admit(settings: MeshSettings, snapshot?: Uint8Array, aliasClaims: readonly AliasClaimLine[] = [], via?: string): Promise<MeshRuntime> {
     const runtime = this.openRuntime(settings);
     try {
       if (snapshot) {
@@ -269,6 +464,7 @@ export class Daemon {
         await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: settings.meshId}, 'could not announce this node to every member; gossip will'));
         await runtime.releaseWireGuard();
       }
+      if (via !== undefined) settings.seeds = this.seedsOf(runtime, via);
       await this.repository.saveSettings(settings);
       await runtime.save();
     } catch (error) {
@@ -331,7 +527,7 @@ export class Daemon {
       }
       const aliasClaims = await this.askJoinFacts(transport, via, meshId, signal);
       const settings = await this.settingsFor(meshId, input);
-      const runtime = await this.admit(settings, fetched.snapshot, aliasClaims);
+      const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
       this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
       return {meshId, members: runtime.store.records().length};
     });
@@ -383,6 +579,7 @@ export class Daemon {
       runtime.tombstone();
       await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
       this.meshes.delete(meshId);
+      this.problems.delete(meshId);
       // Routes learned in the mesh left are gone: reselect, and withdraw what was re-advertised from it.
       this.routing.update();
       await runtime.close({removeInterface: true, save: false});
@@ -411,9 +608,17 @@ export class Daemon {
     });
   }
 
-  /** Every mesh, sorted by id. */
+  /** Every mesh, sorted by id: the running ones, and those on disk that could not be restored (with `problem` saying what to do). */
   listMeshes(): MeshSummary[] {
-    return [...this.meshes.values()].map((runtime) => runtime.summary()).sort((a, b) => a.meshId.localeCompare(b.meshId));
+    const running = [...this.meshes.values()].map((runtime): MeshSummary => {
+      this.settleRefetched(runtime.meshId);
+      const problems = this.problems.get(runtime.meshId);
+      return problems ? {...runtime.summary(), problem: problems.map((problem) => problem.text).join('; ')} : runtime.summary();
+    });
+    const notRunning = [...this.unrestored]
+      .filter(([meshId]) => !this.meshes.has(meshId))
+      .map(([meshId, problem]): MeshSummary => ({meshId, prefix: meshPrefix(meshId), interface: '-', members: 0, problem}));
+    return [...running, ...notRunning].sort((a, b) => a.meshId.localeCompare(b.meshId));
   }
 
   /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
@@ -458,6 +663,7 @@ export class Daemon {
     await this.queue.run(async () => {
       for (const runtime of this.meshes.values()) {
         try {
+          await this.saveSeeds(runtime);
           await runtime.close({removeInterface: true, save: true});
         } catch (error) {
           this.deps.logger.error({err: error, meshId: runtime.meshId}, 'error while stopping mesh');

@@ -36,9 +36,13 @@ function aliasLost(daemon: Daemon, meshIds: readonly string[], alias: string): A
   return lost;
 }
 
-/** The handlers that serve the CLI from `daemon`. */
+/**
+ * The handlers that serve the CLI from `daemon`. Each waits until the daemon
+ * has restored its meshes (or says it is still starting), so that no answer
+ * shows part of them.
+ */
 export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
-  return {
+  return afterStart(daemon, {
     status: async (params) => (parse(noParams, params, 'status'), daemon.status()),
     'mesh.create': async (params) => daemon.createMesh(parse(meshSettingsSchema.strict(), params, 'mesh.create')),
     'mesh.join': async (params) => {
@@ -71,5 +75,18 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       const {meshIds} = await daemon.updateSelf(meshId, () => patch);
       return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
-  };
+  });
+}
+
+/** `handlers`, each waiting for {@link Daemon.whenStarted} first. */
+function afterStart(daemon: Daemon, handlers: IpcHandlers): IpcHandlers {
+  const wrapped: Partial<Record<IpcMethod, (params: unknown) => Promise<unknown>>> = {};
+  for (const method of Object.keys(handlers) as IpcMethod[]) {
+    const handler = handlers[method] as (params: unknown) => Promise<unknown>;
+    wrapped[method] = async (params) => {
+      await daemon.whenStarted();
+      return handler(params);
+    };
+  }
+  return wrapped as IpcHandlers;
 }

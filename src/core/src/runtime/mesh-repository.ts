@@ -2,17 +2,45 @@
  * On-disk state of the meshes a node is in: `<dataDir>/meshes/<meshId>/`
  * holds `settings.json` (the node's choices for that mesh) and `state.bin`
  * (the store's last saved state). Every write is atomic, so a crash leaves
- * either the old or the new file, never half of one.
+ * either the old or the new file, never half of one. A file found damaged is
+ * renamed aside (`<name>.unreadable-<time>`), never deleted; so is the
+ * directory of a mesh that cannot be restored at all.
  */
-import {readdir, rm} from 'node:fs/promises';
+import {readdir, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 import {isMeshId} from '../addressing/mesh-id.js';
 import {z} from 'zod';
 import type {AliasClaimLine} from '../model/alias-claims.js';
-import {readJsonFile, readOptionalFile, writeFileAtomic} from '../util/files.js';
+import {parseJson, readJsonFile, readOptionalFile, writeFileAtomic} from '../util/files.js';
 import {meshSettingsFileSchema, type MeshSettings} from './mesh-settings.js';
 
 const aliasClaimLinesSchema = z.array(z.tuple([z.string().regex(/^[0-9a-f]{32}$/), z.string().max(63), z.number().int().nonnegative()]));
+
+/** The files of one mesh that may be set aside. */
+export type MeshFile = 'settings.json' | 'state.bin';
+
+/** What was found on disk for one mesh. */
+export interface StoredMesh {
+  /** The settings; undefined when missing or unreadable. */
+  settings: MeshSettings | undefined;
+  /** Why `settings.json` could not be used, when it exists but is unreadable. */
+  settingsError: string | undefined;
+  /** The saved store state, when there is a file. */
+  state: Uint8Array | undefined;
+}
+
+/** A mesh directory set aside because the mesh could not be restored. */
+export interface SetAsideMesh {
+  meshId: string;
+  path: string;
+}
+
+const SET_ASIDE = /^([a-z2-7]{26})\.unreadable-[0-9TZ-]+$/;
+
+/** The suffix of a set-aside file or directory: when it was set aside, safe in a file name. */
+function asideSuffix(now: number): string {
+  return `.unreadable-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+}
 
 /** Reads and writes the per-mesh files under a data dir. */
 export class MeshRepository {
@@ -23,23 +51,47 @@ export class MeshRepository {
     this.root = join(dataDir, 'meshes');
   }
 
-  /** Mesh ids that have a settings file, sorted. */
+  /** Mesh ids that have a directory, sorted. */
   async list(): Promise<string[]> {
-    let names: string[];
+    return (await this.names()).filter(isMeshId).sort();
+  }
+
+  /** Directories of meshes that could not be restored, set aside by {@link setAsideMesh}, sorted. */
+  async listSetAside(): Promise<SetAsideMesh[]> {
+    return (await this.names())
+      .sort()
+      .flatMap((name) => {
+        const meshId = SET_ASIDE.exec(name)?.[1];
+        return meshId === undefined ? [] : [{meshId, path: join(this.root, name)}];
+      });
+  }
+
+  private async names(): Promise<string[]> {
     try {
-      names = await readdir(this.root);
+      return await readdir(this.root);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    return names.filter(isMeshId).sort();
   }
 
-  /** The saved settings and state of a mesh; `settings` is undefined when there are none. */
-  async load(meshId: string): Promise<{settings: MeshSettings | undefined; state: Uint8Array | undefined}> {
-    const settings = await readJsonFile(join(this.root, meshId, 'settings.json'), meshSettingsFileSchema, 'mesh settings');
+  /**
+   * The saved settings and state of a mesh. An unreadable settings file is
+   * reported in `settingsError`, not thrown: the caller decides what to
+   * rebuild from the rest.
+   */
+  async load(meshId: string): Promise<StoredMesh> {
+    let settings: MeshSettings | undefined;
+    let settingsError: string | undefined;
+    const bytes = await readOptionalFile(join(this.root, meshId, 'settings.json'));
+    if (bytes !== undefined) {
+      const parsed = parseJson(bytes, meshSettingsFileSchema);
+      if (!parsed.ok) settingsError = `settings.json is ${parsed.problem}`;
+      else if (parsed.value.meshId !== meshId) settingsError = `settings.json names another mesh (${parsed.value.meshId})`;
+      else settings = parsed.value;
+    }
     const state = await readOptionalFile(join(this.root, meshId, 'state.bin'));
-    return {settings, state};
+    return {settings, settingsError, state};
   }
 
   /** Save a mesh's settings (0600: they may name hook commands). */
@@ -50,6 +102,22 @@ export class MeshRepository {
   /** Save a mesh's store state. */
   async saveState(meshId: string, state: Uint8Array): Promise<void> {
     await writeFileAtomic(join(this.root, meshId, 'state.bin'), state, 0o600);
+  }
+
+  /** Rename a damaged file of a mesh aside (kept for inspection); returns its new path. */
+  async setAside(meshId: string, file: MeshFile, now: number): Promise<string> {
+    const from = join(this.root, meshId, file);
+    const to = from + asideSuffix(now);
+    await rename(from, to);
+    return to;
+  }
+
+  /** Rename the directory of a mesh that cannot be restored aside (kept, no longer restored); returns its new path. */
+  async setAsideMesh(meshId: string, now: number): Promise<string> {
+    const from = join(this.root, meshId);
+    const to = from + asideSuffix(now);
+    await rename(from, to);
+    return to;
   }
 
   /** Save when this node first saw each alias claim of a mesh (`aliases.json`). */

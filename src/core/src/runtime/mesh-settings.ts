@@ -5,6 +5,9 @@
 import {z} from 'zod';
 import {ROLES} from '../model/record.js';
 
+/** Most control endpoints kept in {@link MeshSettings.seeds}. */
+export const MAX_SEEDS = 8;
+
 /** What a node keeps about each mesh it is in (besides the replicated state). */
 export const meshSettingsFileSchema = z.object({
   version: z.literal(1),
@@ -26,6 +29,13 @@ export const meshSettingsFileSchema = z.object({
   postUp: z.array(z.string()),
   preDown: z.array(z.string()),
   postDown: z.array(z.string()),
+  /**
+   * Control endpoints of a few peers of the mesh (at most {@link MAX_SEEDS}),
+   * refreshed at each start, join and stop: whom to sync with when the saved
+   * state is lost. Absent in files written before it existed.
+   */
+  seeds: z.array(z.string().max(300)).max(MAX_SEEDS).optional(),
 });
+
 /** What a node keeps about each mesh it is in (besides the replicated state). */
 export type MeshSettings = z.infer<typeof meshSettingsFileSchema>;
