@@ -2,7 +2,9 @@
  * A member that opens a sync session carrying 50,000 entries with bad
  * signatures must not stall the daemon it syncs with: the daemon keeps
  * answering IPC (and so heartbeats) while it verifies, gives up on the session
- * after its first bad entries, and refuses it with a named error.
+ * after its first bad entries, and refuses it with a named error. The gap is
+ * the daemon's own measure: the longest event-loop delay it saw during the
+ * session (`nodejs_eventloop_lag_max_seconds`, reset by each scrape).
  *
  * The attacker runs the real twophase session code over a fake replica whose
  * entries are well-formed tombstones of 50,000 distinct nodes, each signed
@@ -24,12 +26,21 @@ import {MeshCluster, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.
 /** Entries the hostile session carries. */
 const HOSTILE_ENTRIES = 50_000;
 /**
- * Longest IPC round trip allowed while the attack runs. A daemon that verifies
- * a whole hostile message in one turn of its event loop answers after seconds;
- * one that bounds the work per turn answers within a few ms plus scheduling
- * noise on a loaded 2-core machine.
+ * Longest event-loop gap (and IPC round trip) allowed while the attack runs. A
+ * daemon that verifies the whole hostile session in one turn stalls for
+ * seconds (2.5 s on an idle machine, 6 s on a loaded one); one that bounds the
+ * work per message stalls for tens of ms, plus whatever scheduling delay a
+ * loaded 2-core machine adds (up to a few hundred ms under a parallel suite).
  */
-const MAX_IPC_ROUND_TRIP_MS = 250;
+const MAX_GAP_MS = 1_000;
+
+/** The daemon's longest event-loop delay (ms) since the previous scrape of `url`. */
+async function eventLoopGapMs(url: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const match = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
+  if (!match) throw new Error('the daemon exports no nodejs_eventloop_lag_max_seconds');
+  return Number(match[1]) * 1000;
+}
 
 /** A random 32-byte string that imports as an Ed25519 public key, base64. */
 function randomSigningKey(): string {
@@ -83,12 +94,14 @@ describe('a hostile sync session never stalls a daemon', () => {
   let cluster: MeshCluster | undefined;
   let a: MeshNode;
   let meshId = '';
+  let metricsUrl = '';
   let attacker: Transport | undefined;
   const abort = new AbortController();
 
   beforeAll(async () => {
     cluster = await MeshCluster.create('wgmesh-stall-');
-    [a] = (await cluster.addNodes([{name: 'a'}])) as [MeshNode];
+    [a] = (await cluster.addNodes([{name: 'a', config: {metricsEnabled: true, metricsListen: '127.0.0.1:0'}}])) as [MeshNode];
+    metricsUrl = (await a.cliJson<{metrics?: {url: string}}>(['status'])).metrics!.url;
     ({meshId} = await a.call('mesh.create', {}));
     const mallory: TlsFiles = await cluster.pki.issue('mallory');
     const identity = generateIdentity();
@@ -111,9 +124,17 @@ describe('a hostile sync session never stalls a daemon', () => {
     await killAllDaemons();
   });
 
-  it(`answers IPC within ${MAX_IPC_ROUND_TRIP_MS} ms while a member syncs ${HOSTILE_ENTRIES} entries with bad signatures, and refuses the session`, async () => {
+  it(`keeps its event loop turning (no gap over ${MAX_GAP_MS} ms) and answers IPC while a member syncs ${HOSTILE_ENTRIES} entries with bad signatures, and refuses the session`, async () => {
     const entries = badlySignedTombstones(meshId, HOSTILE_ENTRIES);
     const session = new TwoPhaseSyncSession('initiator', hostileReplica(meshId, entries), silentLogger());
+    // The gap of an idle daemon probed the same way, for comparison (the machine's own scheduling noise).
+    await eventLoopGapMs(metricsUrl);
+    const idleUntil = performance.now() + 2_000;
+    while (performance.now() < idleUntil) {
+      await a.call('status', {}, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const idleGap = await eventLoopGapMs(metricsUrl);
     let over = false;
     const outcome = attacker!
       .sync(a.endpoint, meshId, 'twophase', session)
@@ -131,9 +152,14 @@ describe('a hostile sync session never stalls a daemon', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const {stats, error} = await outcome;
+    const gap = await eventLoopGapMs(metricsUrl);
     const worst = Math.max(...roundTrips);
-    console.log(`IPC round trips during the hostile session: ${roundTrips.length}, worst ${worst.toFixed(1)} ms; attacker sent ${stats.bytesSent} bytes in ${stats.messagesSent} messages; outcome: ${error?.code ?? 'completed'}`);
-    expect(worst).toBeLessThan(MAX_IPC_ROUND_TRIP_MS);
+    console.log(
+      `hostile session of ${HOSTILE_ENTRIES} badly signed entries: longest event-loop gap of the daemon ${gap.toFixed(0)} ms (idle: ${idleGap.toFixed(0)} ms); ` +
+        `${roundTrips.length} IPC round trips, worst ${worst.toFixed(0)} ms; attacker sent ${stats.bytesSent} bytes in ${stats.messagesSent} messages; outcome: ${error?.code ?? 'completed'}`,
+    );
+    expect(gap).toBeLessThan(MAX_GAP_MS);
+    expect(worst).toBeLessThan(MAX_GAP_MS);
     // The session was given up on with a named refusal, long before all the entries were sent.
     expect(error?.code).toBe('INVALID_ENTRIES');
     expect(stats.bytesSent).toBeLessThan(1024 * 1024);
