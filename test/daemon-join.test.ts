@@ -11,7 +11,7 @@ import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 
-const control = {syncIntervalMs: 1000, heartbeatIntervalMs: 2000, pullIntervalMs: 20_000, branch: 3, clusterSize: 64, interClusterChance: 0.15, infectionCount: 3, timeoutMs: 5000};
+const control = {syncIntervalMs: 1000, heartbeatIntervalMs: 2000, pullIntervalMs: 20_000, branch: 3, clusterSize: 64, interClusterChance: 0.15, infectionCount: 3, timeoutMs: 5000, maxClockSkewMs: 300_000};
 
 describe('Daemon.joinMesh refusals', () => {
   let dir: string;

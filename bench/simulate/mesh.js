@@ -31,6 +31,7 @@ export function defaultControlSettings() {
     interClusterChance: d.interClusterChance,
     infectionCount: d.infectionCount,
     timeoutMs: d.timeoutMs,
+    maxClockSkewMs: d.maxClockSkewMs,
   };
 }
 

@@ -90,6 +90,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
           interClusterChance: config.interClusterChance,
           infectionCount: config.infectionCount,
           timeoutMs: config.timeoutMs,
+          maxClockSkewMs: config.maxClockSkewMs,
         },
         backendNames: backends.names,
         base: config.baseConfiguration,

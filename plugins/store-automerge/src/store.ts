@@ -32,6 +32,7 @@ import {
   DecodeError,
   EntryRejectedError,
   InvalidInputError,
+  futureTimestampReason,
   isExpired,
   isRecord,
   verifyEntry,
@@ -474,9 +475,8 @@ export class AutomergeStore implements MeshStore {
     const verified = this.verifyAtAnyTime(entry, known, expectedId);
     if (verified.status === 'rejected') return verified;
     const {id, updatedAt} = verified.entry.value;
-    if (updatedAt > now + this.options.maxClockSkewMs) {
-      return {status: 'rejected', id, reason: `entry for node ${id} is dated ${updatedAt - now} ms in the future`, kind: 'future', entry: verified.entry};
-    }
+    const future = futureTimestampReason(verified.entry.value, now, this.options.maxClockSkewMs);
+    if (future !== undefined) return {status: 'rejected', id, reason: future, kind: 'future', entry: verified.entry};
     if (isExpired(verified.entry, now, this.options.gcHorizonMs)) {
       const reason = `entry for node ${id} expired: updated ${now - updatedAt} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
       return {status: 'rejected', id, reason, kind: 'expired', entry: verified.entry};

@@ -30,6 +30,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   interClusterChance: 0.15,
   infectionCount: 3,
   timeoutMs: 5_000,
+  maxClockSkewMs: 5 * 60_000,
 };
 
 /**

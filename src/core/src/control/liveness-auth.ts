@@ -59,6 +59,12 @@ export interface LivenessAuthDeps {
   wgKeyOf(id: string): string | undefined;
   /** How old (on the sender's clock, as seen here) a stamp may be. */
   windowMs: number;
+  /**
+   * How far ahead of this node's clock a stamp may be. One beyond is refused
+   * and not remembered: remembered, it would make every later stamp of its
+   * sender stale until the clocks caught up, leaving the sender unheard here.
+   */
+  maxClockSkewMs: number;
 }
 
 interface SenderState {
@@ -101,6 +107,7 @@ export class LivenessAuth {
   check(type: LivenessType, from: string, stamp: number, tag: Uint8Array): LivenessCheck {
     if (!this.verify(type, from, this.deps.identity.nodeId, stamp, tag)) return 'forged';
     const now = this.deps.clock.now();
+    if (stamp > now + this.deps.maxClockSkewMs) return 'stale';
     const state = this.senders.get(from);
     if (!state) {
       this.remember(from, {stamp, offset: now - stamp, at: now});

@@ -22,7 +22,7 @@ import type {NodeIdentity} from '../identity/identity.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {Ring, ringPosition} from './ring.js';
 import type {ControlStats} from './stats.js';
-import {compareRanks, rankOf, signStatement, verifyStatement, type VerifiedStatement, type WireStatement} from './statements.js';
+import {compareRanks, incarnationBoundReason, rankOf, signStatement, verifyStatement, type VerifiedStatement, type WireStatement} from './statements.js';
 import {StatementTable} from './statement-table.js';
 
 /**
@@ -99,6 +99,8 @@ export interface MembershipViewDeps {
   clusterSize: number;
   evidenceMs: number;
   confirmDelayMs: number;
+  /** How far ahead of this node's clock an incarnation may be (statements.ts, incarnationBoundReason). */
+  maxClockSkewMs: number;
   /** Run `fn` after `ms` (the control plane's scheduler; cancelled on stop). */
   after(ms: number, fn: () => void): void;
   /** Called with statements that newly won here and the node they came from, for gossip. */
@@ -238,9 +240,15 @@ export class MembershipView {
     this.invalidateRing();
   }
 
-  /** A member left (tombstone) or expired: forget everything about it. Not a death. */
+  /**
+   * A member left (tombstone) or expired: forget everything about it, and
+   * every claim it signed (a node that left speaks for nobody: its claims
+   * stop counting, and the nodes it accused are alive here again unless
+   * someone else claims them). Not a death.
+   */
   private remove(id: string): void {
     if (!this.members.delete(id)) return;
+    for (const subject of this.table.deleteClaimsBy(id)) this.evaluate(subject);
     this.table.delete(id);
     this.lastHeard.delete(id);
     this.lastReached.delete(id);
@@ -346,6 +354,7 @@ export class MembershipView {
       let statement: VerifiedStatement;
       try {
         statement = verifyStatement(wire, context);
+        this.checkWeight(statement);
       } catch (error) {
         if (!(error instanceof EntryRejectedError)) throw error;
         this.deps.stats.statementsRejected++;
@@ -371,6 +380,25 @@ export class MembershipView {
     this.emit();
     if (news.length > 0) this.deps.onNews(news, from);
     return {news, better};
+  }
+
+  /**
+   * Refuse a statement that must carry no weight here: an incarnation beyond
+   * what any honest clock can have written (so that no claim can make its
+   * subject unable to refute it), or a claim about another node signed by a
+   * member this node considers dead (a dead node makes no claims; one signed
+   * after its death came late or from a stolen key). A claim about this node
+   * itself is refuted whoever signed it: after a partition heals, each side
+   * learns of the other's claims from nodes it still considers dead, and
+   * refuting them is what revives it there. Claims of members that left are
+   * refused by {@link verifyStatement}: the signer is no member any more.
+   * @throws EntryRejectedError saying which
+   */
+  private checkWeight(statement: VerifiedStatement): void {
+    const {value} = statement;
+    const bound = incarnationBoundReason(value, this.deps.clock.now(), this.deps.maxClockSkewMs);
+    if (bound !== undefined) throw new EntryRejectedError(bound);
+    if (value.k === 'dead' && value.x !== this.selfId && this.dead.has(value.by)) throw new EntryRejectedError(`claim about ${value.x} signed by ${value.by}, which this node considers dead`);
   }
 
   /** Declare `id` dead (this node's monitors could not reach it, nor could helpers). */

@@ -72,11 +72,12 @@ export class MeshControl {
       clusterSize: settings.clusterSize,
       evidenceMs: this.timings.evidenceMs,
       confirmDelayMs: this.timings.confirmDelayMs,
+      maxClockSkewMs: settings.maxClockSkewMs,
       after: (ms, fn) => this.scheduler.after(ms, fn),
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats});
-    this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs});
+    this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs, maxClockSkewMs: settings.maxClockSkewMs});
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.gossip = new Gossip({...common, role, store});
     // Heartbeats carry gossip's anti-entropy digests.

@@ -44,6 +44,11 @@ export interface ControlSettings {
   infectionCount: number;
   /** Longest wait for one request (sync, push) to another node. */
   timeoutMs: number;
+  /**
+   * How far ahead of this node's clock another node's clock may be: bounds
+   * every incarnation and stamp accepted from the network (statements.ts).
+   */
+  maxClockSkewMs: number;
 }
 
 /**

@@ -62,6 +62,21 @@ export class StatementTable {
   }
 
   /**
+   * Forget every claim signed by `signer` (it left the mesh: its word carries
+   * no weight any more). O(held statements): the table holds only nodes ever
+   * accused.
+   * @returns the ids of the nodes those claims were about
+   */
+  deleteClaimsBy(signer: string): string[] {
+    const subjects: string[] = [];
+    for (const statement of this.held.values()) {
+      if (statement.value.k === 'dead' && statement.value.by === signer) subjects.push(statement.value.x);
+    }
+    for (const id of subjects) this.delete(id);
+    return subjects;
+  }
+
+  /**
    * 16 bytes of SHA-256 over the held statements' hashes in node-id order, or
    * no bytes when empty. Recomputed only after a change; tables are small
    * (nodes ever accused), so sorting them is cheap.

@@ -96,6 +96,31 @@ export function verifyStatement(wire: WireStatement, context: StatementContext):
   return {body: new Uint8Array(wire.b), signature: new Uint8Array(wire.s), value, hash: statementHash(wire.b, wire.s)};
 }
 
+/**
+ * Margin on top of the bound of a refutation (see {@link incarnationBoundReason}):
+ * a refutation is `claim + 1`, possibly a millisecond past the claim's bound.
+ */
+const REFUTATION_MARGIN_MS = 1_000;
+
+/**
+ * Why a verified statement's incarnation is out of bounds for a receiver
+ * whose clock reads `now`, or undefined when it is in bounds.
+ *
+ * Incarnations are milliseconds on their writer's clock (a refutation is
+ * `max(claim + 1, now)`), so none is far ahead of any honest clock:
+ * - a claim may be at most `maxClockSkewMs` ahead of the receiver's clock;
+ * - a refutation at most twice that plus a second: it is at most one above a
+ *   claim another receiver accepted, whose clock may itself be `maxClockSkewMs`
+ *   ahead of this one.
+ * So whatever claim anybody makes, its subject's refutation is accepted
+ * everywhere the claim was, and no claim can leave a node unable to refute.
+ */
+export function incarnationBoundReason(value: StatementBody, now: number, maxClockSkewMs: number): string | undefined {
+  const limit = value.k === 'dead' ? now + maxClockSkewMs : now + 2 * maxClockSkewMs + REFUTATION_MARGIN_MS;
+  if (value.i <= limit) return undefined;
+  return `statement about ${value.x} has incarnation ${value.i}, ${value.i - now} ms ahead of this node's clock (over the bound of ${limit - now} ms from maxClockSkew)`;
+}
+
 /** The wire form of a statement. */
 export function toWire(statement: VerifiedStatement): WireStatement {
   return {b: statement.body, s: statement.signature};

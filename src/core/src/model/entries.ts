@@ -73,15 +73,34 @@ export function verifyEntry(entry: SignedEntry, options: VerifyOptions): Verifie
   if (value.kind === 'record' && value.role === 'client' && (value.controlEndpoint !== null || value.wgEndpoint !== null)) {
     throw new EntryRejectedError(`client record for node ${value.id} must not advertise endpoints`);
   }
-  if (value.updatedAt > options.now + options.maxClockSkewMs) {
-    throw new EntryRejectedError(`entry for node ${value.id} is dated ${value.updatedAt - options.now} ms in the future`);
-  }
+  const future = futureTimestampReason(value, options.now, options.maxClockSkewMs);
+  if (future !== undefined) throw new EntryRejectedError(future);
   return {
     body: new Uint8Array(entry.body),
     signature: new Uint8Array(entry.signature),
     value,
     hash: contentHash(entry.body, entry.signature),
   };
+}
+
+/**
+ * Why an entry's numbers are out of bounds for a receiver whose clock reads
+ * `now`, or undefined when they are in bounds. Versions, `createdAt` and
+ * `updatedAt` are all milliseconds on the owner's clock, and none may be more
+ * than `maxClockSkewMs` ahead of the receiver's: an owner writes
+ * `max(previous version + 1, now)`, so whatever version of its record was
+ * accepted, the next one it writes is accepted too (at most 1 ms later), and
+ * no value anybody sends can leave an owner unable to update, leave or
+ * outrank an old copy of its record.
+ */
+export function futureTimestampReason(value: EntryBody, now: number, maxClockSkewMs: number): string | undefined {
+  const limit = now + maxClockSkewMs;
+  const fields: [string, number][] = [['version', value.version], ['updatedAt', value.updatedAt]];
+  if (value.kind === 'record') fields.push(['createdAt', value.createdAt]);
+  for (const [name, at] of fields) {
+    if (at > limit) return `entry for node ${value.id} is dated ${at - now} ms in the future (${name}; more than maxClockSkew ${maxClockSkewMs} ms: is its clock or this node's wrong?)`;
+  }
+  return undefined;
 }
 
 /**
