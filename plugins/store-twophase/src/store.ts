@@ -44,14 +44,20 @@ type Checked =
   | {status: 'verified'; entry: VerifiedEntry}
   | {status: 'rejected'; id: string | undefined; reason: string; invalid: boolean; entry: SignedEntry};
 
-const claimSchema = z.object({id: z.string().regex(/^[0-9a-f]{32}$/).optional().catch(undefined), updatedAt: z.number().optional().catch(undefined)});
+const claimSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{32}$/).optional().catch(undefined),
+  version: z.number().optional().catch(undefined),
+  updatedAt: z.number().optional().catch(undefined),
+  createdAt: z.number().optional().catch(undefined),
+});
 
-/** The node id and time an entry claims, for reporting a rejection; each undefined when the body does not say. */
-function claimed(entry: SignedEntry): {id?: string; updatedAt?: number} {
+/** What a rejected entry claims: its node id, for reporting, and whether any of its times is later than `limit`. */
+function claimed(entry: SignedEntry, limit: number): {id?: string; future: boolean} {
   try {
-    return decode(entry.body, claimSchema, 'entry');
+    const {id, version, updatedAt, createdAt} = decode(entry.body, claimSchema, 'entry');
+    return {id, future: [version, updatedAt, createdAt].some((at) => at !== undefined && at > limit)};
   } catch {
-    return {};
+    return {future: false};
   }
 }
 
@@ -211,11 +217,10 @@ export class TwoPhaseStore implements MeshStore {
       verified = verifyEntry(entry, {meshId: this.meshId, now, maxClockSkewMs: this.options.maxClockSkewMs});
     } catch (error) {
       if (!(error instanceof EntryRejectedError)) throw error;
-      const claim = claimed(entry);
+      const claim = claimed(entry, now + this.options.maxClockSkewMs);
       if (this.holds(claim.id, entry)) return {status: 'held'};
       // Verified again only when the entry claims a future time: a bad signature costs one verification, not two.
-      const future = claim.updatedAt !== undefined && claim.updatedAt > now + this.options.maxClockSkewMs;
-      const invalid = !(future && this.verifiesAtAnyTime(entry));
+      const invalid = !(claim.future && this.verifiesAtAnyTime(entry));
       return {status: 'rejected', id: claim.id, reason: error.message, invalid, entry};
     }
     if (this.holds(verified.value.id, entry)) return {status: 'held'};
