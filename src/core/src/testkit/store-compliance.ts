@@ -6,6 +6,7 @@
  * garbage collection without resurrection, digests, snapshots, and that sync
  * sessions converge under any interleaving (property tests with fast-check).
  */
+import {randomBytes} from 'node:crypto';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
 import type {Logger} from '../contracts/logger.js';
@@ -562,11 +563,12 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it(`converges across a difference of more than MAX_SYNC_MESSAGE_BYTES, each message at most that size`, () => {
-        // Records near the size cap on one side (over 1 MiB in all), many small ones on the other.
-        const services = Object.fromEntries(
-          Array.from({length: RECORD_LIMITS.services}, (_, i) => [`service-${i}`, 'x'.repeat(RECORD_LIMITS.serviceValue)]),
-        );
-        const big = largeNodes.map((node) => node.record({services}));
+        // Records near the size cap on one side (over 1 MiB in all, of random text that no store can compress away), many small ones on the other.
+        const services = (): Record<string, string> =>
+          Object.fromEntries(
+            Array.from({length: RECORD_LIMITS.services}, (_, i) => [`service-${i}`, randomBytes((RECORD_LIMITS.serviceValue / 4) * 3).toString('base64')]),
+          );
+        const big = largeNodes.map((node) => node.record({services: services()}));
         expect(big.reduce((sum, entry) => sum + entry.body.byteLength, 0)).toBeGreaterThan(MAX_SYNC_MESSAGE_BYTES);
         const small = smallNodes.map((node) => node.record());
         for (const [x, y] of [
