@@ -380,12 +380,12 @@ export class AutomergeStore implements MeshStore {
     const values = NODE_ID.test(id) ? this.document.values(id) : [];
     if (!NODE_ID.test(id)) {
       garbage = true;
-      outcome.result.rejected.push({id: undefined, reason: `document key ${JSON.stringify(id.slice(0, 40))} is not a node id`});
+      outcome.result.rejected.push({id: undefined, reason: `document key ${JSON.stringify(id.slice(0, 40))} is not a node id`, invalid: true});
     }
     for (const [datatype, value] of values) {
       if (datatype !== 'bytes' || !(value instanceof Uint8Array)) {
         garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`});
+        outcome.result.rejected.push({id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`, invalid: true});
         continue;
       }
       if (held !== undefined && valueHolds(value, held)) {
@@ -395,12 +395,12 @@ export class AutomergeStore implements MeshStore {
       const signed = valueToEntry(value);
       if (signed === undefined) {
         garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`});
+        outcome.result.rejected.push({id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`, invalid: true});
         continue;
       }
       const checked = this.check(signed, now, known, id);
       if (checked.status === 'rejected') {
-        outcome.result.rejected.push({id: checked.id ?? id, reason: checked.reason});
+        outcome.result.rejected.push({id: checked.id ?? id, reason: checked.reason, ...(checked.kind === 'invalid' ? {invalid: true} : {})});
         if (checked.kind === 'invalid') garbage = true;
         else if (checked.kind === 'future' && checked.entry && (future === undefined || compareEntries(checked.entry, future) > 0)) future = checked.entry;
         continue;
@@ -449,7 +449,7 @@ export class AutomergeStore implements MeshStore {
       if (held !== undefined && sameEntry(held, entry)) continue;
       const checked = this.check(entry, now, known);
       if (checked.status === 'rejected') {
-        outcome.result.rejected.push({id: checked.id, reason: checked.reason});
+        outcome.result.rejected.push({id: checked.id, reason: checked.reason, ...(checked.kind === 'invalid' ? {invalid: true} : {})});
         continue;
       }
       const verified = checked.entry;

@@ -158,7 +158,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       pool = makeEntryPool(meshId, 5, FIXTURE_NOW);
       alice = makeTestNode(meshId);
       bob = makeTestNode(meshId);
-      largeNodes = Array.from({length: 40}, () => makeTestNode(meshId));
+      largeNodes = Array.from({length: 80}, () => makeTestNode(meshId));
       smallNodes = Array.from({length: 300}, () => makeTestNode(meshId));
     });
 
@@ -563,7 +563,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it(`converges across a difference of more than MAX_SYNC_MESSAGE_BYTES, each message at most that size`, () => {
-        // Records near the size cap on one side (over 1 MiB in all, of random text that no store can compress away), many small ones on the other.
+        // Records near the size cap on one side (over 2 MiB in all, of random text that compression shrinks by a quarter at most), many small ones on the other.
         const services = (): Record<string, string> =>
           Object.fromEntries(
             Array.from({length: RECORD_LIMITS.services}, (_, i) => [`service-${i}`, randomBytes((RECORD_LIMITS.serviceValue / 4) * 3).toString('base64')]),
