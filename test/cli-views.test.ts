@@ -5,12 +5,13 @@
  */
 import {spawnSync} from 'node:child_process';
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
 import {colourEnabled} from '../src/cli/colour.js';
 import {formatAge, formatBytes, printable, truncate} from '../src/cli/format.js';
 import {buildMeshGraph, htmlText, isExitRoute, meshGraphDot} from '../src/cli/graph.js';
-import {findExecutable, renderDot, requireDot} from '../src/cli/graphviz.js';
+import {renderDot, requireDot} from '../src/cli/graphviz.js';
 import {renderMeshTable} from '../src/cli/mesh-table.js';
 import {evaluateQuery, formatQueryResult, locateSyntaxError} from '../src/cli/query.js';
 import {renderTable} from '../src/cli/table.js';
@@ -240,8 +241,7 @@ function renderSvg(dot: string): {status: number | null; stderr: string; nodes: 
   return {status: result.status, stderr: result.stderr, nodes: (result.stdout.match(/class="node"/g) ?? []).length, edges: (result.stdout.match(/class="edge"/g) ?? []).length};
 }
 
-const hasDot = findExecutable('dot', process.env.PATH) !== undefined;
-if (!hasDot) console.log('skipping the Graphviz rendering tests: `dot` is not installed (apt-get install graphviz)');
+const hasDot = !skipWithout('the Graphviz rendering tests', commandAvailable('dot', ['-V'], 'graphviz'));
 
 describe('mesh graph', () => {
   it('escapes record text for HTML-like labels', () => {

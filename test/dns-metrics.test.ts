@@ -7,20 +7,21 @@
  * metrics page is accepted by `promtool check metrics`. A taken port stops a
  * daemon at start with one error line.
  */
-import {spawn, spawnSync} from 'node:child_process';
+import {spawn} from 'node:child_process';
 import {createSocket, type Socket} from 'node:dgram';
 import {writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import ipaddr from 'ipaddr.js';
+import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {promtoolCheck, samplesOf} from '../src/core/test/metrics-text.js';
 import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
 
-const HAVE_DIG = spawnSync('dig', ['-v']).status === 0;
-const HAVE_PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
-if (!HAVE_DIG) console.warn('skipping the dig checks: dig is not installed (Debian: apt-get install dnsutils)');
-if (!HAVE_PROMTOOL) console.warn('skipping the promtool check: promtool is not installed (Debian: apt-get install prometheus)');
+/** When this file was loaded: every daemon of it starts later. */
+const FILE_LOADED_MS = Date.now();
+const HAVE_DIG = !skipWithout('the dig checks', commandAvailable('dig', ['-v'], 'dnsutils'));
+const HAVE_PROMTOOL = !skipWithout('the promtool check', commandAvailable('promtool', ['--version'], 'prometheus'));
 
 /** One `dig` answer, parsed from its output. */
 interface DigResult {
@@ -155,15 +156,21 @@ describe('DNS and metrics of three real daemons', () => {
   it('serves metrics that describe the mesh', async () => {
     const url = metricsOf.get(a)!;
     await waitFor(async () => samplesOf((await fetchText(url)).body, 'wgmesh_mesh_members', {mesh: meshId})[0]?.value === 3, 15_000, 'a to count 3 members');
+    const servedBefore = (await a.call('mesh.show', {meshId})).inbound.syncs;
     const page = await fetchText(url);
+    const servedAfter = (await a.call('mesh.show', {meshId})).inbound.syncs;
     expect(page.status).toBe(200);
     const value = (name: string, labels: Record<string, string> = {}): number | undefined => samplesOf(page.body, name, labels)[0]?.value;
     expect(value('wgmesh_meshes')).toBe(1);
     expect(value('wgmesh_reconcile_duration_seconds_count', {mesh: meshId})).toBeGreaterThan(0);
     expect(value('wgmesh_control_bytes_total', {mesh: meshId, direction: 'sent'})).toBeGreaterThan(0);
-    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeGreaterThanOrEqual(0);
+    // The sync sessions the daemon counted as served (IPC) just before and just after the scrape.
+    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeGreaterThanOrEqual(servedBefore);
+    expect(value('wgmesh_sync_sessions_total', {mesh: meshId, direction: 'served'})).toBeLessThanOrEqual(servedAfter);
     expect(value('wgmesh_failures_detected_total', {mesh: meshId})).toBe(0);
-    expect(value('process_start_time_seconds')).toBeGreaterThan(0);
+    // The daemon started after this file was loaded, and before the scrape.
+    expect(value('process_start_time_seconds')).toBeGreaterThanOrEqual(Math.floor(FILE_LOADED_MS / 1000));
+    expect(value('process_start_time_seconds')).toBeLessThanOrEqual(Date.now() / 1000);
     expect((await fetchText(url.replace(/\/metrics$/, '/'))).status).toBe(404);
     if (HAVE_PROMTOOL) {
       const check = await promtoolCheck(page.body);

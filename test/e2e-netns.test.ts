@@ -14,15 +14,14 @@
  */
 import {interfaceName} from '@wgmesh/core';
 import type {MeshSummary, MeshView, NodeView} from '@wgmesh/core/client';
-import {netnsAvailable} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {isDeepStrictEqual} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {timed} from './helpers/mesh-cluster.js';
 import {NetnsCluster, newLinks, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
 
-const availability = netnsAvailable();
-if (!availability.ok) console.warn(`skipping the WireGuard end-to-end tests in network namespaces: ${availability.reason}`);
+const SKIP = skipWithout('the WireGuard end-to-end tests in network namespaces', netnsAvailable());
 
 /** The config defaults the daemons run with. */
 const SYNC_INTERVAL_MS = 1_000;
@@ -37,7 +36,7 @@ const CLIENT_KEEPALIVE_S = 5;
 /** Per test: every wait inside has its own, tighter bound; this only catches a hang on a loaded machine. */
 const TEST_TIMEOUT_MS = 60_000;
 
-describe.skipIf(!availability.ok)('four peers and a client with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
+describe.skipIf(SKIP)('four peers and a client with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
   let cluster: NetnsCluster | undefined;
   let a: NetnsNode, b: NetnsNode, c: NetnsNode, d: NetnsNode, e: NetnsNode;
   let meshId = '';
@@ -428,7 +427,7 @@ describe.skipIf(!availability.ok)('four peers and a client with real WireGuard i
  * on `store: automerge` create and join a mesh, every pair pings over the mesh
  * addresses, and a leave takes the leaver out of every view and every `wg show`.
  */
-describe.skipIf(!availability.ok)('three peers on the automerge store with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
+describe.skipIf(SKIP)('three peers on the automerge store with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
   let cluster: NetnsCluster | undefined;
   let nodes: NetnsNode[] = [];
   let meshId = '';

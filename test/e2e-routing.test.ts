@@ -17,15 +17,14 @@
  */
 import {DEFAULT_DESTINATION, meshPrefix, selectRoutes, type NodeRecord, type RoutingMesh} from '@wgmesh/core';
 import type {MeshSummary, MeshView, NodeView} from '@wgmesh/core/client';
-import {netnsAvailable} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {isDeepStrictEqual} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {timed} from './helpers/mesh-cluster.js';
 import {NetnsCluster, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
 
-const availability = netnsAvailable();
-if (!availability.ok) console.warn(`skipping the routing end-to-end tests in network namespaces: ${availability.reason}`);
+const SKIP = skipWithout('the routing end-to-end tests in network namespaces', netnsAvailable());
 
 /** Failure-detection bound at the default intervals (heartbeatInterval 2 s): 3 x 2 s + 2 s. */
 const DETECTION_BOUND_MS = 8_000;
@@ -57,7 +56,7 @@ interface Installed {
   peerKey: string;
 }
 
-describe.skipIf(!availability.ok)('routing between meshes and exits with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
+describe.skipIf(SKIP)('routing between meshes and exits with real WireGuard in network namespaces', {timeout: TEST_TIMEOUT_MS}, () => {
   let cluster: NetnsCluster | undefined;
   const mesh: Record<MeshLabel, string> = {M1: '', M2: '', M3: ''};
   const ids = new Map<Name, {nodeId: string; wgPublicKey: string}>();

@@ -3,6 +3,7 @@
  * non-zero exit, and leaves nothing behind (no mesh entry, no interface).
  */
 import {createServer, type Server} from 'node:net';
+import {interfaceName} from '@wgmesh/core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {readStubState, stubStateFile} from '@wgmesh/wg-stub';
 import {killAllDaemons} from './helpers/cli.js';
@@ -81,6 +82,6 @@ describe('mesh join errors (real daemons, gRPC with mutual TLS, stub WireGuard)'
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/already a member of mesh/);
     expect((await b.call('mesh.list', {})).map((m) => m.meshId)).toEqual([meshId]);
-    expect(await interfaceOf(b, meshId)).toBeTruthy();
+    expect(await interfaceOf(b, meshId)).toBe(interfaceName(meshId, (await b.call('status', {})).nodeId));
   });
 });

@@ -82,8 +82,8 @@ describe('selecting a plugin backend by flag', () => {
 
     const {meshId} = JSON.parse(await ok(['mesh', 'create', '--socket', socket, '--endpoint', '127.0.0.1', '--json'])) as {meshId: string};
     const meshes = JSON.parse(await ok(['mesh', 'list', '--socket', socket, '--json'])) as Array<{meshId: string; interface: string}>;
-    const mesh = meshes.find((entry) => entry.meshId === meshId);
-    expect(mesh).toBeDefined();
+    expect(meshes.map((entry) => entry.meshId)).toEqual([meshId]);
+    const mesh = meshes[0];
     const calls = await waitFor('the recorder to log ensureInterface', async () => {
       const logged = await recordedCalls(dataDir);
       return logged.some((call) => call.op === 'ensureInterface' && call.args.name === mesh!.interface) ? logged : undefined;
@@ -100,8 +100,8 @@ describe('selecting a plugin backend by flag', () => {
     const {child, exited} = await startDaemon(['--wg', 'stub', '--data-dir', dataDir, '--socket', socket]);
     const {meshId} = JSON.parse(await ok(['mesh', 'create', '--socket', socket, '--endpoint', '127.0.0.1', '--json'])) as {meshId: string};
     const view = JSON.parse(await ok(['mesh', 'show', meshId, '--socket', socket, '--json'])) as {nodes: Array<{self: boolean; address: string; wgPublicKey: string; wgEndpoint: string}>};
-    const self = view.nodes.find((node) => node.self);
-    expect(self).toBeDefined();
+    expect(view.nodes.map((node) => node.self)).toEqual([true]);
+    const self = view.nodes[0];
     expect(await ok(['mesh', 'show', meshId, '--socket', socket])).toContain(self!.address);
 
     const [summary] = JSON.parse(await ok(['mesh', 'list', '--socket', socket, '--json'])) as Array<{interface: string}>;

@@ -209,7 +209,7 @@ describe('twophase sync: hostile or broken peers', () => {
     const reply = initiator.receive(encode({t: 'entries', entries: [forged, good], want: new Uint8Array(0), done: true}));
     expect(reply).toBeNull();
     expect(initiator.stats()).toMatchObject({entriesMerged: 1, entriesRejected: 1});
-    expect(a.get(nodes[46]!.id)).toBeDefined();
+    expect(a.get(nodes[46]!.id)?.signature).toEqual(good.signature);
     expect(a.get(nodes[45]!.id)).toBeUndefined();
     expect(logger.lines.some((line) => line.level === 'warn' && typeof line.obj === 'object' && (line.obj as {nodeId?: string}).nodeId === nodes[45]!.id)).toBe(true);
   });

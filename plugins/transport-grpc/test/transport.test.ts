@@ -7,7 +7,7 @@
 import {randomBytes} from 'node:crypto';
 import {existsSync} from 'node:fs';
 import {InvalidInputError, UnknownMeshError, type MeshStore} from '@wgmesh/core';
-import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit/compliance';
+import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND, skipWithout} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {Harness, logged} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';
@@ -110,7 +110,8 @@ describe('fetchSnapshot', () => {
 
 describe('sync', () => {
   const twophaseBuilt = existsSync(new URL('../../store-twophase/dist/index.js', import.meta.url));
-  it.skipIf(!twophaseBuilt)('carries a real twophase sync between two stores until their digests agree', async () => {
+  const skip = skipWithout('the twophase sync over gRPC', twophaseBuilt ? {ok: true} : {ok: false, reason: '@wgmesh/store-twophase is not built (npm run build)'});
+  it.skipIf(skip)('carries a real twophase sync between two stores until their digests agree', async () => {
     const {TwoPhaseStore} = await import('@wgmesh/store-twophase');
     const meshId = testMeshId();
     const clock = new SimulatedClock(FIXTURE_NOW + 10_000);
@@ -151,8 +152,8 @@ describe('message', () => {
     try {
       ({port} = await server.transport.listen(daemon.handlers));
     } catch (error) {
-      context.skip(`no IPv6 on this host: ${(error as Error).message}`);
-      return;
+      if (skipWithout('the IPv6 message test', {ok: false, reason: `no IPv6 on this host: ${(error as Error).message}`})) context.skip();
+      throw error;
     }
     const client = await harness.create({node: pki.beta});
     const meshId = testMeshId();

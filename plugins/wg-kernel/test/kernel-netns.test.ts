@@ -10,22 +10,21 @@ import {mkdtemp, rm, symlink} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {WgDriverError, generateMeshId, interfaceName, meshPrefix, nodeAddress, type WgPeerConfig} from '@wgmesh/core';
-import {createNetnsLab, netnsAvailable, recordingLogger, type NetnsHost, type NetnsLab, type RecordingLogger} from '@wgmesh/core/testkit';
+import {createNetnsLab, netnsAvailable, recordingLogger, skipWithout, type NetnsHost, type NetnsLab, type RecordingLogger} from '@wgmesh/core/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {KernelWgDriver, type KernelWgDriverOptions} from '../src/driver.js';
 import {ExecRunner} from '../src/runner.js';
 import {uapiSocketPath} from '../src/userspace.js';
 import {RecordingRunner, eventually, isAlive, keyPair} from './helpers.js';
 
-const availability = netnsAvailable();
-if (!availability.ok) console.warn(`skipping wg-kernel namespace tests: ${availability.reason}`);
+const SKIP = skipWithout('the wg-kernel namespace tests', netnsAvailable());
 
 /** A unique interface name per run, derived the way the daemon derives them. */
 function uniqueName(): string {
   return interfaceName(generateMeshId(), generateMeshId());
 }
 
-describe.skipIf(!availability.ok)('wg-kernel driver with wireguard-go in network namespaces', () => {
+describe.skipIf(SKIP)('wg-kernel driver with wireguard-go in network namespaces', () => {
   let lab: NetnsLab;
   /** Interfaces to remove after the suite, whatever happens. */
   const created: Array<{driver: KernelWgDriver; name: string}> = [];

@@ -56,6 +56,26 @@ export class UnknownMeshError extends WgmeshError {
   }
 }
 
+/**
+ * This node's clock and a member's differ by more than `maxClockSkew`: one of
+ * them would refuse everything the other writes as dated in the future.
+ */
+export class ClockSkewError extends WgmeshError {
+  /**
+   * @param member the member's control endpoint
+   * @param offsetMs the member's clock minus this node's
+   * @param maxClockSkewMs the allowed difference
+   */
+  constructor(member: string, offsetMs: number, maxClockSkewMs: number) {
+    const seconds = Math.round(Math.abs(offsetMs) / 1000);
+    const whose = offsetMs > 0 ? `the member's entries would be dated ${seconds} s in the future here` : `this node's entries would be dated ${seconds} s in the future at the member`;
+    super(
+      'CLOCK_SKEW',
+      `this node's clock is ${seconds} s ${offsetMs > 0 ? 'behind' : 'ahead of'} the clock of the member at ${member}: ${whose}, more than maxClockSkew (${maxClockSkewMs / 1000} s) allows; fix the clock (NTP) of the host that is wrong, or raise maxClockSkew on every member`,
+    );
+  }
+}
+
 /** Backend registry problems: unknown names, duplicates, bad plugins. */
 export class BackendError extends WgmeshError {
   constructor(message: string) {

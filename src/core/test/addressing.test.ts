@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import {describe, expect, it} from 'vitest';
 import {assertMeshId, base32, freeAddressCounter, generateMeshId, isMeshId, isNodeAddress, meshPrefix, nodeAddress} from '../src/index.js';
 
@@ -38,8 +39,9 @@ describe('node addresses', () => {
 
   it('lie in the mesh prefix and are deterministic', () => {
     const address = nodeAddress(meshId, nodeId);
-    const prefix = meshPrefix(meshId).replace('::/64', '');
-    expect(address.startsWith(prefix.slice(0, 9))).toBe(true);
+    // All 64 bits of the prefix, not a textual prefix of it.
+    expect(ipaddr.IPv6.parse(address).match(ipaddr.IPv6.parseCIDR(meshPrefix(meshId)))).toBe(true);
+    expect(ipaddr.IPv6.parse(address).toByteArray().slice(0, 8)).toEqual(ipaddr.IPv6.parse(meshPrefix(meshId).replace('/64', '')).toByteArray().slice(0, 8));
     expect(nodeAddress(meshId, nodeId)).toBe(address);
   });
 

@@ -4,7 +4,7 @@
  * gRPC transport is (present the node certificate, trust only the CA, demand a
  * client certificate), and `openssl verify` where openssl is installed.
  */
-import {execFile, spawnSync} from 'node:child_process';
+import {execFile} from 'node:child_process';
 import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
 import {createServer as createNetServer} from 'node:net';
 import {tmpdir} from 'node:os';
@@ -13,6 +13,7 @@ import * as tls from 'node:tls';
 import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {initCertificateAuthority, issueNodeCertificateFiles, type NodeCertificateFiles} from '../src/certs/index.js';
+import {commandAvailable, skipWithout, type Availability} from '../src/testkit/requirements.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -96,15 +97,15 @@ async function clientCertificateVerdict(server: Credentials, client: Credentials
 }
 
 /** Whether this machine has an IPv6 loopback to listen on. */
-async function hasIpv6Loopback(): Promise<boolean> {
+async function ipv6Loopback(): Promise<Availability> {
   const server = createNetServer();
   return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(0, '::1', () => server.close(() => resolve(true)));
+    server.once('error', (error) => resolve({ok: false, reason: `this machine has no IPv6 loopback (::1): ${error.message}`}));
+    server.listen(0, '::1', () => server.close(() => resolve({ok: true})));
   });
 }
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+const openssl = commandAvailable('openssl', ['version'], 'openssl');
 
 describe('certificates in real mutual TLS', () => {
   let dir: string;
@@ -138,10 +139,7 @@ describe('certificates in real mutual TLS', () => {
   });
 
   it('and over an IPv6 address SAN', async (context) => {
-    if (!(await hasIpv6Loopback())) {
-      console.log('skipped: this machine has no IPv6 loopback (::1)');
-      context.skip();
-    }
+    if (skipWithout('the IPv6 address SAN handshake', await ipv6Loopback())) context.skip();
     expect(await handshake(a, b, {host: '::1'})).toEqual({ok: true});
   });
 
@@ -176,10 +174,7 @@ describe('certificates in real mutual TLS', () => {
 
   describe('openssl', () => {
     it('verifies node certificates for both TLS purposes against their CA only', async (context) => {
-      if (!hasOpenssl) {
-        console.log('skipped: openssl is not installed');
-        context.skip();
-      }
+      if (skipWithout('the openssl verify check', openssl)) context.skip();
       for (const purpose of ['sslserver', 'sslclient']) {
         const {stdout} = await execFileAsync('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', alpha.caCertificatePath, alpha.certificatePath]);
         expect(stdout.trim()).toBe(`${alpha.certificatePath}: OK`);
@@ -193,10 +188,7 @@ describe('certificates in real mutual TLS', () => {
     });
 
     it('issues from a CA made by openssl (RSA), and that certificate works in mutual TLS', async (context) => {
-      if (!hasOpenssl) {
-        console.log('skipped: openssl is not installed');
-        context.skip();
-      }
+      if (skipWithout('the openssl CA check', openssl)) context.skip();
       const caDir = join(dir, 'openssl-ca');
       await mkdir(caDir);
       await execFileAsync('openssl', [

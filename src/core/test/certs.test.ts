@@ -152,7 +152,7 @@ describe('node certificates', () => {
     expect(certificate.checkHost('node2.example.com')).toBeUndefined();
     expect(certificate.checkIP('192.0.2.10')).toBe('192.0.2.10');
     expect(certificate.checkIP('fd00::1')).toBe('fd00::1');
-    expect(certificate.checkIP('fd00:0:0:0:0:0:0:1')).toBeDefined();
+    expect(certificate.checkIP('fd00:0:0:0:0:0:0:1')).toBe('fd00:0:0:0:0:0:0:1');
     expect(certificate.checkIP('fd00::abcd')).toBe('fd00::abcd');
     expect(certificate.checkIP('fd00::2')).toBeUndefined();
     expect(certificate.checkIP('192.0.2.11')).toBeUndefined();

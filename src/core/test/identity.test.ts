@@ -1,11 +1,12 @@
-import {execFileSync, spawnSync} from 'node:child_process';
+import {execFileSync} from 'node:child_process';
 import {mkdtemp, readFile, rm, stat} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {generateIdentity, loadOrCreateIdentity, nodeIdFromSigningKey, verifySignature, wgPublicKeyFromPrivate} from '../src/index.js';
+import {commandAvailable, skipWithout} from '../src/testkit/requirements.js';
 
-const hasWg = spawnSync('wg', ['--version']).status === 0;
+const hasWg = !skipWithout('the `wg pubkey` comparison', commandAvailable('wg', ['--version'], 'wireguard-tools'));
 
 describe('identity', () => {
   let dir: string;

@@ -1,5 +1,4 @@
 /** The daemon's Prometheus metrics: values read at scrape time, bounded labels, promtool, and the HTTP endpoint. */
-import {spawnSync} from 'node:child_process';
 import {request} from 'node:http';
 import {afterEach, describe, expect, it} from 'vitest';
 import {emptyControlStats, type ControlStats} from '../src/control/stats.js';
@@ -7,11 +6,10 @@ import type {DnsCounters} from '../src/dns/server.js';
 import {ListenError} from '../src/errors.js';
 import type {MeshView, NodeView} from '../src/ipc/methods.js';
 import {DaemonMetrics, MetricsServer, type MeshMetricsSource} from '../src/metrics/index.js';
-import {SimulatedClock, silentLogger, testMeshId} from '../src/testkit/index.js';
+import {commandAvailable, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
 import {promtoolCheck, samplesOf} from './metrics-text.js';
 
-const HAVE_PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
-if (!HAVE_PROMTOOL) console.warn('skipping promtool checks: promtool is not installed (Debian: apt-get install prometheus)');
+const HAVE_PROMTOOL = !skipWithout('the promtool checks', commandAvailable('promtool', ['--version'], 'prometheus'));
 
 function node(id: string, patch: Partial<NodeView> = {}): NodeView {
   return {

@@ -8,9 +8,9 @@ import {randomBytes} from 'node:crypto';
 import {once} from 'node:events';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {createNetnsLab, netnsAvailable, type NetnsLab} from '../src/testkit/netns.js';
+import {skipWithout} from '../src/testkit/requirements.js';
 
-const availability = netnsAvailable({wireguard: false});
-if (!availability.ok) console.warn(`skipping network namespace kit tests: ${availability.reason}`);
+const SKIP = skipWithout('the network namespace kit tests', netnsAvailable({wireguard: false}));
 
 function namespaces(): string[] {
   return execFileSync('ip', ['netns', 'list'], {encoding: 'utf8'})
@@ -24,7 +24,7 @@ function rootLinks(): string[] {
   return links.map((link) => link.ifname).sort();
 }
 
-describe.skipIf(!availability.ok)('network namespace lab', () => {
+describe.skipIf(SKIP)('network namespace lab', () => {
   let lab: NetnsLab | undefined;
   let linksBefore: string[] = [];
 

@@ -38,7 +38,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {key: 'pullInterval', default: '20s', description: `Longest time between two anti-entropy rounds with a partner outside the daemon's own cluster (the original's periodic pull; every round compares digests first); 0: no such guarantee, interClusterChance alone mixes clusters. ${DURATION}`},
   {key: 'timeout', default: '5s', description: `Time limit of one request to another daemon; greater than 0. ${DURATION}`},
   {key: 'gcHorizon', default: '24h', description: `How long tombstones and records of departed nodes are kept before garbage collection; at least 1h. ${DURATION}`},
-  {key: 'maxClockSkew', default: '5m', description: `How far in the future a record's timestamps may be before it is rejected; greater than 0. ${DURATION}`},
+  {key: 'maxClockSkew', default: '5m', description: `How far ahead of this node's clock another node's clock may be: records whose version, createdAt or updatedAt, and claims whose incarnation, are further in the future are refused, and a joiner whose clock differs by more is refused; greater than 0. ${DURATION}`},
   {key: 'branch', default: '3', description: 'Number of peers a daemon pushes each new entry to: its ring successor and partners it draws once and keeps while they stay in the mesh; an integer of at least 1.'},
   {key: 'clusterSize', default: '64', description: 'Nodes per gossip cluster; an integer from 1 to 65536.'},
   {key: 'interClusterChance', default: '0.15', description: 'Probability that one of the push partners of a daemon, or the partner of an anti-entropy round, is in another cluster; a number from 0 to 1.'},

@@ -14,12 +14,13 @@ import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
 import type {RemotePeer, Transport} from '../contracts/transport.js';
 import type {NodeIdentity} from '../identity/identity.js';
+import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
 import {LivenessAuth, type LivenessType} from './liveness-auth.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
-import {decodeControlRequest, encodeControlReply, type ControlReply, type ControlRequest} from './messages.js';
+import {decodeControlRequest, encodeControlReply, MAX_ALIAS_CLAIMS, type ControlReply, type ControlRequest} from './messages.js';
 import {ControlRpc} from './rpc.js';
 import {Scheduler} from './scheduler.js';
 import {deriveTimings, type ControlSettings, type ControlTimings} from './settings.js';
@@ -37,6 +38,8 @@ export interface MeshControlDeps {
   random: RandomSource;
   logger: Logger;
   settings: ControlSettings;
+  /** When this node first saw each alias claim, for a joining node that asks (`al`); none when omitted. */
+  aliasClaims?: () => readonly AliasClaimLine[];
 }
 
 /** Longest reason put in an error reply. */
@@ -157,6 +160,7 @@ export class MeshControl {
     // member): nothing but a tagged heartbeat or ping counts as hearing from it.
     if (request.t === 'push') return gossip.answerPush(request, known);
     if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
+    if (request.t === 'al') return {t: 'al', c: (this.deps.aliasClaims?.() ?? []).slice(0, MAX_ALIAS_CLAIMS), n: Math.floor(this.deps.clock.now())};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':

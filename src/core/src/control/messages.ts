@@ -14,6 +14,9 @@
  * - `preq`   "is `x` alive from where you stand?" (indirect probe)
  * - `ae`     anti-entropy: store digest and statement-table digest
  * - `mx`     statement exchange after digests differed
+ * - `al`     "when did you first see each alias claim, and what does your
+ *            clock say?" (a joining node asks the member it joins through;
+ *            answered to any caller the transport admitted, like the snapshot)
  *
  * `hb`, `relay` and `ping` carry `ts` (the original sender's stamp) and `a`,
  * a tag that the original sender computed for the final receiver (see
@@ -39,6 +42,8 @@ export const MAX_PUSH_ENTRIES = 64;
 export const MAX_STATEMENTS = 1024;
 /** Most statement-summary lines in one message (about 50 bytes each). */
 export const MAX_SUMMARIES = 8192;
+/** Most alias claim times in one `al` reply (at most about 110 bytes each); claims beyond count as first seen by the joiner. */
+export const MAX_ALIAS_CLAIMS = 4096;
 
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
 /** Bytes as MessagePack decodes them, typed as plain Uint8Array (any backing buffer) so outgoing messages type-check too. */
@@ -61,6 +66,7 @@ export const controlRequestSchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('preq'), f: nodeId, x: nodeId}),
   z.object({t: z.literal('ae'), f: nodeId, sd: storeDigest, md: statementDigest}),
   z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
+  z.object({t: z.literal('al'), f: nodeId}),
 ]);
 /** A request. */
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
@@ -71,6 +77,7 @@ export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('probe'), alive: z.boolean()}),
   z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
   z.object({t: z.literal('mx'), u: statements}),
+  z.object({t: z.literal('al'), c: z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS), n: stamp}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);
 /** A reply. */

@@ -4,7 +4,7 @@
  * every node uses ({@link resolveAliases}), so every node answers alike.
  */
 import {isMeshId} from '../addressing/mesh-id.js';
-import {resolveAliases} from '../model/aliases.js';
+import {resolveAliases, type ClaimTime} from '../model/aliases.js';
 import type {NodeRecord} from '../model/record.js';
 import type {ZoneName} from './names.js';
 
@@ -14,6 +14,8 @@ export interface AliasSource {
   meshIds(): Iterable<string>;
   /** The live records of one mesh (tombstoned and dead members left out), or undefined when this node is not in it. */
   liveRecords(meshId: string): readonly NodeRecord[] | undefined;
+  /** The time of each alias claim in one mesh (default: the record's `createdAt`). */
+  claimTime?(meshId: string): ClaimTime | undefined;
 }
 
 /** The outcome of looking a name up. */
@@ -26,8 +28,8 @@ export type NameLookup =
 const MISSING: NameLookup = {exists: false, ambiguous: false};
 
 /** The owner of `alias` in one mesh's live records, if any. */
-function ownerRecord(records: readonly NodeRecord[], alias: string): NodeRecord | undefined {
-  const owner = resolveAliases(records).owners.get(alias);
+function ownerRecord(records: readonly NodeRecord[], alias: string, claimTime: ClaimTime | undefined): NodeRecord | undefined {
+  const owner = resolveAliases(records, claimTime).owners.get(alias);
   return owner === undefined ? undefined : records.find((record) => record.id === owner);
 }
 
@@ -41,7 +43,7 @@ function lookupSingle(label: string, source: AliasSource): NameLookup {
   const found: {meshId: string; record: NodeRecord}[] = [];
   const meshIds = [...source.meshIds()].sort();
   for (const meshId of meshIds) {
-    const record = ownerRecord(source.liveRecords(meshId) ?? [], label);
+    const record = ownerRecord(source.liveRecords(meshId) ?? [], label, source.claimTime?.(meshId));
     if (record) found.push({meshId, record});
   }
   if (found.length > 0) {
@@ -60,7 +62,7 @@ export function lookupName(name: ZoneName, source: AliasSource): NameLookup {
       return lookupSingle(name.label, source);
     case 'qualified': {
       const records = source.liveRecords(name.meshId);
-      const record = records ? ownerRecord(records, name.alias) : undefined;
+      const record = records ? ownerRecord(records, name.alias, source.claimTime?.(name.meshId)) : undefined;
       return record ? {exists: true, addresses: [record.address]} : MISSING;
     }
     case 'deep':

@@ -2,13 +2,14 @@
  * Aliases: DNS labels nodes give themselves, and the one rule every node uses
  * to decide who owns an alias that several nodes claim.
  *
- * Aliases are self-declared, so two nodes may claim the same one. Every replica
- * resolves a conflict from the records alone, so all nodes agree without
- * talking: the claim with the earliest `createdAt` (the moment the node joined
- * the mesh, kept across its later updates) wins, and on equal `createdAt` the
- * smaller node id wins. "First come keeps it" means a node that joins later
- * never takes a name that already resolves, which is what operators expect of
- * DNS names.
+ * Aliases are self-declared, so two nodes may claim the same one. The claim
+ * made first wins, and on equal times the smaller node id: "first come keeps
+ * it", so a node never takes a name that already resolves, which is what
+ * operators expect of DNS names. The time of a claim is its record's
+ * `createdAt` (the moment the node joined the mesh, kept across its later
+ * updates), which the daemon bounds by when it first saw the claim
+ * (alias-claims.ts), so that a member cannot win a name by backdating its
+ * record.
  */
 import {InvalidInputError} from '../errors.js';
 import type {NodeRecord} from './record.js';
@@ -43,18 +44,18 @@ export interface AliasResolution {
   readonly conflicts: ReadonlyMap<string, readonly string[]>;
 }
 
-/** Earliest `createdAt` first, then the smaller node id. */
-function claimOrder(a: NodeRecord, b: NodeRecord): number {
-  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
+/** The time of a record's alias claim (ms): by default its `createdAt`. */
+export type ClaimTime = (record: NodeRecord) => number;
+
+const createdAt: ClaimTime = (record) => record.createdAt;
 
 /**
  * Resolve the aliases of one mesh's live records. Records whose alias is not a
  * valid lower-case label (possible from a misbehaving member: the record schema
  * only caps the length) claim nothing.
+ * @param claimTime the time of each claim (the daemon's is bounded by when it saw the claim)
  */
-export function resolveAliases(records: Iterable<NodeRecord>): AliasResolution {
+export function resolveAliases(records: Iterable<NodeRecord>, claimTime: ClaimTime = createdAt): AliasResolution {
   const claims = new Map<string, NodeRecord[]>();
   for (const record of records) {
     if (record.alias === null || !isValidAlias(record.alias)) continue;
@@ -65,7 +66,8 @@ export function resolveAliases(records: Iterable<NodeRecord>): AliasResolution {
   const owners = new Map<string, string>();
   const conflicts = new Map<string, string[]>();
   for (const [alias, list] of claims) {
-    list.sort(claimOrder);
+    const times = new Map(list.map((record) => [record, claimTime(record)]));
+    list.sort((a, b) => times.get(a)! - times.get(b)! || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     owners.set(alias, list[0]!.id);
     if (list.length > 1) conflicts.set(alias, list.slice(1).map((r) => r.id));
   }

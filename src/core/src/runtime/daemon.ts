@@ -10,11 +10,13 @@ import type {StoreBackend, SyncSession} from '../contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
 import type {WgDriver} from '../contracts/wg-driver.js';
 import {MeshControl} from '../control/mesh-control.js';
+import {decodeControlReply, encodeControlRequest, type ControlReply} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter} from '../addressing/address.js';
-import {InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
+import {ClockSkewError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
+import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {RouteManager} from '../routing/manager.js';
 import {SerialQueue} from '../util/serial-queue.js';
@@ -129,6 +131,7 @@ export class Daemon {
         this.deps.logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
       }
     }
+    await runtime.restoreAliasClaims();
     this.meshes.set(meshId, runtime);
     await runtime.up();
     this.startControl(runtime);
@@ -212,12 +215,41 @@ export class Daemon {
     });
   }
 
+  /**
+   * Ask the member a node joins through what its clock says and when it
+   * first saw each alias claim (see alias-claims.ts). Without an answer the
+   * joiner dates every claim it finds by when it saw it itself, which no
+   * backdated claim can win either.
+   * @throws ClockSkewError when the two clocks differ by more than maxClockSkew:
+   *   one side would refuse everything the other writes as dated in the future
+   */
+  private async askJoinFacts(transport: Transport, via: string, meshId: string, signal?: AbortSignal): Promise<readonly AliasClaimLine[]> {
+    let reply: ControlReply;
+    const sentAt = this.deps.clock.now();
+    try {
+      reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'al', f: this.deps.identity.nodeId}), signal));
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId, via}, 'could not ask the member joined through when it saw the alias claims; they count as first seen now');
+      return [];
+    }
+    if (reply.t !== 'al') {
+      this.deps.logger.warn({meshId, via, reply: reply.t}, 'the member joined through did not say when it saw the alias claims; they count as first seen now');
+      return [];
+    }
+    // The member read its clock somewhere in the round trip: refuse only what is out whatever the moment.
+    const receivedAt = this.deps.clock.now();
+    const offset = reply.n - (sentAt + receivedAt) / 2;
+    if (Math.abs(offset) - (receivedAt - sentAt) / 2 > this.deps.maxClockSkewMs) throw new ClockSkewError(via, offset, this.deps.maxClockSkewMs);
+    return reply.c;
+  }
+
   /** Bring a new membership up and persist it; undo everything if any step fails. */
-  private async admit(settings: MeshSettings, snapshot?: Uint8Array): Promise<MeshRuntime> {
+  private async admit(settings: MeshSettings, snapshot?: Uint8Array, aliasClaims: readonly AliasClaimLine[] = []): Promise<MeshRuntime> {
     const runtime = this.openRuntime(settings);
     try {
       if (snapshot) {
         runtime.store.load(snapshot);
+        runtime.aliasClaims.adopt(aliasClaims, runtime.store.records());
         // Another node may (astronomically rarely) hold our address: take the
         // next counter, which every member can verify.
         const taken = new Set(runtime.store.records().filter((r) => r.id !== this.deps.identity.nodeId).map((r) => r.address));
@@ -260,6 +292,7 @@ export class Daemon {
         random: this.deps.random,
         logger: this.deps.logger.child({meshId: runtime.meshId, component: 'control'}),
         settings: this.deps.control,
+        aliasClaims: () => runtime.aliasClaims.lines(),
       }),
     );
   }
@@ -292,8 +325,9 @@ export class Daemon {
           `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
         );
       }
+      const aliasClaims = await this.askJoinFacts(transport, via, meshId, signal);
       const settings = await this.settingsFor(meshId, input);
-      const runtime = await this.admit(settings, fetched.snapshot);
+      const runtime = await this.admit(settings, fetched.snapshot, aliasClaims);
       this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
       return {meshId, members: runtime.store.records().length};
     });
@@ -381,7 +415,7 @@ export class Daemon {
   /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
   async showMesh(meshId: string, nodeId?: string): Promise<MeshShowView> {
     const runtime = this.mesh(meshId);
-    return withRelations(await runtime.view(nodeId), runtime.liveRecords());
+    return withRelations(await runtime.view(nodeId), runtime.liveRecords(), runtime.aliasClaimTime);
   }
 
   /** What `status` prints. */

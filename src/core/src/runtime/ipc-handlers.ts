@@ -29,7 +29,7 @@ function aliasLost(daemon: Daemon, meshIds: readonly string[], alias: string): A
   for (const meshId of meshIds) {
     const runtime = daemon.mesh(meshId);
     const records = runtime.liveRecords();
-    const ownerId = resolveAliases(records).owners.get(alias);
+    const ownerId = resolveAliases(records, runtime.aliasClaimTime).owners.get(alias);
     const owner = records.find((record) => record.id === ownerId);
     if (owner !== undefined && owner.id !== runtime.self()?.id) lost.push({meshId, alias, owner: owner.id, ownerAddress: owner.address});
   }

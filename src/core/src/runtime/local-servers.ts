@@ -56,7 +56,7 @@ export class LocalServers {
     if (options.dns?.enabled) {
       this.dns = new DnsServer({
         listen: options.dns.listen,
-        source: {meshIds: () => [...options.meshes()].map((runtime) => runtime.meshId), liveRecords: (meshId) => options.mesh(meshId)?.liveRecords()},
+        source: {meshIds: () => [...options.meshes()].map((runtime) => runtime.meshId), liveRecords: (meshId) => options.mesh(meshId)?.liveRecords(), claimTime: (meshId) => options.mesh(meshId)?.aliasClaimTime},
         logger: options.logger.child({component: 'dns'}),
         clock: options.clock,
       });

@@ -7,8 +7,12 @@
 import {readdir, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 import {isMeshId} from '../addressing/mesh-id.js';
+import {z} from 'zod';
+import type {AliasClaimLine} from '../model/alias-claims.js';
 import {readJsonFile, readOptionalFile, writeFileAtomic} from '../util/files.js';
 import {meshSettingsFileSchema, type MeshSettings} from './mesh-settings.js';
+
+const aliasClaimLinesSchema = z.array(z.tuple([z.string().regex(/^[0-9a-f]{32}$/), z.string().max(63), z.number().int().nonnegative()]));
 
 /** Reads and writes the per-mesh files under a data dir. */
 export class MeshRepository {
@@ -46,6 +50,16 @@ export class MeshRepository {
   /** Save a mesh's store state. */
   async saveState(meshId: string, state: Uint8Array): Promise<void> {
     await writeFileAtomic(join(this.root, meshId, 'state.bin'), state, 0o600);
+  }
+
+  /** Save when this node first saw each alias claim of a mesh (`aliases.json`). */
+  async saveAliasClaims(meshId: string, lines: readonly AliasClaimLine[]): Promise<void> {
+    await writeFileAtomic(join(this.root, meshId, 'aliases.json'), JSON.stringify(lines) + '\n', 0o600);
+  }
+
+  /** The alias claim times saved for a mesh; undefined when none were saved. */
+  async loadAliasClaims(meshId: string): Promise<AliasClaimLine[] | undefined> {
+    return readJsonFile(join(this.root, meshId, 'aliases.json'), aliasClaimLinesSchema, 'alias claim times');
   }
 
   /** Forget a mesh. */

@@ -12,6 +12,8 @@ import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
+import {AliasClaims, type AliasClaimLine} from '../model/alias-claims.js';
+import type {ClaimTime} from '../model/aliases.js';
 import {signEntry} from '../model/entries.js';
 import type {NodeRecord} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
@@ -62,6 +64,10 @@ export class MeshRuntime {
   readonly prefix: string;
   /** Requests other members made to this node for this mesh. */
   readonly inbound: InboundCounters = {snapshots: 0, syncs: 0, messages: 0};
+  /** When this node first saw each alias claim (the alias rule's clock). */
+  readonly aliasClaims: AliasClaims;
+  /** The time of each alias claim for the alias rule (see alias-claims.ts). */
+  readonly aliasClaimTime: ClaimTime = (record) => this.aliasClaims.claimTime(record);
   private readonly deps: MeshRuntimeDeps;
   /** Bound WireGuard port; 0 until `up()` has created the interface (nothing is reconciled before). */
   private listenPort = 0;
@@ -104,10 +110,16 @@ export class MeshRuntime {
     this.settings = deps.settings;
     this.store = deps.store;
     this.prefix = meshPrefix(deps.settings.meshId);
+    this.aliasClaims = new AliasClaims(deps.clock);
     this.unsubscribe.push(
       this.store.onChange((change) => {
-        if (change.current.value.kind === 'record') this.receivedAt.set(change.id, this.deps.clock.now());
-        else this.receivedAt.delete(change.id);
+        if (change.current.value.kind === 'record') {
+          this.receivedAt.set(change.id, this.deps.clock.now());
+          this.aliasClaims.observe(change.current.value);
+        } else {
+          this.receivedAt.delete(change.id);
+          this.aliasClaims.forget(change.id);
+        }
         this.changed();
       }),
     );
@@ -178,6 +190,24 @@ export class MeshRuntime {
     // Saved before the change is reported done: other members' news can be had again from them, this cannot.
     await this.save();
     return record;
+  }
+
+  /**
+   * Take the alias claim times saved with the state (call after loading it).
+   * Without a saved file (state from a version that kept none) the claims
+   * held are trusted as their records date them: they were resolved so before.
+   */
+  async restoreAliasClaims(): Promise<void> {
+    let saved: AliasClaimLine[] | undefined;
+    try {
+      saved = await this.deps.repository.loadAliasClaims(this.meshId);
+    } catch (error) {
+      // Unreadable: every claim counts as seen now, which no backdated claim can win.
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'alias claim times unreadable; claims held now count as first seen now');
+      saved = [];
+    }
+    const records = this.store.records();
+    this.aliasClaims.adopt(saved ?? records.map((record): AliasClaimLine => [record.id, record.alias ?? '', 0]), records);
   }
 
   /** Write this node's signed tombstone (leaving). */
@@ -380,7 +410,10 @@ export class MeshRuntime {
     this.saveTimer?.cancel();
     this.saveTimer = undefined;
     // The snapshot is taken when this save's turn comes, so it holds everything merged until then.
-    const run = this.saving.catch(() => undefined).then(() => this.deps.repository.saveState(this.meshId, this.store.save()));
+    const run = this.saving.catch(() => undefined).then(async () => {
+      await this.deps.repository.saveState(this.meshId, this.store.save());
+      await this.deps.repository.saveAliasClaims(this.meshId, this.aliasClaims.lines());
+    });
     this.saving = run;
     await run;
   }

@@ -7,4 +7,5 @@ export * from './simulated-clock.js';
 export * from './memory-transport.js';
 export * from './signed-fixtures.js';
 export * from './netns.js';
+export * from './requirements.js';
 export * from './seeded-random.js';

@@ -16,9 +16,10 @@ import {randomBytes} from 'node:crypto';
 import {accessSync, constants as fsConstants, existsSync, unlinkSync} from 'node:fs';
 import {connect} from 'node:net';
 import {setTimeout as delay} from 'node:timers/promises';
+import type {Availability} from './requirements.js';
 
 /** Whether this machine can run namespace labs, and if not, why. */
-export type NetnsAvailability = {ok: true} | {ok: false; reason: string};
+export type NetnsAvailability = Availability;
 
 /** What {@link netnsAvailable} checks besides root, `/dev/net/tun` and `ip netns`. */
 export interface NetnsAvailableOptions {
@@ -102,7 +103,7 @@ function succeeds(command: string, args: readonly string[]): boolean {
 /**
  * Can this machine run a lab? Checks root, `/dev/net/tun`, `ip`, that a
  * namespace can actually be created, `ping`, and (unless told otherwise) `wg`
- * and `wireguard-go`. Tests skip with the returned reason only when it says no.
+ * and `wireguard-go`. Tests pass the answer to `skipWithout`, which decides.
  */
 export function netnsAvailable(options: NetnsAvailableOptions = {}): NetnsAvailability {
   if (process.platform !== 'linux') return {ok: false, reason: `network namespaces need Linux (this is ${process.platform})`};

@@ -6,7 +6,7 @@
  * table, the JSON, queries, graphs and DNS can never disagree.
  */
 import type {AliasConflictView, MeshShowView, MeshView, NodeRelationsView, NodeView} from '../ipc/methods.js';
-import {isValidAlias, resolveAliases, type AliasResolution} from '../model/aliases.js';
+import {isValidAlias, resolveAliases, type AliasResolution, type ClaimTime} from '../model/aliases.js';
 import type {NodeRecord} from '../model/record.js';
 import {homePeer} from '../runtime/wg-plan.js';
 
@@ -18,9 +18,9 @@ export interface MeshRelations {
   readonly conflicts: AliasConflictView[];
 }
 
-/** Resolve aliases and home peers of one mesh from its live records. */
-export function meshRelations(records: readonly NodeRecord[]): MeshRelations {
-  const resolution: AliasResolution = resolveAliases(records);
+/** Resolve aliases (claims timed by `claimTime`) and home peers of one mesh from its live records. */
+export function meshRelations(records: readonly NodeRecord[], claimTime?: ClaimTime): MeshRelations {
+  const resolution: AliasResolution = resolveAliases(records, claimTime);
   const conflicts = [...resolution.conflicts]
     .map(([alias, others]) => ({alias, owner: resolution.owners.get(alias)!, others: [...others]}))
     .sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
@@ -37,8 +37,8 @@ export function meshRelations(records: readonly NodeRecord[]): MeshRelations {
   };
 }
 
-/** `view` with the relations of every node and the mesh's alias conflicts, resolved from `records`. */
-export function withRelations(view: MeshView, records: readonly NodeRecord[]): MeshShowView {
-  const relations = meshRelations(records);
+/** `view` with the relations of every node and the mesh's alias conflicts, resolved from `records` (claims timed by `claimTime`). */
+export function withRelations(view: MeshView, records: readonly NodeRecord[], claimTime?: ClaimTime): MeshShowView {
+  const relations = meshRelations(records, claimTime);
   return {...view, nodes: view.nodes.map((node) => ({...node, ...relations.of(node)})), aliasConflicts: relations.conflicts};
 }
