@@ -188,7 +188,7 @@ describe('automerge store: hostile sync', () => {
   });
 
   it(`gives up on a session after ${MAX_INVALID_SYNC_ENTRIES} entries that do not verify, with a named error, keeping what it holds`, async () => {
-    const forgers = Array.from({length: MAX_INVALID_SYNC_ENTRIES + 1}, () => makeTestNode(meshId));
+    const forgers = Array.from({length: 3 * MAX_INVALID_SYNC_ENTRIES}, () => makeTestNode(meshId));
     const forge = (peer: RawPeer, count: number) => {
       for (const node of forgers.slice(0, count)) peer.doc.put('_root', node.id, stored(corruptSignature(node.record())));
       peer.doc.commit();
@@ -198,14 +198,16 @@ describe('automerge store: hostile sync', () => {
     let peer = new RawPeer(await automerge(), meshId);
     forge(peer, MAX_INVALID_SYNC_ENTRIES);
     expect(peer.syncWith(target.store).entriesRejected).toBe(MAX_INVALID_SYNC_ENTRIES);
-    // One more: refused.
+    // More: refused after the first one over the limit; the rest are not even verified.
     target = await victim();
     const before = snapshotOf(target);
     peer = new RawPeer(await automerge(), meshId);
-    forge(peer, MAX_INVALID_SYNC_ENTRIES + 1);
+    forge(peer, forgers.length);
     expect(() => peer.syncWith(target.store)).toThrow(InvalidEntriesError);
     expect(snapshotOf(target)).toEqual(before);
-    // What it passes on is still its own state only: the forged values were examined and dropped before the refusal.
+    const rejections = target.logger.lines.filter((line) => line.level === 'warn' && line.msg.startsWith('rejected'));
+    expect(rejections.map((line) => line.msg)).toEqual(Array(MAX_INVALID_SYNC_ENTRIES + 1).fill('rejected an entry'));
+    // What it passes on is still its own state only: the forged values are out of its document too.
     const third = await openStore(meshId);
     runSync(third.store, target.store);
     expect(stateOf(third.store)).toEqual(before.state);
