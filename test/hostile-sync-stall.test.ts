@@ -28,9 +28,9 @@ const HOSTILE_ENTRIES = 50_000;
 /**
  * Longest event-loop gap (and IPC round trip) allowed while the attack runs. A
  * daemon that verifies the whole hostile session in one turn stalls for
- * seconds (2.5 s on an idle machine, 6 s on a loaded one); one that bounds the
- * work per message stalls for tens of ms, plus whatever scheduling delay a
- * loaded 2-core machine adds (up to a few hundred ms under a parallel suite).
+ * seconds (5.6 to 8.4 s on a loaded 2-core machine); one that bounds the work
+ * per message stalls for tens of ms, plus whatever scheduling delay a loaded
+ * machine adds (up to a few hundred ms under a parallel suite).
  */
 const MAX_GAP_MS = 1_000;
 
