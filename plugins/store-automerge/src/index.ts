@@ -10,4 +10,4 @@ export {loadAutomerge, type AutomergeApi, type DocHandle, type SyncStateHandle} 
 export {resolveSettings, DEFAULT_HISTORY_LIMIT, HISTORY_PER_ENTRY, type AutomergeStoreSettings} from './settings.js';
 export {PROTOCOL_VERSION as AUTOMERGE_SYNC_PROTOCOL_VERSION} from './protocol.js';
 export {SNAPSHOT_FORMAT as AUTOMERGE_SNAPSHOT_FORMAT, SNAPSHOT_VERSION as AUTOMERGE_SNAPSHOT_VERSION} from './snapshot.js';
-export {MAX_SNAPSHOT_BYTES, MAX_SYNC_MESSAGE_BYTES, MAX_SESSION_MESSAGES} from './limits.js';
+export {MAX_ASSEMBLED_MESSAGE_BYTES, MAX_SNAPSHOT_BYTES, MAX_SYNC_MESSAGE_BYTES, MAX_SESSION_MESSAGES} from './limits.js';

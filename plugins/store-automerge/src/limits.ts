@@ -4,14 +4,22 @@
  * anything else) looks at the bytes.
  */
 
-/** Largest session message accepted (envelope and Automerge sync message together). */
-export const MAX_SYNC_MESSAGE_BYTES = 64 * 1024 * 1024;
+import {MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/core';
+
+/** Largest session message sent or accepted: a larger one travels in parts (see protocol.ts). */
+export {MAX_SYNC_MESSAGE_BYTES};
+
+/** Largest message reassembled from parts (envelope and Automerge sync message together). */
+export const MAX_ASSEMBLED_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of a message one part carries: room for the part's own envelope under {@link MAX_SYNC_MESSAGE_BYTES}. */
+export const PART_BYTES = MAX_SYNC_MESSAGE_BYTES - 1024;
 
 /** Largest snapshot accepted by `load`. */
 export const MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
 
 /**
- * Most messages one sync session may exchange. Automerge's protocol converges
+ * Most messages one sync session may exchange (a message sent in parts counts once). Automerge's protocol converges
  * in a handful of round trips; a peer that keeps a session going past this is
  * broken or hostile, and the session fails instead of running forever.
  */

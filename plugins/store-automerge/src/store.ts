@@ -34,6 +34,7 @@ import {
   InvalidInputError,
   futureTimestampReason,
   isExpired,
+  MAX_INVALID_SYNC_ENTRIES,
   isRecord,
   verifyEntry,
   type Logger,
@@ -319,11 +320,16 @@ export class AutomergeStore implements MeshStore {
     if (this.document.historyOps() > this.historyBound() && this.document.generation < MAX_GENERATION) this.compact();
   }
 
-  /** Apply a peer's Automerge sync message, then take in what changed. */
+  /**
+   * Apply a peer's Automerge sync message, then take in what changed. Past
+   * {@link MAX_INVALID_SYNC_ENTRIES} invalid values the rest is not verified
+   * but put back as held (see {@link settle}): the session then gives up on
+   * the peer, and a hostile message costs a few verifications, not one each.
+   */
   private receiveSyncMessage(state: SyncStateHandle, message: Uint8Array): MergeResult {
     this.document.receiveSyncMessage(state, message);
     const outcome = newOutcome();
-    this.absorb(this.options.clock.now(), outcome);
+    this.absorb(this.options.clock.now(), outcome, undefined, MAX_INVALID_SYNC_ENTRIES);
     this.finish(outcome);
     return outcome.result;
   }
@@ -347,23 +353,56 @@ export class AutomergeStore implements MeshStore {
    * call: re-decide each changed node id, and write back what the document
    * must carry. `known` holds entries verified moments ago (by signature).
    */
-  private absorb(now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>): void {
+  private absorb(now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>, invalidLimit?: number): void {
     const {ids, all} = this.document.changedIds();
     if (all) for (const id of this.held.keys()) ids.add(id);
-    if (ids.size > 0) this.settle(ids, now, outcome, known);
+    if (ids.size > 0) this.settle(ids, now, outcome, known, invalidLimit);
   }
 
   /**
    * Re-decide node ids the caller knows changed (every change since the last
    * look must be covered by them), write back what the document must carry,
-   * and mark the document as examined.
+   * and mark the document as examined. Once more than `invalidLimit` values
+   * were invalid, the remaining ids are {@link restore}d instead of decided.
    */
-  private settle(ids: ReadonlySet<string>, now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>): void {
+  private settle(ids: ReadonlySet<string>, now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>, invalidLimit = Infinity): void {
     let repaired = false;
-    for (const id of ids) repaired = this.evaluate(id, now, outcome, known) || repaired;
+    let invalid = 0;
+    let counted = outcome.result.rejected.length;
+    for (const id of ids) {
+      if (invalid > invalidLimit) {
+        repaired = this.restore(id) || repaired;
+        continue;
+      }
+      repaired = this.evaluate(id, now, outcome, known) || repaired;
+      for (; counted < outcome.result.rejected.length; counted++) if (outcome.result.rejected[counted]!.invalid === true) invalid++;
+    }
     // The write-backs are this store's own doing: nothing in them to re-decide.
     if (repaired) this.document.commit();
     this.document.skipChanges();
+  }
+
+  /**
+   * Put the document back to what the view holds for node `id` without
+   * looking into the values written there: the held entry, or no value at
+   * all. An id whose future-dated entry waits is left for its re-examination.
+   * A valid value dropped this way comes back from the replicas that hold it
+   * (a replica writes back the winner it holds wherever a document lost it).
+   * Returns true when it wrote.
+   */
+  private restore(id: string): boolean {
+    if (this.deferred.has(id)) return false;
+    const held = this.held.get(id);
+    const values = NODE_ID.test(id) ? this.document.values(id) : undefined;
+    if (held === undefined) {
+      if (values?.length === 0) return false;
+      this.document.remove(id);
+      return true;
+    }
+    const only = values?.length === 1 ? values[0]![1] : undefined;
+    if (only instanceof Uint8Array && valueHolds(only, held)) return false;
+    this.document.put(held);
+    return true;
   }
 
   /**
@@ -380,12 +419,12 @@ export class AutomergeStore implements MeshStore {
     const values = NODE_ID.test(id) ? this.document.values(id) : [];
     if (!NODE_ID.test(id)) {
       garbage = true;
-      outcome.result.rejected.push({id: undefined, reason: `document key ${JSON.stringify(id.slice(0, 40))} is not a node id`});
+      outcome.result.rejected.push({id: undefined, reason: `document key ${JSON.stringify(id.slice(0, 40))} is not a node id`, invalid: true});
     }
     for (const [datatype, value] of values) {
       if (datatype !== 'bytes' || !(value instanceof Uint8Array)) {
         garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`});
+        outcome.result.rejected.push({id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`, invalid: true});
         continue;
       }
       if (held !== undefined && valueHolds(value, held)) {
@@ -395,12 +434,12 @@ export class AutomergeStore implements MeshStore {
       const signed = valueToEntry(value);
       if (signed === undefined) {
         garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`});
+        outcome.result.rejected.push({id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`, invalid: true});
         continue;
       }
       const checked = this.check(signed, now, known, id);
       if (checked.status === 'rejected') {
-        outcome.result.rejected.push({id: checked.id ?? id, reason: checked.reason});
+        outcome.result.rejected.push({id: checked.id ?? id, reason: checked.reason, ...(checked.kind === 'invalid' ? {invalid: true} : {})});
         if (checked.kind === 'invalid') garbage = true;
         else if (checked.kind === 'future' && checked.entry && (future === undefined || compareEntries(checked.entry, future) > 0)) future = checked.entry;
         continue;
@@ -449,7 +488,7 @@ export class AutomergeStore implements MeshStore {
       if (held !== undefined && sameEntry(held, entry)) continue;
       const checked = this.check(entry, now, known);
       if (checked.status === 'rejected') {
-        outcome.result.rejected.push({id: checked.id, reason: checked.reason});
+        outcome.result.rejected.push({id: checked.id, reason: checked.reason, ...(checked.kind === 'invalid' ? {invalid: true} : {})});
         continue;
       }
       const verified = checked.entry;

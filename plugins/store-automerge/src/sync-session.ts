@@ -4,12 +4,23 @@
  * run Automerge's own sync protocol, each with its own per-peer sync state,
  * until both have nothing to send. Every message is decoded and validated
  * before the store sees it; one that is malformed, foreign or out of turn
- * throws a DecodeError and the session fails.
+ * throws a DecodeError and the session fails; past a few entries that do not
+ * verify it throws an InvalidEntriesError. A message too large for one wire
+ * message goes in parts (see protocol.ts).
  */
-import {DecodeError, type Logger, type MergeResult, type SyncRole, type SyncSession, type SyncStats} from '@wgmesh/core';
+import {DecodeError, InvalidEntryCount, type Logger, type MergeResult, type SyncRole, type SyncSession, type SyncStats} from '@wgmesh/core';
 import type {SyncStateHandle} from './automerge-api.js';
-import {MAX_SESSION_MESSAGES} from './limits.js';
-import {decodeMessage, encodeMessage, PROTOCOL_VERSION, type OutgoingMessage, type SessionMessage} from './protocol.js';
+import {MAX_ASSEMBLED_MESSAGE_BYTES, MAX_SESSION_MESSAGES} from './limits.js';
+import {
+  decodeAssembledMessage,
+  decodeWireMessage,
+  encodeMessage,
+  moreMessage,
+  PROTOCOL_VERSION,
+  toParts,
+  type OutgoingMessage,
+  type SessionMessage,
+} from './protocol.js';
 
 /**
  * How far above this replica's generation a peer may claim to be. Each
@@ -67,6 +78,12 @@ export class AutomergeSyncSession implements SyncSession {
   /** Highest generation the peer has claimed so far. */
   private peerGeneration = -1;
   private messagesReceived = 0;
+  private readonly invalid: InvalidEntryCount;
+  /** Parts of this side's last message still to send, each when the peer asks for `more`. */
+  private outgoing: Uint8Array[] = [];
+  /** Parts of the peer's message received so far, and their bytes. */
+  private incoming: Uint8Array[] = [];
+  private incomingBytes = 0;
 
   /** @param role which end this is; @param replica the local store; @param logger for the outcome. */
   constructor(
@@ -75,11 +92,13 @@ export class AutomergeSyncSession implements SyncSession {
     private readonly logger: Logger,
   ) {
     this.state = role === 'initiator' ? 'idle' : 'await-hello';
+    this.invalid = new InvalidEntryCount(replica.meshId);
   }
 
-  /** True once this side expects no more messages (finished, failed, or said its last word). */
+  /** True once this side expects no more messages (finished, failed, or said its last word, all parts of it sent). */
   get done(): boolean {
-    return this.state === 'done' || this.state === 'failed' || this.state === 'closing';
+    if (this.state === 'failed') return true;
+    return this.outgoing.length === 0 && (this.state === 'done' || this.state === 'closing');
   }
 
   /** Counters so far (a copy). */
@@ -111,10 +130,29 @@ export class AutomergeSyncSession implements SyncSession {
   receive(message: Uint8Array): Uint8Array | null {
     this.counters.bytesReceived += message.byteLength;
     try {
-      if (this.state === 'done' || this.state === 'failed') throw protocolError('unexpected message: the session is over');
+      if (this.state === 'failed') throw protocolError('unexpected message: the session is over');
       if (this.state === 'idle') throw protocolError('unexpected message: the session is not started');
+      const wire = decodeWireMessage(message);
+      if (this.outgoing.length > 0) {
+        if (wire.t !== 'more') throw protocolError(`unexpected '${wire.t}' (expected more, for the next part)`);
+        return this.sendPart();
+      }
+      if (this.state === 'done') throw protocolError('unexpected message: the session is over');
+      if (wire.t === 'more') throw protocolError("unexpected 'more': no message is in parts");
+      let decoded: SessionMessage;
+      if (wire.t === 'part') {
+        this.incomingBytes += wire.data.byteLength;
+        if (this.incomingBytes > MAX_ASSEMBLED_MESSAGE_BYTES) throw protocolError(`a message in parts is over ${MAX_ASSEMBLED_MESSAGE_BYTES} bytes`);
+        this.incoming.push(wire.data);
+        if (!wire.last) return this.count(moreMessage());
+        decoded = decodeAssembledMessage(Buffer.concat(this.incoming));
+        this.incoming = [];
+        this.incomingBytes = 0;
+      } else {
+        if (this.incoming.length > 0) throw protocolError(`unexpected '${wire.t}' (expected the next part)`);
+        decoded = wire;
+      }
       if (++this.messagesReceived > MAX_SESSION_MESSAGES) throw protocolError(`the session went past ${MAX_SESSION_MESSAGES} messages`);
-      const decoded = decodeMessage(message);
       const reply = this.handle(decoded);
       if ((this.state as State) === 'done') this.logger.debug({meshId: this.replica.meshId, role: this.role, ...this.counters}, 'automerge sync session finished');
       return reply;
@@ -164,7 +202,7 @@ export class AutomergeSyncSession implements SyncSession {
     }
     const state = this.syncState();
     const sameGeneration = peerGeneration === this.replica.generation();
-    if (sameGeneration && peerMessage !== null) this.count(this.replica.receiveSyncMessage(state, peerMessage));
+    if (sameGeneration && peerMessage !== null) this.tally(this.replica.receiveSyncMessage(state, peerMessage));
     const next = this.replica.generateSyncMessage(state);
     if (sameGeneration && peerMessage === null && next === null) {
       // Neither side has anything left: the peer said so, and so does this side.
@@ -185,13 +223,23 @@ export class AutomergeSyncSession implements SyncSession {
     return this.sync.state;
   }
 
-  private count(result: MergeResult): void {
+  private tally(result: MergeResult): void {
     this.counters.entriesMerged += result.accepted.length;
     this.counters.entriesRejected += result.rejected.length;
+    this.invalid.add(result);
   }
 
+  /** Send a whole message: itself, or its first part when it is too large for one. */
   private send(message: OutgoingMessage): Uint8Array {
-    const bytes = encodeMessage(message);
+    this.outgoing = toParts(encodeMessage(message));
+    return this.sendPart();
+  }
+
+  private sendPart(): Uint8Array {
+    return this.count(this.outgoing.shift()!);
+  }
+
+  private count(bytes: Uint8Array): Uint8Array {
     this.counters.messagesSent++;
     this.counters.bytesSent += bytes.byteLength;
     return bytes;

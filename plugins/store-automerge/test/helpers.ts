@@ -3,6 +3,7 @@ import {bytesSchema, decode, encode, type MeshStore, type SyncStats} from '@wgme
 import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/core/testkit';
 import {AutomergeStore, DEFAULT_HISTORY_LIMIT, loadAutomerge, type AutomergeApi, type DocHandle} from '@wgmesh/store-automerge';
 import {z} from 'zod';
+import {PROTOCOL_VERSION} from '../src/protocol.js';
 
 /** Garbage-collection horizon of the stores opened here (ms). */
 export const GC_HORIZON_MS = 3_600_000;
@@ -70,7 +71,7 @@ export class RawPeer {
     const session = store.openSync('responder');
     const state = this.api.initSyncState();
     // A digest no store has, so the session is never cut short as "equal".
-    const hello = {t: 'hello', v: 1, mesh: this.meshId, kind: 'automerge', gen: this.generation, digest: new Uint8Array(40).fill(0xff), am: this.doc.generateSyncMessage(state)};
+    const hello = {t: 'hello', v: PROTOCOL_VERSION, mesh: this.meshId, kind: 'automerge', gen: this.generation, digest: new Uint8Array(40).fill(0xff), am: this.doc.generateSyncMessage(state)};
     let out: Uint8Array | null = encode(hello);
     for (let turn = 0; out !== null && turn < 64; turn++) {
       const reply = session.receive(out);

@@ -5,11 +5,13 @@
  * (logged, counted, nothing held changes), keep the winner when a peer
  * overwrites or deletes it, and never crash.
  */
-import {bytesSchema, decode, DecodeError, encode, generateMeshId, type SignedEntry} from '@wgmesh/core';
+import {randomBytes} from 'node:crypto';
+import {bytesSchema, decode, DecodeError, encode, generateMeshId, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, MAX_SYNC_MESSAGE_BYTES, type SignedEntry} from '@wgmesh/core';
 import {corruptSignature, makeTestNode, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {z} from 'zod';
+import {PROTOCOL_VERSION} from '../src/protocol.js';
 import {automerge, CLOCK_SKEW_MS, GC_HORIZON_MS, openStore, RawPeer, runSync, START, stateOf, type OpenedStore} from './helpers.js';
 
 /** The stored form of an entry (signature, then body), as the store writes it. */
@@ -169,7 +171,7 @@ describe('automerge store: hostile sync', () => {
   it('refuses a peer that claims a generation far above its own', async () => {
     const target = await victim();
     const session = target.store.openSync('responder');
-    const hello = {t: 'hello', v: 1, mesh: meshId, kind: 'automerge', gen: 2 ** 21, digest: new Uint8Array(40), am: new Uint8Array(0)};
+    const hello = {t: 'hello', v: PROTOCOL_VERSION, mesh: meshId, kind: 'automerge', gen: 2 ** 21, digest: new Uint8Array(40), am: new Uint8Array(0)};
     expect(() => session.receive(encode(hello))).toThrow(/generation/);
     expect(target.store.generation).toBe(0);
   });
@@ -180,8 +182,52 @@ describe('automerge store: hostile sync', () => {
     const api = await automerge();
     const am = api.create('ee'.repeat(16)).generateSyncMessage(api.initSyncState());
     expect(() => {
-      session.receive(encode({t: 'hello', v: 1, mesh: meshId, kind: 'automerge', gen: 0, digest: new Uint8Array(40), am}));
+      session.receive(encode({t: 'hello', v: PROTOCOL_VERSION, mesh: meshId, kind: 'automerge', gen: 0, digest: new Uint8Array(40), am}));
       for (let i = 0; i < 100; i++) session.receive(encode({t: 'sync', gen: 0, am: null}));
     }).toThrow(/past 64 messages|session is over/);
+  });
+
+  it(`gives up on a session after ${MAX_INVALID_SYNC_ENTRIES} entries that do not verify, with a named error, keeping what it holds`, async () => {
+    const forgers = Array.from({length: 3 * MAX_INVALID_SYNC_ENTRIES}, () => makeTestNode(meshId));
+    const forge = (peer: RawPeer, count: number) => {
+      for (const node of forgers.slice(0, count)) peer.doc.put('_root', node.id, stored(corruptSignature(node.record())));
+      peer.doc.commit();
+    };
+    // As many as allowed: each rejected, and the session runs to its end.
+    let target = await victim();
+    let peer = new RawPeer(await automerge(), meshId);
+    forge(peer, MAX_INVALID_SYNC_ENTRIES);
+    expect(peer.syncWith(target.store).entriesRejected).toBe(MAX_INVALID_SYNC_ENTRIES);
+    // More: refused after the first one over the limit; the rest are not even verified.
+    target = await victim();
+    const before = snapshotOf(target);
+    peer = new RawPeer(await automerge(), meshId);
+    forge(peer, forgers.length);
+    expect(() => peer.syncWith(target.store)).toThrow(InvalidEntriesError);
+    expect(snapshotOf(target)).toEqual(before);
+    const rejections = target.logger.lines.filter((line) => line.level === 'warn' && line.msg.startsWith('rejected'));
+    expect(rejections.map((line) => line.msg)).toEqual(Array(MAX_INVALID_SYNC_ENTRIES + 1).fill('rejected an entry'));
+    // What it passes on is still its own state only: the forged values are out of its document too.
+    const third = await openStore(meshId);
+    runSync(third.store, target.store);
+    expect(stateOf(third.store)).toEqual(before.state);
+  });
+
+  it('sends a message too large for one wire message in parts, none over MAX_SYNC_MESSAGE_BYTES, and refuses a part out of turn', async () => {
+    const big = await openStore(meshId);
+    // Random service values (no compression hides them), records near the size cap: over 2 MiB in all.
+    const services = () => Object.fromEntries(Array.from({length: 64}, (_, i) => [`s${i}`, randomBytes(384).toString('base64')]));
+    big.store.merge(Array.from({length: 80}, () => wireEntry(makeTestNode(meshId, {now: START}).record({services: services()}))));
+    const empty = await openStore(meshId);
+    const run = runSync(empty.store, big.store);
+    expect(run.largestMessage).toBeLessThanOrEqual(MAX_SYNC_MESSAGE_BYTES);
+    expect(run.initiator.bytesReceived).toBeGreaterThan(MAX_SYNC_MESSAGE_BYTES);
+    expect(stateOf(empty.store)).toEqual(stateOf(big.store));
+    // A 'more' nobody asked for, and a 'sync' in the middle of a message in parts.
+    const responder = big.store.openSync('responder');
+    expect(() => responder.receive(encode({t: 'more'}))).toThrow(DecodeError);
+    const other = big.store.openSync('responder');
+    other.receive(encode({t: 'part', data: new Uint8Array(10), last: false}));
+    expect(() => other.receive(encode({t: 'sync', gen: 0, am: null}))).toThrow(/expected the next part/);
   });
 });

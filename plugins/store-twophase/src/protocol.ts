@@ -1,24 +1,36 @@
 /**
  * The twophase sync protocol: message schemas and their encoding. Every
- * message is plain MessagePack (core's codec) validated with zod on receipt.
+ * message is plain MessagePack (core's codec) validated with zod on receipt,
+ * and none is over MAX_SYNC_MESSAGE_BYTES.
  *
  * ```
  * initiator                                   responder
  * hello {v, mesh, kind, digest, count}  ->
  *                                       <-    equal                      (same state: done)
  *                                       <-    buckets {bits, digests}    (otherwise)
- * summaries {buckets, items}            ->    (initiator's entries in differing buckets)
- *                                       <-    entries {entries, want}    (what it lacks / wants)
- * final {entries}                       ->    (only when `want` was not empty)
+ * then, for each batch of differing buckets (ascending), as many as the state needs:
+ * summaries {buckets, items, last}      ->    (initiator's entries in the batch's buckets)
+ *                                       <-    entries {entries, want, done}
+ * final {entries, done}                 ->    (a part of what was wanted)
+ *                                       <-    entries {entries, want: none, done}
+ * ...                                         until both sides said `done`
  * ```
+ * A batch's entries travel in parts of at most MAX_ENTRIES_PER_MESSAGE, one
+ * part per message each way, so each message costs the receiver a few ms
+ * and the daemon stays responsive between messages. `done` says the sender
+ * has nothing more to send for the batch; a message that is not `done`
+ * carries at least one entry. `want` (the ids the responder asks for) comes
+ * in the first `entries` of a batch only. A batch is over once both sides
+ * said `done`: the initiator then sends the next batch, or ends the session
+ * after the `last`.
  */
 import {bytesSchema, decode, DecodeError, encode, signedEntrySchema, type VerifiedEntry} from '@wgmesh/core';
 import {z} from 'zod';
 import {BUCKET_DIGEST_BYTES, MAX_BUCKET_BITS} from './buckets.js';
-import {MAX_ENTRIES, MAX_SYNC_MESSAGE_BYTES} from './limits.js';
+import {MAX_ENTRIES_PER_MESSAGE, MAX_SUMMARIES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES} from './limits.js';
 
 /** Version of this protocol; a peer speaking another is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Bytes of a store digest: 8-byte entry count then a 32-byte hash sum. */
 export const DIGEST_BYTES = 40;
 /** Bytes of a node id on the wire (32 hex digits as raw bytes). */
@@ -46,23 +58,26 @@ const bucketsSchema = z
   .refine((m) => m.digests.byteLength === 2 ** m.bits * BUCKET_DIGEST_BYTES, 'digests must hold one sum per bucket');
 const summariesSchema = z.object({
   t: z.literal('summaries'),
-  buckets: z.array(z.number().int().nonnegative()).max(2 ** MAX_BUCKET_BITS),
+  buckets: z.array(z.number().int().nonnegative()).min(1).max(2 ** MAX_BUCKET_BITS),
   items: bytesSchema.refine(
-    (b) => b.byteLength % SUMMARY_BYTES === 0 && b.byteLength / SUMMARY_BYTES <= MAX_ENTRIES,
-    `items must be at most ${MAX_ENTRIES} summaries of ${SUMMARY_BYTES} bytes`,
+    (b) => b.byteLength % SUMMARY_BYTES === 0 && b.byteLength / SUMMARY_BYTES <= MAX_SUMMARIES_PER_MESSAGE,
+    `items must be at most ${MAX_SUMMARIES_PER_MESSAGE} summaries of ${SUMMARY_BYTES} bytes`,
   ),
+  last: z.boolean(),
 });
 const entriesSchema = z.object({
   t: z.literal('entries'),
-  entries: z.array(signedEntrySchema).max(MAX_ENTRIES),
+  entries: z.array(signedEntrySchema).max(MAX_ENTRIES_PER_MESSAGE),
   want: bytesSchema.refine(
-    (b) => b.byteLength % ID_BYTES === 0 && b.byteLength / ID_BYTES <= MAX_ENTRIES,
-    `want must be at most ${MAX_ENTRIES} ids of ${ID_BYTES} bytes`,
+    (b) => b.byteLength % ID_BYTES === 0 && b.byteLength / ID_BYTES <= MAX_SUMMARIES_PER_MESSAGE,
+    `want must be at most ${MAX_SUMMARIES_PER_MESSAGE} ids of ${ID_BYTES} bytes`,
   ),
+  done: z.boolean(),
 });
 const finalSchema = z.object({
   t: z.literal('final'),
-  entries: z.array(signedEntrySchema).max(MAX_ENTRIES),
+  entries: z.array(signedEntrySchema).max(MAX_ENTRIES_PER_MESSAGE),
+  done: z.boolean(),
 });
 
 /** Any message of the protocol. */

@@ -42,16 +42,22 @@ const MAX_REJECTIONS_LOGGED = 10;
 type Checked =
   | {status: 'held'}
   | {status: 'verified'; entry: VerifiedEntry}
-  | {status: 'rejected'; id: string | undefined; reason: string; entry: SignedEntry};
+  | {status: 'rejected'; id: string | undefined; reason: string; invalid: boolean; entry: SignedEntry};
 
-const idOnlySchema = z.object({id: z.string().regex(/^[0-9a-f]{32}$/)});
+const claimSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{32}$/).optional().catch(undefined),
+  version: z.number().optional().catch(undefined),
+  updatedAt: z.number().optional().catch(undefined),
+  createdAt: z.number().optional().catch(undefined),
+});
 
-/** The node id an entry claims, for reporting a rejection; undefined when the body does not even say. */
-function claimedId(entry: SignedEntry): string | undefined {
+/** What a rejected entry claims: its node id, for reporting, and whether any of its times is later than `limit`. */
+function claimed(entry: SignedEntry, limit: number): {id?: string; future: boolean} {
   try {
-    return decode(entry.body, idOnlySchema, 'entry').id;
+    const {id, version, updatedAt, createdAt} = decode(entry.body, claimSchema, 'entry');
+    return {id, future: [version, updatedAt, createdAt].some((at) => at !== undefined && at > limit)};
   } catch {
-    return undefined;
+    return {future: false};
   }
 }
 
@@ -97,7 +103,7 @@ export class TwoPhaseStore implements MeshStore {
     const changes: StoreChange[] = [];
     for (const entry of entries) {
       const checked = this.check(entry, now);
-      if (checked.status === 'rejected') result.rejected.push({id: checked.id, reason: checked.reason});
+      if (checked.status === 'rejected') result.rejected.push({id: checked.id, reason: checked.reason, ...(checked.invalid ? {invalid: true} : {})});
       else if (checked.status === 'verified') this.apply(checked.entry, result, changes);
     }
     this.held.flush();
@@ -169,9 +175,7 @@ export class TwoPhaseStore implements MeshStore {
       const checked = this.check(entry, now);
       if (checked.status === 'verified') verified.push(checked.entry);
       else if (checked.status === 'rejected') {
-        if (!this.verifiesAtAnyTime(checked.entry)) {
-          throw new DecodeError(`twophase snapshot: entry ${index} does not verify: ${checked.reason}`);
-        }
+        if (checked.invalid) throw new DecodeError(`twophase snapshot: entry ${index} does not verify: ${checked.reason}`);
         rejected.push({id: checked.id, reason: checked.reason});
       }
     });
@@ -203,6 +207,8 @@ export class TwoPhaseStore implements MeshStore {
    * entry, whatever the clock says now), verified and fresh, or rejected with
    * the reason. When the id hint misses a held entry, the id the entry turns
    * out to claim is checked again, so the answer never depends on the hint.
+   * A rejection is `invalid` unless the entry failed for its time only
+   * (expired, or dated beyond the clock skew yet valid at a later time).
    */
   private check(entry: SignedEntry, now: number): Checked {
     if (this.holds(idHint(entry.body), entry)) return {status: 'held'};
@@ -211,15 +217,17 @@ export class TwoPhaseStore implements MeshStore {
       verified = verifyEntry(entry, {meshId: this.meshId, now, maxClockSkewMs: this.options.maxClockSkewMs});
     } catch (error) {
       if (!(error instanceof EntryRejectedError)) throw error;
-      const id = claimedId(entry);
-      if (this.holds(id, entry)) return {status: 'held'};
-      return {status: 'rejected', id, reason: error.message, entry};
+      const claim = claimed(entry, now + this.options.maxClockSkewMs);
+      if (this.holds(claim.id, entry)) return {status: 'held'};
+      // Verified again only when the entry claims a future time: a bad signature costs one verification, not two.
+      const invalid = !(claim.future && this.verifiesAtAnyTime(entry));
+      return {status: 'rejected', id: claim.id, reason: error.message, invalid, entry};
     }
     if (this.holds(verified.value.id, entry)) return {status: 'held'};
     if (isExpired(verified, now, this.options.gcHorizonMs)) {
       const age = now - verified.value.updatedAt;
       const reason = `entry for node ${verified.value.id} expired: updated ${age} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
-      return {status: 'rejected', id: verified.value.id, reason, entry};
+      return {status: 'rejected', id: verified.value.id, reason, invalid: false, entry};
     }
     return {status: 'verified', entry: verified};
   }

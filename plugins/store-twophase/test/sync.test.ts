@@ -1,8 +1,9 @@
-import {DecodeError, encode, generateMeshId, type MeshStore, type VerifiedEntry} from '@wgmesh/core';
+import {DecodeError, encode, generateMeshId, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, type MeshStore, type VerifiedEntry} from '@wgmesh/core';
 import {corruptSignature, makeTestNode, recordingLogger, runSync, storeState, wireEntry, type TestNode} from '@wgmesh/core/testkit/compliance';
-import {MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/store-twophase';
+import {MAX_SYNC_MESSAGE_BYTES, TWOPHASE_SYNC_PROTOCOL_VERSION} from '@wgmesh/store-twophase';
 import {beforeAll, describe, expect, it} from 'vitest';
-import {bucketBitsFor, bucketOf, MAX_BUCKET_BITS} from '../src/buckets.js';
+import {BUCKET_DIGEST_BYTES, bucketBitsFor, bucketOf, MAX_BUCKET_BITS} from '../src/buckets.js';
+import {MAX_ENTRIES_PER_MESSAGE} from '../src/limits.js';
 import {hex, openStore} from './helpers.js';
 
 const meshId = generateMeshId();
@@ -22,13 +23,13 @@ function storeWith(entries: readonly VerifiedEntry[], logger = recordingLogger()
 }
 
 function hello(store: MeshStore, patch: Record<string, unknown> = {}): Uint8Array {
-  return encode({t: 'hello', v: 1, mesh: store.meshId, kind: 'twophase', digest: new Uint8Array(40), count: store.size, ...patch});
+  return encode({t: 'hello', v: TWOPHASE_SYNC_PROTOCOL_VERSION, mesh: store.meshId, kind: 'twophase', digest: new Uint8Array(40), count: store.size, ...patch});
 }
 
 /** A responder that has answered a hello and waits for summaries, with the bucket bits it chose. */
 function responderAwaitingSummaries(store: MeshStore): {session: ReturnType<MeshStore['openSync']>; bits: number} {
   const session = store.openSync('responder');
-  const reply = session.receive(hello(store, {count: 100_000}));
+  const reply = session.receive(hello(store, {count: store.size}));
   expect(reply).not.toBeNull();
   return {session, bits: bucketBitsFor(store.size)};
 }
@@ -92,18 +93,31 @@ describe('twophase sync: what crosses the wire', () => {
     expect(bucketOf('7ff' + 'f'.repeat(29), 0)).toBe(0);
   });
 
-  it("lets a peer's claimed count ask for no more buckets than this side's own size warrants", () => {
+  it('sizes buckets for the larger replica, and a made-up count costs at most the finest digest list', () => {
     const store = storeWith(base.slice(0, 3));
+    expect(store.openSync('responder').receive(hello(store, {count: 1}))!.byteLength).toBeLessThan(48);
     const reply = store.openSync('responder').receive(hello(store, {count: 1e12}));
-    // One bucket: a 16-byte digest plus framing.
-    expect(reply!.byteLength).toBeLessThan(48);
+    // 4,096 digests of 16 bytes plus framing: far below a sync message's cap.
+    expect(reply!.byteLength).toBeGreaterThan(2 ** MAX_BUCKET_BITS * BUCKET_DIGEST_BYTES);
+    expect(reply!.byteLength).toBeLessThan(2 ** MAX_BUCKET_BITS * BUCKET_DIGEST_BYTES + 64);
+  });
+
+  it(`carries at most ${MAX_ENTRIES_PER_MESSAGE} entries a message, both ways, and converges in one session`, () => {
+    const a = storeWith(base.slice(0, 150));
+    const b = storeWith(base.slice(150));
+    const run = runSync(a, b);
+    expect(storeState(a)).toEqual(storeState(b));
+    expect(run.initiator.entriesMerged).toBe(150);
+    expect(run.responder.entriesMerged).toBe(150);
+    // hello, buckets, summaries, then 150 entries each way in parts of at most 64: three messages each way at least.
+    expect(run.messages).toBeGreaterThanOrEqual(3 + 2 * Math.ceil(150 / MAX_ENTRIES_PER_MESSAGE));
   });
 });
 
 describe('twophase sync: hostile or broken peers', () => {
   it('refuses another protocol version or store kind', () => {
     const store = storeWith(base.slice(0, 3));
-    expect(() => store.openSync('responder').receive(hello(store, {v: 2}))).toThrow(/protocol version 2/);
+    expect(() => store.openSync('responder').receive(hello(store, {v: TWOPHASE_SYNC_PROTOCOL_VERSION - 1}))).toThrow(/protocol version/);
     expect(() => store.openSync('responder').receive(hello(store, {kind: 'automerge'}))).toThrow(/store 'automerge'/);
   });
 
@@ -111,7 +125,7 @@ describe('twophase sync: hostile or broken peers', () => {
     const a = storeWith(base.slice(0, 3));
     const b = storeWith(base.slice(0, 3));
     const responder = b.openSync('responder');
-    expect(() => responder.receive(encode({t: 'final', entries: []}))).toThrow(/unexpected 'final'/);
+    expect(() => responder.receive(encode({t: 'final', entries: [], done: true}))).toThrow(/unexpected 'final'/);
     expect(responder.done).toBe(true);
     const initiator = a.openSync('initiator');
     const reply = b.openSync('responder').receive(initiator.start());
@@ -156,7 +170,7 @@ describe('twophase sync: hostile or broken peers', () => {
     ];
     for (const message of bad) {
       const {session} = responderAwaitingSummaries(store);
-      expect(() => session.receive(encode({t: 'summaries', ...message}))).toThrow(DecodeError);
+      expect(() => session.receive(encode({t: 'summaries', last: true, ...message}))).toThrow(DecodeError);
       expect(hex(store.digest())).toBe(before);
     }
   });
@@ -169,7 +183,7 @@ describe('twophase sync: hostile or broken peers', () => {
     expect(summaries).not.toBeNull();
     const before = hex(a.digest());
     const notOffered = Buffer.from(base[59]!.value.id, 'hex');
-    expect(() => initiator.receive(encode({t: 'entries', entries: [wireEntry(base[45]!)], want: notOffered}))).toThrow(/not offered/);
+    expect(() => initiator.receive(encode({t: 'entries', entries: [wireEntry(base[45]!)], want: notOffered, done: true}))).toThrow(/not offered/);
     expect(hex(a.digest())).toBe(before);
 
     const responder = b.openSync('responder');
@@ -178,7 +192,7 @@ describe('twophase sync: hostile or broken peers', () => {
     expect(responder.done).toBe(false);
     const wanted = init2.receive(answer!);
     expect(wanted).not.toBeNull();
-    const tooMany = encode({t: 'final', entries: base.slice(0, 40).map(wireEntry)});
+    const tooMany = encode({t: 'final', entries: base.slice(0, 40).map(wireEntry), done: true});
     const beforeB = hex(b.digest());
     expect(() => responder.receive(tooMany)).toThrow(/asked for/);
     expect(hex(b.digest())).toBe(beforeB);
@@ -192,11 +206,39 @@ describe('twophase sync: hostile or broken peers', () => {
     initiator.receive(b.openSync('responder').receive(initiator.start())!);
     const forged = corruptSignature(nodes[45]!.record({version: 1}));
     const good = wireEntry(nodes[46]!.record({version: 1}));
-    const reply = initiator.receive(encode({t: 'entries', entries: [forged, good], want: new Uint8Array(0)}));
+    const reply = initiator.receive(encode({t: 'entries', entries: [forged, good], want: new Uint8Array(0), done: true}));
     expect(reply).toBeNull();
     expect(initiator.stats()).toMatchObject({entriesMerged: 1, entriesRejected: 1});
     expect(a.get(nodes[46]!.id)?.signature).toEqual(good.signature);
     expect(a.get(nodes[45]!.id)).toBeUndefined();
     expect(logger.lines.some((line) => line.level === 'warn' && typeof line.obj === 'object' && (line.obj as {nodeId?: string}).nodeId === nodes[45]!.id)).toBe(true);
+  });
+
+  it(`gives up on a session after ${MAX_INVALID_SYNC_ENTRIES} entries that do not verify, with a named error`, () => {
+    const a = storeWith(base.slice(0, 40));
+    const b = storeWith(base.slice(0, 30));
+    const forged = (from: number, count: number) => nodes.slice(from, from + count).map((node) => corruptSignature(node.record({version: 1})));
+    // As many as allowed: rejected one by one, and the session goes on.
+    let initiator = a.openSync('initiator');
+    initiator.receive(b.openSync('responder').receive(initiator.start())!);
+    initiator.receive(encode({t: 'entries', entries: forged(100, MAX_INVALID_SYNC_ENTRIES), want: new Uint8Array(0), done: true}));
+    expect(initiator.stats().entriesRejected).toBe(MAX_INVALID_SYNC_ENTRIES);
+    // One more: the session throws, and is over.
+    initiator = a.openSync('initiator');
+    initiator.receive(b.openSync('responder').receive(initiator.start())!);
+    const message = encode({t: 'entries', entries: forged(100, MAX_INVALID_SYNC_ENTRIES + 1), want: new Uint8Array(0), done: false});
+    expect(() => initiator.receive(message)).toThrow(InvalidEntriesError);
+    expect(initiator.done).toBe(true);
+  });
+
+  it('does not count entries refused for their time alone: a peer with another clock is not hostile', () => {
+    const a = storeWith(base.slice(0, 40));
+    const b = storeWith(base.slice(0, 30));
+    const initiator = a.openSync('initiator');
+    initiator.receive(b.openSync('responder').receive(initiator.start())!);
+    // Validly signed, dated a day ahead of the store's clock: refused, yet not invalid.
+    const ahead = nodes.slice(100, 100 + 2 * MAX_INVALID_SYNC_ENTRIES).map((node) => wireEntry(node.record({version: 1, updatedAt: base[0]!.value.updatedAt + 86_400_000})));
+    expect(initiator.receive(encode({t: 'entries', entries: ahead, want: new Uint8Array(0), done: true}))).toBeNull();
+    expect(initiator.stats().entriesRejected).toBe(ahead.length);
   });
 });

@@ -28,6 +28,13 @@ export class EntryRejectedError extends WgmeshError {
   }
 }
 
+/** A sync session given up on: the peer sent entries that no honest replica holds. */
+export class InvalidEntriesError extends WgmeshError {
+  constructor(message: string) {
+    super('INVALID_ENTRIES', message);
+  }
+}
+
 /** Invalid user input: a flag, an argument, an id. */
 export class InvalidInputError extends WgmeshError {
   constructor(message: string) {

@@ -10,6 +10,7 @@ export * from './model/record.js';
 export * from './model/entries.js';
 export * from './model/aliases.js';
 export * from './model/alias-claims.js';
+export * from './model/invalid-entries.js';
 export * from './views/node-relations.js';
 export * from './addressing/mesh-id.js';
 export * from './addressing/address.js';

@@ -9,6 +9,14 @@ import type {NodeRecord, SignedEntry, VerifiedEntry} from '../model/record.js';
  */
 export const MAX_SYNC_MESSAGE_BYTES = 1024 * 1024;
 
+/**
+ * Invalid entries (see {@link MergeResult.rejected}) one sync session takes
+ * before it gives up on the peer. A replica sends only entries it verified
+ * itself, so an honest peer sends none; the few allowed cost a few Ed25519
+ * verifications, and the session then throws an {@link InvalidEntriesError}.
+ */
+export const MAX_INVALID_SYNC_ENTRIES = 4;
+
 /** Which end of a reconciliation a {@link SyncSession} plays. */
 export type SyncRole = 'initiator' | 'responder';
 
@@ -38,6 +46,14 @@ export interface SyncStats {
  * Both sides end holding the merge of both states. A malformed message makes
  * `receive` throw a DecodeError; the transport then drops the session, and the
  * store is left as it was before that message.
+ *
+ * Bounds every store keeps, so one peer cannot stall the daemon: no message
+ * it produces or accepts is over {@link MAX_SYNC_MESSAGE_BYTES} (a bigger one
+ * is refused before it is decoded), one message carries only as many entries
+ * as take a few ms to verify (large differences take several messages, each
+ * handled in its own turn of the event loop), and a session that receives
+ * more than {@link MAX_INVALID_SYNC_ENTRIES} invalid entries throws an
+ * {@link InvalidEntriesError}, which the transport turns into a refusal.
  */
 export interface SyncSession {
   /** Initiator only: the first message. */
@@ -57,8 +73,14 @@ export interface SyncSession {
 export interface MergeResult {
   /** Entries that changed the state (new or newer). */
   accepted: VerifiedEntry[];
-  /** Entries refused, with the reason (verification failure, expired). */
-  rejected: {id?: string; reason: string}[];
+  /**
+   * Entries refused, with the reason (verification failure, expired).
+   * `invalid` marks an entry that no honest replica holds (bad encoding,
+   * signature, owner id, address or mesh); one refused only for its time
+   * (expired, or dated beyond the allowed clock skew) may come from an honest
+   * peer whose clock differs, and is not marked.
+   */
+  rejected: {id?: string; reason: string; invalid?: boolean}[];
 }
 
 /** A change notification: `current` replaced `previous` for node `id`. */

@@ -6,15 +6,16 @@
  * garbage collection without resurrection, digests, snapshots, and that sync
  * sessions converge under any interleaving (property tests with fast-check).
  */
+import {randomBytes} from 'node:crypto';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
 import type {Logger} from '../contracts/logger.js';
-import type {MeshStore, StoreBackend, StoreChange, SyncSession, SyncStats} from '../contracts/store.js';
+import {MAX_SYNC_MESSAGE_BYTES, type MeshStore, type StoreBackend, type StoreChange, type SyncSession, type SyncStats} from '../contracts/store.js';
 import {nodeAddress} from '../addressing/address.js';
 import {generateMeshId} from '../addressing/mesh-id.js';
 import {DecodeError} from '../errors.js';
 import {generateIdentity} from '../identity/identity.js';
-import {compareEntries, type VerifiedEntry} from '../model/record.js';
+import {compareEntries, RECORD_LIMITS, type VerifiedEntry} from '../model/record.js';
 import {encode} from '../util/codec.js';
 import {SimulatedClock} from './simulated-clock.js';
 import {
@@ -34,6 +35,9 @@ export const COMPLIANCE_GC_HORIZON_MS = 3_600_000;
 /** Allowed clock skew of the stores the suite opens (ms). */
 export const COMPLIANCE_CLOCK_SKEW_MS = 60_000;
 
+/** Sync sessions the suite allows two replicas to take to converge across a difference of several MiB. */
+const MAX_SESSIONS_TO_CONVERGE = 20;
+
 /** What {@link runSync} reports. */
 export interface SyncRun {
   /** The initiator's counters. */
@@ -42,25 +46,31 @@ export interface SyncRun {
   responder: SyncStats;
   /** Messages exchanged, both directions. */
   messages: number;
+  /** Bytes of the largest message, either direction. */
+  largestMessage: number;
 }
 
 /**
  * Run one complete sync session between two stores in memory, as a transport
  * would: `initiator` starts, replies go back and forth until one side has
- * nothing more to say. Fails if the exchange does not end within `maxMessages`.
+ * nothing more to say. Fails if the exchange does not end within `maxMessages`
+ * (the default leaves room for a large difference, which a store carries a
+ * few dozen entries a message).
  */
-export function runSync(initiator: MeshStore, responder: MeshStore, maxMessages = 64): SyncRun {
+export function runSync(initiator: MeshStore, responder: MeshStore, maxMessages = 10_000): SyncRun {
   const ends = {initiator: initiator.openSync('initiator'), responder: responder.openSync('responder')};
   let message: Uint8Array | null = ends.initiator.start();
   let to: 'initiator' | 'responder' = 'responder';
   let messages = 0;
+  let largestMessage = 0;
   while (message !== null) {
     if (++messages > maxMessages) throw new Error(`sync session did not end within ${maxMessages} messages`);
+    largestMessage = Math.max(largestMessage, message.byteLength);
     message = ends[to].receive(message);
     to = to === 'responder' ? 'initiator' : 'responder';
   }
   if (!ends.initiator.done || !ends.responder.done) throw new Error('sync session ended with a side still expecting messages');
-  return {initiator: ends.initiator.stats(), responder: ends.responder.stats(), messages};
+  return {initiator: ends.initiator.stats(), responder: ends.responder.stats(), messages, largestMessage};
 }
 
 /** The state of a store as comparable text: `id:hash` per entry, sorted. */
@@ -139,6 +149,9 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
     let pool: EntryPool;
     let alice: TestNode;
     let bob: TestNode;
+    /** Nodes for the large-difference sync: a few that write records near the size cap, many that write small ones. */
+    let largeNodes: TestNode[];
+    let smallNodes: TestNode[];
     const meshId = generateMeshId();
     const start = FIXTURE_NOW + 10_000;
 
@@ -147,6 +160,8 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       pool = makeEntryPool(meshId, 5, FIXTURE_NOW);
       alice = makeTestNode(meshId);
       bob = makeTestNode(meshId);
+      largeNodes = Array.from({length: 80}, () => makeTestNode(meshId));
+      smallNodes = Array.from({length: 300}, () => makeTestNode(meshId));
     });
 
     function open(options: {clock?: SimulatedClock; logger?: Logger; meshId?: string} = {}): MeshStore {
@@ -535,6 +550,46 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
         const responder = store.openSync('responder');
         expect(() => responder.receive(foreign.openSync('initiator').start())).toThrow(DecodeError);
         expectUnchanged(store, before);
+      });
+
+      it(`refuses a message over MAX_SYNC_MESSAGE_BYTES (${MAX_SYNC_MESSAGE_BYTES}) and changes nothing`, () => {
+        const a = loaded(pool.entries.slice(0, 8));
+        const b = loaded(pool.entries.slice(4, 14));
+        // The initiator's own first message, followed by bytes that take it over the cap.
+        const hello = a.openSync('initiator').start();
+        const oversized = new Uint8Array(MAX_SYNC_MESSAGE_BYTES + 1);
+        oversized.set(hello);
+        const before = snapshotOf(b);
+        expect(() => b.openSync('responder').receive(oversized)).toThrow(DecodeError);
+        expectUnchanged(b, before);
+      });
+
+      it(`converges across a difference of more than MAX_SYNC_MESSAGE_BYTES, each message at most that size`, () => {
+        // Records near the size cap on one side (over 2 MiB in all, of random text that compression shrinks by a quarter at most), many small ones on the other.
+        const services = (): Record<string, string> =>
+          Object.fromEntries(
+            Array.from({length: RECORD_LIMITS.services}, (_, i) => [`service-${i}`, randomBytes((RECORD_LIMITS.serviceValue / 4) * 3).toString('base64')]),
+          );
+        const big = largeNodes.map((node) => node.record({services: services()}));
+        expect(big.reduce((sum, entry) => sum + entry.body.byteLength, 0)).toBeGreaterThan(MAX_SYNC_MESSAGE_BYTES);
+        const small = smallNodes.map((node) => node.record());
+        for (const [x, y] of [
+          [big, small],
+          [small, big],
+        ] as const) {
+          const a = loaded(x);
+          const b = loaded(y);
+          let largest = 0;
+          // One session, or several for a store that leaves part of a large difference to the next session.
+          for (let sessions = 1; hex(a.digest()) !== hex(b.digest()); sessions++) {
+            if (sessions > MAX_SESSIONS_TO_CONVERGE) throw new Error(`replicas still differ after ${MAX_SESSIONS_TO_CONVERGE} sync sessions`);
+            largest = Math.max(largest, runSync(a, b).largestMessage);
+          }
+          expect(largest).toBeLessThanOrEqual(MAX_SYNC_MESSAGE_BYTES);
+          const expected = expectedState([...x, ...y]);
+          expect(storeState(a)).toEqual(expected);
+          expect(storeState(b)).toEqual(expected);
+        }
       });
 
       it('throws a DecodeError on garbage, truncated or foreign messages and changes nothing', () => {
