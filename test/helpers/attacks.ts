@@ -1,40 +1,14 @@
 /**
- * Attacks on a daemon's control port, for the hostile tests. Each is bounded
- * in count and time and can be torn down at any point: idle TCP connections
- * that never start TLS, TLS handshakes without a client certificate, scripted
- * sync sessions, and a twophase sync session that makes the responder ask for,
- * and then check, many entries whose signatures do not verify.
+ * Attacks on a daemon's control port for the hostile tests, each bounded in
+ * count and time and torn down on request: idle TCP connections that never
+ * start TLS, TLS handshakes without a client certificate, and a hostile member
+ * run in a child process (member-attacker-process.js).
  */
-import {generateKeyPairSync, randomBytes} from 'node:crypto';
+import {fork, type ChildProcess} from 'node:child_process';
+import {setMaxListeners} from 'node:events';
 import {connect, type Socket} from 'node:net';
+import {join} from 'node:path';
 import {connect as tlsConnect} from 'node:tls';
-import {bytesSchema, decode, encode, nodeAddress, nodeIdFromSigningKey, type NodeRecord, type SignedEntry, type SyncSession, type SyncStats} from '@wgmesh/core';
-import {TWOPHASE_KIND, TWOPHASE_SYNC_PROTOCOL_VERSION} from '@wgmesh/store-twophase';
-import {z} from 'zod';
-
-/** A sync session that sends `messages` one after the other and ignores what comes back (the hostile initiator). */
-export function scriptedSession(messages: readonly Uint8Array[]): SyncSession {
-  let next = 0;
-  const stats: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
-  const send = (): Uint8Array | null => {
-    const message = messages[next++];
-    if (message === undefined) return null;
-    stats.messagesSent++;
-    stats.bytesSent += message.byteLength;
-    return message;
-  };
-  return {
-    start: () => send() ?? new Uint8Array(),
-    receive(message) {
-      stats.bytesReceived += message.byteLength;
-      return send();
-    },
-    get done() {
-      return next > messages.length;
-    },
-    stats: () => ({...stats}),
-  };
-}
 
 /** Where the attacker's sockets come from and where they go. */
 export interface SocketTarget {
@@ -136,6 +110,8 @@ export async function runBareTlsHandshakes(
   options: {count: number; concurrency: number; attemptTimeoutMs: number; deadline: number; signal: AbortSignal},
 ): Promise<HandshakeFlood> {
   const result: HandshakeFlood = {attempted: 0, completed: 0, closedAfterHandshake: 0, timedOut: 0, errors: {}};
+  // Each attempt in flight listens for the abort.
+  setMaxListeners(options.concurrency + 10, options.signal);
   const attempt = () =>
     new Promise<void>((resolve) => {
       let handshook = false;
@@ -185,106 +161,96 @@ export async function runBareTlsHandshakes(
   return result;
 }
 
-/**
- * `count` records of `meshId` that pass every cheap check a receiver makes
- * (shape, mesh, id derived from the signing key, dated now) and fail only the
- * signature: each costs the receiver a full Ed25519 verification. Every entry
- * is a different node with a real key pair, so no receiver can tell them apart
- * by id. `template` gives the other fields (its id, keys and address are replaced).
- */
-export function badSignatureRecords(meshId: string, template: NodeRecord, count: number): SignedEntry[] {
-  const signatures = randomBytes(64 * count);
-  return Array.from({length: count}, (_, index) => {
-    const x = generateKeyPairSync('ed25519').publicKey.export({format: 'jwk'}).x!;
-    const signingKey = Buffer.from(x, 'base64url').toString('base64');
-    const id = nodeIdFromSigningKey(signingKey);
-    const body: NodeRecord = {...template, meshId, id, signingKey, address: nodeAddress(meshId, id, 0), addressCounter: 0};
-    return {body: encode(body), signature: signatures.subarray(index * 64, (index + 1) * 64)};
-  });
+/** Options of the member attacker (see member-attacker-process.js for each). */
+export interface MemberAttackerOptions {
+  endpoint: string;
+  meshId: string;
+  tls: {caCertificatePath: string; certificatePath: string; privateKeyPath: string};
+  dataDir: string;
+  frameBytes: number;
+  messagesPerRound: number;
+  syncsPerRound: number;
+  maxFrameRounds: number;
+  badEntries: number;
+  badSessions: number;
+  windowMs: number;
+  timeoutMs: number;
 }
 
-/** How far one flooding sync session got. */
-export interface FloodingSyncProgress {
-  /** The responder's reply to the hello (`buckets` lets the session go on). */
-  helloReply?: string;
-  /** Ids the responder asked for after the summaries (the session sends that many entries at most). */
-  wanted?: number;
-  /** Entries sent in the final message. */
-  entriesSent: number;
+/** What the member attacker reports at the end. */
+export interface MemberAttackReport {
+  frames: {sent: number; bytes: number; outcomes: Record<string, number>};
+  syncs: {ms: number; progress: {helloReply?: string; wanted?: number; entriesSent: number}; error?: string}[];
 }
 
-const replySchema = z.object({t: z.string(), bits: z.number().int().min(0).max(12).optional(), want: bytesSchema.optional()});
-/** Bytes of one twophase summary: node id, version (uint64), hash prefix. */
-const SUMMARY_BYTES = 16 + 8 + 16;
-/** Bytes of a node id in a `want` list. */
-const WANTED_ID_BYTES = 16;
-
-/** A source of {@link floodingSyncSession}s sharing the encoded messages (they are large). */
-export interface FloodingSync {
-  /** A new session as initiator, and what it achieved so far. */
-  session(): {session: SyncSession; progress: FloodingSyncProgress};
-}
+type AttackerMessage = {type: 'member'; nodeId: string} | {type: 'ready'; buildMs: number} | ({type: 'done'} & MemberAttackReport) | {type: 'failed'; error: string};
 
 /**
- * Twophase sync sessions (initiator) that offer `entries` to the responder:
- * hello with a digest that matches nothing, summaries of every entry in every
- * bucket the responder chose (so it lacks and asks for all of them), then the
- * final message carrying the entries, as many as were asked for. With
- * {@link badSignatureRecords} this is one member making another check tens
- * of thousands of signatures in one session.
+ * A hostile member in a child process: it pushes its own record to the
+ * target, builds its entries, then on {@link MemberAttacker.attack} sends
+ * maximal frames and flooding sync sessions. {@link MemberAttacker.kill} ends
+ * it at any point (safe to call again).
  */
-export function floodingSync(meshId: string, entries: readonly SignedEntry[]): FloodingSync {
-  const now = Date.now();
-  const items = Buffer.alloc(entries.length * SUMMARY_BYTES);
-  entries.forEach((entry, index) => {
-    const id = decode(entry.body, z.object({id: z.string()}), 'own entry').id;
-    const offset = index * SUMMARY_BYTES;
-    items.write(id, offset, 16, 'hex');
-    items.writeUInt32BE(Math.floor(now / 2 ** 32), offset + 16);
-    items.writeUInt32BE(now >>> 0, offset + 20);
-    randomBytes(16).copy(items, offset + 24);
-  });
-  const wire = entries.map((entry) => ({body: entry.body, signature: entry.signature}));
-  const full = encode({t: 'final', entries: wire});
-  return {
-    session() {
-      const progress: FloodingSyncProgress = {entriesSent: 0};
-      const stats: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
-      let done = false;
-      const send = (message: Uint8Array): Uint8Array => {
-        stats.messagesSent++;
-        stats.bytesSent += message.byteLength;
-        return message;
-      };
-      const session: SyncSession = {
-        start: () =>
-          send(encode({t: 'hello', v: TWOPHASE_SYNC_PROTOCOL_VERSION, mesh: meshId, kind: TWOPHASE_KIND, digest: randomBytes(40), count: entries.length})),
-        receive(message) {
-          stats.bytesReceived += message.byteLength;
-          const reply = decode(message, replySchema, 'responder reply', 128 * 1024 * 1024);
-          if (progress.helloReply === undefined) {
-            progress.helloReply = reply.t;
-            if (reply.t !== 'buckets' || reply.bits === undefined) return finish();
-            const buckets = Array.from({length: 2 ** reply.bits}, (_, bucket) => bucket);
-            return send(encode({t: 'summaries', buckets, items}));
-          }
-          if (reply.t !== 'entries' || reply.want === undefined) return finish();
-          progress.wanted = reply.want.byteLength / WANTED_ID_BYTES;
-          progress.entriesSent = Math.min(progress.wanted, wire.length);
-          done = true;
-          if (progress.wanted === 0) return null;
-          return send(progress.entriesSent === wire.length ? full : encode({t: 'final', entries: wire.slice(0, progress.entriesSent)}));
-        },
-        get done() {
-          return done;
-        },
-        stats: () => ({...stats}),
-      };
-      function finish(): null {
-        done = true;
-        return null;
-      }
-      return {session, progress};
-    },
-  };
+export class MemberAttacker {
+  private readonly child: ChildProcess;
+  private readonly messages: AttackerMessage[] = [];
+  private output = '';
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    child.on('message', (message: AttackerMessage) => this.messages.push(message));
+    child.stdout?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-4_000)));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-4_000)));
+  }
+
+  /**
+   * Start the child: it pushes its own record to the target and resolves
+   * with its node id once it has (within `timeoutMs`); then it builds its
+   * entries (see {@link MemberAttacker.ready}).
+   */
+  static async start(options: MemberAttackerOptions, timeoutMs: number): Promise<{attacker: MemberAttacker; nodeId: string}> {
+    const child = fork(join(import.meta.dirname, 'member-attacker-process.js'), [], {execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc']});
+    const attacker = new MemberAttacker(child);
+    try {
+      child.send({type: 'prepare', options});
+      return {attacker, nodeId: (await attacker.next('member', timeoutMs)).nodeId};
+    } catch (error) {
+      attacker.kill();
+      throw error;
+    }
+  }
+
+  /** Wait (up to `timeoutMs`) until its entries are built; resolves with the time that took. */
+  async ready(timeoutMs: number): Promise<number> {
+    return (await this.next('ready', timeoutMs)).buildMs;
+  }
+
+  /** Start the attack; resolves with the report (or rejects) within `timeoutMs`. */
+  async attack(timeoutMs: number): Promise<MemberAttackReport> {
+    this.child.send({type: 'attack'});
+    const {frames, syncs} = await this.next('done', timeoutMs);
+    return {frames, syncs};
+  }
+
+  /** Tell the member the rest of the attack is over (it finishes its current round and sync sessions). */
+  othersDone(): void {
+    if (this.child.connected) this.child.send({type: 'others-done'});
+  }
+
+  /** Kill the child (SIGKILL) if it still runs. */
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  private async next<T extends AttackerMessage['type']>(type: T, timeoutMs: number): Promise<Extract<AttackerMessage, {type: T}>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find((message) => message.type === type || message.type === 'failed');
+      if (found?.type === 'failed') throw new Error(`the member attacker failed: ${found.error}\n${this.output}`);
+      if (found) return found as Extract<AttackerMessage, {type: T}>;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the member attacker exited (${this.child.exitCode ?? this.child.signalCode}) before '${type}':\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`the member attacker did not report '${type}' within ${timeoutMs} ms:\n${this.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
