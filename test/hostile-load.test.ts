@@ -61,10 +61,10 @@ const FRAME_SYNCS_PER_ROUND = 4;
 /** Rounds of frames at most (they stop earlier when the rest of the attack is over). */
 const MAX_FRAME_ROUNDS = 4;
 /** Honest changes made during the attack at most, one after another with {@link CHANGE_PAUSE_MS} between them. */
-const MAX_CHANGES = 80;
-const CHANGE_PAUSE_MS = 300;
+const MAX_CHANGES = 150;
+const CHANGE_PAUSE_MS = 400;
 /** No attack step starts later than this after the attack began. */
-const ATTACK_WINDOW_MS = 25_000;
+const ATTACK_WINDOW_MS = 40_000;
 /** Where the unauthenticated clients connect from. */
 const ATTACKER_ADDRESS = '127.0.0.2';
 
@@ -227,7 +227,7 @@ describe('a daemon under hostile load', () => {
       let busy = 2;
       const atFullStrength = () => busy > 0;
       const attacking = member!
-        .attack(ATTACK_WINDOW_MS + 90_000)
+        .attack(ATTACK_WINDOW_MS + 45_000)
         .then(
           (result) => (report = result),
           (error: unknown) => (memberError = (error as Error).message.slice(0, 1_000)),
@@ -314,7 +314,7 @@ describe('a daemon under hostile load', () => {
     expect.soft(idleStats.connected, 'idle TCP connections opened').toBe(IDLE_CONNECTIONS);
     expect.soft(handshakes?.attempted, 'TLS handshakes without a certificate attempted').toBe(BARE_HANDSHAKES);
     expect.soft(frames.sent, 'maximal frames sent by the member').toBeGreaterThanOrEqual(FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND);
-    expect.soft(syncs.length, 'sync sessions offering 50,000 bad entries').toBeGreaterThanOrEqual(1);
+    expect.soft(syncs.filter((one) => one.progress.helloReply !== undefined).length, 'sync sessions offering 50,000 bad entries that A answered').toBeGreaterThanOrEqual(1);
     // What the issue asks of A under that attack.
     expect.soft(a.running, 'A survived the attack').toBe(true);
     expect.soft(peak?.bytes ?? Infinity, `A's RSS during the attack (MB): peak ${peak ? mb(peak.bytes) : '?'}, limit ${mb(RSS_LIMIT_BYTES)}`).toBeLessThan(RSS_LIMIT_BYTES);
@@ -327,5 +327,5 @@ describe('a daemon under hostile load', () => {
     expect.soft(whileAttacked.length, 'honest changes made while the attack was at full strength').toBeGreaterThanOrEqual(3);
     const slow = changes.filter((one) => one.ms > CHANGE_BOUND_MS || one.missing.length > 0).map((one) => `${one.origin}: ${one.ms} ms${one.missing.length > 0 ? `, never reached ${one.missing.join(', ')}` : ''}`);
     expect.soft(slow, `honest changes that took more than ${CHANGE_BOUND_MS} ms to reach every member (of ${changes.length})`).toEqual([]);
-  }, 180_000);
+  }, 200_000);
 });

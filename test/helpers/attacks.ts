@@ -8,7 +8,7 @@ import {fork, type ChildProcess} from 'node:child_process';
 import {setMaxListeners} from 'node:events';
 import {connect, type Socket} from 'node:net';
 import {join} from 'node:path';
-import {connect as tlsConnect} from 'node:tls';
+import {connect as tlsConnect, type ConnectionOptions} from 'node:tls';
 
 /** Where the attacker's sockets come from and where they go. */
 export interface SocketTarget {
@@ -117,14 +117,16 @@ export async function runBareTlsHandshakes(
       let handshook = false;
       let failure: string | undefined;
       let settled = false;
-      const socket = tlsConnect({
+      // tls.connect takes the options of net.connect too (localAddress), which its type does not list.
+      const connection: ConnectionOptions & {localAddress: string} = {
         host: target.host,
         port: target.port,
         localAddress: target.localAddress,
         servername: 'wgmesh.invalid',
         ALPNProtocols: ['h2'],
         rejectUnauthorized: false,
-      });
+      };
+      const socket = tlsConnect(connection);
       const finish = (outcome: 'closed' | 'timeout' | 'aborted') => {
         if (settled) return;
         settled = true;

@@ -5,8 +5,9 @@
  * that runs it. It talks to the test over the IPC channel:
  *
  * 1. test -> `{type: 'prepare', options}` ({@link AttackerOptions}): the
- *    member pushes its own valid record to the target (so it is a member of
- *    the mesh, not only a holder of a certificate) -> `{type: 'member', nodeId}`;
+ *    member pushes its own valid record to the target over both of its
+ *    connections (so it is a member of the mesh, not only a holder of a
+ *    certificate, and is connected before the attack) -> `{type: 'member', nodeId}`;
  *    then it builds its entries -> `{type: 'ready', buildMs}`.
  * 2. test -> `{type: 'attack'}`: rounds of maximal frames (control messages
  *    and sync frames of `frameBytes`, all in flight at once) and, alongside,
@@ -67,10 +68,11 @@ let othersDone = false;
 async function prepare(given) {
   options = given;
   const identity = generateIdentity();
-  for (let i = 0; i < 2; i++) {
+  // grpc-js shares one connection between channels with equal options: the second one's keepalive differs so that it gets its own.
+  for (const keepaliveTimeMs of [300_000, 299_000]) {
     transports.push(
       await grpcTransportFactory.create({
-        config: {listenAddress: '127.0.0.1', maxMessageBytes: given.frameBytes},
+        config: {listenAddress: '127.0.0.1', maxMessageBytes: given.frameBytes, keepaliveTimeMs},
         daemonConfig: {gRPCPort: 1, timeoutMs: given.timeoutMs, ...given.tls},
         logger: silentLogger(),
         dataDir: given.dataDir,
@@ -81,10 +83,11 @@ async function prepare(given) {
       }),
     );
   }
-  const [member] = transports;
   const self = makeTestNode(given.meshId, {identity, now: Date.now()});
   const template = self.recordBody({controlEndpoint: null, wgEndpoint: null});
-  await member.message(given.endpoint, given.meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(self.record({controlEndpoint: null, wgEndpoint: null}))]}));
+  // Over both connections, so that both are open before the attack starts (as a member's would be).
+  const push = encode({t: 'push', f: identity.nodeId, e: [wireEntry(self.record({controlEndpoint: null, wgEndpoint: null}))]});
+  await Promise.all(transports.map((transport) => transport.message(given.endpoint, given.meshId, push)));
   await tell({type: 'member', nodeId: identity.nodeId});
   const started = Date.now();
   nextBadSession = floodingSync(given.meshId, await badSignatureRecords(given.meshId, template, given.badEntries));
@@ -93,7 +96,7 @@ async function prepare(given) {
 
 async function attack() {
   const given = /** @type {AttackerOptions} */ (options);
-  const [framer, syncer] = /** @type {import('@wgmesh/core').Transport[]} */ (transports);
+  const [framer, syncer] = /** @type {[import('@wgmesh/core').Transport, import('@wgmesh/core').Transport]} */ (transports);
   const makeBad = /** @type {ReturnType<typeof floodingSync>} */ (nextBadSession);
   const deadline = Date.now() + given.windowMs;
   /** @type {{ms: number, progress: import('./member-attacks.js').FloodingSyncProgress, error?: string}[]} */
@@ -107,7 +110,9 @@ async function attack() {
       syncs.push({ms: Date.now() - started, progress, ...(error === undefined ? {} : {error})});
     }
   })().finally(() => (syncing = false));
-  const frames = {sent: 0, bytes: 0, /** @type {Record<string, number>} */ outcomes: {}};
+  /** @type {Record<string, number>} */
+  const outcomes = {};
+  const frames = {sent: 0, bytes: 0, outcomes};
   const payload = randomBytes(given.frameBytes);
   for (let round = 0; round < given.maxFrameRounds && Date.now() < deadline && (round === 0 || syncing || !othersDone); round++) {
     const sends = [

@@ -72,7 +72,7 @@ export async function badSignatureRecords(meshId, template, count) {
         () =>
           /** @type {Promise<string>} */ (
             new Promise((resolve, reject) =>
-              generateKeyPair('ed25519', (error, publicKey) =>
+              generateKeyPair('ed25519', {}, (error, publicKey) =>
                 error ? reject(error) : resolve(Buffer.from(/** @type {string} */ (publicKey.export({format: 'jwk'}).x), 'base64url').toString('base64')),
               ),
             )
