@@ -25,6 +25,9 @@ import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {badSignatureRecords, floodingSync, scriptedSession} from './member-attacks.js';
 
+/** The largest message the member itself sends or accepts, unless its frames are larger. */
+const MEMBER_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
 /**
  * @typedef {object} AttackerOptions
  * @property {string} endpoint the target's control endpoint
@@ -68,11 +71,13 @@ let othersDone = false;
 async function prepare(given) {
   options = given;
   const identity = generateIdentity();
+  // The member's own limit never stops its attack: room for its frames and for a sync message of all its entries.
+  const maxMessageBytes = Math.max(given.frameBytes, MEMBER_MAX_MESSAGE_BYTES);
   // grpc-js shares one connection between channels with equal options: the second one's keepalive differs so that it gets its own.
   for (const keepaliveTimeMs of [300_000, 299_000]) {
     transports.push(
       await grpcTransportFactory.create({
-        config: {listenAddress: '127.0.0.1', maxMessageBytes: given.frameBytes, keepaliveTimeMs},
+        config: {listenAddress: '127.0.0.1', maxMessageBytes, keepaliveTimeMs},
         daemonConfig: {gRPCPort: 1, timeoutMs: given.timeoutMs, ...given.tls},
         logger: silentLogger(),
         dataDir: given.dataDir,
