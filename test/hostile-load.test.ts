@@ -78,14 +78,18 @@ const CHANGE_FOLLOW_MS = 10_000;
 /** File descriptors this process needs: the idle connections, the handshakes in flight, daemons' pipes and IPC. */
 const FD_NEEDED = 8_192;
 
-/** Raise this process's open-file limit to {@link FD_NEEDED} if it is lower (children, the daemons, inherit it). */
+/**
+ * Make sure this process may open {@link FD_NEEDED} files. Node raises its soft
+ * limit to the hard one at start, so only a lower hard limit needs raising,
+ * which takes CAP_SYS_RESOURCE (the daemons, started later, inherit it).
+ */
 function ensureFdLimit(): string {
   const line = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   const soft = line?.[1] === 'unlimited' ? Infinity : Number(line?.[1] ?? 0);
   const hard = line?.[2] === 'unlimited' ? Infinity : Number(line?.[2] ?? 0);
   if (soft >= FD_NEEDED) return `open files: ${soft}`;
   try {
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${FD_NEEDED}:${Math.max(FD_NEEDED, hard)}`]);
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${FD_NEEDED}:${hard >= FD_NEEDED ? line?.[2] : FD_NEEDED}`]);
   } catch (error) {
     throw new Error(`this test needs ${FD_NEEDED} open files and has ${soft}; raise it (ulimit -n ${FD_NEEDED}) or run as root: ${(error as Error).message}`);
   }
