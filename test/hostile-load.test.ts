@@ -5,18 +5,23 @@
  * runs. The attack, all at once:
  *
  * - 2,000 TCP connections to A's control port that never start TLS (held
- *   open until the end of the attack, or until A closes them);
+ *   open until the end of the attack, or until A closes them: at once past
+ *   `grpc.maxHandshakesPerAddress` of them, the rest after `timeout`);
  * - 2,000 TLS handshakes without a client certificate, 20 at a time;
  * - a member (a certificate of the mesh's CA and a valid record in the mesh)
- *   sending frames as large as A's transport accepts by default, 8 control
- *   messages and 4 sync frames at a time, round after round;
- * - the same member running twophase sync sessions that make A ask for, and
- *   check, 50,000 entries with bad signatures.
+ *   sending, 8 control messages and 4 sync frames at a time, round after
+ *   round, frames of exactly the largest size A accepts (1 MiB, sent with the
+ *   wgmesh transport) and, in the first rounds, frames of 60 MiB (sent with a
+ *   hand-made grpc-js client, as the transport refuses to send them), which A
+ *   must refuse from their length prefix;
+ * - the same member running real twophase sync sessions, one after another,
+ *   each offering 50,000 entries with bad signatures, which A must refuse
+ *   after the first few (INVALID_ENTRIES).
  *
  * The connections and handshakes come from this test process; the member is
- * a child process (test/helpers/member-attacker-process.js), so that encoding
- * its frames of tens of MB never stalls the measurements made here (the
- * event-loop delay of this process is printed with them).
+ * a child process (test/helpers/member-attacker-process.js), so that its
+ * frames and entries never stall the measurements made here (the event-loop
+ * delay of this process is printed with them).
  *
  * The unauthenticated clients connect from 127.0.0.2, the members (and the
  * member attacker) from 127.0.0.1: on a real network the attacker's address
@@ -36,9 +41,9 @@ import {readFileSync} from 'node:fs';
 import {randomBytes} from 'node:crypto';
 import {join} from 'node:path';
 import {monitorEventLoopDelay} from 'node:perf_hooks';
-import {DEFAULT_MAX_MESSAGE_BYTES as TRANSPORT_MAX_MESSAGE_BYTES} from '@wgmesh/transport-grpc';
+import {MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {MemberAttacker, openIdleConnections, runBareTlsHandshakes, type HandshakeFlood, type IdleFlood, type MemberAttackReport, type SocketTarget} from './helpers/attacks.js';
+import {MemberAttacker, openIdleConnections, runBareTlsHandshakes, type FrameReport, type HandshakeFlood, type IdleFlood, type MemberAttackReport, type SocketTarget} from './helpers/attacks.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
 import {mb, readRss, RssSampler} from './helpers/rss.js';
@@ -49,22 +54,28 @@ const IDLE_CONNECTIONS = 2_000;
 const BARE_HANDSHAKES = 2_000;
 /** Handshakes in flight at once. */
 const HANDSHAKE_CONCURRENCY = 20;
-/** Entries with bad signatures in one flooding sync session. */
+/** Entries with bad signatures offered by one sync session. */
 const BAD_SYNC_ENTRIES = 50_000;
-/** Flooding sync sessions, one after another. */
-const BAD_SYNC_SESSIONS = 3;
-/** The largest payload A's transport accepts with its default settings: the member's frames are this big. */
-const FRAME_BYTES = TRANSPORT_MAX_MESSAGE_BYTES;
-/** Per round: control messages and sync frames of {@link FRAME_BYTES} in flight at once. */
+/** Bad sync sessions at most, one after another until the attack window closes. */
+const BAD_SYNC_SESSIONS = 100;
+/** Bytes a bad session may send before A gives up on it: its hello and first summaries and entries, far from its 50,000 entries. */
+const BAD_SYNC_MAX_BYTES_SENT = 1024 * 1024;
+/** Per round: control messages and sync frames in flight at once (of the largest accepted size; in the first rounds as many oversized ones too). */
 const FRAME_MESSAGES_PER_ROUND = 8;
 const FRAME_SYNCS_PER_ROUND = 4;
-/** Rounds of frames at most (they stop earlier when the rest of the attack is over). */
-const MAX_FRAME_ROUNDS = 4;
+/** Rounds of frames at most (they stop earlier when the attack window closes). */
+const MAX_FRAME_ROUNDS = 100;
+/** Payload of an oversized frame: what took a daemon to 1.3 GB with 8 messages and 4 sync frames. */
+const OVERSIZED_BYTES = 60 * 1024 * 1024;
+/** The first rounds that carry oversized frames too. */
+const OVERSIZED_ROUNDS = 2;
 /** Honest changes made during the attack at most, one after another with {@link CHANGE_PAUSE_MS} between them. */
 const MAX_CHANGES = 150;
 const CHANGE_PAUSE_MS = 400;
 /** No attack step starts later than this after the attack began. */
-const ATTACK_WINDOW_MS = 40_000;
+const ATTACK_WINDOW_MS = 30_000;
+/** A's `timeout` (the daemon default): a connection that has not finished TLS by then is closed. */
+const A_TIMEOUT_MS = 5_000;
 /** Where the unauthenticated clients connect from. */
 const ATTACKER_ADDRESS = '127.0.0.2';
 
@@ -135,10 +146,11 @@ describe('a daemon under hostile load', () => {
         meshId,
         tls: await cluster.pki.issue('mallory'),
         dataDir: join(cluster.sandbox.dir, 'mallory'),
-        frameBytes: FRAME_BYTES,
         messagesPerRound: FRAME_MESSAGES_PER_ROUND,
         syncsPerRound: FRAME_SYNCS_PER_ROUND,
         maxFrameRounds: MAX_FRAME_ROUNDS,
+        oversizedBytes: OVERSIZED_BYTES,
+        oversizedRounds: OVERSIZED_ROUNDS,
         badEntries: BAD_SYNC_ENTRIES,
         badSessions: BAD_SYNC_SESSIONS,
         windowMs: ATTACK_WINDOW_MS,
@@ -221,7 +233,7 @@ describe('a daemon under hostile load', () => {
     let memberError: string | undefined;
     const changes: ChangeOutcome[] = [];
     const join: {ok: boolean; ms: number; error?: string; convergedMs?: number; convergeError?: string} = {ok: false, ms: 0};
-    let idleStats = {connected: 0, failed: 0, closedByA: 0, openAtEnd: 0};
+    let idleStats = {connected: 0, failed: 0, closedByA: 0, closedAtOnce: 0, closedAfterTimeout: 0, openAtEnd: 0};
     try {
       // 1. Idle connections first: they hold A's connection slots for the rest of the attack.
       idle = await openIdleConnections(target, IDLE_CONNECTIONS);
@@ -239,10 +251,7 @@ describe('a daemon under hostile load', () => {
         .finally(() => busy--);
       const handshaking = runBareTlsHandshakes(target, {count: BARE_HANDSHAKES, concurrency: HANDSHAKE_CONCURRENCY, attemptTimeoutMs: 10_000, deadline, signal: abort.signal})
         .then((result) => (handshakes = result))
-        .finally(() => {
-          busy--;
-          member!.othersDone();
-        });
+        .finally(() => busy--);
       const joining = (async () => {
         const started = Date.now();
         try {
@@ -270,8 +279,18 @@ describe('a daemon under hostile load', () => {
         }
       })();
       await Promise.all([attacking, handshaking, joining, changing]);
+      // Every idle connection was opened at the start: A has had `timeout` to close them all.
+      await waitFor(async () => idle!.open() === 0, A_TIMEOUT_MS + 3_000, 'A to close every idle connection').catch(() => undefined);
     } finally {
-      idleStats = {connected: idle?.connected ?? 0, failed: idle?.failed ?? 0, closedByA: idle?.closedByPeer() ?? 0, openAtEnd: idle?.open() ?? 0};
+      const after = idle?.closedByPeerAfterMs() ?? [];
+      idleStats = {
+        connected: idle?.connected ?? 0,
+        failed: idle?.failed ?? 0,
+        closedByA: after.length,
+        closedAtOnce: after.filter((ms) => ms < 1_000).length,
+        closedAfterTimeout: after.filter((ms) => ms >= A_TIMEOUT_MS - 500).length,
+        openAtEnd: idle?.open() ?? 0,
+      };
       idle?.close();
       abort.abort();
       member?.kill();
@@ -281,13 +300,25 @@ describe('a daemon under hostile load', () => {
     const peak = sampler.maxBetween(attackStart, attackEnd);
     const loggedBytes = a.logs().length - logMark;
     note(`attack: ${((attackEnd - attackStart) / 1000).toFixed(1)} s; this process's event-loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`);
-    note(`attack: idle connections ${idleStats.connected} connected, ${idleStats.failed} failed, ${idleStats.closedByA} closed by A, ${idleStats.openAtEnd} still open at the end`);
+    note(
+      `attack: idle connections ${idleStats.connected} connected, ${idleStats.failed} failed to connect; ${idleStats.closedByA} closed by A (${idleStats.closedAtOnce} within 1 s, ${idleStats.closedAfterTimeout} after ~timeout), ${idleStats.openAtEnd} still open at the end`,
+    );
     note(`attack: TLS handshakes without a certificate ${JSON.stringify(handshakes)}`);
     if (memberError !== undefined) note(`attack: the member attacker FAILED: ${memberError}`);
-    const frames = report?.frames ?? {sent: 0, bytes: 0, outcomes: {}};
+    const none = {sent: 0, bytes: 0, outcomes: {}};
+    const frames = report?.frames ?? {maximalMessages: none, maximalSyncs: none, oversizedMessages: none, oversizedSyncs: none, rounds: 0};
     const syncs = report?.syncs ?? [];
-    note(`attack: member frames of ${mb(FRAME_BYTES)}: ${frames.sent} sent (${mb(frames.bytes)}), outcomes ${JSON.stringify(frames.outcomes)}`);
-    note(`attack: ${syncs.length} sync sessions offering ${BAD_SYNC_ENTRIES} bad entries: ${JSON.stringify(syncs)}`);
+    const describeFrames = (what: string, one: FrameReport) => `${what}: ${one.sent} sent (${mb(one.bytes)}), outcomes ${JSON.stringify(one.outcomes)}`;
+    note(`attack: member frames in ${frames.rounds} rounds; ${describeFrames(`control messages of ${MAX_CONTROL_MESSAGE_BYTES} bytes`, frames.maximalMessages)}; ${describeFrames(`sync frames of ${MAX_SYNC_MESSAGE_BYTES} bytes`, frames.maximalSyncs)}`);
+    note(`attack: member frames of ${mb(OVERSIZED_BYTES)}; ${describeFrames('control messages', frames.oversizedMessages)}; ${describeFrames('sync frames', frames.oversizedSyncs)}`);
+    const syncCodes: Record<string, number> = {};
+    for (const one of syncs) syncCodes[one.code] = (syncCodes[one.code] ?? 0) + 1;
+    const refusedInLog = a.logLinesSince(logMark).filter((line) => line.msg === 'sync: refused' && line.code === 'INVALID_ENTRIES').length;
+    note(
+      `attack: ${syncs.length} sync sessions offering ${BAD_SYNC_ENTRIES} bad entries, ended with ${JSON.stringify(syncCodes)}; ` +
+        `the member sent at most ${Math.max(0, ...syncs.map((one) => one.bytesSent))} bytes in ${Math.max(0, ...syncs.map((one) => one.messagesSent))} messages in one, and received at most ${Math.max(0, ...syncs.map((one) => one.bytesReceived))}; ` +
+        `slowest ${Math.max(0, ...syncs.map((one) => one.ms))} ms; A logged ${refusedInLog} INVALID_ENTRIES refusals (the rest counted as suppressed)`,
+    );
     note(`attack: join of D through A ${join.ok ? `succeeded in ${join.ms} ms` : `FAILED after ${join.ms} ms: ${join.error}`}${join.convergedMs !== undefined ? `, all four converged after ${join.convergedMs} ms` : join.convergeError ? `, ${join.convergeError}` : ''}`);
     note(`attack: changes (origin ms [missing] *=during full attack): ${changes.map((one) => `${one.origin} ${one.ms}${one.missing.length > 0 ? ` [${one.missing.join(',')}]` : ''}${one.duringAttack ? '*' : ''}`).join(', ')}`);
     note(`attack: A's RSS peak ${peak ? mb(peak.bytes) : 'not sampled'} at +${peak ? peak.at - attackStart : 0} ms (baseline ${mb(baseline)}, limit ${mb(RSS_LIMIT_BYTES)}); A ${a.running ? 'still runs' : 'EXITED'}, logged ${mb(loggedBytes)}`);
@@ -315,10 +346,18 @@ describe('a daemon under hostile load', () => {
     );
 
     // The attack was delivered in full.
-    expect.soft(idleStats.connected, 'idle TCP connections opened').toBe(IDLE_CONNECTIONS);
+    expect.soft(idleStats.connected + idleStats.failed, 'idle TCP connections attempted').toBe(IDLE_CONNECTIONS);
+    expect.soft(idleStats.openAtEnd, `idle connections A had not closed ${A_TIMEOUT_MS} ms after the attack (it closes them after timeout)`).toBe(0);
     expect.soft(handshakes?.attempted, 'TLS handshakes without a certificate attempted').toBe(BARE_HANDSHAKES);
-    expect.soft(frames.sent, 'maximal frames sent by the member').toBeGreaterThanOrEqual(FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND);
-    expect.soft(syncs.filter((one) => one.progress.helloReply !== undefined).length, 'sync sessions offering 50,000 bad entries that A answered').toBeGreaterThanOrEqual(1);
+    expect.soft(frames.maximalMessages.sent + frames.maximalSyncs.sent, 'frames of the largest accepted size sent by the member').toBeGreaterThanOrEqual(FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND);
+    expect.soft(frames.oversizedMessages.sent + frames.oversizedSyncs.sent, 'oversized frames sent by the member').toBe(OVERSIZED_ROUNDS * (FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND));
+    // Refused from their length prefix: grpc-js ends the call with RESOURCE_EXHAUSTED before buffering the frame.
+    expect.soft({...frames.oversizedMessages.outcomes, ...frames.oversizedSyncs.outcomes}, 'how A ended the calls carrying oversized frames').toEqual({RESOURCE_EXHAUSTED: expect.any(Number)});
+    // Each bad session reached A (which answered its hello and asked for entries) and was refused after its first entries.
+    expect.soft(syncs.length, 'sync sessions offering 50,000 bad entries').toBeGreaterThanOrEqual(1);
+    expect.soft(syncCodes, 'how A ended the bad sync sessions').toEqual({INVALID_ENTRIES: syncs.length});
+    expect.soft(Math.min(...syncs.map((one) => one.messagesSent)), 'messages of the shortest bad session (its hello, summaries and first entries: A answered each)').toBeGreaterThanOrEqual(3);
+    expect.soft(Math.max(...syncs.map((one) => one.bytesSent)), 'bytes the member sent in one bad session before A gave up').toBeLessThan(BAD_SYNC_MAX_BYTES_SENT);
     // What the issue asks of A under that attack.
     expect.soft(a.running, 'A survived the attack').toBe(true);
     expect.soft(peak?.bytes ?? Infinity, `A's RSS during the attack (MB): peak ${peak ? mb(peak.bytes) : '?'}, limit ${mb(RSS_LIMIT_BYTES)}`).toBeLessThan(RSS_LIMIT_BYTES);

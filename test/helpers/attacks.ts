@@ -26,6 +26,8 @@ export interface IdleFlood {
   readonly failed: number;
   /** Connected sockets the daemon has closed since. */
   closedByPeer(): number;
+  /** How long (ms) each socket the daemon closed had been connected, in the order they closed. */
+  closedByPeerAfterMs(): readonly number[];
   /** Connected sockets still open. */
   open(): number;
   /** Close every socket (safe to call again). */
@@ -42,7 +44,7 @@ export async function openIdleConnections(target: SocketTarget, count: number, b
   const sockets = new Set<Socket>();
   let connected = 0;
   let failed = 0;
-  let closedByPeer = 0;
+  const closedByPeerAfterMs: number[] = [];
   let closing = false;
   const close = (): void => {
     closing = true;
@@ -53,11 +55,13 @@ export async function openIdleConnections(target: SocketTarget, count: number, b
     new Promise<void>((resolve) => {
       const socket = connect({host: target.host, port: target.port, localAddress: target.localAddress});
       let isConnected = false;
+      let connectedAt = 0;
       const timer = setTimeout(() => socket.destroy(), connectTimeoutMs);
       socket.on('error', () => undefined);
       socket.once('connect', () => {
         clearTimeout(timer);
         isConnected = true;
+        connectedAt = Date.now();
         connected++;
         sockets.add(socket);
         resolve();
@@ -66,7 +70,7 @@ export async function openIdleConnections(target: SocketTarget, count: number, b
         clearTimeout(timer);
         if (isConnected) {
           sockets.delete(socket);
-          if (!closing) closedByPeer++;
+          if (!closing) closedByPeerAfterMs.push(Date.now() - connectedAt);
         } else {
           failed++;
           resolve();
@@ -81,7 +85,7 @@ export async function openIdleConnections(target: SocketTarget, count: number, b
     close();
     throw error;
   }
-  return {connected, failed, closedByPeer: () => closedByPeer, open: () => sockets.size, close};
+  return {connected, failed, closedByPeer: () => closedByPeerAfterMs.length, closedByPeerAfterMs: () => closedByPeerAfterMs, open: () => sockets.size, close};
 }
 
 /** What became of a run of TLS handshakes without a client certificate. */
@@ -169,20 +173,38 @@ export interface MemberAttackerOptions {
   meshId: string;
   tls: {caCertificatePath: string; certificatePath: string; privateKeyPath: string};
   dataDir: string;
-  frameBytes: number;
   messagesPerRound: number;
   syncsPerRound: number;
   maxFrameRounds: number;
+  oversizedBytes: number;
+  oversizedRounds: number;
   badEntries: number;
   badSessions: number;
   windowMs: number;
   timeoutMs: number;
 }
 
+/** Frames of one kind the member sent, and what became of them ('answered', or the code or gRPC status each ended with). */
+export interface FrameReport {
+  sent: number;
+  /** Payload bytes sent. */
+  bytes: number;
+  outcomes: Record<string, number>;
+}
+
+/** One bad sync session: how it ended (the wgmesh error code A refused it with, or 'completed') and what the member's session counted. */
+export interface BadSyncReport {
+  ms: number;
+  code: string;
+  messagesSent: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
 /** What the member attacker reports at the end. */
 export interface MemberAttackReport {
-  frames: {sent: number; bytes: number; outcomes: Record<string, number>};
-  syncs: {ms: number; progress: {helloReply?: string; wanted?: number; entriesSent: number}; error?: string}[];
+  frames: {maximalMessages: FrameReport; maximalSyncs: FrameReport; oversizedMessages: FrameReport; oversizedSyncs: FrameReport; rounds: number};
+  syncs: BadSyncReport[];
 }
 
 type AttackerMessage = {type: 'member'; nodeId: string} | {type: 'ready'; buildMs: number} | ({type: 'done'} & MemberAttackReport) | {type: 'failed'; error: string};
@@ -190,7 +212,7 @@ type AttackerMessage = {type: 'member'; nodeId: string} | {type: 'ready'; buildM
 /**
  * A hostile member in a child process: it pushes its own record to the
  * target, builds its entries, then on {@link MemberAttacker.attack} sends
- * maximal frames and flooding sync sessions. {@link MemberAttacker.kill} ends
+ * maximal and oversized frames and bad sync sessions. {@link MemberAttacker.kill} ends
  * it at any point (safe to call again).
  */
 export class MemberAttacker {
@@ -232,11 +254,6 @@ export class MemberAttacker {
     this.child.send({type: 'attack'});
     const {frames, syncs} = await this.next('done', timeoutMs);
     return {frames, syncs};
-  }
-
-  /** Tell the member the rest of the attack is over (it finishes its current round and sync sessions). */
-  othersDone(): void {
-    if (this.child.connected) this.child.send({type: 'others-done'});
   }
 
   /** Kill the child (SIGKILL) if it still runs. */

@@ -1,22 +1,24 @@
 /**
- * What a hostile member (a certificate of the mesh's CA) can send through the
- * real transport: scripted sync sessions, and a twophase sync session that
- * makes the responder ask for, and then check, many entries whose signatures
- * do not verify. Plain JavaScript (JSDoc types) so that a test can also run it
- * in a child process (see member-attacker-process.js) over the built packages.
+ * What a hostile member (a certificate of the mesh's CA) can send: scripted
+ * sync sessions over the real transport, a fake twophase replica of entries
+ * that are well-formed but badly signed (for the real twophase session code to
+ * offer), and frames over the size limit sent with a hand-made grpc-js client
+ * (the transport's own client refuses to send them). Plain JavaScript (JSDoc
+ * types) over the built packages, so that a test can also run it in a child
+ * process (see member-attacker-process.js).
  */
-import {generateKeyPair, randomBytes} from 'node:crypto';
-import {bytesSchema, decode, encode, nodeAddress, nodeIdFromSigningKey} from '@wgmesh/core';
-import {TWOPHASE_KIND, TWOPHASE_SYNC_PROTOCOL_VERSION} from '@wgmesh/store-twophase';
-import {z} from 'zod';
+import {createPublicKey, randomBytes} from 'node:crypto';
+import {readFile} from 'node:fs/promises';
+import {checkServerIdentity} from 'node:tls';
+import {credentials, status as grpcStatus} from '@grpc/grpc-js';
+import {encode, nodeIdFromSigningKey} from '@wgmesh/core';
+import {BucketIndex} from '../../plugins/store-twophase/dist/buckets.js';
+import {ControlClient} from '../../plugins/transport-grpc/dist/generated/wgmesh/v1/control.js';
 
 /** @typedef {import('@wgmesh/core').SyncSession} SyncSession */
 /** @typedef {import('@wgmesh/core').SyncStats} SyncStats */
-/** @typedef {import('@wgmesh/core').SignedEntry} SignedEntry */
-/** @typedef {import('@wgmesh/core').NodeRecord} NodeRecord */
-
-/** @returns {SyncStats} */
-const noStats = () => ({messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0});
+/** @typedef {import('@wgmesh/core').VerifiedEntry} VerifiedEntry */
+/** @typedef {import('../../plugins/store-twophase/src/sync-session.js').SyncReplica} SyncReplica */
 
 /**
  * A sync session that sends `messages` one after the other and ignores what comes back (the hostile initiator).
@@ -25,7 +27,8 @@ const noStats = () => ({messagesSent: 0, bytesSent: 0, bytesReceived: 0, entries
  */
 export function scriptedSession(messages) {
   let next = 0;
-  const stats = noStats();
+  /** @type {SyncStats} */
+  const stats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
   const send = () => {
     const message = messages[next++];
     if (message === undefined) return null;
@@ -46,126 +49,133 @@ export function scriptedSession(messages) {
   };
 }
 
-/** Key pairs generated at once (they are made on libuv's thread pool). */
-const KEYGEN_BATCH = 256;
+/**
+ * A random 32-byte string that imports as an Ed25519 public key, base64.
+ * @returns {string}
+ */
+function randomSigningKey() {
+  for (;;) {
+    const raw = randomBytes(32);
+    try {
+      createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'});
+      return raw.toString('base64');
+    } catch {
+      // Not a point of the curve: draw again.
+    }
+  }
+}
 
 /**
- * `count` records of `meshId` that pass every cheap check a receiver makes
- * (shape, mesh, id derived from the signing key, address, dated now) and fail
- * only the signature: each costs the receiver a full Ed25519 verification.
- * Every entry is a different node with a real key pair, so no receiver can
- * tell them apart by id. `template` gives the other fields. Takes seconds of
- * CPU for tens of thousands, in batches that leave the event loop free.
+ * `count` tombstones of distinct nodes of `meshId`, dated now, each with a
+ * signature of random bytes: everything a receiver checks before the Ed25519
+ * verification passes (shape, mesh, id derived from the signing key, time),
+ * so each is the most expensive kind of entry to reject.
  * @param {string} meshId
- * @param {NodeRecord} template
  * @param {number} count
- * @returns {Promise<{id: string, entry: SignedEntry}[]>}
+ * @returns {VerifiedEntry[]}
  */
-export async function badSignatureRecords(meshId, template, count) {
-  const signatures = randomBytes(64 * count);
-  /** @type {{id: string, entry: SignedEntry}[]} */
+export function badlySignedTombstones(meshId, count) {
+  const now = Date.now();
+  /** @type {VerifiedEntry[]} */
   const out = [];
-  while (out.length < count) {
-    const keys = await Promise.all(
-      Array.from(
-        {length: Math.min(KEYGEN_BATCH, count - out.length)},
-        () =>
-          /** @type {Promise<string>} */ (
-            new Promise((resolve, reject) =>
-              generateKeyPair('ed25519', {}, (error, publicKey) =>
-                error ? reject(error) : resolve(Buffer.from(/** @type {string} */ (publicKey.export({format: 'jwk'}).x), 'base64url').toString('base64')),
-              ),
-            )
-          ),
-      ),
-    );
-    for (const signingKey of keys) {
-      const id = nodeIdFromSigningKey(signingKey);
-      /** @type {NodeRecord} */
-      const body = {...template, meshId, id, signingKey, address: nodeAddress(meshId, id, 0), addressCounter: 0};
-      out.push({id, entry: {body: encode(body), signature: signatures.subarray(out.length * 64, (out.length + 1) * 64)}});
-    }
+  for (let i = 0; i < count; i++) {
+    const signingKey = randomSigningKey();
+    const value = /** @type {const} */ ({kind: 'tombstone', meshId, id: nodeIdFromSigningKey(signingKey), signingKey, version: now, updatedAt: now});
+    out.push({body: encode(value), signature: randomBytes(64), value, hash: randomBytes(32)});
   }
   return out;
 }
 
-const replySchema = z.object({t: z.string(), bits: z.number().int().min(0).max(12).optional(), want: bytesSchema.optional()});
-/** Bytes of one twophase summary: node id, version (uint64), hash prefix. */
-const SUMMARY_BYTES = 16 + 8 + 16;
-/** Bytes of a node id in a `want` list. */
-const WANTED_ID_BYTES = 16;
-
 /**
- * @typedef {object} FloodingSyncProgress How far one flooding session got.
- * @property {string} [helloReply] the responder's reply to the hello (`buckets` lets the session go on)
- * @property {number} [wanted] ids the responder asked for after the summaries
- * @property {number} entriesSent entries sent in the final message
- */
-
-/**
- * Twophase sync sessions (initiator) offering `entries`: a hello whose digest
- * matches nothing, summaries of every entry in every bucket the responder
- * chose (so it lacks and asks for all of them), then the final message with as
- * many entries as were asked for. The large messages are encoded once and
- * shared by every session made.
+ * A twophase replica that claims to hold `entries` (never verified) and takes
+ * nothing in: the attacker's side of a real `TwoPhaseSyncSession`, which then
+ * offers every one of them to the responder.
  * @param {string} meshId
- * @param {readonly {id: string, entry: SignedEntry}[]} entries
- * @returns {() => {session: SyncSession, progress: FloodingSyncProgress}}
+ * @param {readonly VerifiedEntry[]} entries
+ * @returns {SyncReplica}
  */
-export function floodingSync(meshId, entries) {
-  const now = Date.now();
-  const items = Buffer.alloc(entries.length * SUMMARY_BYTES);
-  const hashPrefixes = randomBytes(entries.length * 16);
-  entries.forEach(({id}, index) => {
-    const offset = index * SUMMARY_BYTES;
-    items.write(id, offset, 16, 'hex');
-    items.writeUInt32BE(Math.floor(now / 2 ** 32), offset + 16);
-    items.writeUInt32BE(now >>> 0, offset + 20);
-    hashPrefixes.copy(items, offset + 24, index * 16, (index + 1) * 16);
-  });
-  const wire = entries.map(({entry}) => ({body: entry.body, signature: entry.signature}));
-  const full = encode({t: 'final', entries: wire});
-  return () => {
-    /** @type {FloodingSyncProgress} */
-    const progress = {entriesSent: 0};
-    const stats = noStats();
-    let done = false;
-    /** @param {Uint8Array | null} message */
-    const send = (message) => {
-      if (message === null) {
-        done = true;
-        return null;
-      }
-      stats.messagesSent++;
-      stats.bytesSent += message.byteLength;
-      return message;
-    };
-    /** @type {SyncSession} */
-    const session = {
-      start: () =>
-        /** @type {Uint8Array} */ (send(encode({t: 'hello', v: TWOPHASE_SYNC_PROTOCOL_VERSION, mesh: meshId, kind: TWOPHASE_KIND, digest: randomBytes(40), count: entries.length}))),
-      receive(message) {
-        stats.bytesReceived += message.byteLength;
-        const reply = decode(message, replySchema, 'responder reply', 128 * 1024 * 1024);
-        if (progress.helloReply === undefined) {
-          progress.helloReply = reply.t;
-          if (reply.t !== 'buckets' || reply.bits === undefined) return send(null);
-          const buckets = Array.from({length: 2 ** reply.bits}, (_, bucket) => bucket);
-          return send(encode({t: 'summaries', buckets, items}));
-        }
-        if (reply.t !== 'entries' || reply.want === undefined) return send(null);
-        progress.wanted = reply.want.byteLength / WANTED_ID_BYTES;
-        progress.entriesSent = Math.min(progress.wanted, wire.length);
-        const final = progress.entriesSent === 0 ? null : progress.entriesSent === wire.length ? full : encode({t: 'final', entries: wire.slice(0, progress.entriesSent)});
-        const out = send(final);
-        done = true;
-        return out;
-      },
-      get done() {
-        return done;
-      },
-      stats: () => ({...stats}),
-    };
-    return {session, progress};
+export function hostileReplica(meshId, entries) {
+  const index = new BucketIndex();
+  /** @type {Map<string, VerifiedEntry>} */
+  const byId = new Map();
+  for (const entry of entries) {
+    index.put(entry);
+    byId.set(entry.value.id, entry);
+  }
+  index.flush();
+  const digest = randomBytes(40);
+  return {
+    meshId,
+    kind: 'twophase',
+    size: () => entries.length,
+    digest: () => digest,
+    get: (id) => byId.get(id),
+    bucketDigests: (bits) => index.digests(bits),
+    entriesIn: (bits, buckets) => index.entriesIn(bits, buckets),
+    isExpired: () => false,
+    merge: () => ({accepted: [], rejected: []}),
   };
+}
+
+/**
+ * A hand-made grpc-js client of the control service at `endpoint` with a
+ * member's certificate, with no limit on what it sends. It checks the
+ * server's certificate against 127.0.0.1 (loopback tests only) and sends a
+ * host name as SNI, as TLS forbids IP literals there.
+ * @param {string} endpoint
+ * @param {{caCertificatePath: string, certificatePath: string, privateKeyPath: string}} tls
+ * @returns {Promise<import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient>}
+ */
+export async function unlimitedClient(endpoint, tls) {
+  const [ca, key, cert] = await Promise.all([readFile(tls.caCertificatePath), readFile(tls.privateKeyPath), readFile(tls.certificatePath)]);
+  const creds = credentials.createSsl(ca, key, cert, {checkServerIdentity: (_name, certificate) => checkServerIdentity('127.0.0.1', certificate)});
+  return new ControlClient(endpoint, creds, {'grpc.ssl_target_name_override': 'wgmesh.invalid', 'grpc.max_send_message_length': -1});
+}
+
+/**
+ * The name of a grpc-js call's final status.
+ * @param {{code?: number} | null} error
+ */
+const statusName = (error) => (error === null ? 'answered' : (grpcStatus[error.code ?? -1] ?? `code ${error.code}`));
+
+/**
+ * One membership message of `payload` on its own Messages stream of `client`;
+ * resolves with the name of the outcome ('answered', or the gRPC status the
+ * stream ended with), within `timeoutMs`.
+ * @param {import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient} client
+ * @param {string} meshId
+ * @param {Buffer} payload
+ * @param {number} timeoutMs
+ * @returns {Promise<string>}
+ */
+export function rawMessage(client, meshId, payload, timeoutMs) {
+  return new Promise((resolve) => {
+    const call = client.messages({deadline: Date.now() + timeoutMs});
+    call.on('data', () => {
+      call.cancel();
+      resolve('answered');
+    });
+    call.on('error', (/** @type {{code?: number}} */ error) => resolve(statusName(error)));
+    call.on('end', () => resolve('ended'));
+    call.write({id: 1, meshId, payload, errorCode: '', errorMessage: ''});
+  });
+}
+
+/**
+ * A Sync stream of `client` whose first frame carries `payload`; resolves
+ * with the name of its outcome, within `timeoutMs`.
+ * @param {import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient} client
+ * @param {string} meshId
+ * @param {Buffer} payload
+ * @param {number} timeoutMs
+ * @returns {Promise<string>}
+ */
+export function rawSyncFrame(client, meshId, payload, timeoutMs) {
+  return new Promise((resolve) => {
+    const call = client.sync({deadline: Date.now() + timeoutMs});
+    call.on('data', () => undefined);
+    call.on('error', (/** @type {{code?: number}} */ error) => resolve(statusName(error)));
+    call.on('end', () => resolve('ended'));
+    call.write({meshId, storeKind: 'twophase', payload});
+  });
 }
