@@ -11,9 +11,9 @@
  * - a member (a certificate of the mesh's CA and a valid record in the mesh)
  *   sending, 8 control messages and 4 sync frames at a time, round after
  *   round, frames of exactly the largest size A accepts (1 MiB, sent with the
- *   wgmesh transport) and, in the first rounds, frames of 60 MiB (sent with a
- *   hand-made grpc-js client, as the transport refuses to send them), which A
- *   must refuse from their length prefix;
+ *   wgmesh transport) and, alongside, once, 8 control messages and 4 sync
+ *   frames of 60 MiB (sent with a hand-made grpc-js client, as the transport
+ *   refuses to send them), which A must refuse from their length prefix;
  * - the same member running real twophase sync sessions, one after another,
  *   each offering 50,000 entries with bad signatures, which A must refuse
  *   after the first few (INVALID_ENTRIES).
@@ -60,15 +60,13 @@ const BAD_SYNC_ENTRIES = 50_000;
 const BAD_SYNC_SESSIONS = 100;
 /** Bytes a bad session may send before A gives up on it: its hello and first summaries and entries, far from its 50,000 entries. */
 const BAD_SYNC_MAX_BYTES_SENT = 1024 * 1024;
-/** Per round: control messages and sync frames in flight at once (of the largest accepted size; in the first rounds as many oversized ones too). */
+/** Per round: control messages and sync frames of the largest accepted size in flight at once; as many oversized ones are sent once. */
 const FRAME_MESSAGES_PER_ROUND = 8;
 const FRAME_SYNCS_PER_ROUND = 4;
 /** Rounds of frames at most (they stop earlier when the attack window closes). */
 const MAX_FRAME_ROUNDS = 100;
-/** Payload of an oversized frame: what took a daemon to 1.3 GB with 8 messages and 4 sync frames. */
+/** Payload of an oversized frame: 8 messages and 4 sync frames of this size took a daemon to 1.3 GB when it buffered them. */
 const OVERSIZED_BYTES = 60 * 1024 * 1024;
-/** The first rounds that carry oversized frames too. */
-const OVERSIZED_ROUNDS = 2;
 /** Honest changes made during the attack at most, one after another with {@link CHANGE_PAUSE_MS} between them. */
 const MAX_CHANGES = 150;
 const CHANGE_PAUSE_MS = 400;
@@ -150,7 +148,6 @@ describe('a daemon under hostile load', () => {
         syncsPerRound: FRAME_SYNCS_PER_ROUND,
         maxFrameRounds: MAX_FRAME_ROUNDS,
         oversizedBytes: OVERSIZED_BYTES,
-        oversizedRounds: OVERSIZED_ROUNDS,
         badEntries: BAD_SYNC_ENTRIES,
         badSessions: BAD_SYNC_SESSIONS,
         windowMs: ATTACK_WINDOW_MS,
@@ -319,6 +316,7 @@ describe('a daemon under hostile load', () => {
         `the member sent at most ${Math.max(0, ...syncs.map((one) => one.bytesSent))} bytes in ${Math.max(0, ...syncs.map((one) => one.messagesSent))} messages in one, and received at most ${Math.max(0, ...syncs.map((one) => one.bytesReceived))}; ` +
         `slowest ${Math.max(0, ...syncs.map((one) => one.ms))} ms; A logged ${refusedInLog} INVALID_ENTRIES refusals (the rest counted as suppressed)`,
     );
+    for (const one of syncs.filter((session) => session.code !== 'INVALID_ENTRIES')) note(`attack: a bad sync session ended otherwise after ${one.ms} ms: ${one.error}`);
     note(`attack: join of D through A ${join.ok ? `succeeded in ${join.ms} ms` : `FAILED after ${join.ms} ms: ${join.error}`}${join.convergedMs !== undefined ? `, all four converged after ${join.convergedMs} ms` : join.convergeError ? `, ${join.convergeError}` : ''}`);
     note(`attack: changes (origin ms [missing] *=during full attack): ${changes.map((one) => `${one.origin} ${one.ms}${one.missing.length > 0 ? ` [${one.missing.join(',')}]` : ''}${one.duringAttack ? '*' : ''}`).join(', ')}`);
     note(`attack: A's RSS peak ${peak ? mb(peak.bytes) : 'not sampled'} at +${peak ? peak.at - attackStart : 0} ms (baseline ${mb(baseline)}, limit ${mb(RSS_LIMIT_BYTES)}); A ${a.running ? 'still runs' : 'EXITED'}, logged ${mb(loggedBytes)}`);
@@ -350,13 +348,15 @@ describe('a daemon under hostile load', () => {
     expect.soft(idleStats.openAtEnd, `idle connections A had not closed ${A_TIMEOUT_MS} ms after the attack (it closes them after timeout)`).toBe(0);
     expect.soft(handshakes?.attempted, 'TLS handshakes without a certificate attempted').toBe(BARE_HANDSHAKES);
     expect.soft(frames.maximalMessages.sent + frames.maximalSyncs.sent, 'frames of the largest accepted size sent by the member').toBeGreaterThanOrEqual(FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND);
-    expect.soft(frames.oversizedMessages.sent + frames.oversizedSyncs.sent, 'oversized frames sent by the member').toBe(OVERSIZED_ROUNDS * (FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND));
+    expect.soft(frames.oversizedMessages.sent + frames.oversizedSyncs.sent, 'oversized frames sent by the member').toBe(FRAME_MESSAGES_PER_ROUND + FRAME_SYNCS_PER_ROUND);
     // Refused from their length prefix: grpc-js ends the call with RESOURCE_EXHAUSTED before buffering the frame.
     expect.soft({...frames.oversizedMessages.outcomes, ...frames.oversizedSyncs.outcomes}, 'how A ended the calls carrying oversized frames').toEqual({RESOURCE_EXHAUSTED: expect.any(Number)});
-    // Each bad session reached A (which answered its hello and asked for entries) and was refused after its first entries.
-    expect.soft(syncs.length, 'sync sessions offering 50,000 bad entries').toBeGreaterThanOrEqual(1);
-    expect.soft(syncCodes, 'how A ended the bad sync sessions').toEqual({INVALID_ENTRIES: syncs.length});
-    expect.soft(Math.min(...syncs.map((one) => one.messagesSent)), 'messages of the shortest bad session (its hello, summaries and first entries: A answered each)').toBeGreaterThanOrEqual(3);
+    // The bad sessions reached A (which answered their hello and summaries and asked for entries) and were refused after their
+    // first entries; none was taken to its end. (One the member's own load delays past A's `timeout` is cut by A instead.)
+    const refused = syncs.filter((one) => one.code === 'INVALID_ENTRIES');
+    expect.soft(refused.length, 'sync sessions offering 50,000 bad entries that A refused with INVALID_ENTRIES').toBeGreaterThanOrEqual(1);
+    expect.soft(syncCodes.completed ?? 0, 'bad sync sessions A took to their end').toBe(0);
+    expect.soft(Math.min(...refused.map((one) => one.messagesSent)), 'messages of the shortest refused bad session (its hello, summaries and first entries: A answered each)').toBeGreaterThanOrEqual(3);
     expect.soft(Math.max(...syncs.map((one) => one.bytesSent)), 'bytes the member sent in one bad session before A gave up').toBeLessThan(BAD_SYNC_MAX_BYTES_SENT);
     // What the issue asks of A under that attack.
     expect.soft(a.running, 'A survived the attack').toBe(true);

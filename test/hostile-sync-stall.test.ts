@@ -11,17 +11,16 @@
  * with garbage: the most expensive kind of entry to reject (everything up to
  * the Ed25519 verification passes).
  */
-import {createPublicKey, randomBytes} from 'node:crypto';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
-import {encode, generateIdentity, nodeIdFromSigningKey, systemClock, systemRandom, type Transport, type VerifiedEntry} from '@wgmesh/core';
+import {generateIdentity, systemClock, systemRandom, type Transport} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {BucketIndex} from '../plugins/store-twophase/src/buckets.js';
-import {TwoPhaseSyncSession, type SyncReplica} from '../plugins/store-twophase/src/sync-session.js';
+import {TwoPhaseSyncSession} from '../plugins/store-twophase/src/sync-session.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
+import {badlySignedTombstones, hostileReplica} from './helpers/member-attacks.js';
 
 /** Entries the hostile session carries. */
 const HOSTILE_ENTRIES = 50_000;
@@ -40,54 +39,6 @@ async function eventLoopGapMs(url: string): Promise<number> {
   const match = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
   if (!match) throw new Error('the daemon exports no nodejs_eventloop_lag_max_seconds');
   return Number(match[1]) * 1000;
-}
-
-/** A random 32-byte string that imports as an Ed25519 public key, base64. */
-function randomSigningKey(): string {
-  for (;;) {
-    const raw = randomBytes(32);
-    try {
-      createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'});
-      return raw.toString('base64');
-    } catch {
-      // Not a point of the curve: draw again.
-    }
-  }
-}
-
-/** `count` tombstones of distinct nodes of `meshId`, dated now, each with a signature of random bytes. */
-function badlySignedTombstones(meshId: string, count: number): VerifiedEntry[] {
-  const now = Date.now();
-  const out: VerifiedEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const signingKey = randomSigningKey();
-    const value = {kind: 'tombstone' as const, meshId, id: nodeIdFromSigningKey(signingKey), signingKey, version: now, updatedAt: now};
-    out.push({body: encode(value), signature: randomBytes(64), value, hash: randomBytes(32)});
-  }
-  return out;
-}
-
-/** A replica that claims to hold `entries` (never verified) and takes nothing in: the attacker's side of the session. */
-function hostileReplica(meshId: string, entries: readonly VerifiedEntry[]): SyncReplica {
-  const index = new BucketIndex();
-  const byId = new Map<string, VerifiedEntry>();
-  for (const entry of entries) {
-    index.put(entry);
-    byId.set(entry.value.id, entry);
-  }
-  index.flush();
-  const digest = randomBytes(40);
-  return {
-    meshId,
-    kind: 'twophase',
-    size: () => entries.length,
-    digest: () => digest,
-    get: (id) => byId.get(id),
-    bucketDigests: (bits) => index.digests(bits),
-    entriesIn: (bits, buckets) => index.entriesIn(bits, buckets),
-    isExpired: () => false,
-    merge: () => ({accepted: [], rejected: []}),
-  };
 }
 
 describe('a hostile sync session never stalls a daemon', () => {

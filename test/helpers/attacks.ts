@@ -177,7 +177,6 @@ export interface MemberAttackerOptions {
   syncsPerRound: number;
   maxFrameRounds: number;
   oversizedBytes: number;
-  oversizedRounds: number;
   badEntries: number;
   badSessions: number;
   windowMs: number;
@@ -199,6 +198,8 @@ export interface BadSyncReport {
   messagesSent: number;
   bytesSent: number;
   bytesReceived: number;
+  /** The error it ended with (code and message), when it did not complete. */
+  error?: string;
 }
 
 /** What the member attacker reports at the end. */

@@ -9,13 +9,16 @@
  *    transport connections (so it is a member of the mesh, not only a holder
  *    of a certificate, and is connected before the attack) -> `{type: 'member', nodeId}`;
  *    then it builds its bad entries -> `{type: 'ready', buildMs}`.
- * 2. test -> `{type: 'attack'}`: rounds of frames, all of a round in flight at
- *    once: control messages and sync frames of exactly the largest size the
- *    target accepts, sent with the wgmesh transport, and (in the first rounds)
- *    frames of `oversizedBytes`, sent with a hand-made grpc-js client since
- *    the transport refuses to send them. Alongside, one after another, real
- *    twophase sync sessions offering `badEntries` badly signed entries.
- *    Each loop is bounded by its count and stops at `windowMs`.
+ * 2. test -> `{type: 'attack'}`, three attacks at once:
+ *    - rounds of frames, all of a round in flight at once: control messages
+ *      and sync frames of exactly the largest size the target accepts, sent
+ *      with the wgmesh transport;
+ *    - once, as many control messages and sync frames of `oversizedBytes`,
+ *      sent with a hand-made grpc-js client (the transport refuses to send
+ *      them) on a connection of their own;
+ *    - one after another, real twophase sync sessions offering `badEntries`
+ *      badly signed entries.
+ *    Each loop is bounded by its count and starts nothing after `windowMs`.
  * 3. -> `{type: 'done', frames, syncs}`, then the process exits.
  *
  * Any failure is reported as `{type: 'failed', error}` before exiting with 1.
@@ -37,7 +40,6 @@ import {badlySignedTombstones, hostileReplica, rawMessage, rawSyncFrame, scripte
  * @property {number} syncsPerRound sync frames of the largest accepted size per round
  * @property {number} maxFrameRounds rounds of frames at most
  * @property {number} oversizedBytes payload bytes of one oversized frame
- * @property {number} oversizedRounds the first rounds that also carry oversized frames (as many messages and sync frames as the others)
  * @property {number} badEntries entries offered by one bad sync session
  * @property {number} badSessions bad sync sessions at most, one after another
  * @property {number} windowMs no new round or session starts later than this after the attack began
@@ -123,15 +125,16 @@ async function attack() {
   const [framer, syncer] = /** @type {[import('@wgmesh/core').Transport, import('@wgmesh/core').Transport]} */ (transports);
   const client = /** @type {import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient} */ (unlimited);
   const deadline = Date.now() + given.windowMs;
-  /** @type {{ms: number, code: string, messagesSent: number, bytesSent: number, bytesReceived: number}[]} */
+  /** @type {import('./attacks.js').BadSyncReport[]} */
   const syncs = [];
   const flooding = (async () => {
     for (let i = 0; i < given.badSessions && Date.now() < deadline; i++) {
       const session = new TwoPhaseSyncSession('initiator', /** @type {NonNullable<typeof replica>} */ (replica), silentLogger());
       const started = Date.now();
-      const code = await syncer.sync(given.endpoint, given.meshId, 'twophase', session).then(() => 'completed', codeOf);
+      const error = await syncer.sync(given.endpoint, given.meshId, 'twophase', session).then(() => undefined, (/** @type {unknown} */ failure) => failure);
       const {messagesSent, bytesSent, bytesReceived} = session.stats();
-      syncs.push({ms: Date.now() - started, code, messagesSent, bytesSent, bytesReceived});
+      const code = error === undefined ? 'completed' : codeOf(error);
+      syncs.push({ms: Date.now() - started, code, messagesSent, bytesSent, bytesReceived, ...(error === undefined ? {} : {error: describe(error)})});
     }
   })();
   /** @type {{maximalMessages: FrameReport, maximalSyncs: FrameReport, oversizedMessages: FrameReport, oversizedSyncs: FrameReport, rounds: number}} */
@@ -147,22 +150,19 @@ async function attack() {
   const oversized = randomBytes(given.oversizedBytes);
   /** @param {Promise<unknown>} sent */
   const outcome = (sent) => sent.then(() => 'answered', codeOf);
+  const times = (/** @type {number} */ n, /** @type {() => Promise<string>} */ make) => Array.from({length: n}, make);
+  const oversizing = Promise.all([
+    ...count(frames.oversizedMessages, oversized.byteLength, times(given.messagesPerRound, () => rawMessage(client, given.meshId, oversized, given.timeoutMs))),
+    ...count(frames.oversizedSyncs, oversized.byteLength, times(given.syncsPerRound, () => rawSyncFrame(client, given.meshId, oversized, given.timeoutMs))),
+  ]);
   for (let round = 0; round < given.maxFrameRounds && Date.now() < deadline; round++) {
-    const times = (/** @type {number} */ n, /** @type {() => Promise<string>} */ make) => Array.from({length: n}, make);
-    const sends = [
+    await Promise.all([
       ...count(frames.maximalMessages, control.byteLength, times(given.messagesPerRound, () => outcome(framer.message(given.endpoint, given.meshId, control)))),
       ...count(frames.maximalSyncs, sync.byteLength, times(given.syncsPerRound, () => outcome(framer.sync(given.endpoint, given.meshId, 'twophase', scriptedSession([sync]))))),
-    ];
-    if (round < given.oversizedRounds) {
-      sends.push(
-        ...count(frames.oversizedMessages, oversized.byteLength, times(given.messagesPerRound, () => rawMessage(client, given.meshId, oversized, given.timeoutMs))),
-        ...count(frames.oversizedSyncs, oversized.byteLength, times(given.syncsPerRound, () => rawSyncFrame(client, given.meshId, oversized, given.timeoutMs))),
-      );
-    }
-    await Promise.all(sends);
+    ]);
     frames.rounds++;
   }
-  await flooding;
+  await Promise.all([flooding, oversizing]);
   await tell({type: 'done', frames, syncs});
 }
 
