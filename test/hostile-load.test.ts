@@ -23,10 +23,11 @@
  * frames and entries never stall the measurements made here (the event-loop
  * delay of this process is printed with them).
  *
- * The unauthenticated clients connect from 127.0.0.2, the members (and the
- * member attacker) from 127.0.0.1: on a real network the attacker's address
- * differs from the members', and a per-address limit must not hit members
- * merely because all of loopback is one host.
+ * The unauthenticated clients connect from 127.0.0.2 (idle) and 127.0.0.3
+ * (handshakes), the members (and the member attacker) from 127.0.0.1: on a
+ * real network the attacker's addresses differ from the members', and a
+ * per-address limit must not hit members merely because all of loopback is
+ * one host.
  *
  * While it runs, honest changes (`service set` on B or C) must reach every
  * member within 2 s, one after another for the whole attack, and D's join
@@ -74,8 +75,14 @@ const CHANGE_PAUSE_MS = 400;
 const ATTACK_WINDOW_MS = 30_000;
 /** A's `timeout` (the daemon default): a connection that has not finished TLS by then is closed. */
 const A_TIMEOUT_MS = 5_000;
-/** Where the unauthenticated clients connect from. */
-const ATTACKER_ADDRESS = '127.0.0.2';
+/** Where the idle connections come from. */
+const IDLE_ADDRESS = '127.0.0.2';
+/**
+ * Where the handshakes without a certificate come from: another address, so
+ * that they reach the handshake instead of being refused at once because the
+ * idle connections hold that address's handshake slots (`grpc.maxHandshakesPerAddress`).
+ */
+const HANDSHAKE_ADDRESS = '127.0.0.3';
 
 /** The conditions of the issue. */
 const CHANGE_BOUND_MS = 2_000;
@@ -223,7 +230,8 @@ describe('a daemon under hostile load', () => {
     const logMark = a.logMark();
     const attackStart = Date.now();
     const deadline = attackStart + ATTACK_WINDOW_MS;
-    const target: SocketTarget = {host: '127.0.0.1', port: a.port, localAddress: ATTACKER_ADDRESS};
+    const idleTarget: SocketTarget = {host: '127.0.0.1', port: a.port, localAddress: IDLE_ADDRESS};
+    const handshakeTarget: SocketTarget = {...idleTarget, localAddress: HANDSHAKE_ADDRESS};
     let attackEnd = attackStart;
     let handshakes: HandshakeFlood | undefined;
     let report: MemberAttackReport | undefined;
@@ -233,7 +241,7 @@ describe('a daemon under hostile load', () => {
     let idleStats = {connected: 0, failed: 0, closedByA: 0, closedAtOnce: 0, closedAfterTimeout: 0, openAtEnd: 0};
     try {
       // 1. Idle connections first: they hold A's connection slots for the rest of the attack.
-      idle = await openIdleConnections(target, IDLE_CONNECTIONS);
+      idle = await openIdleConnections(idleTarget, IDLE_CONNECTIONS);
       note(`attack +${Date.now() - attackStart} ms: ${idle.connected} idle connections open (${idle.failed} failed to connect, ${idle.closedByPeer()} already closed by A)`);
 
       // 2. Everything else at once; the attack is at full strength until the handshakes and the member are done.
@@ -246,7 +254,7 @@ describe('a daemon under hostile load', () => {
           (error: unknown) => (memberError = (error as Error).message.slice(0, 1_000)),
         )
         .finally(() => busy--);
-      const handshaking = runBareTlsHandshakes(target, {count: BARE_HANDSHAKES, concurrency: HANDSHAKE_CONCURRENCY, attemptTimeoutMs: 10_000, deadline, signal: abort.signal})
+      const handshaking = runBareTlsHandshakes(handshakeTarget, {count: BARE_HANDSHAKES, concurrency: HANDSHAKE_CONCURRENCY, attemptTimeoutMs: 10_000, deadline, signal: abort.signal})
         .then((result) => (handshakes = result))
         .finally(() => busy--);
       const joining = (async () => {
