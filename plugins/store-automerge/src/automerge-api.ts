@@ -55,6 +55,8 @@ export interface DocHandle {
   getLastLocalChange(): Uint8Array | null;
   /** Merge in every change of `other`. */
   merge(other: DocHandle): string[];
+  /** A copy of the whole document, history included, written by the same actor (so only one of the two may go on writing). */
+  clone(): DocHandle;
   /** The whole document, compressed, history included. */
   save(): Uint8Array;
   /** History counters. */

@@ -93,6 +93,17 @@ export class MeshDocument {
     }
   }
 
+  /**
+   * A copy to try a peer's message on: same history, generation, actor and
+   * changes not yet examined. Exactly one of the two goes on being used; the
+   * caller frees the other.
+   */
+  copy(): MeshDocument {
+    const copy = new MeshDocument(this.api, this.handle.clone(), this.generation);
+    copy.seen = this.seen;
+    return copy;
+  }
+
   /** Every value held for node `id` (several when concurrent writes conflict). */
   values(id: string): FullValue[] {
     return this.handle.getAll(ROOT, id);
