@@ -32,13 +32,24 @@ import {MeshCluster, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.
 /** Entries the hostile session carries. */
 const HOSTILE_ENTRIES = 50_000;
 /**
- * Longest event-loop gap (and IPC round trip) allowed while the attack runs. A
- * daemon that verifies the whole hostile session in one turn stalls for
- * seconds (5.6 to 8.4 s on a loaded 2-core machine); one that bounds the work
- * per message stalls for tens of ms, plus whatever scheduling delay a loaded
- * machine adds (up to a few hundred ms under a parallel suite).
+ * Longest event-loop gap (and IPC round trip) allowed while the attack runs
+ * against the twophase store. A daemon that verifies the whole hostile session
+ * in one turn stalls for seconds (5.6 to 8.4 s on a loaded 2-core machine);
+ * one that bounds the work per message stalls for tens of ms, plus whatever
+ * scheduling delay a loaded machine adds (up to a few hundred ms under a
+ * parallel suite).
  */
 const MAX_GAP_MS = 1_000;
+/**
+ * The same against the automerge store. Automerge takes in a peer's message
+ * whole, in one call, before anything in it can be checked: the floor is
+ * Automerge parsing the one 7.6 MB message the attack arrives in (about 85%
+ * of the turn; the refusal itself costs a few ms). The whole turn took 1.2 to
+ * 2.8 s on a loaded 2-core machine (load average 4 to 7); a daemon that
+ * applies the message and then verifies and writes back value by value
+ * stalled for 4.5 s on the same machine.
+ */
+const MAX_AUTOMERGE_GAP_MS = 3_000;
 
 /** The daemon's longest event-loop delay (ms) since the previous scrape of `url`. */
 async function eventLoopGapMs(url: string): Promise<number> {
@@ -124,14 +135,19 @@ async function hostileAutomergeReplica(meshId: string, entries: readonly Verifie
 }
 
 /** Each store's attack: the attacker's session, and at most how many bytes it may get to send before it is refused. */
-const ATTACKS: {store: string; session: (meshId: string, entries: readonly VerifiedEntry[]) => Promise<SyncSession>; maxBytesSent: number}[] = [
+const ATTACKS: {store: string; session: (meshId: string, entries: readonly VerifiedEntry[]) => Promise<SyncSession>; maxBytesSent: number; maxGapMs: number}[] = [
   // Refused after its first batches.
-  {store: 'twophase', session: async (meshId, entries) => new TwoPhaseSyncSession('initiator', hostileReplica(meshId, entries), silentLogger()), maxBytesSent: 1024 * 1024},
+  {store: 'twophase', session: async (meshId, entries) => new TwoPhaseSyncSession('initiator', hostileReplica(meshId, entries), silentLogger()), maxBytesSent: 1024 * 1024, maxGapMs: MAX_GAP_MS},
   // Automerge sends what the daemon lacks in one message: the whole of it arrives before anything can be checked.
-  {store: 'automerge', session: async (meshId, entries) => new AutomergeSyncSession('initiator', await hostileAutomergeReplica(meshId, entries), silentLogger()), maxBytesSent: 64 * 1024 * 1024},
+  {
+    store: 'automerge',
+    session: async (meshId, entries) => new AutomergeSyncSession('initiator', await hostileAutomergeReplica(meshId, entries), silentLogger()),
+    maxBytesSent: 64 * 1024 * 1024,
+    maxGapMs: MAX_AUTOMERGE_GAP_MS,
+  },
 ];
 
-describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $store)', ({store, session: hostileSession, maxBytesSent}) => {
+describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $store)', ({store, session: hostileSession, maxBytesSent, maxGapMs}) => {
   let cluster: MeshCluster | undefined;
   let a: MeshNode;
   let meshId = '';
@@ -165,7 +181,7 @@ describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $sto
     await killAllDaemons();
   });
 
-  it(`keeps its event loop turning (no gap over ${MAX_GAP_MS} ms) and answers IPC while a member syncs ${HOSTILE_ENTRIES} entries with bad signatures, and refuses the session`, async () => {
+  it(`keeps its event loop turning (no gap over ${maxGapMs} ms) and answers IPC while a member syncs ${HOSTILE_ENTRIES} entries with bad signatures, and refuses the session`, async () => {
     const entries = badlySignedTombstones(meshId, HOSTILE_ENTRIES);
     const session = await hostileSession(meshId, entries);
     // The gap of an idle daemon probed the same way, for comparison (the machine's own scheduling noise).
@@ -199,8 +215,8 @@ describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $sto
       `store ${store}: hostile session of ${HOSTILE_ENTRIES} badly signed entries: longest event-loop gap of the daemon ${gap.toFixed(0)} ms (idle: ${idleGap.toFixed(0)} ms); ` +
         `${roundTrips.length} IPC round trips, worst ${worst.toFixed(0)} ms; attacker sent ${stats.bytesSent} bytes in ${stats.messagesSent} messages; outcome: ${error?.code ?? 'completed'}`,
     );
-    expect(gap).toBeLessThan(MAX_GAP_MS);
-    expect(worst).toBeLessThan(MAX_GAP_MS);
+    expect(gap).toBeLessThan(maxGapMs);
+    expect(worst).toBeLessThan(maxGapMs);
     // The session was given up on with a named refusal.
     expect(error?.code).toBe('INVALID_ENTRIES');
     expect(stats.bytesSent).toBeLessThan(maxBytesSent);
