@@ -336,7 +336,9 @@ export class AutomergeStore implements MeshStore {
 
   /**
    * Apply a peer's Automerge sync message to a copy of the document and
-   * screen the values it changed (see {@link screen}). A message with more
+   * screen the values it changed (see {@link screen}); a message that carries
+   * no changes (heads, needs, bloom filters) goes straight to the document,
+   * since it changes no value. A message with more
    * than {@link MAX_INVALID_SYNC_ENTRIES} invalid values is refused: the copy
    * is dropped, so nothing of it reaches the document or the view, and the
    * rejections returned make the session give up on the peer. A hostile
@@ -346,6 +348,10 @@ export class AutomergeStore implements MeshStore {
    * @throws DecodeError when the message does not parse or Automerge refuses it (nothing changes).
    */
   private receiveSyncMessage(state: SyncStateHandle, message: Uint8Array): MergeResult {
+    if (this.document.changesIn(message) === 0) {
+      this.document.receiveSyncMessage(state, message);
+      return {accepted: [], rejected: []};
+    }
     const now = this.options.clock.now();
     const outcome = newOutcome();
     const trial = this.document.copy();
