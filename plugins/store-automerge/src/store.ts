@@ -337,10 +337,10 @@ export class AutomergeStore implements MeshStore {
   /**
    * Apply a peer's Automerge sync message to a copy of the document and
    * screen the values it changed (see {@link screen}); a message that carries
-   * no changes (heads, needs, bloom filters) goes straight to the document,
-   * since it changes no value. A message with more
-   * than {@link MAX_INVALID_SYNC_ENTRIES} invalid values is refused: the copy
-   * is dropped, so nothing of it reaches the document or the view, and the
+   * no changes (only heads, needs and bloom filters) goes straight to the
+   * document, since it changes no value. A message with more than
+   * {@link MAX_INVALID_SYNC_ENTRIES} invalid values is refused: the copy is
+   * dropped, so nothing of it reaches the document or the view, and the
    * rejections returned make the session give up on the peer. A hostile
    * message therefore costs Automerge's parsing of it and a few
    * verifications, not a verification and a write-back per value. Otherwise
