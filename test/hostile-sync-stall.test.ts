@@ -15,11 +15,9 @@
  * send them.
  */
 import {createPublicKey, randomBytes} from 'node:crypto';
-import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
-import {encode, generateIdentity, nodeIdFromSigningKey, systemClock, systemRandom, type SyncSession, type Transport, type VerifiedEntry} from '@wgmesh/core';
+import {encode, nodeIdFromSigningKey, type SyncSession, type VerifiedEntry} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/core/testkit';
-import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadAutomerge} from '../plugins/store-automerge/src/automerge-api.js';
 import {entryToValue} from '../plugins/store-automerge/src/entry-value.js';
@@ -27,7 +25,7 @@ import {AutomergeSyncSession, type SyncReplica as AutomergeReplica} from '../plu
 import {BucketIndex} from '../plugins/store-twophase/src/buckets.js';
 import {TwoPhaseSyncSession, type SyncReplica} from '../plugins/store-twophase/src/sync-session.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
+import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 /** Entries the hostile session carries. */
 const HOSTILE_ENTRIES = 50_000;
@@ -152,31 +150,18 @@ describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $sto
   let a: MeshNode;
   let meshId = '';
   let metricsUrl = '';
-  let attacker: Transport | undefined;
-  const abort = new AbortController();
+  let mallory: MemberClient | undefined;
 
   beforeAll(async () => {
     cluster = await MeshCluster.create(`wgmesh-stall-${store}-`);
     [a] = (await cluster.addNodes([{name: 'a', config: {store, metricsEnabled: true, metricsListen: '127.0.0.1:0'}}])) as [MeshNode];
     metricsUrl = (await a.cliJson<{metrics?: {url: string}}>(['status'])).metrics!.url;
     ({meshId} = await a.call('mesh.create', {}));
-    const mallory: TlsFiles = await cluster.pki.issue('mallory');
-    const identity = generateIdentity();
-    attacker = await grpcTransportFactory.create({
-      config: {listenAddress: '127.0.0.1'},
-      daemonConfig: {gRPCPort: 1, timeoutMs: 30_000, ...mallory},
-      logger: silentLogger(),
-      dataDir: join(cluster.sandbox.dir, 'attacker'),
-      signal: abort.signal,
-      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
-      clock: systemClock,
-      random: systemRandom,
-    });
+    mallory = await memberClient(cluster, 'mallory', {timeoutMs: 30_000});
   }, 60_000);
 
   afterAll(async () => {
-    abort.abort();
-    await attacker?.close();
+    await mallory?.close();
     await cluster?.close();
     await killAllDaemons();
   });
@@ -193,7 +178,7 @@ describe.each(ATTACKS)('a hostile sync session never stalls a daemon (store $sto
     }
     const idleGap = await eventLoopGapMs(metricsUrl);
     let over = false;
-    const outcome = attacker!
+    const outcome = mallory!.transport
       .sync(a.endpoint, meshId, store, session)
       .then(
         (stats) => ({stats, error: undefined}),
