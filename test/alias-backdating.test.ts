@@ -7,14 +7,12 @@
  * `mesh show` and in DNS.
  */
 import {execFile} from 'node:child_process';
-import {join} from 'node:path';
 import {promisify} from 'node:util';
-import {ALIAS_CLAIM_SLACK_MS, encode, generateIdentity, systemClock, systemRandom, type Transport} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
-import {grpcTransportFactory} from '@wgmesh/transport-grpc';
+import {ALIAS_CLAIM_SLACK_MS, encode} from '@wgmesh/core';
+import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
+import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 const run = promisify(execFile);
 
@@ -23,9 +21,7 @@ describe('alias claims cannot be backdated', () => {
   let a: MeshNode, b: MeshNode, c: MeshNode;
   let meshId = '';
   let bId = '';
-  let attacker: Transport | undefined;
-  const identity = generateIdentity();
-  const abort = new AbortController();
+  let mallory: MemberClient | undefined;
 
   /** Who owns `alias` in `node`'s `mesh show`. */
   async function ownerAt(node: MeshNode, alias: string): Promise<string | null | undefined> {
@@ -44,42 +40,31 @@ describe('alias claims cannot be backdated', () => {
     await waitFor(async () => (await ownerAt(a, 'db')) === bId, 10_000, 'A to see B own db');
     // The rule lets a claim date itself up to ALIAS_CLAIM_SLACK_MS before it was seen: B's claim must be older than that.
     await waitFor(() => Date.now() > claimedAt + ALIAS_CLAIM_SLACK_MS + 1_000, ALIAS_CLAIM_SLACK_MS + 5_000, "B's claim to be older than the slack");
-    const mallory = await cluster.pki.issue('mallory');
-    attacker = await grpcTransportFactory.create({
-      config: {listenAddress: '127.0.0.1'},
-      daemonConfig: {gRPCPort: 1, timeoutMs: 5_000, ...mallory},
-      logger: silentLogger(),
-      dataDir: join(cluster.sandbox.dir, 'attacker'),
-      signal: abort.signal,
-      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
-      clock: systemClock,
-      random: systemRandom,
-    });
+    mallory = await memberClient(cluster, 'mallory');
   });
 
   afterAll(async () => {
-    abort.abort();
-    await attacker?.close();
+    await mallory?.close();
     await cluster?.close();
     await killAllDaemons();
   });
 
   it('a record dated createdAt 0 does not take the alias anywhere: not on the members, not on a node joining later, not after a restart, not in DNS', async () => {
     const now = Date.now();
-    const backdated = makeTestNode(meshId, {identity, now}).record({alias: 'db', createdAt: 0, controlEndpoint: null, wgEndpoint: null, role: 'client'});
-    const reply = await attacker!.message(a.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(backdated)]}));
+    const backdated = makeTestNode(meshId, {identity: mallory!.identity, now}).record({alias: 'db', createdAt: 0, controlEndpoint: null, wgEndpoint: null, role: 'client'});
+    const reply = await mallory!.transport.message(a.endpoint, meshId, encode({t: 'push', f: mallory!.identity.nodeId, e: [wireEntry(backdated)]}));
     expect(reply.byteLength).toBeGreaterThan(0);
-    await waitFor(async () => (await b.view(meshId)).includes(identity.nodeId), 10_000, 'the backdated record to reach B');
+    await waitFor(async () => (await b.view(meshId)).includes(mallory!.identity.nodeId), 10_000, 'the backdated record to reach B');
     for (const node of [a, b]) expect(await ownerAt(node, 'db')).toBe(bId);
 
     await c.call('mesh.join', {meshId, via: a.endpoint});
-    await waitFor(async () => (await c.view(meshId)).includes(identity.nodeId), 10_000, 'C to hold the backdated record');
+    await waitFor(async () => (await c.view(meshId)).includes(mallory!.identity.nodeId), 10_000, 'C to hold the backdated record');
     expect(await ownerAt(c, 'db')).toBe(bId);
 
     // A saves what it has seen and keeps it across a restart.
     await a.kill('SIGTERM');
     await a.start();
-    await waitFor(async () => (await a.view(meshId)).includes(identity.nodeId), 15_000, 'A to restore the mesh');
+    await waitFor(async () => (await a.view(meshId)).includes(mallory!.identity.nodeId), 15_000, 'A to restore the mesh');
     expect(await ownerAt(a, 'db')).toBe(bId);
 
     const dns = (await a.call('status', {})).dns!.address;

@@ -9,13 +9,11 @@
  * Every daemon keeps working meanwhile.
  */
 import {createServer, type Server, type Socket} from 'node:net';
-import {join} from 'node:path';
-import {encode, generateIdentity, systemClock, systemRandom, type Transport} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
-import {grpcTransportFactory} from '@wgmesh/transport-grpc';
+import {encode} from '@wgmesh/core';
+import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
+import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 /** Daemons in the mesh (the issue's attack used four to six). */
 const DAEMONS = 4;
@@ -38,9 +36,7 @@ describe('a member advertising a control endpoint nobody serves', () => {
   /** When the victim accepted each connection (Date.now()). */
   const accepted: number[] = [];
   const sockets = new Set<Socket>();
-  let attacker: Transport | undefined;
-  const abort = new AbortController();
-  const identity = generateIdentity();
+  let mallory: MemberClient | undefined;
 
   beforeAll(async () => {
     victim = createServer((socket) => {
@@ -63,22 +59,11 @@ describe('a member advertising a control endpoint nobody serves', () => {
     for (const node of rest) await node.call('mesh.join', {meshId, via: first.endpoint});
     await waitFor(async () => (await Promise.all(nodes.map((node) => node.view(meshId)))).every((view) => view.length === DAEMONS), 15_000, 'every daemon to see all the others');
 
-    const tls = await cluster.pki.issue('mallory');
-    attacker = await grpcTransportFactory.create({
-      config: {listenAddress: '127.0.0.1'},
-      daemonConfig: {gRPCPort: 1, timeoutMs: 5_000, ...tls},
-      logger: silentLogger(),
-      dataDir: join(cluster.sandbox.dir, 'attacker'),
-      signal: abort.signal,
-      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
-      clock: systemClock,
-      random: systemRandom,
-    });
+    mallory = await memberClient(cluster, 'mallory');
   });
 
   afterAll(async () => {
-    abort.abort();
-    await attacker?.close();
+    await mallory?.close();
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => (victim ? victim.close(() => resolve()) : resolve()));
     await cluster?.close();
@@ -86,8 +71,9 @@ describe('a member advertising a control endpoint nobody serves', () => {
   });
 
   it('is dialled ever less often, and the mesh keeps working', async () => {
+    const {identity, transport: attacker} = mallory!;
     const rogue = makeTestNode(meshId, {identity, now: Date.now()}).record({controlEndpoint: `127.0.0.1:${victimPort}`, wgEndpoint: '127.0.0.1:51999'});
-    const reply = await attacker!.message(nodes[0]!.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(rogue)]}));
+    const reply = await attacker.message(nodes[0]!.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(rogue)]}));
     expect(reply.byteLength).toBeGreaterThan(0);
     const injectedAt = Date.now();
     await waitFor(() => accepted.length > 0, 10_000, 'a first connection to the advertised endpoint');

@@ -8,21 +8,20 @@
  * X stays in every view, and X can still change its record and leave.
  */
 import {join} from 'node:path';
-import {encode, generateIdentity, loadOrCreateIdentity, signStatement, statementToWire, systemClock, systemRandom, type NodeRecord, type Transport} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
-import {grpcTransportFactory} from '@wgmesh/transport-grpc';
+import {encode, loadOrCreateIdentity, signStatement, statementToWire, type NodeIdentity, type NodeRecord, type Transport} from '@wgmesh/core';
+import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
+import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 describe('hostile numbers from a member', () => {
   let cluster: MeshCluster | undefined;
   let a: MeshNode, b: MeshNode, x: MeshNode;
   let meshId = '';
   let xId = '';
-  let attacker: Transport | undefined;
-  const identity = generateIdentity();
-  const abort = new AbortController();
+  let mallory: MemberClient | undefined;
+  let identity: NodeIdentity;
+  let attacker: Transport;
 
   const everyoneSeesX = async () => {
     for (const node of [a, b]) if (!(await node.view(meshId)).includes(xId)) return false;
@@ -37,17 +36,8 @@ describe('hostile numbers from a member', () => {
     await x.call('mesh.join', {meshId, via: a.endpoint});
     xId = (await x.call('status', {})).nodeId;
     await waitFor(everyoneSeesX, 10_000, 'A and B to see X');
-    const mallory = await cluster.pki.issue('mallory');
-    attacker = await grpcTransportFactory.create({
-      config: {listenAddress: '127.0.0.1'},
-      daemonConfig: {gRPCPort: 1, timeoutMs: 5_000, ...mallory},
-      logger: silentLogger(),
-      dataDir: join(cluster.sandbox.dir, 'attacker'),
-      signal: abort.signal,
-      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
-      clock: systemClock,
-      random: systemRandom,
-    });
+    mallory = await memberClient(cluster, 'mallory');
+    ({identity, transport: attacker} = mallory);
     // The attacker becomes a member (a client record: never dialled).
     const own = makeTestNode(meshId, {identity, now: Date.now()}).record({role: 'client', controlEndpoint: null, wgEndpoint: null});
     await attacker.message(a.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(own)]}));
@@ -55,15 +45,14 @@ describe('hostile numbers from a member', () => {
   });
 
   afterAll(async () => {
-    abort.abort();
-    await attacker?.close();
+    await mallory?.close();
     await cluster?.close();
     await killAllDaemons();
   });
 
   it('a claim that X is dead at incarnation MAX_SAFE_INTEGER leaves X in every view, and X keeps working', async () => {
     const claim = signStatement(identity, {k: 'dead', m: meshId, x: xId, i: Number.MAX_SAFE_INTEGER, by: identity.nodeId});
-    for (const node of [a, b]) await attacker!.message(node.endpoint, meshId, encode({t: 'push', f: identity.nodeId, u: [statementToWire(claim)]}));
+    for (const node of [a, b]) await attacker.message(node.endpoint, meshId, encode({t: 'push', f: identity.nodeId, u: [statementToWire(claim)]}));
     // X must stay through the confirmation window (1.5 s) and the anti-entropy rounds after it: sampled every 100 ms for 6 s.
     const until = Date.now() + 6_000;
     while (Date.now() < until) {
@@ -88,7 +77,7 @@ describe('hostile numbers from a member', () => {
       version: Number.MAX_SAFE_INTEGER,
     };
     const entry = makeTestNode(meshId, {identity: xIdentity}).record(forged);
-    for (const node of [a, b, x]) await attacker!.message(node.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(entry)]}));
+    for (const node of [a, b, x]) await attacker.message(node.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(entry)]}));
     await x.call('service.set', {meshId, key: 'after-version', value: '1'});
     for (const node of [a, b]) {
       await waitFor(

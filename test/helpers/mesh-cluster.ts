@@ -14,7 +14,9 @@ import {createServer, type AddressInfo} from 'node:net';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
-import {formatEndpoint, writeFileAtomic} from '@wgmesh/core';
+import {formatEndpoint, generateIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
+import {silentLogger} from '@wgmesh/core/testkit';
+import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
 import {stringify} from 'yaml';
 import {daemonPaths, makeSandbox, runCli, startDaemon, type CliResult, type DaemonProcess, type Sandbox} from './cli.js';
@@ -443,4 +445,42 @@ export async function interfaceOf(node: MeshNode, meshId: string): Promise<strin
   const mesh = meshes.find((candidate) => candidate.meshId === meshId);
   if (!mesh) throw new Error(`${node.name} is not in mesh ${meshId}`);
   return mesh.interface;
+}
+
+/** A test process that talks to daemons as a holder of a mesh certificate would: its identity and the grpc transport's client. */
+export interface MemberClient {
+  /** The identity the client speaks for (its records and statements are signed with it). */
+  readonly identity: NodeIdentity;
+  /** The grpc transport, dialling only (it never listens). */
+  readonly transport: Transport;
+  /** Stop every request and close the transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * A client holding a certificate of `cluster`'s CA issued to `name`: what an
+ * attacker that is (or has the credentials of) a member can send.
+ */
+export async function memberClient(cluster: MeshCluster, name: string, options: {timeoutMs?: number; identity?: NodeIdentity} = {}): Promise<MemberClient> {
+  const identity = options.identity ?? generateIdentity();
+  const tls = await cluster.pki.issue(name);
+  const abort = new AbortController();
+  const transport = await grpcTransportFactory.create({
+    config: {listenAddress: '127.0.0.1'},
+    daemonConfig: {gRPCPort: 1, timeoutMs: options.timeoutMs ?? 5_000, ...tls},
+    logger: silentLogger(),
+    dataDir: join(cluster.sandbox.dir, name),
+    signal: abort.signal,
+    identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+    clock: systemClock,
+    random: systemRandom,
+  });
+  return {
+    identity,
+    transport,
+    async close() {
+      abort.abort();
+      await transport.close();
+    },
+  };
 }

@@ -55,6 +55,8 @@ export interface DocHandle {
   getLastLocalChange(): Uint8Array | null;
   /** Merge in every change of `other`. */
   merge(other: DocHandle): string[];
+  /** A copy of the whole document, history included, written by the same actor (so only one of the two may go on writing). */
+  clone(): DocHandle;
   /** The whole document, compressed, history included. */
   save(): Uint8Array;
   /** History counters. */
@@ -80,10 +82,10 @@ export interface AutomergeApi {
    */
   rootKeysOf(change: Uint8Array): string[];
   /**
-   * Parse a sync message without applying it.
+   * Parse a sync message without applying it; returns how many changes (or documents) it carries.
    * @throws on bytes that are not an Automerge sync message.
    */
-  checkSyncMessage(bytes: Uint8Array): void;
+  changesInSyncMessage(bytes: Uint8Array): number;
 }
 
 /** The functions of the package's low-level API this module relies on. */
@@ -94,7 +96,7 @@ interface LowLevel {
   create(options: {actor: string}): DocHandle;
   load(bytes: Uint8Array, options: {actor: string}): DocHandle;
   initSyncState(): SyncStateHandle;
-  decodeSyncMessage(bytes: Uint8Array): unknown;
+  decodeSyncMessage(bytes: Uint8Array): {changes?: unknown};
   decodeChange(bytes: Uint8Array): {ops?: unknown};
 }
 
@@ -128,8 +130,10 @@ export async function loadAutomerge(): Promise<AutomergeApi> {
     create: (actor) => api.create({actor}),
     load: (bytes, actor) => api.load(bytes, {actor}),
     initSyncState: () => api.initSyncState(),
-    checkSyncMessage: (bytes) => {
-      api.decodeSyncMessage(bytes);
+    changesInSyncMessage: (bytes) => {
+      const changes = api.decodeSyncMessage(bytes).changes;
+      if (!Array.isArray(changes)) throw unsupported('a decoded sync message without a list of changes');
+      return changes.length;
     },
     rootKeysOf: (change) => {
       const ops = api.decodeChange(change).ops;

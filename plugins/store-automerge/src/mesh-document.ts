@@ -93,6 +93,17 @@ export class MeshDocument {
     }
   }
 
+  /**
+   * A copy to try a peer's message on: same history, generation, actor and
+   * changes not yet examined. Exactly one of the two goes on being used; the
+   * caller frees the other.
+   */
+  copy(): MeshDocument {
+    const copy = new MeshDocument(this.api, this.handle.clone(), this.generation);
+    copy.seen = this.seen;
+    return copy;
+  }
+
   /** Every value held for node `id` (several when concurrent writes conflict). */
   values(id: string): FullValue[] {
     return this.handle.getAll(ROOT, id);
@@ -175,12 +186,24 @@ export class MeshDocument {
   }
 
   /**
-   * Apply an Automerge sync message from the peer.
-   * @throws DecodeError when it does not parse or Automerge refuses it.
+   * Parse an Automerge sync message from the peer without applying it.
+   * @returns how many changes (or documents) it carries: none means it changes no value
+   * @throws DecodeError when it does not parse.
+   */
+  changesIn(message: Uint8Array): number {
+    try {
+      return this.api.changesInSyncMessage(message);
+    } catch (error) {
+      throw new DecodeError(`automerge sync message: ${(error as Error).message}`, {cause: error});
+    }
+  }
+
+  /**
+   * Apply an Automerge sync message from the peer (parsed by {@link changesIn} first).
+   * @throws DecodeError when Automerge refuses it.
    */
   receiveSyncMessage(state: SyncStateHandle, message: Uint8Array): void {
     try {
-      this.api.checkSyncMessage(message);
       this.handle.receiveSyncMessage(state, message);
     } catch (error) {
       throw new DecodeError(`automerge sync message: ${(error as Error).message}`, {cause: error});

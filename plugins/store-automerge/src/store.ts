@@ -74,6 +74,20 @@ type Checked =
   | {status: 'rejected'; id: string | undefined; reason: string; kind: 'invalid' | 'expired' | 'future'; entry?: VerifiedEntry};
 
 
+/** One rejection, as a MergeResult reports it. */
+type Rejection = MergeResult['rejected'][number];
+
+/** What one document value is, whatever the time (see `inspect`). */
+type Inspected = {status: 'held'} | {status: 'verified'; entry: VerifiedEntry} | {status: 'invalid'; rejection: Rejection};
+
+/** What screening a peer's changes found: too many invalid values, or the entries verified on the way. */
+type Screened = {refused: true; invalid: Rejection[]} | {refused: false; verified: Map<string, VerifiedEntry>};
+
+/** The rejection of a document key that is not a node id. */
+function notNodeId(key: string): Rejection {
+  return {id: undefined, reason: `document key ${JSON.stringify(key.slice(0, 40))} is not a node id`, invalid: true};
+}
+
 const idOnlySchema = z.object({id: z.string().regex(NODE_ID)});
 
 /** The node id an entry claims, for reporting a rejection; undefined when the body does not even say. */
@@ -321,17 +335,75 @@ export class AutomergeStore implements MeshStore {
   }
 
   /**
-   * Apply a peer's Automerge sync message, then take in what changed. Past
-   * {@link MAX_INVALID_SYNC_ENTRIES} invalid values the rest is not verified
-   * but put back as held (see {@link settle}): the session then gives up on
-   * the peer, and a hostile message costs a few verifications, not one each.
+   * Apply a peer's Automerge sync message to a copy of the document and
+   * screen the values it changed (see {@link screen}); a message that carries
+   * no changes (only heads, needs and bloom filters) goes straight to the
+   * document, since it changes no value. A message with more than
+   * {@link MAX_INVALID_SYNC_ENTRIES} invalid values is refused: the copy is
+   * dropped, so nothing of it reaches the document or the view, and the
+   * rejections returned make the session give up on the peer. A hostile
+   * message therefore costs Automerge's parsing of it and a few
+   * verifications, not a verification and a write-back per value. Otherwise
+   * the copy becomes the document and what changed is taken in.
+   * @throws DecodeError when the message does not parse or Automerge refuses it (nothing changes).
    */
   private receiveSyncMessage(state: SyncStateHandle, message: Uint8Array): MergeResult {
-    this.document.receiveSyncMessage(state, message);
+    if (this.document.changesIn(message) === 0) {
+      this.document.receiveSyncMessage(state, message);
+      return {accepted: [], rejected: []};
+    }
+    const now = this.options.clock.now();
     const outcome = newOutcome();
-    this.absorb(this.options.clock.now(), outcome, undefined, MAX_INVALID_SYNC_ENTRIES);
+    const trial = this.document.copy();
+    let screened: Screened;
+    let ids: Set<string>;
+    try {
+      trial.receiveSyncMessage(state, message);
+      const changed = trial.changedIds();
+      ids = changed.ids;
+      if (changed.all) for (const id of this.held.keys()) ids.add(id);
+      screened = this.screen(trial, ids, MAX_INVALID_SYNC_ENTRIES);
+    } catch (error) {
+      trial.free();
+      throw error;
+    }
+    if (screened.refused) {
+      trial.free();
+      outcome.result.rejected.push(...screened.invalid);
+    } else {
+      this.document.free();
+      this.document = trial;
+      if (ids.size > 0) this.settle(ids, now, outcome, screened.verified);
+    }
     this.finish(outcome);
     return outcome.result;
+  }
+
+  /**
+   * Look at the values `document` holds under `ids` for what is invalid
+   * whatever the time (see {@link inspect}), without changing anything.
+   * Stops at the first value past `invalidLimit` invalid ones: the result is
+   * then refused, with those rejections; otherwise it carries the entries
+   * verified on the way, by signature, so deciding the ids verifies none twice.
+   */
+  private screen(document: MeshDocument, ids: ReadonlySet<string>, invalidLimit: number): Screened {
+    const invalid: Rejection[] = [];
+    const verified = new Map<string, VerifiedEntry>();
+    for (const id of ids) {
+      if (!NODE_ID.test(id)) {
+        invalid.push(notNodeId(id));
+      } else {
+        const held = this.held.get(id);
+        for (const [datatype, value] of document.values(id)) {
+          const inspected = this.inspect(id, datatype, value, held, verified);
+          if (inspected.status === 'invalid') invalid.push(inspected.rejection);
+          else if (inspected.status === 'verified') verified.set(signatureKey(inspected.entry), inspected.entry);
+          if (invalid.length > invalidLimit) break;
+        }
+      }
+      if (invalid.length > invalidLimit) return {refused: true, invalid};
+    }
+    return {refused: false, verified};
   }
 
   /** Re-examine node ids held back by a future-dated entry, whose time may have come. */
@@ -353,56 +425,23 @@ export class AutomergeStore implements MeshStore {
    * call: re-decide each changed node id, and write back what the document
    * must carry. `known` holds entries verified moments ago (by signature).
    */
-  private absorb(now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>, invalidLimit?: number): void {
+  private absorb(now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>): void {
     const {ids, all} = this.document.changedIds();
     if (all) for (const id of this.held.keys()) ids.add(id);
-    if (ids.size > 0) this.settle(ids, now, outcome, known, invalidLimit);
+    if (ids.size > 0) this.settle(ids, now, outcome, known);
   }
 
   /**
    * Re-decide node ids the caller knows changed (every change since the last
    * look must be covered by them), write back what the document must carry,
-   * and mark the document as examined. Once more than `invalidLimit` values
-   * were invalid, the remaining ids are {@link restore}d instead of decided.
+   * and mark the document as examined.
    */
-  private settle(ids: ReadonlySet<string>, now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>, invalidLimit = Infinity): void {
+  private settle(ids: ReadonlySet<string>, now: number, outcome: Outcome, known?: ReadonlyMap<string, VerifiedEntry>): void {
     let repaired = false;
-    let invalid = 0;
-    let counted = outcome.result.rejected.length;
-    for (const id of ids) {
-      if (invalid > invalidLimit) {
-        repaired = this.restore(id) || repaired;
-        continue;
-      }
-      repaired = this.evaluate(id, now, outcome, known) || repaired;
-      for (; counted < outcome.result.rejected.length; counted++) if (outcome.result.rejected[counted]!.invalid === true) invalid++;
-    }
+    for (const id of ids) repaired = this.evaluate(id, now, outcome, known) || repaired;
     // The write-backs are this store's own doing: nothing in them to re-decide.
     if (repaired) this.document.commit();
     this.document.skipChanges();
-  }
-
-  /**
-   * Put the document back to what the view holds for node `id` without
-   * looking into the values written there: the held entry, or no value at
-   * all. An id whose future-dated entry waits is left for its re-examination.
-   * A valid value dropped this way comes back from the replicas that hold it
-   * (a replica writes back the winner it holds wherever a document lost it).
-   * Returns true when it wrote.
-   */
-  private restore(id: string): boolean {
-    if (this.deferred.has(id)) return false;
-    const held = this.held.get(id);
-    const values = NODE_ID.test(id) ? this.document.values(id) : undefined;
-    if (held === undefined) {
-      if (values?.length === 0) return false;
-      this.document.remove(id);
-      return true;
-    }
-    const only = values?.length === 1 ? values[0]![1] : undefined;
-    if (only instanceof Uint8Array && valueHolds(only, held)) return false;
-    this.document.put(held);
-    return true;
   }
 
   /**
@@ -419,25 +458,20 @@ export class AutomergeStore implements MeshStore {
     const values = NODE_ID.test(id) ? this.document.values(id) : [];
     if (!NODE_ID.test(id)) {
       garbage = true;
-      outcome.result.rejected.push({id: undefined, reason: `document key ${JSON.stringify(id.slice(0, 40))} is not a node id`, invalid: true});
+      outcome.result.rejected.push(notNodeId(id));
     }
     for (const [datatype, value] of values) {
-      if (datatype !== 'bytes' || !(value instanceof Uint8Array)) {
-        garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`, invalid: true});
-        continue;
-      }
-      if (held !== undefined && valueHolds(value, held)) {
+      const inspected = this.inspect(id, datatype, value, held, known);
+      if (inspected.status === 'held') {
         heldVisible = true;
         continue;
       }
-      const signed = valueToEntry(value);
-      if (signed === undefined) {
+      if (inspected.status === 'invalid') {
         garbage = true;
-        outcome.result.rejected.push({id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`, invalid: true});
+        outcome.result.rejected.push(inspected.rejection);
         continue;
       }
-      const checked = this.check(signed, now, known, id);
+      const checked = this.checkTime(inspected.entry, now);
       if (checked.status === 'rejected') {
         outcome.result.rejected.push({id: checked.id ?? id, reason: checked.reason, ...(checked.kind === 'invalid' ? {invalid: true} : {})});
         if (checked.kind === 'invalid') garbage = true;
@@ -506,21 +540,43 @@ export class AutomergeStore implements MeshStore {
   }
 
   /**
-   * Verify one entry (from a local merge or a document value) as of `now`.
-   * `expectedId` is the document key it was found under: an entry filed
-   * under another node's key is as invalid as a bad signature.
+   * Verify one entry of a local merge as of `now`.
    */
-  private check(entry: SignedEntry, now: number, known?: ReadonlyMap<string, VerifiedEntry>, expectedId?: string): Checked {
-    const verified = this.verifyAtAnyTime(entry, known, expectedId);
-    if (verified.status === 'rejected') return verified;
-    const {id, updatedAt} = verified.entry.value;
-    const future = futureTimestampReason(verified.entry.value, now, this.options.maxClockSkewMs);
-    if (future !== undefined) return {status: 'rejected', id, reason: future, kind: 'future', entry: verified.entry};
-    if (isExpired(verified.entry, now, this.options.gcHorizonMs)) {
+  private check(entry: SignedEntry, now: number, known?: ReadonlyMap<string, VerifiedEntry>): Checked {
+    const verified = this.verifyAtAnyTime(entry, known, undefined);
+    return verified.status === 'rejected' ? verified : this.checkTime(verified.entry, now);
+  }
+
+  /** Whether a verified entry may be taken as of `now`: not dated beyond the allowed clock skew, not expired. */
+  private checkTime(entry: VerifiedEntry, now: number): Checked {
+    const {id, updatedAt} = entry.value;
+    const future = futureTimestampReason(entry.value, now, this.options.maxClockSkewMs);
+    if (future !== undefined) return {status: 'rejected', id, reason: future, kind: 'future', entry};
+    if (isExpired(entry, now, this.options.gcHorizonMs)) {
       const reason = `entry for node ${id} expired: updated ${now - updatedAt} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
-      return {status: 'rejected', id, reason, kind: 'expired', entry: verified.entry};
+      return {status: 'rejected', id, reason, kind: 'expired', entry};
     }
-    return verified;
+    return {status: 'verified', entry};
+  }
+
+  /**
+   * What one document value under node id `id` is, whatever the time: the
+   * held entry (recognised without a verification), a valid entry of that
+   * node, or invalid (not bytes, not shaped like an entry, not verifying, or
+   * an entry of another node: as invalid as a bad signature).
+   */
+  private inspect(id: string, datatype: string, value: unknown, held: VerifiedEntry | undefined, known: ReadonlyMap<string, VerifiedEntry> | undefined): Inspected {
+    if (datatype !== 'bytes' || !(value instanceof Uint8Array)) {
+      return {status: 'invalid', rejection: {id, reason: `document value for node ${id} is a ${datatype}, not a signed entry`, invalid: true}};
+    }
+    if (held !== undefined && valueHolds(value, held)) return {status: 'held'};
+    const signed = valueToEntry(value);
+    if (signed === undefined) {
+      return {status: 'invalid', rejection: {id, reason: `document value for node ${id} is ${value.byteLength} bytes, not a signed entry`, invalid: true}};
+    }
+    const checked = this.verifyAtAnyTime(signed, known, id);
+    if (checked.status === 'rejected') return {status: 'invalid', rejection: {id: checked.id ?? id, reason: checked.reason, invalid: true}};
+    return checked;
   }
 
   /**

@@ -213,6 +213,22 @@ describe('automerge store: hostile sync', () => {
     expect(stateOf(third.store)).toEqual(before.state);
   });
 
+  it(`refuses a message with more than ${MAX_INVALID_SYNC_ENTRIES} invalid values before any of it reaches its document`, async () => {
+    const target = await victim();
+    const before = {...snapshotOf(target), ops: target.store.historyOps(), generation: target.store.generation};
+    const peer = new RawPeer(await automerge(), meshId);
+    // Over DECODE_LIMIT_OPS values in one change, as a hostile document would send them: garbage of an entry's size.
+    for (let i = 0; i < 3000; i++) peer.doc.put('_root', randomBytes(16).toString('hex'), randomBytes(200));
+    peer.doc.commit();
+    expect(() => peer.syncWith(target.store)).toThrow(InvalidEntriesError);
+    // Nothing applied, so nothing to write back: the history is what it was (a document that took the message in grows by thousands of operations).
+    expect({...snapshotOf(target), ops: target.store.historyOps(), generation: target.store.generation}).toEqual(before);
+    // And the next honest session still works.
+    const third = await openStore(meshId);
+    runSync(third.store, target.store);
+    expect(stateOf(third.store)).toEqual(before.state);
+  });
+
   it('sends a message too large for one wire message in parts, none over MAX_SYNC_MESSAGE_BYTES, and refuses a part out of turn', async () => {
     const big = await openStore(meshId);
     // Random service values (no compression hides them), records near the size cap: over 2 MiB in all.
