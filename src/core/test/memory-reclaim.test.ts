@@ -3,19 +3,19 @@ import {fullGarbageCollection, MemoryReclaimer, RECLAIM_CHECK_MS, RECLAIM_MIN_GA
 import {silentLogger} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
-const MB = 1_000_000;
+const MB = 1024 * 1024;
 
-/** A reclaimer over a resident size the test sets; a collection brings it to `afterCollect`. */
+/** A reclaimer over buffer bytes the test sets; a collection brings them to `afterCollect`. */
 function rig() {
   const clock = new SimulatedClock();
-  const state = {rss: 100 * MB, afterCollect: 100 * MB, collections: 0};
+  const state = {buffers: 4 * MB, afterCollect: 4 * MB, collections: 0};
   const reclaimer = new MemoryReclaimer({
     clock,
     logger: silentLogger(),
-    residentBytes: () => state.rss,
+    bufferBytes: () => state.buffers,
     collect: () => {
       state.collections++;
-      state.rss = state.afterCollect;
+      state.buffers = state.afterCollect;
     },
   });
   return {clock, state, reclaimer};
@@ -26,32 +26,32 @@ describe('memory reclaimer', () => {
     const {clock, state, reclaimer} = rig();
     reclaimer.start();
     await clock.advance(RECLAIM_CHECK_MS);
-    state.rss = 150 * MB;
+    state.buffers = 40 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
-    state.rss = 180 * MB;
+    state.buffers = 70 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
     expect(state.collections).toBe(0);
-    state.afterCollect = 104 * MB;
+    state.afterCollect = 5 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
     expect(state.collections).toBe(1);
-    expect(state.rss).toBe(104 * MB);
+    expect(state.buffers).toBe(5 * MB);
     // Steady at the new level: nothing more.
     await clock.advance(10 * RECLAIM_CHECK_MS);
     expect(state.collections).toBe(1);
     reclaimer.stop();
   });
 
-  it('never collects more often than the minimum gap, and not for growth within 10%', async () => {
+  it('never collects more often than the minimum gap, and not for growth of 16 MiB or less', async () => {
     const {clock, state, reclaimer} = rig();
     expect(reclaimer.check()).toBe(false);
-    state.rss = 109 * MB;
+    state.buffers = 20 * MB;
     expect(reclaimer.check()).toBe(false);
     expect(reclaimer.check()).toBe(false);
-    state.rss = 200 * MB;
+    state.buffers = 60 * MB;
     reclaimer.check();
-    state.afterCollect = 190 * MB;
+    state.afterCollect = 50 * MB;
     expect(reclaimer.check()).toBe(true);
-    state.rss = 300 * MB;
+    state.buffers = 90 * MB;
     reclaimer.check();
     expect(reclaimer.check()).toBe(false);
     await clock.advance(RECLAIM_MIN_GAP_MS);
