@@ -65,7 +65,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     const releaseLock = await acquirePidLock(join(config.dataDir, 'daemon.pid'), config.dataDir);
     const abort = new AbortController();
     const logLimiter = new LogLimiter({clock: systemClock});
-    const reclaimer = new MemoryReclaimer({clock: systemClock, logger, bufferBytes: () => process.memoryUsage().arrayBuffers, collect: fullGarbageCollection()});
+    const reclaimer = new MemoryReclaimer({clock: systemClock, logger, residentBytes: () => process.memoryUsage.rss(), collect: fullGarbageCollection()});
     let ipc: IpcServer | undefined;
     let daemon: Daemon | undefined;
     let backends: Awaited<ReturnType<typeof createBackends>> | undefined;

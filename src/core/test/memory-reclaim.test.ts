@@ -3,19 +3,19 @@ import {fullGarbageCollection, MemoryReclaimer, RECLAIM_CHECK_MS, RECLAIM_MIN_GA
 import {silentLogger} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
-const MB = 1024 * 1024;
+const MB = 1_000_000;
 
-/** A reclaimer over buffer bytes the test sets; a collection brings them to `afterCollect`. */
+/** A reclaimer over a resident size the test sets; a collection brings it to `afterCollect`. */
 function rig() {
   const clock = new SimulatedClock();
-  const state = {buffers: 4 * MB, afterCollect: 4 * MB, collections: 0};
+  const state = {rss: 100 * MB, afterCollect: 100 * MB, collections: 0};
   const reclaimer = new MemoryReclaimer({
     clock,
     logger: silentLogger(),
-    bufferBytes: () => state.buffers,
+    residentBytes: () => state.rss,
     collect: () => {
       state.collections++;
-      state.buffers = state.afterCollect;
+      state.rss = state.afterCollect;
     },
   });
   return {clock, state, reclaimer};
@@ -26,32 +26,32 @@ describe('memory reclaimer', () => {
     const {clock, state, reclaimer} = rig();
     reclaimer.start();
     await clock.advance(RECLAIM_CHECK_MS);
-    state.buffers = 40 * MB;
+    state.rss = 150 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
-    state.buffers = 70 * MB;
+    state.rss = 180 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
     expect(state.collections).toBe(0);
-    state.afterCollect = 5 * MB;
+    state.afterCollect = 104 * MB;
     await clock.advance(RECLAIM_CHECK_MS);
     expect(state.collections).toBe(1);
-    expect(state.buffers).toBe(5 * MB);
+    expect(state.rss).toBe(104 * MB);
     // Steady at the new level: nothing more.
     await clock.advance(10 * RECLAIM_CHECK_MS);
     expect(state.collections).toBe(1);
     reclaimer.stop();
   });
 
-  it('never collects more often than the minimum gap, and not for growth of 16 MiB or less', async () => {
+  it('never collects more often than the minimum gap, and not for growth within 10%', async () => {
     const {clock, state, reclaimer} = rig();
     expect(reclaimer.check()).toBe(false);
-    state.buffers = 20 * MB;
+    state.rss = 109 * MB;
     expect(reclaimer.check()).toBe(false);
     expect(reclaimer.check()).toBe(false);
-    state.buffers = 60 * MB;
+    state.rss = 200 * MB;
     reclaimer.check();
-    state.afterCollect = 50 * MB;
+    state.afterCollect = 190 * MB;
     expect(reclaimer.check()).toBe(true);
-    state.buffers = 90 * MB;
+    state.rss = 300 * MB;
     reclaimer.check();
     expect(reclaimer.check()).toBe(false);
     await clock.advance(RECLAIM_MIN_GAP_MS);

@@ -2,26 +2,23 @@
  * Gives memory back after a burst. A member (or anyone reaching the control
  * port) can make the daemon allocate a lot for a short while, within the
  * transport's caps: frames of up to 1 MiB, TLS handshakes, sync sessions.
- * Once that is over, the buffers it allocated are garbage, but V8 collects
- * its old generation only when the heap grows further or the process looks
- * idle, which a daemon answering heartbeats never does: the memory would
- * stay taken for minutes. So the daemon looks at the bytes its buffers hold
- * now and then and, when they have grown by more than
- * {@link RECLAIM_BUFFER_GROWTH_BYTES} over what they were after the last full
- * collection and have stopped growing, runs one full collection itself (at
- * most one per {@link RECLAIM_MIN_GAP_MS}; it costs tens of milliseconds). A
- * daemon at rest holds a few MiB of buffers, so it never collects for
- * nothing.
+ * Once that is over, what it allocated is garbage, but V8 collects its old
+ * generation only when it grows further or the process looks idle, which a
+ * daemon answering heartbeats never does: the memory would stay taken for
+ * minutes. So the daemon looks at its resident size now and then and, when it
+ * has grown well past what it was after the last full collection and has
+ * stopped growing, runs one full collection itself (at most one per
+ * {@link RECLAIM_MIN_GAP_MS}; it costs tens of milliseconds).
  */
 import {setFlagsFromString} from 'node:v8';
 import {runInNewContext} from 'node:vm';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 
-/** How often the bytes held by buffers are read. */
+/** How often the resident size is read. */
 export const RECLAIM_CHECK_MS = 5_000;
-/** Growth of the bytes held by buffers, over what they were after the last full collection, that calls for one. */
-export const RECLAIM_BUFFER_GROWTH_BYTES = 16 * 1024 * 1024;
+/** Growth over the size after the last full collection that calls for one. */
+export const RECLAIM_GROWTH = 1.1;
 /** Least time between two collections this module starts. */
 export const RECLAIM_MIN_GAP_MS = 20_000;
 
@@ -29,16 +26,16 @@ export const RECLAIM_MIN_GAP_MS = 20_000;
 export interface MemoryReclaimerDeps {
   clock: Clock;
   logger: Logger;
-  /** Bytes held by ArrayBuffers and Buffers (`process.memoryUsage().arrayBuffers`). */
-  bufferBytes(): number;
+  /** The process's resident size in bytes. */
+  residentBytes(): number;
   /** Run a full garbage collection now. */
   collect(): void;
 }
 
-/** Watches the bytes held by buffers and collects garbage after a burst (see the module comment). */
+/** Watches the resident size and collects garbage after a burst (see the module comment). */
 export class MemoryReclaimer {
   private timer: TimerHandle | undefined;
-  /** Bytes held by buffers after the last full collection (or the fewest seen since). */
+  /** Resident size after the last full collection (or the smallest seen since). */
   private baseline: number | undefined;
   private previous = 0;
   private lastCollectedAt = -Infinity;
@@ -61,25 +58,25 @@ export class MemoryReclaimer {
   }
 
   /**
-   * One look: collect when the bytes held by buffers are more than
-   * {@link RECLAIM_BUFFER_GROWTH_BYTES} over the baseline, no longer growing,
-   * and the last collection is at least {@link RECLAIM_MIN_GAP_MS} ago.
+   * One look: collect when the resident size is over {@link RECLAIM_GROWTH}
+   * times the baseline, no longer growing, and the last collection is at
+   * least {@link RECLAIM_MIN_GAP_MS} ago.
    * @returns true when it collected
    */
   check(): boolean {
     const now = this.deps.clock.now();
-    const size = this.deps.bufferBytes();
+    const size = this.deps.residentBytes();
     const growing = size > this.previous;
     this.previous = size;
     if (this.baseline === undefined || size < this.baseline) {
       this.baseline = size;
       return false;
     }
-    if (size <= this.baseline + RECLAIM_BUFFER_GROWTH_BYTES || growing || now - this.lastCollectedAt < RECLAIM_MIN_GAP_MS) return false;
+    if (size <= this.baseline * RECLAIM_GROWTH || growing || now - this.lastCollectedAt < RECLAIM_MIN_GAP_MS) return false;
     this.deps.collect();
     this.lastCollectedAt = now;
-    const after = this.deps.bufferBytes();
-    this.deps.logger.info({bufferMiB: Math.round(size / 2 ** 20), afterMiB: Math.round(after / 2 ** 20)}, 'collected garbage after a burst of memory use');
+    const after = this.deps.residentBytes();
+    this.deps.logger.info({residentMiB: Math.round(size / 2 ** 20), afterMiB: Math.round(after / 2 ** 20)}, 'collected garbage after a burst of memory use');
     this.baseline = after;
     this.previous = after;
     return true;
