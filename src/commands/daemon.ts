@@ -6,9 +6,7 @@ import {
   daemonIpcHandlers,
   IpcServer,
   loadConfig,
-  fullGarbageCollection,
   LogLimiter,
-  MemoryReclaimer,
   openDataDir,
   systemClock,
   systemRandom,
@@ -65,13 +63,11 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     const releaseLock = await acquirePidLock(join(config.dataDir, 'daemon.pid'), config.dataDir);
     const abort = new AbortController();
     const logLimiter = new LogLimiter({clock: systemClock});
-    const reclaimer = new MemoryReclaimer({clock: systemClock, logger, residentBytes: () => process.memoryUsage.rss(), collect: fullGarbageCollection()});
     let ipc: IpcServer | undefined;
     let daemon: Daemon | undefined;
     let backends: Awaited<ReturnType<typeof createBackends>> | undefined;
     const shutdown = async (): Promise<void> => {
       abort.abort();
-      reclaimer.stop();
       await ipc?.close().catch((error: unknown) => logger.error({err: error}, 'closing the IPC socket failed'));
       await daemon?.stop();
       await backends?.close();
@@ -116,7 +112,6 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs});
       await ipc.start();
       await daemon.start();
-      reclaimer.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');
     } catch (error) {
       await shutdown();

@@ -41,7 +41,6 @@ export * from './util/logger.js';
 export * from './certs/index.js';
 export {MeshControl, deriveTimings, signStatement, statementToWire, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
 export * from './runtime/hooks.js';
-export * from './runtime/memory-reclaim.js';
 export * from './dns/index.js';
 export * from './metrics/index.js';
 export * from './runtime/local-servers.js';
