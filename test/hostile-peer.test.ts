@@ -14,7 +14,7 @@ import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {checkServerIdentity} from 'node:tls';
 import {Client, credentials, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError} from '@grpc/grpc-js';
-import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type SyncStats, type Transport} from '@wgmesh/core';
+import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type Transport} from '@wgmesh/core';
 import {corruptSignature, forgeEntry, makeTestNode, silentLogger, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
@@ -22,36 +22,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {z} from 'zod';
 import {ControlClient} from '../plugins/transport-grpc/src/generated/wgmesh/v1/control.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
+import {scriptedSession} from './helpers/member-attacks.js';
 import {LOG_LEVEL, MeshCluster, makePki, parseLogLines, type LogLine, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
 
 /** Failure-detection bound of the issue at the default intervals: 3 x heartbeatInterval + 2 s. */
 const DETECTION_BOUND_MS = 8_000;
 /** Bytes that are never MessagePack: 0xc1 is the one code the format never uses. */
 const GARBAGE = Buffer.concat([Buffer.from([0xc1, 0xff, 0x00]), Buffer.from('this is not a wgmesh message')]);
-
-/** A sync session that sends `messages` one after the other and ignores what comes back (the hostile initiator). */
-function scriptedSession(messages: readonly Uint8Array[]): SyncSession {
-  let next = 0;
-  const stats: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
-  const send = (): Uint8Array | null => {
-    const message = messages[next++];
-    if (message === undefined) return null;
-    stats.messagesSent++;
-    stats.bytesSent += message.byteLength;
-    return message;
-  };
-  return {
-    start: () => send() ?? new Uint8Array(),
-    receive(message) {
-      stats.bytesReceived += message.byteLength;
-      return send();
-    },
-    get done() {
-      return next > messages.length;
-    },
-    stats: () => ({...stats}),
-  };
-}
 
 const anyMessage = z.record(z.string(), z.unknown());
 
