@@ -30,12 +30,17 @@ describe('alias claim times', () => {
     claims.observe(node.recordBody({alias: 'web'}));
     const seen = clock.now();
     await clock.advance(60_000);
+    const revision = claims.revision;
     claims.observe(node.recordBody({alias: 'web', version: 5}));
     expect(claims.lines()).toEqual([[node.id, 'web', seen]]);
+    // Nothing changed: nothing to save.
+    expect(claims.revision).toBe(revision);
     claims.observe(node.recordBody({alias: 'api'}));
     expect(claims.lines()).toEqual([[node.id, 'api', clock.now()]]);
+    expect(claims.revision).toBe(revision + 1);
     claims.observe(node.recordBody({alias: null}));
     expect(claims.lines()).toEqual([]);
+    expect(claims.revision).toBe(revision + 2);
   });
 
   it('adopt saved or sent times only for the claims the records make, and never from the future', () => {

@@ -32,23 +32,30 @@ export type AliasClaimLine = readonly [id: string, alias: string, seenAt: number
 /** First sight of the alias claim of each node of one mesh. */
 export class AliasClaims {
   private readonly seen = new Map<string, {alias: string; at: number}>();
+  private revisionValue = 0;
 
   /** @param clock this node's clock */
   constructor(private readonly clock: Clock) {}
 
+  /** Grows with every change of the times held, so that a caller saves them only when they changed. */
+  get revision(): number {
+    return this.revisionValue;
+  }
+
   /** Note the alias `record` claims now (a new claim is dated now; a kept one keeps its date). */
   observe(record: NodeRecord): void {
     if (record.alias === null || !isValidAlias(record.alias)) {
-      this.seen.delete(record.id);
+      this.forget(record.id);
       return;
     }
     if (this.seen.get(record.id)?.alias === record.alias) return;
     this.seen.set(record.id, {alias: record.alias, at: this.clock.now()});
+    this.revisionValue++;
   }
 
   /** Forget node `id` (it left). */
   forget(id: string): void {
-    this.seen.delete(id);
+    if (this.seen.delete(id)) this.revisionValue++;
   }
 
   /**
@@ -77,6 +84,7 @@ export class AliasClaims {
     const now = this.clock.now();
     const given = new Map(lines.map(([id, alias, at]) => [id, {alias, at}]));
     this.seen.clear();
+    this.revisionValue++;
     for (const record of records) {
       const line = given.get(record.id);
       if (line !== undefined && line.alias === record.alias) this.seen.set(record.id, {alias: line.alias, at: Math.min(line.at, now)});

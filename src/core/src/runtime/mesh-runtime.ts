@@ -100,6 +100,8 @@ export class MeshRuntime {
    * wish is the same as before, which this mesh alone cannot see.
    */
   private readonly applied = new Map<'addresses' | 'peers' | 'routes', string>();
+  /** The {@link AliasClaims.revision} last written to disk. */
+  private savedAliasClaims: number | undefined;
   /** The save running or last run: saves run one after another, so an older snapshot never lands after a newer one. */
   private saving: Promise<void> = Promise.resolve();
   /** The last forwarding problem logged, so it is logged once, not on every reconcile. */
@@ -207,7 +209,8 @@ export class MeshRuntime {
       saved = [];
     }
     const records = this.store.records();
-    this.aliasClaims.adopt(saved ?? records.map((record): AliasClaimLine => [record.id, record.alias ?? '', 0]), records);
+    const trusted = (): AliasClaimLine[] => records.flatMap((record) => (record.alias === null ? [] : [[record.id, record.alias, 0] as const]));
+    this.aliasClaims.adopt(saved ?? trusted(), records);
   }
 
   /** Write this node's signed tombstone (leaving). */
@@ -412,7 +415,11 @@ export class MeshRuntime {
     // The snapshot is taken when this save's turn comes, so it holds everything merged until then.
     const run = this.saving.catch(() => undefined).then(async () => {
       await this.deps.repository.saveState(this.meshId, this.store.save());
+      // Most saves change no alias claim: the file is written only when the times changed.
+      const revision = this.aliasClaims.revision;
+      if (revision === this.savedAliasClaims) return;
       await this.deps.repository.saveAliasClaims(this.meshId, this.aliasClaims.lines());
+      this.savedAliasClaims = revision;
     });
     this.saving = run;
     await run;
