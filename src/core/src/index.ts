@@ -46,3 +46,4 @@ export * from './metrics/index.js';
 export * from './runtime/local-servers.js';
 export * from './util/log-limiter.js';
 export {MAX_CONTROL_MESSAGE_BYTES} from './control/index.js';
+export * from './trust/index.js';

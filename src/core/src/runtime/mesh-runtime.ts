@@ -187,6 +187,7 @@ export class MeshRuntime {
       version: Math.max((previous?.version ?? 0) + 1, now),
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
+      credential: this.credential(),
     };
     this.mergeOwn(record);
     // Saved before the change is reported done: other members' news can be had again from them, this cannot.
@@ -225,7 +226,15 @@ export class MeshRuntime {
       signingKey: identity.signingKey,
       version: Math.max((previous?.version ?? 0) + 1, now),
       updatedAt: now,
+      credential: this.credential(),
     });
+  }
+
+  /** This node's membership credential in this mesh, from its settings. */
+  private credential(): Uint8Array {
+    const {credential} = this.deps.settings;
+    if (credential === undefined) throw new Error(`mesh ${this.meshId} has no membership credential for this node`);
+    return new Uint8Array(Buffer.from(credential, 'base64'));
   }
 
   private mergeOwn(body: Parameters<typeof signEntry>[1]): void {
