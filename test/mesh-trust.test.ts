@@ -138,6 +138,13 @@ describe('mesh trust with daemons', () => {
 
     // The same identity with a still valid invite is refused.
     await expect(c.daemon.joinMesh(invite.token, undefined, {})).rejects.toThrow(/was revoked from mesh .* and cannot join it again/);
+    // Nor does a new identity with the same stolen invite (its use stays spent by the revoked node).
+    const once = await admin.daemon.administer((ops) => ops.invite(meshId, {role: 'peer', uses: 1, validForMs: HOUR}));
+    const thief = await fleet.add('thief');
+    await thief.daemon.joinMesh(once.token, undefined, {});
+    await admin.daemon.administer((ops) => ops.revokeNode(meshId, thief.identity.nodeId, 'stolen invite'));
+    const thiefAgain = await fleet.add('thief2');
+    await expect(thiefAgain.daemon.joinMesh(once.token, undefined, {})).rejects.toThrow(/the invite is used up/);
     // Its old credential no longer gets it anything: the mesh is unknown to it at every member.
     const reply = await fleet.network
       .transport('c:4000', c.identity.nodeId)

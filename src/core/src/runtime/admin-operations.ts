@@ -15,6 +15,7 @@ import {ed25519Signer, nodeIdFromSigningKey, type NodeIdentity} from '../identit
 import type {Role} from '../model/record.js';
 import {credentialFactsOf} from '../model/entries.js';
 import {issueGrant, issueInvite, issueRevocation} from '../trust/admin.js';
+import {spentInvite} from '../trust/admission.js';
 import {meshIdFromAuthorityKey, openAdminChain} from '../trust/credential.js';
 import {grantSchema, openDocument, signedDocumentSchema} from '../trust/documents.js';
 import {encodeInviteToken, MAX_TOKEN_ENDPOINTS} from '../trust/invite-token.js';
@@ -117,9 +118,9 @@ export class AdminOperations {
     const file = await this.file(meshId);
     const now = this.deps.clock.now();
     const used = new Map<string, number>();
-    for (const entry of runtime.store.entries()) {
-      const id = credentialFactsOf(entry.value)?.invite?.id;
-      if (id !== undefined) used.set(id, (used.get(id) ?? 0) + 1);
+    for (const {value} of runtime.store.entries()) {
+      const id = spentInvite(value, credentialFactsOf);
+      if (id !== null) used.set(id, (used.get(id) ?? 0) + 1);
     }
     return file.invites
       .filter((invite) => invite.expiresAt >= now)
@@ -139,14 +140,15 @@ export class AdminOperations {
     const file = await this.file(meshId);
     const nodeId = resolveNode(runtime, target);
     if (nodeId === this.deps.identity.nodeId) throw new InvalidInputError('an admin cannot revoke its own node: leave the mesh instead');
-    const endpoint = runtime.store.get(nodeId)?.value;
-    const entry = issueRevocation(meshAdminFrom(file, this.deps.identity), nodeId, 'node', this.deps.clock.now(), reason);
+    const held = runtime.store.get(nodeId)?.value;
+    const invite = held === undefined ? null : (credentialFactsOf(held)?.invite?.id ?? null);
+    const entry = issueRevocation(meshAdminFrom(file, this.deps.identity), nodeId, 'node', this.deps.clock.now(), reason, invite);
     const result = runtime.store.merge([entry]);
     if (result.rejected.length > 0) throw new Error(`own revocation rejected by the store: ${result.rejected[0]?.reason ?? 'unknown reason'}`);
     await runtime.save();
     await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not push the revocation to every member; gossip will'));
     // The node no longer hears from members (they refuse it): tell it directly, so that it leaves.
-    const controlEndpoint = endpoint?.kind === 'record' ? endpoint.controlEndpoint : null;
+    const controlEndpoint = held?.kind === 'record' ? held.controlEndpoint : null;
     if (controlEndpoint && this.deps.transport) {
       await this.deps.transport
         .sync(controlEndpoint, meshId, runtime.store.kind, runtime.store.openSync('initiator'), AbortSignal.timeout(10_000))

@@ -11,6 +11,7 @@ import type {Clock} from '../contracts/clock.js';
 import type {MeshStore} from '../contracts/store.js';
 import {nodeIdFromSigningKey} from '../identity/identity.js';
 import {credentialFactsOf} from '../model/entries.js';
+import {spentInvite} from '../trust/admission.js';
 import {openCredential} from '../trust/credential.js';
 
 /** How long an admitted joiner may fetch the snapshot before its record arrives. */
@@ -87,11 +88,12 @@ export class JoinGate {
     return undefined;
   }
 
-  /** Uses of an invite by nodes other than `except`: entries held (records and tombstones) and joins in progress here. */
+  /** Uses of an invite by nodes other than `except`: entries held (records, tombstones, revocations of nodes it admitted) and joins in progress here. */
   private usesOf(inviteId: string, except: string): number {
     let used = 0;
-    for (const entry of this.deps.store.entries()) {
-      if (entry.value.id !== except && credentialFactsOf(entry.value)?.invite?.id === inviteId) used++;
+    for (const {value} of this.deps.store.entries()) {
+      if (value.id === except) continue;
+      if (spentInvite(value, credentialFactsOf) === inviteId) used++;
     }
     const now = this.deps.clock.now();
     for (const [nodeId, pending] of this.pending) {
