@@ -580,6 +580,8 @@ export class Daemon {
     const settings = await this.settingsFor(meshId, input);
     settings.credential = Buffer.from(credential).toString('base64');
     const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
+    // An admin key imported before joining shows from now on.
+    await this.admin.refresh(meshId);
     this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
     return {meshId, members: runtime.store.records().length};
   }
