@@ -58,7 +58,7 @@ describe('liveness authentication', () => {
     const [a, b, c] = ids as [NodeIdentity, NodeIdentity, NodeIdentity];
     const keys = new Map(ids.map((id) => [id.nodeId, id.wgPublicKey]));
     const authOf = (identity: NodeIdentity): LivenessAuth =>
-      new LivenessAuth({meshId: 'mesh-1', identity, clock, wgKeyOf: (id) => keys.get(id), windowMs: 2_000, maxClockSkewMs: 300_000});
+      new LivenessAuth({meshId: 'mesh-1', identity, clock, wgKeyOf: (id) => keys.get(id), windowMs: 2_000, maxClockSkewMs: 300_000, keyGraceMs: 20_000});
     const [atA, atB] = [authOf(a), authOf(b)];
     const first = atA.stamp();
     const tag = atA.tag('hb', b.nodeId, first)!;

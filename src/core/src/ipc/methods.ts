@@ -211,6 +211,18 @@ export interface StatusView {
   metrics?: {address: string; url: string};
 }
 
+/** Parameters of `node.rotateKeys`: `meshId`, when given, must be the node's only mesh (the key is per node). */
+export const nodeRotateKeysSchema = z.object({meshId: z.string().optional()}).strict();
+/** Parameters of `node.rotateKeys`. */
+export type NodeRotateKeysInput = z.infer<typeof nodeRotateKeysSchema>;
+
+/** `node rotate-keys --json`: the WireGuard public key before and after, and the meshes that now carry the new one. */
+export interface NodeRotateKeysResult {
+  oldPublicKey: string;
+  newPublicKey: string;
+  meshIds: string[];
+}
+
 /** Every IPC method: its params and result types. */
 export interface IpcMethods {
   status: {params: Record<string, never>; result: StatusView};
@@ -222,6 +234,7 @@ export interface IpcMethods {
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
   'node.set': {params: NodeSetInput; result: NodeSetResult};
+  'node.rotateKeys': {params: NodeRotateKeysInput; result: NodeRotateKeysResult};
 }
 
 /** A method name. */

@@ -16,6 +16,7 @@ import type {
   MeshShowNode,
   MeshShowView,
   MeshSummary,
+  NodeRotateKeysResult,
   NodeSetResult,
   PeerStatsView,
   RouteView,
@@ -83,6 +84,7 @@ const RESULT_SHAPES: {[M in IpcMethod]: Shape<IpcMethods[M]['result']>} = {
     meshIds: array(text),
     aliasLost: array(object<AliasLostView>({meshId: text, alias: text, owner: text, ownerAddress: text})),
   }),
+  'node.rotateKeys': object<NodeRotateKeysResult>({oldPublicKey: text, newPublicKey: text, meshIds: array(text)}),
 };
 
 /**
