@@ -27,9 +27,11 @@
  * every member that has not yet shown (by a message tagged for the new key)
  * that it knows the new one, and accepts tags for either of its keys; a
  * member whose record changed its key is likewise accepted under the key
- * before for `keyGraceMs` after the change arrived here. Nobody is heard
- * less, or declared dead, because a key changed; someone holding only the
- * retired key can make liveness evidence for at most `keyGraceMs` more.
+ * before for `keyGraceMs` after the change arrived here. So members keep
+ * hearing each other while the change spreads (a member that learns the new
+ * key without having seen the old one, say one that joins meanwhile, hears
+ * the rotated node through its pings); someone holding only the retired key
+ * can make liveness evidence for at most `keyGraceMs` more.
  *
  * Cost: one HMAC per message (about a microsecond or two; during a grace
  * period up to four for a tag that matches no key); the pair key is an
@@ -166,13 +168,18 @@ export class LivenessAuth {
     return this.deps.clock.now() - at <= this.deps.keyGraceMs;
   }
 
+  /** This node's retired public key while it is still honoured, else undefined. */
+  private retiredOwnKey(): string | undefined {
+    const retired = this.deps.identity.retiredWgKey;
+    return retired && this.inGrace(retired.retiredAt) ? retired.publicKey : undefined;
+  }
+
   /** The own public key to tag for `to`: the retired one during the grace period, until `to` shows it knows the current one. */
   private ownKeyFor(to: string): string {
-    const {identity} = this.deps;
-    const retired = identity.retiredWgKey;
-    if (!retired || !this.inGrace(retired.retiredAt)) return identity.wgPublicKey;
+    const retired = this.retiredOwnKey();
+    if (retired === undefined) return this.deps.identity.wgPublicKey;
     this.resetKnowOwnKey();
-    return this.knowOwnKey.has(to) ? identity.wgPublicKey : retired.publicKey;
+    return this.knowOwnKey.has(to) ? this.deps.identity.wgPublicKey : retired;
   }
 
   /** Start a new {@link knowOwnKey} when the own key changed since it was filled. */
@@ -185,12 +192,11 @@ export class LivenessAuth {
 
   /** [own key, peer key] pairs `from` may have tagged a message to this node with, the usual pair first. */
   private candidatePairs(from: string): [string, string][] {
-    const {identity} = this.deps;
     const peerKey = this.deps.wgKeyOf(from);
     if (peerKey === undefined) return [];
-    const own = [identity.wgPublicKey];
-    const retired = identity.retiredWgKey;
-    if (retired && this.inGrace(retired.retiredAt)) own.push(retired.publicKey);
+    const own = [this.deps.identity.wgPublicKey];
+    const retired = this.retiredOwnKey();
+    if (retired !== undefined) own.push(retired);
     const peer = [peerKey];
     const before = this.retiredPeerKeys.get(from);
     if (before && before.key !== peerKey && this.inGrace(before.at)) peer.push(before.key);
@@ -208,7 +214,7 @@ export class LivenessAuth {
     for (const [ownKey, peerKey] of this.candidatePairs(from)) {
       const key = this.pairKey(ownKey, peerKey);
       if (key === undefined || !timingSafeEqual(this.compute(key, type, from, to, stamp), tag)) continue;
-      if (ownKey === this.deps.identity.wgPublicKey) {
+      if (ownKey === this.deps.identity.wgPublicKey && this.retiredOwnKey() !== undefined) {
         this.resetKnowOwnKey();
         this.knowOwnKey.add(from);
         if (this.knowOwnKey.size > MAX_SENDERS) this.knowOwnKey.delete(this.knowOwnKey.values().next().value!);
