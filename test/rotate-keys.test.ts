@@ -5,7 +5,7 @@
  * old key is gone everywhere, nobody drops the node from its view meanwhile,
  * and the key survives a restart. The measured spread is printed at the end.
  */
-import {loadIdentity} from '@wgmesh/core';
+import {generateWgPrivateKey, loadIdentity, storeWgPrivateKey, wgPublicKeyFromPrivate} from '@wgmesh/core';
 import {stat} from 'node:fs/promises';
 import {join} from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -112,6 +112,21 @@ describe('node rotate-keys with four daemons (stub WireGuard)', {timeout: 60_000
     watch!.expect(all, [...ids.values()]);
   });
 
+  it('a daemon killed right after storing a new key, before it put it anywhere else, comes back with it on its interface and in every view', async () => {
+    watch!.expect(all.filter((node) => node !== c), [a, b, d].map((node) => ids.get(node)!));
+    await c.kill('SIGKILL');
+    // What a rotation had done when the kill came: the new key is in identity.json, nowhere else.
+    const privateKey = generateWgPrivateKey();
+    await storeWgPrivateKey(join(c.dataDir, 'identity.json'), {nodeId: ids.get(c)!, signingKey: '', wgPublicKey: ''}, privateKey);
+    const newKey = wgPublicKeyFromPrivate(privateKey);
+    await c.start();
+    expect((await c.call('status', {})).wgPublicKey).toBe(newKey);
+    expect((await c.wireguard(await interfaceOf(c, meshId)))?.publicKey).toBe(newKey);
+    await waitFor(async () => (await keysSeenFor(c, all)).every((key) => key === newKey), SPREAD_BOUND_MS, "every member's view to carry c's stored key");
+    await waitFor(async () => (await wireguardKeys([a, b, d])).every((keys) => keys.includes(newKey)), SPREAD_BOUND_MS, "every member's WireGuard to list c's stored key");
+    watch!.expect(all, [...ids.values()]);
+  });
+
   it('refuses --mesh naming an unknown mesh, and a --mesh rotation that would change the key in other meshes too', async () => {
     const unknown = await a.cli(['node', 'rotate-keys', '--mesh', 'aaaaaaaaaaaaaaaaaaaaaaaaaa', '--json']);
     expect(unknown.code).toBe(1);
@@ -124,7 +139,7 @@ describe('node rotate-keys with four daemons (stub WireGuard)', {timeout: 60_000
     expect((await a.call('status', {})).wgPublicKey).toBe(keyBefore);
     const help = await a.cli(['node', 'rotate-keys', '--help']);
     expect(help.stdout).toContain("Replace this node's WireGuard key pair");
-    // Over the whole file (two rotations, a restart), no member dropped a live node from its view.
+    // Over the whole file (two rotations, two restarts), no member dropped a live node from its view.
     expect(watch!.rounds).toBeGreaterThan(0);
     expect(watch!.violations).toEqual([]);
   });
