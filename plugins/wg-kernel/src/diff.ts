@@ -43,13 +43,13 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * A desired endpoint of null never clears one: WireGuard has no way to unset
  * an endpoint, and the one it learned from the peer's handshakes is right.
  *
- * A peer added in place of one removed in the same apply that held one of
- * its allowed IPs and had a session (a member that rotated its key, a client
- * whose home peer changed) takes over that session's traffic: it starts a
- * handshake at once (`handshakeNow`), and without an endpoint of its own it
- * gets the removed peer's current one, so the traffic that flowed stops only
- * for a handshake, not until the next packet's handshake attempt and its 5 s
- * retry.
+ * A peer added in place of one removed in the same apply that had exactly
+ * the same allowed IPs and a session (the same member under a new key after
+ * a rotation; on a client, its new home peer) takes over that session's
+ * traffic: it starts a handshake at once (`handshakeNow`), and without an
+ * endpoint of its own (a client that rotated) it gets the removed peer's
+ * current one, so the traffic that flowed stops only for a handshake, not
+ * until the next packet's handshake attempt and its 5 s retry.
  *
  * @param actual peers as `wg show dump` lists them
  * @param desired canonical desired peers (allowed IPs sorted)
@@ -60,13 +60,13 @@ export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerC
   const wanted = new Set(desired.map((peer) => peer.publicKey));
   const removed = actual.filter((peer) => !wanted.has(peer.publicKey));
   const changes: PeerChange[] = removed.map((peer) => ({kind: 'remove', publicKey: peer.publicKey}));
-  /** Allowed IP -> a removed peer that held it and had a session. */
-  const sessions = new Map(removed.filter((peer) => peer.latestHandshake > 0).flatMap((peer) => peer.allowedIps.map((ip) => [ip, peer] as const)));
+  /** Allowed IPs (joined) -> a removed peer that had exactly those and a session. */
+  const sessions = new Map(removed.filter((peer) => peer.latestHandshake > 0 && peer.allowedIps.length > 0).map((peer) => [peer.allowedIps.join(','), peer] as const));
   for (const peer of desired) {
     const keepalive = peer.keepaliveSeconds ?? 0;
     const existing = current.get(peer.publicKey);
     if (!existing) {
-      const replaced = peer.allowedIps.map((ip) => sessions.get(ip)).find((candidate) => candidate !== undefined);
+      const replaced = sessions.get(peer.allowedIps.join(','));
       const endpoint = peer.endpoint ?? replaced?.endpoint ?? null;
       changes.push({
         kind: 'add',

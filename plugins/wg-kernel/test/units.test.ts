@@ -100,7 +100,7 @@ describe('planPeers', () => {
     ]);
   });
 
-  it('starts no handshake for a new peer that replaces nothing, or a peer that never had a session', () => {
+  it('starts no handshake for a new peer that replaces nothing, a peer that never had a session, or one with other allowed IPs', () => {
     expect(planPeers([], [desired(K2)], new Map())).toEqual([{kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128']}]);
     expect(planPeers([dumpPeer(K1)], [desired(K2, {endpoint: null})], new Map())).toEqual([
       {kind: 'remove', publicKey: K1},
@@ -109,6 +109,12 @@ describe('planPeers', () => {
     expect(planPeers([dumpPeer(K1, {latestHandshake: 1_700_000_000})], [desired(K2, {allowedIps: ['fd00::3/128']})], new Map())).toEqual([
       {kind: 'remove', publicKey: K1},
       {kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::3/128']},
+    ]);
+    // A dead home peer that also carried a client's /128: the client, now a peer of this node, is another member.
+    const deadHome = dumpPeer(K1, {endpoint: '[fd00::7]:51820', allowedIps: ['fd00::2/128', 'fd00::7/128'], latestHandshake: 1_700_000_000});
+    expect(planPeers([deadHome], [desired(K2, {endpoint: null})], new Map())).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, allowedIps: ['fd00::2/128']},
     ]);
   });
 
