@@ -24,6 +24,7 @@ export * from './runtime/mesh-runtime.js';
 export * from './runtime/mesh-settings.js';
 export * from './runtime/mesh-repository.js';
 export * from './runtime/data-dir.js';
+export * from './runtime/key-rotation.js';
 export * from './runtime/endpoint.js';
 export * from './runtime/interface-name.js';
 export * from './runtime/wg-plan.js';

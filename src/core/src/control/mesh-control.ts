@@ -57,6 +57,8 @@ export class MeshControl {
   private readonly auth: LivenessAuth;
   private readonly detector: FailureDetector;
   private readonly gossip: Gossip;
+  /** Tells {@link auth} of members' key rotations. */
+  private readonly unsubscribeKeys: () => void;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(deps: MeshControlDeps) {
@@ -81,7 +83,18 @@ export class MeshControl {
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random)});
-    this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs, maxClockSkewMs: settings.maxClockSkewMs});
+    this.auth = new LivenessAuth({
+      meshId,
+      identity,
+      clock,
+      wgKeyOf: (id) => this.view.member(id)?.wgPublicKey,
+      windowMs: this.timings.livenessWindowMs,
+      maxClockSkewMs: settings.maxClockSkewMs,
+      keyGraceMs: this.timings.keyGraceMs,
+    });
+    this.unsubscribeKeys = store.onChange(({id, current, previous}) => {
+      if (previous?.value.kind === 'record' && current.value.kind === 'record' && previous.value.wgPublicKey !== current.value.wgPublicKey) this.auth.keyChanged(id, previous.value.wgPublicKey);
+    });
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.gossip = new Gossip({...common, role, store});
     // Heartbeats carry gossip's anti-entropy digests.
@@ -102,6 +115,7 @@ export class MeshControl {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.unsubscribeKeys();
     this.scheduler.stop();
     this.gossip.stop();
     this.view.stop();

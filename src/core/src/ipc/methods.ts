@@ -245,6 +245,18 @@ export interface StatusView {
   metrics?: {address: string; url: string};
 }
 
+/** Parameters of `node.rotateKeys`: `meshId`, when given, must be the node's only mesh (the key is per node). */
+export const nodeRotateKeysSchema = z.object({meshId: z.string().optional()}).strict();
+/** Parameters of `node.rotateKeys`. */
+export type NodeRotateKeysInput = z.infer<typeof nodeRotateKeysSchema>;
+
+/** `node rotate-keys --json`: the WireGuard public key before and after, and the meshes that now carry the new one. */
+export interface NodeRotateKeysResult {
+  oldPublicKey: string;
+  newPublicKey: string;
+  meshIds: string[];
+}
+
 /** Every IPC method: its params and result types. */
 export interface IpcMethods {
   status: {params: Record<string, never>; result: StatusView};
@@ -262,6 +274,7 @@ export interface IpcMethods {
   'mesh.admin.export': {params: {meshId: string}; result: {meshId: string; line: string}};
   'mesh.admin.import': {params: {line: string}; result: {meshId: string; kind: 'authority' | 'grant'}};
   'mesh.admin.grant': {params: z.input<typeof meshAdminGrantSchema>; result: {meshId: string; nodeId: string; line: string}};
+  'node.rotateKeys': {params: NodeRotateKeysInput; result: NodeRotateKeysResult};
 }
 
 /** One invite of `mesh invites`. */

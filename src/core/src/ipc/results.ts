@@ -17,6 +17,7 @@ import type {
   MeshShowView,
   MeshSummary,
   InviteListItem,
+  NodeRotateKeysResult,
   NodeSetResult,
   PeerStatsView,
   RouteView,
@@ -94,6 +95,7 @@ const RESULT_SHAPES: {[M in IpcMethod]: Shape<IpcMethods[M]['result']>} = {
   'mesh.admin.export': object<{meshId: string; line: string}>({meshId: text, line: text}),
   'mesh.admin.import': object<{meshId: string; kind: 'authority' | 'grant'}>({meshId: text, kind: oneOf(['authority', 'grant'])}),
   'mesh.admin.grant': object<{meshId: string; nodeId: string; line: string}>({meshId: text, nodeId: text, line: text}),
+  'node.rotateKeys': object<NodeRotateKeysResult>({oldPublicKey: text, newPublicKey: text, meshIds: array(text)}),
 };
 
 /**

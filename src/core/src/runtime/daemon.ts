@@ -23,7 +23,9 @@ import {RouteManager} from '../routing/manager.js';
 import {SerialQueue} from '../util/serial-queue.js';
 import {withRelations} from '../views/node-relations.js';
 import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
+import {identityFile} from './data-dir.js';
 import {interfaceName} from './interface-name.js';
+import {checkRotationScope, rotateWgKey, type KeyRotationResult} from './key-rotation.js';
 import {LocalServers, type LocalServerSettings} from './local-servers.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
@@ -767,6 +769,20 @@ export class Daemon {
         .catch((error: unknown) => this.deps.logger.error({err: error}, 'refreshing own records failed'))
         .finally(() => this.scheduleRefresh());
     }, interval);
+  }
+
+  /**
+   * Replace this node's WireGuard key pair in every mesh (key-rotation.ts);
+   * `meshId`, when given, must be this node's only mesh.
+   */
+  async rotateKeys(meshId?: string): Promise<KeyRotationResult> {
+    return this.queue.run(async () => {
+      if (meshId !== undefined) this.mesh(meshId);
+      const meshes = [...this.meshes.values()];
+      checkRotationScope(meshId, meshes);
+      const {identity, clock, logger} = this.deps;
+      return rotateWgKey({identity, identityFile: identityFile(this.deps.dataDir), meshes, clock, logger});
+    });
   }
 
   /** Stop: save every mesh and remove its interface (a restart restores both). */

@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
 import type {SelfPatch} from './mesh-runtime.js';
@@ -100,6 +100,7 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       const {meshIds} = await daemon.updateSelf(meshId, () => patch);
       return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
+    'node.rotateKeys': async (params) => daemon.rotateKeys(parse(nodeRotateKeysSchema, params, 'node.rotateKeys').meshId),
   });
 }
 

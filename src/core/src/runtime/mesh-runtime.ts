@@ -8,7 +8,7 @@ import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
-import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
+import type {WgDriver, WgInterfaceSpec, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
@@ -163,20 +163,31 @@ export class MeshRuntime {
    * actually bound. Used on create, join and restore.
    */
   async up(): Promise<void> {
-    const {settings, driver, identity} = this.deps;
     await this.hooks('preUp');
-    const state = await driver.ensureInterface({
-      name: settings.interfaceName,
-      privateKey: identity.wgPrivateKey,
-      listenPort: settings.listenPort,
-      mtu: 1420,
-    });
+    const state = await this.deps.driver.ensureInterface(this.interfaceSpec());
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
     this.applied.clear();
     await this.hooks('postUp');
     await this.publishSelf({});
     await this.reconcile();
+  }
+
+  /** The interface this mesh needs, with this node's current WireGuard key. */
+  private interfaceSpec(): WgInterfaceSpec {
+    return {name: this.settings.interfaceName, privateKey: this.deps.identity.wgPrivateKey, listenPort: this.settings.listenPort, mtu: 1420};
+  }
+
+  /**
+   * Put this node's current WireGuard key on the interface (after the
+   * identity's key rotated), keeping its port, peers and addresses; then
+   * publish the record that carries the new public key, from which members
+   * switch their peer entry. The interface first: a member that has the
+   * record and dials at once then finds the key in place.
+   */
+  async rekey(): Promise<void> {
+    if (this.interfaceUp) await this.deps.driver.ensureInterface(this.interfaceSpec());
+    await this.publishSelf({});
   }
 
   /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
