@@ -17,7 +17,8 @@ import {checkRotationScope, KeyRotationError, rotateWgKey} from '../src/runtime/
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime} from '../src/runtime/mesh-runtime.js';
 import type {MeshSettings} from '../src/runtime/mesh-settings.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId} from '../src/testkit/signed-fixtures.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '../src/testkit/signed-fixtures.js';
+import {issueMembership} from '../src/trust/admin.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 /** A stub driver whose `ensureInterface` fails for the interfaces named in `failing`. */
@@ -61,8 +62,9 @@ async function upMesh(identity: NodeIdentity, driver: WgDriver, clock: Simulated
     postUp: [],
     preDown: [],
     postDown: [],
+    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
   };
-  const runtime = new MeshRuntime({settings, store, identity, driver, repository: new MeshRepository(dir), logger: silentLogger(), clock, controlPort: 7946});
+  const runtime = new MeshRuntime({settings, store, identity, driver, repository: new MeshRepository(dir), logger: silentLogger(), clock, controlPort: 7946, maxClockSkewMs: 60_000});
   opened.push(runtime);
   store.merge([makeTestNode(meshId, {now: FIXTURE_NOW}).record()]);
   await runtime.up();
