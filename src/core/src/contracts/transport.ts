@@ -6,6 +6,10 @@ export interface RemotePeer {
   address: string;
   /** Identity proven by the transport (e.g. the certificate subject), if any. */
   authenticatedAs?: string;
+  /** Node proven by TLS: the holder of this Ed25519 key (`signingKey`), whose node id this is. */
+  nodeId?: string;
+  /** Node proven by TLS: the holder of this Ed25519 key (raw 32 bytes in base64). */
+  signingKey?: string;
 }
 
 /** What a daemon serves to other daemons; the transport calls these on inbound requests. */

@@ -25,6 +25,11 @@ export interface NodeIdentity extends PublicIdentity {
   /** Sign bytes with the Ed25519 key. */
   sign(data: Uint8Array): Uint8Array;
   /**
+   * The Ed25519 private key as a key object, for the transport's TLS identity
+   * only (a TLS handshake signs with the key itself). Never log or store it.
+   */
+  tlsPrivateKey(): KeyObject;
+  /**
    * A 32-byte key shared with the holder of the WireGuard public key
    * `peerWgPublicKeyBase64` (X25519 ECDH, then HKDF-SHA256 with info
    * {@link SHARED_KEY_INFO}); both ends derive the same key. Used to
@@ -111,6 +116,7 @@ function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): Node
     wgPublicKey,
     wgPrivateKey,
     sign: (data) => new Uint8Array(sign(null, data, signingPrivate)),
+    tlsPrivateKey: () => signingPrivate,
     sharedKey: (peer) => deriveSharedKey(wgPrivate, peer),
   };
   // Keep the private key out of JSON.stringify and util.inspect, so it cannot
