@@ -66,9 +66,12 @@ export class MemoryNetwork {
     this.options = options;
   }
 
-  /** A transport that listens at `endpoint`. */
-  transport(endpoint: string): MemoryTransport {
-    return new MemoryTransport(this, endpoint);
+  /**
+   * A transport that listens at `endpoint`; with `node`, the members it calls
+   * see that node proven (RemotePeer.nodeId and signingKey), as over TLS.
+   */
+  transport(endpoint: string, node?: {nodeId: string; signingKey: string}): MemoryTransport {
+    return new MemoryTransport(this, endpoint, node);
   }
 
   /** Cut every link between the two groups of endpoints (both directions). */
@@ -166,14 +169,16 @@ export class MemoryTransport implements Transport {
   readonly name = 'memory';
   private readonly network: MemoryNetwork;
   readonly endpoint: string;
+  private readonly node: {nodeId: string; signingKey: string} | undefined;
 
-  constructor(network: MemoryNetwork, endpoint: string) {
+  constructor(network: MemoryNetwork, endpoint: string, node?: {nodeId: string; signingKey: string}) {
     this.network = network;
     this.endpoint = endpoint;
+    this.node = node;
   }
 
   private get self(): RemotePeer {
-    return {address: this.endpoint, authenticatedAs: this.endpoint};
+    return {address: this.endpoint, authenticatedAs: this.endpoint, ...(this.node ? {nodeId: this.node.nodeId, signingKey: this.node.signingKey} : {})};
   }
 
   async listen(handlers: TransportHandlers): Promise<{port: number}> {
