@@ -45,4 +45,5 @@ export * from './dns/index.js';
 export * from './metrics/index.js';
 export * from './runtime/local-servers.js';
 export * from './util/log-limiter.js';
-export {MAX_CONTROL_MESSAGE_BYTES} from './control/index.js';
+export {MAX_CONTROL_MESSAGE_BYTES, encodeControlRequest, decodeControlReply, encodeControlReply, decodeControlRequest} from './control/index.js';
+export * from './trust/index.js';

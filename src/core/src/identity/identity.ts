@@ -166,3 +166,30 @@ export async function createIdentity(file: string): Promise<NodeIdentity> {
 export async function loadOrCreateIdentity(file: string): Promise<NodeIdentity> {
   return (await loadIdentity(file)) ?? createIdentity(file);
 }
+
+/** An Ed25519 key that signs (a mesh authority, an invite): its raw keys in base64. */
+export interface Ed25519Signer {
+  /** The public key, raw 32 bytes in base64. */
+  readonly publicKey: string;
+  /** The private key, raw 32 bytes in base64. A secret: never log it. */
+  readonly privateKey: string;
+  /** Sign bytes. */
+  sign(data: Uint8Array): Uint8Array;
+}
+
+/**
+ * An Ed25519 signer from a raw private key in base64, or a new one.
+ * @throws DecodeError when the private key is not 32 bytes in base64
+ */
+export function ed25519Signer(privateKeyBase64?: string): Ed25519Signer {
+  const raw = privateKeyBase64 === undefined ? Buffer.from(newKeyMaterial().signingPrivateKey, 'base64') : Buffer.from(privateKeyBase64, 'base64');
+  if (raw.length !== 32) throw new DecodeError('an Ed25519 private key is 32 bytes in base64');
+  const key = createPrivateKey({key: Buffer.concat([ED25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
+  const signer: Ed25519Signer = {
+    publicKey: rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64'),
+    privateKey: raw.toString('base64'),
+    sign: (data) => new Uint8Array(sign(null, data, key)),
+  };
+  Object.defineProperty(signer, 'privateKey', {enumerable: false});
+  return signer;
+}

@@ -9,7 +9,8 @@ import {isNodeAddress} from '../addressing/address.js';
 import {nodeIdFromSigningKey, verifySignature, type NodeIdentity} from '../identity/identity.js';
 import {DecodeError, EntryRejectedError} from '../errors.js';
 import {decode, encode} from '../util/codec.js';
-import {entryBodySchema, type EntryBody, type SignedEntry, type VerifiedEntry} from './record.js';
+import {CredentialMemo, issuedAfterGrant, openAdminChain, type CredentialFacts} from '../trust/credential.js';
+import {entryBodySchema, type EntryBody, type Revocation, type SignedEntry, type VerifiedEntry} from './record.js';
 
 /** Largest encoded entry body accepted (a full record is well under 16 KiB). */
 export const MAX_ENTRY_BYTES = 64 * 1024;
@@ -34,14 +35,59 @@ function contentHash(body: Uint8Array, signature: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(signature).update(body).digest());
 }
 
+/** Credentials checked so far: a node's credential is the same in every version of its entry. */
+const credentials = new CredentialMemo();
+
+/**
+ * The facts of the credential an entry carries (undefined for a revocation,
+ * or a credential that does not check out, which no verified entry has).
+ */
+export function credentialFactsOf(value: EntryBody): CredentialFacts | undefined {
+  if (value.kind === 'revocation') return undefined;
+  const facts = credentials.open(value.credential, value.meshId, value.signingKey);
+  return typeof facts === 'string' ? undefined : facts;
+}
+
 /** Encode and sign an entry body with the node's identity. */
 export function signEntry(identity: NodeIdentity, body: EntryBody): VerifiedEntry {
-  if (body.signingKey !== identity.signingKey || body.id !== identity.nodeId) {
+  if (body.kind === 'revocation' || body.signingKey !== identity.signingKey || body.id !== identity.nodeId) {
     throw new EntryRejectedError('an entry can only be signed by the node it describes');
   }
   const bytes = encode(body);
   const signature = identity.sign(bytes);
   return {body: bytes, signature, value: body, hash: contentHash(bytes, signature)};
+}
+
+/** Encode and sign a revocation with the key of the admin named in it. */
+export function signRevocation(admin: {publicKey: string; sign(data: Uint8Array): Uint8Array}, body: Revocation): VerifiedEntry {
+  if (body.signingKey !== admin.publicKey) throw new EntryRejectedError('a revocation must be signed by the admin it names');
+  const bytes = encode(body);
+  const signature = admin.sign(bytes);
+  return {body: bytes, signature, value: body, hash: contentHash(bytes, signature)};
+}
+
+/**
+ * Why `value` is not an entry its signer may write, or undefined when it is:
+ * a record or tombstone must be signed by its own node and carry a credential
+ * that admits that node (with a role at least the record's); a revocation
+ * must be signed by an admin of the mesh. Also returns when the credential
+ * stops being valid.
+ */
+function authorityReason(value: EntryBody): {reason?: string; validUntil?: number} {
+  if (value.kind === 'revocation') {
+    const admin = openAdminChain({authorityKey: value.authority, grant: value.grant}, value.meshId, 0);
+    if (typeof admin === 'string') return {reason: `revocation of ${value.id} is not from an admin: ${admin}`};
+    if (admin.adminKey !== value.signingKey) return {reason: `revocation of ${value.id} is signed by a key its grant does not name`};
+    const late = issuedAfterGrant(admin.validUntil, value.updatedAt);
+    return late === undefined ? {} : {reason: `revocation of ${value.id} was ${late}`};
+  }
+  if (nodeIdFromSigningKey(value.signingKey) !== value.id) return {reason: `entry claims node id ${value.id} but its signing key belongs to another node`};
+  const facts = credentials.open(value.credential, value.meshId, value.signingKey);
+  if (typeof facts === 'string') return {reason: `entry for node ${value.id} has no valid membership: ${facts}`};
+  if (value.kind === 'record' && value.role === 'peer' && facts.role === 'client') {
+    return {reason: `record for node ${value.id} claims role peer but its membership is for a client`};
+  }
+  return facts.validUntil === null ? {} : {validUntil: facts.validUntil};
 }
 
 /**
@@ -61,12 +107,11 @@ export function verifyEntry(entry: SignedEntry, options: VerifyOptions): Verifie
   if (value.meshId !== options.meshId) {
     throw new EntryRejectedError(`entry for node ${value.id} belongs to mesh ${value.meshId}, not ${options.meshId}`);
   }
-  if (nodeIdFromSigningKey(value.signingKey) !== value.id) {
-    throw new EntryRejectedError(`entry claims node id ${value.id} but its signing key belongs to another node`);
-  }
   if (!verifySignature(value.signingKey, entry.body, entry.signature)) {
     throw new EntryRejectedError(`entry for node ${value.id} has a bad signature`);
   }
+  const authority = authorityReason(value);
+  if (authority.reason !== undefined) throw new EntryRejectedError(authority.reason);
   if (value.kind === 'record' && !isNodeAddress(value.meshId, value.id, value.addressCounter, value.address)) {
     throw new EntryRejectedError(`record for node ${value.id} claims address ${value.address}, which is not its own`);
   }
@@ -80,6 +125,7 @@ export function verifyEntry(entry: SignedEntry, options: VerifyOptions): Verifie
     signature: new Uint8Array(entry.signature),
     value,
     hash: contentHash(entry.body, entry.signature),
+    ...(authority.validUntil === undefined ? {} : {validUntil: authority.validUntil}),
   };
 }
 
@@ -104,13 +150,17 @@ export function futureTimestampReason(value: EntryBody, now: number, maxClockSke
 }
 
 /**
- * True when an entry is older than the garbage-collection horizon. Live owners
- * re-sign their record well within the horizon, so only tombstones and records
- * of nodes gone for good expire; and since a removed node's old record is older
- * than its tombstone, it is expired by the time the tombstone is collected and
- * can never resurrect the node.
+ * True when an entry is older than the garbage-collection horizon, or its
+ * owner's credential has ended. Live owners re-sign their record well within
+ * the horizon, so only tombstones and records of nodes gone for good expire;
+ * and since a removed node's old record is older than its tombstone, it is
+ * expired by the time the tombstone is collected and can never resurrect the
+ * node. A revocation never expires: credentials admitted by invites do not
+ * end, so the revocation must outlive any copy of the record it cancels.
  */
 export function isExpired(entry: VerifiedEntry, now: number, horizonMs: number): boolean {
+  if (entry.value.kind === 'revocation') return false;
+  if (entry.validUntil !== undefined && now > entry.validUntil) return true;
   return now - entry.value.updatedAt > horizonMs;
 }
 

@@ -18,6 +18,8 @@ const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a 32-byte ke
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 const meshIdText = z.string().min(1).max(64);
 const timestamp = z.number().int().nonnegative();
+/** A membership credential (trust/credential.ts), checked by verifyEntry. */
+const credentialBytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be bytes').refine((bytes) => bytes.byteLength <= 4096, 'credential over 4096 bytes');
 
 /** A route a node advertises: a destination prefix and the mesh ids it crossed, origin first. */
 export const routeAdvertSchema = z.object({
@@ -48,6 +50,8 @@ export const nodeRecordSchema = z.object({
   version: timestamp,
   createdAt: timestamp,
   updatedAt: timestamp,
+  /** The owner's membership credential: the chain from the mesh authority to `signingKey`. */
+  credential: credentialBytes,
 });
 /** A node's signed description of itself in one mesh. */
 export type NodeRecord = z.infer<typeof nodeRecordSchema>;
@@ -60,14 +64,42 @@ export const tombstoneSchema = z.object({
   signingKey: base64Key,
   version: timestamp,
   updatedAt: timestamp,
+  /** The owner's membership credential, as in its records. */
+  credential: credentialBytes,
 });
 /** A signed removal written by the owner when it leaves a mesh. */
 export type Tombstone = z.infer<typeof tombstoneSchema>;
 
-/** What an entry says: a live record or a tombstone. */
-export const entryBodySchema = z.discriminatedUnion('kind', [nodeRecordSchema, tombstoneSchema]);
-/** What an entry says: a live record or a tombstone. */
-export type EntryBody = NodeRecord | Tombstone;
+/** Longest reason an admin may give for a revocation. */
+export const MAX_REVOCATION_REASON = 200;
+
+/**
+ * An admin's signed removal of a node (or cancellation of an invite) for good.
+ * Filed under the node's id (or the invite's, which has the same form), it
+ * outranks every record and tombstone of that id, so the node can never write
+ * itself back in; `signingKey` is the admin's key, proven by `authority` and `grant`.
+ */
+export const revocationSchema = z.object({
+  kind: z.literal('revocation'),
+  meshId: meshIdText,
+  id: nodeId,
+  target: z.enum(['node', 'invite']),
+  signingKey: base64Key,
+  authority: base64Key,
+  grant: z.object({b: z.custom<Uint8Array>((value) => value instanceof Uint8Array), s: z.custom<Uint8Array>((value) => value instanceof Uint8Array)}).nullable(),
+  reason: z.string().max(MAX_REVOCATION_REASON).nullable(),
+  /** The invite the revoked node came in with, if any: its use stays spent. */
+  invite: nodeId.nullable(),
+  version: timestamp,
+  updatedAt: timestamp,
+});
+/** An admin's revocation of a node or an invite. */
+export type Revocation = z.infer<typeof revocationSchema>;
+
+/** What an entry says: a live record, a tombstone or a revocation. */
+export const entryBodySchema = z.discriminatedUnion('kind', [nodeRecordSchema, tombstoneSchema, revocationSchema]);
+/** What an entry says: a live record, a tombstone or a revocation. */
+export type EntryBody = NodeRecord | Tombstone | Revocation;
 
 /** An entry as it travels and is stored: the owner's encoded body and its Ed25519 signature. */
 export interface SignedEntry {
@@ -83,16 +115,21 @@ export interface VerifiedEntry extends SignedEntry {
   readonly value: EntryBody;
   /** SHA-256 of signature || body: identifies this exact version of the entry. */
   readonly hash: Uint8Array;
+  /** When the owner's credential stops being valid (ms); absent when it does not end. */
+  readonly validUntil?: number;
 }
 
 /**
- * Which of two entries for the same node wins a merge. Higher version wins; on
+ * Which of two entries for the same node wins a merge. A revocation wins over
+ * any record or tombstone. Otherwise the higher version wins; on
  * equal versions the larger content hash wins, so every replica decides the
  * same way whatever order it sees them in. A tombstone is just another version,
  * so a removal wins only over older versions and a later re-add wins over it.
  * @returns a positive number when `a` wins, negative when `b` wins, 0 when identical.
  */
 export function compareEntries(a: VerifiedEntry, b: VerifiedEntry): number {
+  const revoked = Number(a.value.kind === 'revocation') - Number(b.value.kind === 'revocation');
+  if (revoked !== 0) return revoked;
   if (a.value.version !== b.value.version) return a.value.version - b.value.version;
   return Buffer.compare(Buffer.from(a.hash), Buffer.from(b.hash));
 }

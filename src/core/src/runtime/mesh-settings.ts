@@ -35,6 +35,12 @@ export const meshSettingsFileSchema = z.object({
    * state is lost. Absent in files written before it existed.
    */
   seeds: z.array(z.string().max(300)).max(MAX_SEEDS).optional(),
+  /**
+   * This node's membership credential (base64; trust/credential.ts), carried
+   * in every entry it writes. Absent in files of meshes made before meshes
+   * had an authority: such a mesh is not restored (see Daemon.restore).
+   */
+  credential: z.string().max(8192).optional(),
 });
 
 /** What a node keeps about each mesh it is in (besides the replicated state). */

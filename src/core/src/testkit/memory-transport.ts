@@ -66,12 +66,9 @@ export class MemoryNetwork {
     this.options = options;
   }
 
-  /**
-   * A transport that listens at `endpoint`; with `node`, the members it calls
-   * see that node proven (RemotePeer.nodeId and signingKey), as over TLS.
-   */
-  transport(endpoint: string, node?: {nodeId: string; signingKey: string}): MemoryTransport {
-    return new MemoryTransport(this, endpoint, node);
+  /** A transport that listens at `endpoint` and, when `nodeId` is given, proves that node to those it calls. */
+  transport(endpoint: string, nodeId?: string): MemoryTransport {
+    return new MemoryTransport(this, endpoint, nodeId);
   }
 
   /** Cut every link between the two groups of endpoints (both directions). */
@@ -169,16 +166,17 @@ export class MemoryTransport implements Transport {
   readonly name = 'memory';
   private readonly network: MemoryNetwork;
   readonly endpoint: string;
-  private readonly node: {nodeId: string; signingKey: string} | undefined;
+  /** The node this transport speaks for (what a real transport proves with its TLS key), if given. */
+  readonly nodeId: string | undefined;
 
-  constructor(network: MemoryNetwork, endpoint: string, node?: {nodeId: string; signingKey: string}) {
+  constructor(network: MemoryNetwork, endpoint: string, nodeId?: string) {
     this.network = network;
     this.endpoint = endpoint;
-    this.node = node;
+    this.nodeId = nodeId;
   }
 
   private get self(): RemotePeer {
-    return {address: this.endpoint, authenticatedAs: this.endpoint, ...(this.node ? {nodeId: this.node.nodeId, signingKey: this.node.signingKey} : {})};
+    return {address: this.endpoint, authenticatedAs: this.endpoint, ...(this.nodeId === undefined ? {} : {nodeId: this.nodeId})};
   }
 
   async listen(handlers: TransportHandlers): Promise<{port: number}> {

@@ -7,11 +7,12 @@
  */
 import type {Logger} from '../contracts/logger.js';
 import {nodeAddress} from '../addressing/address.js';
-import {generateMeshId} from '../addressing/mesh-id.js';
 import {generateIdentity, type NodeIdentity} from '../identity/identity.js';
 import {signEntry} from '../model/entries.js';
 import type {EntryBody, NodeRecord, SignedEntry, Tombstone, VerifiedEntry} from '../model/record.js';
 import {encode} from '../util/codec.js';
+import {authorityAdmin, createAuthority, issueMembership, type MeshAdmin} from '../trust/admin.js';
+import type {Ed25519Signer} from '../identity/identity.js';
 
 /** The time test entries are dated by default (ms since the epoch). */
 export const FIXTURE_NOW = Date.UTC(2026, 0, 1);
@@ -39,9 +40,10 @@ export interface TestNode {
  * entries default to version and time `now`; pass `version`/`updatedAt` in a
  * patch to place one in time.
  */
-export function makeTestNode(meshId: string, options: {identity?: NodeIdentity; now?: number} = {}): TestNode {
+export function makeTestNode(meshId: string, options: {identity?: NodeIdentity; now?: number; credential?: Uint8Array} = {}): TestNode {
   const identity = options.identity ?? generateIdentity();
   const now = options.now ?? FIXTURE_NOW;
+  const credential = options.credential ?? issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', now);
   const recordBody = (patch: Partial<NodeRecord> = {}): NodeRecord => ({
     kind: 'record',
     meshId,
@@ -60,6 +62,7 @@ export function makeTestNode(meshId: string, options: {identity?: NodeIdentity; 
     version: now,
     createdAt: now,
     updatedAt: now,
+    credential,
     ...patch,
   });
   const tombstoneBody = (patch: Partial<Tombstone> = {}): Tombstone => ({
@@ -69,6 +72,7 @@ export function makeTestNode(meshId: string, options: {identity?: NodeIdentity; 
     signingKey: identity.signingKey,
     version: now,
     updatedAt: now,
+    credential,
     ...patch,
   });
   return {
@@ -136,9 +140,31 @@ export function makeEntryPool(meshId: string, nodeCount: number, now = FIXTURE_N
   return {meshId, nodes, entries};
 }
 
-/** A fresh, well-formed mesh id for a test. */
+/** The authorities of the meshes made by {@link testMeshId}, so that test nodes get credentials. */
+const testAuthorities = new Map<string, Ed25519Signer>();
+
+/** A fresh mesh for a test: its id, derived from a new authority that {@link testMeshAdmin} signs with. */
 export function testMeshId(): string {
-  return generateMeshId();
+  const {authority, admin} = createAuthority();
+  testAuthorities.set(admin.meshId, authority);
+  return admin.meshId;
+}
+
+/**
+ * The admin (authority key) of a mesh made by {@link testMeshId}.
+ * @throws Error when the mesh was not made by testMeshId
+ */
+export function testMeshAdmin(meshId: string): MeshAdmin {
+  const authority = testAuthorities.get(meshId);
+  if (!authority) throw new Error(`mesh ${meshId} was not made by testMeshId(): test entries need its authority to carry credentials`);
+  return authorityAdmin(authority);
+}
+
+/** The authority key of a mesh made by {@link testMeshId} (to issue grants in tests). */
+export function testMeshAuthority(meshId: string): Ed25519Signer {
+  const authority = testAuthorities.get(meshId);
+  if (!authority) throw new Error(`mesh ${meshId} was not made by testMeshId()`);
+  return authority;
 }
 
 /** One call recorded by {@link recordingLogger}. */
