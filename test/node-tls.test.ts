@@ -33,12 +33,13 @@ describe('TLS identity is the node key (real daemons)', () => {
   });
   afterAll(() => killAllDaemons());
 
-  /** A and B in one mesh, B joined through A; by default with no certificate files, with `ca` in CA mode. */
+  /** A and B in one mesh, B joined through A with A's invite; by default with no certificate files, with `ca` in CA mode. */
   async function twoMembers(ca: boolean): Promise<string> {
     cluster = await MeshCluster.create(`wgmesh-node-tls-${ca ? 'ca' : 'keys'}-`, {ca});
     [a, b] = (await cluster.addNodes([{name: 'a', logLevel: 'debug'}, {name: 'b'}])) as [MeshNode, MeshNode];
     const {meshId} = await a.call('mesh.create', {});
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    const {token} = await a.call('mesh.invite', {meshId, validForMs: 600_000});
+    await b.call('mesh.join', {invite: token, via: a.endpoint});
     const ids = await Promise.all([a, b].map(async (node) => (await node.call('status', {})).nodeId));
     await waitFor(async () => (await Promise.all([a.view(meshId), b.view(meshId)])).every((view) => ids.every((id) => view.includes(id))), 10_000, 'A and B to see each other');
     return meshId;

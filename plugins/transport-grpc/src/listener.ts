@@ -7,7 +7,8 @@
  *
  * Why not let grpc-js do TLS itself: it gives no hook on a refused handshake,
  * so a peer with no certificate or one from a foreign CA would be refused
- * silently, and it cannot accept self-issued certificates by key type. Here every refusal is logged with the peer's address and the
+ * silently, and it cannot accept self-issued certificates by key type. Here
+ * every refusal is logged with the peer's address and the
  * reason (rate-limited per cause and address: a client can repeat them at
  * will), a connection that has not finished the handshake within `timeout` is
  * closed, connections still in the handshake are capped per remote address

@@ -24,6 +24,8 @@ export class ProvenPeers {
 
   /** Record the peer of `socket` (remote `endpoint`) until the socket closes. */
   admit(endpoint: string, socket: Socket, peer: ProvenPeer): void {
+    // A socket already gone would never say 'close': its entry would stay.
+    if (socket.destroyed) return;
     this.byEndpoint.set(endpoint, {socket, peer});
     socket.once('close', () => {
       // A later connection from the same ip:port may already hold the entry.
