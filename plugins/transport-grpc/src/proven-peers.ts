@@ -37,9 +37,4 @@ export class ProvenPeers {
   get(endpoint: string): ProvenPeer | undefined {
     return this.byEndpoint.get(endpoint)?.peer;
   }
-
-  /** Connections with a proven peer now. */
-  get size(): number {
-    return this.byEndpoint.size;
-  }
 }
