@@ -13,6 +13,8 @@ import {
   type MeshShowView,
 } from '@wgmesh/core';
 import {makeTestNode} from '@wgmesh/core/testkit';
+import {mkdir, readdir, writeFile} from 'node:fs/promises';
+import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {waitFor} from './helpers/cli.js';
 import {MemoryFleet, type MemoryDaemon} from './helpers/memory-daemons.js';
@@ -175,5 +177,21 @@ describe('mesh trust with daemons', () => {
     const unproven = fleet.network.transport('unproven:4000');
     await expect(unproven.fetchSnapshot('admin:4000', meshId)).rejects.toThrow(/not a member of mesh/);
     await expect(stranger.message('admin:4000', meshId, encodeControlRequest({t: 'al', f: generateIdentity().nodeId}))).rejects.toThrow(/not a member of mesh/);
+  });
+
+  it('does not restore a mesh made before meshes had an authority, says what to do, and keeps its files', async () => {
+    const meshId = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
+    let dataDir = '';
+    const old = await fleet.add('old', async (dir) => {
+      dataDir = dir;
+      await mkdir(join(dataDir, 'meshes', meshId), {recursive: true});
+      const settings = {version: 1, meshId, storeKind: 'twophase', interfaceName: 'wgold0', role: 'peer', listenPort: 0, endpointHost: 'old', keepaliveSeconds: 0, advertiseRoutes: false, advertiseDefault: false, addressCounter: 0, joinedAt: 1, preUp: [], postUp: [], preDown: [], postDown: []};
+      await writeFile(join(dataDir, 'meshes', meshId, 'settings.json'), JSON.stringify(settings));
+    });
+    const [listed] = old.daemon.listMeshes();
+    expect(listed).toMatchObject({meshId, interface: '-'});
+    expect(listed?.problem).toMatch(/made by an earlier wgmesh, without a mesh authority, and is not restored .*'wgmesh mesh create'.*'wgmesh mesh join --invite'/);
+    expect(old.driver.snapshot().interfaces).toEqual([]);
+    expect(await readdir(join(dataDir, 'meshes', meshId))).toEqual(['settings.json']);
   });
 });

@@ -34,10 +34,11 @@ export class MemoryFleet {
   private readonly daemons: MemoryDaemon[] = [];
   private readonly dirs: string[] = [];
 
-  /** Make and start a daemon called `name`. */
-  async add(name: string): Promise<MemoryDaemon> {
+  /** Make and start a daemon called `name`; `prepare` may write files in its data dir first. */
+  async add(name: string, prepare?: (dataDir: string) => Promise<void>): Promise<MemoryDaemon> {
     const dir = await mkdtemp(join(tmpdir(), `wgmesh-${name}-`));
     this.dirs.push(dir);
+    await prepare?.(dir);
     const identity = generateIdentity();
     const driver = new StubWgDriver();
     const endpoint = `${name}:4000`;

@@ -283,6 +283,21 @@ export class MeshNode {
     return cliJson<T>([...args, '--config', this.configFile], this.sandbox.env);
   }
 
+  /** An invite to `meshId` issued by this node (an admin of it): the line `mesh join --invite` takes. */
+  async invite(meshId: string, options: {uses?: number; role?: 'peer' | 'client'; validForMs?: number} = {}): Promise<string> {
+    const issued = await this.call('mesh.invite', {meshId, uses: options.uses ?? 1, role: options.role ?? 'peer', validForMs: options.validForMs ?? 3_600_000});
+    return issued.token;
+  }
+
+  /**
+   * `wgmesh mesh join MESH_ID --invite LINE --via VIA ...extra`, with a
+   * single-use invite from `admin`; it must succeed.
+   */
+  async join(meshId: string, admin: MeshNode, via: MeshNode, extra: readonly string[] = []): Promise<{meshId: string; members: number}> {
+    const role = extra.includes('client') ? 'client' : 'peer';
+    return this.cliJson(['mesh', 'join', meshId, '--invite', await admin.invite(meshId, {role}), '--via', via.endpoint, ...extra]);
+  }
+
   /** Ids of the members this node sees alive in `meshId` (sorted). */
   async view(meshId: string): Promise<string[]> {
     const shown = await this.call('mesh.show', {meshId});

@@ -90,7 +90,7 @@ interface MeshProblem {
 
 /** The problem shown for a mesh whose files were set aside because it cannot be restored. */
 function setAsideProblem(meshId: string, path: string, reason: string): string {
-  return `cannot be restored: ${reason}; its files are kept in ${path}. Join it again with 'wgmesh mesh join ${meshId} --via <host:port of a member>', then remove ${path}`;
+  return `cannot be restored: ${reason}; its files are kept in ${path}. Join it again with an invite from an admin ('wgmesh mesh invite ${meshId}' there, then 'wgmesh mesh join ${meshId} --invite <line>' here), then remove ${path}`;
 }
 
 /** The meshes of one node and the operations on them. */
@@ -299,7 +299,7 @@ export class Daemon {
     const own = store.get(identity.nodeId)?.value;
     if (own?.kind !== 'record') {
       const kept = await this.repository.setAsideMesh(meshId, clock.now());
-      logger.error({meshId, keptAs: kept, reason}, `cannot restore mesh: no usable settings and no record of this node in its state; join it again with 'wgmesh mesh join ${meshId} --via <member>'`);
+      logger.error({meshId, keptAs: kept, reason}, `cannot restore mesh: no usable settings and no record of this node in its state; join it again with an invite ('wgmesh mesh join ${meshId} --invite <line>')`);
       this.unrestored.set(meshId, setAsideProblem(meshId, kept, `${reason}, and no saved state holds this node's record`));
       return undefined;
     }
@@ -561,16 +561,17 @@ export class Daemon {
   /** One attempt of {@link joinMesh} through the member at `via`. */
   private async joinThrough(via: string, meshId: string, credential: Uint8Array, input: MeshSettingsInput, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
     const transport = this.deps.transport as Transport;
-    const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal);
-    let fetched: {storeKind: string; snapshot: Uint8Array};
-    try {
-      fetched = await transport.fetchSnapshot(via, meshId, signal);
-    } catch (error) {
-      if (error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH') {
-        throw new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the mesh id, or join through a member of that mesh`);
-      }
-      throw error;
-    }
+    // A member that does not know the mesh (or will not say) answers UNKNOWN_MESH to both steps.
+    const named = (error: unknown): unknown =>
+      error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH'
+        ? new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the invite, or join through a member of that mesh`)
+        : error;
+    const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
+      throw named(error);
+    });
+    const fetched = await transport.fetchSnapshot(via, meshId, signal).catch((error: unknown) => {
+      throw named(error);
+    });
     if (fetched.storeKind !== this.deps.store.kind) {
       throw new WgmeshError(
         'STORE_MISMATCH',
