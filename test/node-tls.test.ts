@@ -38,8 +38,7 @@ describe('TLS identity is the node key (real daemons)', () => {
     cluster = await MeshCluster.create(`wgmesh-node-tls-${ca ? 'ca' : 'keys'}-`, {ca});
     [a, b] = (await cluster.addNodes([{name: 'a', logLevel: 'debug'}, {name: 'b'}])) as [MeshNode, MeshNode];
     const {meshId} = await a.call('mesh.create', {});
-    const {token} = await a.call('mesh.invite', {meshId, validForMs: 600_000});
-    await b.call('mesh.join', {invite: token, via: a.endpoint});
+    await b.call('mesh.join', {invite: await a.invite(meshId), via: a.endpoint});
     const ids = await Promise.all([a, b].map(async (node) => (await node.call('status', {})).nodeId));
     await waitFor(async () => (await Promise.all([a.view(meshId), b.view(meshId)])).every((view) => ids.every((id) => view.includes(id))), 10_000, 'A and B to see each other');
     return meshId;
