@@ -13,6 +13,8 @@ export interface RemotePeer {
    * transport that cannot prove it gets nothing but join answers.
    */
   nodeId?: string;
+  /** Node proven by TLS: the holder of this Ed25519 key (raw 32 bytes in base64), whose node id is `nodeId`. */
+  signingKey?: string;
 }
 
 /** What a daemon serves to other daemons; the transport calls these on inbound requests. */

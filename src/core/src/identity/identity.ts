@@ -39,6 +39,11 @@ export interface NodeIdentity extends PublicIdentity {
   /** Sign bytes with the Ed25519 key. */
   sign(data: Uint8Array): Uint8Array;
   /**
+   * The Ed25519 private key as a key object, for the transport's TLS identity
+   * only (a TLS handshake signs with the key itself). Never log or store it.
+   */
+  tlsPrivateKey(): KeyObject;
+  /**
    * A 32-byte key shared with the holder of the WireGuard public key
    * `peerWgPublicKeyBase64` (X25519 ECDH, then HKDF-SHA256 with info
    * {@link SHARED_KEY_INFO}); both ends derive the same key. Used to
@@ -165,6 +170,7 @@ function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): Node
       return retired && {publicKey: retired.publicKey, retiredAt: retired.retiredAt};
     },
     sign: (data) => new Uint8Array(sign(null, data, signingPrivate)),
+    tlsPrivateKey: () => signingPrivate,
     sharedKey: (peer, ownPublicKey) => deriveSharedKey(own(ownPublicKey).object, peer),
     rotateWgKey: (privateKey, at) => {
       const next = wgKeyPair(privateKey);
@@ -261,9 +267,9 @@ export interface Ed25519Signer {
 export function ed25519Signer(privateKeyBase64?: string): Ed25519Signer {
   const raw = privateKeyBase64 === undefined ? Buffer.from(newKeyMaterial().signingPrivateKey, 'base64') : Buffer.from(privateKeyBase64, 'base64');
   if (raw.length !== 32) throw new DecodeError('an Ed25519 private key is 32 bytes in base64');
-  const key = createPrivateKey({key: Buffer.concat([ED25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
+  const key = ed25519Private(raw);
   const signer: Ed25519Signer = {
-    publicKey: rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64'),
+    publicKey: rawPublic(key),
     privateKey: raw.toString('base64'),
     sign: (data) => new Uint8Array(sign(null, data, key)),
   };
