@@ -140,8 +140,8 @@ describe('a daemon under hostile load', () => {
     cluster = await MeshCluster.create('wgmesh-load-');
     [a, b, c, d] = (await cluster.addNodes([{name: 'a'}, {name: 'b'}, {name: 'c'}, {name: 'd'}])) as [MeshNode, MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
-    await c.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     for (const node of [a, b, c, d]) ids.set(node, (await node.call('status', {})).nodeId);
     const first = [a, b, c].map((node) => ids.get(node)!);
     await waitFor(async () => (await Promise.all([a, b, c].map((node) => node.view(meshId)))).every((view) => first.every((id) => view.includes(id))), 15_000, 'A, B and C to see each other');
@@ -261,7 +261,7 @@ describe('a daemon under hostile load', () => {
       const joining = (async () => {
         const started = Date.now();
         try {
-          await d.call('mesh.join', {meshId, via: a.endpoint}, 30_000);
+          await d.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint}, 30_000);
           join.ok = true;
           join.ms = Date.now() - started;
           members.push(d);

@@ -181,7 +181,7 @@ describe('a hostile peer never crashes a daemon', () => {
       {name: 'b'},
     ])) as [MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     aId = (await a.call('status', {})).nodeId;
     bId = (await b.call('status', {})).nodeId;
     await waitFor(async () => (await a.view(meshId)).length === 2 && (await b.view(meshId)).length === 2, 10_000, 'A and B to see each other');
@@ -352,7 +352,7 @@ describe('a hostile peer never crashes a daemon', () => {
   it('a heartbeat sent in the name of a crashed member does not keep it alive', async () => {
     // Before heartbeats were tagged (liveness-auth.ts), one spoofed `hb` every 300 ms kept a SIGKILLed member in every view.
     const [d] = (await cluster!.addNodes([{name: 'd'}])) as [MeshNode];
-    await d.call('mesh.join', {meshId, via: a.endpoint});
+    await d.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     const dId = (await d.call('status', {})).nodeId;
     await waitFor(async () => (await a.view(meshId)).includes(dId) && (await b.view(meshId)).includes(dId), 10_000, 'A and B to see D');
     const wgKeyOf = async (node: MeshNode, id: string): Promise<string> =>
@@ -447,7 +447,7 @@ describe('a hostile peer never crashes a daemon', () => {
 
   it('a well-behaved daemon joining afterwards converges with A and B', async () => {
     const [c] = (await cluster!.addNodes([{name: 'c'}])) as [MeshNode];
-    await c.call('mesh.join', {meshId, via: a.endpoint});
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     const cId = (await c.call('status', {})).nodeId;
     const all = [aId, bId, cId].sort();
     await waitFor(async () => (await Promise.all([a, b, c].map((node) => node.view(meshId)))).every((view) => view.join() === all.join()), 5_000, 'A, B and C to see each other');

@@ -108,7 +108,7 @@ describe('limits of one daemon under attack', () => {
     cluster = await MeshCluster.create('wgmesh-limits-');
     [a, b] = (await cluster.addNodes([{name: 'a', config: {metricsEnabled: true, metricsListen: '127.0.0.1:0'}}, {name: 'b'}])) as [MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     await waitFor(async () => (await a.view(meshId)).length === 2, 10_000, 'A to see B');
     metricsUrl = (await a.cliJson<{metrics?: {url: string}}>(['status'])).metrics?.url ?? '';
     expect(metricsUrl).toMatch(/^http:/);
