@@ -15,7 +15,7 @@ import {createServer, type AddressInfo} from 'node:net';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
-import {formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
+import {decodeControlReply, decodeInviteToken, encodeControlRequest, redeemInvite, formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
@@ -523,4 +523,19 @@ export async function memberClient(cluster: MeshCluster, name: string, options: 
       await transport.close();
     },
   };
+}
+
+/**
+ * Make `client`'s identity a member of `meshId` the way a joining daemon
+ * does: redeem a fresh invite from `admin` for its key and present it to
+ * `via` (a `jn` request), which then serves it for a minute, long enough to
+ * push its own record. Returns the credential its entries must carry.
+ */
+export async function joinAsMember(client: MemberClient, admin: MeshNode, meshId: string, via: MeshNode, role: 'peer' | 'client' = 'peer'): Promise<Uint8Array> {
+  const token = decodeInviteToken(await admin.invite(meshId, {role}));
+  const {identity} = client;
+  const credential = redeemInvite(token.chain, token, identity.signingKey, Date.now());
+  const reply = decodeControlReply(await client.transport.message(via.endpoint, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential})));
+  if (reply.t !== 'jn') throw new Error(`${via.name} refused the join: ${reply.t === 'err' ? reply.reason : reply.t}`);
+  return credential;
 }
