@@ -1,12 +1,13 @@
 /**
  * Bad input over the network never crashes a daemon. Daemon A (log level
  * debug) and a well-behaved daemon B share a mesh; the attacker is this test
- * process, holding a certificate of the mesh's CA (or none, or a foreign one)
- * and talking to A through the grpc transport's own client, a raw grpc-js
- * client, or a bare socket. After every attack: A still runs and answers, its
- * view of the mesh is unchanged (nothing forged got in), it logged the
- * rejection, and B and A still sync both ways. Last, a new daemon joins through
- * A and converges.
+ * process, a member of the mesh (admitted with an invite, holding a certificate
+ * of the mesh's CA for its node key; or, for the connection attacks, holding
+ * no certificate or a foreign one) and talking to A through the grpc
+ * transport's own client, a raw grpc-js client, or a bare socket. After every
+ * attack: A still runs and answers, its view of the mesh is unchanged (nothing
+ * forged got in), it logged the rejection, and B and A still sync both ways.
+ * Last, a new daemon joins through A and converges.
  */
 import {createHmac, randomBytes} from 'node:crypto';
 import {connect} from 'node:net';
@@ -23,7 +24,7 @@ import {z} from 'zod';
 import {ControlClient} from '../plugins/transport-grpc/src/generated/wgmesh/v1/control.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {scriptedSession} from './helpers/member-attacks.js';
-import {LOG_LEVEL, MeshCluster, makePki, parseLogLines, type LogLine, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
+import {joinAsMember, LOG_LEVEL, MeshCluster, makePki, parseLogLines, type LogLine, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
 
 /** Failure-detection bound of the issue at the default intervals: 3 x heartbeatInterval + 2 s. */
 const DETECTION_BOUND_MS = 8_000;
@@ -65,13 +66,14 @@ describe('a hostile peer never crashes a daemon', () => {
   let bId = '';
   /** A's own record as A first showed it: it must never change under attack. */
   let aRecord: unknown;
-  /** The attacker: an identity, a certificate of the mesh CA for its key, the grpc transport's client. */
+  /** The attacker: an identity, a certificate of the mesh CA for its key, the grpc transport's client, its credential for each mesh it joined. */
   let mallory: TlsFiles;
   let rogue: TlsFiles;
   let caPath = '';
   const identity: NodeIdentity = generateIdentity();
   let tlsIdentity: TlsIdentity | undefined;
   let attacker: Transport | undefined;
+  const memberships = new Map<string, Uint8Array>();
   const abort = new AbortController();
   let round = 0;
 
@@ -95,8 +97,18 @@ describe('a hostile peer never crashes a daemon', () => {
     };
   }
 
-  /** The attacker as a node of `forMesh`, with entries dated now. */
-  const attackerNode = (forMesh: string): TestNode => makeTestNode(forMesh, {identity, now: Date.now()});
+  /** The attacker as a node of `forMesh` (a mesh it joined), with entries dated now. */
+  const attackerNode = (forMesh: string): TestNode => makeTestNode(forMesh, {identity, now: Date.now(), credential: memberships.get(forMesh)});
+
+  /**
+   * Make the attacker a member of `forMesh` through A: admitted with an
+   * invite, then its own record, a client's (never dialled), with `services`.
+   */
+  async function becomeMember(forMesh: string, services: Record<string, string> = {}): Promise<void> {
+    memberships.set(forMesh, await joinAsMember({identity, transport: attacker!, close: async () => undefined}, a, forMesh, a));
+    const own = attackerNode(forMesh).record({role: 'client', controlEndpoint: null, wgEndpoint: null, services});
+    expect(await sendMessage(push([own]), forMesh)).toMatchObject({t: 'ok'});
+  }
 
   /** A push request carrying `entries`, as a member would send it. */
   const push = (entries: readonly SignedEntry[]): Uint8Array => encode({t: 'push', f: identity.nodeId, e: entries.map(wireEntry)});
@@ -192,7 +204,11 @@ describe('a hostile peer never crashes a daemon', () => {
     rogue = await (await makePki(cluster.sandbox, 'foreign-pki')).issue('rogue', {identity: generateIdentity()});
     tlsIdentity = await selfIssueTlsIdentity(identity);
     attacker = await grpcTransportFactory.create(backendContext(mallory));
-  });
+    await becomeMember(meshId);
+    await waitFor(async () => (await b.view(meshId)).includes(identity.nodeId), 10_000, 'B to see the attacker join');
+    // It sends no heartbeats: its monitors find it silent and take it out of the live views, where it stays a member.
+    await waitFor(async () => !(await a.view(meshId)).includes(identity.nodeId) && !(await b.view(meshId)).includes(identity.nodeId), 20_000, 'A and B to find the silent attacker dead');
+  }, 60_000);
 
   afterAll(async () => {
     abort.abort();
@@ -312,7 +328,7 @@ describe('a hostile peer never crashes a daemon', () => {
   });
 
   it("a record or tombstone claiming another node's id", async () => {
-    // A's signing key is public: anyone with a certificate may fetch the snapshot.
+    // A's signing key is public: any member may fetch the snapshot.
     const snapshot = await attacker!.fetchSnapshot(a.endpoint, meshId);
     const copy = await localStore(meshId);
     copy.load(snapshot.snapshot);
@@ -322,7 +338,7 @@ describe('a hostile peer never crashes a daemon', () => {
     const attempts: [string, SignedEntry, string][] = [
       ["A's id with the attacker's key", forgeEntry({...attackerNode(meshId).recordBody(), id: aId, ...overA}, identity), 'belongs to another node'],
       ["A's id and key, signed by the attacker", forgeEntry({...(aEntry as object), ...overA, services: {owned: 'yes'}}, identity), 'bad signature'],
-      ["A's tombstone, signed by the attacker", forgeEntry({kind: 'tombstone', meshId, id: aId, signingKey: aEntry.signingKey, ...overA}, identity), 'bad signature'],
+      ["A's tombstone, signed by the attacker", forgeEntry({kind: 'tombstone', meshId, id: aId, signingKey: aEntry.signingKey, credential: aEntry.credential, ...overA}, identity), 'bad signature'],
     ];
     for (const [what, entry, reason] of attempts) {
       const mark = a.logMark();
@@ -333,14 +349,15 @@ describe('a hostile peer never crashes a daemon', () => {
   });
 
   it('a forged membership claim that B is dead', async () => {
-    // Claims are signed by the member that makes them: neither a non-member nor a forger of A's signature may make one.
-    const claim = (by: string) => {
+    // Claims are signed by the member that makes them: the attacker, a member, can pass on neither a non-member's nor one forged in A's name.
+    const stranger = generateIdentity();
+    const claim = (signer: NodeIdentity, by: string) => {
       const body = encode({k: 'dead', m: meshId, x: bId, i: Number.MAX_SAFE_INTEGER, by});
-      return {b: body, s: identity.sign(body)};
+      return {b: body, s: signer.sign(body)};
     };
     for (const [what, statement, reason] of [
-      ['signed by a non-member', claim(identity.nodeId), 'which is not a member'],
-      ["in A's name", claim(aId), 'bad signature'],
+      ['signed by a non-member', claim(stranger, stranger.nodeId), 'which is not a member'],
+      ["in A's name", claim(identity, aId), 'bad signature'],
     ] as const) {
       const mark = a.logMark();
       expect(await sendMessage(encode({t: 'push', f: identity.nodeId, u: [statement]})), what).toMatchObject({t: 'ok'});
@@ -432,13 +449,13 @@ describe('a hostile peer never crashes a daemon', () => {
   });
 
   it('the same requests, well-formed, are accepted: the attacks above did reach the merge', async () => {
-    // A second mesh, so that the attacker's valid record never enters the mesh under test.
+    // A second mesh, so that these records of the attacker never enter the mesh under test.
     const {meshId: other} = await a.call('mesh.create', {});
-    expect(await sendMessage(push([attackerNode(other).record({controlEndpoint: null, wgEndpoint: null, services: {via: 'push'}})]), other)).toMatchObject({t: 'ok'});
+    await becomeMember(other, {via: 'push'});
     await waitFor(async () => (await a.view(other)).includes(identity.nodeId), 5_000, 'the pushed record in A');
 
     const store = await localStore(other);
-    store.merge([attackerNode(other).record({controlEndpoint: null, wgEndpoint: null, version: Date.now() + 1, services: {via: 'sync'}})]);
+    store.merge([attackerNode(other).record({role: 'client', controlEndpoint: null, wgEndpoint: null, version: Date.now() + 1, services: {via: 'sync'}})]);
     await attacker!.sync(a.endpoint, other, 'twophase', store.openSync('initiator'));
     const shown = await a.call('mesh.show', {meshId: other});
     expect(shown.nodes.find((node) => node.id === identity.nodeId)?.services).toEqual({via: 'sync'});
