@@ -1,18 +1,20 @@
 /**
  * Numbers a member sends cannot take a node out of the mesh or brick a
- * record, with real daemons: the attacker (this test process, holding a
- * certificate of the mesh's CA) makes itself a member, then
+ * record, with real daemons: the attacker (this test process, proving its own
+ * node key) joins the mesh with an invite, then
  * - claims that X is dead at incarnation Number.MAX_SAFE_INTEGER, and
  * - pushes X's own record at version Number.MAX_SAFE_INTEGER, signed with X's
- *   key (read from X's data dir: what a thief of X's key could do).
+ *   key and carrying X's credential (both read from X's data dir: what a
+ *   thief of X's files could do).
  * X stays in every view, and X can still change its record and leave.
  */
+import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {encode, loadOrCreateIdentity, signStatement, statementToWire, type NodeIdentity, type NodeRecord, type Transport} from '@wgmesh/core';
 import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
+import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 describe('hostile numbers from a member', () => {
   let cluster: MeshCluster | undefined;
@@ -39,7 +41,8 @@ describe('hostile numbers from a member', () => {
     mallory = await memberClient(cluster, 'mallory');
     ({identity, transport: attacker} = mallory);
     // The attacker becomes a member (a client record: never dialled).
-    const own = makeTestNode(meshId, {identity, now: Date.now()}).record({role: 'client', controlEndpoint: null, wgEndpoint: null});
+    const credential = await joinAsMember(mallory, a, meshId, a);
+    const own = makeTestNode(meshId, {identity, now: Date.now(), credential}).record({role: 'client', controlEndpoint: null, wgEndpoint: null});
     await attacker.message(a.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(own)]}));
     await waitFor(async () => (await b.view(meshId)).includes(identity.nodeId), 10_000, 'the attacker to be a member');
   });
@@ -66,17 +69,19 @@ describe('hostile numbers from a member', () => {
   it("X's record at version MAX_SAFE_INTEGER (signed with X's own key) is refused, and X can still write and leave", async () => {
     const xIdentity = await loadOrCreateIdentity(join(x.dataDir, 'identity.json'));
     expect(xIdentity.nodeId).toBe(xId);
+    const xSettings = JSON.parse(await readFile(join(x.dataDir, 'meshes', meshId, 'settings.json'), 'utf8')) as {credential: string};
+    const xNode = makeTestNode(meshId, {identity: xIdentity, now: Date.now(), credential: Buffer.from(xSettings.credential, 'base64')});
     const current = (await a.call('mesh.show', {meshId})).nodes.find((n) => n.id === xId)!;
     const held = (await x.call('mesh.show', {meshId})).nodes.find((n) => n.self)!;
     const forged: NodeRecord = {
-      ...makeTestNode(meshId, {identity: xIdentity, now: Date.now()}).recordBody(),
+      ...xNode.recordBody(),
       address: current.address,
       controlEndpoint: current.controlEndpoint,
       wgEndpoint: current.wgEndpoint,
       services: {stolen: 'yes'},
       version: Number.MAX_SAFE_INTEGER,
     };
-    const entry = makeTestNode(meshId, {identity: xIdentity}).record(forged);
+    const entry = xNode.record(forged);
     for (const node of [a, b, x]) await attacker.message(node.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(entry)]}));
     await x.call('service.set', {meshId, key: 'after-version', value: '1'});
     for (const node of [a, b]) {
