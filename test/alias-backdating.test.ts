@@ -1,7 +1,7 @@
 /**
  * A member cannot take another node's alias by backdating its record: the
- * attacker (this test process, holding a certificate of the mesh's CA) pushes
- * a record dated `createdAt: 0` that claims the alias an honest node has held
+ * attacker (this test process, a member admitted with an invite) pushes a
+ * record dated `createdAt: 0` that claims the alias an honest node has held
  * for a while. Every daemon, one that joins afterwards through a member, and
  * one that restarts, keep resolving the alias to the honest node, in
  * `mesh show` and in DNS.
@@ -12,7 +12,7 @@ import {ALIAS_CLAIM_SLACK_MS, encode} from '@wgmesh/core';
 import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
+import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 const run = promisify(execFile);
 
@@ -50,8 +50,9 @@ describe('alias claims cannot be backdated', () => {
   });
 
   it('a record dated createdAt 0 does not take the alias anywhere: not on the members, not on a node joining later, not after a restart, not in DNS', async () => {
+    const credential = await joinAsMember(mallory!, a, meshId, a);
     const now = Date.now();
-    const backdated = makeTestNode(meshId, {identity: mallory!.identity, now}).record({alias: 'db', createdAt: 0, controlEndpoint: null, wgEndpoint: null, role: 'client'});
+    const backdated = makeTestNode(meshId, {identity: mallory!.identity, now, credential}).record({alias: 'db', createdAt: 0, controlEndpoint: null, wgEndpoint: null, role: 'client'});
     const reply = await mallory!.transport.message(a.endpoint, meshId, encode({t: 'push', f: mallory!.identity.nodeId, e: [wireEntry(backdated)]}));
     expect(reply.byteLength).toBeGreaterThan(0);
     await waitFor(async () => (await b.view(meshId)).includes(mallory!.identity.nodeId), 10_000, 'the backdated record to reach B');
