@@ -1,7 +1,7 @@
 /**
  * A member cannot turn the mesh into a connection flood against a host of its
- * choosing. Four daemons share a mesh; the attacker (this test process, with a
- * certificate of the mesh CA) pushes one signed record of its own whose control
+ * choosing. Four daemons share a mesh; the attacker (this test process, a
+ * member admitted with an invite) pushes one signed record of its own whose control
  * endpoint is a loopback port it does not serve: the "victim", a plain TCP
  * listener of this test that counts the connections it accepts and closes them
  * at once. The attacker never answers anything, so the members first probe it,
@@ -13,7 +13,7 @@ import {encode} from '@wgmesh/core';
 import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
+import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 
 /** Daemons in the mesh (the issue's attack used four to six). */
 const DAEMONS = 4;
@@ -72,7 +72,8 @@ describe('a member advertising a control endpoint nobody serves', () => {
 
   it('is dialled ever less often, and the mesh keeps working', async () => {
     const {identity, transport: attacker} = mallory!;
-    const rogue = makeTestNode(meshId, {identity, now: Date.now()}).record({controlEndpoint: `127.0.0.1:${victimPort}`, wgEndpoint: '127.0.0.1:51999'});
+    const credential = await joinAsMember(mallory!, nodes[0]!, meshId, nodes[0]!);
+    const rogue = makeTestNode(meshId, {identity, now: Date.now(), credential}).record({controlEndpoint: `127.0.0.1:${victimPort}`, wgEndpoint: '127.0.0.1:51999'});
     const reply = await attacker.message(nodes[0]!.endpoint, meshId, encode({t: 'push', f: identity.nodeId, e: [wireEntry(rogue)]}));
     expect(reply.byteLength).toBeGreaterThan(0);
     const injectedAt = Date.now();
