@@ -8,7 +8,7 @@
  *   open until the end of the attack, or until A closes them: at once past
  *   `grpc.maxHandshakesPerAddress` of them, the rest after `timeout`);
  * - 2,000 TLS handshakes without a client certificate, 20 at a time;
- * - a member (its own node key and a valid record in the mesh)
+ * - a member (its own node key, admitted with an invite, and a valid record in the mesh)
  *   sending, 8 control messages and 4 sync frames at a time, round after
  *   round, frames of exactly the largest size A accepts (1 MiB, sent with the
  *   wgmesh transport) and, alongside, once, 8 control messages and 4 sync
@@ -151,6 +151,7 @@ describe('a daemon under hostile load', () => {
       {
         endpoint: a.endpoint,
         meshId,
+        invite: await a.invite(meshId),
         dataDir: join(cluster.sandbox.dir, 'mallory'),
         messagesPerRound: FRAME_MESSAGES_PER_ROUND,
         syncsPerRound: FRAME_SYNCS_PER_ROUND,

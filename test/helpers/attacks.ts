@@ -171,6 +171,7 @@ export async function runBareTlsHandshakes(
 export interface MemberAttackerOptions {
   endpoint: string;
   meshId: string;
+  invite: string;
   dataDir: string;
   messagesPerRound: number;
   syncsPerRound: number;

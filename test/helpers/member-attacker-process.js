@@ -5,9 +5,9 @@
  * it. It talks to the test over the IPC channel:
  *
  * 1. test -> `{type: 'prepare', options}` ({@link AttackerOptions}): the
- *    member pushes its own valid record to the target over both of its
- *    transport connections (so it is a member of the mesh, not only a holder
- *    of a certificate, and is connected before the attack) -> `{type: 'member', nodeId}`;
+ *    member joins through the target with its invite and pushes its own valid
+ *    record to it over both of its transport connections (so it is a member
+ *    of the mesh, and is connected before the attack) -> `{type: 'member', nodeId}`;
  *    then it builds its bad entries -> `{type: 'ready', buildMs}`.
  * 2. test -> `{type: 'attack'}`, three attacks at once:
  *    - rounds of frames, all of a round in flight at once: control messages
@@ -28,12 +28,13 @@ import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
 import {TwoPhaseSyncSession} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {randomBytes} from 'node:crypto';
-import {badlySignedTombstones, hostileReplica, rawMessage, rawSyncFrame, scriptedSession, unlimitedClient} from './member-attacks.js';
+import {badlySignedTombstones, hostileReplica, rawMessage, rawSyncFrame, redeemAndJoin, scriptedSession, unlimitedClient} from './member-attacks.js';
 
 /**
  * @typedef {object} AttackerOptions
  * @property {string} endpoint the target's control endpoint
  * @property {string} meshId
+ * @property {string} invite an invite to the mesh (the line `wgmesh mesh invite` prints)
  * @property {string} dataDir a scratch directory
  * @property {number} messagesPerRound control messages of the largest accepted size per round
  * @property {number} syncsPerRound sync frames of the largest accepted size per round
@@ -101,13 +102,14 @@ async function prepare(given) {
     );
   }
   unlimited = unlimitedClient(given.endpoint, tls);
-  const self = makeTestNode(given.meshId, {identity, now: Date.now()});
+  const credential = await redeemAndJoin(/** @type {import('@wgmesh/core').Transport} */ (transports[0]), identity, given.endpoint, given.meshId, given.invite);
+  const self = makeTestNode(given.meshId, {identity, now: Date.now(), credential});
   // Over both connections, so that both are open before the attack starts (as a member's would be).
   const push = encode({t: 'push', f: identity.nodeId, e: [wireEntry(self.record({controlEndpoint: null, wgEndpoint: null}))]});
   await Promise.all(transports.map((transport) => transport.message(given.endpoint, given.meshId, push)));
   await tell({type: 'member', nodeId: identity.nodeId});
   const started = Date.now();
-  replica = hostileReplica(given.meshId, badlySignedTombstones(given.meshId, given.badEntries));
+  replica = hostileReplica(given.meshId, badlySignedTombstones(given.meshId, given.badEntries, credential));
   await tell({type: 'ready', buildMs: Date.now() - started});
 }
 

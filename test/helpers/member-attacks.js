@@ -1,6 +1,7 @@
 /**
- * What a hostile member (a certificate of the mesh's CA) can send: scripted
- * sync sessions over the real transport, a fake twophase replica of entries
+ * What a hostile member can send: how it gets in (an invite redeemed for its
+ * own key and presented to a member), scripted sync sessions over the real
+ * transport, a fake twophase replica of entries
  * that are well-formed but badly signed (for the real twophase session code to
  * offer), and frames over the size limit sent with a hand-made grpc-js client
  * (the transport's own client refuses to send them). Plain JavaScript (JSDoc
@@ -9,7 +10,7 @@
  */
 import {createPublicKey, randomBytes} from 'node:crypto';
 import {credentials, status as grpcStatus} from '@grpc/grpc-js';
-import {encode, nodeIdFromSigningKey} from '@wgmesh/core';
+import {decodeControlReply, decodeInviteToken, encode, encodeControlRequest, nodeIdFromSigningKey, redeemInvite} from '@wgmesh/core';
 import {BucketIndex} from '../../plugins/store-twophase/dist/buckets.js';
 import {ControlClient} from '../../plugins/transport-grpc/dist/generated/wgmesh/v1/control.js';
 
@@ -17,6 +18,26 @@ import {ControlClient} from '../../plugins/transport-grpc/dist/generated/wgmesh/
 /** @typedef {import('@wgmesh/core').SyncStats} SyncStats */
 /** @typedef {import('@wgmesh/core').VerifiedEntry} VerifiedEntry */
 /** @typedef {import('../../plugins/store-twophase/src/sync-session.js').SyncReplica} SyncReplica */
+
+/**
+ * Redeem the invite `token` for `identity`'s key and present it to the
+ * member at `endpoint` in a join request (`jn`) over `transport`, which
+ * proves that key. The member then serves the identity for a minute, long
+ * enough to push its own record, which makes it a member like any other.
+ * @param {import('@wgmesh/core').Transport} transport
+ * @param {{nodeId: string, signingKey: string}} identity
+ * @param {string} endpoint
+ * @param {string} meshId
+ * @param {string} token the line `wgmesh mesh invite` prints
+ * @returns {Promise<Uint8Array>} the credential the identity's entries must carry
+ */
+export async function redeemAndJoin(transport, identity, endpoint, meshId, token) {
+  const invite = decodeInviteToken(token);
+  const credential = redeemInvite(invite.chain, invite, identity.signingKey, Date.now());
+  const reply = decodeControlReply(await transport.message(endpoint, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential})));
+  if (reply.t !== 'jn') throw new Error(`${endpoint} refused the join: ${reply.t === 'err' ? reply.reason : reply.t}`);
+  return credential;
+}
 
 /**
  * A sync session that sends `messages` one after the other and ignores what comes back (the hostile initiator).
@@ -64,21 +85,23 @@ function randomSigningKey() {
 }
 
 /**
- * `count` tombstones of distinct nodes of `meshId`, dated now, each with a
- * signature of random bytes: everything a receiver checks before the Ed25519
- * verification passes (shape, mesh, id derived from the signing key, time),
- * so each is the most expensive kind of entry to reject.
+ * `count` tombstones of distinct nodes of `meshId`, dated now, each carrying
+ * `credential` (a real one, e.g. the attacker's own, so that every entry has
+ * the size and shape of a member's) and a signature of random bytes:
+ * everything a receiver checks before the Ed25519 verification passes
+ * (shape, mesh), so each is the most expensive kind of entry to reject.
  * @param {string} meshId
  * @param {number} count
+ * @param {Uint8Array} credential
  * @returns {VerifiedEntry[]}
  */
-export function badlySignedTombstones(meshId, count) {
+export function badlySignedTombstones(meshId, count, credential) {
   const now = Date.now();
   /** @type {VerifiedEntry[]} */
   const out = [];
   for (let i = 0; i < count; i++) {
     const signingKey = randomSigningKey();
-    const value = /** @type {const} */ ({kind: 'tombstone', meshId, id: nodeIdFromSigningKey(signingKey), signingKey, version: now, updatedAt: now});
+    const value = /** @type {const} */ ({kind: 'tombstone', meshId, id: nodeIdFromSigningKey(signingKey), signingKey, version: now, updatedAt: now, credential});
     out.push({body: encode(value), signature: randomBytes(64), value, hash: randomBytes(32)});
   }
   return out;

@@ -15,12 +15,13 @@ import {createServer, type AddressInfo} from 'node:net';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
-import {decodeControlReply, decodeInviteToken, encodeControlRequest, redeemInvite, formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
+import {formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
 import {stringify} from 'yaml';
 import {daemonPaths, makeSandbox, runCli, startDaemon, type CliResult, type DaemonProcess, type Sandbox} from './cli.js';
+import {redeemAndJoin} from './member-attacks.js';
 
 /** The CA mode TLS keys of a daemon config (absolute paths), with the node key's file for hand-made clients. */
 export interface TlsFiles {
@@ -532,10 +533,5 @@ export async function memberClient(cluster: MeshCluster, name: string, options: 
  * push its own record. Returns the credential its entries must carry.
  */
 export async function joinAsMember(client: MemberClient, admin: MeshNode, meshId: string, via: MeshNode, role: 'peer' | 'client' = 'peer'): Promise<Uint8Array> {
-  const token = decodeInviteToken(await admin.invite(meshId, {role}));
-  const {identity} = client;
-  const credential = redeemInvite(token.chain, token, identity.signingKey, Date.now());
-  const reply = decodeControlReply(await client.transport.message(via.endpoint, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential})));
-  if (reply.t !== 'jn') throw new Error(`${via.name} refused the join: ${reply.t === 'err' ? reply.reason : reply.t}`);
-  return credential;
+  return redeemAndJoin(client.transport, client.identity, via.endpoint, meshId, await admin.invite(meshId, {role}));
 }
