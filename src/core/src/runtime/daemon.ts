@@ -542,7 +542,9 @@ export class Daemon {
       const settingsInput: MeshSettingsInput = token.invite.r === 'client' ? {...input, role: 'client'} : input;
       const now = clock.now();
       if (now > token.invite.e) throw new InvalidInputError(`the invite expired at ${new Date(token.invite.e).toISOString()}: ask an admin for a new one ('wgmesh mesh invite ${meshId}')`);
-      const credential = redeemInvite(token.chain, token, identity.signingKey, now);
+      // A redemption must lie within the invite's validity: a clock behind the issuing admin's dates it at the issue time.
+      // The member then checks the date against its own clock (maxClockSkew).
+      const credential = redeemInvite(token.chain, token, identity.signingKey, Math.max(now, token.invite.i));
       const endpoints = [...new Set([...(via === undefined ? [] : [via]), ...token.endpoints])];
       if (endpoints.length === 0) throw new InvalidInputError('the invite names no member to join through: give one with --via <host:port>');
       let lastError: unknown;

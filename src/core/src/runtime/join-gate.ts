@@ -78,7 +78,8 @@ export class JoinGate {
     if (now > invite.expiresAt) return `the invite expired at ${new Date(invite.expiresAt).toISOString()}`;
     if (store.get(invite.id)?.value.kind === 'revocation') return 'the invite was revoked by an admin';
     if (Math.abs(invite.redeemedAt - now) > maxClockSkewMs) {
-      return `the invite was redeemed at a time ${Math.round((invite.redeemedAt - now) / 1000)} s off this member's clock (more than maxClockSkew): check the joining node's clock`;
+      const off = Math.round((invite.redeemedAt - now) / 1000);
+      return `the invite was redeemed at a time ${Math.abs(off)} s ${off > 0 ? 'in the future' : 'in the past'} by this member's clock (more than maxClockSkew allows): check the joining node's clock`;
     }
     const used = this.usesOf(invite.id, request.f);
     if (used >= invite.uses) return `the invite is used up (${used} of ${invite.uses} use${invite.uses === 1 ? '' : 's'})`;
