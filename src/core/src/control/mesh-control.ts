@@ -177,7 +177,9 @@ export class MeshControl {
     if (request.t === 'push') return gossip.answerPush(request, known);
     if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
     if (request.t === 'al') return this.joinFacts('al');
-    if (request.t === 'jn') return {t: 'err', reason: `node ${request.f} is already a member of this mesh`};
+    // A member joining again (it lost its files) may fetch the state as any member may; the record it then
+    // writes carries the credential of its new invite, checked like any other.
+    if (request.t === 'jn') return this.joinFacts('jn');
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':

@@ -82,6 +82,9 @@ export interface DaemonDeps {
 
 /** How long an IPC request made during start-up waits for the meshes to be restored before it is told the daemon is still starting. */
 const START_WAIT_MS = 5_000;
+/** First and longest wait before a refetch of a lost mesh state tries the saved member endpoints again. */
+const REFETCH_RETRY_MIN_MS = 1_000;
+const REFETCH_RETRY_MAX_MS = 30_000;
 
 /** Something wrong with a running mesh that `status` and `mesh list` show until it is resolved. */
 interface MeshProblem {
@@ -104,6 +107,8 @@ export class Daemon {
   private readonly admin: AdminOperations;
   private readonly queue = new SerialQueue();
   private refreshTimer: {cancel(): void} | undefined;
+  /** Timers of refetches waiting to try the saved member endpoints again, by mesh id. */
+  private readonly refetchTimers = new Map<string, {cancel(): void}>();
   private stopped = false;
   /** Routes between this node's meshes: selection on every view change, advertisement through the queue. */
   private readonly routing: RouteManager;
@@ -244,15 +249,19 @@ export class Daemon {
   /**
    * Fill the store of a mesh whose saved state was lost: sync with the saved
    * member endpoints ({@link MeshSettings.seeds}) one after another until one
-   * answers. Members' own anti-entropy with this node fills it as well (but
-   * never a client's: clients are not dialled).
+   * answers; when none does (a partition, members restarting), try them all
+   * again after `retryMs`, twice as long each time up to
+   * {@link REFETCH_RETRY_MAX_MS}. Members cannot fill the store themselves:
+   * a store that lost the members' records no longer knows them, so this node
+   * refuses them as strangers until it has refetched.
    */
-  private async refetch(runtime: MeshRuntime): Promise<void> {
-    const {transport, logger} = this.deps;
+  private async refetch(runtime: MeshRuntime, retryMs = REFETCH_RETRY_MIN_MS): Promise<void> {
+    const {transport, logger, clock} = this.deps;
     const {meshId} = runtime;
+    this.refetchTimers.delete(meshId);
     const seeds = runtime.settings.seeds ?? [];
     if (!transport || seeds.length === 0) {
-      logger.warn({meshId}, 'no saved member endpoint to refetch the mesh state from: waiting for members to sync with this node');
+      logger.warn({meshId}, 'no saved member endpoint to refetch the mesh state from: join the mesh again with an invite if no member reaches this node');
       return;
     }
     for (const seed of seeds) {
@@ -265,6 +274,9 @@ export class Daemon {
         logger.warn({err: error, meshId, seed}, 'could not refetch the mesh state from this member; trying the next');
       }
     }
+    if (this.stopped || this.meshes.get(meshId) !== runtime) return;
+    logger.warn({meshId, retryMs}, 'no saved member endpoint answered: trying them again later');
+    this.refetchTimers.set(meshId, clock.setTimeout(() => void this.refetch(runtime, Math.min(retryMs * 2, REFETCH_RETRY_MAX_MS)), retryMs));
   }
 
   /** Control endpoints of up to {@link MAX_SEEDS} live peers of a mesh other than this node, `first` leading. */
@@ -792,6 +804,8 @@ export class Daemon {
     this.stopped = true;
     this.routing.stop();
     this.refreshTimer?.cancel();
+    for (const timer of this.refetchTimers.values()) timer.cancel();
+    this.refetchTimers.clear();
     await this.servers.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the DNS or metrics server failed'));
     await this.deps.transport?.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the transport failed'));
     await this.queue.run(async () => {
