@@ -12,7 +12,6 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import type {Logger} from '../contracts/logger.js';
 import {MAX_SYNC_MESSAGE_BYTES, type MeshStore, type StoreBackend, type StoreChange, type SyncSession, type SyncStats} from '../contracts/store.js';
 import {nodeAddress} from '../addressing/address.js';
-import {generateMeshId} from '../addressing/mesh-id.js';
 import {DecodeError} from '../errors.js';
 import {generateIdentity} from '../identity/identity.js';
 import {compareEntries, RECORD_LIMITS, type VerifiedEntry} from '../model/record.js';
@@ -25,6 +24,7 @@ import {
   makeEntryPool,
   makeTestNode,
   recordingLogger,
+  testMeshId,
   wireEntry,
   type EntryPool,
   type TestNode,
@@ -152,7 +152,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
     /** Nodes for the large-difference sync: a few that write records near the size cap, many that write small ones. */
     let largeNodes: TestNode[];
     let smallNodes: TestNode[];
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     const start = FIXTURE_NOW + 10_000;
 
     beforeAll(async () => {
@@ -289,7 +289,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
         [
           'a record of another mesh',
           () => {
-            const other = generateMeshId();
+            const other = testMeshId();
             return {entry: wireEntry(makeTestNode(other, {identity: alice.identity}).record()), reason: /mesh/};
           },
         ],
@@ -491,7 +491,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it('refuses a snapshot of another mesh', () => {
-        const other = generateMeshId();
+        const other = testMeshId();
         const foreign = open({meshId: other});
         foreign.merge([wireEntry(makeTestNode(other, {identity: alice.identity}).record())]);
         const store = open();
@@ -542,7 +542,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it('refuses a session for another mesh', () => {
-        const other = generateMeshId();
+        const other = testMeshId();
         const foreign = open({meshId: other});
         foreign.merge([wireEntry(makeTestNode(other, {identity: generateIdentity()}).record())]);
         const store = loaded(pool.entries.slice(0, 3));
