@@ -14,7 +14,8 @@ import {MAX_SYNC_MESSAGE_BYTES, type MeshStore, type StoreBackend, type StoreCha
 import {nodeAddress} from '../addressing/address.js';
 import {DecodeError} from '../errors.js';
 import {ed25519Signer, generateIdentity} from '../identity/identity.js';
-import {compareEntries, RECORD_LIMITS, type VerifiedEntry} from '../model/record.js';
+import {compareEntries, RECORD_LIMITS, type Revocation, type VerifiedEntry} from '../model/record.js';
+import {signRevocation} from '../model/entries.js';
 import {encode} from '../util/codec.js';
 import {issueGrant, issueMembership, issueRevocation, type MeshAdmin} from '../trust/admin.js';
 import {SimulatedClock} from './simulated-clock.js';
@@ -160,7 +161,12 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
 
     beforeAll(async () => {
       backend = await makeBackend();
-      pool = makeEntryPool(meshId, 5, FIXTURE_NOW);
+      const signed = makeEntryPool(meshId, 5, FIXTURE_NOW);
+      // One node of the pool is revoked, at a version below its newest record's: every property holds with a revocation too.
+      const revoked = signed.nodes.at(-1)!;
+      const admin = testMeshAdmin(meshId);
+      const revocation = signRevocation(admin.signer, {...issueRevocation(admin, revoked.id, 'node', FIXTURE_NOW + 2000).value, version: 2} as Revocation);
+      pool = {...signed, entries: [...signed.entries, revocation]};
       alice = makeTestNode(meshId);
       bob = makeTestNode(meshId);
       largeNodes = Array.from({length: 80}, () => makeTestNode(meshId));
