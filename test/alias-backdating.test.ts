@@ -33,7 +33,7 @@ describe('alias claims cannot be backdated', () => {
     cluster = await MeshCluster.create('wgmesh-alias-');
     [a, b, c] = (await cluster.addNodes([{name: 'a', config: {dnsEnabled: true, dnsListen: '127.0.0.1:0'}}, {name: 'b'}, {name: 'c'}])) as [MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     bId = (await b.call('status', {})).nodeId;
     await b.call('node.set', {meshId, alias: 'db'});
     const claimedAt = Date.now();
@@ -57,7 +57,7 @@ describe('alias claims cannot be backdated', () => {
     await waitFor(async () => (await b.view(meshId)).includes(mallory!.identity.nodeId), 10_000, 'the backdated record to reach B');
     for (const node of [a, b]) expect(await ownerAt(node, 'db')).toBe(bId);
 
-    await c.call('mesh.join', {meshId, via: a.endpoint});
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     await waitFor(async () => (await c.view(meshId)).includes(mallory!.identity.nodeId), 10_000, 'C to hold the backdated record');
     expect(await ownerAt(c, 'db')).toBe(bId);
 

@@ -5,6 +5,7 @@
 import {X509Certificate, createPrivateKey} from 'node:crypto';
 import {readFile, stat} from 'node:fs/promises';
 import {join} from 'node:path';
+import {certificateNode, generateIdentity, loadIdentity} from '@wgmesh/core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {parse as parseYaml} from 'yaml';
 import {makeSandbox, runCli, type Sandbox} from './helpers/cli.js';
@@ -103,6 +104,7 @@ describe('wgmesh certs', () => {
       caCertificatePath: join(outDir, 'ca.crt'),
       certificatePath: join(outDir, 'beta.crt'),
       privateKeyPath: join(outDir, 'beta.key'),
+      nodeId: null,
       dnsNames: [],
       ipAddresses: ['fd00::2'],
       notAfter: expect.any(String),
@@ -110,7 +112,44 @@ describe('wgmesh certs', () => {
     });
   });
 
+  it('issue --data-dir issues for the key of the identity there (made if missing), writes no key, and prints two config lines', async () => {
+    const dataDir = join(sandbox.dir, 'data-gamma');
+    const out = join(sandbox.dir, 'node-gamma');
+    const result = await certs('issue', '--ca', caDir, '--data-dir', dataDir, '--name', 'gamma', '--host', '127.0.0.1', '--out', out);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(await mode(join(dataDir, 'identity.json'))).toBe(0o600);
+    const identity = await loadIdentity(join(dataDir, 'identity.json'));
+    const certificate = new X509Certificate(await readFile(join(out, 'gamma.crt')));
+    expect(certificateNode(certificate)).toEqual({nodeId: identity?.nodeId, signingKey: identity?.signingKey});
+    expect(certificate.verify(new X509Certificate(await readFile(join(caDir, 'ca.crt'))).publicKey)).toBe(true);
+    await expect(stat(join(out, 'gamma.key'))).rejects.toMatchObject({code: 'ENOENT'});
+    expect(result.stdout).toContain(`with node id ${identity?.nodeId}`);
+    const configLines = result.stdout.split('\n').filter((line) => /^(caCertificatePath|certificatePath|privateKeyPath): /.test(line));
+    expect(parseYaml(configLines.join('\n'))).toEqual({caCertificatePath: join(out, 'ca.crt'), certificatePath: join(out, 'gamma.crt')});
+    // Again for the same data dir: the same identity, so the same key.
+    const again = await certs('issue', '--ca', caDir, '--data-dir', dataDir, '--name', 'gamma', '--host', '127.0.0.1', '--out', out, '--force', '--json');
+    expect(JSON.parse(again.stdout)).toMatchObject({nodeId: identity?.nodeId, privateKeyPath: null});
+  });
+
+  it('issue --signing-key issues for that key', async () => {
+    const identity = generateIdentity();
+    const out = join(sandbox.dir, 'node-delta');
+    const result = await certs('issue', '--ca', caDir, '--signing-key', identity.signingKey, '--name', 'delta', '--host', 'delta.test', '--out', out, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({nodeId: identity.nodeId, privateKeyPath: null, certificatePath: join(out, 'delta.crt')});
+    expect(certificateNode(new X509Certificate(await readFile(join(out, 'delta.crt'))))?.signingKey).toBe(identity.signingKey);
+  });
+
+  it('issue without a node key warns that no daemon accepts the certificate as its own', async () => {
+    const result = await certs('issue', '--ca', caDir, '--name', 'epsilon', '--host', 'e.test', '--out', join(sandbox.dir, 'node-epsilon'));
+    expect(result.code, result.stderr).toBe(0);
+    // oclif wraps warnings to the terminal width with a ' ›' margin.
+    expect(result.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')).toContain('no wgmesh daemon accepts it as its own; issue with --data-dir or --signing-key');
+  });
+
   it('issue explains every bad input in one line', async () => {
+    expectOneLineError(await certs('issue', '--ca', caDir, '--signing-key', 'abc', '--name', 'zeta', '--host', 'z.test', '--out', outDir), /invalid --signing-key "abc"/);
     expectOneLineError(await certs('issue', '--ca', caDir, '--name', 'alpha', '--host', 'alpha.mesh.test', '--out', outDir), /alpha\.crt, .*alpha\.key already exist; pass --force/);
     expectOneLineError(await certs('issue', '--ca', caDir, '--name', 'gamma', '--host', 'gamma:4000', '--out', outDir), /invalid host "gamma:4000"/);
     expectOneLineError(await certs('issue', '--ca', caDir, '--name', 'not_valid', '--host', 'x.test', '--out', outDir), /invalid node name "not_valid"/);

@@ -115,8 +115,8 @@ describe.skipIf(SKIP)('three daemons an hour apart (libfaketime), maxClockSkew 2
 
   it('the node ahead joins through the node on time, and the node behind through the node ahead; all three see all three', async () => {
     ({meshId} = await now.cliJson<{meshId: string}>(['mesh', 'create']));
-    expect(await ahead.cliJson(['mesh', 'join', meshId, '--via', now.endpoint])).toEqual({meshId, members: 2});
-    expect(await behind.cliJson(['mesh', 'join', meshId, '--via', ahead.endpoint])).toEqual({meshId, members: 3});
+    expect(await ahead.cliJson(['mesh', 'join', meshId, '--invite', await now.invite(meshId), '--via', now.endpoint])).toEqual({meshId, members: 2});
+    expect(await behind.cliJson(['mesh', 'join', meshId, '--invite', await now.invite(meshId), '--via', ahead.endpoint])).toEqual({meshId, members: 3});
     const all = [now, ahead, behind];
     await waitFor(() => viewsAre(all, all), 5 * SYNC_INTERVAL_MS, 'all three daemons to see all three members');
   });
@@ -174,7 +174,7 @@ describe.skipIf(SKIP)('daemons an hour off with the default maxClockSkew (5m)', 
     ])) as [MeshNode, MeshNode, MeshNode, MeshNode];
     ids = await nodeIds([first, second, ahead, behind]);
     ({meshId} = await first.cliJson<{meshId: string}>(['mesh', 'create']));
-    expect(await second.cliJson(['mesh', 'join', meshId, '--via', first.endpoint])).toEqual({meshId, members: 2});
+    expect(await second.cliJson(['mesh', 'join', meshId, '--invite', await first.invite(meshId), '--via', first.endpoint])).toEqual({meshId, members: 2});
   });
 
   afterAll(async () => {
@@ -188,7 +188,7 @@ describe.skipIf(SKIP)('daemons an hour off with the default maxClockSkew (5m)', 
     ['behind', () => behind],
   ] as const)('the node an hour %s is refused with an error that names the clock, and keeps nothing of the mesh', async (_label, skewed) => {
     const node = skewed();
-    const joined = await node.cli(['mesh', 'join', meshId, '--via', first.endpoint]);
+    const joined = await node.cli(['mesh', 'join', meshId, '--invite', await first.invite(meshId), '--via', first.endpoint]);
     expect(joined.code, joined.stdout).not.toBe(0);
     expect(joined.stderr).toMatch(/clock/i);
     expect(joined.stderr).toMatch(/in the future/);
@@ -229,7 +229,7 @@ describe.skipIf(SKIP)('a member whose clock jumps an hour ahead and is then corr
     running.push(first, jumper);
     ids = await nodeIds([first, jumper]);
     ({meshId} = await first.cliJson<{meshId: string}>(['mesh', 'create']));
-    expect(await jumper.cliJson(['mesh', 'join', meshId, '--via', first.endpoint])).toEqual({meshId, members: 2});
+    expect(await jumper.cliJson(['mesh', 'join', meshId, '--invite', await first.invite(meshId), '--via', first.endpoint])).toEqual({meshId, members: 2});
   });
 
   afterAll(async () => {

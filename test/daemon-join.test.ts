@@ -5,8 +5,8 @@
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {Daemon, generateIdentity, generateMeshId, systemClock, systemRandom, type MeshStore} from '@wgmesh/core';
-import {MemoryNetwork, makeTestNode, silentLogger} from '@wgmesh/core/testkit';
+import {Daemon, encodeControlReply, encodeInviteToken, generateIdentity, issueInvite, systemClock, systemRandom, type MeshStore} from '@wgmesh/core';
+import {MemoryNetwork, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
@@ -29,17 +29,26 @@ describe('Daemon.joinMesh refusals', () => {
     void network.transport(endpoint).listen({
       snapshot: async () => ({storeKind, snapshot: store.save()}),
       openSync: () => store.openSync('responder'),
-      message: async () => new Uint8Array(),
+      // Every join request is let in: these tests are about what the joiner does with the snapshot.
+      message: async () => encodeControlReply({t: 'jn', c: [], n: Date.now()}),
     });
   }
 
+  /** An invite to `meshId` naming the member at `endpoint`. */
+  function inviteTo(meshId: string, endpoint: string, role: 'peer' | 'client' = 'peer'): string {
+    const admin = testMeshAdmin(meshId);
+    const invite = issueInvite(admin, {role, uses: 5, now: Date.now(), expiresAt: Date.now() + 3_600_000});
+    return encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints: [endpoint]});
+  }
+
   function daemon(network: MemoryNetwork): Daemon {
+    const identity = generateIdentity();
     return new Daemon({
-      identity: generateIdentity(),
+      identity,
       dataDir: dir,
       store: {kind: 'twophase', open: (options) => new TwoPhaseStore(options)},
       driver,
-      transport: network.transport('joiner:4000'),
+      transport: network.transport('joiner:4000', identity.nodeId),
       control,
       backendNames: {store: 'twophase', transport: 'memory', wg: 'stub'},
       base: {role: 'peer', ipDiscovery: 'outgoing', publicEndpoint: '192.0.2.1', advertiseRoute: false, advertiseDefaults: false, keepAliveWg: 0, preUp: [], postUp: [], preDown: [], postDown: []},
@@ -62,11 +71,11 @@ describe('Daemon.joinMesh refusals', () => {
 
   it('refuses a client joining a mesh whose snapshot has no peer, leaving nothing behind', async () => {
     const network = new MemoryNetwork();
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     member(network, 'member:4000', storeWith(meshId, 'client'));
     const joiner = daemon(network);
     await joiner.start();
-    await expect(joiner.joinMesh(meshId, 'member:4000', {role: 'client'})).rejects.toThrow(/as a client: it has no peers to attach to/);
+    await expect(joiner.joinMesh(inviteTo(meshId, 'member:4000', 'client'), undefined, {})).rejects.toThrow(/as a client: it has no peers to attach to/);
     expect(joiner.listMeshes()).toEqual([]);
     expect(driver.snapshot().interfaces).toEqual([]);
     await joiner.stop();
@@ -74,22 +83,22 @@ describe('Daemon.joinMesh refusals', () => {
 
   it('lets a client join when the snapshot has a peer', async () => {
     const network = new MemoryNetwork();
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     member(network, 'member:4000', storeWith(meshId, 'peer'));
     const joiner = daemon(network);
     await joiner.start();
-    expect(await joiner.joinMesh(meshId, 'member:4000', {role: 'client'})).toEqual({meshId, members: 2});
+    expect(await joiner.joinMesh(inviteTo(meshId, 'member:4000', 'client'), undefined, {})).toEqual({meshId, members: 2});
     expect(driver.snapshot().interfaces).toHaveLength(1);
     await joiner.stop();
   });
 
   it('refuses a mesh of another store kind, naming both kinds', async () => {
     const network = new MemoryNetwork();
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     member(network, 'member:4000', storeWith(meshId, 'peer'), 'automerge');
     const joiner = daemon(network);
     await joiner.start();
-    await expect(joiner.joinMesh(meshId, 'member:4000', {})).rejects.toThrow(/uses the 'automerge' store but this daemon runs 'twophase'/);
+    await expect(joiner.joinMesh(inviteTo(meshId, 'member:4000'), undefined, {})).rejects.toThrow(/uses the 'automerge' store but this daemon runs 'twophase'/);
     expect(joiner.listMeshes()).toEqual([]);
     expect(driver.snapshot().interfaces).toEqual([]);
     await joiner.stop();

@@ -33,8 +33,8 @@ describe('damaged files at start', () => {
     cluster = await MeshCluster.create('wgmesh-damaged-');
     [a, b, c] = (await cluster.addNodes(['a', 'b', 'c'].map((name) => ({name, config: {syncInterval: '300ms'}})))) as [MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
-    await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint]);
-    await c.cliJson(['mesh', 'join', meshId, '--via', a.endpoint, '--role', 'client']);
+    await b.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
+    await c.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint, '--role', 'client']);
     aId = (await a.call('status', {})).nodeId;
     bId = (await b.call('status', {})).nodeId;
     bInterface = (await b.call('mesh.list', {}))[0]!.interface;
@@ -140,14 +140,14 @@ describe('damaged files at start', () => {
     });
     const status = await b.cliJson<StatusView>(['status']);
     const listed = status.meshes.find((mesh) => mesh.meshId === meshId);
-    expect(listed?.problem).toContain(`wgmesh mesh join ${meshId} --via`);
+    expect(listed?.problem).toContain(`wgmesh mesh join ${meshId} --invite`);
     const list = await b.cli(['mesh', 'list']);
-    expect(list.stdout).toContain(`wgmesh mesh join ${meshId} --via`);
+    expect(list.stdout).toContain(`wgmesh mesh join ${meshId} --invite`);
     const kept = (await readdir(join(b.dataDir, 'meshes'))).filter((name) => name.startsWith(`${meshId}.unreadable-`));
     expect(kept).toHaveLength(1);
     expect(await readFile(join(b.dataDir, 'meshes', kept[0]!, 'settings.json'), 'utf8')).toBe('garbage');
     // What the problem says to do works, and the problem is gone.
-    const rejoin = await b.cli(['mesh', 'join', meshId, '--via', a.endpoint]);
+    const rejoin = await b.cli(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
     expect(rejoin.code, rejoin.stderr).toBe(0);
     const after = (await b.call('mesh.list', {})).filter((mesh) => mesh.meshId === meshId);
     expect(after).toHaveLength(1);

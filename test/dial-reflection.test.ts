@@ -56,7 +56,7 @@ describe('a member advertising a control endpoint nobody serves', () => {
     nodes = await cluster.addNodes(Array.from({length: DAEMONS}, (_, index) => ({name: `n${index}`})));
     const [first, ...rest] = nodes as [MeshNode, ...MeshNode[]];
     ({meshId} = await first.call('mesh.create', {}));
-    for (const node of rest) await node.call('mesh.join', {meshId, via: first.endpoint});
+    for (const node of rest) await node.call('mesh.join', {meshId, invite: await first.invite(meshId), via: first.endpoint});
     await waitFor(async () => (await Promise.all(nodes.map((node) => node.view(meshId)))).every((view) => view.length === DAEMONS), 15_000, 'every daemon to see all the others');
 
     mallory = await memberClient(cluster, 'mallory');

@@ -88,8 +88,8 @@ describe('DNS and metrics of three real daemons', () => {
       metricsOf.set(node, status.metrics!.url);
     }
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
-    await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint]);
-    await c.cliJson(['mesh', 'join', meshId, '--via', b.endpoint]);
+    await b.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
+    await c.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', b.endpoint]);
     const self = (await b.call('mesh.show', {meshId})).nodes.find((node) => node.self)!;
     bAddress = ipaddr.parse(self.address).toNormalizedString();
     const set = await b.cli(['node', 'alias', 'Db-1']);

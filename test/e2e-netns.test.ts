@@ -200,7 +200,7 @@ describe.skipIf(SKIP)('four peers and a client with real WireGuard in network na
       [e, d, ['--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]],
     ];
     for (const [index, [node, via, extra]] of chain.entries()) {
-      const joined = await node.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', via.endpoint, ...extra]);
+      const joined = await node.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', via.endpoint, ...extra]);
       expect(joined).toEqual({meshId, members: index + 2});
     }
     measured.joinCommands = Date.now() - start;
@@ -332,7 +332,7 @@ describe.skipIf(SKIP)('four peers and a client with real WireGuard in network na
     it('gives two interfaces that do not interfere, and leaving one leaves the other intact', async () => {
       [x, y] = live.filter((node) => recordOf(node).role === 'peer') as [NetnsNode, NetnsNode];
       ({meshId: mesh2} = await x.cliJson<{meshId: string}>(['mesh', 'create']));
-      await y.cliJson(['mesh', 'join', mesh2, '--via', x.endpoint]);
+      await y.cliJson(['mesh', 'join', mesh2, '--invite', await x.invite(mesh2), '--via', x.endpoint]);
       await waitFor(() => viewsAre(mesh2, [x, y], [x, y]), 5 * SYNC_INTERVAL_MS, 'both members of the second mesh to see each other');
       for (const node of [x, y]) {
         const meshes = await summaries(node);
@@ -389,7 +389,7 @@ describe.skipIf(SKIP)('four peers and a client with real WireGuard in network na
       // After the snapshot was fetched: the WireGuard port is taken.
       const port = (await e.wgShow(ifaces.get(e)!))!.interface.listenPort;
       let links = await e.links();
-      expect(await cliFails(e, ['mesh', 'join', mesh2, '--via', y.endpoint, '--port', String(port)])).toMatch(new RegExp(`port ${port}.*in use`, 'i'));
+      expect(await cliFails(e, ['mesh', 'join', mesh2, '--invite', await x.invite(mesh2), '--via', y.endpoint, '--port', String(port)])).toMatch(new RegExp(`port ${port}.*in use`, 'i'));
       expect(await newLinks(e, links)).toEqual([]);
       expect((await summaries(e)).map((mesh) => mesh.meshId)).toEqual([meshId]);
 
@@ -397,13 +397,13 @@ describe.skipIf(SKIP)('four peers and a client with real WireGuard in network na
       const node = leaver!;
       links = await node.links();
       const nobody = `[${y.host.address}]:${y.port + 1}`;
-      expect(await cliFails(node, ['mesh', 'join', mesh2, '--via', nobody])).toContain(`could not reach ${nobody}`);
+      expect(await cliFails(node, ['mesh', 'join', mesh2, '--invite', await x.invite(mesh2), '--via', nobody])).toContain(`could not reach ${nobody}`);
       expect(await newLinks(node, links)).toEqual([]);
 
       // The interface name is taken by a link that is not WireGuard (a bridge): it is left alone.
       const name = interfaceName(mesh2, idOf(node));
       await node.exec('ip', ['link', 'add', name, 'type', 'bridge']);
-      expect(await cliFails(node, ['mesh', 'join', mesh2, '--via', y.endpoint])).toMatch(new RegExp(`name clash: ${name} .*not a WireGuard interface`));
+      expect(await cliFails(node, ['mesh', 'join', mesh2, '--invite', await x.invite(mesh2), '--via', y.endpoint])).toMatch(new RegExp(`name clash: ${name} .*not a WireGuard interface`));
       expect(await newLinks(node, links)).toEqual([name]);
       const {stdout} = await node.exec('ip', ['-j', '-d', 'link', 'show', 'dev', name]);
       expect((JSON.parse(stdout) as Array<{linkinfo?: {info_kind?: string}}>)[0]?.linkinfo?.info_kind).toBe('bridge');
@@ -411,7 +411,7 @@ describe.skipIf(SKIP)('four peers and a client with real WireGuard in network na
 
       // Nothing of the failures blocks a later join.
       await node.exec('ip', ['link', 'del', name]);
-      await node.cliJson(['mesh', 'join', mesh2, '--via', y.endpoint]);
+      await node.cliJson(['mesh', 'join', mesh2, '--invite', await x.invite(mesh2), '--via', y.endpoint]);
       const [summary] = await summaries(node);
       expect(summary?.interface).toBe(name);
       const self = (await node.call('mesh.show', {meshId: mesh2})).nodes.find((view) => view.self)!;
@@ -460,8 +460,8 @@ describe.skipIf(SKIP)('three peers on the automerge store with real WireGuard in
     const [a, b, c] = nodes as [NetnsNode, NetnsNode, NetnsNode];
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
     const start = Date.now();
-    expect(await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint])).toEqual({meshId, members: 2});
-    expect(await c.cliJson(['mesh', 'join', meshId, '--via', b.endpoint])).toEqual({meshId, members: 3});
+    expect(await b.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint])).toEqual({meshId, members: 2});
+    expect(await c.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', b.endpoint])).toEqual({meshId, members: 3});
     await waitFor(() => viewsAre(nodes, nodes), 5 * SYNC_INTERVAL_MS, 'all three daemons to see all three members');
     const shown = await a.cliJson<MeshView>(['mesh', 'show', meshId]);
     const addressOf = (node: NetnsNode) => shown.nodes.find((view) => view.id === ids.get(node)!.nodeId)!.address;

@@ -86,13 +86,18 @@ describe.skipIf(SKIP)('routing between meshes and exits with real WireGuard in n
     joined.get(name)!.set(meshId, {role: flags.role ?? 'peer', advertiseRoutes: flags.advertiseRoutes ?? false, advertiseDefault: flags.advertiseDefault ?? false});
   }
 
+  /** The node that created each mesh: its admin, which issues the invites. */
+  const creators = new Map<MeshLabel, Name>();
+
   async function create(name: Name, label: MeshLabel, flags: Partial<Joined> = {}): Promise<void> {
     ({meshId: mesh[label]} = await node(name).cliJson<{meshId: string}>(['mesh', 'create', ...joinArgs(flags)]));
+    creators.set(label, name);
     remember(name, mesh[label], flags);
   }
 
   async function join(name: Name, label: MeshLabel, via: Name, flags: Partial<Joined> = {}): Promise<void> {
-    await node(name).cliJson(['mesh', 'join', mesh[label], '--via', node(via).endpoint, ...joinArgs(flags)]);
+    const admin = node(creators.get(label) ?? via);
+    await node(name).cliJson(['mesh', 'join', mesh[label], '--invite', await admin.invite(mesh[label]), '--via', node(via).endpoint, ...joinArgs(flags)]);
     remember(name, mesh[label], flags);
   }
 

@@ -8,7 +8,7 @@
  *   open until the end of the attack, or until A closes them: at once past
  *   `grpc.maxHandshakesPerAddress` of them, the rest after `timeout`);
  * - 2,000 TLS handshakes without a client certificate, 20 at a time;
- * - a member (a certificate of the mesh's CA and a valid record in the mesh)
+ * - a member (its own node key and a valid record in the mesh)
  *   sending, 8 control messages and 4 sync frames at a time, round after
  *   round, frames of exactly the largest size A accepts (1 MiB, sent with the
  *   wgmesh transport) and, alongside, once, 8 control messages and 4 sync
@@ -140,18 +140,17 @@ describe('a daemon under hostile load', () => {
     cluster = await MeshCluster.create('wgmesh-load-');
     [a, b, c, d] = (await cluster.addNodes([{name: 'a'}, {name: 'b'}, {name: 'c'}, {name: 'd'}])) as [MeshNode, MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
-    await c.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     for (const node of [a, b, c, d]) ids.set(node, (await node.call('status', {})).nodeId);
     const first = [a, b, c].map((node) => ids.get(node)!);
     await waitFor(async () => (await Promise.all([a, b, c].map((node) => node.view(meshId)))).every((view) => first.every((id) => view.includes(id))), 15_000, 'A, B and C to see each other');
 
-    // The attacking member: a certificate of the mesh's CA and its own valid record in the mesh.
+    // The attacking member: its own node key and its own valid record in the mesh.
     const started = await MemberAttacker.start(
       {
         endpoint: a.endpoint,
         meshId,
-        tls: await cluster.pki.issue('mallory'),
         dataDir: join(cluster.sandbox.dir, 'mallory'),
         messagesPerRound: FRAME_MESSAGES_PER_ROUND,
         syncsPerRound: FRAME_SYNCS_PER_ROUND,
@@ -262,7 +261,7 @@ describe('a daemon under hostile load', () => {
       const joining = (async () => {
         const started = Date.now();
         try {
-          await d.call('mesh.join', {meshId, via: a.endpoint}, 30_000);
+          await d.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint}, 30_000);
           join.ok = true;
           join.ms = Date.now() - started;
           members.push(d);

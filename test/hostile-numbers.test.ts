@@ -32,8 +32,8 @@ describe('hostile numbers from a member', () => {
     cluster = await MeshCluster.create('wgmesh-numbers-');
     [a, b, x] = (await cluster.addNodes([{name: 'a'}, {name: 'b'}, {name: 'x'}])) as [MeshNode, MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
-    await x.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
+    await x.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     xId = (await x.call('status', {})).nodeId;
     await waitFor(everyoneSeesX, 10_000, 'A and B to see X');
     mallory = await memberClient(cluster, 'mallory');

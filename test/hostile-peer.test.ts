@@ -14,7 +14,7 @@ import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {checkServerIdentity} from 'node:tls';
 import {Client, credentials, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError} from '@grpc/grpc-js';
-import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type Transport} from '@wgmesh/core';
+import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, selfIssueTlsIdentity, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type TlsIdentity, type Transport} from '@wgmesh/core';
 import {corruptSignature, forgeEntry, makeTestNode, silentLogger, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
@@ -65,11 +65,12 @@ describe('a hostile peer never crashes a daemon', () => {
   let bId = '';
   /** A's own record as A first showed it: it must never change under attack. */
   let aRecord: unknown;
-  /** The attacker: an identity, a certificate of the mesh CA, the grpc transport's client. */
+  /** The attacker: an identity, a certificate of the mesh CA for its key, the grpc transport's client. */
   let mallory: TlsFiles;
   let rogue: TlsFiles;
   let caPath = '';
   const identity: NodeIdentity = generateIdentity();
+  let tlsIdentity: TlsIdentity | undefined;
   let attacker: Transport | undefined;
   const abort = new AbortController();
   let round = 0;
@@ -88,6 +89,7 @@ describe('a hostile peer never crashes a daemon', () => {
       dataDir: join(cluster!.sandbox.dir, 'attacker'),
       signal: abort.signal,
       identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+      ...(tlsIdentity ? {tls: tlsIdentity} : {}),
       clock: systemClock,
       random: systemRandom,
     };
@@ -172,21 +174,23 @@ describe('a hostile peer never crashes a daemon', () => {
   }
 
   beforeAll(async () => {
-    cluster = await MeshCluster.create('wgmesh-hostile-');
+    // CA mode: the refusals of certificates from no CA or a foreign one are tested here.
+    cluster = await MeshCluster.create('wgmesh-hostile-', {ca: true});
     [a, b] = (await cluster.addNodes([
       {name: 'a', logLevel: 'debug'},
       {name: 'b'},
     ])) as [MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     aId = (await a.call('status', {})).nodeId;
     bId = (await b.call('status', {})).nodeId;
     await waitFor(async () => (await a.view(meshId)).length === 2 && (await b.view(meshId)).length === 2, 10_000, 'A and B to see each other');
     aRecord = ownRecord(await a.call('mesh.show', {meshId}));
 
-    mallory = await cluster.pki.issue('mallory');
+    mallory = await cluster.pki!.issue('mallory', {identity});
     caPath = mallory.caCertificatePath;
-    rogue = await (await makePki(cluster.sandbox, 'foreign-pki')).issue('rogue');
+    rogue = await (await makePki(cluster.sandbox, 'foreign-pki')).issue('rogue', {identity: generateIdentity()});
+    tlsIdentity = await selfIssueTlsIdentity(identity);
     attacker = await grpcTransportFactory.create(backendContext(mallory));
   });
 
@@ -348,7 +352,7 @@ describe('a hostile peer never crashes a daemon', () => {
   it('a heartbeat sent in the name of a crashed member does not keep it alive', async () => {
     // Before heartbeats were tagged (liveness-auth.ts), one spoofed `hb` every 300 ms kept a SIGKILLed member in every view.
     const [d] = (await cluster!.addNodes([{name: 'd'}])) as [MeshNode];
-    await d.call('mesh.join', {meshId, via: a.endpoint});
+    await d.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     const dId = (await d.call('status', {})).nodeId;
     await waitFor(async () => (await a.view(meshId)).includes(dId) && (await b.view(meshId)).includes(dId), 10_000, 'A and B to see D');
     const wgKeyOf = async (node: MeshNode, id: string): Promise<string> =>
@@ -443,7 +447,7 @@ describe('a hostile peer never crashes a daemon', () => {
 
   it('a well-behaved daemon joining afterwards converges with A and B', async () => {
     const [c] = (await cluster!.addNodes([{name: 'c'}])) as [MeshNode];
-    await c.call('mesh.join', {meshId, via: a.endpoint});
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     const cId = (await c.call('status', {})).nodeId;
     const all = [aId, bId, cId].sort();
     await waitFor(async () => (await Promise.all([a, b, c].map((node) => node.view(meshId)))).every((view) => view.join() === all.join()), 5_000, 'A, B and C to see each other');

@@ -3,7 +3,8 @@
  * non-zero exit, and leaves nothing behind (no mesh entry, no interface).
  */
 import {createServer, type Server} from 'node:net';
-import {interfaceName} from '@wgmesh/core';
+import {encodeInviteToken, interfaceName, issueInvite} from '@wgmesh/core';
+import {testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {readStubState, stubStateFile} from '@wgmesh/wg-stub';
 import {killAllDaemons} from './helpers/cli.js';
@@ -11,6 +12,14 @@ import {freePorts, interfaceOf, MeshCluster, type MeshNode} from './helpers/mesh
 
 /** The config default `timeout` (5 s): an unreachable member must fail the join within timeout + 2 s. */
 const TIMEOUT_MS = 5_000;
+
+/** A valid invite to a mesh no daemon of the test is in, naming `endpoints`. */
+function strayInvite(endpoints: string[] = []): {meshId: string; token: string} {
+  const meshId = testMeshId();
+  const admin = testMeshAdmin(meshId);
+  const invite = issueInvite(admin, {role: 'peer', uses: 1, now: Date.now(), expiresAt: Date.now() + 3_600_000});
+  return {meshId, token: encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints})};
+}
 
 describe('mesh join errors (real daemons, gRPC with mutual TLS, stub WireGuard)', () => {
   let cluster: MeshCluster | undefined;
@@ -46,19 +55,23 @@ describe('mesh join errors (real daemons, gRPC with mutual TLS, stub WireGuard)'
   }
 
   it('refuses a mesh that is unknown at the member', async () => {
-    await failingJoin(b, ['aaaaaaaaaaaaaaaaaaaaaaaaaa', '--via', a.endpoint], new RegExp(`mesh aaaaaaaaaaaaaaaaaaaaaaaaaa is unknown at ${a.endpoint.replace(/[.[\]]/g, '\\$&')}`));
+    const stray = strayInvite([a.endpoint]);
+    await failingJoin(b, ['--invite', stray.token], new RegExp(`mesh ${stray.meshId} is unknown at ${a.endpoint.replace(/[.[\]]/g, '\\$&')}`));
   });
 
-  it('refuses a malformed --via and a malformed mesh id before asking anyone', async () => {
-    await failingJoin(b, [meshId, '--via', 'no-port'], /is not an endpoint/);
-    await failingJoin(b, [meshId, '--via', '127.0.0.1:99999'], /is not an endpoint/);
-    await failingJoin(b, ['Not-A-Mesh', '--via', a.endpoint], /is not a mesh id/);
+  it('refuses a malformed --via, a malformed mesh id and a damaged invite before asking anyone', async () => {
+    const {token} = strayInvite();
+    await failingJoin(b, [meshId, '--invite', token, '--via', 'no-port'], /is not an endpoint/);
+    await failingJoin(b, [meshId, '--invite', token, '--via', '127.0.0.1:99999'], /is not an endpoint/);
+    await failingJoin(b, ['Not-A-Mesh', '--invite', token, '--via', a.endpoint], /is not a mesh id/);
+    await failingJoin(b, ['--invite', token.slice(0, -10)], /not a valid invite/);
+    await failingJoin(b, [meshId, '--invite', token], new RegExp(`the invite is for mesh .*, not ${meshId}`));
   });
 
   it('gives up on an unreachable member within timeout + 2 s', async () => {
     const [closedPort] = await freePorts(1);
     const started = Date.now();
-    await failingJoin(b, [meshId, '--via', `127.0.0.1:${closedPort}`], /could not reach 127\.0\.0\.1/);
+    await failingJoin(b, ['--invite', strayInvite().token, '--via', `127.0.0.1:${closedPort}`], /could not reach 127\.0\.0\.1/);
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 2_000 + 1_500); // + CLI start-up
   });
 
@@ -68,7 +81,7 @@ describe('mesh join errors (real daemons, gRPC with mutual TLS, stub WireGuard)'
     const port = (blackhole.address() as {port: number}).port;
     try {
       const started = Date.now();
-      await failingJoin(b, [meshId, '--via', `127.0.0.1:${port}`], /could not reach 127\.0\.0\.1/);
+      await failingJoin(b, ['--invite', strayInvite().token, '--via', `127.0.0.1:${port}`], /could not reach 127\.0\.0\.1/);
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 2_000 + 1_500);
     } finally {
       blackhole.close();
@@ -76,9 +89,9 @@ describe('mesh join errors (real daemons, gRPC with mutual TLS, stub WireGuard)'
   });
 
   it('refuses to join a mesh twice', async () => {
-    const joined = await b.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', a.endpoint, '--json']);
+    const joined = await b.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint, '--json']);
     expect(joined).toEqual({meshId, members: 2});
-    const again = await b.cli(['mesh', 'join', meshId, '--via', a.endpoint]);
+    const again = await b.cli(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/already a member of mesh/);
     expect((await b.call('mesh.list', {})).map((m) => m.meshId)).toEqual([meshId]);

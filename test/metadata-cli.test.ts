@@ -40,8 +40,8 @@ describe('node metadata, mesh show, query and graph on three daemons', () => {
     for (const node of cluster.nodes) ids.set(node, (await node.call('status', {})).nodeId);
     ({meshId} = await a.call('mesh.create', {}));
     // Joined one after the other, so B has been in the mesh longer than C.
-    await b.call('mesh.join', {meshId, via: a.endpoint}, 20_000);
-    await c.call('mesh.join', {meshId, via: b.endpoint}, 20_000);
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint}, 20_000);
+    await c.call('mesh.join', {meshId, invite: await a.invite(meshId), via: b.endpoint}, 20_000);
     await waitFor(async () => (await Promise.all([a, b, c].map((node) => node.view(meshId)))).every((view) => view.length === 3), 15_000, 'all three to see three members');
   });
 
@@ -198,7 +198,7 @@ describe('node metadata, mesh show, query and graph on three daemons', () => {
       run({...colourable, FORCE_COLOR: '1', NO_COLOR: '1'}),
     ]);
     const lines = plain.stdout.trim().split('\n');
-    expect(lines[0]).toBe(`mesh ${meshId}  prefix ${(await show(a)).prefix}  3 node(s)`);
+    expect(lines[0]).toBe(`mesh ${meshId}  prefix ${(await show(a)).prefix}  3 node(s)  this node is an admin (holds the authority key)`);
     expect(lines[1]!.split(/\s{2,}/)).toEqual(['ALIAS', 'ADDRESS', 'ROLE', 'ENDPOINT', 'HANDSHAKE', 'TRANSFER']);
     // The stub driver reports no handshake and no bytes for the other two peers.
     expect(lines.filter((line) => / peer +\S+ +never +0 B rx, 0 B tx$/.test(line))).toHaveLength(2);
@@ -211,7 +211,7 @@ describe('node metadata, mesh show, query and graph on three daemons', () => {
   it('graphs every mesh with bridges; hostile text stays valid DOT; renders SVG and PNG; says how to install Graphviz', async () => {
     // A second mesh that A and B are both in: both become bridges.
     const second = (await a.call('mesh.create', {})).meshId;
-    await b.call('mesh.join', {meshId: second, via: a.endpoint}, 20_000);
+    await b.call('mesh.join', {meshId: second, invite: await a.invite(second), via: a.endpoint}, 20_000);
     // Hostile text a user can type: quotes, backslashes, braces, markup, unicode, a DOT edge operator.
     const hostile = 'x"; evil -> y; <b>{z}</b> \\ -- ☃ ]';
     await c.call('node.set', {description: hostile});

@@ -87,7 +87,7 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     ];
     const chainStart = Date.now();
     for (const [index, [node, via]] of chain.entries()) {
-      const joined = await node.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', via.endpoint]);
+      const joined = await node.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', via.endpoint]);
       // The snapshot from `via` holds every member so far (each joined through the one before): the joiner counts them and itself.
       expect(joined).toEqual({meshId, members: index + 2});
     }
@@ -214,7 +214,7 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
   it('a 3/2 partition splits the view, and healing it restores the full view without any command', async () => {
     const all = [a, b, c, d, e];
     // C comes back (a re-join after a leave), so there are five peers to split.
-    const rejoined = await c.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', e.endpoint]);
+    const rejoined = await c.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', e.endpoint]);
     expect(rejoined.meshId).toBe(meshId);
     await waitFor(async () => (await viewsAre(all, all)) && (await wireguardIs(all, all)), 5 * SYNC_INTERVAL_MS, 'C back in every view');
     const checksBefore = watch!.rounds;
@@ -249,7 +249,7 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     const [f] = (await cluster!.addNodes([{name: 'f', config: {store}}])) as [MeshNode];
     const status = await f.call('status', {});
     ids.set(f, {nodeId: status.nodeId, wgPublicKey: status.wgPublicKey});
-    const joined = await f.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--via', b.endpoint, '--role', 'client']);
+    const joined = await f.cliJson<{meshId: string; members: number}>(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', b.endpoint, '--role', 'client']);
     expect(joined.meshId).toBe(meshId);
     ifaces.set(f, await interfaceOf(f, meshId));
     const everyone = [...peers, f];
@@ -304,7 +304,7 @@ describe.each(STORES)('five daemons over real gRPC with mutual TLS (stub WireGua
     const viewsBefore = await Promise.all(members.map((node) => node.view(meshId)));
     const snapshotsServed = (await a.call('mesh.show', {meshId})).inbound.snapshots;
     const [g] = (await cluster!.addNodes([{name: 'g', config: {store: other}}])) as [MeshNode];
-    const refused = await g.cli(['mesh', 'join', meshId, '--via', a.endpoint]);
+    const refused = await g.cli(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`mesh ${meshId} uses the '${store}' store but this daemon runs '${other}'`);
     expect(refused.stderr).not.toMatch(/\n\s+at /);

@@ -8,14 +8,14 @@
  */
 import {randomBytes} from 'node:crypto';
 import {readFile} from 'node:fs/promises';
-import {checkServerIdentity, connect as tlsConnect} from 'node:tls';
+import {connect as tlsConnect} from 'node:tls';
 import {credentials, type ServiceError} from '@grpc/grpc-js';
-import {MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/core';
+import {generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, selfIssueTlsIdentity, type TlsIdentity} from '@wgmesh/core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {ControlClient} from '../plugins/transport-grpc/src/generated/wgmesh/v1/control.js';
 import {samplesOf} from '../src/core/test/metrics-text.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {LOG_LEVEL, MeshCluster, type MeshNode, type TlsFiles} from './helpers/mesh-cluster.js';
+import {LOG_LEVEL, MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
 
 const MIB = 1024 * 1024;
 /** RSS the attacked daemon must stay under during the attack (the issue's bound). */
@@ -55,13 +55,12 @@ describe('limits of one daemon under attack', () => {
   let a: MeshNode, b: MeshNode;
   let meshId = '';
   let metricsUrl = '';
-  let mallory: TlsFiles;
+  let mallory: TlsIdentity;
   const clients: ControlClient[] = [];
 
-  /** A grpc-js client of A with mallory's certificate (a member of the mesh's CA), sending frames of any size. */
+  /** A grpc-js client of A with mallory's node key (its self-issued certificate, as a daemon's), sending frames of any size. */
   async function attackerClient(): Promise<ControlClient> {
-    const [ca, key, cert] = await Promise.all([readFile(mallory.caCertificatePath), readFile(mallory.privateKeyPath), readFile(mallory.certificatePath)]);
-    const creds = credentials.createSsl(ca, key, cert, {checkServerIdentity: (_name, certificate) => checkServerIdentity('127.0.0.1', certificate)});
+    const creds = credentials.createSsl(null, Buffer.from(mallory.privateKeyPem), Buffer.from(mallory.certificatePem), {rejectUnauthorized: false});
     const client = new ControlClient(a.endpoint, creds, {'grpc.ssl_target_name_override': 'wgmesh.invalid', 'grpc.max_send_message_length': -1});
     clients.push(client);
     return client;
@@ -109,11 +108,11 @@ describe('limits of one daemon under attack', () => {
     cluster = await MeshCluster.create('wgmesh-limits-');
     [a, b] = (await cluster.addNodes([{name: 'a', config: {metricsEnabled: true, metricsListen: '127.0.0.1:0'}}, {name: 'b'}])) as [MeshNode, MeshNode];
     ({meshId} = await a.call('mesh.create', {}));
-    await b.call('mesh.join', {meshId, via: a.endpoint});
+    await b.call('mesh.join', {meshId, invite: await a.invite(meshId), via: a.endpoint});
     await waitFor(async () => (await a.view(meshId)).length === 2, 10_000, 'A to see B');
     metricsUrl = (await a.cliJson<{metrics?: {url: string}}>(['status'])).metrics?.url ?? '';
     expect(metricsUrl).toMatch(/^http:/);
-    mallory = await cluster.pki.issue('mallory');
+    mallory = await selfIssueTlsIdentity(generateIdentity());
   }, 60_000);
 
   afterAll(async () => {

@@ -2,7 +2,7 @@
  * Turns the config's backend names into running backends through the
  * registry. Commands never import a plugin: they only know names.
  */
-import type {BackendContext, BackendInstances, BackendKind, Clock, DaemonConfig, Logger, LogLimiter, PublicIdentity, RandomSource, StoreBackend, Transport, WgDriver} from '@wgmesh/core';
+import {selfIssueTlsIdentity, type BackendContext, type BackendInstances, type BackendKind, type Clock, type DaemonConfig, type Logger, type LogLimiter, type NodeIdentity, type RandomSource, type StoreBackend, type Transport, type WgDriver} from '@wgmesh/core';
 import type {BackendRegistry} from '@wgmesh/core';
 
 /** The backends a daemon runs with. */
@@ -20,7 +20,8 @@ export interface RunningBackends {
 export interface CreateBackendsOptions {
   registry: BackendRegistry;
   config: DaemonConfig;
-  identity: PublicIdentity;
+  /** The node's identity; the transport gets a TLS identity made from its key, the backends its public part. */
+  identity: NodeIdentity;
   logger: Logger;
   signal: AbortSignal;
   clock: Clock;
@@ -35,6 +36,7 @@ const DEFAULT_TRANSPORT = 'grpc';
 /** Resolve and create the configured store, transport and WireGuard driver. */
 export async function createBackends(options: CreateBackendsOptions): Promise<RunningBackends> {
   const {registry, config, logger} = options;
+  const {nodeId, signingKey, wgPublicKey} = options.identity;
   const create = async <K extends BackendKind>(kind: K, name: string): Promise<BackendInstances[K]> => {
     const factory = registry.resolve(kind, name);
     const context: BackendContext = {
@@ -43,10 +45,11 @@ export async function createBackends(options: CreateBackendsOptions): Promise<Ru
       logger: logger.child({backend: `${kind}:${name}`}),
       dataDir: config.dataDir,
       signal: options.signal,
-      identity: options.identity,
+      identity: {nodeId, signingKey, wgPublicKey},
       clock: options.clock,
       random: options.random,
       logLimiter: options.logLimiter,
+      ...(kind === 'transport' ? {tls: await selfIssueTlsIdentity(options.identity, {clock: options.clock, random: options.random})} : {}),
     };
     return (await factory.create(context)) as BackendInstances[K];
   };

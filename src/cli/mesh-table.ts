@@ -93,7 +93,8 @@ export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): 
       node.description === null ? '-' : truncate(printable(node.description), 60),
     ];
   });
-  const title = `mesh ${view.meshId}  prefix ${view.prefix}  ${view.nodes.length} node(s)`;
+  const admin = view.admin === undefined ? '' : `  this node is an admin (${view.admin === 'authority' ? 'holds the authority key' : 'by grant'})`;
+  const title = `mesh ${view.meshId}  prefix ${view.prefix}  ${view.nodes.length} node(s)${admin}`;
   const table = renderTable(
     headers.map((header) => ({text: header, style: colours.bold})),
     rows,

@@ -4,7 +4,8 @@ import {renderKeyValues} from '../cli/table.js';
 
 /** One mesh in `status`: id, members and interface, and on a line of its own what is wrong with it, if anything. */
 function meshLine(mesh: MeshSummary): string {
-  const line = `${mesh.meshId} (${mesh.members} members, ${mesh.interface})`;
+  const admin = mesh.admin === undefined ? '' : `, admin (${mesh.admin === 'authority' ? 'holds the authority key' : 'by grant'})`;
+  const line = `${mesh.meshId} (${mesh.members} members, ${mesh.interface}${admin})`;
   return mesh.problem === undefined ? line : `${line}\n  PROBLEM: ${mesh.problem}`;
 }
 

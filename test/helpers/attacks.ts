@@ -171,7 +171,6 @@ export async function runBareTlsHandshakes(
 export interface MemberAttackerOptions {
   endpoint: string;
   meshId: string;
-  tls: {caCertificatePath: string; certificatePath: string; privateKeyPath: string};
   dataDir: string;
   messagesPerRound: number;
   syncsPerRound: number;

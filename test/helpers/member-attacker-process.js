@@ -23,7 +23,7 @@
  *
  * Any failure is reported as `{type: 'failed', error}` before exiting with 1.
  */
-import {encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom} from '@wgmesh/core';
+import {encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, selfIssueTlsIdentity, systemClock, systemRandom} from '@wgmesh/core';
 import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
 import {TwoPhaseSyncSession} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
@@ -34,7 +34,6 @@ import {badlySignedTombstones, hostileReplica, rawMessage, rawSyncFrame, scripte
  * @typedef {object} AttackerOptions
  * @property {string} endpoint the target's control endpoint
  * @property {string} meshId
- * @property {{caCertificatePath: string, certificatePath: string, privateKeyPath: string}} tls the member's certificate
  * @property {string} dataDir a scratch directory
  * @property {number} messagesPerRound control messages of the largest accepted size per round
  * @property {number} syncsPerRound sync frames of the largest accepted size per round
@@ -83,22 +82,25 @@ let replica;
 async function prepare(given) {
   options = given;
   const identity = generateIdentity();
+  // The member proves its node key (no certificate files), as a daemon does by default.
+  const tls = await selfIssueTlsIdentity(identity);
   // grpc-js shares one connection between channels with equal options: the second one's keepalive differs so that it gets its own.
   for (const keepaliveTimeMs of [300_000, 299_000]) {
     transports.push(
       await grpcTransportFactory.create({
         config: {listenAddress: '127.0.0.1', keepaliveTimeMs},
-        daemonConfig: {gRPCPort: 1, timeoutMs: given.timeoutMs, ...given.tls},
+        daemonConfig: {gRPCPort: 1, timeoutMs: given.timeoutMs},
         logger: silentLogger(),
         dataDir: given.dataDir,
         signal: abort.signal,
         identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+        tls,
         clock: systemClock,
         random: systemRandom,
       }),
     );
   }
-  unlimited = await unlimitedClient(given.endpoint, given.tls);
+  unlimited = unlimitedClient(given.endpoint, tls);
   const self = makeTestNode(given.meshId, {identity, now: Date.now()});
   // Over both connections, so that both are open before the attack starts (as a member's would be).
   const push = encode({t: 'push', f: identity.nodeId, e: [wireEntry(self.record({controlEndpoint: null, wgEndpoint: null}))]});

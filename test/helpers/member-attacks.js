@@ -8,8 +8,6 @@
  * process (see member-attacker-process.js).
  */
 import {createPublicKey, randomBytes} from 'node:crypto';
-import {readFile} from 'node:fs/promises';
-import {checkServerIdentity} from 'node:tls';
 import {credentials, status as grpcStatus} from '@grpc/grpc-js';
 import {encode, nodeIdFromSigningKey} from '@wgmesh/core';
 import {BucketIndex} from '../../plugins/store-twophase/dist/buckets.js';
@@ -118,17 +116,17 @@ export function hostileReplica(meshId, entries) {
 }
 
 /**
- * A hand-made grpc-js client of the control service at `endpoint` with a
- * member's certificate, with no limit on what it sends. It checks the
- * server's certificate against 127.0.0.1 (loopback tests only) and sends a
- * host name as SNI, as TLS forbids IP literals there.
+ * A hand-made grpc-js client of the control service at `endpoint` proving a
+ * member's node key (its self-issued certificate, as a daemon without
+ * certificate files has), with no limit on what it sends. It accepts the
+ * server's self-issued certificate and sends a host name as SNI, as TLS
+ * forbids IP literals there.
  * @param {string} endpoint
- * @param {{caCertificatePath: string, certificatePath: string, privateKeyPath: string}} tls
- * @returns {Promise<import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient>}
+ * @param {import('@wgmesh/core').TlsIdentity} tls
+ * @returns {import('../../plugins/transport-grpc/src/generated/wgmesh/v1/control.js').ControlClient}
  */
-export async function unlimitedClient(endpoint, tls) {
-  const [ca, key, cert] = await Promise.all([readFile(tls.caCertificatePath), readFile(tls.privateKeyPath), readFile(tls.certificatePath)]);
-  const creds = credentials.createSsl(ca, key, cert, {checkServerIdentity: (_name, certificate) => checkServerIdentity('127.0.0.1', certificate)});
+export function unlimitedClient(endpoint, tls) {
+  const creds = credentials.createSsl(null, Buffer.from(tls.privateKeyPem), Buffer.from(tls.certificatePem), {rejectUnauthorized: false});
   return new ControlClient(endpoint, creds, {'grpc.ssl_target_name_override': 'wgmesh.invalid', 'grpc.max_send_message_length': -1});
 }
 

@@ -1,6 +1,7 @@
 /**
  * A cluster of real wgmesh daemons on loopback, for the multi-daemon tests:
- * a PKI made with the real `wgmesh certs` commands, one YAML config file per
+ * each daemon's TLS identity its own node key (no certificate files) or, in CA
+ * mode, a PKI made with the real `wgmesh certs` commands; one YAML config file per
  * node (stub WireGuard, its own free control port, a fault-injection file for
  * partitions), and the means to drive and observe each node: IPC calls (cheap
  * enough to poll), CLI runs (what a user types), the WireGuard configuration the
@@ -14,26 +15,34 @@ import {createServer, type AddressInfo} from 'node:net';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
-import {formatEndpoint, generateIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
+import {decodeControlReply, decodeInviteToken, encodeControlRequest, redeemInvite, formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
 import {stringify} from 'yaml';
 import {daemonPaths, makeSandbox, runCli, startDaemon, type CliResult, type DaemonProcess, type Sandbox} from './cli.js';
 
-/** The three TLS keys of a daemon config (absolute paths). */
+/** The CA mode TLS keys of a daemon config (absolute paths), with the node key's file for hand-made clients. */
 export interface TlsFiles {
   caCertificatePath: string;
   certificatePath: string;
-  privateKeyPath: string;
+  /** The node key in PEM (written for an identity; a daemon's stays in its identity file). */
+  privateKeyPath?: string;
 }
+
+/** Whose node key a certificate is for: a daemon's data dir (its identity, made there if missing) or an identity in the test. */
+export type NodeKey = {dataDir: string} | {identity: NodeIdentity};
 
 /** A certificate authority made with `wgmesh certs init`, issuing node certificates with `wgmesh certs issue`. */
 export interface TestPki {
   /** The CA directory (ca.crt, ca.key). */
   caDir: string;
-  /** Issue a certificate for node `name`, valid for `host` (an IP address; default 127.0.0.1). */
-  issue(name: string, host?: string): Promise<TlsFiles>;
+  /**
+   * Issue a certificate for node `name` and its node key, valid for `host` (an
+   * IP address; default 127.0.0.1). For an identity, its key is written beside
+   * (NAME.key, 0600) for hand-made TLS clients.
+   */
+  issue(name: string, key: NodeKey, host?: string): Promise<TlsFiles>;
 }
 
 /** Run a CLI command that must succeed and print JSON; throws with its output otherwise. */
@@ -50,9 +59,15 @@ export async function makePki(sandbox: Sandbox, dirName = 'pki'): Promise<TestPk
   await cliJson(['certs', 'init', '--out', caDir], sandbox.env);
   return {
     caDir,
-    async issue(name, host = '127.0.0.1') {
-      const issued = await cliJson<TlsFiles>(['certs', 'issue', '--ca', caDir, '--name', name, '--host', host, '--out', join(root, name)], sandbox.env);
-      return {caCertificatePath: issued.caCertificatePath, certificatePath: issued.certificatePath, privateKeyPath: issued.privateKeyPath};
+    async issue(name, key, host = '127.0.0.1') {
+      const out = join(root, name);
+      const forKey = 'dataDir' in key ? ['--data-dir', key.dataDir] : ['--signing-key', key.identity.signingKey];
+      const issued = await cliJson<TlsFiles>(['certs', 'issue', '--ca', caDir, '--name', name, '--host', host, ...forKey, '--out', out], sandbox.env);
+      const files = {caCertificatePath: issued.caCertificatePath, certificatePath: issued.certificatePath};
+      if ('dataDir' in key) return files;
+      const privateKeyPath = join(out, `${name}.key`);
+      await writeFileAtomic(privateKeyPath, key.identity.tlsPrivateKey().export({type: 'pkcs8', format: 'pem'}), 0o600);
+      return {...files, privateKeyPath};
     },
   };
 }
@@ -147,18 +162,19 @@ export interface MeshNodeOptions {
 }
 
 /**
- * Issue the certificate of one node and write its YAML config (data dir and
- * socket in the sandbox, the fault-injection file, the placement's port,
- * address and driver, then the spec's extra keys). Starts nothing.
+ * Write the YAML config of one node (data dir and socket in the sandbox, the
+ * fault-injection file, the placement's port, address and driver, then the
+ * spec's extra keys) and, with a `pki` (CA mode), issue its certificate for
+ * its node key. Starts nothing.
  */
-export async function writeNodeFiles(sandbox: Sandbox, pki: TestPki, spec: NodeSpec, placement: NodePlacement): Promise<MeshNodeOptions> {
+export async function writeNodeFiles(sandbox: Sandbox, pki: TestPki | null, spec: NodeSpec, placement: NodePlacement): Promise<MeshNodeOptions> {
   const host = placement.host ?? '127.0.0.1';
-  const tls = await pki.issue(spec.name, host);
+  const {dataDir, socket} = daemonPaths(sandbox, spec.name);
+  const tls = pki ? await pki.issue(spec.name, {dataDir}, host) : {};
   const dir = join(sandbox.dir, 'configs');
   await mkdir(dir, {recursive: true});
   const configFile = join(dir, `${spec.name}.yaml`);
   const faultFile = join(dir, `${spec.name}.faults.json`);
-  const {dataDir, socket} = daemonPaths(sandbox, spec.name);
   const config = {
     gRPCPort: placement.port,
     wgDriver: placement.wgDriver ?? 'stub',
@@ -267,6 +283,21 @@ export class MeshNode {
     return cliJson<T>([...args, '--config', this.configFile], this.sandbox.env);
   }
 
+  /** An invite to `meshId` issued by this node (an admin of it): the line `mesh join --invite` takes. */
+  async invite(meshId: string, options: {uses?: number; role?: 'peer' | 'client'; validForMs?: number} = {}): Promise<string> {
+    const issued = await this.call('mesh.invite', {meshId, uses: options.uses ?? 1, role: options.role ?? 'peer', validForMs: options.validForMs ?? 3_600_000});
+    return issued.token;
+  }
+
+  /**
+   * `wgmesh mesh join MESH_ID --invite LINE --via VIA ...extra`, with a
+   * single-use invite from `admin`; it must succeed.
+   */
+  async join(meshId: string, admin: MeshNode, via: MeshNode, extra: readonly string[] = []): Promise<{meshId: string; members: number}> {
+    const role = extra.includes('client') ? 'client' : 'peer';
+    return this.cliJson(['mesh', 'join', meshId, '--invite', await admin.invite(meshId, {role}), '--via', via.endpoint, ...extra]);
+  }
+
   /** Ids of the members this node sees alive in `meshId` (sorted). */
   async view(meshId: string): Promise<string[]> {
     const shown = await this.call('mesh.show', {meshId});
@@ -285,23 +316,30 @@ export class MeshNode {
   }
 }
 
-/** Real daemons on loopback that share one CA. */
+/** Options of {@link MeshCluster.create}. */
+export interface MeshClusterOptions {
+  /** CA mode: daemons also require certificates of one CA (issued for each node key); default false (node keys only, no files). */
+  ca?: boolean;
+}
+
+/** Real daemons on loopback; in CA mode they share one CA. */
 export class MeshCluster {
   readonly sandbox: Sandbox;
-  readonly pki: TestPki;
+  /** The CA in CA mode, else null. */
+  readonly pki: TestPki | null;
   readonly nodes: MeshNode[] = [];
   private closed = false;
 
-  private constructor(sandbox: Sandbox, pki: TestPki) {
+  private constructor(sandbox: Sandbox, pki: TestPki | null) {
     this.sandbox = sandbox;
     this.pki = pki;
   }
 
-  /** A sandbox and a CA; no nodes yet. The sandbox is removed again if the CA cannot be made. */
-  static async create(prefix = 'wgmesh-cluster-'): Promise<MeshCluster> {
+  /** A sandbox and, in CA mode, a CA; no nodes yet. The sandbox is removed again if the CA cannot be made. */
+  static async create(prefix = 'wgmesh-cluster-', options: MeshClusterOptions = {}): Promise<MeshCluster> {
     const sandbox = await makeSandbox(prefix);
     try {
-      return new MeshCluster(sandbox, await makePki(sandbox));
+      return new MeshCluster(sandbox, options.ca ? await makePki(sandbox) : null);
     } catch (error) {
       await sandbox.cleanup();
       throw error;
@@ -316,8 +354,8 @@ export class MeshCluster {
   }
 
   /**
-   * Write the certificates and config of each spec and start the daemons in
-   * parallel; resolves when every one is ready.
+   * Write the config (and, in CA mode, the certificate) of each spec and start
+   * the daemons in parallel; resolves when every one is ready.
    */
   async addNodes(specs: readonly NodeSpec[]): Promise<MeshNode[]> {
     const ports = await freePorts(specs.length);
@@ -447,7 +485,7 @@ export async function interfaceOf(node: MeshNode, meshId: string): Promise<strin
   return mesh.interface;
 }
 
-/** A test process that talks to daemons as a holder of a mesh certificate would: its identity and the grpc transport's client. */
+/** A test process that talks to daemons as another node would: its identity and the grpc transport's client. */
 export interface MemberClient {
   /** The identity the client speaks for (its records and statements are signed with it). */
   readonly identity: NodeIdentity;
@@ -458,20 +496,22 @@ export interface MemberClient {
 }
 
 /**
- * A client holding a certificate of `cluster`'s CA issued to `name`: what an
+ * A client proving its identity's node key (and, in CA mode, holding a
+ * certificate of `cluster`'s CA issued to `name` for that key): what an
  * attacker that is (or has the credentials of) a member can send.
  */
 export async function memberClient(cluster: MeshCluster, name: string, options: {timeoutMs?: number; identity?: NodeIdentity} = {}): Promise<MemberClient> {
   const identity = options.identity ?? generateIdentity();
-  const tls = await cluster.pki.issue(name);
+  const files = cluster.pki ? await cluster.pki.issue(name, {identity}) : {};
   const abort = new AbortController();
   const transport = await grpcTransportFactory.create({
     config: {listenAddress: '127.0.0.1'},
-    daemonConfig: {gRPCPort: 1, timeoutMs: options.timeoutMs ?? 5_000, ...tls},
+    daemonConfig: {gRPCPort: 1, timeoutMs: options.timeoutMs ?? 5_000, ...files},
     logger: silentLogger(),
     dataDir: join(cluster.sandbox.dir, name),
     signal: abort.signal,
     identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+    tls: await selfIssueTlsIdentity(identity),
     clock: systemClock,
     random: systemRandom,
   });
@@ -483,4 +523,19 @@ export async function memberClient(cluster: MeshCluster, name: string, options: 
       await transport.close();
     },
   };
+}
+
+/**
+ * Make `client`'s identity a member of `meshId` the way a joining daemon
+ * does: redeem a fresh invite from `admin` for its key and present it to
+ * `via` (a `jn` request), which then serves it for a minute, long enough to
+ * push its own record. Returns the credential its entries must carry.
+ */
+export async function joinAsMember(client: MemberClient, admin: MeshNode, meshId: string, via: MeshNode, role: 'peer' | 'client' = 'peer'): Promise<Uint8Array> {
+  const token = decodeInviteToken(await admin.invite(meshId, {role}));
+  const {identity} = client;
+  const credential = redeemInvite(token.chain, token, identity.signingKey, Date.now());
+  const reply = decodeControlReply(await client.transport.message(via.endpoint, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential})));
+  if (reply.t !== 'jn') throw new Error(`${via.name} refused the join: ${reply.t === 'err' ? reply.reason : reply.t}`);
+  return credential;
 }

@@ -4,9 +4,9 @@
  * N hosts on a private bridge with a ULA IPv6 underlay; each node runs on its
  * own host with the `kernel` WireGuard driver (wireguard-go where the kernel
  * has no module), listens for control traffic on its underlay address,
- * advertises that address as its WireGuard endpoint, and has a certificate for
- * it from the same `wgmesh certs` CA the loopback cluster uses. Every host can
- * use the same control port: each namespace has a network stack of its own.
+ * advertises that address as its WireGuard endpoint, and proves its node key
+ * in TLS (no certificate files). Every host can use the same control port:
+ * each namespace has a network stack of its own.
  *
  * The IPC sockets and config files live in the sandbox (a directory of the
  * test's own namespace), so the test drives every daemon with IPC calls and
@@ -20,7 +20,7 @@
 import {createNetnsLab, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/core/testkit';
 import {parseWgDump, type WgDump} from '@wgmesh/wg-kernel';
 import {makeSandbox, waitFor, type Sandbox} from './cli.js';
-import {makePki, MeshNode, writeNodeFiles, type MeshNodeOptions, type NodeSpec, type TestPki} from './mesh-cluster.js';
+import {MeshNode, writeNodeFiles, type MeshNodeOptions, type NodeSpec} from './mesh-cluster.js';
 
 /** The control port of every daemon (one per namespace, so they never collide). */
 export const NETNS_CONTROL_PORT = 4000;
@@ -124,27 +124,25 @@ export interface NetnsClusterOptions {
   prefix?: string;
 }
 
-/** Real daemons with real WireGuard, one per lab host, sharing one CA. */
+/** Real daemons with real WireGuard, one per lab host. */
 export class NetnsCluster {
   readonly lab: NetnsLab;
   readonly sandbox: Sandbox;
-  readonly pki: TestPki;
   readonly nodes: NetnsNode[] = [];
   private closed = false;
 
-  private constructor(lab: NetnsLab, sandbox: Sandbox, pki: TestPki) {
+  private constructor(lab: NetnsLab, sandbox: Sandbox) {
     this.lab = lab;
     this.sandbox = sandbox;
-    this.pki = pki;
   }
 
-  /** A lab of `hosts` namespaces, a sandbox and a CA; no daemons yet. Whatever was made is removed again on failure. */
+  /** A lab of `hosts` namespaces and a sandbox; no daemons yet. Whatever was made is removed again on failure. */
   static async create(options: NetnsClusterOptions): Promise<NetnsCluster> {
     const sandbox = await makeSandbox(options.prefix ?? 'wgmesh-netns-');
     let lab: NetnsLab | undefined;
     try {
       lab = await createNetnsLab({hosts: options.hosts});
-      return new NetnsCluster(lab, sandbox, await makePki(sandbox));
+      return new NetnsCluster(lab, sandbox);
     } catch (error) {
       await lab?.cleanup();
       await sandbox.cleanup();
@@ -170,7 +168,7 @@ export class NetnsCluster {
     const nodes = await Promise.all(
       specs.map(async (spec, index) => {
         const host = this.lab.hosts[first + index]!;
-        const options = await writeNodeFiles(this.sandbox, this.pki, spec, {port: NETNS_CONTROL_PORT, host: host.address, netns: host.netns, wgDriver: 'kernel'});
+        const options = await writeNodeFiles(this.sandbox, null, spec, {port: NETNS_CONTROL_PORT, host: host.address, netns: host.netns, wgDriver: 'kernel'});
         return new NetnsNode(this.lab, host, options);
       }),
     );

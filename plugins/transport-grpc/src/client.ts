@@ -1,5 +1,7 @@
 /**
- * The calling side: dials members over mutual TLS and runs the three calls
+ * The calling side: dials members over mutual TLS (our node key as client
+ * certificate; the member must prove an Ed25519 key, and in CA mode chain to
+ * the CA) and runs the three calls
  * (membership messages over one stream per member, see message-stream.ts).
  * Channels are cached per endpoint (least recently used closed beyond a cap)
  * and dropped as soon as a call says the connection is bad, so a member that
@@ -28,7 +30,7 @@ import {ControlClient, type SnapshotChunk, type SyncFrame} from './generated/wgm
 import {MessageStream} from './message-stream.js';
 import type {GrpcTransportSettings} from './settings.js';
 import {errorOfStatus, isConnectionFailure, type CallContext} from './status.js';
-import type {TlsMaterial} from './tls.js';
+import {peerNode, type TlsMaterial} from './tls.js';
 import {StreamWatchdog} from './watchdog.js';
 import {checkStoreKind} from './wire.js';
 
@@ -78,7 +80,14 @@ export class ControlDialer {
   constructor(options: DialerOptions) {
     this.options = options;
     const {material} = options;
-    this.secureContext = createSecureContext({ca: material.ca, cert: material.certificate, key: material.privateKey});
+    this.secureContext = createSecureContext({
+      ...(material.ca ? {ca: material.ca} : {}),
+      cert: material.certificate,
+      key: material.privateKey,
+      // Without a CA no chain is checked (the member's certificate is its own), so the handshake
+      // itself must demand an Ed25519 signature: the member then proves it holds an Ed25519 key.
+      ...(material.mode === 'self' ? {sigalgs: 'ed25519'} : {}),
+    });
   }
 
   /** Stream a mesh snapshot from `endpoint` and reassemble it. */
@@ -273,11 +282,16 @@ export class ControlDialer {
       this.channels.set(key, cached);
       return cached;
     }
-    const {settings} = this.options;
-    const verifyName = settings.verifyServerName;
+    const {settings, material} = this.options;
+    const verifyName = settings.verifyServerName && material.mode === 'ca';
     const channelCredentials = credentials.createFromSecureContext(this.secureContext, {
-      // grpc-js would check the SNI name; check the dialled host instead (or nothing: the CA chain is checked either way).
-      checkServerIdentity: (_name: string, certificate: PeerCertificate) => (verifyName ? checkServerIdentity(host, certificate) : undefined),
+      // CA mode: grpc-js would check the SNI name; check the dialled host instead (or nothing: the CA chain is checked either way),
+      // and that the certificate is for a node key. Node calls this only for a chain that verified.
+      checkServerIdentity: (_name: string, certificate: PeerCertificate) =>
+        (verifyName ? checkServerIdentity(host, certificate) : undefined) ??
+        (peerNode(certificate) ? undefined : new Error("the member's certificate key is not Ed25519, so it proves no node")),
+      // Without a CA the member's self-issued certificate cannot chain to anything; its key is checked by `sigalgs`.
+      ...(material.mode === 'self' ? {rejectUnauthorized: false} : {}),
     });
     const options: ChannelOptions = {
       ...sharedChannelOptions(settings),

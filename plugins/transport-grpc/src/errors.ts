@@ -1,8 +1,6 @@
 /** Errors this transport raises itself (beyond core's PeerUnreachableError, DecodeError and ConfigError). */
 import {WgmeshError} from '@wgmesh/core';
 
-/** Error code of {@link NoCertificatesError}. */
-export const NO_CERTIFICATES = 'NO_CERTIFICATES';
 /** Error code of {@link SyncBusyError}. */
 export const SYNC_BUSY = 'SYNC_BUSY';
 /** Error code of {@link MessagesBusyError}. */
@@ -13,22 +11,6 @@ export const SNAPSHOT_BUSY = 'SNAPSHOT_BUSY';
 export const OVERLOADED = 'OVERLOADED';
 /** Error code of {@link TransportFailureError}. */
 export const TRANSPORT_FAILURE = 'TRANSPORT';
-
-/**
- * The daemon has no TLS certificates configured, so it may not talk to other
- * members (there is no plaintext mode). Single-node meshes and the CLI keep working.
- */
-export class NoCertificatesError extends WgmeshError {
-  constructor(action: string) {
-    super(
-      NO_CERTIFICATES,
-      `cannot ${action}: this daemon has no TLS certificates, and members only talk over mutual TLS ` +
-        "(single-node meshes and the CLI work without them). Create a CA once with 'wgmesh certs init --out DIR', " +
-        "issue a certificate for this node with 'wgmesh certs issue' (see 'wgmesh certs issue --help'), " +
-        'then set caCertificatePath, certificatePath and privateKeyPath in the daemon config and restart the daemon',
-    );
-  }
-}
 
 /** A member refused a sync session because it already runs as many as it allows. */
 export class SyncBusyError extends WgmeshError {

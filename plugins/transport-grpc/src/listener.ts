@@ -1,11 +1,14 @@
 /**
  * The control port. TLS is terminated here, in a node:tls server that demands
- * a client certificate and checks it against our CA, and only connections
- * that pass are handed to the gRPC server (grpc-js's connection injector).
+ * a client certificate whose key is Ed25519 (the handshake proves the client
+ * holds it, so it proves the client's node id) and, in CA mode, that chains to
+ * our CA. Only connections that pass are handed to the gRPC server (grpc-js's
+ * connection injector), and the node each proved is recorded for the service.
  *
  * Why not let grpc-js do TLS itself: it gives no hook on a refused handshake,
  * so a peer with no certificate or one from a foreign CA would be refused
- * silently. Here every refusal is logged with the peer's address and the
+ * silently, and it cannot accept self-issued certificates by key type. Here
+ * every refusal is logged with the peer's address and the
  * reason (rate-limited per cause and address: a client can repeat them at
  * will), a connection that has not finished the handshake within `timeout` is
  * closed, connections still in the handshake are capped per remote address
@@ -22,7 +25,8 @@ import {canonicalAddress, peerEndpoint} from './address.js';
 import {sharedChannelOptions} from './channel-options.js';
 import {ControlService, type ControlServer} from './generated/wgmesh/v1/control.js';
 import type {GrpcTransportSettings} from './settings.js';
-import {describeVerifyError, type TlsMaterial} from './tls.js';
+import type {ProvenPeers} from './proven-peers.js';
+import {describeVerifyError, peerIdentity, peerNode, type TlsMaterial} from './tls.js';
 
 /** Streams one connection may carry at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
 const MAX_STREAMS_PER_CONNECTION = 100;
@@ -34,6 +38,8 @@ export interface ListenerOptions {
   logger: Logger;
   /** Rate-limits the refusal lines (one per refused connection or call otherwise). */
   limiter: LogLimiter;
+  /** Where the node proven on each accepted connection is recorded. */
+  proven: ProvenPeers;
   implementation: ControlServer;
 }
 
@@ -147,7 +153,7 @@ export class ControlListener {
    * @throws TransportFailureError saying why the port cannot be bound (in use, no permission, no such address).
    */
   static async open(options: ListenerOptions): Promise<ControlListener> {
-    const {settings, material, logger, limiter, implementation} = options;
+    const {settings, material, logger, limiter, proven, implementation} = options;
     const grpcServer = new Server({
       ...sharedChannelOptions(settings),
       'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
@@ -157,7 +163,7 @@ export class ControlListener {
     const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
     const sockets = new Set<Socket>();
     const tlsServer = createTlsServer({
-      ca: material.ca,
+      ...(material.ca ? {ca: material.ca} : {}),
       cert: material.certificate,
       key: material.privateKey,
       requestCert: true,
@@ -217,9 +223,14 @@ export class ControlListener {
       socket.on('error', () => socket.destroy());
       const peer = peerEndpoint(socket.remoteAddress, socket.remotePort);
       const address = canonicalAddress(socket.remoteAddress ?? 'unknown');
-      if (!socket.authorized) {
-        const presented = Object.keys(socket.getPeerCertificate()).length > 0;
-        const reason = presented ? describeVerifyError(socket.authorizationError?.toString()) : 'no client certificate presented';
+      const certificate = socket.getPeerCertificate();
+      const node = peerNode(certificate);
+      const presented = Object.keys(certificate).length > 0;
+      let reason: string | undefined;
+      if (!presented) reason = 'no client certificate presented';
+      else if (material.mode === 'ca' && !socket.authorized) reason = describeVerifyError(socket.authorizationError?.toString());
+      else if (!node) reason = 'the certificate key is not Ed25519, so it proves no node';
+      if (reason !== undefined || !node) {
         limiter.log(logger, 'warn', 'certificate-refused', address, {peer, reason}, 'refused a connection: client certificate not accepted');
         socket.destroy();
         return;
@@ -229,6 +240,9 @@ export class ControlListener {
         socket.destroy();
         return;
       }
+      // Without a CA the subject is the peer's own claim: only the node id is proven.
+      const authenticatedAs = material.mode === 'ca' ? (peerIdentity(certificate) ?? node.nodeId) : node.nodeId;
+      proven.admit(peer, socket, {authenticatedAs, nodeId: node.nodeId, signingKey: node.signingKey});
       injector.injectConnection(socket);
     });
     tlsServer.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {

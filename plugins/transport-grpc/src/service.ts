@@ -1,7 +1,7 @@
 /**
  * The answering side: the `wgmesh.v1.Control` service, calling the daemon's
- * TransportHandlers. Every call comes over a connection whose client
- * certificate was verified (see listener.ts). Whatever a peer sends, the
+ * TransportHandlers with the node each caller proved. Every call comes over a
+ * connection whose client certificate was accepted (see listener.ts). Whatever a peer sends, the
  * worst outcome is that its call ends with an error status and a log line:
  * malformed fields, a store message the session cannot decode, a frame for
  * another mesh, an idle or endless stream, one session too many, more bytes
@@ -25,7 +25,7 @@ import type {ControlServer, MessageEnvelope, SnapshotChunk, SnapshotRequest, Syn
 import {MESSAGE_STREAM_IDLE_MS} from './message-stream.js';
 import type {GrpcTransportSettings} from './settings.js';
 import {asWgmeshError, envelopeErrorOf, statusOfError, statusWithCode} from './status.js';
-import {peerIdentity} from './tls.js';
+import type {ProvenPeers} from './proven-peers.js';
 import {StreamWatchdog} from './watchdog.js';
 import {checkMeshId, checkStoreKind} from './wire.js';
 
@@ -40,10 +40,12 @@ export interface ServiceOptions {
   /** Rate-limits the refusal lines. */
   limiter: LogLimiter;
   faults: FaultInjector | null;
+  /** The node proven on each connection (recorded by the listener). */
+  proven: ProvenPeers;
 }
 
 /** Any server-side call: enough to learn who is calling. */
-type AnyServerCall = Pick<ServerUnaryCall<unknown, unknown>, 'getPeer' | 'getAuthContext'>;
+type AnyServerCall = Pick<ServerUnaryCall<unknown, unknown>, 'getPeer'>;
 
 /** A peer admitted to make a call, or the status to refuse it with. */
 type Admission = {peer: RemotePeer; ip: string} | {refusal: Partial<StatusObject>; address: string};
@@ -80,7 +82,7 @@ function drained(call: EventEmitter): Promise<void> {
 
 /** Build the service for one transport. */
 export function createControlService(options: ServiceOptions): ControlService {
-  const {handlers, settings, logger, limiter, faults} = options;
+  const {handlers, settings, logger, limiter, faults, proven} = options;
   let activeSyncs = 0;
   let activeSnapshots = 0;
   const budget = new ByteBudget({perConnection: settings.maxBytesInFlightPerConnection, total: settings.maxBytesInFlight});
@@ -111,10 +113,10 @@ export function createControlService(options: ServiceOptions): ControlService {
     if (faults?.blocksInbound(ip)) {
       return {refusal: {code: Status.UNAVAILABLE, details: 'call dropped by the fault injection file (a simulated network failure)'}, address};
     }
-    const authenticatedAs = peerIdentity(call.getAuthContext()?.sslPeerCertificate);
-    // Unreachable by construction (the listener admits only verified certificates); kept as a second lock.
-    if (authenticatedAs === undefined) return {refusal: {code: Status.UNAUTHENTICATED, details: 'no verified client certificate'}, address};
-    return {peer: {address, authenticatedAs}, ip};
+    const node = proven.get(address);
+    // Unreachable by construction (the listener injects only connections it recorded); kept as a second lock.
+    if (node === undefined) return {refusal: {code: Status.UNAUTHENTICATED, details: 'no verified client certificate'}, address};
+    return {peer: {address, authenticatedAs: node.authenticatedAs, nodeId: node.nodeId, signingKey: node.signingKey}, ip};
   }
 
   /** The status for a handler's or a peer's error, logged (rate-limited) at a level that fits. */

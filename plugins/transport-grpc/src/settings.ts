@@ -1,7 +1,7 @@
 /**
  * The transport's settings: the `grpc:` section of the daemon config
  * (validated here, since core leaves plugin sections to their plugin) plus the
- * shared daemon keys it uses (`gRPCPort`, `timeout`, the three certificate
+ * shared daemon keys it uses (`gRPCPort`, `timeout`, the CA mode certificate
  * paths). The daemon keys are read defensively so that the transport can be
  * created from a hand-made context in tests.
  */
@@ -83,9 +83,11 @@ export const grpcSectionSchema = z
     /** Outbound connections kept open for reuse; the least recently used is closed beyond this. */
     maxCachedConnections: integer(256, 1, 65_536, 'connections'),
     /**
-     * Check that the dialled host (name or IP) is listed in the member's
-     * certificate, as HTTPS does. Turn off only where members advertise
-     * addresses their certificates cannot list (the CA chain is still checked).
+     * CA mode: check that the dialled host (name or IP) is listed in the
+     * member's certificate, as HTTPS does. Turn off only where members
+     * advertise addresses their certificates cannot list (the CA chain is
+     * still checked). Without a CA no host name is checked: a node's
+     * self-issued certificate lists none, and proves its node key instead.
      */
     verifyServerName: z.boolean({error: 'must be true or false'}).default(true),
     /**
@@ -110,14 +112,14 @@ export const grpcSectionSchema = z
 /** The validated `grpc:` section. */
 export type GrpcSection = z.output<typeof grpcSectionSchema>;
 
-/** Paths of this node's mutual-TLS material. */
+/** Paths of this node's CA mode material. */
 export interface TlsPaths {
   /** PEM certificate of the CA every member's certificate must chain to. */
   caCertificatePath: string;
-  /** PEM certificate of this node, issued by that CA. */
+  /** PEM certificate of this node, issued by that CA for the node key. */
   certificatePath: string;
-  /** PEM private key of `certificatePath`. */
-  privateKeyPath: string;
+  /** PEM private key of `certificatePath` (which is the node key); null = the node key from the identity. */
+  privateKeyPath: string | null;
 }
 
 /** Everything the transport is configured with. */
@@ -126,7 +128,7 @@ export interface GrpcTransportSettings extends GrpcSection {
   port: number;
   /** Time limit of one request, and of each step of a stream (ms). */
   timeoutMs: number;
-  /** The certificate paths that are set (all three, or none: partial sets are refused). */
+  /** CA mode's certificate paths, or null by default (the node's self-issued certificate). Partial sets are refused. */
   tls: TlsPaths | null;
 }
 
@@ -158,17 +160,20 @@ function readTimeout(config: Readonly<Record<string, unknown>>): number {
   return Math.ceil(value);
 }
 
+/** The keys CA mode needs; `privateKeyPath` is optional (the node key is the certificate's key). */
+const CA_MODE_KEYS = ['caCertificatePath', 'certificatePath'] as const;
+
 function readTlsPaths(config: Readonly<Record<string, unknown>>): TlsPaths | null {
   const values = Object.fromEntries(TLS_KEYS.map((key) => [key, optionalString(config, key)])) as Record<(typeof TLS_KEYS)[number], string | null>;
-  const missing = TLS_KEYS.filter((key) => values[key] === null);
-  if (missing.length === TLS_KEYS.length) return null;
+  if (TLS_KEYS.every((key) => values[key] === null)) return null;
+  const missing = CA_MODE_KEYS.filter((key) => values[key] === null);
   if (missing.length > 0) {
     throw new ConfigError(
-      `mutual TLS needs all of caCertificatePath, certificatePath and privateKeyPath; ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set ` +
-        "(make them with 'wgmesh certs init' and 'wgmesh certs issue')",
+      `CA mode needs both caCertificatePath and certificatePath (privateKeyPath is optional); ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set ` +
+        "(make them with 'wgmesh certs init' and 'wgmesh certs issue --data-dir', or unset all three to use the node's own key without a CA)",
     );
   }
-  return {caCertificatePath: values.caCertificatePath ?? '', certificatePath: values.certificatePath ?? '', privateKeyPath: values.privateKeyPath ?? ''};
+  return {caCertificatePath: values.caCertificatePath ?? '', certificatePath: values.certificatePath ?? '', privateKeyPath: values.privateKeyPath};
 }
 
 /**

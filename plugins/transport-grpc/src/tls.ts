@@ -1,22 +1,33 @@
 /**
- * This node's mutual-TLS material: read the three PEM files once, check that
- * they make sense together (parse, key matches certificate, certificate issued
- * by the CA and currently valid) and say exactly which file is wrong, instead
- * of letting a later handshake fail with an OpenSSL message.
+ * This node's mutual-TLS material. The TLS identity is always the node key:
+ * by default the certificate the node issued itself over that key (no files);
+ * in CA mode a certificate from the CA for that key, read from the configured
+ * files once and checked (parse, issued for this node's key, key matches,
+ * issued by the CA and currently valid), saying exactly which file is wrong
+ * instead of letting a later handshake fail with an OpenSSL message.
  */
 import {X509Certificate, createPrivateKey, type KeyObject} from 'node:crypto';
 import {readFile, stat} from 'node:fs/promises';
 import type {PeerCertificate} from 'node:tls';
-import {ConfigError} from '@wgmesh/core';
+import {certificateNode, ConfigError, type CertificateNode, type TlsIdentity} from '@wgmesh/core';
 import type {TlsPaths} from './settings.js';
+
+/**
+ * How peers are accepted: `self` (default) any peer proving an Ed25519 key in
+ * the handshake, identified as that key's node; `ca` the same, and its
+ * certificate must also chain to the CA.
+ */
+export type TlsMode = 'self' | 'ca';
 
 /** The PEM bytes handed to TLS, and what was learnt checking them. */
 export interface TlsMaterial {
-  /** The CA certificate(s) peers must chain to. */
-  ca: Buffer;
-  /** This node's certificate (chain). */
+  /** See {@link TlsMode}. */
+  mode: TlsMode;
+  /** The CA certificate(s) peers must chain to (CA mode), else null. */
+  ca: Buffer | null;
+  /** This node's certificate (chain), over its node key. */
   certificate: Buffer;
-  /** This node's private key. Never log it. */
+  /** This node's private key (the node key). Not enumerable; never log it. */
   privateKey: Buffer;
   /** The certificate's subject CN, for logs. */
   commonName: string;
@@ -28,6 +39,22 @@ export interface TlsMaterial {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const HOW_TO_ISSUE = "issue a new one with 'wgmesh certs issue'";
+
+/** Build material, keeping the private key out of enumeration (logs, JSON, inspect). */
+function material(fields: Omit<TlsMaterial, 'privateKey'>, privateKey: Buffer): TlsMaterial {
+  const built = {...fields} as TlsMaterial;
+  Object.defineProperty(built, 'privateKey', {value: privateKey, enumerable: false});
+  return built;
+}
+
+/** The default material: the certificate this node issued itself over its node key. */
+export function selfIssuedMaterial(tls: TlsIdentity): TlsMaterial {
+  const certificate = new X509Certificate(tls.certificatePem);
+  return material(
+    {mode: 'self', ca: null, certificate: Buffer.from(tls.certificatePem), commonName: tls.nodeId, notAfter: new Date(certificate.validTo), warnings: []},
+    Buffer.from(tls.privateKeyPem),
+  );
+}
 
 async function readPem(key: keyof TlsPaths, file: string): Promise<Buffer> {
   try {
@@ -65,15 +92,17 @@ function commonNameOf(certificate: X509Certificate): string {
 }
 
 /**
- * Read and check the CA, certificate and key files.
+ * Read and check the CA mode files: the CA, this node's certificate (which
+ * must be for the node key of `own`) and, when configured, its private key
+ * (else the node key is used).
  * @param now current time in ms (certificate validity).
  * @throws ConfigError naming the config key and file that is missing, unreadable, malformed or inconsistent.
  */
-export async function loadTlsMaterial(paths: TlsPaths, now: number): Promise<TlsMaterial> {
+export async function loadTlsMaterial(paths: TlsPaths, own: TlsIdentity, now: number): Promise<TlsMaterial> {
   const [ca, certificate, privateKey] = await Promise.all([
     readPem('caCertificatePath', paths.caCertificatePath),
     readPem('certificatePath', paths.certificatePath),
-    readPem('privateKeyPath', paths.privateKeyPath),
+    paths.privateKeyPath === null ? Buffer.from(own.privateKeyPem) : readPem('privateKeyPath', paths.privateKeyPath),
   ]);
   const authorities = parseCertificates('caCertificatePath', paths.caCertificatePath, ca);
   const notCa = authorities.find((authority) => !authority.ca);
@@ -84,9 +113,17 @@ export async function loadTlsMaterial(paths: TlsPaths, now: number): Promise<Tls
   }
   const [leaf, ...intermediates] = parseCertificates('certificatePath', paths.certificatePath, certificate);
   if (!leaf) throw new ConfigError(`config key certificatePath: ${paths.certificatePath} holds no PEM certificate`);
-  const key = parsePrivateKey(paths.privateKeyPath, privateKey);
+  if (certificateNode(leaf)?.signingKey !== own.signingKey) {
+    throw new ConfigError(
+      `config key certificatePath: the certificate in ${paths.certificatePath} is not for this node's key (node id ${own.nodeId}); ` +
+        `issue one for it with 'wgmesh certs issue --ca CA_DIR --signing-key ${own.signingKey} --name NAME --host HOST --out DIR' ` +
+        "(or --data-dir with this daemon's data directory instead of --signing-key)",
+    );
+  }
+  const keyFile = paths.privateKeyPath ?? 'the node key';
+  const key = parsePrivateKey(keyFile, privateKey);
   if (!leaf.checkPrivateKey(key)) {
-    throw new ConfigError(`config key privateKeyPath: ${paths.privateKeyPath} is not the private key of the certificate in ${paths.certificatePath}`);
+    throw new ConfigError(`config key privateKeyPath: ${keyFile} is not the private key of the certificate in ${paths.certificatePath}`);
   }
   // With intermediates in the certificate file, TLS checks the chain; without, the leaf must come straight from the CA.
   const issued = authorities.some((authority) => leaf.checkIssued(authority) && leaf.verify(authority.publicKey));
@@ -104,11 +141,25 @@ export async function loadTlsMaterial(paths: TlsPaths, now: number): Promise<Tls
     throw new ConfigError(`config key certificatePath: the certificate in ${paths.certificatePath} expired on ${leaf.validTo}; ${HOW_TO_ISSUE}`);
   }
   const warnings: string[] = [];
-  const mode = (await stat(paths.privateKeyPath)).mode;
-  if ((mode & 0o077) !== 0) {
-    warnings.push(`private key ${paths.privateKeyPath} is readable by other users (mode ${(mode & 0o777).toString(8)}); run 'chmod 600 ${paths.privateKeyPath}'`);
+  const fileMode = paths.privateKeyPath === null ? 0o600 : (await stat(paths.privateKeyPath)).mode;
+  if ((fileMode & 0o077) !== 0) {
+    warnings.push(`private key ${keyFile} is readable by other users (mode ${(fileMode & 0o777).toString(8)}); run 'chmod 600 ${keyFile}'`);
   }
-  return {ca, certificate, privateKey, commonName: commonNameOf(leaf), notAfter, warnings};
+  return material({mode: 'ca', ca, certificate, commonName: commonNameOf(leaf), notAfter, warnings}, privateKey);
+}
+
+/**
+ * The node a peer's certificate proves: its Ed25519 key and node id, or
+ * undefined when the certificate does not parse or its key is not Ed25519.
+ * (The handshake proved the peer holds the certificate's key.)
+ */
+export function peerNode(certificate: PeerCertificate | undefined): CertificateNode | undefined {
+  if (!certificate?.raw) return undefined;
+  try {
+    return certificateNode(new X509Certificate(certificate.raw));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The name a peer's verified certificate proves: its subject CN, else its SHA-256 fingerprint. */

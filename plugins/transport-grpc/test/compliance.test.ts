@@ -1,4 +1,4 @@
-/** The transport compliance suite from @wgmesh/core/testkit, run against two real gRPC transports on loopback. */
+/** The transport compliance suite from @wgmesh/core/testkit, run against two real gRPC transports on loopback, in both TLS modes. */
 import {createServer} from 'node:net';
 import {describeTransportCompliance} from '@wgmesh/core/testkit/compliance';
 import {afterAll, beforeAll} from 'vitest';
@@ -20,14 +20,21 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describeTransportCompliance('grpc', async () => {
-  const harness = new Harness();
-  const [server, client] = await Promise.all([harness.create({node: pki.alpha}), harness.create({node: pki.beta})]);
-  return {
-    server: server.transport,
-    client: client.transport,
-    endpointOf: (port) => `127.0.0.1:${port}`,
-    unreachableEndpoint: `127.0.0.1:${await closedPort()}`,
-    close: () => harness.closeAll(),
-  };
-});
+/** The suite over a pair made by `create`: default mode (no files) or CA mode. */
+function compliance(name: string, ca: boolean): void {
+  describeTransportCompliance(name, async () => {
+    const harness = new Harness();
+    const [server, client] = await Promise.all([harness.create(ca ? {node: pki.alpha} : {}), harness.create(ca ? {node: pki.beta} : {})]);
+    return {
+      server: server.transport,
+      client: client.transport,
+      endpointOf: (port) => `127.0.0.1:${port}`,
+      unreachableEndpoint: `127.0.0.1:${await closedPort()}`,
+      clientNode: {nodeId: client.identity.nodeId, signingKey: client.identity.signingKey},
+      close: () => harness.closeAll(),
+    };
+  });
+}
+
+compliance('grpc (node keys, no certificate files)', false);
+compliance('grpc (CA mode)', true);

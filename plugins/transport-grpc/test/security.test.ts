@@ -1,17 +1,22 @@
 /**
- * Mutual TLS: who may talk to whom, what each side sees when it is refused,
- * what the server logs, and what a daemon does with missing or broken
- * certificate files.
+ * Mutual TLS with node keys: who may talk to whom, which node the member
+ * learns, what each side sees when it is refused, what the server logs, and
+ * what a daemon does with missing or broken certificate files (CA mode).
  */
+import {execFile} from 'node:child_process';
 import {readFile, writeFile, chmod} from 'node:fs/promises';
+import {promisify} from 'node:util';
 import {join} from 'node:path';
 import {credentials, type ServiceError} from '@grpc/grpc-js';
-import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit/compliance';
+import {LogLimiter, systemClock} from '@wgmesh/core';
+import {testMeshId, SetMeshDaemon, SetSyncSession} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import backendsHook from '../src/hooks/backends.js';
 import {ControlClient} from '../src/generated/wgmesh/v1/control.js';
 import {Harness, logged} from './helpers/harness.js';
-import {makePki, type Pki} from './helpers/pki.js';
+import {makePki, type NodeFiles, type Pki} from './helpers/pki.js';
+
+const run = promisify(execFile);
 
 let pki: Pki;
 const harness = new Harness();
@@ -22,19 +27,24 @@ beforeAll(async () => {
 afterEach(() => harness.closeAll());
 afterAll(() => pki?.cleanup());
 
-async function server(node = pki.alpha, section: Record<string, unknown> = {}) {
+/** A listening transport serving one toy mesh: CA mode with `node`'s files, default mode with `null`. */
+async function server(node: NodeFiles | null = pki.alpha, section: Record<string, unknown> = {}) {
   const daemon = new SetMeshDaemon();
-  const built = await harness.create({node, section});
+  const built = await harness.create({...(node ? {node} : {}), section});
   const {port} = await built.transport.listen(daemon.handlers);
   const meshId = testMeshId();
   daemon.add(meshId, ['x'], new Uint8Array([1]));
   return {...built, daemon, port, meshId};
 }
 
-/** One snapshot call from a hand-made grpc-js client with the given TLS material: its error, or null. */
-async function rawCall(port: number, tls: {ca: string; key?: string; cert?: string}): Promise<ServiceError | null> {
-  const [ca, key, cert] = await Promise.all([readFile(tls.ca), tls.key ? readFile(tls.key) : null, tls.cert ? readFile(tls.cert) : null]);
-  const client = new ControlClient(`127.0.0.1:${port}`, credentials.createSsl(ca, key, cert), {'grpc.ssl_target_name_override': 'localhost'});
+/**
+ * One snapshot call from a hand-made grpc-js client with the given TLS
+ * material: its error, or null. Without `ca` the client accepts any server certificate.
+ */
+async function rawCall(port: number, tls: {ca?: string; key?: string; cert?: string}): Promise<ServiceError | null> {
+  const [ca, key, cert] = await Promise.all([tls.ca ? readFile(tls.ca) : null, tls.key ? readFile(tls.key) : null, tls.cert ? readFile(tls.cert) : null]);
+  const verify = tls.ca ? {} : {rejectUnauthorized: false};
+  const client = new ControlClient(`127.0.0.1:${port}`, credentials.createSsl(ca, key, cert, verify), {'grpc.ssl_target_name_override': 'localhost'});
   try {
     return await new Promise((resolve) => {
       const call = client.fetchSnapshot({meshId: testMeshId()}, {deadline: Date.now() + 3_000});
@@ -57,12 +67,116 @@ describe('the plugin', () => {
   });
 });
 
-describe('mutual TLS', () => {
-  it('two nodes of one CA talk, and the member learns the caller by its certificate', async () => {
+/** A self-signed certificate made by openssl for a new key of `type` (`ed25519`, `ec`, `rsa`), CN `cn`: its key and certificate files. */
+async function selfSigned(type: 'ed25519' | 'ec' | 'rsa', cn: string): Promise<{key: string; cert: string}> {
+  const key = join(pki.dir, `self-${type}-${cn}.key`);
+  const cert = join(pki.dir, `self-${type}-${cn}.pem`);
+  const keyOptions = type === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : type === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ed25519'];
+  await run('openssl', ['req', '-x509', ...keyOptions, '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${cn}`]);
+  return {key, cert};
+}
+
+describe('default mode: node keys, no certificate files', () => {
+  it('two nodes talk, and the member learns the caller\'s node id on every kind of call', async () => {
+    const {port, meshId, daemon} = await server(null);
+    const client = await harness.create();
+    const endpoint = `127.0.0.1:${port}`;
+    await client.transport.fetchSnapshot(endpoint, meshId);
+    await client.transport.sync(endpoint, meshId, 'set', new SetSyncSession(new Set(['y']), 4));
+    await client.transport.message(endpoint, meshId, new Uint8Array([1]));
+    const {nodeId, signingKey} = client.identity;
+    expect(daemon.peers.map((peer) => [peer.nodeId, peer.signingKey, peer.authenticatedAs])).toEqual([
+      [nodeId, signingKey, nodeId],
+      [nodeId, signingKey, nodeId],
+      [nodeId, signingKey, nodeId],
+    ]);
+  });
+
+  it('a certificate naming another node proves only its own key', async () => {
+    const {port, daemon} = await server(null);
+    const victim = await harness.create();
+    const forged = await selfSigned('ed25519', victim.identity.nodeId);
+    const error = await rawCall(port, {key: forged.key, cert: forged.cert});
+    expect(error?.code).toBe(5); // NOT_FOUND: the toy daemon has no mesh of the raw call's random id
+    expect(daemon.peers).toHaveLength(1);
+    expect(daemon.peers[0]?.nodeId).toMatch(/^[0-9a-f]{32}$/);
+    expect(daemon.peers[0]?.nodeId).not.toBe(victim.identity.nodeId);
+    expect(daemon.peers[0]?.authenticatedAs).toBe(daemon.peers[0]?.nodeId);
+  });
+
+  it.each(['ec', 'rsa'] as const)('a client with a self-signed %s certificate is refused, and the server logs why', async (type) => {
+    const {port, logger, daemon} = await server(null);
+    const {key, cert} = await selfSigned(type, 'not-a-node');
+    const error = await rawCall(port, {key, cert});
+    expect(error?.code).toBe(14); // UNAVAILABLE: the connection is closed before any call
+    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('the certificate key is not Ed25519'), {timeout: 5_000});
+    expect(daemon.peers).toEqual([]);
+  });
+
+  it('a client with no certificate is refused, and the server logs why', async () => {
+    const {port, logger, daemon} = await server(null);
+    const error = await rawCall(port, {});
+    expect(error?.code).toBe(14);
+    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('no client certificate presented'), {timeout: 5_000});
+    expect(daemon.peers).toEqual([]);
+  });
+
+  it('a server that proves no Ed25519 key is refused by the client', async () => {
+    // A member whose certificate is an ECDSA one: build its transport around hand-made material.
+    const {GrpcTransport} = await import('../src/transport.js');
+    const {resolveSettings} = await import('../src/settings.js');
+    const {recordingLogger} = await import('@wgmesh/core/testkit/compliance');
+    const {key, cert} = await selfSigned('ec', 'ecdsa-server');
+    const [certificate, privateKey] = await Promise.all([readFile(cert), readFile(key)]);
+    const daemon = new SetMeshDaemon();
+    const meshId = testMeshId();
+    daemon.add(meshId, ['x']);
+    const ecdsaServer = new GrpcTransport({
+      settings: resolveSettings({listenAddress: '127.0.0.1'}, {gRPCPort: 0, timeoutMs: 3_000}),
+      material: {mode: 'self', ca: null, certificate, privateKey, commonName: 'ecdsa-server', notAfter: new Date(), warnings: []},
+      logger: recordingLogger(),
+      limiter: new LogLimiter({clock: systemClock}),
+    });
+    try {
+      const {port} = await ecdsaServer.listen(daemon.handlers);
+      const {transport} = await harness.create();
+      await expect(transport.message(`127.0.0.1:${port}`, meshId, new Uint8Array())).rejects.toMatchObject({code: 'PEER_UNREACHABLE'});
+      expect(daemon.peers).toEqual([]);
+    } finally {
+      await ecdsaServer.close();
+    }
+  });
+});
+
+describe('CA mode', () => {
+  it('two nodes of one CA talk, and the member learns the caller\'s node id and certificate name', async () => {
     const {port, meshId, daemon} = await server();
     const {transport} = await harness.create({node: pki.beta});
     await transport.message(`127.0.0.1:${port}`, meshId, new Uint8Array([1]));
-    expect(daemon.peers.map((peer) => peer.authenticatedAs)).toEqual(['beta']);
+    expect(daemon.peers.map((peer) => [peer.authenticatedAs, peer.nodeId, peer.signingKey])).toEqual([['beta', pki.beta.identity.nodeId, pki.beta.identity.signingKey]]);
+  });
+
+  it('works without privateKeyPath: the node key is the certificate key', async () => {
+    const {port, meshId, daemon} = await server({...pki.alpha, privateKeyPath: undefined as never});
+    const {transport} = await harness.create({node: {...pki.beta, privateKeyPath: undefined as never}});
+    await transport.message(`127.0.0.1:${port}`, meshId, new Uint8Array([1]));
+    expect(daemon.peers.map((peer) => peer.nodeId)).toEqual([pki.beta.identity.nodeId]);
+  });
+
+  it('a client of the CA whose certificate key is not Ed25519 is refused, and the server logs why', async () => {
+    const {port, logger, daemon} = await server();
+    const error = await rawCall(port, {ca: pki.caPath, key: pki.ecdsa.privateKeyPath, cert: pki.ecdsa.certificatePath});
+    expect(error?.code).toBe(14);
+    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('the certificate key is not Ed25519'), {timeout: 5_000});
+    expect(daemon.peers).toEqual([]);
+  });
+
+  it('a client with a node key but no certificate of the CA is refused', async () => {
+    const {port, logger, daemon} = await server();
+    const {transport} = await harness.create();
+    await expect(transport.message(`127.0.0.1:${port}`, testMeshId(), new Uint8Array())).rejects.toMatchObject({code: 'PEER_UNREACHABLE'});
+    await vi.waitFor(() => expect(logged(logger, 'warn').join('\n')).toContain('certificate not signed by our CA'), {timeout: 5_000});
+    expect(daemon.peers).toEqual([]);
   });
 
   it('a client with no certificate is refused, and the server logs why', async () => {
@@ -91,8 +205,9 @@ describe('mutual TLS', () => {
     const [ca, certificate, privateKey] = await Promise.all([readFile(pki.caPath), readFile(pki.rogue.certificatePath), readFile(pki.rogue.privateKeyPath)]);
     const rogue = new GrpcTransport({
       settings: resolveSettings({}, {timeoutMs: 3_000}),
-      material: {ca, certificate, privateKey, commonName: 'rogue', notAfter: new Date(), warnings: []},
+      material: {mode: 'ca', ca, certificate, privateKey, commonName: 'rogue', notAfter: new Date(), warnings: []},
       logger: recordingLogger(),
+      limiter: new LogLimiter({clock: systemClock}),
     });
     try {
       await expect(rogue.message(`127.0.0.1:${port}`, meshId, new Uint8Array())).rejects.toMatchObject({
@@ -126,23 +241,6 @@ describe('mutual TLS', () => {
   });
 });
 
-describe('without certificates', () => {
-  it('the daemon starts, opens no port, and refuses to join or reach peers with instructions', async () => {
-    const {transport, logger} = await harness.create();
-    await expect(transport.listen(new SetMeshDaemon().handlers)).resolves.toEqual({port: 0});
-    expect(logged(logger, 'warn').join('\n')).toContain('wgmesh certs init');
-    const meshId = testMeshId();
-    for (const attempt of [
-      () => transport.fetchSnapshot('127.0.0.1:4000', meshId),
-      () => transport.message('127.0.0.1:4000', meshId, new Uint8Array()),
-    ]) {
-      const error = await attempt().catch((caught: unknown) => caught);
-      expect(error).toMatchObject({code: 'NO_CERTIFICATES'});
-      expect((error as Error).message).toMatch(/wgmesh certs init --out DIR.*wgmesh certs issue.*caCertificatePath, certificatePath and privateKeyPath/);
-    }
-  });
-});
-
 describe('certificate configuration errors name the key and the file', () => {
   const attempt = (node: object, section: Record<string, unknown> = {}) =>
     harness.create({node: node as never, section}).then(
@@ -151,8 +249,19 @@ describe('certificate configuration errors name the key and the file', () => {
     );
 
   it('a partial set', async () => {
-    const error = await attempt({caCertificatePath: pki.caPath, certificatePath: pki.alpha.certificatePath});
-    expect(error).toMatchObject({code: 'CONFIG', message: expect.stringContaining('privateKeyPath is not set')});
+    const error = await attempt({caCertificatePath: pki.caPath, privateKeyPath: pki.alpha.privateKeyPath, identity: pki.alpha.identity});
+    expect(error).toMatchObject({code: 'CONFIG', message: expect.stringContaining('certificatePath is not set')});
+  });
+
+  it.each([
+    ['a certificate of the CA for another node', () => ({...pki.alpha, identity: pki.beta.identity})],
+    ['a certificate of the CA for an ECDSA key', () => ({...pki.ecdsa, identity: pki.beta.identity})],
+  ])('%s: one line saying so, with the command that issues the right one', async (_what, node) => {
+    const error = await attempt(node());
+    const {nodeId, signingKey} = pki.beta.identity;
+    expect(error).toMatchObject({code: 'CONFIG'});
+    expect(error?.message).toContain(`is not for this node's key (node id ${nodeId}); issue one for it with 'wgmesh certs issue --ca CA_DIR --signing-key ${signingKey}`);
+    expect(error?.message).not.toContain('\n');
   });
 
   it('a missing file', async () => {
@@ -175,7 +284,7 @@ describe('certificate configuration errors name the key and the file', () => {
   });
 
   it('a certificate from another CA', async () => {
-    const error = await attempt({...pki.alpha, certificatePath: pki.rogue.certificatePath, privateKeyPath: pki.rogue.privateKeyPath});
+    const error = await attempt({...pki.rogue, caCertificatePath: pki.caPath});
     expect(error?.message).toContain(`was not issued by the CA in ${pki.caPath}`);
   });
 

@@ -18,7 +18,15 @@ export type PeerChange =
       allowedIps?: string[];
       /** Set the persistent keepalive (absent: unchanged). */
       keepaliveSeconds?: number;
+      /**
+       * Start a handshake as soon as the peer is added (`add` only): it takes
+       * over a session another peer had (see {@link planPeers}).
+       */
+      handshakeNow?: boolean;
     };
+
+/** Keepalive (seconds) set for a moment on an added peer to make WireGuard start a handshake at once (see {@link peerChangeArgs}). */
+export const HANDSHAKE_NOW_KEEPALIVE_S = 25;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
@@ -35,6 +43,14 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * A desired endpoint of null never clears one: WireGuard has no way to unset
  * an endpoint, and the one it learned from the peer's handshakes is right.
  *
+ * A peer added in place of one removed in the same apply that had exactly
+ * the same allowed IPs and a session (the same member under a new key after
+ * a rotation; on a client, its new home peer) takes over that session's
+ * traffic: it starts a handshake at once (`handshakeNow`), and without an
+ * endpoint of its own (a client that rotated) it gets the removed peer's
+ * current one, so the traffic that flowed stops only for a handshake, not
+ * until the next packet's handshake attempt and its 5 s retry.
+ *
  * @param actual peers as `wg show dump` lists them
  * @param desired canonical desired peers (allowed IPs sorted)
  * @param lastDesired endpoint last desired per peer key, from earlier applies
@@ -42,17 +58,23 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerConfig[], lastDesired: ReadonlyMap<string, string | null>): PeerChange[] {
   const current = new Map(actual.map((peer) => [peer.publicKey, peer]));
   const wanted = new Set(desired.map((peer) => peer.publicKey));
-  const changes: PeerChange[] = actual.filter((peer) => !wanted.has(peer.publicKey)).map((peer) => ({kind: 'remove', publicKey: peer.publicKey}));
+  const removed = actual.filter((peer) => !wanted.has(peer.publicKey));
+  const changes: PeerChange[] = removed.map((peer) => ({kind: 'remove', publicKey: peer.publicKey}));
+  /** Allowed IPs (joined) -> a removed peer that had exactly those and a session. */
+  const sessions = new Map(removed.filter((peer) => peer.latestHandshake > 0 && peer.allowedIps.length > 0).map((peer) => [peer.allowedIps.join(','), peer] as const));
   for (const peer of desired) {
     const keepalive = peer.keepaliveSeconds ?? 0;
     const existing = current.get(peer.publicKey);
     if (!existing) {
+      const replaced = sessions.get(peer.allowedIps.join(','));
+      const endpoint = peer.endpoint ?? replaced?.endpoint ?? null;
       changes.push({
         kind: 'add',
         publicKey: peer.publicKey,
-        ...(peer.endpoint === null ? {} : {endpoint: peer.endpoint}),
+        ...(endpoint === null ? {} : {endpoint}),
         allowedIps: [...peer.allowedIps],
         ...(keepalive > 0 ? {keepaliveSeconds: keepalive} : {}),
+        ...(replaced && endpoint !== null ? {handshakeNow: true} : {}),
       });
       continue;
     }
@@ -67,7 +89,14 @@ export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerC
   return changes;
 }
 
-/** The `wg set IFACE ...` arguments for `changes` (removals first, so a moved allowed IP is never briefly on two peers' lists). */
+/**
+ * The `wg set IFACE ...` arguments for `changes` (removals first, so a moved
+ * allowed IP is never briefly on two peers' lists). An added peer with
+ * `handshakeNow` and no keepalive of its own gets
+ * {@link HANDSHAKE_NOW_KEEPALIVE_S}: WireGuard (kernel and wireguard-go)
+ * sends a keepalive, and so starts a handshake, the moment a persistent
+ * keepalive goes from off to on; {@link keepaliveResetArgs} turns it off again.
+ */
 export function peerChangeArgs(changes: readonly PeerChange[]): string[] {
   const ordered = [...changes.filter((change) => change.kind === 'remove'), ...changes.filter((change) => change.kind !== 'remove')];
   const args: string[] = [];
@@ -81,8 +110,14 @@ export function peerChangeArgs(changes: readonly PeerChange[]): string[] {
     // An empty string is how `wg set` clears the list.
     if (change.allowedIps !== undefined) args.push('allowed-ips', change.allowedIps.join(','));
     if (change.keepaliveSeconds !== undefined) args.push('persistent-keepalive', change.keepaliveSeconds === 0 ? 'off' : String(change.keepaliveSeconds));
+    else if (change.kind === 'add' && change.handshakeNow) args.push('persistent-keepalive', String(HANDSHAKE_NOW_KEEPALIVE_S));
   }
   return args;
+}
+
+/** The `wg set IFACE ...` arguments that turn off again the keepalive {@link peerChangeArgs} set only to start a handshake; empty when there is none. */
+export function keepaliveResetArgs(changes: readonly PeerChange[]): string[] {
+  return changes.flatMap((change) => (change.kind === 'add' && change.handshakeNow && change.keepaliveSeconds === undefined ? ['peer', change.publicKey, 'persistent-keepalive', 'off'] : []));
 }
 
 /** Addresses to add and remove so the managed set becomes `desired`. */

@@ -26,7 +26,7 @@ import {
   type WgPeerStats,
   type WgRoute,
 } from '@wgmesh/core';
-import {peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
+import {keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
 import {ensureIpv6Forwarding} from './forwarding.js';
 import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
@@ -578,6 +578,8 @@ export class KernelWgDriver implements WgDriver {
         }
       }
     }
+    const reset = keepaliveResetArgs(changes.filter((change) => !failed.has(change.publicKey)));
+    if (reset.length > 0) await this.wg(name, ['set', name, ...reset], {signal, env: WG_SET_ENV});
     // A peer that failed keeps its previous desired endpoint, so the next apply tries it again.
     const endpoints = new Map(desired.filter((peer) => !failed.has(peer.publicKey)).map((peer) => [peer.publicKey, peer.endpoint] as const));
     for (const key of failed.keys()) if (managed.endpoints.has(key)) endpoints.set(key, managed.endpoints.get(key) ?? null);

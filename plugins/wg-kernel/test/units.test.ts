@@ -18,7 +18,7 @@ import {
 } from '@wgmesh/core';
 import {netnsAvailable, silentLogger} from '@wgmesh/core/testkit';
 import {describe, expect, it} from 'vitest';
-import {peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
+import {HANDSHAKE_NOW_KEEPALIVE_S, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
 import {KernelWgDriver, hasNetAdmin} from '../src/driver.js';
 import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
 import backendsHook from '../src/hooks/backends.js';
@@ -73,6 +73,49 @@ describe('planPeers', () => {
     expect(planPeers([roamed], [desired(K1)], new Map())).toEqual([{kind: 'update', publicKey: K1, endpoint: '[fd00::2]:51820'}]);
     // A client peer (no endpoint) keeps what WireGuard learned from it.
     expect(planPeers([roamed], [desired(K1, {endpoint: null})], last)).toEqual([]);
+  });
+
+  it('starts a handshake at once for a peer that takes over the session of a removed one (a rotated key), and turns the keepalive used for it off again', () => {
+    const changes = planPeers([dumpPeer(K1, {latestHandshake: 1_700_000_000})], [desired(K2)], new Map([[K1, '[fd00::2]:51820']]));
+    expect(changes).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], handshakeNow: true},
+    ]);
+    expect(peerChangeArgs(changes)).toEqual([
+      'peer', K1, 'remove',
+      'peer', K2, 'endpoint', '[fd00::2]:51820', 'allowed-ips', 'fd00::2/128', 'persistent-keepalive', String(HANDSHAKE_NOW_KEEPALIVE_S),
+    ]);
+    expect(keepaliveResetArgs(changes)).toEqual(['peer', K2, 'persistent-keepalive', 'off']);
+    // With a keepalive of its own the peer gets that one, which starts the handshake as well: nothing to reset.
+    const kept = planPeers([dumpPeer(K1, {latestHandshake: 1_700_000_000})], [desired(K2, {keepaliveSeconds: 5})], new Map());
+    expect(peerChangeArgs(kept)).toEqual(['peer', K1, 'remove', 'peer', K2, 'endpoint', '[fd00::2]:51820', 'allowed-ips', 'fd00::2/128', 'persistent-keepalive', '5']);
+    expect(keepaliveResetArgs(kept)).toEqual([]);
+  });
+
+  it('gives a replacing peer without an endpoint (a client) the endpoint of the session it takes over', () => {
+    const client = dumpPeer(K1, {endpoint: '[fd00::9]:40000', latestHandshake: 1_700_000_000});
+    expect(planPeers([client], [desired(K2, {endpoint: null})], new Map([[K1, null]]))).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, endpoint: '[fd00::9]:40000', allowedIps: ['fd00::2/128'], handshakeNow: true},
+    ]);
+  });
+
+  it('starts no handshake for a new peer that replaces nothing, a peer that never had a session, or one with other allowed IPs', () => {
+    expect(planPeers([], [desired(K2)], new Map())).toEqual([{kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128']}]);
+    expect(planPeers([dumpPeer(K1)], [desired(K2, {endpoint: null})], new Map())).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, allowedIps: ['fd00::2/128']},
+    ]);
+    expect(planPeers([dumpPeer(K1, {latestHandshake: 1_700_000_000})], [desired(K2, {allowedIps: ['fd00::3/128']})], new Map())).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::3/128']},
+    ]);
+    // A dead home peer that also carried a client's /128: the client, now a peer of this node, is another member.
+    const deadHome = dumpPeer(K1, {endpoint: '[fd00::7]:51820', allowedIps: ['fd00::2/128', 'fd00::7/128'], latestHandshake: 1_700_000_000});
+    expect(planPeers([deadHome], [desired(K2, {endpoint: null})], new Map())).toEqual([
+      {kind: 'remove', publicKey: K1},
+      {kind: 'add', publicKey: K2, allowedIps: ['fd00::2/128']},
+    ]);
   });
 
   it('turns keepalive off with "off" and clears allowed IPs with an empty list', () => {

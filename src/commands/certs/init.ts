@@ -17,10 +17,10 @@ export interface CertsInitJson {
 
 /** `wgmesh certs init`: make the certificate authority that signs every node's TLS certificate. */
 export default class CertsInit extends WgmeshCommand {
-  static override summary = "Create a certificate authority for the transport's mutual TLS";
+  static override summary = "Create a certificate authority for the transport's mutual TLS (CA mode, optional)";
   // One line per paragraph: oclif wraps help text to the terminal itself.
   static override description = [
-    "Writes DIR/ca.crt (the CA certificate, mode 0644: copy it to every node) and DIR/ca.key (its private key, mode 0600: keep it secret, ideally on one admin machine only). Then issue a certificate for each node with 'wgmesh certs issue'.",
+    "Writes DIR/ca.crt (the CA certificate, mode 0644: copy it to every node) and DIR/ca.key (its private key, mode 0600: keep it secret, ideally on one admin machine only). Then issue a certificate for each node's key with 'wgmesh certs issue --data-dir' or '--signing-key'. A CA is optional: without certificate files every daemon proves its node key in TLS; a CA adds the requirement that every member's certificate comes from it.",
     `The CA has an ECDSA P-256 key and is valid for ${DEFAULT_CA_DAYS} days (10 years) unless --days says otherwise. Existing files are never overwritten without --force. No openssl needed.`,
   ].join('\n\n');
 
@@ -45,7 +45,8 @@ export default class CertsInit extends WgmeshCommand {
     this.log(`  ${files.certificatePath}  certificate: copy it to every node`);
     this.log(`  ${files.privateKeyPath}  private key (mode 0600): keep it secret, off the nodes if you can`);
     this.log('Next, for each node:');
-    this.log(`  ${this.config.bin} certs issue --ca ${dirname(files.certificatePath)} --name NODE --host HOST --out DIR`);
+    this.log(`  ${this.config.bin} certs issue --ca ${dirname(files.certificatePath)} --data-dir NODE_DATA_DIR --name NODE --host HOST --out DIR`);
+    this.log("  (or --signing-key KEY instead of --data-dir: the node's key, which a daemon refusing a certificate prints)");
     return {certificatePath: files.certificatePath, privateKeyPath: files.privateKeyPath, commonName: files.commonName, notAfter};
   }
 }

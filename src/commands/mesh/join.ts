@@ -7,37 +7,41 @@ import {meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js'
 /** Same shape as core's endpoint parser; checked here so a typo fails before the daemon is asked. */
 const VIA_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/;
 
-/** `wgmesh mesh join MESH_ID --via HOST:PORT`. */
+/** `wgmesh mesh join --invite LINE`. */
 export default class MeshJoin extends DaemonClientCommand {
-  static override summary = 'Join an existing mesh through any of its members';
+  static override summary = 'Join a mesh with an invite';
   static override description =
-    "Fetches the mesh's state from the member at --via (its control endpoint, as `wgmesh mesh show` lists it), adds this node's signed record, configures WireGuard and starts gossiping. Ends by printing how many members this node sees. On any error nothing is left behind: no interface, no mesh entry.";
+    "Redeems the invite (the line printed by `wgmesh mesh invite` on an admin) for this node's key, presents it to a member the invite names (or --via first), fetches the mesh's state, adds this node's signed record, configures WireGuard and starts gossiping. The admin who issued the invite need not be online. Ends by printing how many members this node sees. On any error nothing is left behind: no interface, no mesh entry.";
   static override examples = [
-    '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --via 192.0.2.10:4000',
-    '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --via [fd00::1]:4000 --role client --keepalive 25',
+    '<%= config.bin %> <%= command.id %> --invite wgm1-...',
+    '<%= config.bin %> <%= command.id %> --invite wgm1-... --via [fd00::1]:4000 --keepalive 25',
   ];
-  static override args = {meshId: Args.string({description: 'the mesh id (from `wgmesh mesh create` on any member)', required: true})};
+  static override args = {meshId: Args.string({description: 'the mesh id, to check the invite is for it (optional: the invite names its mesh)', required: false})};
   static override flags = {
-    via: Flags.string({description: 'control endpoint of any member: HOST:PORT or [IPv6]:PORT', required: true}),
+    invite: Flags.string({description: 'the invite line from `wgmesh mesh invite` (or - to read it from stdin)', required: true}),
+    via: Flags.string({description: 'control endpoint of a member to try first: HOST:PORT or [IPv6]:PORT'}),
     ...meshSettingsFlags,
   };
 
   async run(): Promise<{meshId: string; members: number}> {
     const {args, flags} = await this.parse(MeshJoin);
-    assertMeshId(args.meshId);
-    const port = Number(VIA_PATTERN.exec(flags.via)?.[2]);
-    if (!(port >= 1 && port <= 65535)) {
-      this.error(`--via '${flags.via}' is not an endpoint: expected HOST:PORT or [IPv6]:PORT with a port from 1 to 65535`, {exit: 2});
+    if (args.meshId !== undefined) assertMeshId(args.meshId);
+    if (flags.via !== undefined) {
+      const port = Number(VIA_PATTERN.exec(flags.via)?.[2]);
+      if (!(port >= 1 && port <= 65535)) {
+        this.error(`--via '${flags.via}' is not an endpoint: expected HOST:PORT or [IPv6]:PORT with a port from 1 to 65535`, {exit: 2});
+      }
     }
     if (flags['advertise-default'] && !flags['advertise-routes']) this.error('--advertise-default needs --advertise-routes', {exit: 2});
+    const invite = flags.invite === '-' ? await readStdin() : flags.invite;
     let result: {meshId: string; members: number} | undefined;
     const tasks = new Listr(
       [
         {
-          title: `Joining mesh ${args.meshId} via ${flags.via}`,
+          title: flags.via ? `Joining with the invite via ${flags.via}` : 'Joining with the invite',
           task: async (_context, task) => {
-            result = await this.call(flags, 'mesh.join', {meshId: args.meshId, via: flags.via, ...meshSettingsFromFlags(flags)});
-            task.title = `Joined mesh ${args.meshId} via ${flags.via}`;
+            result = await this.call(flags, 'mesh.join', {invite, ...(args.meshId ? {meshId: args.meshId} : {}), ...(flags.via ? {via: flags.via} : {}), ...meshSettingsFromFlags(flags)});
+            task.title = `Joined mesh ${result.meshId}`;
           },
         },
       ],
@@ -55,4 +59,14 @@ export default class MeshJoin extends DaemonClientCommand {
     this.log(`${result.members} member(s) seen in mesh ${result.meshId}`);
     return result;
   }
+}
+
+/** The first line of stdin (an invite pasted or piped in, kept out of the shell history). */
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 16_384) break;
+  }
+  return text.split('\n')[0]?.trim() ?? '';
 }

@@ -11,7 +11,7 @@ export default class MeshList extends DaemonClientCommand {
     const {flags} = await this.parse(MeshList);
     const meshes = await this.call(flags, 'mesh.list', {});
     if (meshes.length === 0) this.log('this node is in no mesh (create one with `wgmesh mesh create`)');
-    else this.log(renderTable(['MESH', 'PREFIX', 'INTERFACE', 'MEMBERS'], meshes.map((m) => [m.meshId, m.prefix, m.interface, String(m.members)])));
+    else this.log(renderTable(['MESH', 'PREFIX', 'INTERFACE', 'MEMBERS', 'ADMIN'], meshes.map((m) => [m.meshId, m.prefix, m.interface, String(m.members), m.admin ?? '-'])));
     for (const mesh of meshes) if (mesh.problem !== undefined) this.log(`PROBLEM in mesh ${mesh.meshId}: ${mesh.problem}`);
     return meshes;
   }

@@ -29,3 +29,4 @@ export {ipcResultProblem} from './ipc/results.js';
 export async function resolveSocketPath(options: ResolveSocketOptions = {}): Promise<string> {
   return socketPathWithoutConfig(options) ?? (await import('./config/load.js')).resolveSocketPath(options);
 }
+export {parseDurationMs, formatDurationMs} from './config/duration.js';

@@ -186,3 +186,17 @@ export class DaemonStartingError extends WgmeshError {
     super('STARTING', message);
   }
 }
+
+/** A member refused this node's join (invite expired, used up or revoked; node revoked). */
+export class JoinRefusedError extends WgmeshError {
+  constructor(message: string) {
+    super('JOIN_REFUSED', message);
+  }
+}
+
+/** An operation only an admin of the mesh may do, asked of a node that is not one. */
+export class NotAdminError extends WgmeshError {
+  constructor(meshId: string) {
+    super('NOT_ADMIN', `this node is not an admin of mesh ${meshId}: run this on the node that created it, or import its admin key with 'wgmesh mesh admin import'`);
+  }
+}

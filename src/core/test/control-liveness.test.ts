@@ -3,7 +3,7 @@ import {afterEach, describe, expect, it} from 'vitest';
 import {LivenessAuth, TAG_BYTES} from '../src/control/liveness-auth.js';
 import {decodeControlReply, decodeControlRequest, encodeControlRequest, type ControlReply, type ControlRequest} from '../src/control/messages.js';
 import type {RemotePeer} from '../src/contracts/transport.js';
-import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
+import {generateIdentity, generateWgPrivateKey, type NodeIdentity} from '../src/identity/identity.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 import {Simulation, type SimNode} from './control-sim.js';
 
@@ -58,7 +58,7 @@ describe('liveness authentication', () => {
     const [a, b, c] = ids as [NodeIdentity, NodeIdentity, NodeIdentity];
     const keys = new Map(ids.map((id) => [id.nodeId, id.wgPublicKey]));
     const authOf = (identity: NodeIdentity): LivenessAuth =>
-      new LivenessAuth({meshId: 'mesh-1', identity, clock, wgKeyOf: (id) => keys.get(id), windowMs: 2_000, maxClockSkewMs: 300_000});
+      new LivenessAuth({meshId: 'mesh-1', identity, clock, wgKeyOf: (id) => keys.get(id), windowMs: 2_000, maxClockSkewMs: 300_000, keyGraceMs: 20_000});
     const [atA, atB] = [authOf(a), authOf(b)];
     const first = atA.stamp();
     const tag = atA.tag('hb', b.nodeId, first)!;
@@ -172,5 +172,72 @@ describe('liveness authentication', () => {
     // Every relayed heartbeat was first-hand evidence for the monitor: silence never reached H.
     expect(monitor.control.stats().probeRounds).toBe(probesBefore);
     expect(s.events).toEqual([]);
+  });
+  it('keeps authenticating both ways across a WireGuard key rotation, whichever side knows the new key, and lets the retired key go after the grace period', async () => {
+    const clock = new SimulatedClock(1_000_000);
+    const graceMs = 20_000;
+    const [a, b] = [generateIdentity(), generateIdentity()];
+    /** The WireGuard key of each node in the records each side holds. */
+    const recordsAtA = new Map([a, b].map((id) => [id.nodeId, id.wgPublicKey]));
+    const recordsAtB = new Map(recordsAtA);
+    const atA = new LivenessAuth({meshId: 'mesh-1', identity: a, clock, wgKeyOf: (id) => recordsAtA.get(id), windowMs: 2_000, maxClockSkewMs: 300_000, keyGraceMs: graceMs});
+    const atB = new LivenessAuth({meshId: 'mesh-1', identity: b, clock, wgKeyOf: (id) => recordsAtB.get(id), windowMs: 2_000, maxClockSkewMs: 300_000, keyGraceMs: graceMs});
+    const hbFromA = (): 'fresh' | 'stale' | 'forged' => {
+      const ts = atA.stamp();
+      return atB.check('hb', a.nodeId, ts, atA.tag('hb', b.nodeId, ts)!);
+    };
+    const hbFromB = (): 'fresh' | 'stale' | 'forged' => {
+      const ts = atB.stamp();
+      const check = atA.check('hb', b.nodeId, ts, atB.tag('hb', a.nodeId, ts)!);
+      // A's ack of it must check at B as well.
+      expect(atB.checkAck(a.nodeId, ts, atA.tag('ack', b.nodeId, ts))).toBe(true);
+      return check;
+    };
+    expect(hbFromA()).toBe('fresh');
+    const oldKey = a.wgPublicKey;
+    a.rotateWgKey(generateWgPrivateKey(), clock.now());
+    recordsAtA.set(a.nodeId, a.wgPublicKey);
+    // B has not heard of the new key yet: A's tags must still check at B, and B's at A.
+    await clock.advance(500);
+    expect(hbFromA()).toBe('fresh');
+    expect(hbFromB()).toBe('fresh');
+    // The new record arrives at B (the store tells B's auth the key before): a heartbeat A made with the retired key still counts.
+    recordsAtB.set(a.nodeId, a.wgPublicKey);
+    atB.keyChanged(a.nodeId, oldKey);
+    await clock.advance(500);
+    expect(hbFromA()).toBe('fresh');
+    // B tags for A's new key; from then on A tags B with the new key too.
+    expect(hbFromB()).toBe('fresh');
+    const ts = atA.stamp();
+    expect(Buffer.from(atA.tag('hb', b.nodeId, ts)!)).toEqual(Buffer.from(tagWith(a.sharedKey(b.wgPublicKey), 'mesh-1', 'hb', a.nodeId, b.nodeId, ts)));
+    expect(atB.check('hb', a.nodeId, ts, atA.tag('hb', b.nodeId, ts)!)).toBe('fresh');
+    // After the grace period the retired key authenticates nothing.
+    await clock.advance(graceMs + 1);
+    const late = atA.stamp();
+    expect(atB.check('hb', a.nodeId, late, tagWith(a.sharedKey(b.wgPublicKey, oldKey), 'mesh-1', 'hb', a.nodeId, b.nodeId, late))).toBe('forged');
+    expect(atA.check('hb', b.nodeId, late, tagWith(b.sharedKey(oldKey), 'mesh-1', 'hb', b.nodeId, a.nodeId, late))).toBe('forged');
+    expect(hbFromA()).toBe('fresh');
+    expect(hbFromB()).toBe('fresh');
+  });
+
+  it('never suspects a node because it rotated its WireGuard key (no relayed heartbeat, no claim, no refutation), even when its new record reaches the members only after the failure-detection bound', async () => {
+    sim = new Simulation({peers: 8, seed: 97});
+    await sim.start();
+    await sim.advance(5_000);
+    const s = sim;
+    const rotating = s.nodes[2]!;
+    const total = (field: 'accusations' | 'probeRounds'): number => s.nodes.reduce((sum, node) => sum + node.control.stats()[field], 0);
+    const before = {accusations: total('accusations'), probeRounds: total('probeRounds'), relayed: rotating.control.stats().heartbeatsRelayed, refutations: rotating.control.stats().refutations};
+    // The identity switches (heartbeats and pings from now on are made with the new key pair) ...
+    rotating.identity.rotateWgKey(generateWgPrivateKey(), s.clock.now());
+    // ... while the record carrying the new key is held back for longer than it takes to declare a silent node dead.
+    await s.advance(detectionBound(s) + 2_000);
+    s.publish(rotating, {wgPublicKey: rotating.identity.wgPublicKey});
+    await s.until(() => s.upNodes.every((node) => node.control.liveRecords().find((record) => record.id === rotating.id)?.wgPublicKey === rotating.identity.wgPublicKey), 5_000, 'every member to hold the new key');
+    // Past the grace period: everyone tags with the new key.
+    await s.advance(40_000);
+    expect(s.events.filter((event) => event.target === rotating.id)).toEqual([]);
+    expect(s.allViewsAre(s.nodes)).toBe(true);
+    expect({accusations: total('accusations'), probeRounds: total('probeRounds'), relayed: rotating.control.stats().heartbeatsRelayed, refutations: rotating.control.stats().refutations}).toEqual(before);
   });
 });

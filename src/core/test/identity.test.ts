@@ -3,7 +3,7 @@ import {mkdtemp, readFile, rm, stat} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {generateIdentity, loadOrCreateIdentity, nodeIdFromSigningKey, verifySignature, wgPublicKeyFromPrivate} from '../src/index.js';
+import {generateIdentity, generateWgPrivateKey, loadOrCreateIdentity, nodeIdFromSigningKey, verifySignature, wgPublicKeyFromPrivate} from '../src/index.js';
 import {commandAvailable, skipWithout} from '../src/testkit/requirements.js';
 
 const hasWg = !skipWithout('the `wg pubkey` comparison', commandAvailable('wg', ['--version'], 'wireguard-tools'));
@@ -49,6 +49,24 @@ describe('identity', () => {
     expect(JSON.stringify(identity)).not.toContain(identity.wgPrivateKey);
     const {inspect} = await import('node:util');
     expect(inspect(identity)).not.toContain(identity.wgPrivateKey);
+  });
+
+  it('rotates its WireGuard key in place: same node id and signing key, the retired pair still derives its pair keys, nothing private shown', async () => {
+    const identity = generateIdentity();
+    const peer = generateIdentity();
+    const {nodeId, signingKey, wgPublicKey: oldKey} = identity;
+    const oldPairKey = Buffer.from(identity.sharedKey(peer.wgPublicKey));
+    const privateKey = generateWgPrivateKey();
+    identity.rotateWgKey(privateKey, 1234);
+    expect([identity.nodeId, identity.signingKey]).toEqual([nodeId, signingKey]);
+    expect(identity.wgPublicKey).toBe(wgPublicKeyFromPrivate(privateKey));
+    expect(identity.retiredWgKey).toEqual({publicKey: oldKey, retiredAt: 1234});
+    expect(Buffer.from(identity.sharedKey(peer.wgPublicKey))).toEqual(Buffer.from(peer.sharedKey(identity.wgPublicKey)));
+    expect(Buffer.from(identity.sharedKey(peer.wgPublicKey, oldKey))).toEqual(oldPairKey);
+    expect(() => identity.sharedKey(peer.wgPublicKey, peer.wgPublicKey)).toThrow(/not a WireGuard key of this identity/);
+    expect(() => identity.rotateWgKey('AAAA', 0)).toThrow(/32 bytes/);
+    const {inspect} = await import('node:util');
+    for (const shown of [JSON.stringify(identity), inspect(identity)]) expect(shown).not.toContain(privateKey);
   });
 
   it('rejects a corrupt identity file with a clear error', async () => {

@@ -12,7 +12,8 @@ import type {SelectedRoute} from '../src/routing/select.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime, SAVE_DELAY_MS} from '../src/runtime/mesh-runtime.js';
 import type {MeshSettings} from '../src/runtime/mesh-settings.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId} from '../src/testkit/signed-fixtures.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '../src/testkit/signed-fixtures.js';
+import {issueMembership} from '../src/trust/admin.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 const INTERFACE = 'wgmrt0';
@@ -38,6 +39,7 @@ function newStore(meshId: string, clock: SimulatedClock): TwoPhaseStore {
 /** A peer's runtime, up, with one other member (`other`) in its store. */
 async function upRuntime() {
   const meshId = testMeshId();
+  const identity = generateIdentity();
   const clock = new SimulatedClock(FIXTURE_NOW);
   const store = newStore(meshId, clock);
   const driver = new StubWgDriver({allocatePort: async () => 51820});
@@ -59,9 +61,9 @@ async function upRuntime() {
     postUp: [],
     preDown: [],
     postDown: [],
+    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
   };
-  const identity = generateIdentity();
-  const runtime = new MeshRuntime({settings, store, identity, driver, repository, logger: silentLogger(), clock, controlPort: 7946});
+  const runtime = new MeshRuntime({settings, store, identity, driver, repository, logger: silentLogger(), clock, controlPort: 7946, maxClockSkewMs: 60_000});
   opened.push(runtime);
   const other = makeTestNode(meshId, {now: FIXTURE_NOW});
   store.merge([other.record()]);

@@ -58,15 +58,24 @@ describe('mesh authority and credentials', () => {
     expect(() => verifyEntry(node.record({role: 'client', controlEndpoint: null, wgEndpoint: null}), verify(meshId))).not.toThrow();
   });
 
-  it('accepts a granted admin and carries the grant end as the credential end', () => {
+  it('accepts what a granted admin issued while its grant was valid, for good, and nothing it issued after', () => {
     const meshId = testMeshId();
     const adminNode = generateIdentity();
     const grant = issueGrant(testMeshAuthority(meshId), adminNode.signingKey, now, now + 1000);
     const admin: MeshAdmin = {meshId, signer: {publicKey: adminNode.signingKey, sign: (data) => adminNode.sign(data)}, chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant}};
     const identity = generateIdentity();
     const node = makeTestNode(meshId, {identity, now, credential: issueMembership(admin, identity.signingKey, 'peer', now)});
-    const verified = verifyEntry(node.record(), verify(meshId));
-    expect(verified.validUntil).toBe(now + 1000);
+    expect(verifyEntry(node.record(), {...verify(meshId), now: now + 10_000}).validUntil).toBeUndefined();
+    const late = makeTestNode(meshId, {identity, now, credential: issueMembership(admin, identity.signingKey, 'peer', now + 2000)});
+    expect(() => verifyEntry(late.record(), verify(meshId))).toThrow(/after the issuer's admin grant ended/);
+    expect(() => verifyEntry(issueRevocation(admin, node.id, 'node', now + 2000), verify(meshId))).toThrow(/after the issuer's admin grant ended/);
+  });
+
+  it('carries the end of a direct membership as the entry end', () => {
+    const meshId = testMeshId();
+    const identity = generateIdentity();
+    const node = makeTestNode(meshId, {identity, now, credential: issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', now, now + 500)});
+    expect(verifyEntry(node.record(), verify(meshId)).validUntil).toBe(now + 500);
   });
 
   it('admits a node through an invite redemption, bound to that node and that invite', () => {

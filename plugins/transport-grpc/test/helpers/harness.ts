@@ -2,7 +2,7 @@
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {systemClock, systemRandom, type Transport} from '@wgmesh/core';
+import {generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, type NodeIdentity, type Transport} from '@wgmesh/core';
 import {recordingLogger, type RecordingLogger} from '@wgmesh/core/testkit';
 import {grpcTransportFactory} from '../../src/factory.js';
 import type {GrpcTransport} from '../../src/transport.js';
@@ -10,8 +10,10 @@ import type {NodeFiles} from './pki.js';
 
 /** How to build one transport. */
 export interface TransportSpec {
-  /** Certificate files; omitted = no certificates. */
-  node?: NodeFiles;
+  /** CA mode: the certificate files (and the identity they are for); omitted = default mode (the node's self-issued certificate). */
+  node?: Partial<NodeFiles>;
+  /** The node identity in default mode (else `node.identity`, else a new one). */
+  identity?: NodeIdentity;
   /** The `grpc:` section. */
   section?: Record<string, unknown>;
   /** Daemon `gRPCPort` (default 0: any free port). */
@@ -24,6 +26,8 @@ export interface TransportSpec {
 export interface Built {
   transport: GrpcTransport;
   logger: RecordingLogger;
+  /** The node identity the transport proves. */
+  identity: NodeIdentity;
 }
 
 /** Keeps every transport and temp dir it made, so `closeAll` can clean up even after a failure. */
@@ -39,18 +43,21 @@ export class Harness {
     const logger = recordingLogger();
     const abort = new AbortController();
     this.aborts.push(abort);
+    const {identity: fileIdentity, ...files} = spec.node ?? {};
+    const identity = fileIdentity ?? spec.identity ?? generateIdentity();
     const transport = (await grpcTransportFactory.create({
       config: {listenAddress: '127.0.0.1', ...spec.section},
-      daemonConfig: {gRPCPort: spec.port ?? 0, timeoutMs: spec.timeoutMs ?? 5_000, ...spec.node},
+      daemonConfig: {gRPCPort: spec.port ?? 0, timeoutMs: spec.timeoutMs ?? 5_000, ...files},
       logger,
       dataDir,
       signal: abort.signal,
-      identity: {nodeId: '0'.repeat(32), signingKey: '', wgPublicKey: ''},
+      identity: {nodeId: identity.nodeId, signingKey: identity.signingKey, wgPublicKey: identity.wgPublicKey},
+      tls: await selfIssueTlsIdentity(identity),
       clock: systemClock,
       random: systemRandom,
     })) as GrpcTransport;
     this.transports.push(transport);
-    return {transport, logger};
+    return {transport, logger, identity};
   }
 
   /** Close every transport and remove every temp dir. */

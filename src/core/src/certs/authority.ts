@@ -4,7 +4,7 @@
  * issue), and issue node certificates for the transport's mutual TLS. Files
  * are the job of ./files.ts.
  */
-import {createPrivateKey, generateKeyPair, X509Certificate, type KeyObject} from 'node:crypto';
+import {createPrivateKey, createPublicKey, generateKeyPair, X509Certificate, type KeyObject} from 'node:crypto';
 import {promisify} from 'node:util';
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import {InvalidInputError} from '../errors.js';
@@ -20,9 +20,11 @@ export const DEFAULT_NODE_DAYS = 730;
 export const MAX_CERTIFICATE_DAYS = 36_500;
 
 const DAY_MS = 86_400_000;
-// notBefore is set a little in the past so a peer whose clock lags ours by a
-// few minutes does not reject a certificate made a moment ago.
-const BACKDATE_MS = 5 * 60_000;
+/**
+ * notBefore is set a little in the past so a peer whose clock lags ours by a
+ * few minutes does not reject a certificate made a moment ago.
+ */
+export const BACKDATE_MS = 5 * 60_000;
 
 /** The clock and randomness certificate code uses; real ones by default. */
 export interface CertsDependencies {
@@ -62,6 +64,12 @@ export interface IssueNodeCertificateOptions {
   readonly hosts: readonly string[];
   /** Validity in days; default {@link DEFAULT_NODE_DAYS}. Cut to the CA's own expiry. */
   readonly days?: number;
+  /**
+   * The node's Ed25519 signing key (raw 32 bytes in base64): the certificate
+   * is issued for that key, so it proves the node id, and no key pair is made.
+   * Without it a new ECDSA key pair is made (a certificate no daemon accepts as its own).
+   */
+  readonly signingKey?: string;
 }
 
 /** A freshly issued node certificate with its new private key. */
@@ -70,8 +78,8 @@ export interface NodeCertificate {
   readonly name: string;
   /** The certificate in PEM. */
   readonly certificatePem: string;
-  /** The node's new ECDSA P-256 private key. Never log it. */
-  readonly privateKey: KeyObject;
+  /** The node's new ECDSA P-256 private key, or undefined when issued for a given signing key. Never log it. */
+  readonly privateKey: KeyObject | undefined;
   /** The subject alternative names the certificate carries. */
   readonly altNames: SubjectAltNames;
   /** When the certificate expires. */
@@ -94,11 +102,23 @@ async function newKeyPair(): Promise<{publicKey: KeyObject; privateKey: KeyObjec
  * A random positive serial number of 16 bytes (RFC 5280 asks for at most 20,
  * and for uniqueness per CA, which 127 random bits give).
  */
-function serialNumber(random: RandomSource): Uint8Array {
+export function serialNumber(random: RandomSource): Uint8Array {
   const bytes = new Uint8Array(random.bytes(16));
   // The first byte must be below 0x80 (positive) and not 0 (minimal DER).
   bytes[0] = (bytes[0]! & 0x7f) || 0x01;
   return bytes;
+}
+
+/**
+ * The key object of a node's Ed25519 signing key given as raw base64.
+ * @throws InvalidInputError when it is not 32 bytes of base64.
+ */
+export function signingPublicKey(signingKeyBase64: string): KeyObject {
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(signingKeyBase64)) {
+    throw new InvalidInputError(`invalid --signing-key ${JSON.stringify(signingKeyBase64.slice(0, 60))}: give the node's Ed25519 signing key, 32 bytes in base64 (44 characters ending in '=')`);
+  }
+  const x = Buffer.from(signingKeyBase64, 'base64').toString('base64url');
+  return createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x}, format: 'jwk'});
 }
 
 /**
@@ -198,7 +218,8 @@ export async function openCertificateAuthority(
 }
 
 /**
- * Issue a node certificate with a new ECDSA P-256 key: CN = name, SANs for
+ * Issue a node certificate for the node's Ed25519 signing key (or, without
+ * `signingKey`, a new ECDSA P-256 key): CN = name, SANs for
  * every host (DNS names and IPv4/IPv6 addresses), keyUsage digitalSignature,
  * extendedKeyUsage serverAuth + clientAuth (one certificate serves both ends of
  * mutual TLS). A validity that would outlive the CA is cut to the CA's expiry.
@@ -215,7 +236,7 @@ export async function issueNodeCertificate(ca: CertificateAuthority, options: Is
   const now = clock.now();
   const requested = now + days * DAY_MS;
   const truncated = requested > ca.notAfter.getTime();
-  const {publicKey, privateKey} = await newKeyPair();
+  const {publicKey, privateKey} = options.signingKey === undefined ? await newKeyPair() : {publicKey: signingPublicKey(options.signingKey), privateKey: undefined};
   const certificatePem = await encodeCertificate({
     profile: 'node',
     serialNumber: serialNumber(random),

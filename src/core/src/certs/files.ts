@@ -1,18 +1,21 @@
 /**
  * The certificate files on disk, as `wgmesh certs init` and `wgmesh certs
  * issue` lay them out: a CA directory with ca.crt (0644) and ca.key (0600), and
- * a node directory with NAME.crt (0644), NAME.key (0600) and a copy of ca.crt.
+ * a node directory with NAME.crt (0644), a copy of ca.crt and, for a
+ * certificate not issued for the node's own key, NAME.key (0600).
  * Nothing is overwritten unless asked, and every check runs before the first
  * byte is written, so a refused command leaves no half-made set behind.
  */
-import {lstat, readFile, stat} from 'node:fs/promises';
+import {lstat, readdir, readFile, stat} from 'node:fs/promises';
 import {join, resolve} from 'node:path';
 import {InvalidInputError} from '../errors.js';
+import {createIdentity, loadIdentity, nodeIdFromSigningKey} from '../identity/identity.js';
 import {writeFileAtomic} from '../util/files.js';
 import {
   createCertificateAuthority,
   issueNodeCertificate,
   openCertificateAuthority,
+  signingPublicKey,
   validateDays,
   type CertificateAuthority,
   type CertsDependencies,
@@ -51,8 +54,10 @@ export interface NodeCertificateFiles {
   readonly caCertificatePath: string;
   /** OUT/NAME.crt, the config's `certificatePath`. */
   readonly certificatePath: string;
-  /** OUT/NAME.key (0600), the config's `privateKeyPath`. */
-  readonly privateKeyPath: string;
+  /** OUT/NAME.key (0600), the config's `privateKeyPath`; undefined when issued for the node's own key (the daemon uses its identity). */
+  readonly privateKeyPath: string | undefined;
+  /** The node id the certificate proves, when issued for the node's key. */
+  readonly nodeId: string | undefined;
   /** DNS subject alternative names. */
   readonly dnsNames: readonly string[];
   /** IP subject alternative names. */
@@ -77,6 +82,12 @@ export interface IssueNodeCertificateFilesOptions extends IssueNodeCertificateOp
   readonly caDir: string;
   /** Directory to write NAME.crt, NAME.key and ca.crt into; created (0700) when missing. */
   readonly outDir: string;
+  /**
+   * A daemon's data directory: the certificate is issued for the signing key
+   * of the identity there (created, as the daemon would, when there is none).
+   * Excludes `signingKey`.
+   */
+  readonly dataDir?: string;
   /** Overwrite existing files instead of refusing. */
   readonly force?: boolean;
 }
@@ -216,10 +227,35 @@ export async function loadCertificateAuthority(caDir: string, deps: CertsDepende
   return openCertificateAuthority(certificate, privateKey, {certificate: certificatePath, privateKey: privateKeyPath}, deps);
 }
 
+/** File name of a daemon's identity inside its data directory. */
+const IDENTITY_FILE = 'identity.json';
+
+/**
+ * The signing key of the daemon identity in `dataDir`; a new identity is made
+ * there when there is none, unless the directory holds meshes (those belong to
+ * a lost identity, and the daemon refuses to start without it).
+ * @throws InvalidInputError when the identity file is unreadable or lost.
+ */
+async function signingKeyOfDataDir(dataDir: string): Promise<string> {
+  const file = join(resolve(dataDir), IDENTITY_FILE);
+  try {
+    const identity = await loadIdentity(file);
+    if (identity) return identity.signingKey;
+    const meshes = await readdir(join(resolve(dataDir), 'meshes')).catch(() => []);
+    if (meshes.length > 0) throw new InvalidInputError(`${file} is missing but ${dataDir} holds meshes; restore the identity file before issuing its certificate`);
+    return (await createIdentity(file)).signingKey;
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw error;
+    throw new InvalidInputError(`cannot use the identity in --data-dir ${dataDir}: ${(error as Error).message}`);
+  }
+}
+
 /**
  * Issue a node certificate from the CA in `caDir` and write OUT/NAME.crt
- * (0644), OUT/NAME.key (0600) and OUT/ca.crt (0644; an identical existing copy
- * is not a conflict, so several nodes can share one OUT).
+ * (0644) and OUT/ca.crt (0644; an identical existing copy is not a conflict,
+ * so several nodes can share one OUT). For the node's own key (`signingKey`
+ * or `dataDir`) nothing else is written: the daemon's identity holds the
+ * private key. Otherwise a new key pair is made and OUT/NAME.key (0600) written.
  * @throws InvalidInputError for bad input, a bad CA, existing files (without `force`) or a write failure.
  */
 export async function issueNodeCertificateFiles(options: IssueNodeCertificateFilesOptions, deps: CertsDependencies = {}): Promise<NodeCertificateFiles> {
@@ -230,20 +266,24 @@ export async function issueNodeCertificateFiles(options: IssueNodeCertificateFil
   }
   parseHosts(options.hosts);
   if (options.days !== undefined) validateDays(options.days);
+  if (options.dataDir !== undefined && options.signingKey !== undefined) {
+    throw new InvalidInputError('give either --data-dir or --signing-key (both name the node key the certificate is for), not both');
+  }
+  if (options.signingKey !== undefined) signingPublicKey(options.signingKey);
   const ca = await loadCertificateAuthority(options.caDir, deps);
   const outDir = resolve(options.outDir);
   const caCertificatePath = join(outDir, CA_CERTIFICATE_FILE);
   const certificatePath = join(outDir, `${name}.crt`);
-  const privateKeyPath = join(outDir, `${name}.key`);
   const force = options.force === true;
   // Into the CA's own directory, the CA's ca.crt is the copy (even if its PEM is laid out differently from ours).
   const caCopies: PlannedFile[] = outDir === resolve(options.caDir) ? [] : [{path: caCertificatePath, contents: ca.certificatePem, mode: CERTIFICATE_MODE}];
-  await checkTargets<Target>([...caCopies, {path: certificatePath}, {path: privateKeyPath}], force);
-  const node = await issueNodeCertificate(ca, options, deps);
-  const planned = [
-    {path: certificatePath, contents: node.certificatePem, mode: CERTIFICATE_MODE},
-    {path: privateKeyPath, contents: privateKeyPem(node.privateKey), mode: KEY_MODE},
-  ];
+  const forNodeKey = options.dataDir !== undefined || options.signingKey !== undefined;
+  const privateKeyPath = forNodeKey ? undefined : join(outDir, `${name}.key`);
+  await checkTargets<Target>([...caCopies, {path: certificatePath}, ...(privateKeyPath ? [{path: privateKeyPath}] : [])], force);
+  const signingKey = options.dataDir !== undefined ? await signingKeyOfDataDir(options.dataDir) : options.signingKey;
+  const node = await issueNodeCertificate(ca, {...options, signingKey}, deps);
+  const planned = [{path: certificatePath, contents: node.certificatePem, mode: CERTIFICATE_MODE}];
+  if (privateKeyPath && node.privateKey) planned.push({path: privateKeyPath, contents: privateKeyPem(node.privateKey), mode: KEY_MODE});
   // Only rewrite ca.crt when it is missing or different (and allowed).
   await writeAll([...planned, ...(await checkTargets(caCopies, force))]);
   return {
@@ -251,6 +291,7 @@ export async function issueNodeCertificateFiles(options: IssueNodeCertificateFil
     caCertificatePath,
     certificatePath,
     privateKeyPath,
+    nodeId: signingKey === undefined ? undefined : nodeIdFromSigningKey(signingKey),
     dnsNames: node.altNames.dnsNames,
     ipAddresses: node.altNames.ipAddresses,
     notAfter: node.notAfter,

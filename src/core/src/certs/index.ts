@@ -10,6 +10,7 @@ export {
   createCertificateAuthority,
   issueNodeCertificate,
   openCertificateAuthority,
+  signingPublicKey,
   validateDays,
   type CertificateAuthority,
   type CertificateAuthoritySources,
@@ -30,3 +31,4 @@ export {
   type NodeCertificateFiles,
 } from './files.js';
 export {parseHosts, validateCommonName, validateNodeName, type SubjectAltNames} from './names.js';
+export {certificateNode, selfIssueTlsIdentity, type CertificateNode, type TlsIdentity} from './node-tls.js';

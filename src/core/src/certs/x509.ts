@@ -73,8 +73,8 @@ const KEY_USAGE = {digitalSignature: 1, keyCertSign: 32, cRLSign: 64} as const;
 export interface SignatureAlgorithm {
   /** The signature algorithm's OID, written in the certificate twice. */
   readonly oid: string;
-  /** The digest node:crypto signs with. */
-  readonly hash: string;
+  /** The digest node:crypto signs with; null for Ed25519, which hashes inside the signature. */
+  readonly hash: string | null;
   /** RSA's AlgorithmIdentifier carries an explicit NULL; ECDSA's carries nothing (RFC 5758). */
   readonly nullParameters: boolean;
 }
@@ -85,12 +85,14 @@ const ECDSA_BY_CURVE: Record<string, SignatureAlgorithm> = {
   secp521r1: {oid: '1.2.840.10045.4.3.4', hash: 'sha512', nullParameters: false},
 };
 const RSA_SHA256: SignatureAlgorithm = {oid: '1.2.840.113549.1.1.11', hash: 'sha256', nullParameters: true};
+/** RFC 8410: id-Ed25519, no parameters, no separate digest. */
+const ED25519: SignatureAlgorithm = {oid: '1.3.101.112', hash: null, nullParameters: false};
 const DER_NULL = new Uint8Array([0x05, 0x00]).buffer;
 
 /**
- * The signature algorithm for a CA key. Besides the P-256 keys `certs init`
- * makes, this accepts the other ECDSA curves and RSA, so a CA made with openssl
- * works too.
+ * The signature algorithm for a signing key. Besides the P-256 keys `certs
+ * init` makes, this accepts the other ECDSA curves and RSA, so a CA made with
+ * openssl works too, and Ed25519, the key of a node's self-issued certificate.
  * @throws InvalidInputError for any other key type.
  */
 export function signatureAlgorithmFor(key: KeyObject): SignatureAlgorithm {
@@ -99,8 +101,9 @@ export function signatureAlgorithmFor(key: KeyObject): SignatureAlgorithm {
     if (algorithm) return algorithm;
   }
   if (key.asymmetricKeyType === 'rsa') return RSA_SHA256;
+  if (key.asymmetricKeyType === 'ed25519') return ED25519;
   const what = key.asymmetricKeyType === 'ec' ? `ec ${key.asymmetricKeyDetails?.namedCurve ?? '(unknown curve)'}` : key.asymmetricKeyType ?? 'unknown';
-  throw new InvalidInputError(`unsupported CA key type ${what}: wgmesh signs with ECDSA (P-256, P-384, P-521) or RSA CA keys`);
+  throw new InvalidInputError(`unsupported CA key type ${what}: wgmesh signs with ECDSA (P-256, P-384, P-521), RSA or Ed25519 keys`);
 }
 
 /** Load the ASN.1 packages on first use (see the module comment). */

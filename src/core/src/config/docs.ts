@@ -50,9 +50,18 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {key: 'interClusterChance', default: '0.15', description: 'Probability that one of the push partners of a daemon, or the partner of an anti-entropy round, is in another cluster; a number from 0 to 1.'},
   {key: 'infectionCount', default: '3', description: 'Rounds in which a daemon pushes a batch of news none of whose targets answered, to fresh targets each time, before leaving it to anti-entropy; an integer of at least 1.'},
   {key: 'gRPCPort', default: '4000', description: 'TCP port the control-plane transport listens on; an integer from 1 to 65535.'},
-  {key: 'certificatePath', default: 'none', description: "This node's TLS certificate (PEM) for the transport's mutual TLS; relative to the config file."},
-  {key: 'privateKeyPath', default: 'none', description: 'Private key (PEM) of `certificatePath`; keep it mode 0600. Relative to the config file.'},
-  {key: 'caCertificatePath', default: 'none', description: 'CA certificate (PEM) that signs every node certificate of the mesh; relative to the config file.'},
+  {
+    key: 'certificatePath',
+    default: 'none',
+    description:
+      "CA mode: this node's TLS certificate (PEM), issued by the CA for this node's key (`wgmesh certs issue --data-dir` or `--signing-key`); a certificate for another key stops the daemon at start. Unset (with `caCertificatePath`): the daemon's TLS identity is a certificate it issues itself over its node key. Relative to the config file.",
+  },
+  {key: 'privateKeyPath', default: 'none', description: "CA mode, optional: private key (PEM) of `certificatePath`, which is the node key; unset, the daemon uses its identity's key. Keep it mode 0600. Relative to the config file."},
+  {
+    key: 'caCertificatePath',
+    default: 'none',
+    description: "CA mode: CA certificate (PEM) every member's certificate must chain to, besides proving its node key; set it together with `certificatePath`. Relative to the config file.",
+  },
   {key: 'dnsEnabled', default: 'false', description: 'Answer DNS queries for `ALIAS.MESH_ID.wgmesh.` and `ALIAS.wgmesh.` on `dnsListen` (see [DNS](#dns)).'},
   {
     key: 'dnsListen',

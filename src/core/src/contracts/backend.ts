@@ -5,6 +5,7 @@ import type {StoreBackend} from './store.js';
 import type {Transport} from './transport.js';
 import type {WgDriver} from './wg-driver.js';
 import type {PublicIdentity} from '../identity/identity.js';
+import type {TlsIdentity} from '../certs/node-tls.js';
 
 /** The version of the backend contract. A factory with another version is refused. */
 export const BACKEND_API_VERSION = 1;
@@ -38,6 +39,12 @@ export interface BackendContext {
   signal: AbortSignal;
   /** The node's public identity. */
   identity: PublicIdentity;
+  /**
+   * The node's TLS identity: a certificate over its Ed25519 node key, issued
+   * by the node itself at start, and that key. Given to the transport only
+   * (absent for the other backends); a transport proves the node with it.
+   */
+  tls?: TlsIdentity;
   /** Injected time. */
   clock: Clock;
   /** Injected randomness. */

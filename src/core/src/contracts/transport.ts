@@ -6,6 +6,15 @@ export interface RemotePeer {
   address: string;
   /** Identity proven by the transport (e.g. the certificate subject), if any. */
   authenticatedAs?: string;
+  /**
+   * The node proven by the transport: the holder of the Ed25519 key whose
+   * node id this is (for gRPC, the key of the peer's TLS certificate). A
+   * daemon serves a mesh only to its members (and join requests), so a
+   * transport that cannot prove it gets nothing but join answers.
+   */
+  nodeId?: string;
+  /** Node proven by TLS: the holder of this Ed25519 key (raw 32 bytes in base64), whose node id is `nodeId`. */
+  signingKey?: string;
 }
 
 /** What a daemon serves to other daemons; the transport calls these on inbound requests. */

@@ -71,7 +71,12 @@ export interface WgForwardingState {
 export interface WgDriver {
   /** Backend name, e.g. `kernel` or `stub`. */
   readonly name: string;
-  /** Create the interface if missing and set its key, port and MTU. */
+  /**
+   * Create the interface if missing and set its key, port and MTU. On an
+   * existing interface a new key replaces the old one and everything else
+   * stays (port, peers, addresses, routes): that is how a key rotation
+   * reaches WireGuard.
+   */
   ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState>;
   /** Make the interface's peers exactly `peers`. */
   applyPeers(name: string, peers: readonly WgPeerConfig[], signal?: AbortSignal): Promise<void>;

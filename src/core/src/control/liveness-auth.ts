@@ -21,9 +21,21 @@
  * synchronised clocks, and a captured or withheld heartbeat keeps a dead node
  * alive for at most `windowMs` after it was made.
  *
- * Cost: one HMAC per message (about a microsecond or two); the pair key is an
- * ECDH + HKDF done once per peer key and cached (bounded; keyed by the peer's
- * WireGuard key, so a record that changes its key gets a new entry).
+ * Key rotation (`wgmesh node rotate-keys`): a node's new WireGuard key reaches
+ * members by gossip, so for a while some members know it and some do not.
+ * For `keyGraceMs` after its own rotation a node tags with its retired key for
+ * every member that has not yet shown (by a message tagged for the new key)
+ * that it knows the new one, and accepts tags for either of its keys; a
+ * member whose record changed its key is likewise accepted under the key
+ * before for `keyGraceMs` after the change arrived here. So members keep
+ * hearing each other while the change spreads (a member that learns the new
+ * key without having seen the old one, say one that joins meanwhile, hears
+ * the rotated node through its pings); someone holding only the retired key
+ * can make liveness evidence for at most `keyGraceMs` more.
+ *
+ * Cost: one HMAC per message (about a microsecond or two; during a grace
+ * period up to four for a tag that matches no key); the pair key is an
+ * ECDH + HKDF done once per pair of keys and cached (bounded).
  */
 import {createHmac, createSecretKey, timingSafeEqual, type KeyObject} from 'node:crypto';
 import type {Clock} from '../contracts/clock.js';
@@ -31,7 +43,7 @@ import type {NodeIdentity} from '../identity/identity.js';
 
 /** Bytes of a liveness tag (HMAC-SHA256 truncated). */
 export const TAG_BYTES = 16;
-/** Pair keys kept (one per peer WireGuard key this node exchanged liveness messages with). */
+/** Pair keys kept (one per own and peer WireGuard key this node exchanged liveness messages with). */
 const MAX_KEYS = 4096;
 /** Senders whose replay state is kept; beyond that the least recently heard is forgotten. */
 const MAX_SENDERS = 8192;
@@ -65,6 +77,8 @@ export interface LivenessAuthDeps {
    * sender stale until the clocks caught up, leaving the sender unheard here.
    */
   maxClockSkewMs: number;
+  /** How long after a key rotation (this node's, or a member's as seen here) the key before is still honoured. */
+  keyGraceMs: number;
 }
 
 interface SenderState {
@@ -79,9 +93,15 @@ interface SenderState {
 /** Tags liveness messages of one mesh and checks the ones received. */
 export class LivenessAuth {
   private readonly deps: LivenessAuthDeps;
-  /** Peer WireGuard key -> pair key as a KeyObject (made once: building one per HMAC was most of its cost); null: unusable key. */
+  /** `own key + peer key` -> pair key as a KeyObject (made once: building one per HMAC was most of its cost); null: unusable key. */
   private readonly keys = new Map<string, KeyObject | null>();
   private readonly senders = new Map<string, SenderState>();
+  /** Member -> the WireGuard key its record had before its last key change, and when that change arrived here. */
+  private readonly retiredPeerKeys = new Map<string, {key: string; at: number}>();
+  /** Members that showed they know this node's current key (after a rotation; reset by the next one). */
+  private readonly knowOwnKey = new Set<string>();
+  /** The own public key {@link knowOwnKey} is about. */
+  private knownKey: string | undefined;
   private lastStamp = 0;
 
   constructor(deps: LivenessAuthDeps) {
@@ -99,8 +119,19 @@ export class LivenessAuth {
    * @returns undefined when `to` has no usable key here (not a member, bad key)
    */
   tag(type: LivenessType, to: string, stamp: number): Uint8Array | undefined {
-    const key = this.pairKey(to);
+    const peerKey = this.deps.wgKeyOf(to);
+    const key = peerKey === undefined ? undefined : this.pairKey(this.ownKeyFor(to), peerKey);
     return key && this.compute(key, type, this.deps.identity.nodeId, to, stamp);
+  }
+
+  /**
+   * A member's key before its record changed it: the change arrived here now
+   * (the mesh's store calls this on every record whose WireGuard key changed).
+   */
+  keyChanged(id: string, previousKey: string): void {
+    this.retiredPeerKeys.delete(id);
+    this.retiredPeerKeys.set(id, {key: previousKey, at: this.deps.clock.now()});
+    if (this.retiredPeerKeys.size > MAX_SENDERS) this.retiredPeerKeys.delete(this.retiredPeerKeys.keys().next().value!);
   }
 
   /** Check a request tagged by `from` for this node, and remember its stamp when fresh. */
@@ -128,6 +159,48 @@ export class LivenessAuth {
   /** Forget a member's replay state (it left). */
   forget(id: string): void {
     this.senders.delete(id);
+    this.retiredPeerKeys.delete(id);
+    this.knowOwnKey.delete(id);
+  }
+
+  /** True while `at` (a rotation) is at most `keyGraceMs` ago. */
+  private inGrace(at: number): boolean {
+    return this.deps.clock.now() - at <= this.deps.keyGraceMs;
+  }
+
+  /** This node's retired public key while it is still honoured, else undefined. */
+  private retiredOwnKey(): string | undefined {
+    const retired = this.deps.identity.retiredWgKey;
+    return retired && this.inGrace(retired.retiredAt) ? retired.publicKey : undefined;
+  }
+
+  /** The own public key to tag for `to`: the retired one during the grace period, until `to` shows it knows the current one. */
+  private ownKeyFor(to: string): string {
+    const retired = this.retiredOwnKey();
+    if (retired === undefined) return this.deps.identity.wgPublicKey;
+    this.resetKnowOwnKey();
+    return this.knowOwnKey.has(to) ? this.deps.identity.wgPublicKey : retired;
+  }
+
+  /** Start a new {@link knowOwnKey} when the own key changed since it was filled. */
+  private resetKnowOwnKey(): void {
+    const current = this.deps.identity.wgPublicKey;
+    if (this.knownKey === current) return;
+    this.knowOwnKey.clear();
+    this.knownKey = current;
+  }
+
+  /** [own key, peer key] pairs `from` may have tagged a message to this node with, the usual pair first. */
+  private candidatePairs(from: string): [string, string][] {
+    const peerKey = this.deps.wgKeyOf(from);
+    if (peerKey === undefined) return [];
+    const own = [this.deps.identity.wgPublicKey];
+    const retired = this.retiredOwnKey();
+    if (retired !== undefined) own.push(retired);
+    const peer = [peerKey];
+    const before = this.retiredPeerKeys.get(from);
+    if (before && before.key !== peerKey && this.inGrace(before.at)) peer.push(before.key);
+    return own.flatMap((ownKey) => peer.map((key): [string, string] => [ownKey, key]));
   }
 
   private remember(from: string, state: SenderState): void {
@@ -138,23 +211,31 @@ export class LivenessAuth {
 
   private verify(type: LivenessType, from: string, to: string, stamp: number, tag: Uint8Array): boolean {
     if (tag.byteLength !== TAG_BYTES) return false;
-    const key = this.pairKey(from);
-    return key !== undefined && timingSafeEqual(this.compute(key, type, from, to, stamp), tag);
+    for (const [ownKey, peerKey] of this.candidatePairs(from)) {
+      const key = this.pairKey(ownKey, peerKey);
+      if (key === undefined || !timingSafeEqual(this.compute(key, type, from, to, stamp), tag)) continue;
+      if (ownKey === this.deps.identity.wgPublicKey && this.retiredOwnKey() !== undefined) {
+        this.resetKnowOwnKey();
+        this.knowOwnKey.add(from);
+        if (this.knowOwnKey.size > MAX_SENDERS) this.knowOwnKey.delete(this.knowOwnKey.values().next().value!);
+      }
+      return true;
+    }
+    return false;
   }
 
-  /** The pair key with member `id`, cached by its current WireGuard key. */
-  private pairKey(id: string): KeyObject | undefined {
-    const wgKey = this.deps.wgKeyOf(id);
-    if (wgKey === undefined) return undefined;
-    let key = this.keys.get(wgKey);
+  /** The pair key of this node's key `ownKey` and a member's key `peerKey`, cached. */
+  private pairKey(ownKey: string, peerKey: string): KeyObject | undefined {
+    const cacheKey = `${ownKey} ${peerKey}`;
+    let key = this.keys.get(cacheKey);
     if (key === undefined) {
       try {
-        key = createSecretKey(this.deps.identity.sharedKey(wgKey));
+        key = createSecretKey(this.deps.identity.sharedKey(peerKey, ownKey));
       } catch {
         key = null; // A low-order or malformed key: never authenticates anything.
       }
       if (this.keys.size >= MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
-      this.keys.set(wgKey, key);
+      this.keys.set(cacheKey, key);
     }
     return key ?? undefined;
   }

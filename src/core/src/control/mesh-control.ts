@@ -57,6 +57,8 @@ export class MeshControl {
   private readonly auth: LivenessAuth;
   private readonly detector: FailureDetector;
   private readonly gossip: Gossip;
+  /** Tells {@link auth} of members' key rotations. */
+  private readonly unsubscribeKeys: () => void;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(deps: MeshControlDeps) {
@@ -81,7 +83,18 @@ export class MeshControl {
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random)});
-    this.auth = new LivenessAuth({meshId, identity, clock, wgKeyOf: (id) => this.view.member(id)?.wgPublicKey, windowMs: this.timings.livenessWindowMs, maxClockSkewMs: settings.maxClockSkewMs});
+    this.auth = new LivenessAuth({
+      meshId,
+      identity,
+      clock,
+      wgKeyOf: (id) => this.view.member(id)?.wgPublicKey,
+      windowMs: this.timings.livenessWindowMs,
+      maxClockSkewMs: settings.maxClockSkewMs,
+      keyGraceMs: this.timings.keyGraceMs,
+    });
+    this.unsubscribeKeys = store.onChange(({id, current, previous}) => {
+      if (previous?.value.kind === 'record' && current.value.kind === 'record' && previous.value.wgPublicKey !== current.value.wgPublicKey) this.auth.keyChanged(id, previous.value.wgPublicKey);
+    });
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.gossip = new Gossip({...common, role, store});
     // Heartbeats carry gossip's anti-entropy digests.
@@ -102,6 +115,7 @@ export class MeshControl {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.unsubscribeKeys();
     this.scheduler.stop();
     this.gossip.stop();
     this.view.stop();
@@ -137,7 +151,8 @@ export class MeshControl {
     stats.bytesReceived += payload.byteLength;
     let reply: ControlReply;
     try {
-      reply = this.state === 'running' ? await this.answer(decodeControlRequest(payload)) : {t: 'err', reason: 'not running'};
+      const request = this.state === 'running' ? decodeControlRequest(payload) : undefined;
+      reply = request === undefined ? {t: 'err', reason: 'not running'} : peer.nodeId !== undefined && request.f !== peer.nodeId ? {t: 'err', reason: `the request claims to come from ${request.f}, but the connection proves ${peer.nodeId}`} : await this.answer(request);
     } catch (error) {
       reply = {t: 'err', reason: (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON)};
     }
@@ -161,7 +176,8 @@ export class MeshControl {
     // member): nothing but a tagged heartbeat or ping counts as hearing from it.
     if (request.t === 'push') return gossip.answerPush(request, known);
     if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
-    if (request.t === 'al') return {t: 'al', c: (this.deps.aliasClaims?.() ?? []).slice(0, MAX_ALIAS_CLAIMS), n: Math.floor(this.deps.clock.now())};
+    if (request.t === 'al') return this.joinFacts('al');
+    if (request.t === 'jn') return {t: 'err', reason: `node ${request.f} is already a member of this mesh`};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':
@@ -180,6 +196,11 @@ export class MeshControl {
       case 'mx':
         return gossip.answerExchange(request);
     }
+  }
+
+  /** What a joining node asks the member it joins through: when this member first saw each alias claim, and its clock. */
+  joinFacts<T extends 'al' | 'jn'>(t: T): {t: T; c: (readonly [string, string, number])[]; n: number} {
+    return {t, c: (this.deps.aliasClaims?.() ?? []).slice(0, MAX_ALIAS_CLAIMS), n: Math.floor(this.deps.clock.now())};
   }
 
   /**

@@ -15,8 +15,11 @@
  * - `ae`     anti-entropy: store digest and statement-table digest
  * - `mx`     statement exchange after digests differed
  * - `al`     "when did you first see each alias claim, and what does your
- *            clock say?" (a joining node asks the member it joins through;
- *            answered to any caller the transport admitted, like the snapshot)
+ *            clock say?" (answered to members)
+ * - `jn`     a join: the joiner's signing key and credential (an invite and
+ *            its redemption); the only request answered to a node that is not
+ *            a member. Answered `jn` (with what `al` answers) when the joiner
+ *            may fetch the snapshot, `err` saying why not otherwise
  *
  * `hb`, `relay` and `ping` carry `ts` (the original sender's stamp) and `a`,
  * a tag that the original sender computed for the final receiver (see
@@ -30,6 +33,7 @@
  */
 import {z} from 'zod';
 import {MAX_ENTRY_BYTES} from '../model/entries.js';
+import {MAX_CREDENTIAL_BYTES} from '../trust/credential.js';
 import {decode, encode} from '../util/codec.js';
 import {TAG_BYTES} from './liveness-auth.js';
 import {wireStatementSchema} from './statements.js';
@@ -63,6 +67,7 @@ const stamp = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const tag = z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength === TAG_BYTES, `must be ${TAG_BYTES} bytes`);
 const summaries = z.array(z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).readonly()).max(MAX_SUMMARIES);
 const storeDigest = bytes(1024);
+const aliasClaimLines = z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS);
 const statementDigest = bytes(64);
 
 /** Every request a node accepts. */
@@ -75,6 +80,7 @@ export const controlRequestSchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('ae'), f: nodeId, sd: storeDigest, md: statementDigest}),
   z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
   z.object({t: z.literal('al'), f: nodeId}),
+  z.object({t: z.literal('jn'), f: nodeId, k: z.string().regex(/^[A-Za-z0-9+/]{43}=$/), c: bytes(MAX_CREDENTIAL_BYTES)}),
 ]);
 /** A request. */
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
@@ -85,7 +91,8 @@ export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('probe'), alive: z.boolean()}),
   z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
   z.object({t: z.literal('mx'), u: statements}),
-  z.object({t: z.literal('al'), c: z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS), n: stamp}),
+  z.object({t: z.literal('al'), c: aliasClaimLines, n: stamp}),
+  z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);
 /** A reply. */

@@ -167,6 +167,14 @@ export interface ControlTimings {
   roundTimeoutMs: number;
   /** Budget of store sync sessions and pushes: the configured timeout. */
   requestTimeoutMs: number;
+  /**
+   * How long after a WireGuard key rotation the key before still
+   * authenticates liveness messages (liveness-auth.ts): max(pullInterval,
+   * 10H). By then every member that can be reached holds the new record
+   * (`pullInterval` bounds the time between two anti-entropy rounds with a
+   * partner outside the own cluster), so none is heard less because of it.
+   */
+  keyGraceMs: number;
 }
 
 /** Derive every timer from the settings, in whole milliseconds (a simulated clock then never shows fractions). */
@@ -190,5 +198,6 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
     deadProbeHorizonMs: ms(settings.deadProbeHorizonMs ?? DEAD_PROBE_HORIZON_MS),
     roundTimeoutMs: ms(Math.min(settings.timeoutMs, settings.syncIntervalMs)),
     requestTimeoutMs: ms(settings.timeoutMs),
+    keyGraceMs: ms(Math.max(settings.pullIntervalMs, 10 * h)),
   };
 }

@@ -18,20 +18,55 @@ export interface PublicIdentity {
   readonly wgPublicKey: string;
 }
 
-/** A full identity. `wgPrivateKey` goes only to the WireGuard driver. */
+/** A WireGuard key pair an identity used until its last rotation. */
+export interface RetiredWgKey {
+  /** Its public key. */
+  readonly publicKey: string;
+  /** When it was replaced (ms on the clock of the daemon that rotated it). */
+  readonly retiredAt: number;
+}
+
+/**
+ * A full identity. `wgPrivateKey` goes only to the WireGuard driver. The
+ * Ed25519 key (and with it the node id) never changes; the WireGuard key pair
+ * changes with {@link NodeIdentity.rotateWgKey}, and every component reads
+ * `wgPublicKey`, `wgPrivateKey` and {@link NodeIdentity.sharedKey} when it
+ * uses them, so all of them follow a rotation at once.
+ */
 export interface NodeIdentity extends PublicIdentity {
   /** WireGuard private key in base64, as `wg genkey` prints. Never log it. */
   readonly wgPrivateKey: string;
   /** Sign bytes with the Ed25519 key. */
   sign(data: Uint8Array): Uint8Array;
   /**
+   * The Ed25519 private key as a key object, for the transport's TLS identity
+   * only (a TLS handshake signs with the key itself). Never log or store it.
+   */
+  tlsPrivateKey(): KeyObject;
+  /**
    * A 32-byte key shared with the holder of the WireGuard public key
    * `peerWgPublicKeyBase64` (X25519 ECDH, then HKDF-SHA256 with info
    * {@link SHARED_KEY_INFO}); both ends derive the same key. Used to
    * authenticate cheap control messages (heartbeats) without a signature.
+   * `ownWgPublicKey` picks this node's side: the current key pair (the
+   * default) or the retired one ({@link retiredWgKey}).
    * @throws DecodeError when the peer key is not 32 bytes or is a low-order point (all-zero secret)
+   * @throws Error when `ownWgPublicKey` is neither the current nor the retired public key
    */
-  sharedKey(peerWgPublicKeyBase64: string): Uint8Array;
+  sharedKey(peerWgPublicKeyBase64: string, ownWgPublicKey?: string): Uint8Array;
+  /**
+   * The key pair the last {@link rotateWgKey} replaced, or undefined. Kept in
+   * memory only (never stored), so that members that have not yet learned
+   * the new key can still be understood for a while (liveness-auth.ts).
+   */
+  readonly retiredWgKey: RetiredWgKey | undefined;
+  /**
+   * Use `wgPrivateKey` as the WireGuard key from now on; the current pair
+   * becomes {@link retiredWgKey}, retired at `at`. In memory only: storing the
+   * key first is the caller's job ({@link storeWgPrivateKey}).
+   * @throws DecodeError when the key is not 32 bytes in base64
+   */
+  rotateWgKey(wgPrivateKey: string, at: number): void;
 }
 
 /** HKDF `info` of {@link NodeIdentity.sharedKey}: binds the key to this one use. */
@@ -43,6 +78,10 @@ const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 const rawTail = (der: Buffer): Buffer => der.subarray(der.length - 32);
+/** The raw public key (base64) of a private KeyObject. */
+const rawPublic = (key: KeyObject): string => rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64');
+/** An Ed25519 private KeyObject from its raw 32 bytes. */
+const ed25519Private = (raw: Buffer): KeyObject => createPrivateKey({key: Buffer.concat([ED25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
 
 /** X25519 + HKDF for {@link NodeIdentity.sharedKey}. */
 function deriveSharedKey(wgPrivate: KeyObject, peerWgPublicKeyBase64: string): Uint8Array {
@@ -71,8 +110,7 @@ export function nodeIdFromSigningKey(signingKeyBase64: string): string {
 export function wgPublicKeyFromPrivate(privateKeyBase64: string): string {
   const raw = Buffer.from(privateKeyBase64, 'base64');
   if (raw.length !== 32) throw new DecodeError('a WireGuard private key is 32 bytes in base64');
-  const key = createPrivateKey({key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
-  return rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64');
+  return rawPublic(createPrivateKey({key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8'}));
 }
 
 /** Verify an Ed25519 signature by a raw base64 public key. Never throws on bad input. */
@@ -95,23 +133,50 @@ const identityFileSchema = z.object({
   wgPrivateKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
 });
 
-function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): NodeIdentity {
-  const signingPrivate: KeyObject = createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8, signingPrivateRaw]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const signingKey = rawTail(createPublicKey(signingPrivate).export({format: 'der', type: 'spki'})).toString('base64');
+/** A WireGuard key pair in the forms an identity needs. */
+interface WgKeyPair {
+  privateKey: string;
+  publicKey: string;
+  object: KeyObject;
+}
+
+function wgKeyPair(privateKey: string): WgKeyPair {
   // Checks the key's length (DecodeError) before the key object is made.
-  const wgPublicKey = wgPublicKeyFromPrivate(wgPrivateKey);
-  const wgPrivate = createPrivateKey({key: Buffer.concat([X25519_PKCS8, Buffer.from(wgPrivateKey, 'base64')]), format: 'der', type: 'pkcs8'});
+  const publicKey = wgPublicKeyFromPrivate(privateKey);
+  const object = createPrivateKey({key: Buffer.concat([X25519_PKCS8, Buffer.from(privateKey, 'base64')]), format: 'der', type: 'pkcs8'});
+  return {privateKey, publicKey, object};
+}
+
+function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): NodeIdentity {
+  const signingPrivate = ed25519Private(signingPrivateRaw);
+  const signingKey = rawPublic(signingPrivate);
+  let current = wgKeyPair(wgPrivateKey);
+  let retired: (WgKeyPair & {retiredAt: number}) | undefined;
+  const own = (publicKey: string | undefined): WgKeyPair => {
+    if (publicKey === undefined || publicKey === current.publicKey) return current;
+    if (publicKey === retired?.publicKey) return retired;
+    throw new Error('not a WireGuard key of this identity');
+  };
   const identity: NodeIdentity = {
     nodeId: nodeIdFromSigningKey(signingKey),
     signingKey,
-    wgPublicKey,
-    wgPrivateKey,
+    get wgPublicKey() {
+      return current.publicKey;
+    },
+    get wgPrivateKey() {
+      return current.privateKey;
+    },
+    get retiredWgKey() {
+      return retired && {publicKey: retired.publicKey, retiredAt: retired.retiredAt};
+    },
     sign: (data) => new Uint8Array(sign(null, data, signingPrivate)),
-    sharedKey: (peer) => deriveSharedKey(wgPrivate, peer),
+    tlsPrivateKey: () => signingPrivate,
+    sharedKey: (peer, ownPublicKey) => deriveSharedKey(own(ownPublicKey).object, peer),
+    rotateWgKey: (privateKey, at) => {
+      const next = wgKeyPair(privateKey);
+      retired = {...current, retiredAt: at};
+      current = next;
+    },
   };
   // Keep the private key out of JSON.stringify and util.inspect, so it cannot
   // end up in a log line by accident.
@@ -119,11 +184,19 @@ function identityFromKeys(signingPrivateRaw: Buffer, wgPrivateKey: string): Node
   return identity;
 }
 
+/** A fresh private key of `type`, raw 32 bytes in base64. */
+function rawPrivateKey(type: 'ed25519' | 'x25519'): string {
+  return rawTail(generateKeyPairSync(type as 'ed25519').privateKey.export({format: 'der', type: 'pkcs8'})).toString('base64');
+}
+
 /** Fresh private keys, raw 32 bytes each in base64. */
 function newKeyMaterial(): {signingPrivateKey: string; wgPrivateKey: string} {
-  const rawPrivate = (type: 'ed25519' | 'x25519'): string =>
-    rawTail(generateKeyPairSync(type as 'ed25519').privateKey.export({format: 'der', type: 'pkcs8'})).toString('base64');
-  return {signingPrivateKey: rawPrivate('ed25519'), wgPrivateKey: rawPrivate('x25519')};
+  return {signingPrivateKey: rawPrivateKey('ed25519'), wgPrivateKey: generateWgPrivateKey()};
+}
+
+/** A fresh WireGuard private key in base64 (what `wg genkey` prints). */
+export function generateWgPrivateKey(): string {
+  return rawPrivateKey('x25519');
 }
 
 /**
@@ -154,6 +227,22 @@ export async function createIdentity(file: string): Promise<NodeIdentity> {
 }
 
 /**
+ * Replace the WireGuard private key stored in the identity file `file` of
+ * `identity` with `wgPrivateKey` (atomically, mode 0600); the signing key is
+ * kept as it is.
+ * @throws DecodeError when the file is missing, invalid, or holds another node's identity
+ */
+export async function storeWgPrivateKey(file: string, identity: PublicIdentity, wgPrivateKey: string): Promise<void> {
+  wgPublicKeyFromPrivate(wgPrivateKey);
+  const stored = await readJsonFile(file, identityFileSchema, 'identity file');
+  if (!stored) throw new DecodeError(`the identity file ${file} is missing: restore it from a backup and restart the daemon`);
+  if (nodeIdFromSigningKey(rawPublic(ed25519Private(Buffer.from(stored.signingPrivateKey, 'base64')))) !== identity.nodeId) {
+    throw new DecodeError(`the identity file ${file} holds another node's identity than the running daemon's (${identity.nodeId}): restore the right file and restart the daemon`);
+  }
+  await writeFileAtomic(file, JSON.stringify({version: 1, signingPrivateKey: stored.signingPrivateKey, wgPrivateKey}, null, 2) + '\n', 0o600);
+}
+
+/**
  * Load the identity stored at `file`, or create and store a new one (mode 0600)
  * when there is none.
  */
@@ -178,9 +267,9 @@ export interface Ed25519Signer {
 export function ed25519Signer(privateKeyBase64?: string): Ed25519Signer {
   const raw = privateKeyBase64 === undefined ? Buffer.from(newKeyMaterial().signingPrivateKey, 'base64') : Buffer.from(privateKeyBase64, 'base64');
   if (raw.length !== 32) throw new DecodeError('an Ed25519 private key is 32 bytes in base64');
-  const key = createPrivateKey({key: Buffer.concat([ED25519_PKCS8, raw]), format: 'der', type: 'pkcs8'});
+  const key = ed25519Private(raw);
   const signer: Ed25519Signer = {
-    publicKey: rawTail(createPublicKey(key).export({format: 'der', type: 'spki'})).toString('base64'),
+    publicKey: rawPublic(key),
     privateKey: raw.toString('base64'),
     sign: (data) => new Uint8Array(sign(null, data, key)),
   };

@@ -23,12 +23,42 @@ export type MeshSettingsInput = z.infer<typeof meshSettingsSchema>;
 
 /** Parameters of `mesh.join`. */
 export const meshJoinSchema = meshSettingsSchema.extend({
-  meshId: z.string(),
-  /** Control endpoint of any member: `host:port` or `[v6]:port`. */
-  via: z.string().min(1).max(300),
+  /** The invite line printed by `mesh invite`. */
+  invite: z.string().min(1).max(8192),
+  /** When given, the mesh the invite must be for. */
+  meshId: z.string().optional(),
+  /** Control endpoint of a member to try first: `host:port` or `[v6]:port`. */
+  via: z.string().min(1).max(300).optional(),
 });
 /** Parameters of `mesh.join`. */
 export type MeshJoinInput = z.infer<typeof meshJoinSchema>;
+
+/** Parameters of `mesh.invite`. */
+export const meshInviteSchema = z.object({
+  meshId: z.string(),
+  role: z.enum(ROLES).default('peer'),
+  uses: z.number().int().min(1).max(10_000).default(1),
+  /** How long the invite may be redeemed (ms). */
+  validForMs: z.number().int().min(1000).max(366 * 24 * 3600_000),
+});
+
+/** Parameters of `mesh.revoke`: a node (id, alias or address) or an invite id. */
+export const meshRevokeSchema = z
+  .object({
+    meshId: z.string(),
+    node: z.string().min(1).max(64).optional(),
+    invite: z.string().min(1).max(64).optional(),
+    reason: z.string().max(200).optional(),
+  })
+  .refine((params) => (params.node === undefined) !== (params.invite === undefined), 'give either a node or --invite');
+
+/** Parameters of `mesh.admin.grant`. */
+export const meshAdminGrantSchema = z.object({
+  meshId: z.string(),
+  node: z.string().min(1).max(64),
+  /** How long the grant lasts (ms); absent: until revoked with the authority. */
+  validForMs: z.number().int().min(1000).optional(),
+});
 
 /** Parameters of `service.set`: one mesh, or every mesh of the node when `meshId` is absent. */
 export const serviceSetSchema = z.object({
@@ -163,6 +193,8 @@ export interface AliasConflictView {
 /** `mesh show --json`, also the document `mesh query` evaluates. */
 export interface MeshShowView extends Omit<MeshView, 'nodes'> {
   nodes: MeshShowNode[];
+  /** Present when this node is an admin of the mesh: it holds the authority key, or an admin grant. */
+  admin?: 'authority' | 'grant';
   /** Every alias claimed by more than one node, sorted by alias. */
   aliasConflicts: AliasConflictView[];
 }
@@ -190,6 +222,8 @@ export interface MeshSummary {
   /** The WireGuard interface; '-' for a mesh that is not running. */
   interface: string;
   members: number;
+  /** Present when this node is an admin of the mesh: it holds the authority key, or an admin grant. */
+  admin?: 'authority' | 'grant';
   /**
    * Present only when something is wrong with this mesh on this node: a
    * damaged file found at start (and what was done about it), or why the mesh
@@ -211,6 +245,18 @@ export interface StatusView {
   metrics?: {address: string; url: string};
 }
 
+/** Parameters of `node.rotateKeys`: `meshId`, when given, must be the node's only mesh (the key is per node). */
+export const nodeRotateKeysSchema = z.object({meshId: z.string().optional()}).strict();
+/** Parameters of `node.rotateKeys`. */
+export type NodeRotateKeysInput = z.infer<typeof nodeRotateKeysSchema>;
+
+/** `node rotate-keys --json`: the WireGuard public key before and after, and the meshes that now carry the new one. */
+export interface NodeRotateKeysResult {
+  oldPublicKey: string;
+  newPublicKey: string;
+  meshIds: string[];
+}
+
 /** Every IPC method: its params and result types. */
 export interface IpcMethods {
   status: {params: Record<string, never>; result: StatusView};
@@ -222,6 +268,24 @@ export interface IpcMethods {
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
   'node.set': {params: NodeSetInput; result: NodeSetResult};
+  'mesh.invite': {params: z.input<typeof meshInviteSchema>; result: {meshId: string; inviteId: string; token: string; role: 'peer' | 'client'; uses: number; expiresAt: number; endpoints: string[]}};
+  'mesh.invites': {params: {meshId: string}; result: InviteListItem[]};
+  'mesh.revoke': {params: z.input<typeof meshRevokeSchema>; result: {meshId: string; nodeId?: string; inviteId?: string}};
+  'mesh.admin.export': {params: {meshId: string}; result: {meshId: string; line: string}};
+  'mesh.admin.import': {params: {line: string}; result: {meshId: string; kind: 'authority' | 'grant'}};
+  'mesh.admin.grant': {params: z.input<typeof meshAdminGrantSchema>; result: {meshId: string; nodeId: string; line: string}};
+  'node.rotateKeys': {params: NodeRotateKeysInput; result: NodeRotateKeysResult};
+}
+
+/** One invite of `mesh invites`. */
+export interface InviteListItem {
+  id: string;
+  role: 'peer' | 'client';
+  uses: number;
+  used: number;
+  issuedAt: number;
+  expiresAt: number;
+  state: 'open' | 'used up' | 'revoked';
 }
 
 /** A method name. */

@@ -16,6 +16,8 @@ import type {
   MeshShowNode,
   MeshShowView,
   MeshSummary,
+  InviteListItem,
+  NodeRotateKeysResult,
   NodeSetResult,
   PeerStatsView,
   RouteView,
@@ -25,7 +27,8 @@ import type {
 const text = string();
 const count = integer(0);
 
-const meshSummary = object<MeshSummary>({meshId: text, prefix: text, interface: text, members: count, problem: optional(text)});
+const meshSummary = object<MeshSummary>({meshId: text, prefix: text, interface: text, members: count, admin: optional(oneOf(['authority', 'grant'])), problem: optional(text)});
+const role = oneOf(['peer', 'client']);
 
 const status = object<StatusView>({
   pid: integer(0),
@@ -65,6 +68,7 @@ const meshShow = object<MeshShowView>({
   nodes: array(meshShowNode),
   inbound: object<InboundCounters>({snapshots: count, syncs: count, messages: count}),
   aliasConflicts: array(object<AliasConflictView>({alias: text, owner: text, others: array(text)})),
+  admin: optional(oneOf(['authority', 'grant'])),
 });
 
 const meshIds = object<{meshIds: string[]}>({meshIds: array(text)});
@@ -83,6 +87,15 @@ const RESULT_SHAPES: {[M in IpcMethod]: Shape<IpcMethods[M]['result']>} = {
     meshIds: array(text),
     aliasLost: array(object<AliasLostView>({meshId: text, alias: text, owner: text, ownerAddress: text})),
   }),
+  'mesh.invite': object<IpcMethods['mesh.invite']['result']>({meshId: text, inviteId: text, token: text, role, uses: count, expiresAt: number, endpoints: array(text)}),
+  'mesh.invites': array(
+    object<InviteListItem>({id: text, role, uses: count, used: count, issuedAt: number, expiresAt: number, state: oneOf(['open', 'used up', 'revoked'])}),
+  ),
+  'mesh.revoke': object<IpcMethods['mesh.revoke']['result']>({meshId: text, nodeId: optional(text), inviteId: optional(text)}),
+  'mesh.admin.export': object<{meshId: string; line: string}>({meshId: text, line: text}),
+  'mesh.admin.import': object<{meshId: string; kind: 'authority' | 'grant'}>({meshId: text, kind: oneOf(['authority', 'grant'])}),
+  'mesh.admin.grant': object<{meshId: string; nodeId: string; line: string}>({meshId: text, nodeId: text, line: text}),
+  'node.rotateKeys': object<NodeRotateKeysResult>({oldPublicKey: text, newPublicKey: text, meshIds: array(text)}),
 };
 
 /**

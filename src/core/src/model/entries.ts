@@ -9,7 +9,7 @@ import {isNodeAddress} from '../addressing/address.js';
 import {nodeIdFromSigningKey, verifySignature, type NodeIdentity} from '../identity/identity.js';
 import {DecodeError, EntryRejectedError} from '../errors.js';
 import {decode, encode} from '../util/codec.js';
-import {CredentialMemo, openAdminChain, type CredentialFacts} from '../trust/credential.js';
+import {CredentialMemo, issuedAfterGrant, openAdminChain, type CredentialFacts} from '../trust/credential.js';
 import {entryBodySchema, type EntryBody, type Revocation, type SignedEntry, type VerifiedEntry} from './record.js';
 
 /** Largest encoded entry body accepted (a full record is well under 16 KiB). */
@@ -78,7 +78,8 @@ function authorityReason(value: EntryBody): {reason?: string; validUntil?: numbe
     const admin = openAdminChain({authorityKey: value.authority, grant: value.grant}, value.meshId, 0);
     if (typeof admin === 'string') return {reason: `revocation of ${value.id} is not from an admin: ${admin}`};
     if (admin.adminKey !== value.signingKey) return {reason: `revocation of ${value.id} is signed by a key its grant does not name`};
-    return {};
+    const late = issuedAfterGrant(admin.validUntil, value.updatedAt);
+    return late === undefined ? {} : {reason: `revocation of ${value.id} was ${late}`};
   }
   if (nodeIdFromSigningKey(value.signingKey) !== value.id) return {reason: `entry claims node id ${value.id} but its signing key belongs to another node`};
   const facts = credentials.open(value.credential, value.meshId, value.signingKey);

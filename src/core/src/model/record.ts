@@ -88,6 +88,8 @@ export const revocationSchema = z.object({
   authority: base64Key,
   grant: z.object({b: z.custom<Uint8Array>((value) => value instanceof Uint8Array), s: z.custom<Uint8Array>((value) => value instanceof Uint8Array)}).nullable(),
   reason: z.string().max(MAX_REVOCATION_REASON).nullable(),
+  /** The invite the revoked node came in with, if any: its use stays spent. */
+  invite: nodeId.nullable(),
   version: timestamp,
   updatedAt: timestamp,
 });

@@ -3,7 +3,7 @@
  * through one serial queue, so that no two mesh operations interleave.
  * Transport-facing behaviour (join, gossip, failure detection) plugs in here.
  */
-import {assertMeshId, generateMeshId} from '../addressing/mesh-id.js';
+import {assertMeshId} from '../addressing/mesh-id.js';
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {LogLimiter} from '../util/log-limiter.js';
@@ -11,7 +11,7 @@ import type {MeshStore, StoreBackend, SyncSession} from '../contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
 import type {WgDriver} from '../contracts/wg-driver.js';
 import {MeshControl} from '../control/mesh-control.js';
-import {decodeControlReply, encodeControlRequest, type ControlReply} from '../control/messages.js';
+import {decodeControlReply, decodeControlRequest, encodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter, meshPrefix} from '../addressing/address.js';
 import {ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
@@ -23,11 +23,18 @@ import {RouteManager} from '../routing/manager.js';
 import {SerialQueue} from '../util/serial-queue.js';
 import {withRelations} from '../views/node-relations.js';
 import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
+import {identityFile} from './data-dir.js';
 import {interfaceName} from './interface-name.js';
+import {checkRotationScope, rotateWgKey, type KeyRotationResult} from './key-rotation.js';
 import {LocalServers, type LocalServerSettings} from './local-servers.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
+import {AdminKeys} from './admin-keys.js';
+import {AdminOperations} from './admin-operations.js';
+import {createAuthority, issueMembership, redeemInvite} from '../trust/admin.js';
+import {decodeInviteToken} from '../trust/invite-token.js';
+import {JoinRefusedError} from '../errors.js';
 
 /** Defaults for per-mesh settings (the config's `baseConfiguration`). */
 export interface BaseMeshSettings {
@@ -85,7 +92,7 @@ interface MeshProblem {
 
 /** The problem shown for a mesh whose files were set aside because it cannot be restored. */
 function setAsideProblem(meshId: string, path: string, reason: string): string {
-  return `cannot be restored: ${reason}; its files are kept in ${path}. Join it again with 'wgmesh mesh join ${meshId} --via <host:port of a member>', then remove ${path}`;
+  return `cannot be restored: ${reason}; its files are kept in ${path}. Join it again with an invite from an admin ('wgmesh mesh invite ${meshId}' there, then 'wgmesh mesh join ${meshId} --invite <line>' here), then remove ${path}`;
 }
 
 /** The meshes of one node and the operations on them. */
@@ -93,6 +100,8 @@ export class Daemon {
   private readonly deps: DaemonDeps;
   private readonly meshes = new Map<string, MeshRuntime>();
   private readonly repository: MeshRepository;
+  /** What this node does as an admin of its meshes. */
+  private readonly admin: AdminOperations;
   private readonly queue = new SerialQueue();
   private refreshTimer: {cancel(): void} | undefined;
   private stopped = false;
@@ -102,7 +111,7 @@ export class Daemon {
   private readonly servers: LocalServers;
   /** Problems of running meshes (a damaged file found at start). */
   private readonly problems = new Map<string, MeshProblem[]>();
-  /** Meshes on disk that are not running, and why (shown until this node is in the mesh again). */
+  /** Meshes that are not running, and why: on disk but not restored, or left because this node was expelled (shown until this node is in the mesh again). */
   private readonly unrestored = new Map<string, string>();
   /** Restore progress, for requests made during start-up. */
   private readonly restoring = {done: 0, total: 0};
@@ -114,6 +123,7 @@ export class Daemon {
     this.deps = deps;
     this.started = new Promise((resolve) => (this.markStarted = resolve));
     this.repository = new MeshRepository(deps.dataDir);
+    this.admin = new AdminOperations({identity: deps.identity, dataDir: deps.dataDir, clock: deps.clock, logger: deps.logger.child({component: 'admin'}), transport: deps.transport, mesh: (meshId) => this.mesh(meshId)});
     this.servers = new LocalServers({
       dns: deps.dns,
       metrics: deps.metrics,
@@ -212,8 +222,15 @@ export class Daemon {
     }
     const settings = stored.settings ?? (await this.rebuildSettings(meshId, stored, store, problems));
     if (!settings) return;
+    if (settings.credential === undefined) {
+      const path = this.repository.directory(meshId);
+      logger.error({meshId, path}, 'mesh was made by an earlier wgmesh, without a mesh authority: not restored (its files are kept)');
+      this.unrestored.set(meshId, `was made by an earlier wgmesh, without a mesh authority, and is not restored (its files are kept in ${path}): make a new mesh with 'wgmesh mesh create', join the other nodes to it with 'wgmesh mesh invite' and 'wgmesh mesh join --invite', then remove ${path}`);
+      return;
+    }
     const runtime = this.openRuntime(settings, store);
     await runtime.restoreAliasClaims();
+    await this.admin.refresh(meshId);
     this.meshes.set(meshId, runtime);
     if (problems.length > 0) this.problems.set(meshId, problems);
     await runtime.up();
@@ -284,7 +301,7 @@ export class Daemon {
     const own = store.get(identity.nodeId)?.value;
     if (own?.kind !== 'record') {
       const kept = await this.repository.setAsideMesh(meshId, clock.now());
-      logger.error({meshId, keptAs: kept, reason}, `cannot restore mesh: no usable settings and no record of this node in its state; join it again with 'wgmesh mesh join ${meshId} --via <member>'`);
+      logger.error({meshId, keptAs: kept, reason}, `cannot restore mesh: no usable settings and no record of this node in its state; join it again with an invite ('wgmesh mesh join ${meshId} --invite <line>')`);
       this.unrestored.set(meshId, setAsideProblem(meshId, kept, `${reason}, and no saved state holds this node's record`));
       return undefined;
     }
@@ -307,6 +324,7 @@ export class Daemon {
       postUp: base.postUp,
       preDown: base.preDown,
       postDown: base.postDown,
+      credential: Buffer.from(own.credential).toString('base64'),
     };
     const kept = stored.settingsError === undefined ? undefined : await this.repository.setAside(meshId, 'settings.json', clock.now());
     await this.repository.saveSettings(settings);
@@ -359,6 +377,8 @@ export class Daemon {
         this.settleRefetched(settings.meshId);
       },
       onReconcile: (outcome) => this.servers.observeReconcile(settings.meshId, outcome),
+      onExpelled: (reason) => void this.expel(settings.meshId, reason),
+      maxClockSkewMs: deps.maxClockSkewMs,
     });
   }
 
@@ -401,13 +421,20 @@ export class Daemon {
     };
   }
 
-  /** Create a new mesh with this node as its first member. Nothing is left behind on failure. */
+  /**
+   * Create a new mesh with this node as its first member and admin: a new
+   * mesh authority (its key saved 0600 in the data dir; the mesh id is
+   * derived from it) admits this node directly. Nothing is left behind on failure.
+   */
   async createMesh(input: MeshSettingsInput): Promise<{meshId: string}> {
     return this.queue.run(async () => {
-      const settings = await this.settingsFor(generateMeshId((n) => this.deps.random.bytes(n)), input);
+      const {authority, admin} = createAuthority();
+      const settings = await this.settingsFor(admin.meshId, input);
       if (settings.role === 'client') {
         throw new InvalidInputError('a client cannot create a mesh: create it on a peer (--role peer) and join it from the client');
       }
+      settings.credential = Buffer.from(issueMembership(admin, this.deps.identity.signingKey, 'peer', this.deps.clock.now())).toString('base64');
+      await this.admin.save(AdminKeys.forAuthority(authority.privateKey));
       await this.admit(settings);
       this.deps.logger.info({meshId: settings.meshId, interface: settings.interfaceName}, 'mesh created');
       return {meshId: settings.meshId};
@@ -415,30 +442,23 @@ export class Daemon {
   }
 
   /**
-   * Ask the member a node joins through what its clock says and when it
-   * first saw each alias claim (see alias-claims.ts). Without an answer the
-   * joiner dates every claim it finds by when it saw it itself, which no
-   * backdated claim can win either.
+   * Present this node's credential to the member at `via` (a `jn` request).
+   * The member answers with what its clock says and when it first saw each
+   * alias claim (see alias-claims.ts), and lets this node fetch the snapshot.
+   * @throws JoinRefusedError with the member's reason (invite expired, used up, revoked ...)
    * @throws ClockSkewError when the two clocks differ by more than maxClockSkew:
    *   one side would refuse everything the other writes as dated in the future
    */
-  private async askJoinFacts(transport: Transport, via: string, meshId: string, signal?: AbortSignal): Promise<readonly AliasClaimLine[]> {
-    let reply: ControlReply;
-    const sentAt = this.deps.clock.now();
-    try {
-      reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'al', f: this.deps.identity.nodeId}), signal));
-    } catch (error) {
-      this.deps.logger.warn({err: error, meshId, via}, 'could not ask the member joined through when it saw the alias claims; they count as first seen now');
-      return [];
-    }
-    if (reply.t !== 'al') {
-      this.deps.logger.warn({meshId, via, reply: reply.t}, 'the member joined through did not say when it saw the alias claims; they count as first seen now');
-      return [];
-    }
+  private async presentCredential(transport: Transport, via: string, meshId: string, credential: Uint8Array, signal?: AbortSignal): Promise<readonly AliasClaimLine[]> {
+    const {identity, clock, maxClockSkewMs} = this.deps;
+    const sentAt = clock.now();
+    const reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential}), signal));
+    if (reply.t === 'err') throw new JoinRefusedError(`the member at ${via} refused to let this node join mesh ${meshId}: ${reply.reason}`);
+    if (reply.t !== 'jn') throw new WgmeshError('BAD_REPLY', `the member at ${via} answered a join with '${reply.t}'`);
     // The member read its clock somewhere in the round trip: refuse only what is out whatever the moment.
-    const receivedAt = this.deps.clock.now();
+    const receivedAt = clock.now();
     const offset = reply.n - (sentAt + receivedAt) / 2;
-    if (Math.abs(offset) - (receivedAt - sentAt) / 2 > this.deps.maxClockSkewMs) throw new ClockSkewError(via, offset, this.deps.maxClockSkewMs);
+    if (Math.abs(offset) - (receivedAt - sentAt) / 2 > maxClockSkewMs) throw new ClockSkewError(via, offset, maxClockSkewMs);
     return reply.c;
   }
 
@@ -498,56 +518,96 @@ export class Daemon {
   }
 
   /**
-   * Join an existing mesh through any member: fetch its snapshot, add this
-   * node's signed record, start gossiping. Nothing is left behind on failure.
+   * Join a mesh with an invite, through any member the invite names (or
+   * `via` first): redeem the invite for this node's key, present it, fetch
+   * the snapshot, add this node's signed record, start gossiping. The admin
+   * that issued the invite need not be online. Nothing is left behind on failure.
+   * @throws InvalidInputError for a malformed or expired invite
+   * @throws JoinRefusedError when a member refuses it (used up, revoked ...)
    */
-  async joinMesh(meshId: string, via: string, input: MeshSettingsInput, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
-    assertMeshId(meshId);
-    parseEndpoint(via);
+  async joinMesh(invite: string, via: string | undefined, input: MeshSettingsInput, expectedMeshId?: string, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
+    const token = decodeInviteToken(invite);
+    const {meshId} = token;
+    if (expectedMeshId !== undefined && assertMeshId(expectedMeshId) !== meshId) {
+      throw new InvalidInputError(`the invite is for mesh ${meshId}, not ${expectedMeshId}`);
+    }
+    if (via !== undefined) parseEndpoint(via);
     return this.queue.run(async () => {
       if (this.meshes.has(meshId)) throw new InvalidInputError(`this node is already a member of mesh ${meshId}`);
-      const {transport} = this.deps;
+      const {transport, clock, identity} = this.deps;
       if (!transport) {
         throw new WgmeshError('NO_TRANSPORT', `cannot join: no transport is installed (the default is grpc; see 'wgmesh backends')`);
       }
-      let fetched: {storeKind: string; snapshot: Uint8Array};
-      try {
-        fetched = await transport.fetchSnapshot(via, meshId, signal);
-      } catch (error) {
-        if (error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH') {
-          throw new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the mesh id, or join through a member of that mesh`);
+      if (token.invite.r === 'client' && input.role === 'peer') throw new InvalidInputError('the invite admits clients only: join without --role peer (or with --role client)');
+      const settingsInput: MeshSettingsInput = token.invite.r === 'client' ? {...input, role: 'client'} : input;
+      const now = clock.now();
+      if (now > token.invite.e) throw new InvalidInputError(`the invite expired at ${new Date(token.invite.e).toISOString()}: ask an admin for a new one ('wgmesh mesh invite ${meshId}')`);
+      const credential = redeemInvite(token.chain, token, identity.signingKey, now);
+      const endpoints = [...new Set([...(via === undefined ? [] : [via]), ...token.endpoints])];
+      if (endpoints.length === 0) throw new InvalidInputError('the invite names no member to join through: give one with --via <host:port>');
+      let lastError: unknown;
+      for (const endpoint of endpoints) {
+        try {
+          return await this.joinThrough(endpoint, meshId, credential, settingsInput, signal);
+        } catch (error) {
+          // A refusal or a clock problem is the mesh's answer, not the member's: trying another would get the same.
+          if (error instanceof JoinRefusedError || error instanceof ClockSkewError || error instanceof InvalidInputError || signal?.aborted) throw error;
+          this.deps.logger.warn({err: error, meshId, via: endpoint}, 'could not join through this member; trying the next');
+          lastError = error;
         }
-        throw error;
       }
-      if (fetched.storeKind !== this.deps.store.kind) {
-        throw new WgmeshError(
-          'STORE_MISMATCH',
-          `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
-        );
-      }
-      const aliasClaims = await this.askJoinFacts(transport, via, meshId, signal);
-      const settings = await this.settingsFor(meshId, input);
-      const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
-      this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
-      return {meshId, members: runtime.store.records().length};
+      throw lastError instanceof Error ? lastError : new WgmeshError('JOIN_FAILED', `could not join mesh ${meshId}`);
     });
   }
 
-  /** What this daemon serves to other daemons. */
+  /** One attempt of {@link joinMesh} through the member at `via`. */
+  private async joinThrough(via: string, meshId: string, credential: Uint8Array, input: MeshSettingsInput, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
+    const transport = this.deps.transport as Transport;
+    // A member that does not know the mesh (or will not say) answers UNKNOWN_MESH to both steps.
+    const named = (error: unknown): unknown =>
+      error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH'
+        ? new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the invite, or join through a member of that mesh`)
+        : error;
+    const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
+      throw named(error);
+    });
+    const fetched = await transport.fetchSnapshot(via, meshId, signal).catch((error: unknown) => {
+      throw named(error);
+    });
+    if (fetched.storeKind !== this.deps.store.kind) {
+      throw new WgmeshError(
+        'STORE_MISMATCH',
+        `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
+      );
+    }
+    const settings = await this.settingsFor(meshId, input);
+    settings.credential = Buffer.from(credential).toString('base64');
+    const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
+    // An admin key imported before joining shows from now on.
+    await this.admin.refresh(meshId);
+    this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
+    return {meshId, members: runtime.store.records().length};
+  }
+
+  /**
+   * What this daemon serves to other daemons. A mesh is served only to its
+   * members, proven by the transport (see join-gate.ts); anyone else is told
+   * the mesh is unknown here, except for a join request, which is answered.
+   */
   private transportHandlers(): TransportHandlers {
-    const member = (meshId: string): MeshRuntime => {
+    const served = (meshId: string, peer: RemotePeer): MeshRuntime => {
       const runtime = this.meshes.get(meshId);
-      if (!runtime) throw new UnknownMeshError(meshId);
+      if (!runtime || !runtime.gate.admits(peer.nodeId)) throw new UnknownMeshError(meshId);
       return runtime;
     };
     return {
-      snapshot: async (meshId: string) => {
-        const runtime = member(meshId);
+      snapshot: async (meshId: string, peer: RemotePeer) => {
+        const runtime = served(meshId, peer);
         runtime.inbound.snapshots++;
         return {storeKind: runtime.store.kind, snapshot: runtime.store.save()};
       },
-      openSync: (meshId: string, storeKind: string): SyncSession => {
-        const runtime = member(meshId);
+      openSync: (meshId: string, storeKind: string, peer: RemotePeer): SyncSession => {
+        const runtime = served(meshId, peer);
         runtime.inbound.syncs++;
         if (storeKind !== runtime.store.kind) {
           throw new WgmeshError('STORE_MISMATCH', `mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
@@ -555,13 +615,38 @@ export class Daemon {
         return runtime.store.openSync('responder');
       },
       message: async (meshId: string, payload: Uint8Array, peer: RemotePeer) => {
-        const runtime = member(meshId);
-        runtime.inbound.messages++;
-        const control = runtime.controlPlane;
-        if (!control) throw new UnknownMeshError(meshId);
-        return control.handleMessage(payload, peer);
+        const runtime = this.meshes.get(meshId);
+        const control = runtime?.controlPlane;
+        if (!runtime || !control) throw new UnknownMeshError(meshId);
+        if (runtime.gate.admits(peer.nodeId)) {
+          runtime.inbound.messages++;
+          return control.handleMessage(payload, peer);
+        }
+        return encodeControlReply(this.answerStranger(runtime, control, payload, peer));
       },
     };
+  }
+
+  /**
+   * Answer a control request from a node that is not a member: a join
+   * request is checked (see JoinGate.check); anything else is refused as if
+   * this node did not know the mesh.
+   */
+  private answerStranger(runtime: MeshRuntime, control: MeshControl, payload: Uint8Array, peer: RemotePeer): ControlReply {
+    let request: ControlRequest;
+    try {
+      request = decodeControlRequest(payload);
+    } catch {
+      throw new UnknownMeshError(runtime.meshId);
+    }
+    if (request.t !== 'jn') throw new UnknownMeshError(runtime.meshId);
+    const refusal = runtime.gate.check(request, peer.nodeId);
+    if (refusal !== undefined) {
+      this.deps.logLimiter?.log(this.deps.logger, 'warn', 'join-refused', peer.address, {meshId: runtime.meshId, peer: peer.address, nodeId: request.f, reason: refusal}, 'refused a join');
+      return {t: 'err', reason: refusal};
+    }
+    this.deps.logger.info({meshId: runtime.meshId, nodeId: request.f, peer: peer.address}, 'a node presented a valid invite: it may fetch the mesh state');
+    return control.joinFacts('jn');
   }
 
   /** The runtime of a mesh this node is in. @throws UnknownMeshError, InvalidInputError (malformed id) */
@@ -570,6 +655,15 @@ export class Daemon {
     const runtime = this.meshes.get(meshId);
     if (!runtime) throw new UnknownMeshError(meshId);
     return runtime;
+  }
+
+  /**
+   * Run an admin operation (see admin-operations.ts) once the meshes are
+   * restored, in turn with every other mesh operation.
+   */
+  async administer<T>(operation: (admin: AdminOperations) => Promise<T>): Promise<T> {
+    await this.whenStarted();
+    return this.queue.run(() => operation(this.admin));
   }
 
   /** Leave a mesh: publish a tombstone, remove the interface, forget the mesh. */
@@ -586,6 +680,26 @@ export class Daemon {
       await this.repository.remove(meshId);
       this.deps.logger.info({meshId}, 'left mesh');
       return {meshId};
+    });
+  }
+
+  /**
+   * Leave a mesh this node is no longer a member of (revoked by an admin, or
+   * it lost its invite's last use to another node): stop it, remove its
+   * interface and files, and show `reason` in `status` and `mesh list`. No
+   * tombstone is written: this node's entry is no longer its own to write.
+   */
+  private async expel(meshId: string, reason: string): Promise<void> {
+    await this.queue.run(async () => {
+      const runtime = this.meshes.get(meshId);
+      if (!runtime || this.stopped) return;
+      this.meshes.delete(meshId);
+      this.problems.delete(meshId);
+      this.routing.update();
+      await runtime.close({removeInterface: true, save: false}).catch((error: unknown) => this.deps.logger.error({err: error, meshId}, 'closing the mesh failed'));
+      await this.repository.remove(meshId);
+      this.unrestored.set(meshId, `this node is no longer a member: ${reason}; the mesh was left on this node`);
+      this.deps.logger.error({meshId, reason}, 'left the mesh: this node is no longer a member');
     });
   }
 
@@ -613,7 +727,9 @@ export class Daemon {
     const running = [...this.meshes.values()].map((runtime): MeshSummary => {
       this.settleRefetched(runtime.meshId);
       const problems = this.problems.get(runtime.meshId);
-      return problems ? {...runtime.summary(), problem: problems.map((problem) => problem.text).join('; ')} : runtime.summary();
+      const admin = this.admin.kind(runtime.meshId);
+      const summary = admin === undefined ? runtime.summary() : {...runtime.summary(), admin};
+      return problems ? {...summary, problem: problems.map((problem) => problem.text).join('; ')} : summary;
     });
     const notRunning = [...this.unrestored]
       .filter(([meshId]) => !this.meshes.has(meshId))
@@ -624,7 +740,9 @@ export class Daemon {
   /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
   async showMesh(meshId: string, nodeId?: string): Promise<MeshShowView> {
     const runtime = this.mesh(meshId);
-    return withRelations(await runtime.view(nodeId), runtime.liveRecords(), runtime.aliasClaimTime);
+    const view = withRelations(await runtime.view(nodeId), runtime.liveRecords(), runtime.aliasClaimTime);
+    const admin = this.admin.kind(meshId);
+    return admin === undefined ? view : {...view, admin};
   }
 
   /** What `status` prints. */
@@ -651,6 +769,20 @@ export class Daemon {
         .catch((error: unknown) => this.deps.logger.error({err: error}, 'refreshing own records failed'))
         .finally(() => this.scheduleRefresh());
     }, interval);
+  }
+
+  /**
+   * Replace this node's WireGuard key pair in every mesh (key-rotation.ts);
+   * `meshId`, when given, must be this node's only mesh.
+   */
+  async rotateKeys(meshId?: string): Promise<KeyRotationResult> {
+    return this.queue.run(async () => {
+      if (meshId !== undefined) this.mesh(meshId);
+      const meshes = [...this.meshes.values()];
+      checkRotationScope(meshId, meshes);
+      const {identity, clock, logger} = this.deps;
+      return rotateWgKey({identity, identityFile: identityFile(this.deps.dataDir), meshes, clock, logger});
+    });
   }
 
   /** Stop: save every mesh and remove its interface (a restart restores both). */

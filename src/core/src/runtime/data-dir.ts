@@ -12,6 +12,11 @@ import {createIdentity, loadIdentity, type NodeIdentity} from '../identity/ident
 import {removeStaleTempFiles} from '../util/files.js';
 import {MeshRepository} from './mesh-repository.js';
 
+/** Where the identity of the node whose data dir is `dataDir` is stored. */
+export function identityFile(dataDir: string): string {
+  return join(dataDir, 'identity.json');
+}
+
 /**
  * Clean up and load (or, in a data dir without meshes, create) the identity.
  * Call with the data dir's pid lock held: no other process may be writing there.
@@ -20,7 +25,7 @@ import {MeshRepository} from './mesh-repository.js';
 export async function openDataDir(dataDir: string, logger: Logger): Promise<NodeIdentity> {
   const stale = await removeStaleTempFiles(dataDir);
   if (stale.length > 0) logger.info({dataDir, files: stale}, 'removed temporary files left by a daemon that did not stop cleanly');
-  const file = join(dataDir, 'identity.json');
+  const file = identityFile(dataDir);
   const identity = await loadIdentity(file);
   if (identity) return identity;
   const repository = new MeshRepository(dataDir);

@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
 import type {SelfPatch} from './mesh-runtime.js';
@@ -46,8 +46,33 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
     status: async (params) => (parse(noParams, params, 'status'), daemon.status()),
     'mesh.create': async (params) => daemon.createMesh(parse(meshSettingsSchema.strict(), params, 'mesh.create')),
     'mesh.join': async (params) => {
-      const {meshId, via, ...settings} = parse(meshJoinSchema.strict(), params, 'mesh.join');
-      return daemon.joinMesh(meshId, via, settings);
+      const {invite, meshId, via, ...settings} = parse(meshJoinSchema.strict(), params, 'mesh.join');
+      return daemon.joinMesh(invite, via, settings, meshId);
+    },
+    'mesh.invite': async (params) => {
+      const {meshId, ...options} = parse(meshInviteSchema.strict(), params, 'mesh.invite');
+      return daemon.administer((admin) => admin.invite(meshId, options));
+    },
+    'mesh.invites': async (params) => {
+      const {meshId} = parse(meshIdParamsSchema, params, 'mesh.invites');
+      return daemon.administer((admin) => admin.invites(meshId));
+    },
+    'mesh.revoke': async (params) => {
+      const {meshId, node, invite, reason} = parse(meshRevokeSchema, params, 'mesh.revoke');
+      if (invite !== undefined) return daemon.administer((admin) => admin.revokeInvite(meshId, invite));
+      return daemon.administer((admin) => admin.revokeNode(meshId, node ?? '', reason ?? null));
+    },
+    'mesh.admin.export': async (params) => {
+      const {meshId} = parse(meshIdParamsSchema, params, 'mesh.admin.export');
+      return daemon.administer((admin) => admin.exportAuthority(meshId));
+    },
+    'mesh.admin.import': async (params) => {
+      const {line} = parse(z.object({line: z.string().min(1).max(16_384)}).strict(), params, 'mesh.admin.import');
+      return daemon.administer((admin) => admin.importLine(line));
+    },
+    'mesh.admin.grant': async (params) => {
+      const {meshId, node, validForMs} = parse(meshAdminGrantSchema.strict(), params, 'mesh.admin.grant');
+      return daemon.administer((admin) => admin.grant(meshId, node, validForMs ?? null));
     },
     'mesh.list': async (params) => (parse(noParams, params, 'mesh.list'), daemon.listMeshes()),
     'mesh.show': async (params) => {
@@ -75,6 +100,7 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       const {meshIds} = await daemon.updateSelf(meshId, () => patch);
       return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
+    'node.rotateKeys': async (params) => daemon.rotateKeys(parse(nodeRotateKeysSchema, params, 'node.rotateKeys').meshId),
   });
 }
 

@@ -51,6 +51,11 @@ export class MeshRepository {
     this.root = join(dataDir, 'meshes');
   }
 
+  /** The directory of a mesh's files. */
+  directory(meshId: string): string {
+    return join(this.root, meshId);
+  }
+
   /** Mesh ids that have a directory, sorted. */
   async list(): Promise<string[]> {
     return (await this.names()).filter(isMeshId).sort();

@@ -8,13 +8,15 @@ import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
-import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
+import type {WgDriver, WgInterfaceSpec, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
 import {AliasClaims, type AliasClaimLine} from '../model/alias-claims.js';
 import type {ClaimTime} from '../model/aliases.js';
-import {signEntry} from '../model/entries.js';
+import {credentialFactsOf, signEntry} from '../model/entries.js';
+import {refusedByInviteLimits, type AdmissionRefusals} from '../trust/admission.js';
+import {JoinGate} from './join-gate.js';
 import type {NodeRecord} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
@@ -52,6 +54,14 @@ export interface MeshRuntimeDeps {
   onViewChange?: () => void;
   /** Called after every reconciliation that touched WireGuard: how long it took and whether it succeeded (metrics). */
   onReconcile?: (outcome: {seconds: number; ok: boolean}) => void;
+  /**
+   * Called once when this node stops being a member without leaving: an
+   * admin revoked it, or another node won the last use of the invite it came
+   * in with. `reason` says which, in one line.
+   */
+  onExpelled?: (reason: string) => void;
+  /** Allowed clock skew (ms), for the join gate. */
+  maxClockSkewMs: number;
 }
 
 /** The fields of its own record a node may change. */
@@ -84,6 +94,11 @@ export class MeshRuntime {
   private readonly unsubscribe: (() => void)[] = [];
   private control: MeshControl | undefined;
   private closed = false;
+  /** Nodes whose invite redemption is not admitted (see admission.ts), computed again after each change. */
+  private refusals: AdmissionRefusals | undefined;
+  private expelled = false;
+  /** Who is served for this mesh, and the member's side of joins. */
+  readonly gate: JoinGate;
   /** When the running reconciliation passed its guard (`performance.now()`), for `onReconcile`. */
   private applyStartedAt: number | undefined;
   /** Routes to other meshes that leave through this mesh (set by the daemon's route manager). */
@@ -113,8 +128,13 @@ export class MeshRuntime {
     this.store = deps.store;
     this.prefix = meshPrefix(deps.settings.meshId);
     this.aliasClaims = new AliasClaims(deps.clock);
+    this.gate = new JoinGate({meshId: deps.settings.meshId, store: deps.store, clock: deps.clock, maxClockSkewMs: deps.maxClockSkewMs, isMember: (nodeId) => this.isMember(nodeId)});
     this.unsubscribe.push(
       this.store.onChange((change) => {
+        this.refusals = undefined;
+        if (change.id === deps.identity.nodeId && change.current.value.kind === 'revocation') {
+          this.expel(`an admin revoked this node from mesh ${this.meshId}${change.current.value.reason ? ` (${change.current.value.reason})` : ''}`);
+        }
         if (change.current.value.kind === 'record') {
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
@@ -143,20 +163,31 @@ export class MeshRuntime {
    * actually bound. Used on create, join and restore.
    */
   async up(): Promise<void> {
-    const {settings, driver, identity} = this.deps;
     await this.hooks('preUp');
-    const state = await driver.ensureInterface({
-      name: settings.interfaceName,
-      privateKey: identity.wgPrivateKey,
-      listenPort: settings.listenPort,
-      mtu: 1420,
-    });
+    const state = await this.deps.driver.ensureInterface(this.interfaceSpec());
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
     this.applied.clear();
     await this.hooks('postUp');
     await this.publishSelf({});
     await this.reconcile();
+  }
+
+  /** The interface this mesh needs, with this node's current WireGuard key. */
+  private interfaceSpec(): WgInterfaceSpec {
+    return {name: this.settings.interfaceName, privateKey: this.deps.identity.wgPrivateKey, listenPort: this.settings.listenPort, mtu: 1420};
+  }
+
+  /**
+   * Put this node's current WireGuard key on the interface (after the
+   * identity's key rotated), keeping its port, peers and addresses; then
+   * publish the record that carries the new public key, from which members
+   * switch their peer entry. The interface first: a member that has the
+   * record and dials at once then finds the key in place.
+   */
+  async rekey(): Promise<void> {
+    if (this.interfaceUp) await this.deps.driver.ensureInterface(this.interfaceSpec());
+    await this.publishSelf({});
   }
 
   /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
@@ -280,9 +311,40 @@ export class MeshRuntime {
     return this.control;
   }
 
-  /** Live records of the mesh: the store's records minus members the control plane considers dead. */
+  /**
+   * Live records of the mesh: the store's records minus members the control
+   * plane considers dead and nodes whose invite redemption is not admitted.
+   */
   liveRecords(): NodeRecord[] {
-    return this.control ? this.control.liveRecords() : this.store.records();
+    const refused = this.refusedNodes();
+    const live = this.control ? this.control.liveRecords() : this.store.records();
+    return refused.size === 0 ? live : live.filter((record) => !refused.has(record.id));
+  }
+
+  /** True when `nodeId` has an admitted record in this mesh (alive or not). */
+  isMember(nodeId: string): boolean {
+    return this.store.get(nodeId)?.value.kind === 'record' && !this.refusedNodes().has(nodeId);
+  }
+
+  /** Nodes refused by the invite use limits, and why; this node among them means it lost its invite's last use. */
+  refusedNodes(): AdmissionRefusals {
+    if (this.refusals === undefined) {
+      this.refusals = refusedByInviteLimits(
+        this.store.entries().map((entry) => entry.value),
+        credentialFactsOf,
+      );
+      const own = this.refusals.get(this.deps.identity.nodeId);
+      if (own !== undefined) this.expel(own);
+    }
+    return this.refusals;
+  }
+
+  /** Report once that this node is no longer a member (see {@link MeshRuntimeDeps.onExpelled}). */
+  private expel(reason: string): void {
+    if (this.expelled || this.closed) return;
+    this.expelled = true;
+    this.deps.logger.error({meshId: this.meshId, reason}, 'this node is no longer a member of the mesh: it leaves it');
+    this.deps.onExpelled?.(reason);
   }
 
   /**

@@ -66,9 +66,9 @@ export class MemoryNetwork {
     this.options = options;
   }
 
-  /** A transport that listens at `endpoint`. */
-  transport(endpoint: string): MemoryTransport {
-    return new MemoryTransport(this, endpoint);
+  /** A transport that listens at `endpoint` and, when `nodeId` is given, proves that node to those it calls. */
+  transport(endpoint: string, nodeId?: string): MemoryTransport {
+    return new MemoryTransport(this, endpoint, nodeId);
   }
 
   /** Cut every link between the two groups of endpoints (both directions). */
@@ -166,14 +166,17 @@ export class MemoryTransport implements Transport {
   readonly name = 'memory';
   private readonly network: MemoryNetwork;
   readonly endpoint: string;
+  /** The node this transport speaks for (what a real transport proves with its TLS key), if given. */
+  readonly nodeId: string | undefined;
 
-  constructor(network: MemoryNetwork, endpoint: string) {
+  constructor(network: MemoryNetwork, endpoint: string, nodeId?: string) {
     this.network = network;
     this.endpoint = endpoint;
+    this.nodeId = nodeId;
   }
 
   private get self(): RemotePeer {
-    return {address: this.endpoint, authenticatedAs: this.endpoint};
+    return {address: this.endpoint, authenticatedAs: this.endpoint, ...(this.nodeId === undefined ? {} : {nodeId: this.nodeId})};
   }
 
   async listen(handlers: TransportHandlers): Promise<{port: number}> {

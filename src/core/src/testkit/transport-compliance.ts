@@ -4,7 +4,8 @@
  * file with a way to make a connected pair, and the suite checks the
  * transport-agnostic rules of the contract: snapshots arrive byte for byte
  * (large ones too), sync sessions of several round trips converge, membership
- * messages round-trip, a member's wgmesh errors reach the caller with their
+ * messages round-trip, the member learns which node called (for transports
+ * that prove nodes), a member's wgmesh errors reach the caller with their
  * code and message, a session whose message does not decode fails without
  * hurting the next one, and a member that is down or closed is reported
  * unreachable.
@@ -146,6 +147,12 @@ export interface TransportPair {
   endpointOf(port: number): string;
   /** An endpoint where nothing answers (a closed port). */
   unreachableEndpoint: string;
+  /**
+   * The node the client proves (its identity's node id and Ed25519 signing
+   * key), for a transport that authenticates nodes; the member must then see
+   * exactly it on every call. Leave it out for a transport that proves no node.
+   */
+  clientNode?: {nodeId: string; signingKey: string};
   /** Release everything; called after each test, failed or not. */
   close(): Promise<void>;
 }
@@ -198,6 +205,16 @@ export function describeTransportCompliance(name: string, makePair: () => Promis
       expect([...result.snapshot]).toEqual([...snapshot]);
       expect(daemon.peers).toHaveLength(1);
       expect(typeof daemon.peers[0]?.address).toBe('string');
+    });
+
+    it('tells the member which node called, on every kind of call', async () => {
+      const {pair, daemon, meshId, endpoint} = await setUp();
+      await pair.client.fetchSnapshot(endpoint, meshId);
+      await pair.client.sync(endpoint, meshId, SET_STORE_KIND, new SetSyncSession(new Set(), 4));
+      await pair.client.message(endpoint, meshId, new Uint8Array([1]));
+      const seen = daemon.peers.map((peer) => ({nodeId: peer.nodeId, signingKey: peer.signingKey}));
+      const expected = {nodeId: pair.clientNode?.nodeId, signingKey: pair.clientNode?.signingKey};
+      expect(seen).toEqual([expected, expected, expected]);
     });
 
     it('fetches a large snapshot intact', async () => {

@@ -54,8 +54,11 @@ export function redeemInvite(chain: AdminChain, invite: {signed: SignedDocument;
   return encodeCredential({a: chain.authorityKey, g: chain.grant, c: invite.signed, r});
 }
 
-/** A signed revocation of node (or invite) `id`, dated `now`. */
-export function issueRevocation(admin: MeshAdmin, id: string, target: 'node' | 'invite', now: number, reason: string | null = null): VerifiedEntry {
+/**
+ * A signed revocation of node (or invite) `id`, dated `now`. For a node that
+ * came in with an invite, `invite` names it, so that the use stays spent.
+ */
+export function issueRevocation(admin: MeshAdmin, id: string, target: 'node' | 'invite', now: number, reason: string | null = null, invite: string | null = null): VerifiedEntry {
   const body: Revocation = {
     kind: 'revocation',
     meshId: admin.meshId,
@@ -65,6 +68,7 @@ export function issueRevocation(admin: MeshAdmin, id: string, target: 'node' | '
     authority: admin.chain.authorityKey,
     grant: admin.chain.grant,
     reason,
+    invite,
     version: now,
     updatedAt: now,
   };

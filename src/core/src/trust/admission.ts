@@ -62,3 +62,13 @@ export function refusedByInviteLimits(entries: readonly EntryBody[], factsOf: (e
   }
   return refused;
 }
+
+/**
+ * The invite whose use `entry` spends, if any: a record or tombstone of a
+ * node that came in with it, or the revocation of such a node (a revoked
+ * node's use stays spent, so its invite cannot let the same holder in again).
+ */
+export function spentInvite(entry: EntryBody, factsOf: (entry: EntryBody) => CredentialFacts | undefined): string | null {
+  if (entry.kind === 'revocation') return entry.invite;
+  return factsOf(entry)?.invite?.id ?? null;
+}

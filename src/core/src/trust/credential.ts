@@ -54,7 +54,11 @@ export type Credential = z.infer<typeof credentialSchema>;
 export interface CredentialFacts {
   /** The role it allows: a `peer` credential allows either role, a `client` one only `client`. */
   readonly role: Role;
-  /** When it stops being valid (ms), or null. The earliest end of the grant and the membership. */
+  /**
+   * When it stops being valid (ms), or null: the end of a direct
+   * membership. An admin's grant need only be valid when the admin issued
+   * the membership or invite: nodes an admin let in stay when its grant ends.
+   */
   readonly validUntil: number | null;
   /** The key that issued the membership or invite: the authority's or an admin's. */
   readonly issuerKey: string;
@@ -89,7 +93,10 @@ export function openAdminChain(chain: AdminChain, meshId: string, now: number): 
   return {adminKey: grant.k, validUntil: grant.e};
 }
 
-const earliest = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
+/** Why an admin whose grant ends at `grantEnd` could not have issued at `issuedAt`, or undefined when it could. */
+export function issuedAfterGrant(grantEnd: number | null, issuedAt: number): string | undefined {
+  return grantEnd !== null && issuedAt > grantEnd ? `issued at ${new Date(issuedAt).toISOString()}, after the issuer's admin grant ended` : undefined;
+}
 
 /**
  * Everything about a credential that does not depend on the clock: decode
@@ -104,21 +111,23 @@ export function openCredential(bytes: Uint8Array, meshId: string, signingKey: st
   } catch (error) {
     return (error as Error).message;
   }
-  // Grant expiry is a time check: left to validUntil.
+  // The grant must have been valid when the membership or invite was issued (checked below), not now.
   const admin = openAdminChain({authorityKey: credential.a, grant: credential.g}, meshId, 0);
   if (typeof admin === 'string') return `credential: ${admin}`;
   const membership = openDocument(credential.c, membershipSchema.or(inviteSchema), admin.adminKey, 'membership');
   if (typeof membership === 'string') return `credential: ${membership}`;
   if (membership.m !== meshId) return `credential is for mesh ${membership.m}`;
+  const late = issuedAfterGrant(admin.validUntil, membership.i);
+  if (late !== undefined) return `credential ${late}`;
   if (membership.t === 'member') {
     if (membership.n !== signingKey) return 'credential admits another node';
     if (credential.r !== null) return 'credential has a redemption but no invite';
-    return {role: membership.r, validUntil: earliest(admin.validUntil, membership.e), issuerKey: admin.adminKey, invite: null};
+    return {role: membership.r, validUntil: membership.e, issuerKey: admin.adminKey, invite: null};
   }
   return openRedemption(credential, membership, signingKey, admin);
 }
 
-function openRedemption(credential: Credential, invite: Invite, signingKey: string, admin: {adminKey: string; validUntil: number | null}): CredentialFacts | string {
+function openRedemption(credential: Credential, invite: Invite, signingKey: string, admin: {adminKey: string}): CredentialFacts | string {
   if (credential.r === null) return 'credential has an invite but no redemption';
   const redemption = openDocument(credential.r, redemptionSchema, invite.k, 'redemption');
   if (typeof redemption === 'string') return `credential: ${redemption}`;
@@ -127,7 +136,7 @@ function openRedemption(credential: Credential, invite: Invite, signingKey: stri
   if (redemption.a < invite.i || redemption.a > invite.e) return 'credential: the invite was redeemed outside its validity';
   return {
     role: invite.r,
-    validUntil: admin.validUntil,
+    validUntil: null,
     issuerKey: admin.adminKey,
     invite: {id: invite.id, uses: invite.u, expiresAt: invite.e, redeemedAt: redemption.a},
   };
