@@ -407,7 +407,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it('rejects, as expired and not invalid, an entry whose credential ended, also in a snapshot', () => {
-        const ended = nodeWith((key) => issueMembership(grantedAdmin(start - 1), key, 'peer', FIXTURE_NOW));
+        const ended = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, start - 1));
         const store = open();
         const result = store.merge([wireEntry(ended.record())]);
         expect(result.accepted).toEqual([]);
@@ -424,26 +424,39 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
         expect(fromSnapshot.rejected.map((r) => r.id)).toEqual([ended.id]);
       });
 
-      it('collects an entry once its credential ends, long before the horizon', async () => {
+      it('collects an entry once its credential ends, long before the horizon, and keeps those of an admin whose grant ended', async () => {
         const clock = new SimulatedClock(start);
         const store = open({clock});
-        const grantEnd = start + 60_000;
-        const byGrant = nodeWith((key) => issueMembership(grantedAdmin(grantEnd), key, 'peer', FIXTURE_NOW));
-        const byMembership = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, grantEnd + 1000));
-        const result = store.merge([wireEntry(byGrant.record({updatedAt: start})), wireEntry(byMembership.tombstone({updatedAt: start})), wireEntry(bob.record({updatedAt: start}))]);
-        expect(result.rejected).toEqual([]);
-        expect(store.get(byGrant.id)?.validUntil).toBe(grantEnd);
+        const end = start + 60_000;
+        const record = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, end));
+        const tombstone = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, end + 1000));
+        // Admitted by an admin while its grant held: the node stays once the grant ends.
+        const byGrant = nodeWith((key) => issueMembership(grantedAdmin(end), key, 'peer', FIXTURE_NOW));
+        const entries = [record.record({updatedAt: start}), tombstone.tombstone({updatedAt: start}), byGrant.record({updatedAt: start}), bob.record({updatedAt: start})];
+        expect(store.merge(entries.map(wireEntry)).rejected).toEqual([]);
+        expect(store.get(record.id)?.validUntil).toBe(end);
+        expect(store.get(byGrant.id)?.validUntil).toBeUndefined();
         await clock.advance(60_000);
         expect(store.collectGarbage()).toBe(0);
         await clock.advance(1);
         expect(store.collectGarbage()).toBe(1);
-        expect(store.get(byGrant.id)).toBeUndefined();
+        expect(store.get(record.id)).toBeUndefined();
         await clock.advance(1000);
         expect(store.collectGarbage()).toBe(1);
-        expect(store.get(byMembership.id)).toBeUndefined();
-        expect(store.entries().map((e) => e.value.id)).toEqual([bob.id]);
-        // The same entries offered again are refused.
-        expect(store.merge([wireEntry(byGrant.record({updatedAt: start}))]).accepted).toEqual([]);
+        expect(store.get(tombstone.id)).toBeUndefined();
+        expect(store.entries().map((e) => e.value.id).sort()).toEqual([bob.id, byGrant.id].sort());
+        // The same entry offered again is refused.
+        expect(store.merge([wireEntry(record.record({updatedAt: start}))]).accepted).toEqual([]);
+      });
+
+      it('rejects as invalid a membership an admin issued after its grant ended', () => {
+        const store = open();
+        const late = nodeWith((key) => issueMembership(grantedAdmin(FIXTURE_NOW - 1), key, 'peer', FIXTURE_NOW));
+        const result = store.merge([wireEntry(late.record())]);
+        expect(result.accepted).toEqual([]);
+        expect(result.rejected).toMatchObject([{id: late.id, invalid: true}]);
+        expect(result.rejected[0]!.reason).toMatch(/after the issuer's admin grant ended/);
+        expect(store.size).toBe(0);
       });
     });
 
