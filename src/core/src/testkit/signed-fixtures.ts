@@ -13,6 +13,7 @@ import type {EntryBody, NodeRecord, SignedEntry, Tombstone, VerifiedEntry} from 
 import {encode} from '../util/codec.js';
 import {authorityAdmin, createAuthority, issueMembership, type MeshAdmin} from '../trust/admin.js';
 import {meshIdFromAuthorityKey} from '../trust/credential.js';
+import type {MeshSettings} from '../runtime/mesh-settings.js';
 
 /** The time test entries are dated by default (ms since the epoch). */
 export const FIXTURE_NOW = Date.UTC(2026, 0, 1);
@@ -209,4 +210,31 @@ export function silentLogger(): Logger {
   const noop = (): void => {};
   const logger: Logger = {debug: noop, info: noop, warn: noop, error: noop, child: () => logger};
   return logger;
+}
+
+/**
+ * Settings of a peer in a mesh made by {@link testMeshId}, as `mesh create`
+ * would save them, with a membership credential for `identity` and `patch` applied.
+ */
+export function testMeshSettings(meshId: string, identity: NodeIdentity, patch: Partial<MeshSettings> = {}): MeshSettings {
+  return {
+    version: 1,
+    meshId,
+    storeKind: 'twophase',
+    interfaceName: 'wgmtest0',
+    role: 'peer',
+    listenPort: 0,
+    endpointHost: '2001:db8::9',
+    keepaliveSeconds: 0,
+    advertiseRoutes: false,
+    advertiseDefault: false,
+    addressCounter: 0,
+    joinedAt: FIXTURE_NOW,
+    preUp: [],
+    postUp: [],
+    preDown: [],
+    postDown: [],
+    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
+    ...patch,
+  };
 }
