@@ -97,6 +97,9 @@ try {
     const created = await hosts.cli(creator, ['mesh', 'create', '--json']);
     if (created.code !== 0) throw new Error(`mesh create failed:\n${created.stdout}${created.stderr}`);
     const {meshId} = JSON.parse(created.stdout);
+    const invited = await hosts.cli(creator, ['mesh', 'invite', meshId, '--uses', String(joiners.length), '--json']);
+    if (invited.code !== 0) throw new Error(`mesh invite failed:\n${invited.stdout}${invited.stderr}`);
+    const {token: invite} = JSON.parse(invited.stdout);
     /** The members so far: host, mesh address, interface. */
     const members = [await memberOf(creator, meshId)];
     for (const [index, joiner] of joiners.entries()) {
@@ -104,7 +107,7 @@ try {
       const joinerKey = (await hosts.call(joiner, 'status', {})).wgPublicKey;
       const via = members[members.length - 1].host;
       const extra = asClient ? ['--role', 'client', '--keepalive', '5'] : [];
-      const joined = await hosts.cli(joiner, ['mesh', 'join', meshId, '--via', via.endpoint, ...extra, '--json']);
+      const joined = await hosts.cli(joiner, ['mesh', 'join', meshId, '--invite', invite, '--via', via.endpoint, ...extra, '--json']);
       const returnedAt = performance.now();
       if (joined.code !== 0) throw new Error(`${joiner.name}: mesh join failed:\n${joined.stdout}${joined.stderr}`);
       const pings = Promise.all(members.map((member) => hosts.firstPing(joiner, member.address, {timeoutMs: PING_TIMEOUT_MS})));

@@ -84,8 +84,8 @@ describe.skipIf(SKIP)('WireGuard key rotation with real WireGuard in network nam
     cluster = await NetnsCluster.create({hosts: 3, prefix: 'wgmesh-rotate-'});
     [a, b, c] = (await cluster.addNodes(['a', 'b', 'c'].map((name) => ({name})))) as [NetnsNode, NetnsNode, NetnsNode];
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
-    await b.cliJson(['mesh', 'join', meshId, '--via', a.endpoint]);
-    await c.cliJson(['mesh', 'join', meshId, '--via', b.endpoint, '--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]);
+    await b.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', a.endpoint]);
+    await c.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', b.endpoint, '--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]);
     await waitFor(async () => (await Promise.all([a, b, c].map(async (node) => (await node.view(meshId)).length))).every((n) => n === 3), 10_000, 'all three to see all three');
     await refresh();
   }, 120_000);

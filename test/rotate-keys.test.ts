@@ -52,7 +52,7 @@ describe('node rotate-keys with four daemons (stub WireGuard)', {timeout: 60_000
       [c, b],
       [d, c],
     ] as const) {
-      await node.cliJson(['mesh', 'join', meshId, '--via', via.endpoint]);
+      await node.cliJson(['mesh', 'join', meshId, '--invite', await a.invite(meshId), '--via', via.endpoint]);
     }
     for (const node of all) ids.set(node, (await node.call('status', {})).nodeId);
     await waitFor(async () => (await Promise.all(all.map((node) => node.view(meshId)))).every((view) => view.length === 4), SPREAD_BOUND_MS, 'all four to see all four');

@@ -180,7 +180,6 @@ export class Fleet {
         execFileSync('ip', ['netns', 'add', netns], {stdio: 'pipe'});
         execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up'], {stdio: 'pipe'});
       }
-      await fleet.#makeCertificates();
       const basePort = options.basePort ?? (netns !== null ? 4000 : 47000);
       for (let index = 0; index < options.nodes; index++) fleet.#addNode(index, basePort + index, options);
       return fleet;
@@ -190,23 +189,6 @@ export class Fleet {
     }
   }
 
-  async #makeCertificates() {
-    const ca = join(this.dir, 'ca');
-    const cert = join(this.dir, 'cert');
-    for (const args of [
-      ['certs', 'init', '--out', ca, '--json'],
-      ['certs', 'issue', '--ca', ca, '--name', 'bench', '--host', '127.0.0.1', '--out', cert, '--json'],
-    ]) {
-      const result = await runCli(args, this.env);
-      if (result.code !== 0) throw new Error(`wgmesh ${args.slice(0, 2).join(' ')} failed:\n${result.stderr}`);
-    }
-    this.tls = {
-      caCertificatePath: join(cert, 'ca.crt'),
-      certificatePath: join(cert, 'bench.crt'),
-      privateKeyPath: join(cert, 'bench.key'),
-    };
-  }
-
   #addNode(index, port, options) {
     const name = `n${index}`;
     const config = {
@@ -214,7 +196,6 @@ export class Fleet {
       wgDriver: 'stub',
       dataDir: join(this.dir, name),
       socket: join(this.dir, `${name}.sock`),
-      ...this.tls,
       logLevel: options.logLevel ?? 'info',
       baseConfiguration: {publicEndpoint: '127.0.0.1'},
       ...options.extraConfig,

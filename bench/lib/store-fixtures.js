@@ -3,8 +3,7 @@
  * typical peer's, and timing of one synchronous call (wall and CPU time).
  */
 import {performance} from 'node:perf_hooks';
-import {generateMeshId} from '@wgmesh/core';
-import {FIXTURE_NOW, silentLogger, SimulatedClock} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, silentLogger, SimulatedClock, testMeshId} from '@wgmesh/core/testkit';
 
 /**
  * A typical peer record of test node `node` (index `i`): endpoints, an alias,
@@ -43,11 +42,12 @@ export function time(fn) {
 /**
  * A store backend made by `factory` as a daemon would (placeholder identity,
  * a simulated clock just after the fixtures' time), a new mesh id, and
- * `open()` for a fresh empty store of that mesh.
+ * `open()` for a fresh empty store of that mesh (made by `testMeshId`, so
+ * test nodes of it carry credentials).
  * @param {import('@wgmesh/core').BackendFactory} factory
  */
 export async function benchStore(factory) {
-  const meshId = generateMeshId();
+  const meshId = testMeshId();
   const clock = new SimulatedClock(FIXTURE_NOW + 60_000);
   const backend = await factory.create({
     config: {},

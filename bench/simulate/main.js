@@ -101,7 +101,7 @@ function printSummary(report) {
     printRows(detailRows(r), out);
     out('\n');
   }
-  out('targets (issue 8):\n');
+  out('targets (issues 8 and 15):\n');
   printRows(
     report.targets.map((t) => [`  ${t.target}`, `${t.value}  ${t.met === null ? '' : t.met ? 'met' : 'MISSED'}`]),
     out,
@@ -114,6 +114,9 @@ function detailRows(r) {
   switch (r.name) {
     case 'change':
       for (const [i, c] of d.perChange.entries()) rows.push([`  change ${i + 1} from ${c.source}`, `50% ${ms(c.p50)}, 99% ${ms(c.p99)}, 100% ${ms(c.max)} (${c.reached}/${c.observers})`]);
+      break;
+    case 'revocation':
+      for (const [i, c] of d.perRevocation.entries()) rows.push([`  revocation ${i + 1} of ${c.target}`, `50% ${ms(c.p50)}, 99% ${ms(c.p99)}, 100% ${ms(c.max)} (${c.reached}/${c.observers})`]);
       break;
     case 'crash':
       rows.push(['  victims', `${r.params.victims} (${r.params.crashMode})`]);

@@ -7,6 +7,10 @@
  * MemoryNetwork with latency, loss and bandwidth. Lost messages, cut links and
  * crashed hosts are silent by default: the sender waits for its own deadline.
  *
+ * Every node holds a membership credential signed by the mesh's authority
+ * (as after `mesh create` and its admin's invites), so every entry is checked
+ * against its credential chain as a daemon checks it.
+ *
  * The mesh starts converged (every store holds every record, as after a long
  * quiet period); scenarios then change, crash, partition, join and leave
  * nodes and listen to two event streams: store changes and live-view changes
@@ -14,8 +18,8 @@
  */
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {CONFIG_DEFAULTS, MeshControl, PeerUnreachableError, generateIdentity, generateMeshId, loadOrCreateIdentity, signEntry} from '@wgmesh/core';
-import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger} from '@wgmesh/core/testkit';
+import {CONFIG_DEFAULTS, MeshControl, PeerUnreachableError, generateIdentity, issueMembership, issueRevocation, loadOrCreateIdentity, signEntry} from '@wgmesh/core';
+import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {FastClock} from './fast-clock.js';
 
@@ -70,7 +74,11 @@ export class Simulation {
     this.options = options;
     this.clock = new FastClock();
     this.random = new SeededRandom(options.seed);
-    this.meshId = generateMeshId((n) => this.random.bytes(n));
+    // The mesh id is derived from its authority's key, which signs every node's membership credential.
+    this.meshId = testMeshId((n) => this.random.bytes(n));
+    this.admin = testMeshAdmin(this.meshId);
+    /** @type {Map<string, Uint8Array>} each node's credential, by node id: issued once, as an admin does */
+    this.credentials = new Map();
     this.network = new MemoryNetwork({
       clock: this.clock,
       latencyMs: options.latencyMs,
@@ -138,7 +146,34 @@ export class Simulation {
    * @param {Partial<import('@wgmesh/core').NodeRecord>} [patch]
    */
   recordFor(identity, name, now, patch = {}) {
-    return makeTestNode(this.meshId, {identity, now}).record({controlEndpoint: name, wgEndpoint: `${name}:51820`, ...patch});
+    return makeTestNode(this.meshId, {identity, now, credential: this.credentialFor(identity, now)}).record({controlEndpoint: name, wgEndpoint: `${name}:51820`, ...patch});
+  }
+
+  /**
+   * The node's membership credential, signed by the mesh authority the first time it is asked for.
+   * @param {import('@wgmesh/core').NodeIdentity} identity
+   * @param {number} now
+   */
+  credentialFor(identity, now) {
+    let credential = this.credentials.get(identity.nodeId);
+    if (credential === undefined) {
+      credential = issueMembership(this.admin, identity.signingKey, 'peer', now);
+      this.credentials.set(identity.nodeId, credential);
+    }
+    return credential;
+  }
+
+  /**
+   * The mesh authority revokes `target`, as `wgmesh mesh revoke` does on the
+   * admin's node `admin`: the signed revocation is merged into its store, and
+   * gossip spreads it from there like any change.
+   * @param {SimNode} admin
+   * @param {SimNode} target
+   */
+  revoke(admin, target) {
+    const revocation = issueRevocation(this.admin, target.id, 'node', this.clock.now(), 'simulated');
+    const result = admin.store.merge([revocation]);
+    if (result.accepted.length !== 1) throw new Error(`revocation rejected: ${result.rejected[0]?.reason}`);
   }
 
   /**
@@ -253,7 +288,7 @@ export class Simulation {
     node.state = 'left';
     const previous = node.store.get(node.id).value;
     const now = this.clock.now();
-    const body = {kind: 'tombstone', meshId: this.meshId, id: node.id, signingKey: node.identity.signingKey, version: Math.max(previous.version + 1, now), updatedAt: now};
+    const body = {kind: 'tombstone', meshId: this.meshId, id: node.id, signingKey: node.identity.signingKey, version: Math.max(previous.version + 1, now), updatedAt: now, credential: previous.credential};
     node.store.merge([signEntry(node.identity, body)]);
     return node.control
       .leave()

@@ -9,16 +9,17 @@ import {CONFIG_DEFAULTS, parseDurationMs} from '@wgmesh/core';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
 /** Scenario names in the order `all` runs them. */
-export const SCENARIO_NAMES = ['change', 'crash', 'partition', 'steady', 'churn', 'join'];
+export const SCENARIO_NAMES = ['change', 'revocation', 'crash', 'partition', 'steady', 'churn', 'join'];
 
 export const HELP = `Simulate N wgmesh nodes (real store, sync sessions, gossip and failure
 detector) in one process on a simulated clock, and measure the scenarios of
-issue 8. Build first: npm run build.
+issues 8 and 15. Build first: npm run build.
 
 Usage: node bench/simulate [options]
 
 Scenarios (--scenarios, comma-separated, default all):
   change     one node rewrites its record; time until every node holds it
+  revocation the mesh authority revokes a node; time until every node holds it
   crash      1% of nodes crash at once; time until each leaves every view
   partition  a 50/50 split for --partition, then healed; views whole again
   steady     nothing changes for --steady; idle traffic and false positives
@@ -43,6 +44,7 @@ Control settings (default: the config defaults, as a daemon without a config fil
 Scenario options:
   --warmup D                simulated time a fresh mesh runs first (default 10s)
   --changes K               changes in the change scenario (default 3)
+  --revocations K           revocations in the revocation scenario (default 3)
   --crash-fraction P        share of nodes that crash (default 0.01)
   --crash-mode silent|refuse  dead host (requests time out, default) or dead
                             process (connection refused at once)
@@ -104,6 +106,7 @@ const cliOptions = {
   'infection-count': {type: 'string'},
   warmup: {type: 'string', default: '10s'},
   changes: {type: 'string', default: '3'},
+  revocations: {type: 'string', default: '3'},
   'crash-fraction': {type: 'string', default: '0.01'},
   'crash-mode': {type: 'string', default: 'silent'},
   partition: {type: 'string', default: '20s'},
@@ -195,6 +198,7 @@ export function parseCli(argv) {
       warmupMs: duration('warmup', values.warmup, {allowZero: true}),
       params: {
         changes: integer('changes', values.changes, 1, 100),
+        revocations: integer('revocations', values.revocations, 1, 100),
         crashFraction: fraction('crash-fraction', values['crash-fraction'], {open: true}),
         crashMode: oneOf('crash-mode', values['crash-mode'], ['silent', 'refuse']),
         partitionMs: duration('partition', values.partition),

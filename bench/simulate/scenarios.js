@@ -187,6 +187,68 @@ export function changeScenario(ctx) {
 }
 
 /**
+ * One revocation spreading: the mesh authority's node (node 0, the mesh
+ * creator) revokes a random node, as `wgmesh mesh revoke` does; how long until
+ * every other node holds the revocation. The revoked node keeps running (it
+ * is told, and leaves, in a real daemon): it is neither source nor receiver.
+ * Repeated `revocations` times, a different node each time.
+ * @param {ScenarioContext} ctx
+ * @returns {Promise<ScenarioResult>}
+ */
+export function revocationScenario(ctx) {
+  const {revocations, timeoutMs} = ctx.params;
+  return withMesh(ctx, {}, async (sim) => {
+    const traffic = trafficWindow(sim);
+    const countersBefore = controlCounters(sim.nodes);
+    const admin = sim.nodes[0];
+    const targets = sim.sample(sim.live().filter((node) => node !== admin), revocations);
+    const runs = [];
+    for (const [k, target] of targets.entries()) {
+      const receivers = sim.live().filter((node) => node !== admin && node !== target);
+      const start = sim.clock.now();
+      const watch = arrivalWatch(sim, target.id, (entry) => entry.value.kind === 'revocation', () => start);
+      sim.revoke(admin, target);
+      watch.arrivals.delete(admin.index);
+      watch.arrivals.delete(target.index);
+      await advanceUntil(sim, () => receivers.every((node) => watch.arrivals.has(node.index)), {timeoutMs});
+      watch.stop();
+      const arrivals = receivers.map((node) => watch.arrivals.get(node.index) ?? null);
+      runs.push({source: admin.name, target: target.name, ...spread(arrivals), arrivals});
+      ctx.log(`revocation ${k + 1}/${revocations} of ${target.name}: 50% ${fmt(runs.at(-1).p50)}, 99% ${fmt(runs.at(-1).p99)}, 100% ${fmt(runs.at(-1).max)}`);
+      await sim.advance(2000);
+    }
+    const pooled = runs.flatMap((run) => run.arrivals);
+    return {
+      name: 'revocation',
+      title: 'One revocation spreading',
+      nodes: sim.options.nodes,
+      params: {revocations},
+      propagation: spread(pooled),
+      detection: null,
+      traffic: traffic.stop(),
+      falsePositives: 0,
+      details: {
+        perRevocation: runs.map(({arrivals, ...rest}) => rest),
+        worstP99: worst(runs.map((run) => run.p99)),
+        worstMax: worst(runs.map((run) => run.max)),
+        counters: delta(controlCounters(sim.nodes), countersBefore),
+      },
+      chart: {
+        title: `A revocation spreading through ${sim.options.nodes} nodes`,
+        subtitle: subtitle(ctx),
+        xLabel: 'milliseconds since the revocation (log scale)',
+        xScale: 'log',
+        yLabel: 'nodes holding the revocation',
+        yDomain: [0, 1],
+        yFormat: percent,
+        series: runs.map((run, i) => ({name: `revocation ${i + 1} (of ${run.target})`, step: true, points: cumulativeCurve(run.arrivals.filter((t) => t !== null), run.arrivals.length)})),
+        references: [{axis: 'y', value: 0.99, label: '99%'}],
+      },
+    };
+  });
+}
+
+/**
  * 1% of the nodes crash at once (a dead host: silence; `--crash-mode refuse`:
  * a dead process, refused at once). Detection: when each victim leaves each
  * live view. False positives: any other node removed meanwhile.
@@ -570,6 +632,7 @@ export function joinScenario(ctx) {
 /** All scenarios by name, in the order `all` runs them. */
 export const SCENARIOS = {
   change: changeScenario,
+  revocation: revocationScenario,
   crash: crashScenario,
   partition: partitionScenario,
   steady: steadyScenario,

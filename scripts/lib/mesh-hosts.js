@@ -11,8 +11,9 @@
  * - `loopback`: the same daemons on 127.0.0.1 with the in-memory `stub`
  *   driver; needs nothing, configures no real WireGuard.
  *
- * Certificates come from the real `wgmesh certs init` / `certs issue`. Every
- * config file, data dir and IPC socket lives in one temp dir. `close()` stops
+ * No certificate files: each daemon's TLS identity is its own node key, and
+ * nodes join with invites (`wgmesh mesh invite`). Every config file, data dir
+ * and IPC socket lives in one temp dir. `close()` stops
  * the daemons and removes the lab and the temp dir; a synchronous last resort
  * on exit, Ctrl-C and SIGTERM does the same for the daemons and the temp dir
  * (the lab registers its own).
@@ -231,9 +232,6 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
     lab = mode === 'netns' ? await createNetnsLab({hosts: count, namePrefix: 'wgmdemo'}) : undefined;
     hosts = new MeshHosts(mode, dir, env, lab);
     process.on('exit', hosts.lastResort);
-    const caDir = join(dir, 'ca');
-    const init = await run(process.execPath, [BIN, 'certs', 'init', '--out', caDir, '--json'], {env});
-    if (init.code !== 0) throw new Error(`wgmesh certs init failed:\n${init.stdout}${init.stderr}`);
     const ports = mode === 'loopback' ? await freePorts(count) : [];
     const made = await Promise.all(
       Array.from({length: count}, async (_, index) => {
@@ -241,9 +239,6 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
         const labHost = lab?.hosts[index];
         const address = labHost?.address ?? '127.0.0.1';
         const port = ports[index] ?? NETNS_CONTROL_PORT;
-        const issued = await run(process.execPath, [BIN, 'certs', 'issue', '--ca', caDir, '--name', name, '--host', address, '--out', join(dir, name, 'tls'), '--json'], {env});
-        if (issued.code !== 0) throw new Error(`wgmesh certs issue for ${name} failed:\n${issued.stdout}${issued.stderr}`);
-        const tls = JSON.parse(issued.stdout);
         const configFile = join(dir, `${name}.yaml`);
         const dataDir = join(dir, name, 'data');
         const socket = join(dir, `${name}.sock`);
@@ -252,9 +247,6 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
           wgDriver: mode === 'netns' ? 'kernel' : 'stub',
           dataDir,
           socket,
-          caCertificatePath: tls.caCertificatePath,
-          certificatePath: tls.certificatePath,
-          privateKeyPath: tls.privateKeyPath,
           logLevel,
           baseConfiguration: {publicEndpoint: address},
           grpc: {listenAddress: address},

@@ -31,6 +31,7 @@ import {
   decode,
   DecodeError,
   EntryRejectedError,
+  expiryReason,
   InvalidInputError,
   futureTimestampReason,
   isExpired,
@@ -192,7 +193,7 @@ export class AutomergeStore implements MeshStore {
     return outcome.result;
   }
 
-  /** The entry held for a node (record or tombstone), if any. */
+  /** The entry held for a node (record, tombstone or revocation), if any. */
   get(id: string): VerifiedEntry | undefined {
     return this.held.get(id);
   }
@@ -273,7 +274,11 @@ export class AutomergeStore implements MeshStore {
     }
   }
 
-  /** Drop every entry older than the horizon, from the view and from the document. No change event: nothing replaces them. */
+  /**
+   * Drop every expired entry (core's `isExpired`: past the horizon or its
+   * credential's end; never a revocation), from the view and from the
+   * document. No change event: nothing replaces them.
+   */
   collectGarbage(): number {
     const now = this.options.clock.now();
     const outcome = newOutcome();
@@ -549,13 +554,11 @@ export class AutomergeStore implements MeshStore {
 
   /** Whether a verified entry may be taken as of `now`: not dated beyond the allowed clock skew, not expired. */
   private checkTime(entry: VerifiedEntry, now: number): Checked {
-    const {id, updatedAt} = entry.value;
+    const id = entry.value.id;
     const future = futureTimestampReason(entry.value, now, this.options.maxClockSkewMs);
     if (future !== undefined) return {status: 'rejected', id, reason: future, kind: 'future', entry};
-    if (isExpired(entry, now, this.options.gcHorizonMs)) {
-      const reason = `entry for node ${id} expired: updated ${now - updatedAt} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
-      return {status: 'rejected', id, reason, kind: 'expired', entry};
-    }
+    const expired = expiryReason(entry, now, this.options.gcHorizonMs);
+    if (expired !== undefined) return {status: 'rejected', id, reason: expired, kind: 'expired', entry};
     return {status: 'verified', entry};
   }
 

@@ -3,13 +3,12 @@
  * from a checkpoint, one generation up, and still syncs with replicas that
  * have not compacted, in both directions, without taking the old history back.
  */
-import {generateMeshId} from '@wgmesh/core';
-import {makeTestNode, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {openStore, runSync, stateOf, type OpenedStore} from './helpers.js';
 
 describe('automerge store: history compaction', () => {
-  const meshId = generateMeshId();
+  const meshId = testMeshId();
   let nodes: TestNode[];
 
   beforeAll(() => {

@@ -6,8 +6,8 @@
  * overwrites or deletes it, and never crash.
  */
 import {randomBytes} from 'node:crypto';
-import {bytesSchema, decode, DecodeError, encode, generateMeshId, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, MAX_SYNC_MESSAGE_BYTES, type SignedEntry} from '@wgmesh/core';
-import {corruptSignature, makeTestNode, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {bytesSchema, decode, DecodeError, encode, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, MAX_SYNC_MESSAGE_BYTES, type SignedEntry} from '@wgmesh/core';
+import {corruptSignature, makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/core/testkit';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {z} from 'zod';
@@ -24,7 +24,7 @@ function hex(bytes: Uint8Array): string {
 }
 
 describe('automerge store: hostile sync', () => {
-  const meshId = generateMeshId();
+  const meshId = testMeshId();
   let alice: TestNode;
   let bob: TestNode;
 

@@ -30,14 +30,19 @@ import {BUCKET_DIGEST_BYTES, MAX_BUCKET_BITS} from './buckets.js';
 import {MAX_ENTRIES_PER_MESSAGE, MAX_SUMMARIES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES} from './limits.js';
 
 /** Version of this protocol; a peer speaking another is refused. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Bytes of a store digest: 8-byte entry count then a 32-byte hash sum. */
 export const DIGEST_BYTES = 40;
 /** Bytes of a node id on the wire (32 hex digits as raw bytes). */
 export const ID_BYTES = 16;
 /** Bytes of the hash prefix in a summary: 128 bits, so two different versions never look alike by accident. */
 export const SUMMARY_HASH_BYTES = 16;
-/** Bytes of one packed summary: id, version (uint64), hash prefix. */
+/**
+ * Bytes of one packed summary: id, rank (uint64), hash prefix. The rank is
+ * the entry's version, with the top bit set for a revocation (versions stay
+ * below 2^53, so the bit is free), so a summary orders like core's
+ * `compareEntries`.
+ */
 export const SUMMARY_BYTES = ID_BYTES + 8 + SUMMARY_HASH_BYTES;
 
 const helloSchema = z.object({
@@ -109,11 +114,16 @@ export function decodeMessage(bytes: Uint8Array): SyncMessage {
 export interface EntrySummary {
   /** Node id (32 hex digits). */
   readonly id: string;
+  /** True for a revocation, which outranks any record or tombstone. */
+  readonly revocation: boolean;
   /** The entry's version. */
   readonly version: number;
   /** The first {@link SUMMARY_HASH_BYTES} bytes of the entry's content hash. */
   readonly hashPrefix: Uint8Array;
 }
+
+/** Top bit of a summary's rank: the entry is a revocation. */
+const REVOCATION_BIT = 0x8000_0000;
 
 /** Pack summaries of `entries` into fixed-size binary records (far smaller than MessagePack maps). */
 export function packSummaries(entries: readonly VerifiedEntry[]): Uint8Array {
@@ -122,7 +132,8 @@ export function packSummaries(entries: readonly VerifiedEntry[]): Uint8Array {
     const offset = index * SUMMARY_BYTES;
     out.write(entry.value.id, offset, ID_BYTES, 'hex');
     // Versions are safe integers (< 2^53): two 32-bit halves, no BigInt per summary.
-    out.writeUInt32BE(Math.floor(entry.value.version / 2 ** 32), offset + ID_BYTES);
+    const revocation = entry.value.kind === 'revocation' ? REVOCATION_BIT : 0;
+    out.writeUInt32BE((Math.floor(entry.value.version / 2 ** 32) | revocation) >>> 0, offset + ID_BYTES);
     out.writeUInt32BE(entry.value.version >>> 0, offset + ID_BYTES + 4);
     out.set(entry.hash.subarray(0, SUMMARY_HASH_BYTES), offset + ID_BYTES + 8);
   });
@@ -137,10 +148,12 @@ export function unpackSummaries(bytes: Uint8Array): EntrySummary[] {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: EntrySummary[] = [];
   for (let offset = 0; offset < buffer.byteLength; offset += SUMMARY_BYTES) {
-    const high = buffer.readUInt32BE(offset + ID_BYTES);
+    const rank = buffer.readUInt32BE(offset + ID_BYTES);
+    const high = rank & ~REVOCATION_BIT;
     if (high >= 2 ** 21) throw new DecodeError('twophase sync message: summary version out of range');
     out.push({
       id: buffer.toString('hex', offset, offset + ID_BYTES),
+      revocation: (rank & REVOCATION_BIT) !== 0,
       version: high * 2 ** 32 + buffer.readUInt32BE(offset + ID_BYTES + 4),
       // A view, not a copy: the message outlives the session's use of it.
       hashPrefix: buffer.subarray(offset + ID_BYTES + 8, offset + SUMMARY_BYTES),
@@ -167,9 +180,12 @@ export function unpackIds(bytes: Uint8Array): string[] {
 /**
  * Order of a held entry against a peer's summary of the same node: positive when
  * ours wins, negative when theirs does, 0 when they are the same version. Agrees
- * with core's `compareEntries`, which orders by version, then by content hash.
+ * with core's `compareEntries`, which puts a revocation first, then orders by
+ * version, then by content hash.
  */
 export function compareWithSummary(ours: VerifiedEntry, theirs: EntrySummary): number {
+  const revoked = Number(ours.value.kind === 'revocation') - Number(theirs.revocation);
+  if (revoked !== 0) return revoked;
   if (ours.value.version !== theirs.version) return ours.value.version - theirs.version;
   for (let i = 0; i < SUMMARY_HASH_BYTES; i++) {
     const difference = (ours.hash[i] as number) - (theirs.hashPrefix[i] as number);

@@ -1,7 +1,8 @@
 /**
- * The twophase store: a map from node id to the one entry (record or
- * tombstone) that wins for that node. The merge rule is core's
- * `compareEntries` (higher version, then larger content hash), so merging is
+ * The twophase store: a map from node id to the one entry (record,
+ * tombstone or revocation) that wins for that node. The merge rule is core's
+ * `compareEntries` (a revocation first, then higher version, then larger
+ * content hash), so merging is
  * commutative, associative and idempotent, and replicas that have seen the same
  * entries hold the same state whatever order they saw them in.
  */
@@ -9,6 +10,7 @@ import {
   compareEntries,
   decode,
   EntryRejectedError,
+  expiryReason,
   InvalidInputError,
   isExpired,
   isRecord,
@@ -112,7 +114,7 @@ export class TwoPhaseStore implements MeshStore {
     return result;
   }
 
-  /** The entry held for a node (record or tombstone), if any. */
+  /** The entry held for a node (record, tombstone or revocation), if any. */
   get(id: string): VerifiedEntry | undefined {
     return this.held.get(id);
   }
@@ -188,7 +190,7 @@ export class TwoPhaseStore implements MeshStore {
     return result;
   }
 
-  /** Drop every entry older than the horizon. No change event: nothing replaces them. */
+  /** Drop every expired entry (core's `isExpired`: past the horizon or its credential's end; never a revocation). No change event: nothing replaces them. */
   collectGarbage(): number {
     const now = this.options.clock.now();
     const dropped = this.held.deleteWhere((entry) => isExpired(entry, now, this.options.gcHorizonMs));
@@ -224,11 +226,8 @@ export class TwoPhaseStore implements MeshStore {
       return {status: 'rejected', id: claim.id, reason: error.message, invalid, entry};
     }
     if (this.holds(verified.value.id, entry)) return {status: 'held'};
-    if (isExpired(verified, now, this.options.gcHorizonMs)) {
-      const age = now - verified.value.updatedAt;
-      const reason = `entry for node ${verified.value.id} expired: updated ${age} ms ago, over the ${this.options.gcHorizonMs} ms horizon`;
-      return {status: 'rejected', id: verified.value.id, reason, invalid: false, entry};
-    }
+    const expired = expiryReason(verified, now, this.options.gcHorizonMs);
+    if (expired !== undefined) return {status: 'rejected', id: verified.value.id, reason: expired, invalid: false, entry};
     return {status: 'verified', entry: verified};
   }
 

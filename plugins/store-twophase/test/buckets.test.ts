@@ -1,5 +1,5 @@
-import {generateMeshId, type VerifiedEntry} from '@wgmesh/core';
-import {makeTestNode} from '@wgmesh/core/testkit';
+import type {VerifiedEntry} from '@wgmesh/core';
+import {makeTestNode, testMeshId} from '@wgmesh/core/testkit';
 import {createHash} from 'node:crypto';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
@@ -7,7 +7,7 @@ import {BUCKET_DIGEST_BYTES, BucketIndex, bucketOf, MAX_BUCKET_BITS} from '../sr
 import {MultisetHash} from '@wgmesh/core';
 import {hex} from './helpers.js';
 
-const meshId = generateMeshId();
+const meshId = testMeshId();
 let v1: VerifiedEntry[];
 let v2: VerifiedEntry[];
 

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
-import {DecodeError, encode, generateMeshId, InvalidInputError, isBackendFactory, signEntry, type Clock} from '@wgmesh/core';
-import {corruptSignature, FIXTURE_NOW, makeTestNode, recordingLogger, SimulatedClock, wireEntry} from '@wgmesh/core/testkit';
+import {DecodeError, encode, InvalidInputError, isBackendFactory, signEntry, type Clock} from '@wgmesh/core';
+import {corruptSignature, FIXTURE_NOW, makeTestNode, recordingLogger, SimulatedClock, testMeshId, wireEntry} from '@wgmesh/core/testkit';
 import {TwoPhaseStore, twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {describe, expect, it} from 'vitest';
 // The hook is loaded from the build, as oclif loads it, so it hands out the very factory the package exports.
@@ -9,7 +9,7 @@ import {MultisetHash} from '@wgmesh/core';
 import {idHint} from '../src/entry-identity.js';
 import {CLOCK_SKEW_MS, GC_HORIZON_MS, hex, openStore} from './helpers.js';
 
-const meshId = generateMeshId();
+const meshId = testMeshId();
 const alice = makeTestNode(meshId);
 const bob = makeTestNode(meshId);
 

@@ -1,12 +1,11 @@
 import {describe, expect, it} from 'vitest';
 import {ALIAS_CLAIM_SLACK_MS, AliasClaims} from '../src/model/alias-claims.js';
 import {resolveAliases} from '../src/model/aliases.js';
-import {generateMeshId} from '../src/addressing/mesh-id.js';
-import {makeTestNode} from '../src/testkit/signed-fixtures.js';
+import {makeTestNode, testMeshId} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 describe('alias claim times', () => {
-  const meshId = generateMeshId();
+  const meshId = testMeshId();
 
   it('date a claim by its createdAt, but never earlier than the slack before it was first seen', async () => {
     const clock = new SimulatedClock();

@@ -7,7 +7,6 @@ import type {Clock, TimerHandle} from '../src/contracts/clock.js';
 import type {SyncSession, SyncStats} from '../src/contracts/store.js';
 import type {RemotePeer, Transport, TransportHandlers} from '../src/contracts/transport.js';
 import type {MeshStore} from '../src/contracts/store.js';
-import {generateMeshId} from '../src/addressing/mesh-id.js';
 import {MeshControl} from '../src/control/mesh-control.js';
 import {decodeControlRequest} from '../src/control/messages.js';
 import type {LiveViewChange} from '../src/control/membership-view.js';
@@ -16,7 +15,7 @@ import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
 import type {NodeRecord, Role, VerifiedEntry} from '../src/model/record.js';
 import {MemoryNetwork, MemoryTransport} from '../src/testkit/memory-transport.js';
 import {SeededRandom} from '../src/testkit/seeded-random.js';
-import {makeTestNode, silentLogger, type TestNode} from '../src/testkit/signed-fixtures.js';
+import {makeTestNode, silentLogger, testMeshId, type TestNode} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 
@@ -181,7 +180,7 @@ export class Simulation {
 
   constructor(options: SimOptions) {
     this.random = new SeededRandom(options.seed);
-    this.meshId = generateMeshId((n) => this.random.bytes(n));
+    this.meshId = testMeshId((n) => this.random.bytes(n));
     this.settings = {...DEFAULT_SETTINGS, ...options.settings};
     this.network = new MemoryNetwork({
       clock: this.clock,

@@ -1,5 +1,4 @@
 import {describe, expect, it} from 'vitest';
-import {generateMeshId} from '../src/addressing/mesh-id.js';
 import {Ring, ringPosition, sample} from '../src/control/ring.js';
 import {StatementTable} from '../src/control/statement-table.js';
 import {compareRanks, rankOf, signStatement, toWire, verifyStatement, type StatementContext} from '../src/control/statements.js';
@@ -8,7 +7,7 @@ import {deriveTimings} from '../src/control/settings.js';
 import {EntryRejectedError} from '../src/errors.js';
 import {generateIdentity} from '../src/identity/identity.js';
 import {SeededRandom} from '../src/testkit/seeded-random.js';
-import {silentLogger} from '../src/testkit/signed-fixtures.js';
+import {silentLogger, testMeshId} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 import {encode} from '../src/util/codec.js';
 import {DEFAULT_SETTINGS} from './control-sim.js';
@@ -129,7 +128,7 @@ describe('Ring', () => {
 });
 
 describe('membership statements', () => {
-  const meshId = generateMeshId();
+  const meshId = testMeshId();
   const alice = generateIdentity();
   const bob = generateIdentity();
   const carol = generateIdentity();

@@ -1,10 +1,9 @@
 import {describe, expect, it} from 'vitest';
-import {makeTestNode} from '../src/testkit/index.js';
+import {makeTestNode, testMeshId} from '../src/testkit/index.js';
 import {
   compareEntries,
   encode,
   generateIdentity,
-  generateMeshId,
   isExpired,
   nodeAddress,
   signEntry,
@@ -13,7 +12,7 @@ import {
   type NodeRecord,
 } from '../src/index.js';
 
-const meshId = generateMeshId();
+const meshId = testMeshId();
 const now = Date.UTC(2026, 5, 1);
 const options = {meshId, now, maxClockSkewMs: 60_000};
 
@@ -57,7 +56,7 @@ describe('entry verification', () => {
   });
 
   it('rejects records of another mesh, from the future, and clients with endpoints', () => {
-    const other = signEntry(alice, record(alice, {meshId: generateMeshId(), address: 'fd00::1'}));
+    const other = signEntry(alice, record(alice, {meshId: testMeshId(), address: 'fd00::1'}));
     expect(() => verifyEntry(other, options)).toThrow(/belongs to mesh/);
     const future = signEntry(alice, record(alice, {updatedAt: now + 3_600_000}));
     expect(() => verifyEntry(future, options)).toThrow(/in the future/);

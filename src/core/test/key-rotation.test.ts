@@ -16,9 +16,7 @@ import {createIdentity, generateIdentity, generateWgPrivateKey, loadIdentity, st
 import {checkRotationScope, KeyRotationError, rotateWgKey} from '../src/runtime/key-rotation.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime} from '../src/runtime/mesh-runtime.js';
-import type {MeshSettings} from '../src/runtime/mesh-settings.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '../src/testkit/signed-fixtures.js';
-import {issueMembership} from '../src/trust/admin.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 /** A stub driver whose `ensureInterface` fails for the interfaces named in `failing`. */
@@ -45,25 +43,8 @@ afterEach(async () => {
 async function upMesh(identity: NodeIdentity, driver: WgDriver, clock: SimulatedClock, name: string): Promise<MeshRuntime> {
   const meshId = testMeshId();
   const store = new TwoPhaseStore({meshId, clock, logger: silentLogger(), gcHorizonMs: 24 * 3_600_000, maxClockSkewMs: 60_000});
-  const settings: MeshSettings = {
-    version: 1,
-    meshId,
-    storeKind: store.kind,
-    interfaceName: name,
-    role: 'peer',
-    listenPort: 0,
-    endpointHost: '2001:db8::9',
-    keepaliveSeconds: 0,
-    advertiseRoutes: false,
-    advertiseDefault: false,
-    addressCounter: 0,
-    joinedAt: FIXTURE_NOW,
-    preUp: [],
-    postUp: [],
-    preDown: [],
-    postDown: [],
-    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
-  };
+  const settings = testMeshSettings(meshId, identity, {storeKind: store.kind, interfaceName: name});
+
   const runtime = new MeshRuntime({settings, store, identity, driver, repository: new MeshRepository(dir), logger: silentLogger(), clock, controlPort: 7946, maxClockSkewMs: 60_000});
   opened.push(runtime);
   store.merge([makeTestNode(meshId, {now: FIXTURE_NOW}).record()]);

@@ -11,9 +11,7 @@ import {generateIdentity} from '../src/identity/identity.js';
 import type {SelectedRoute} from '../src/routing/select.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime, SAVE_DELAY_MS} from '../src/runtime/mesh-runtime.js';
-import type {MeshSettings} from '../src/runtime/mesh-settings.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '../src/testkit/signed-fixtures.js';
-import {issueMembership} from '../src/trust/admin.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 const INTERFACE = 'wgmrt0';
@@ -44,25 +42,8 @@ async function upRuntime() {
   const store = newStore(meshId, clock);
   const driver = new StubWgDriver({allocatePort: async () => 51820});
   const repository = new RecordingRepository('/nonexistent-wgmesh-test-dir');
-  const settings: MeshSettings = {
-    version: 1,
-    meshId,
-    storeKind: store.kind,
-    interfaceName: INTERFACE,
-    role: 'peer',
-    listenPort: 0,
-    endpointHost: '2001:db8::9',
-    keepaliveSeconds: 25,
-    advertiseRoutes: false,
-    advertiseDefault: false,
-    addressCounter: 0,
-    joinedAt: FIXTURE_NOW,
-    preUp: [],
-    postUp: [],
-    preDown: [],
-    postDown: [],
-    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
-  };
+  const settings = testMeshSettings(meshId, identity, {storeKind: store.kind, interfaceName: INTERFACE, keepaliveSeconds: 25});
+
   const runtime = new MeshRuntime({settings, store, identity, driver, repository, logger: silentLogger(), clock, controlPort: 7946, maxClockSkewMs: 60_000});
   opened.push(runtime);
   const other = makeTestNode(meshId, {now: FIXTURE_NOW});

@@ -1,10 +1,10 @@
 /** What `mesh show` adds to each node: alias owner and conflict, home peer; and the `node.set` parameters. */
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
-import {generateMeshId, homePeer, meshRelations, nodeSetSchema, withRelations, type MeshView, type NodeRecord, type NodeView, type Role} from '../src/index.js';
-import {FIXTURE_NOW, makeTestNode} from '../src/testkit/index.js';
+import {homePeer, meshRelations, nodeSetSchema, withRelations, type MeshView, type NodeRecord, type NodeView, type Role} from '../src/index.js';
+import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
 
-const meshId = generateMeshId();
+const meshId = testMeshId();
 
 function record(patch: Partial<NodeRecord> & {role?: Role} = {}): NodeRecord {
   const role = patch.role ?? 'peer';

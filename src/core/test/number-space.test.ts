@@ -12,9 +12,8 @@ import {encodeControlRequest} from '../src/control/messages.js';
 import {emptyControlStats} from '../src/control/stats.js';
 import {signStatement, toWire} from '../src/control/statements.js';
 import type {MeshStore} from '../src/contracts/store.js';
-import {generateMeshId} from '../src/addressing/mesh-id.js';
 import {generateIdentity} from '../src/identity/identity.js';
-import {makeTestNode, silentLogger, wireEntry} from '../src/testkit/signed-fixtures.js';
+import {makeTestNode, silentLogger, testMeshId, wireEntry} from '../src/testkit/signed-fixtures.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 import {Simulation} from './control-sim.js';
 
@@ -74,7 +73,7 @@ describe('incarnations from members', () => {
 
 describe('the membership view', () => {
   function viewOf(nodes: number) {
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     const clock = new SimulatedClock();
     const store = new TwoPhaseStore({meshId, clock, logger: silentLogger(), gcHorizonMs: 24 * 3_600_000, maxClockSkewMs: SKEW_MS});
     const tests = Array.from({length: nodes}, () => makeTestNode(meshId, {identity: generateIdentity(), now: clock.now()}));
@@ -146,7 +145,7 @@ describe('record numbers from members', () => {
 
   for (const [name, open] of stores) {
     it(`${name}: refuses a version, createdAt or updatedAt beyond maxClockSkew, so the owner can always write a newer record`, async () => {
-      const meshId = generateMeshId();
+      const meshId = testMeshId();
       const clock = new SimulatedClock();
       const store = await open(meshId, clock);
       const owner = makeTestNode(meshId, {now: clock.now()});

@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest';
-import {generateMeshId, homePeer, interfaceName, meshPrefix, planWireGuard, type NodeRecord, type Role} from '../src/index.js';
-import {makeTestNode} from '../src/testkit/index.js';
+import {homePeer, interfaceName, meshPrefix, planWireGuard, type NodeRecord, type Role} from '../src/index.js';
+import {makeTestNode, testMeshId} from '../src/testkit/index.js';
 
-const meshId = generateMeshId();
+const meshId = testMeshId();
 
 /** A record of a fresh node with `role` (clients advertise no endpoints). */
 function node(role: Role): NodeRecord {
@@ -60,6 +60,6 @@ describe('interface names', () => {
     expect(name).toMatch(/^wgm[a-z2-7]{10}$/);
     expect(interfaceName(meshId, 'a'.repeat(32))).toBe(name);
     expect(interfaceName(meshId, 'b'.repeat(32))).not.toBe(name);
-    expect(interfaceName(generateMeshId(), 'a'.repeat(32))).not.toBe(name);
+    expect(interfaceName(testMeshId(), 'a'.repeat(32))).not.toBe(name);
   });
 });

@@ -241,7 +241,7 @@ export class MembershipView {
   }
 
   /**
-   * A member left (tombstone) or expired: forget everything about it, and
+   * A member left (tombstone), was revoked or expired: forget everything about it, and
    * every claim it signed (a node that left speaks for nobody: its claims
    * stop counting, and the nodes it accused are alive here again unless
    * someone else claims them). Not a death.

@@ -41,6 +41,8 @@ export interface MeshControlDeps {
   settings: ControlSettings;
   /** When this node first saw each alias claim, for a joining node that asks (`al`); none when omitted. */
   aliasClaims?: () => readonly AliasClaimLine[];
+  /** Answers a join request (`jn`), from a member or not (see join-gate.ts); without it joins are refused. */
+  answerJoin?: (request: Extract<ControlRequest, {t: 'jn'}>, peer: RemotePeer) => ControlReply;
 }
 
 /** Longest reason put in an error reply. */
@@ -152,7 +154,10 @@ export class MeshControl {
     let reply: ControlReply;
     try {
       const request = this.state === 'running' ? decodeControlRequest(payload) : undefined;
-      reply = request === undefined ? {t: 'err', reason: 'not running'} : peer.nodeId !== undefined && request.f !== peer.nodeId ? {t: 'err', reason: `the request claims to come from ${request.f}, but the connection proves ${peer.nodeId}`} : await this.answer(request);
+      if (request === undefined) reply = {t: 'err', reason: 'not running'};
+      else if (peer.nodeId !== undefined && request.f !== peer.nodeId) reply = {t: 'err', reason: `the request claims to come from ${request.f}, but the connection proves ${peer.nodeId}`};
+      else if (request.t === 'jn') reply = this.deps.answerJoin?.(request, peer) ?? {t: 'err', reason: 'this node does not answer joins'};
+      else reply = await this.answer(request);
     } catch (error) {
       reply = {t: 'err', reason: (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON)};
     }
@@ -177,9 +182,7 @@ export class MeshControl {
     if (request.t === 'push') return gossip.answerPush(request, known);
     if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
     if (request.t === 'al') return this.joinFacts('al');
-    // A member joining again (it lost its files) may fetch the state as any member may; the record it then
-    // writes carries the credential of its new invite, checked like any other.
-    if (request.t === 'jn') return this.joinFacts('jn');
+    if (request.t === 'jn') return {t: 'err', reason: 'a join is answered by handleMessage'};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
       case 'hb':

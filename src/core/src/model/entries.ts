@@ -164,6 +164,19 @@ export function isExpired(entry: VerifiedEntry, now: number, horizonMs: number):
   return now - entry.value.updatedAt > horizonMs;
 }
 
+/**
+ * Why {@link isExpired} holds for an entry (its owner's credential ended, or
+ * it is older than the horizon), or undefined when the entry has not expired.
+ */
+export function expiryReason(entry: VerifiedEntry, now: number, horizonMs: number): string | undefined {
+  if (!isExpired(entry, now, horizonMs)) return undefined;
+  const {id, updatedAt} = entry.value;
+  if (entry.validUntil !== undefined && now > entry.validUntil) {
+    return `entry for node ${id} expired: its credential ended at ${new Date(entry.validUntil).toISOString()}, ${now - entry.validUntil} ms ago`;
+  }
+  return `entry for node ${id} expired: updated ${now - updatedAt} ms ago, over the ${horizonMs} ms horizon`;
+}
+
 /** Decode a list of signed entries from untrusted bytes (shape only; verify each after). */
 export function decodeSignedEntries(bytes: Uint8Array, what: string, maxBytes?: number): SignedEntry[] {
   return decode(bytes, z.array(signedEntrySchema), what, maxBytes);

@@ -10,7 +10,7 @@ import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {Transport} from '../contracts/transport.js';
 import {assertMeshId} from '../addressing/mesh-id.js';
-import {InvalidInputError, NotAdminError} from '../errors.js';
+import {InvalidInputError, NotAdminError, UnknownMeshError} from '../errors.js';
 import {ed25519Signer, nodeIdFromSigningKey, type NodeIdentity} from '../identity/identity.js';
 import type {Role} from '../model/record.js';
 import {credentialFactsOf} from '../model/entries.js';
@@ -92,17 +92,19 @@ export class AdminOperations {
 
   /**
    * Issue an invite for up to `uses` nodes with `role`, valid for `validForMs`.
-   * The line names this node (when a peer) and a few other live peers to join through.
+   * The line names this node (when a peer) and a few other live peers to join
+   * through; an admin that is not (or no longer) a member names none, and the
+   * joiner gives a member with `--via`.
    */
   async invite(meshId: string, options: {role: Role; uses: number; validForMs: number}): Promise<{meshId: string; inviteId: string; token: string; role: Role; uses: number; expiresAt: number; endpoints: string[]}> {
-    const runtime = this.deps.mesh(meshId);
     const file = await this.file(meshId);
+    const runtime = this.runningMesh(meshId);
     const now = this.deps.clock.now();
     const expiresAt = now + options.validForMs;
     const admin = meshAdminFrom(file, this.deps.identity);
     const issued = issueInvite(admin, {role: options.role, uses: options.uses, now, expiresAt});
     const selfId = this.deps.identity.nodeId;
-    const peers = runtime.liveRecords().filter((record) => record.role === 'peer' && record.controlEndpoint !== null);
+    const peers = (runtime?.liveRecords() ?? []).filter((record) => record.role === 'peer' && record.controlEndpoint !== null);
     peers.sort((a, b) => Number(b.id === selfId) - Number(a.id === selfId));
     const endpoints = peers.flatMap((record) => (record.controlEndpoint ? [record.controlEndpoint] : [])).slice(0, MAX_TOKEN_ENDPOINTS);
     const invites = [...file.invites.filter((one) => one.expiresAt >= now), {id: issued.invite.id, role: options.role, uses: options.uses, issuedAt: now, expiresAt}];
@@ -110,6 +112,16 @@ export class AdminOperations {
     this.deps.logger.info({meshId, inviteId: issued.invite.id, role: options.role, uses: options.uses, expiresAt: new Date(expiresAt).toISOString()}, 'invite issued');
     const token = encodeInviteToken({chain: admin.chain, signed: issued.signed, key: issued.key, endpoints});
     return {meshId, inviteId: issued.invite.id, token, role: options.role, uses: options.uses, expiresAt, endpoints};
+  }
+
+  /** The running mesh, or undefined when this node is not in it. */
+  private runningMesh(meshId: string): MeshRuntime | undefined {
+    try {
+      return this.deps.mesh(meshId);
+    } catch (error) {
+      if (error instanceof UnknownMeshError) return undefined;
+      throw error;
+    }
   }
 
   /** The invites issued on this node that have not expired, with their use as this node sees the mesh (open, used up or revoked). */

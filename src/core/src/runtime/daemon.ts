@@ -525,6 +525,7 @@ export class Daemon {
         logger: this.deps.logger.child({meshId: runtime.meshId, component: 'control'}),
         settings: this.deps.control,
         aliasClaims: () => runtime.aliasClaims.lines(),
+        answerJoin: (request, peer) => this.answerJoin(runtime, request, peer),
       }),
     );
   }
@@ -636,17 +637,17 @@ export class Daemon {
           runtime.inbound.messages++;
           return control.handleMessage(payload, peer);
         }
-        return encodeControlReply(this.answerStranger(runtime, control, payload, peer));
+        return encodeControlReply(this.answerStranger(runtime, payload, peer));
       },
     };
   }
 
   /**
    * Answer a control request from a node that is not a member: a join
-   * request is checked (see JoinGate.check); anything else is refused as if
-   * this node did not know the mesh.
+   * request is checked (see {@link answerJoin}); anything else is refused as
+   * if this node did not know the mesh.
    */
-  private answerStranger(runtime: MeshRuntime, control: MeshControl, payload: Uint8Array, peer: RemotePeer): ControlReply {
+  private answerStranger(runtime: MeshRuntime, payload: Uint8Array, peer: RemotePeer): ControlReply {
     let request: ControlRequest;
     try {
       request = decodeControlRequest(payload);
@@ -654,13 +655,18 @@ export class Daemon {
       throw new UnknownMeshError(runtime.meshId);
     }
     if (request.t !== 'jn') throw new UnknownMeshError(runtime.meshId);
+    return this.answerJoin(runtime, request, peer);
+  }
+
+  /** Answer a join request (JoinGate.check): the join facts when the joiner may fetch the mesh, an `err` saying why not otherwise. */
+  private answerJoin(runtime: MeshRuntime, request: Extract<ControlRequest, {t: 'jn'}>, peer: RemotePeer): ControlReply {
     const refusal = runtime.gate.check(request, peer.nodeId);
     if (refusal !== undefined) {
       this.deps.logLimiter?.log(this.deps.logger, 'warn', 'join-refused', peer.address, {meshId: runtime.meshId, peer: peer.address, nodeId: request.f, reason: refusal}, 'refused a join');
       return {t: 'err', reason: refusal};
     }
     this.deps.logger.info({meshId: runtime.meshId, nodeId: request.f, peer: peer.address}, 'a node presented a valid invite: it may fetch the mesh state');
-    return control.joinFacts('jn');
+    return runtime.controlPlane?.joinFacts('jn') ?? {t: 'err', reason: 'not running'};
   }
 
   /** The runtime of a mesh this node is in. @throws UnknownMeshError, InvalidInputError (malformed id) */

@@ -7,12 +7,13 @@
  */
 import type {Logger} from '../contracts/logger.js';
 import {nodeAddress} from '../addressing/address.js';
-import {generateIdentity, type NodeIdentity} from '../identity/identity.js';
+import {ed25519Signer, generateIdentity, type Ed25519Signer, type NodeIdentity} from '../identity/identity.js';
 import {signEntry} from '../model/entries.js';
 import type {EntryBody, NodeRecord, SignedEntry, Tombstone, VerifiedEntry} from '../model/record.js';
 import {encode} from '../util/codec.js';
 import {authorityAdmin, createAuthority, issueMembership, type MeshAdmin} from '../trust/admin.js';
-import type {Ed25519Signer} from '../identity/identity.js';
+import {meshIdFromAuthorityKey} from '../trust/credential.js';
+import type {MeshSettings} from '../runtime/mesh-settings.js';
 
 /** The time test entries are dated by default (ms since the epoch). */
 export const FIXTURE_NOW = Date.UTC(2026, 0, 1);
@@ -43,7 +44,8 @@ export interface TestNode {
 export function makeTestNode(meshId: string, options: {identity?: NodeIdentity; now?: number; credential?: Uint8Array} = {}): TestNode {
   const identity = options.identity ?? generateIdentity();
   const now = options.now ?? FIXTURE_NOW;
-  const credential = options.credential ?? issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', now);
+  // A Buffer, as every decoded entry holds it: a signed and a decoded copy of a body compare equal.
+  const credential = Buffer.from(options.credential ?? issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', now));
   const recordBody = (patch: Partial<NodeRecord> = {}): NodeRecord => ({
     kind: 'record',
     meshId,
@@ -143,11 +145,16 @@ export function makeEntryPool(meshId: string, nodeCount: number, now = FIXTURE_N
 /** The authorities of the meshes made by {@link testMeshId}, so that test nodes get credentials. */
 const testAuthorities = new Map<string, Ed25519Signer>();
 
-/** A fresh mesh for a test: its id, derived from a new authority that {@link testMeshAdmin} signs with. */
-export function testMeshId(): string {
-  const {authority, admin} = createAuthority();
-  testAuthorities.set(admin.meshId, authority);
-  return admin.meshId;
+/**
+ * A fresh mesh for a test: its id, derived from a new authority that
+ * {@link testMeshAdmin} signs with.
+ * @param random the source of the authority's key, for a mesh id that a seeded test can repeat
+ */
+export function testMeshId(random?: (n: number) => Uint8Array): string {
+  const authority = random === undefined ? createAuthority().authority : ed25519Signer(Buffer.from(random(32)).toString('base64'));
+  const meshId = meshIdFromAuthorityKey(authority.publicKey);
+  testAuthorities.set(meshId, authority);
+  return meshId;
 }
 
 /**
@@ -203,4 +210,31 @@ export function silentLogger(): Logger {
   const noop = (): void => {};
   const logger: Logger = {debug: noop, info: noop, warn: noop, error: noop, child: () => logger};
   return logger;
+}
+
+/**
+ * Settings of a peer in a mesh made by {@link testMeshId}, as `mesh create`
+ * would save them, with a membership credential for `identity` and `patch` applied.
+ */
+export function testMeshSettings(meshId: string, identity: NodeIdentity, patch: Partial<MeshSettings> = {}): MeshSettings {
+  return {
+    version: 1,
+    meshId,
+    storeKind: 'twophase',
+    interfaceName: 'wgmtest0',
+    role: 'peer',
+    listenPort: 0,
+    endpointHost: '2001:db8::9',
+    keepaliveSeconds: 0,
+    advertiseRoutes: false,
+    advertiseDefault: false,
+    addressCounter: 0,
+    joinedAt: FIXTURE_NOW,
+    preUp: [],
+    postUp: [],
+    preDown: [],
+    postDown: [],
+    credential: Buffer.from(issueMembership(testMeshAdmin(meshId), identity.signingKey, 'peer', FIXTURE_NOW)).toString('base64'),
+    ...patch,
+  };
 }

@@ -12,11 +12,12 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import type {Logger} from '../contracts/logger.js';
 import {MAX_SYNC_MESSAGE_BYTES, type MeshStore, type StoreBackend, type StoreChange, type SyncSession, type SyncStats} from '../contracts/store.js';
 import {nodeAddress} from '../addressing/address.js';
-import {generateMeshId} from '../addressing/mesh-id.js';
 import {DecodeError} from '../errors.js';
-import {generateIdentity} from '../identity/identity.js';
-import {compareEntries, RECORD_LIMITS, type VerifiedEntry} from '../model/record.js';
+import {ed25519Signer, generateIdentity} from '../identity/identity.js';
+import {compareEntries, RECORD_LIMITS, type Revocation, type VerifiedEntry} from '../model/record.js';
+import {signRevocation} from '../model/entries.js';
 import {encode} from '../util/codec.js';
+import {issueGrant, issueMembership, issueRevocation, type MeshAdmin} from '../trust/admin.js';
 import {SimulatedClock} from './simulated-clock.js';
 import {
   corruptSignature,
@@ -25,6 +26,9 @@ import {
   makeEntryPool,
   makeTestNode,
   recordingLogger,
+  testMeshAdmin,
+  testMeshAuthority,
+  testMeshId,
   wireEntry,
   type EntryPool,
   type TestNode,
@@ -152,12 +156,17 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
     /** Nodes for the large-difference sync: a few that write records near the size cap, many that write small ones. */
     let largeNodes: TestNode[];
     let smallNodes: TestNode[];
-    const meshId = generateMeshId();
+    const meshId = testMeshId();
     const start = FIXTURE_NOW + 10_000;
 
     beforeAll(async () => {
       backend = await makeBackend();
-      pool = makeEntryPool(meshId, 5, FIXTURE_NOW);
+      const signed = makeEntryPool(meshId, 5, FIXTURE_NOW);
+      // One node of the pool is revoked, at a version below its newest record's: every property holds with a revocation too.
+      const revoked = signed.nodes.at(-1)!;
+      const admin = testMeshAdmin(meshId);
+      const revocation = signRevocation(admin.signer, {...issueRevocation(admin, revoked.id, 'node', FIXTURE_NOW + 2000).value, version: 2} as Revocation);
+      pool = {...signed, entries: [...signed.entries, revocation]};
       alice = makeTestNode(meshId);
       bob = makeTestNode(meshId);
       largeNodes = Array.from({length: 80}, () => makeTestNode(meshId));
@@ -289,7 +298,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
         [
           'a record of another mesh',
           () => {
-            const other = generateMeshId();
+            const other = testMeshId();
             return {entry: wireEntry(makeTestNode(other, {identity: alice.identity}).record()), reason: /mesh/};
           },
         ],
@@ -333,6 +342,217 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
         expect(result.accepted.map((e) => e.value.id)).toEqual([alice.id]);
         expect(result.rejected).toHaveLength(1);
         expect(store.get(bob.id)).toBeUndefined();
+      });
+    });
+
+    describe('membership credentials', () => {
+      /** A member that signs credentials with its own key while naming the mesh's authority: what a Sybil attacker can do. */
+      function memberAsAdmin(): MeshAdmin {
+        return {meshId, signer: ed25519Signer(), chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant: null}};
+      }
+      /** An admin of this mesh whose grant ends at `validUntil`. */
+      function grantedAdmin(validUntil: number): MeshAdmin {
+        const key = ed25519Signer();
+        const grant = issueGrant(testMeshAuthority(meshId), key.publicKey, FIXTURE_NOW, validUntil);
+        return {meshId, signer: key, chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant}};
+      }
+      /** A node of this mesh whose credential `issue` makes for its signing key. */
+      function nodeWith(issue: (signingKey: string) => Uint8Array): TestNode {
+        const identity = generateIdentity();
+        return makeTestNode(meshId, {identity, credential: issue(identity.signingKey)});
+      }
+
+      const cases: [string, () => TestNode, RegExp][] = [
+        [
+          'a credential the node made for itself',
+          () => {
+            const identity = generateIdentity();
+            const self: MeshAdmin = {meshId, signer: {publicKey: identity.signingKey, sign: (data) => identity.sign(data)}, chain: {authorityKey: identity.signingKey, grant: null}};
+            return makeTestNode(meshId, {identity, credential: issueMembership(self, identity.signingKey, 'peer', FIXTURE_NOW)});
+          },
+          /does not belong to mesh/,
+        ],
+        ['a credential signed by a member in the authority\'s name', () => nodeWith((key) => issueMembership(memberAsAdmin(), key, 'peer', FIXTURE_NOW)), /bad signature/],
+        ['the credential of another node', () => nodeWith(() => issueMembership(testMeshAdmin(meshId), generateIdentity().signingKey, 'peer', FIXTURE_NOW)), /admits another node/],
+        ['a credential of another mesh', () => nodeWith((key) => issueMembership(testMeshAdmin(testMeshId()), key, 'peer', FIXTURE_NOW)), /does not belong to mesh/],
+      ];
+      for (const [what, make, reason] of cases) {
+        it(`rejects a record and a tombstone with ${what} as invalid, and changes nothing`, () => {
+          const store = loaded([bob.record()]);
+          const before = snapshotOf(store);
+          const node = make();
+          const result = store.merge([wireEntry(node.record()), wireEntry(node.tombstone())]);
+          expect(result.accepted).toEqual([]);
+          expect(result.rejected).toHaveLength(2);
+          for (const rejection of result.rejected) {
+            expect(rejection).toMatchObject({id: node.id, invalid: true});
+            expect(rejection.reason).toMatch(/no valid membership/);
+          }
+          expect(result.rejected[0]!.reason).toMatch(reason);
+          expectUnchanged(store, before);
+        });
+      }
+
+      it('rejects a Sybil flood of 500 records admitted by a member, not an admin, and holds nothing more', () => {
+        const store = loaded(pool.entries);
+        const before = snapshotOf(store);
+        const member = memberAsAdmin();
+        const flood = Array.from({length: 500}, () => wireEntry(nodeWith((key) => issueMembership(member, key, 'peer', FIXTURE_NOW)).record()));
+        const result = store.merge(flood);
+        expect(result.accepted).toEqual([]);
+        expect(result.rejected).toHaveLength(500);
+        expect(result.rejected.every((rejection) => rejection.invalid === true)).toBe(true);
+        expect(store.size).toBe(before.state.length);
+        expectUnchanged(store, before);
+      });
+
+      it('rejects, as expired and not invalid, an entry whose credential ended, also in a snapshot', () => {
+        const ended = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, start - 1));
+        const store = open();
+        const result = store.merge([wireEntry(ended.record())]);
+        expect(result.accepted).toEqual([]);
+        expect(result.rejected).toHaveLength(1);
+        expect(result.rejected[0]!.invalid).toBeUndefined();
+        expect(result.rejected[0]!.reason).toMatch(/credential ended/);
+        expect(store.size).toBe(0);
+        // A snapshot saved while it was valid is stale, not corrupt.
+        const earlier = open({clock: new SimulatedClock(start - 10)});
+        expect(earlier.merge([wireEntry(ended.record())]).accepted).toHaveLength(1);
+        const loadedLate = open();
+        const fromSnapshot = loadedLate.load(earlier.save());
+        expect(fromSnapshot.accepted).toEqual([]);
+        expect(fromSnapshot.rejected.map((r) => r.id)).toEqual([ended.id]);
+      });
+
+      it('collects an entry once its credential ends, long before the horizon, and keeps those of an admin whose grant ended', async () => {
+        const clock = new SimulatedClock(start);
+        const store = open({clock});
+        const end = start + 60_000;
+        const record = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, end));
+        const tombstone = nodeWith((key) => issueMembership(testMeshAdmin(meshId), key, 'peer', FIXTURE_NOW, end + 1000));
+        // Admitted by an admin while its grant held: the node stays once the grant ends.
+        const byGrant = nodeWith((key) => issueMembership(grantedAdmin(end), key, 'peer', FIXTURE_NOW));
+        const entries = [record.record({updatedAt: start}), tombstone.tombstone({updatedAt: start}), byGrant.record({updatedAt: start}), bob.record({updatedAt: start})];
+        expect(store.merge(entries.map(wireEntry)).rejected).toEqual([]);
+        expect(store.get(record.id)?.validUntil).toBe(end);
+        expect(store.get(byGrant.id)?.validUntil).toBeUndefined();
+        await clock.advance(60_000);
+        expect(store.collectGarbage()).toBe(0);
+        await clock.advance(1);
+        expect(store.collectGarbage()).toBe(1);
+        expect(store.get(record.id)).toBeUndefined();
+        await clock.advance(1000);
+        expect(store.collectGarbage()).toBe(1);
+        expect(store.get(tombstone.id)).toBeUndefined();
+        expect(store.entries().map((e) => e.value.id).sort()).toEqual([bob.id, byGrant.id].sort());
+        // The same entry offered again is refused.
+        expect(store.merge([wireEntry(record.record({updatedAt: start}))]).accepted).toEqual([]);
+      });
+
+      it('rejects as invalid a membership an admin issued after its grant ended', () => {
+        const store = open();
+        const late = nodeWith((key) => issueMembership(grantedAdmin(FIXTURE_NOW - 1), key, 'peer', FIXTURE_NOW));
+        const result = store.merge([wireEntry(late.record())]);
+        expect(result.accepted).toEqual([]);
+        expect(result.rejected).toMatchObject([{id: late.id, invalid: true}]);
+        expect(result.rejected[0]!.reason).toMatch(/after the issuer's admin grant ended/);
+        expect(store.size).toBe(0);
+      });
+    });
+
+    describe('revocations', () => {
+      /** A revocation of `node` by this mesh's authority, dated `at`. */
+      function revoke(node: TestNode, at = FIXTURE_NOW): VerifiedEntry {
+        return issueRevocation(testMeshAdmin(meshId), node.id, 'node', at, 'test');
+      }
+      /** Every entry `node` could write in the allowed window: far newer versions than the revocation's. */
+      function ownEntries(node: TestNode): VerifiedEntry[] {
+        const newest = start + COMPLIANCE_CLOCK_SKEW_MS - 1;
+        return [
+          node.record({version: 1, updatedAt: start}),
+          node.record({version: newest, updatedAt: newest}),
+          node.tombstone({version: newest, updatedAt: newest}),
+          node.record({version: newest - 5, updatedAt: start, alias: 'back'}),
+        ];
+      }
+
+      it('outrank every record and tombstone of the node in a merge, whatever the versions and the order', () => {
+        const revocation = revoke(alice);
+        const first = loaded([revocation, ...ownEntries(alice), bob.record()]);
+        const last = loaded([...ownEntries(alice), bob.record(), revocation]);
+        for (const store of [first, last]) {
+          expect(hex(store.get(alice.id)!.hash)).toBe(hex(revocation.hash));
+          expect(store.get(alice.id)?.value.kind).toBe('revocation');
+          expect(store.records().map((r) => r.id)).toEqual([bob.id]);
+          expect(store.merge(ownEntries(alice).map(wireEntry)).accepted).toEqual([]);
+        }
+        expect(storeState(first)).toEqual(storeState(last));
+        expect(hex(first.digest())).toBe(hex(last.digest()));
+      });
+
+      it('spread in a sync session and win on both replicas', () => {
+        const revocation = revoke(alice);
+        const holder = loaded([revocation, bob.record()]);
+        const member = loaded([...ownEntries(alice), ...pool.entries]);
+        runSync(member, holder);
+        for (const store of [holder, member]) {
+          expect(store.get(alice.id)?.value.kind).toBe('revocation');
+          expect(store.records().map((r) => r.id)).not.toContain(alice.id);
+        }
+        expect(storeState(member)).toEqual(storeState(holder));
+        // The revoked node syncing its newest record afterwards changes nothing.
+        const revoked = loaded([ownEntries(alice)[1]!]);
+        runSync(revoked, member);
+        expect(member.get(alice.id)?.value.kind).toBe('revocation');
+        expect(revoked.get(alice.id)?.value.kind).toBe('revocation');
+      });
+
+      it('survive save and load into a store that holds a newer record, and the other way round', () => {
+        const revocation = revoke(alice);
+        const revokedSnapshot = loaded([revocation]).save();
+        const liveSnapshot = loaded(ownEntries(alice)).save();
+        const a = loaded(ownEntries(alice));
+        a.load(revokedSnapshot);
+        const b = loaded([revocation]);
+        b.load(liveSnapshot);
+        for (const store of [a, b]) expect(hex(store.get(alice.id)!.hash)).toBe(hex(revocation.hash));
+        expect(storeState(a)).toEqual(storeState(b));
+      });
+
+      it('are rejected as invalid unless an admin signed them', () => {
+        const store = loaded([alice.record()]);
+        const before = snapshotOf(store);
+        const member = ed25519Signer();
+        const selfMade: MeshAdmin = {meshId, signer: member, chain: {authorityKey: member.publicKey, grant: null}};
+        const inAuthorityName: MeshAdmin = {meshId, signer: member, chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant: null}};
+        const selfGranted: MeshAdmin = {meshId, signer: member, chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant: issueGrant(member, member.publicKey, FIXTURE_NOW)}};
+        const forged = [selfMade, inAuthorityName, selfGranted].map((admin) => wireEntry(issueRevocation(admin, alice.id, 'node', start)));
+        const result = store.merge(forged);
+        expect(result.accepted).toEqual([]);
+        expect(result.rejected).toHaveLength(3);
+        for (const rejection of result.rejected) expect(rejection).toMatchObject({id: alice.id, invalid: true});
+        expectUnchanged(store, before);
+      });
+
+      it('are accepted from an admin the authority granted, and never collected', async () => {
+        const clock = new SimulatedClock(start);
+        const store = open({clock});
+        const key = ed25519Signer();
+        const granted: MeshAdmin = {meshId, signer: key, chain: {authorityKey: testMeshAuthority(meshId).publicKey, grant: issueGrant(testMeshAuthority(meshId), key.publicKey, FIXTURE_NOW)}};
+        const byGrant = issueRevocation(granted, bob.id, 'node', start);
+        expect(store.merge([wireEntry(revoke(alice)), wireEntry(byGrant), wireEntry(pool.nodes[0]!.record({updatedAt: start}))]).rejected).toEqual([]);
+        await clock.advance(10 * COMPLIANCE_GC_HORIZON_MS);
+        expect(store.collectGarbage()).toBe(1);
+        expect(store.entries().map((e) => e.value.kind)).toEqual(['revocation', 'revocation']);
+        // A revoked node re-signing its record at the new time still cannot come back.
+        const now = clock.now();
+        expect(store.merge([wireEntry(alice.record({version: now, updatedAt: now}))]).accepted).toEqual([]);
+        expect(store.get(alice.id)?.value.kind).toBe('revocation');
+        // ... nor on a replica that syncs with this one.
+        const fresh = open({clock});
+        fresh.merge([wireEntry(alice.record({version: now, updatedAt: now}))]);
+        runSync(fresh, store);
+        expect(fresh.get(alice.id)?.value.kind).toBe('revocation');
       });
     });
 
@@ -491,7 +711,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it('refuses a snapshot of another mesh', () => {
-        const other = generateMeshId();
+        const other = testMeshId();
         const foreign = open({meshId: other});
         foreign.merge([wireEntry(makeTestNode(other, {identity: alice.identity}).record())]);
         const store = open();
@@ -542,7 +762,7 @@ export function describeStoreCompliance(name: string, makeBackend: () => StoreBa
       });
 
       it('refuses a session for another mesh', () => {
-        const other = generateMeshId();
+        const other = testMeshId();
         const foreign = open({meshId: other});
         foreign.merge([wireEntry(makeTestNode(other, {identity: generateIdentity()}).record())]);
         const store = loaded(pool.entries.slice(0, 3));

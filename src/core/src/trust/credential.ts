@@ -24,6 +24,7 @@ import {
   openDocument,
   redemptionSchema,
   signedDocumentSchema,
+  SignatureMemo,
   type Invite,
   type SignedDocument,
 } from './documents.js';
@@ -83,10 +84,10 @@ export function encodeCredential(credential: Credential): Uint8Array {
  * Check that `chain` makes its signer an admin of `meshId` at time `now`.
  * @returns the admin's key and the end of its grant, or a string saying what is wrong.
  */
-export function openAdminChain(chain: AdminChain, meshId: string, now: number): {adminKey: string; validUntil: number | null} | string {
+export function openAdminChain(chain: AdminChain, meshId: string, now: number, signatures?: SignatureMemo): {adminKey: string; validUntil: number | null} | string {
   if (meshIdFromAuthorityKey(chain.authorityKey) !== meshId) return `its authority key does not belong to mesh ${meshId}`;
   if (chain.grant === null) return {adminKey: chain.authorityKey, validUntil: null};
-  const grant = openDocument(chain.grant, grantSchema, chain.authorityKey, 'admin grant');
+  const grant = openDocument(chain.grant, grantSchema, chain.authorityKey, 'admin grant', signatures);
   if (typeof grant === 'string') return grant;
   if (grant.m !== meshId) return `its admin grant is for mesh ${grant.m}`;
   if (grant.e !== null && grant.e < now) return `its admin grant expired at ${new Date(grant.e).toISOString()}`;
@@ -104,7 +105,7 @@ export function issuedAfterGrant(grantEnd: number | null, issuedAt: number): str
  * signing key is `signingKey`. Expiry is left to the caller (`validUntil`).
  * @returns the credential's facts, or a string saying what is wrong.
  */
-export function openCredential(bytes: Uint8Array, meshId: string, signingKey: string): CredentialFacts | string {
+export function openCredential(bytes: Uint8Array, meshId: string, signingKey: string, signatures?: SignatureMemo): CredentialFacts | string {
   let credential: Credential;
   try {
     credential = decode(bytes, credentialSchema, 'credential', MAX_CREDENTIAL_BYTES);
@@ -112,9 +113,9 @@ export function openCredential(bytes: Uint8Array, meshId: string, signingKey: st
     return (error as Error).message;
   }
   // The grant must have been valid when the membership or invite was issued (checked below), not now.
-  const admin = openAdminChain({authorityKey: credential.a, grant: credential.g}, meshId, 0);
+  const admin = openAdminChain({authorityKey: credential.a, grant: credential.g}, meshId, 0, signatures);
   if (typeof admin === 'string') return `credential: ${admin}`;
-  const membership = openDocument(credential.c, membershipSchema.or(inviteSchema), admin.adminKey, 'membership');
+  const membership = openDocument(credential.c, membershipSchema.or(inviteSchema), admin.adminKey, 'membership', signatures);
   if (typeof membership === 'string') return `credential: ${membership}`;
   if (membership.m !== meshId) return `credential is for mesh ${membership.m}`;
   const late = issuedAfterGrant(admin.validUntil, membership.i);
@@ -149,6 +150,8 @@ function openRedemption(credential: Credential, invite: Invite, signingKey: stri
  */
 export class CredentialMemo {
   private readonly results = new Map<string, CredentialFacts | string>();
+  /** Invites and grants are shared by many credentials: each is verified once. */
+  private readonly signatures = new SignatureMemo();
   constructor(private readonly capacity = 16_384) {}
 
   /** {@link openCredential}, from the memo when these bytes were checked for this mesh and key before. */
@@ -156,7 +159,7 @@ export class CredentialMemo {
     const key = `${meshId}/${signingKey}/${createHash('sha256').update(bytes).digest('base64')}`;
     const known = this.results.get(key);
     if (known !== undefined) return known;
-    const result = openCredential(bytes, meshId, signingKey);
+    const result = openCredential(bytes, meshId, signingKey, this.signatures);
     if (this.results.size >= this.capacity) this.results.delete(this.results.keys().next().value as string);
     this.results.set(key, result);
     return result;

@@ -4,6 +4,7 @@
  * small MessagePack map signed by one Ed25519 key; receivers decode it through
  * the codec and check it with the schemas here before anything else reads it.
  */
+import {createHash} from 'node:crypto';
 import {z} from 'zod';
 import {nodeIdFromSigningKey, verifySignature} from '../identity/identity.js';
 import {ROLES} from '../model/record.js';
@@ -70,11 +71,33 @@ export function signDocument(signer: {sign(data: Uint8Array): Uint8Array}, docum
 }
 
 /**
- * Decode a signed document, check its shape and that `signingKey` signed it.
+ * Signatures already checked, so that a document many credentials share (an
+ * invite, an admin grant) is verified once. Holds at most `capacity` and
+ * forgets the oldest first; only good signatures are remembered.
+ */
+export class SignatureMemo {
+  private readonly good = new Set<string>();
+  constructor(private readonly capacity = 4096) {}
+
+  /** {@link verifySignature}, from the memo when this key, document and signature were checked before. */
+  verify(signingKey: string, data: Uint8Array, signature: Uint8Array): boolean {
+    const key = `${signingKey}/${Buffer.from(signature).toString('base64')}/${createHash('sha256').update(data).digest('base64')}`;
+    if (this.good.has(key)) return true;
+    if (!verifySignature(signingKey, data, signature)) return false;
+    if (this.good.size >= this.capacity) this.good.delete(this.good.values().next().value as string);
+    this.good.add(key);
+    return true;
+  }
+}
+
+/**
+ * Decode a signed document, check its shape and that `signingKey` signed it
+ * (through `signatures` when given).
  * @returns the document, or a string saying what is wrong.
  */
-export function openDocument<S extends z.ZodType>(signed: SignedDocument, schema: S, signingKey: string, what: string): z.infer<S> | string {
-  if (!verifySignature(signingKey, signed.b, signed.s)) return `${what} has a bad signature`;
+export function openDocument<S extends z.ZodType>(signed: SignedDocument, schema: S, signingKey: string, what: string, signatures?: SignatureMemo): z.infer<S> | string {
+  const good = signatures ? signatures.verify(signingKey, signed.b, signed.s) : verifySignature(signingKey, signed.b, signed.s);
+  if (!good) return `${what} has a bad signature`;
   try {
     return decode(signed.b, schema, what, MAX_DOCUMENT_BYTES);
   } catch (error) {

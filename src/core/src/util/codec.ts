@@ -29,7 +29,9 @@ export function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S, what: 
   }
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    // A Buffer view of the same memory: msgpackr caches a `dataView` property on the object it reads,
+    // which must not land on the caller's bytes, and binary fields decode as Buffers whatever was passed.
+    raw = packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (error) {
     throw new DecodeError(`${what}: not valid MessagePack (${(error as Error).message})`, {cause: error});
   }
