@@ -21,7 +21,7 @@ import {afterAll, afterEach, describe, expect, it} from 'vitest';
 import {MAX_PUSH_ENTRIES} from '../src/core/src/control/messages.js';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {hostileReplica} from './helpers/member-attacks.js';
-import {interfaceOf, joinAsMember, MeshCluster, memberClient, timed, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
+import {interfaceOf, joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 import {mb, readRss} from './helpers/rss.js';
 
 const run = promisify(execFile);
@@ -41,7 +41,7 @@ async function restingRss(pid: number): Promise<number> {
   return readings.sort((x, y) => x - y)[2]!;
 }
 
-/** `a`'s live view of `meshId` without the ids in `except` (sorted). */
+/** `node`'s live view of `meshId` without the ids in `except` (sorted). */
 async function viewWithout(node: MeshNode, meshId: string, except: readonly string[]): Promise<string[]> {
   return (await node.view(meshId)).filter((id) => !except.includes(id));
 }
