@@ -333,6 +333,7 @@ describe('a hostile peer never crashes a daemon', () => {
     const copy = await localStore(meshId);
     copy.load(snapshot.snapshot);
     const aEntry = copy.get(aId)!.value;
+    if (aEntry.kind !== 'record') throw new Error(`A's entry in its snapshot is a ${aEntry.kind}, not a record`);
     const now = Date.now();
     const overA = {version: now + 1, updatedAt: now};
     const attempts: [string, SignedEntry, string][] = [
