@@ -63,4 +63,14 @@ describe('invites with real daemons', () => {
     // The second use of the same line, by d, still works; a third would not.
     expect(await d.cliJson(['mesh', 'join', '--invite', issued.token])).toEqual({meshId, members: 4});
   });
+
+  it('refuses an expired invite before asking any member, saying when it expired', async () => {
+    const issued = await a.cliJson<{token: string; expiresAt: number}>(['mesh', 'invite', meshId, '--expires', '1s']);
+    await waitFor(() => Date.now() > issued.expiresAt, 5_000, 'the invite to expire');
+    const [e] = (await cluster!.addNodes([{name: 'e'}])) as [MeshNode];
+    const refused = await e.cli(['mesh', 'join', '--invite', issued.token]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/the invite expired at .*ask an admin for a new one/);
+    expect(await e.cliJson<MeshSummary[]>(['mesh', 'list'])).toEqual([]);
+  });
 });

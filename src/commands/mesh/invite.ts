@@ -16,6 +16,8 @@ export default class MeshInvite extends DaemonClientCommand {
     uses: Flags.integer({description: 'how many nodes the invite may admit', default: 1, min: 1, max: 10_000}),
     expires: Flags.string({description: 'how long the invite may be redeemed (e.g. 30m, 1h, 7d)', default: '24h'}),
     role: Flags.string({description: 'the role joined nodes get: peer, or client (never dialled, attaches to a home peer)', options: ['peer', 'client'], default: 'peer'}),
+    'advertise-routes': Flags.boolean({description: 'suggest that joined nodes advertise this mesh into their other meshes (their own flags win)'}),
+    'advertise-default': Flags.boolean({description: 'suggest that joined nodes advertise a default route: exits (needs --advertise-routes)'}),
   };
 
   async run(): Promise<IpcMethods['mesh.invite']['result']> {
@@ -23,7 +25,9 @@ export default class MeshInvite extends DaemonClientCommand {
     assertMeshId(args.meshId);
     const validForMs = parseDurationMs(flags.expires);
     if (validForMs === undefined || validForMs < 1000) this.error(`--expires '${flags.expires}' is not a duration of at least 1s (e.g. 30m, 1h, 7d)`, {exit: 2});
-    const result = await this.call(flags, 'mesh.invite', {meshId: args.meshId, role: flags.role as 'peer' | 'client', uses: flags.uses, validForMs});
+    if (flags['advertise-default'] && !flags['advertise-routes']) this.error('--advertise-default needs --advertise-routes', {exit: 2});
+    const suggested = {...(flags['advertise-routes'] ? {advertiseRoutes: true} : {}), ...(flags['advertise-default'] ? {advertiseDefault: true} : {})};
+    const result = await this.call(flags, 'mesh.invite', {meshId: args.meshId, role: flags.role as 'peer' | 'client', uses: flags.uses, validForMs, ...suggested});
     if (!this.jsonEnabled()) {
       this.log(result.token);
       process.stderr.write(`invite ${result.inviteId}: ${result.uses} use(s) as ${result.role}, until ${new Date(result.expiresAt).toISOString()}${result.endpoints.length === 0 ? ' (names no member to join through: pass --via on the new node)' : ''}\n`);

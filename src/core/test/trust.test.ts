@@ -153,6 +153,9 @@ describe('invite tokens', () => {
     expect(token.meshId).toBe(meshId);
     expect(token.invite).toEqual(invite.invite);
     expect(token.endpoints).toEqual(['[fd00::1]:7946']);
+    expect(token.suggestions).toEqual({});
+    const suggesting = decodeInviteToken(encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints: [], suggestions: {advertiseRoutes: true, advertiseDefault: true}}));
+    expect(suggesting.suggestions).toEqual({advertiseRoutes: true, advertiseDefault: true});
     expect(() => decodeInviteToken('wgm2-abc')).toThrow(/does not start with/);
     expect(() => decodeInviteToken(line.slice(0, -8))).toThrow(/not a valid invite/);
     // An invite signed by a stranger's key for this mesh's authority.

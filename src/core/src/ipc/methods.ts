@@ -40,6 +40,9 @@ export const meshInviteSchema = z.object({
   uses: z.number().int().min(1).max(10_000).default(1),
   /** How long the invite may be redeemed (ms). */
   validForMs: z.number().int().min(1000).max(366 * 24 * 3600_000),
+  /** Suggested to the joined node (its own flags win). */
+  advertiseRoutes: z.boolean().optional(),
+  advertiseDefault: z.boolean().optional(),
 });
 
 /** Parameters of `mesh.revoke`: a node (id, alias or address) or an invite id. */

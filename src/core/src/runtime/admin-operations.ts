@@ -96,7 +96,7 @@ export class AdminOperations {
    * through; an admin that is not (or no longer) a member names none, and the
    * joiner gives a member with `--via`.
    */
-  async invite(meshId: string, options: {role: Role; uses: number; validForMs: number}): Promise<{meshId: string; inviteId: string; token: string; role: Role; uses: number; expiresAt: number; endpoints: string[]}> {
+  async invite(meshId: string, options: {role: Role; uses: number; validForMs: number; advertiseRoutes?: boolean | undefined; advertiseDefault?: boolean | undefined}): Promise<{meshId: string; inviteId: string; token: string; role: Role; uses: number; expiresAt: number; endpoints: string[]}> {
     const file = await this.file(meshId);
     const runtime = this.runningMesh(meshId);
     const now = this.deps.clock.now();
@@ -110,7 +110,13 @@ export class AdminOperations {
     const invites = [...file.invites.filter((one) => one.expiresAt >= now), {id: issued.invite.id, role: options.role, uses: options.uses, issuedAt: now, expiresAt}];
     await this.save({...file, invites: invites.slice(-MAX_REMEMBERED_INVITES)});
     this.deps.logger.info({meshId, inviteId: issued.invite.id, role: options.role, uses: options.uses, expiresAt: new Date(expiresAt).toISOString()}, 'invite issued');
-    const token = encodeInviteToken({chain: admin.chain, signed: issued.signed, key: issued.key, endpoints});
+    const token = encodeInviteToken({
+      chain: admin.chain,
+      signed: issued.signed,
+      key: issued.key,
+      endpoints,
+      suggestions: {...(options.advertiseRoutes ? {advertiseRoutes: true} : {}), ...(options.advertiseDefault ? {advertiseDefault: true} : {})},
+    });
     return {meshId, inviteId: issued.invite.id, token, role: options.role, uses: options.uses, expiresAt, endpoints};
   }
 

@@ -552,7 +552,8 @@ export class Daemon {
         throw new WgmeshError('NO_TRANSPORT', `cannot join: no transport is installed (the default is grpc; see 'wgmesh backends')`);
       }
       if (token.invite.r === 'client' && input.role === 'peer') throw new InvalidInputError('the invite admits clients only: join without --role peer (or with --role client)');
-      const settingsInput: MeshSettingsInput = token.invite.r === 'client' ? {...input, role: 'client'} : input;
+      // The invite's suggestions apply unless the node's own flags say otherwise; a client invite makes a client.
+      const settingsInput: MeshSettingsInput = {...token.suggestions, ...input, ...(token.invite.r === 'client' ? {role: 'client'} : {})};
       const now = clock.now();
       if (now > token.invite.e) throw new InvalidInputError(`the invite expired at ${new Date(token.invite.e).toISOString()}: ask an admin for a new one ('wgmesh mesh invite ${meshId}')`);
       // A redemption must lie within the invite's validity: a clock behind the issuing admin's dates it at the issue time.

@@ -26,7 +26,17 @@ const tokenSchema = z.object({
   i: signedDocumentSchema,
   k: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
   e: z.array(z.string().min(1).max(300)).max(MAX_TOKEN_ENDPOINTS),
+  /** Settings the admin suggests for the joined node (unsigned: the joiner's own flags win). */
+  o: z.object({r: z.boolean().optional(), d: z.boolean().optional()}).optional(),
 });
+
+/** Settings an invite suggests for the node that joins with it; its own flags win. */
+export interface InviteSuggestions {
+  /** Advertise the mesh's prefix and learned routes into the node's other meshes. */
+  readonly advertiseRoutes?: boolean;
+  /** Advertise a default route into the mesh (an exit). */
+  readonly advertiseDefault?: boolean;
+}
 
 /** A decoded, checked invite token. */
 export interface InviteToken {
@@ -42,11 +52,15 @@ export interface InviteToken {
   readonly key: Ed25519Signer;
   /** Control endpoints of members to join through, best first. */
   readonly endpoints: readonly string[];
+  /** What the admin suggests the joined node advertise. */
+  readonly suggestions: InviteSuggestions;
 }
 
 /** Encode an invite as a single-line token. */
-export function encodeInviteToken(token: Omit<InviteToken, 'invite' | 'meshId'>): string {
-  const packed = encode({a: token.chain.authorityKey, g: token.chain.grant, i: token.signed, k: token.key.privateKey, e: token.endpoints.slice(0, MAX_TOKEN_ENDPOINTS)});
+export function encodeInviteToken(token: Omit<InviteToken, 'invite' | 'meshId' | 'suggestions'> & {suggestions?: InviteSuggestions}): string {
+  const {advertiseRoutes, advertiseDefault} = token.suggestions ?? {};
+  const o = advertiseRoutes || advertiseDefault ? {...(advertiseRoutes ? {r: true} : {}), ...(advertiseDefault ? {d: true} : {})} : undefined;
+  const packed = encode({a: token.chain.authorityKey, g: token.chain.grant, i: token.signed, k: token.key.privateKey, e: token.endpoints.slice(0, MAX_TOKEN_ENDPOINTS), ...(o ? {o} : {})});
   return INVITE_TOKEN_PREFIX + Buffer.from(packed).toString('base64url');
 }
 
@@ -79,5 +93,6 @@ export function decodeInviteToken(text: string): InviteToken {
   if (invite.m !== meshId) throw invalid(`the invite is for mesh ${invite.m}, not its authority's ${meshId}`);
   const key = ed25519Signer(raw.k);
   if (key.publicKey !== invite.k || inviteIdOf(key.publicKey) !== invite.id) throw invalid('its key is not the invite key');
-  return {meshId: invite.m, chain, signed: raw.i, invite, key, endpoints: raw.e};
+  const suggestions: InviteSuggestions = {...(raw.o?.r ? {advertiseRoutes: true} : {}), ...(raw.o?.d ? {advertiseDefault: true} : {})};
+  return {meshId: invite.m, chain, signed: raw.i, invite, key, endpoints: raw.e, suggestions};
 }
