@@ -42,7 +42,7 @@ describe('the CLI against a daemon that answers oddly', () => {
     const socket = await daemon('good', {'mesh.list': async () => MESHES, status: async () => STATUS});
     const list = await runCli(['mesh', 'list', '--socket', socket], sandbox.env);
     expect(list).toMatchObject({code: 0, stderr: ''});
-    expect(list.stdout).toMatch(/^MESH +PREFIX +INTERFACE +MEMBERS\nm1 +fd00:1::\/64 +wgm1 +3\n$/);
+    expect(list.stdout).toMatch(/^MESH +PREFIX +INTERFACE +MEMBERS +ADMIN\nm1 +fd00:1::\/64 +wgm1 +3 +-\n$/);
     expect(JSON.parse((await runCli(['mesh', 'list', '--json', '--socket', socket], sandbox.env)).stdout)).toEqual(MESHES);
     const status = await runCli(['status', '--socket', socket], sandbox.env);
     expect(status.code).toBe(0);
