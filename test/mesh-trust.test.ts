@@ -6,11 +6,15 @@
  */
 import {
   decodeControlReply,
+  decodeInviteToken,
   encodeControlRequest,
   generateIdentity,
   issueMembership,
+  redeemInvite,
   signEntry,
   type MeshShowView,
+  type NodeIdentity,
+  type VerifiedEntry,
 } from '@wgmesh/core';
 import {makeTestNode} from '@wgmesh/core/testkit';
 import {mkdir, readdir, writeFile} from 'node:fs/promises';
@@ -193,5 +197,35 @@ describe('mesh trust with daemons', () => {
     expect(listed?.problem).toMatch(/made by an earlier wgmesh, without a mesh authority, and is not restored .*'wgmesh mesh create'.*'wgmesh mesh join --invite'/);
     expect(old.driver.snapshot().interfaces).toEqual([]);
     expect(await readdir(join(dataDir, 'meshes', meshId))).toEqual(['settings.json']);
+  });
+
+  it("lets a new member's own record in at a member that has not heard of it, and nothing else from a stranger", async () => {
+    const {meshId, admin, b} = await meshOfTwo();
+    const invite = decodeInviteToken((await admin.daemon.administer((ops) => ops.invite(meshId, {role: 'client', uses: 2, validForMs: HOUR}))).token);
+    const push = async (from: NodeIdentity, entries: VerifiedEntry[]): Promise<Uint8Array> => {
+      // A transport that proves `from` and listens (the answer travels back to it), serving nothing.
+      const transport = fleet.network.transport(`${from.nodeId}:4000`, from.nodeId);
+      const nothing = (): never => {
+        throw new Error('serves nothing');
+      };
+      await transport.listen({snapshot: nothing, openSync: nothing, message: nothing});
+      try {
+        return await transport.message('b:4000', meshId, encodeControlRequest({t: 'push', f: from.nodeId, e: entries.map(({body, signature}) => ({body, signature}))}));
+      } finally {
+        await transport.close();
+      }
+    };
+    const newcomer = generateIdentity();
+    const record = (identity: NodeIdentity, credential: Uint8Array) =>
+      signEntry(identity, makeTestNode(meshId, {identity, now: Date.now(), credential}).recordBody({role: 'client', controlEndpoint: null, wgEndpoint: null}));
+    // It joined through another member: b never saw its join request, only its first push.
+    expect(decodeControlReply(await push(newcomer, [record(newcomer, redeemInvite(invite.chain, invite, newcomer.signingKey, Date.now()))])).t).toBe('ok');
+    expect(await viewOf(b, meshId)).toContain(newcomer.nodeId);
+    // A stranger pushing someone else's record, or its own without a credential of this mesh, gets nothing.
+    const stranger = generateIdentity();
+    await expect(push(stranger, [record(newcomer, redeemInvite(invite.chain, invite, newcomer.signingKey, Date.now()))])).rejects.toThrow(/not a member of mesh/);
+    const selfMade = {meshId, signer: {publicKey: stranger.signingKey, sign: (data: Uint8Array) => stranger.sign(data)}, chain: {authorityKey: stranger.signingKey, grant: null}};
+    await expect(push(stranger, [record(stranger, issueMembership(selfMade, stranger.signingKey, 'peer', Date.now()))])).rejects.toThrow(/not a member of mesh/);
+    expect(await viewOf(b, meshId)).not.toContain(stranger.nodeId);
   });
 });

@@ -634,7 +634,7 @@ export class Daemon {
         const runtime = this.meshes.get(meshId);
         const control = runtime?.controlPlane;
         if (!runtime || !control) throw new UnknownMeshError(meshId);
-        if (runtime.gate.admits(peer.nodeId)) {
+        if (runtime.gate.admits(peer.nodeId) || runtime.gate.introduces(payload, peer.nodeId)) {
           runtime.inbound.messages++;
           return control.handleMessage(payload, peer);
         }

@@ -5,12 +5,18 @@
  * and when the invite is in date, not revoked, not used up as far as this
  * member knows, and the redemption is dated by a clock that agrees with this
  * one, the node may fetch the snapshot for a short while ({@link PENDING_JOIN_MS}).
- * Its record, once pushed, makes it a member like any other.
+ * Its record, once pushed, makes it a member like any other: a push that
+ * carries the sender's own valid record is served to a node this member does
+ * not know yet (see {@link JoinGate.introduces}), which is how a new member's
+ * record reaches members other than the one it joined through.
  */
+import {z} from 'zod';
 import type {Clock} from '../contracts/clock.js';
 import type {MeshStore} from '../contracts/store.js';
 import {nodeIdFromSigningKey} from '../identity/identity.js';
-import {credentialFactsOf} from '../model/entries.js';
+import {decodeControlRequest, type ControlRequest} from '../control/messages.js';
+import {credentialFactsOf, verifyEntry} from '../model/entries.js';
+import {decode} from '../util/codec.js';
 import {spentInvite} from '../trust/admission.js';
 import {openCredential} from '../trust/credential.js';
 
@@ -60,6 +66,31 @@ export class JoinGate {
   }
 
   /**
+   * True when `payload` is a push that carries a valid record of the node the
+   * transport proved (`provenNodeId`), which is not revoked here: the push of
+   * a member this node has not heard of yet. Costs one entry verification for
+   * a stranger's push, as a join request does.
+   */
+  introduces(payload: Uint8Array, provenNodeId: string | undefined): boolean {
+    if (provenNodeId === undefined || this.deps.store.get(provenNodeId)?.value.kind === 'revocation') return false;
+    let request: ControlRequest;
+    try {
+      request = decodeControlRequest(payload);
+    } catch {
+      return false;
+    }
+    if (request.t !== 'push' || request.f !== provenNodeId) return false;
+    const own = request.e?.find((entry) => claimedId(entry.body) === provenNodeId);
+    if (own === undefined) return false;
+    try {
+      const verified = verifyEntry(own, {meshId: this.deps.meshId, now: this.deps.clock.now(), maxClockSkewMs: this.deps.maxClockSkewMs});
+      return verified.value.kind === 'record';
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Check a join request from the node the transport proved (`provenNodeId`).
    * @returns undefined when the joiner is admitted (it may fetch the snapshot), or why not, in one line
    */
@@ -105,5 +136,16 @@ export class JoinGate {
 
   private expire(now: number): void {
     for (const [nodeId, pending] of this.pending) if (pending.until <= now) this.pending.delete(nodeId);
+  }
+}
+
+const ownerIdSchema = z.object({id: z.string()}).passthrough();
+
+/** The node id an encoded entry body claims (unverified), or undefined when it does not decode. */
+function claimedId(body: Uint8Array): string | undefined {
+  try {
+    return decode(body, ownerIdSchema, 'entry').id;
+  } catch {
+    return undefined;
   }
 }
