@@ -148,12 +148,12 @@ async function observe(observers, seen, t0, rate = pollRate) {
   );
 }
 
-/** Every live node sees `expected` members; polls twice a second. */
+/** Every live member (revoked nodes are out) sees `expected` members; polls twice a second. */
 async function waitForMembers(fleet, meshId, expected, timeoutMs, what) {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
-      fleet.alive().map((node) =>
+      fleet.alive().filter((node) => !revoked.has(node)).map((node) =>
         node.client
           .call('mesh.list', {})
           .then((list) => list.find((m) => m.meshId === meshId)?.members ?? 0)
@@ -400,11 +400,15 @@ function changeCpuMs(fleet, before, after, windowMs, idle) {
   return {total, windowMs, aboveIdle: idle ? total - idle.cpuAllDaemons * windowMs : null};
 }
 
-/** (d) Revoke one random node on the admin (the creator); observe its disappearance on every other live node. */
+/** Nodes revoked so far: out of the mesh, so neither observers nor victims any more. */
+const revoked = new Set();
+
+/** (d) Revoke one random node on the admin (the creator); observe its disappearance on every other live member. */
 async function measureRevocation(fleet, meshId) {
-  const [admin, ...others] = fleet.alive();
+  const [admin, ...others] = fleet.alive().filter((n) => !revoked.has(n));
   const victim = pick(others);
-  const observers = fleet.alive().filter((n) => n !== victim);
+  revoked.add(victim);
+  const observers = fleet.alive().filter((n) => !revoked.has(n));
   const t0 = performance.now();
   await admin.client.call('mesh.revoke', {meshId, node: victim.nodeId, reason: 'benchmark'});
   const arrivals = await observe(
@@ -418,8 +422,8 @@ async function measureRevocation(fleet, meshId) {
 
 /** (c) SIGKILL one random node; observe its disappearance on every other live node. */
 async function measureKill(fleet, meshId) {
-  const victim = pick(fleet.alive().slice(1));
-  const observers = fleet.alive().filter((n) => n !== victim);
+  const victim = pick(fleet.alive().slice(1).filter((n) => !revoked.has(n)));
+  const observers = fleet.alive().filter((n) => n !== victim && !revoked.has(n));
   const expected = observers.length;
   const exited = new Promise((r) => victim.child.once('exit', r));
   victim.client.close();
