@@ -109,6 +109,8 @@ describe('node rotate-keys with four daemons (stub WireGuard)', {timeout: 60_000
     expect((await b.call('status', {})).wgPublicKey).toBe(rotated.newPublicKey);
     expect((await b.wireguard(await interfaceOf(b, meshId)))?.publicKey).toBe(rotated.newPublicKey);
     await waitFor(async () => (await keysSeenFor(b, all)).every((key) => key === rotated.newPublicKey), SPREAD_BOUND_MS, "every member's view to still carry b's new key after its restart");
+    // The restarted node's own view settles first (its failure detector starts afresh); from then on nobody may drop anybody.
+    await waitFor(async () => (await b.view(meshId)).length === all.length, SPREAD_BOUND_MS, 'b to see every member after its restart');
     watch!.expect(all, [...ids.values()]);
   });
 
@@ -124,6 +126,7 @@ describe('node rotate-keys with four daemons (stub WireGuard)', {timeout: 60_000
     expect((await c.wireguard(await interfaceOf(c, meshId)))?.publicKey).toBe(newKey);
     await waitFor(async () => (await keysSeenFor(c, all)).every((key) => key === newKey), SPREAD_BOUND_MS, "every member's view to carry c's stored key");
     await waitFor(async () => (await wireguardKeys([a, b, d])).every((keys) => keys.includes(newKey)), SPREAD_BOUND_MS, "every member's WireGuard to list c's stored key");
+    await waitFor(async () => (await c.view(meshId)).length === all.length, SPREAD_BOUND_MS, 'c to see every member after its restart');
     watch!.expect(all, [...ids.values()]);
   });
 
