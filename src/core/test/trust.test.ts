@@ -15,6 +15,10 @@ import {
   redeemInvite,
   refusedByInviteLimits,
   verifyEntry,
+  decodeControlRequest,
+  encodeControlRequest,
+  MAX_CREDENTIAL_BYTES,
+  MAX_INVITE_USES,
   type EntryBody,
   type MeshAdmin,
 } from '../src/index.js';
@@ -162,5 +166,19 @@ describe('invite tokens', () => {
     const stranger = ed25519Signer();
     const forged = issueInvite({meshId, signer: stranger, chain: admin.chain}, {role: 'peer', uses: 1, now, expiresAt: now + 1});
     expect(() => decodeInviteToken(encodeInviteToken({chain: admin.chain, signed: forged.signed, key: forged.key, endpoints: []}))).toThrow(/bad signature/);
+  });
+});
+
+describe('bounds on what peers send', () => {
+  it('refuses an oversized credential, an invite for too many uses, and a join request with an oversized credential', () => {
+    const meshId = testMeshId();
+    const identity = generateIdentity();
+    const huge = makeTestNode(meshId, {identity, now, credential: new Uint8Array(4097)});
+    expect(() => verifyEntry(huge.record(), verify(meshId))).toThrow(/credential over 4096 bytes/);
+    const admin = testMeshAdmin(meshId);
+    const invite = issueInvite(admin, {role: 'peer', uses: MAX_INVITE_USES + 1, now, expiresAt: now + 1000});
+    expect(openCredential(redeemInvite(admin.chain, invite, identity.signingKey, now), meshId, identity.signingKey)).toMatch(/u: /);
+    const request = encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: new Uint8Array(MAX_CREDENTIAL_BYTES + 1)});
+    expect(() => decodeControlRequest(request)).toThrow(/c: must be at most 4096 bytes/);
   });
 });
