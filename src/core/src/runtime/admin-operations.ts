@@ -160,11 +160,7 @@ export class AdminOperations {
     if (nodeId === this.deps.identity.nodeId) throw new InvalidInputError('an admin cannot revoke its own node: leave the mesh instead');
     const held = runtime.store.get(nodeId)?.value;
     const invite = held === undefined ? null : (credentialFactsOf(held)?.invite?.id ?? null);
-    const entry = issueRevocation(meshAdminFrom(file, this.deps.identity), nodeId, 'node', this.deps.clock.now(), reason, invite);
-    const result = runtime.store.merge([entry]);
-    if (result.rejected.length > 0) throw new Error(`own revocation rejected by the store: ${result.rejected[0]?.reason ?? 'unknown reason'}`);
-    await runtime.save();
-    await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not push the revocation to every member; gossip will'));
+    await runtime.publishRevocation(issueRevocation(meshAdminFrom(file, this.deps.identity), nodeId, 'node', this.deps.clock.now(), reason, invite));
     // The node no longer hears from members (they refuse it): tell it directly, so that it leaves.
     const controlEndpoint = held?.kind === 'record' ? held.controlEndpoint : null;
     if (controlEndpoint && this.deps.transport) {
@@ -181,11 +177,7 @@ export class AdminOperations {
     const runtime = this.deps.mesh(meshId);
     const file = await this.file(meshId);
     if (!/^[0-9a-f]{32}$/.test(inviteId)) throw new InvalidInputError(`'${inviteId.slice(0, 40)}' is not an invite id (32 hex digits, as 'wgmesh mesh invites' lists)`);
-    const entry = issueRevocation(meshAdminFrom(file, this.deps.identity), inviteId, 'invite', this.deps.clock.now());
-    const result = runtime.store.merge([entry]);
-    if (result.rejected.length > 0) throw new Error(`own revocation rejected by the store: ${result.rejected[0]?.reason ?? 'unknown reason'}`);
-    await runtime.save();
-    await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not push the revocation to every member; gossip will'));
+    await runtime.publishRevocation(issueRevocation(meshAdminFrom(file, this.deps.identity), inviteId, 'invite', this.deps.clock.now()));
     this.deps.logger.info({meshId, inviteId}, 'invite revoked');
     return {meshId, inviteId};
   }

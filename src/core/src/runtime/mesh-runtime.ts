@@ -17,7 +17,7 @@ import type {ClaimTime} from '../model/aliases.js';
 import {credentialFactsOf, signEntry} from '../model/entries.js';
 import {refusedByInviteLimits, type AdmissionRefusals} from '../trust/admission.js';
 import {JoinGate} from './join-gate.js';
-import type {NodeRecord} from '../model/record.js';
+import type {NodeRecord, VerifiedEntry} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
 import {runHooks, type HookStage} from './hooks.js';
@@ -269,10 +269,25 @@ export class MeshRuntime {
   }
 
   private mergeOwn(body: Parameters<typeof signEntry>[1]): void {
-    const result = this.store.merge([signEntry(this.deps.identity, body)]);
+    this.mergeMade(signEntry(this.deps.identity, body));
+  }
+
+  /** Merge an entry this node made (its own, or a revocation it signed as an admin). @throws when the store refuses it */
+  private mergeMade(entry: VerifiedEntry): void {
+    const result = this.store.merge([entry]);
     if (result.rejected.length > 0) {
       throw new Error(`own entry rejected by the store: ${result.rejected[0]?.reason ?? 'unknown reason'}`);
     }
+  }
+
+  /**
+   * Publish a revocation this node signed as an admin: merge it, save the
+   * store, and push it to members now (best effort: gossip carries it anyway).
+   */
+  async publishRevocation(entry: VerifiedEntry): Promise<void> {
+    this.mergeMade(entry);
+    await this.save();
+    await this.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not push the revocation to every member; gossip will'));
   }
 
   /**
