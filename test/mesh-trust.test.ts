@@ -228,4 +228,25 @@ describe('mesh trust with daemons', () => {
     await expect(push(stranger, [record(stranger, issueMembership(selfMade, stranger.signingKey, 'peer', Date.now()))])).rejects.toThrow(/not a member of mesh/);
     expect(await viewOf(b, meshId)).not.toContain(stranger.nodeId);
   });
+
+  it('moves the authority key and grants admin rights as lines, refusing damaged and foreign ones', async () => {
+    const {meshId, admin, b} = await meshOfTwo();
+    const exported = await admin.daemon.administer((ops) => ops.exportAuthority(meshId));
+    expect(exported.line).toMatch(/^wgmadm1-/);
+    await expect(b.daemon.administer((ops) => ops.importLine(exported.line.slice(0, -6) + '!!!!!!'))).rejects.toThrow(/not a valid admin key line: it holds characters that are not base64url/);
+    const c = await fleet.add('c');
+    const invite = await admin.daemon.administer((ops) => ops.invite(meshId, {role: 'peer', uses: 1, validForMs: HOUR}));
+    await c.daemon.joinMesh(invite.token, undefined, {});
+    const granted = await admin.daemon.administer((ops) => ops.grant(meshId, c.identity.nodeId, null));
+    // A grant names one node's key: another node cannot use it.
+    await expect(b.daemon.administer((ops) => ops.importLine(granted.line))).rejects.toThrow(/for another node's key/);
+    expect(await c.daemon.administer((ops) => ops.importLine(granted.line))).toEqual({meshId, kind: 'grant'});
+    expect(await b.daemon.administer((ops) => ops.importLine(exported.line))).toEqual({meshId, kind: 'authority'});
+    expect(b.daemon.listMeshes()[0]?.admin).toBe('authority');
+    expect(c.daemon.listMeshes()[0]?.admin).toBe('grant');
+    // The granted admin invites with its own key; the invite admits a node.
+    const fromGrant = await c.daemon.administer((ops) => ops.invite(meshId, {role: 'client', uses: 1, validForMs: HOUR}));
+    const d = await fleet.add('d');
+    expect((await d.daemon.joinMesh(fromGrant.token, undefined, {})).meshId).toBe(meshId);
+  });
 });

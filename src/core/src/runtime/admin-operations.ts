@@ -19,7 +19,7 @@ import {spentInvite} from '../trust/admission.js';
 import {meshIdFromAuthorityKey, openAdminChain} from '../trust/credential.js';
 import {grantSchema, openDocument, signedDocumentSchema} from '../trust/documents.js';
 import {encodeInviteToken, MAX_TOKEN_ENDPOINTS} from '../trust/invite-token.js';
-import {decode, encode} from '../util/codec.js';
+import {decodeLine, encodeLine} from '../trust/lines.js';
 import {AdminKeys, MAX_REMEMBERED_INVITES, adminKind, meshAdminFrom, type AdminFile, type AdminKind} from './admin-keys.js';
 import type {MeshRuntime} from './mesh-runtime.js';
 
@@ -186,7 +186,7 @@ export class AdminOperations {
   async exportAuthority(meshId: string): Promise<{meshId: string; line: string}> {
     const file = await this.file(meshId);
     if (file.authorityPrivateKey === null) throw new InvalidInputError(`this node is an admin of mesh ${meshId} by grant and does not hold the authority key: export it on the node that does`);
-    return {meshId, line: ADMIN_KEY_PREFIX + Buffer.from(encode({a: file.authorityPrivateKey})).toString('base64url')};
+    return {meshId, line: encodeLine(ADMIN_KEY_PREFIX, {a: file.authorityPrivateKey})};
   }
 
   /**
@@ -203,7 +203,7 @@ export class AdminOperations {
     const now = this.deps.clock.now();
     const grant = issueGrant(ed25519Signer(file.authorityPrivateKey), record.signingKey, now, validForMs === null ? null : now + validForMs);
     this.deps.logger.info({meshId, nodeId}, 'admin rights granted');
-    return {meshId, nodeId, line: ADMIN_GRANT_PREFIX + Buffer.from(encode({a: file.authorityKey, g: grant})).toString('base64url')};
+    return {meshId, nodeId, line: encodeLine(ADMIN_GRANT_PREFIX, {a: file.authorityKey, g: grant})};
   }
 
   /**
@@ -222,12 +222,12 @@ export class AdminOperations {
   }
 
   private authorityFile(line: string): AdminFile {
-    const {a} = decodeLine(line, ADMIN_KEY_PREFIX, adminLineSchema, 'admin key');
+    const {a} = adminLine(line, ADMIN_KEY_PREFIX, adminLineSchema, 'admin key');
     return AdminKeys.forAuthority(a);
   }
 
   private grantFile(line: string): AdminFile {
-    const {a, g} = decodeLine(line, ADMIN_GRANT_PREFIX, grantLineSchema, 'admin grant');
+    const {a, g} = adminLine(line, ADMIN_GRANT_PREFIX, grantLineSchema, 'admin grant');
     const meshId = meshIdFromAuthorityKey(a);
     const chain = openAdminChain({authorityKey: a, grant: g}, meshId, this.deps.clock.now());
     if (typeof chain === 'string') throw new InvalidInputError(`not a valid admin grant: ${chain}`);
@@ -240,15 +240,11 @@ export class AdminOperations {
   }
 }
 
-/** Decode a `prefix`-base64url line. @throws InvalidInputError */
-function decodeLine<S extends z.ZodType>(line: string, prefix: string, schema: S, what: string): z.infer<S> {
-  const body = line.slice(prefix.length);
-  try {
-    if (!/^[A-Za-z0-9_-]+$/.test(body) || body.length > 8192) throw new Error('not base64url');
-    return decode(Buffer.from(body, 'base64url'), schema, what);
-  } catch (error) {
-    throw new InvalidInputError(`not a valid ${what} line (${(error as Error).message}): copy the whole line`);
-  }
+/** Decode an admin key or grant line. @throws InvalidInputError saying what is wrong */
+function adminLine<S extends z.ZodType>(line: string, prefix: string, schema: S, what: string): z.infer<S> {
+  const value = decodeLine(line, prefix, schema, what);
+  if (typeof value === 'string') throw new InvalidInputError(`not a valid ${what} line: ${value} (copy the whole line)`);
+  return value;
 }
 
 /**

@@ -4,3 +4,4 @@ export * from './credential.js';
 export * from './admin.js';
 export * from './admission.js';
 export * from './invite-token.js';
+export * from './lines.js';

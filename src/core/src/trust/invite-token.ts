@@ -9,7 +9,7 @@
 import {z} from 'zod';
 import {ed25519Signer, type Ed25519Signer} from '../identity/identity.js';
 import {InvalidInputError} from '../errors.js';
-import {decode, encode} from '../util/codec.js';
+import {decodeLine, encodeLine} from './lines.js';
 import {meshIdFromAuthorityKey, openAdminChain, type AdminChain} from './credential.js';
 import {inviteIdOf, inviteSchema, openDocument, signedDocumentSchema, type Invite, type SignedDocument} from './documents.js';
 
@@ -17,8 +17,6 @@ import {inviteIdOf, inviteSchema, openDocument, signedDocumentSchema, type Invit
 export const INVITE_TOKEN_PREFIX = 'wgm1-';
 /** Most member endpoints a token carries. */
 export const MAX_TOKEN_ENDPOINTS = 8;
-/** Longest token accepted. */
-const MAX_TOKEN_LENGTH = 8192;
 
 const tokenSchema = z.object({
   a: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
@@ -60,8 +58,7 @@ export interface InviteToken {
 export function encodeInviteToken(token: Omit<InviteToken, 'invite' | 'meshId' | 'suggestions'> & {suggestions?: InviteSuggestions}): string {
   const {advertiseRoutes, advertiseDefault} = token.suggestions ?? {};
   const o = advertiseRoutes || advertiseDefault ? {...(advertiseRoutes ? {r: true} : {}), ...(advertiseDefault ? {d: true} : {})} : undefined;
-  const packed = encode({a: token.chain.authorityKey, g: token.chain.grant, i: token.signed, k: token.key.privateKey, e: token.endpoints.slice(0, MAX_TOKEN_ENDPOINTS), ...(o ? {o} : {})});
-  return INVITE_TOKEN_PREFIX + Buffer.from(packed).toString('base64url');
+  return encodeLine(INVITE_TOKEN_PREFIX, {a: token.chain.authorityKey, g: token.chain.grant, i: token.signed, k: token.key.privateKey, e: token.endpoints.slice(0, MAX_TOKEN_ENDPOINTS), ...(o ? {o} : {})});
 }
 
 /**
@@ -72,18 +69,9 @@ export function encodeInviteToken(token: Omit<InviteToken, 'invite' | 'meshId' |
  * @throws InvalidInputError saying what is wrong with the line
  */
 export function decodeInviteToken(text: string): InviteToken {
-  const line = text.trim();
   const invalid = (reason: string): InvalidInputError => new InvalidInputError(`not a valid invite: ${reason} (copy the whole line printed by 'wgmesh mesh invite')`);
-  if (!line.startsWith(INVITE_TOKEN_PREFIX)) throw invalid(`it does not start with '${INVITE_TOKEN_PREFIX}'`);
-  if (line.length > MAX_TOKEN_LENGTH) throw invalid(`it is longer than ${MAX_TOKEN_LENGTH} characters`);
-  const body = line.slice(INVITE_TOKEN_PREFIX.length);
-  if (!/^[A-Za-z0-9_-]+$/.test(body)) throw invalid('it holds characters that are not base64url');
-  let raw: z.infer<typeof tokenSchema>;
-  try {
-    raw = decode(Buffer.from(body, 'base64url'), tokenSchema, 'invite');
-  } catch (error) {
-    throw invalid(`it does not decode (${(error as Error).message})`);
-  }
+  const raw = decodeLine(text, INVITE_TOKEN_PREFIX, tokenSchema, 'invite');
+  if (typeof raw === 'string') throw invalid(raw);
   const chain: AdminChain = {authorityKey: raw.a, grant: raw.g};
   const meshId = meshIdFromAuthorityKey(raw.a);
   const admin = openAdminChain(chain, meshId, 0);
