@@ -27,8 +27,8 @@
  */
 import {
   MultisetHash,
+  claimedEntryId,
   compareEntries,
-  decode,
   DecodeError,
   EntryRejectedError,
   expiryReason,
@@ -49,7 +49,6 @@ import {
   type SyncSession,
   type VerifiedEntry,
 } from '@wgmesh/core';
-import {z} from 'zod';
 import type {AutomergeApi, SyncStateHandle} from './automerge-api.js';
 import {valueHolds, valueToEntry} from './entry-value.js';
 import {MAX_DOCUMENT_KEYS} from './limits.js';
@@ -87,17 +86,6 @@ type Screened = {refused: true; invalid: Rejection[]} | {refused: false; verifie
 /** The rejection of a document key that is not a node id. */
 function notNodeId(key: string): Rejection {
   return {id: undefined, reason: `document key ${JSON.stringify(key.slice(0, 40))} is not a node id`, invalid: true};
-}
-
-const idOnlySchema = z.object({id: z.string().regex(NODE_ID)});
-
-/** The node id an entry claims, for reporting a rejection; undefined when the body does not even say. */
-function claimedId(entry: SignedEntry): string | undefined {
-  try {
-    return decode(entry.body, idOnlySchema, 'entry').id;
-  } catch {
-    return undefined;
-  }
 }
 
 function signatureKey(entry: SignedEntry): string {
@@ -598,7 +586,7 @@ export class AutomergeStore implements MeshStore {
         verified = verifyEntry(entry, {meshId: this.meshId, now: Number.MAX_SAFE_INTEGER, maxClockSkewMs: 0});
       } catch (error) {
         if (!(error instanceof EntryRejectedError)) throw error;
-        return {status: 'rejected', id: claimedId(entry) ?? expectedId, reason: error.message, kind: 'invalid'};
+        return {status: 'rejected', id: claimedEntryId(entry) ?? expectedId, reason: error.message, kind: 'invalid'};
       }
     }
     if (expectedId !== undefined && verified.value.id !== expectedId) {

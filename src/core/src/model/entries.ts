@@ -177,6 +177,20 @@ export function expiryReason(entry: VerifiedEntry, now: number, horizonMs: numbe
   return `entry for node ${id} expired: updated ${now - updatedAt} ms ago, over the ${horizonMs} ms horizon`;
 }
 
+const claimedIdSchema = z.object({id: z.string().regex(/^[0-9a-f]{32}$/)});
+
+/**
+ * The node id an entry's body claims, unverified (to report a rejection, or
+ * to pick which entry to verify); undefined when the body does not even say.
+ */
+export function claimedEntryId(entry: SignedEntry): string | undefined {
+  try {
+    return decode(entry.body, claimedIdSchema, 'entry', MAX_ENTRY_BYTES).id;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Decode a list of signed entries from untrusted bytes (shape only; verify each after). */
 export function decodeSignedEntries(bytes: Uint8Array, what: string, maxBytes?: number): SignedEntry[] {
   return decode(bytes, z.array(signedEntrySchema), what, maxBytes);

@@ -10,13 +10,11 @@
  * not know yet (see {@link JoinGate.introduces}), which is how a new member's
  * record reaches members other than the one it joined through.
  */
-import {z} from 'zod';
 import type {Clock} from '../contracts/clock.js';
 import type {MeshStore} from '../contracts/store.js';
 import {nodeIdFromSigningKey} from '../identity/identity.js';
 import {decodeControlRequest, type ControlRequest} from '../control/messages.js';
-import {credentialFactsOf, verifyEntry} from '../model/entries.js';
-import {decode} from '../util/codec.js';
+import {claimedEntryId, credentialFactsOf, verifyEntry} from '../model/entries.js';
 import {spentInvite} from '../trust/admission.js';
 import {openCredential} from '../trust/credential.js';
 
@@ -80,7 +78,7 @@ export class JoinGate {
       return false;
     }
     if (request.t !== 'push' || request.f !== provenNodeId) return false;
-    const own = request.e?.find((entry) => claimedId(entry.body) === provenNodeId);
+    const own = request.e?.find((entry) => claimedEntryId(entry) === provenNodeId);
     if (own === undefined) return false;
     try {
       const verified = verifyEntry(own, {meshId: this.deps.meshId, now: this.deps.clock.now(), maxClockSkewMs: this.deps.maxClockSkewMs});
@@ -136,16 +134,5 @@ export class JoinGate {
 
   private expire(now: number): void {
     for (const [nodeId, pending] of this.pending) if (pending.until <= now) this.pending.delete(nodeId);
-  }
-}
-
-const ownerIdSchema = z.object({id: z.string()}).passthrough();
-
-/** The node id an encoded entry body claims (unverified), or undefined when it does not decode. */
-function claimedId(body: Uint8Array): string | undefined {
-  try {
-    return decode(body, ownerIdSchema, 'entry').id;
-  } catch {
-    return undefined;
   }
 }
