@@ -1,4 +1,4 @@
-/** Flags shared by `mesh create` and `mesh join`, and their mapping to IPC parameters. */
+/** Flags shared by `mesh create`, `mesh join` and `mesh set`, and their mapping to IPC parameters. */
 import {Flags} from '@oclif/core';
 import type {MeshSettingsInput} from '@wgmesh/core/client';
 
@@ -26,7 +26,8 @@ export function meshSettingsFromFlags(flags: {
   if (flags.endpoint !== undefined) input.endpoint = flags.endpoint;
   if (flags.role === 'peer' || flags.role === 'client') input.role = flags.role;
   if (flags.keepalive !== undefined) input.keepalive = flags.keepalive;
-  if (flags['advertise-routes']) input.advertiseRoutes = true;
-  if (flags['advertise-default']) input.advertiseDefault = true;
+  // `false` only from `mesh set --no-advertise-...`; create and join have no way to say it (the config decides).
+  if (flags['advertise-routes'] !== undefined) input.advertiseRoutes = flags['advertise-routes'];
+  if (flags['advertise-default'] !== undefined) input.advertiseDefault = flags['advertise-default'];
   return input;
 }

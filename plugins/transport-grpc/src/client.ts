@@ -287,9 +287,11 @@ export class ControlDialer {
     const channelCredentials = credentials.createFromSecureContext(this.secureContext, {
       // CA mode: grpc-js would check the SNI name; check the dialled host instead (or nothing: the CA chain is checked either way),
       // and that the certificate is for a node key. Node calls this only for a chain that verified.
-      checkServerIdentity: (_name: string, certificate: PeerCertificate) =>
-        (verifyName ? checkServerIdentity(host, certificate) : undefined) ??
-        (peerNode(certificate) ? undefined : new Error("the member's certificate key is not Ed25519, so it proves no node")),
+      checkServerIdentity: (_name: string, certificate: PeerCertificate) => {
+        const mismatch = verifyName ? checkServerIdentity(host, certificate) : undefined;
+        if (mismatch) this.logNameMismatch(key, host, certificate);
+        return mismatch ?? (peerNode(certificate) ? undefined : new Error("the member's certificate key is not Ed25519, so it proves no node"));
+      },
       // Without a CA the member's self-issued certificate cannot chain to anything; its key is checked by `sigalgs`.
       ...(material.mode === 'self' ? {rejectUnauthorized: false} : {}),
     });
@@ -307,6 +309,26 @@ export class ControlDialer {
       if (oldest !== undefined) this.drop(oldest);
     }
     return client;
+  }
+
+  /**
+   * Say, a few times a minute per endpoint (the daemon's log limiter), that the
+   * member dialled at `key` presented a certificate that does not list the
+   * host dialled: which node it is, what the certificate lists, what to do.
+   * Every dial to it fails the same way until its certificate or its
+   * advertised endpoint changes.
+   */
+  private logNameMismatch(key: string, host: string, certificate: PeerCertificate): void {
+    const {logger, limiter} = this.options;
+    const listed = typeof certificate.subjectaltname === 'string' ? certificate.subjectaltname.replace(/IP Address:/g, 'IP ').replace(/DNS:/g, 'DNS ') : 'no host at all';
+    limiter.log(
+      logger,
+      'warn',
+      'certificate-host-mismatch',
+      key,
+      {endpoint: key, nodeId: peerNode(certificate)?.nodeId, listed},
+      `refused the certificate of the member at ${key}: it does not list ${host} (it lists ${listed}); that member must advertise a host its certificate lists ('wgmesh mesh set MESH_ID --endpoint HOST' there) or get a certificate for ${host}`,
+    );
   }
 
   /** The open message stream to the target, or a new one. */

@@ -4,6 +4,7 @@
  * backend is created, so listing backends never loads @grpc/grpc-js.
  */
 import {ConfigError, LogLimiter, type BackendContext, type Logger, type SyncSession, type SyncStats, type Transport, type TransportHandlers} from '@wgmesh/core';
+import {AdvertisedHostCheck} from './advertised-host.js';
 import {ControlDialer} from './client.js';
 import {FaultInjector} from './fault-injection.js';
 import {ControlListener} from './listener.js';
@@ -30,6 +31,7 @@ export class GrpcTransport implements Transport {
   private readonly options: GrpcTransportOptions;
   private readonly faults: FaultInjector | null;
   private readonly dialer: ControlDialer;
+  private readonly hostCheck: AdvertisedHostCheck;
   private listener: ControlListener | undefined;
   private service: ControlService | undefined;
   private closed = false;
@@ -40,6 +42,11 @@ export class GrpcTransport implements Transport {
     this.faults = settings.faultInjectionFile ? new FaultInjector(settings.faultInjectionFile, logger) : null;
     if (this.faults) logger.warn({file: this.faults.path}, 'fault injection is enabled (a testing aid: calls listed in that file fail)');
     this.dialer = new ControlDialer({settings, material, logger, limiter, faults: this.faults});
+    this.hostCheck = new AdvertisedHostCheck(material, settings);
+  }
+
+  advertisedHostProblem(host: string): string | undefined {
+    return this.hostCheck.problem(host);
   }
 
   /** Open the control port. */

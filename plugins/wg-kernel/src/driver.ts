@@ -13,6 +13,7 @@
 import {readFile} from 'node:fs/promises';
 import {
   SerialQueue,
+  PortInUseError,
   WgDriverError,
   systemClock,
   wgPublicKeyFromPrivate,
@@ -132,8 +133,8 @@ function chooseUserspace(options: KernelWgDriverOptions): UserspaceImplementatio
   return {command: 'wireguard-go', source: 'default'};
 }
 
-function portInUse(port: number): WgDriverError {
-  return new WgDriverError(`UDP port ${port} is already in use on this host: choose another port, or 0 to let wgmesh pick a free one`);
+function portInUse(port: number): PortInUseError {
+  return new PortInUseError(port);
 }
 
 function isPortInUse(error: unknown): boolean {

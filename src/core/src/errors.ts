@@ -200,3 +200,21 @@ export class NotAdminError extends WgmeshError {
     super('NOT_ADMIN', `this node is not an admin of mesh ${meshId}: run this on the node that created it, or import its admin key with 'wgmesh mesh admin import'`);
   }
 }
+
+/** This node would advertise a control endpoint host that members refuse (its certificate does not list it); says what to do. */
+export class AdvertisedHostError extends WgmeshError {
+  constructor(message: string) {
+    super('ADVERTISED_HOST', message);
+  }
+}
+
+/** The UDP port asked for a WireGuard interface is taken by another program or interface. */
+export class PortInUseError extends WgmeshError {
+  /** The port that is taken. */
+  readonly port: number;
+
+  constructor(port: number) {
+    super('PORT_IN_USE', `UDP port ${port} is already in use on this host: choose another port, or 0 to let wgmesh pick a free one`);
+    this.port = port;
+  }
+}

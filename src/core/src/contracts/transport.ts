@@ -45,4 +45,11 @@ export interface Transport {
   message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
   /** Stop listening and close every connection. */
   close(): Promise<void>;
+  /**
+   * Why members would refuse this node when they dial it at `host` (its
+   * certificate does not list that host, and they check it), in words that
+   * say what to do; undefined when they would not. Optional: a transport
+   * without host checks leaves it out.
+   */
+  advertisedHostProblem?(host: string): string | undefined;
 }

@@ -33,6 +33,36 @@ export const meshJoinSchema = meshSettingsSchema.extend({
 /** Parameters of `mesh.join`. */
 export type MeshJoinInput = z.infer<typeof meshJoinSchema>;
 
+/**
+ * Parameters of `mesh.set`: this node's settings in one mesh, changed in
+ * place. Absent fields stay as they are; the booleans can also be switched
+ * off (`false`).
+ */
+export const meshSetSchema = meshSettingsSchema.extend({meshId: z.string()}).strict();
+/** Parameters of `mesh.set`. */
+export type MeshSetInput = z.infer<typeof meshSetSchema>;
+
+/** This node's settings in one mesh, as `mesh set` reports them after the change. */
+export interface MeshSettingsView {
+  role: 'peer' | 'client';
+  /** The host advertised to other members, or null (a client, or none known). */
+  endpoint: string | null;
+  /** The WireGuard port asked for (0: any; then `boundPort` is the one kept across restarts). */
+  port: number;
+  /** The WireGuard port bound now. */
+  boundPort: number;
+  keepalive: number;
+  advertiseRoutes: boolean;
+  advertiseDefault: boolean;
+}
+
+/** `mesh set --json`: the mesh, the settings that changed (names of {@link MeshSettingsView}) and all of them after the change. */
+export interface MeshSetResult {
+  meshId: string;
+  changed: string[];
+  settings: MeshSettingsView;
+}
+
 /** Parameters of `mesh.invite`. */
 export const meshInviteSchema = z.object({
   meshId: z.string(),
@@ -268,6 +298,7 @@ export interface IpcMethods {
   'mesh.list': {params: Record<string, never>; result: MeshSummary[]};
   'mesh.show': {params: z.infer<typeof meshShowParamsSchema>; result: MeshShowView};
   'mesh.leave': {params: {meshId: string}; result: {meshId: string}};
+  'mesh.set': {params: MeshSetInput; result: MeshSetResult};
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
   'node.set': {params: NodeSetInput; result: NodeSetResult};

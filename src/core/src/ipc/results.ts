@@ -15,6 +15,8 @@ import type {
   IpcMethods,
   MeshShowNode,
   MeshShowView,
+  MeshSetResult,
+  MeshSettingsView,
   MeshSummary,
   InviteListItem,
   NodeRotateKeysResult,
@@ -81,6 +83,19 @@ const RESULT_SHAPES: {[M in IpcMethod]: Shape<IpcMethods[M]['result']>} = {
   'mesh.list': array(meshSummary),
   'mesh.show': meshShow,
   'mesh.leave': object<{meshId: string}>({meshId: text}),
+  'mesh.set': object<MeshSetResult>({
+    meshId: text,
+    changed: array(text),
+    settings: object<MeshSettingsView>({
+      role,
+      endpoint: nullable(text),
+      port: count,
+      boundPort: count,
+      keepalive: count,
+      advertiseRoutes: boolean,
+      advertiseDefault: boolean,
+    }),
+  }),
   'service.set': meshIds,
   'service.delete': meshIds,
   'node.set': object<NodeSetResult>({

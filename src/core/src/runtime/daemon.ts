@@ -14,9 +14,9 @@ import {MeshControl} from '../control/mesh-control.js';
 import {decodeControlReply, decodeControlRequest, encodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter, meshPrefix} from '../addressing/address.js';
-import {ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
+import {AdvertisedHostError, ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
-import type {MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
+import type {MeshSetInput, MeshSetResult, MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {RouteManager} from '../routing/manager.js';
@@ -30,6 +30,7 @@ import {LocalServers, type LocalServerSettings} from './local-servers.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
+import {changedSettings, credentialRoleOf, planMeshSettings, settingsView} from './mesh-set.js';
 import {AdminKeys} from './admin-keys.js';
 import {AdminOperations} from './admin-operations.js';
 import {createAuthority, issueMembership, redeemInvite} from '../trust/admin.js';
@@ -91,6 +92,8 @@ interface MeshProblem {
   text: string;
   /** Resolved once the store holds a record of another member (the state was refetched). */
   untilRefetched: boolean;
+  /** Members refuse the advertised host (resolved by `mesh set --endpoint` with a host the certificate lists). */
+  advertisedHost?: true;
 }
 
 /** The problem shown for a mesh whose files were set aside because it cannot be restored. */
@@ -233,6 +236,13 @@ export class Daemon {
       this.unrestored.set(meshId, `was made by an earlier wgmesh, without a mesh authority, and is not restored (its files are kept in ${path}): make a new mesh with 'wgmesh mesh create', join the other nodes to it with 'wgmesh mesh invite' and 'wgmesh mesh join --invite', then remove ${path}`);
       return;
     }
+    await this.refreshHooks(settings);
+    this.hintSettingsFromJoin(settings);
+    const hostProblem = settings.role === 'peer' ? this.advertisedHostProblem(settings.endpointHost) : undefined;
+    if (hostProblem !== undefined) {
+      logger.error({meshId}, `members cannot reach this node in this mesh: ${hostProblem}`);
+      problems.push({text: hostProblem.replace(/MESH_ID/g, meshId), untilRefetched: false, advertisedHost: true});
+    }
     const runtime = this.openRuntime(settings, store);
     await runtime.restoreAliasClaims();
     await this.admin.refresh(meshId);
@@ -349,6 +359,38 @@ export class Daemon {
     return settings;
   }
 
+  /**
+   * Hooks follow the config at every start: no flag sets them per mesh, so
+   * the config is their only source (saved in the settings when changed).
+   */
+  private async refreshHooks(settings: MeshSettings): Promise<void> {
+    const {base} = this.deps;
+    const stages = ['preUp', 'postUp', 'preDown', 'postDown'] as const;
+    if (stages.every((stage) => JSON.stringify(settings[stage]) === JSON.stringify(base[stage]))) return;
+    for (const stage of stages) settings[stage] = [...base[stage]];
+    await this.repository.saveSettings(settings);
+    this.deps.logger.info({meshId: settings.meshId}, 'hooks of this mesh updated from baseConfiguration');
+  }
+
+  /**
+   * Say when `baseConfiguration` now differs from what a mesh took from it at
+   * create or join: those values are per mesh from then on (a flag may have
+   * set them), and `mesh set` changes them; a config edit does not.
+   */
+  private hintSettingsFromJoin(settings: MeshSettings): void {
+    const {base} = this.deps;
+    const differ: string[] = [];
+    if (settings.role === 'peer' && base.publicEndpoint && base.publicEndpoint !== settings.endpointHost) differ.push(`publicEndpoint (mesh: --endpoint ${settings.endpointHost ?? 'none'})`);
+    if (base.keepAliveWg !== settings.keepaliveSeconds) differ.push(`keepAliveWg (mesh: --keepalive ${settings.keepaliveSeconds})`);
+    if (base.advertiseRoute !== settings.advertiseRoutes) differ.push(`advertiseRoute (mesh: --${settings.advertiseRoutes ? '' : 'no-'}advertise-routes)`);
+    if (base.advertiseDefaults !== settings.advertiseDefault) differ.push(`advertiseDefaults (mesh: --${settings.advertiseDefault ? '' : 'no-'}advertise-default)`);
+    if (differ.length === 0) return;
+    this.deps.logger.info(
+      {meshId: settings.meshId, keys: differ},
+      `baseConfiguration differs from this mesh's own settings (${differ.join(', ')}): a mesh keeps the settings it was created or joined with; change them with 'wgmesh mesh set ${settings.meshId}'`,
+    );
+  }
+
   /** Clear the problems of `meshId` that end once its store holds another member's record. */
   private settleRefetched(meshId: string): void {
     const problems = this.problems.get(meshId);
@@ -394,23 +436,26 @@ export class Daemon {
     });
   }
 
+  /**
+   * Why members would refuse this node at `host` (see Transport.advertisedHostProblem), or undefined.
+   */
+  private advertisedHostProblem(host: string | null): string | undefined {
+    return host === null ? undefined : this.deps.transport?.advertisedHostProblem?.(host);
+  }
+
+  /** @throws AdvertisedHostError when members would refuse this node at `host` */
+  private checkAdvertisedHost(host: string | null): void {
+    const problem = this.advertisedHostProblem(host);
+    if (problem !== undefined) throw new AdvertisedHostError(problem);
+  }
+
   /** Per-mesh settings from the user's input over the base configuration. */
   private async settingsFor(meshId: string, input: MeshSettingsInput): Promise<MeshSettings> {
     const {base, identity, store, clock} = this.deps;
     const role = input.role ?? base.role;
     let endpointHost: string | null = input.endpoint ?? base.publicEndpoint ?? null;
-    if (!endpointHost && role === 'peer') {
-      if (base.ipDiscovery === 'public') {
-        // Asking a public "what is my IP" service is not built yet; say so rather than guess.
-        throw new InvalidInputError(
-          "ipDiscovery 'public' is not supported yet: give the host to advertise with --endpoint or baseConfiguration.publicEndpoint, or use ipDiscovery 'outgoing'",
-        );
-      }
-      endpointHost = await (this.deps.discoverHost ?? discoverOutgoingAddress)();
-      if (!endpointHost) {
-        this.deps.logger.warn({meshId}, 'no endpoint given and none discovered: other nodes will not be able to reach this one (use --endpoint or publicEndpoint)');
-      }
-    }
+    if (!endpointHost && role === 'peer') endpointHost = await this.defaultEndpointHost(meshId);
+    if (role === 'peer') this.checkAdvertisedHost(endpointHost);
     return {
       version: 1,
       meshId,
@@ -561,10 +606,12 @@ export class Daemon {
       const credential = redeemInvite(token.chain, token, identity.signingKey, Math.max(now, token.invite.i));
       const endpoints = [...new Set([...(via === undefined ? [] : [via]), ...token.endpoints])];
       if (endpoints.length === 0) throw new InvalidInputError('the invite names no member to join through: give one with --via <host:port>');
+      // Before any member is asked: a wrong endpoint or certificate is this node's own problem.
+      const settings = await this.settingsFor(meshId, settingsInput);
       let lastError: unknown;
       for (const endpoint of endpoints) {
         try {
-          return await this.joinThrough(endpoint, meshId, credential, settingsInput, signal);
+          return await this.joinThrough(endpoint, meshId, credential, {...settings}, signal);
         } catch (error) {
           // A refusal or a clock problem is the mesh's answer, not the member's: trying another would get the same.
           if (error instanceof JoinRefusedError || error instanceof ClockSkewError || error instanceof InvalidInputError || signal?.aborted) throw error;
@@ -577,7 +624,7 @@ export class Daemon {
   }
 
   /** One attempt of {@link joinMesh} through the member at `via`. */
-  private async joinThrough(via: string, meshId: string, credential: Uint8Array, input: MeshSettingsInput, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
+  private async joinThrough(via: string, meshId: string, credential: Uint8Array, settings: MeshSettings, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
     const transport = this.deps.transport as Transport;
     // A member that does not know the mesh (or will not say) answers UNKNOWN_MESH to both steps.
     const named = (error: unknown): unknown =>
@@ -596,7 +643,6 @@ export class Daemon {
         `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
       );
     }
-    const settings = await this.settingsFor(meshId, input);
     settings.credential = Buffer.from(credential).toString('base64');
     const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
     // An admin key imported before joining shows from now on.
@@ -741,6 +787,59 @@ export class Daemon {
       for (const {runtime, change} of planned) await runtime.publishSelf(change);
       return {meshIds: targets.map((runtime) => runtime.meshId)};
     });
+  }
+
+  /**
+   * Change this node's settings in one mesh without leaving it (`mesh set`):
+   * see mesh-set.ts for what may change. Alias, description and services
+   * stay; the new record spreads like any change.
+   */
+  async setMesh(input: MeshSetInput): Promise<MeshSetResult> {
+    return this.queue.run(async () => {
+      const runtime = this.mesh(input.meshId);
+      const current = runtime.settings;
+      const otherPeers = runtime.liveRecords().filter((record) => record.role === 'peer' && record.id !== this.deps.identity.nodeId).length;
+      const next = planMeshSettings(current, input, {credentialRole: credentialRoleOf(runtime.self()), otherPeers});
+      if (next.role === 'peer' && next.endpointHost === null) next.endpointHost = await this.defaultEndpointHost(input.meshId);
+      const changed = changedSettings(current, next);
+      if (changed.length > 0) {
+        if (next.role === 'peer' && (changed.includes('endpoint') || changed.includes('role'))) this.checkAdvertisedHost(next.endpointHost);
+        const roleChanged = changed.includes('role');
+        if (roleChanged) await runtime.detachControl();
+        try {
+          await runtime.applySettings(next);
+        } finally {
+          if (roleChanged) this.startControl(runtime);
+        }
+        this.routing.update();
+        this.dropHostProblem(input.meshId);
+        await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: input.meshId}, 'could not push the new settings to every member; gossip will'));
+        this.deps.logger.info({meshId: input.meshId, changed}, 'mesh settings changed');
+      }
+      return {meshId: input.meshId, changed, settings: settingsView(runtime.settings, runtime.boundPort)};
+    });
+  }
+
+  /** Forget the advertised-host problem of a mesh (its endpoint or role changed, and was checked). */
+  private dropHostProblem(meshId: string): void {
+    const left = (this.problems.get(meshId) ?? []).filter((problem) => !problem.advertisedHost);
+    if (left.length > 0) this.problems.set(meshId, left);
+    else this.problems.delete(meshId);
+  }
+
+  /** The host to advertise when none is set: `publicEndpoint`, else discovered (`ipDiscovery: outgoing`), else null. */
+  private async defaultEndpointHost(meshId: string): Promise<string | null> {
+    const {base} = this.deps;
+    if (base.publicEndpoint) return base.publicEndpoint;
+    if (base.ipDiscovery === 'public') {
+      // Asking a public "what is my IP" service is not built yet; say so rather than guess.
+      throw new InvalidInputError(
+        "ipDiscovery 'public' is not supported yet: give the host to advertise with --endpoint or baseConfiguration.publicEndpoint, or use ipDiscovery 'outgoing'",
+      );
+    }
+    const host = await (this.deps.discoverHost ?? discoverOutgoingAddress)();
+    if (!host) this.deps.logger.warn({meshId}, 'no endpoint given and none discovered: other nodes will not be able to reach this one (use --endpoint or publicEndpoint)');
+    return host;
   }
 
   /** Every mesh, sorted by id: the running ones, and those on disk that could not be restored (with `problem` saying what to do). */

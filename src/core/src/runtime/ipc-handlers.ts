@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSetSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
 import type {SelfPatch} from './mesh-runtime.js';
@@ -80,6 +80,7 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       return daemon.showMesh(meshId, nodeId);
     },
     'mesh.leave': async (params) => daemon.leaveMesh(parse(meshIdParamsSchema, params, 'mesh.leave').meshId),
+    'mesh.set': async (params) => daemon.setMesh(parse(meshSetSchema, params, 'mesh.set')),
     'service.set': async (params) => {
       const {meshId, key, value} = parse(serviceSetSchema.strict(), params, 'service.set');
       return daemon.updateSelf(meshId, (record) => ({services: {...record.services, [key]: value}}));

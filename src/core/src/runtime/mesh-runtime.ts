@@ -8,7 +8,7 @@ import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
-import type {WgDriver, WgInterfaceSpec, WgPeerStats} from '../contracts/wg-driver.js';
+import type {WgDriver, WgInterfaceSpec, WgInterfaceState, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
@@ -93,6 +93,7 @@ export class MeshRuntime {
   private reconcileTimer: TimerHandle | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private control: MeshControl | undefined;
+  private unsubscribeControl: (() => void) | undefined;
   private closed = false;
   /** Nodes whose invite redemption is not admitted (see admission.ts), computed again after each change. */
   private refusals: AdmissionRefusals | undefined;
@@ -164,7 +165,7 @@ export class MeshRuntime {
    */
   async up(): Promise<void> {
     await this.hooks('preUp');
-    const state = await this.deps.driver.ensureInterface(this.interfaceSpec());
+    const state = await this.ensureInterfaceKeepingPort();
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
     this.applied.clear();
@@ -173,9 +174,65 @@ export class MeshRuntime {
     await this.reconcile();
   }
 
-  /** The interface this mesh needs, with this node's current WireGuard key. */
-  private interfaceSpec(): WgInterfaceSpec {
-    return {name: this.settings.interfaceName, privateKey: this.deps.identity.wgPrivateKey, listenPort: this.settings.listenPort, mtu: 1420};
+  /** The interface this mesh needs, with this node's current WireGuard key; `listenPort` 0 keeps the port of an existing interface. */
+  private interfaceSpec(listenPort = this.settings.listenPort): WgInterfaceSpec {
+    return {name: this.settings.interfaceName, privateKey: this.deps.identity.wgPrivateKey, listenPort, mtu: 1420};
+  }
+
+  /**
+   * Ensure the interface on the port asked for: `listenPort`, or with 0 the
+   * port picked at this mesh's first start ({@link MeshSettings.pickedPort}),
+   * so the port stays the same across restarts. When another program took
+   * that port meanwhile, a free one is used instead, with a warning (`up`
+   * then publishes the new endpoint). A newly picked port is saved.
+   */
+  private async ensureInterfaceKeepingPort(): Promise<WgInterfaceState> {
+    const {settings} = this;
+    const picked = settings.listenPort === 0 ? settings.pickedPort : undefined;
+    let state: WgInterfaceState;
+    try {
+      state = await this.deps.driver.ensureInterface(this.interfaceSpec(picked ?? settings.listenPort));
+    } catch (error) {
+      if (picked === undefined || (error as {code?: unknown}).code !== 'PORT_IN_USE') throw error;
+      state = await this.deps.driver.ensureInterface(this.interfaceSpec(0));
+      this.deps.logger.warn(
+        {meshId: this.meshId, port: picked, newPort: state.listenPort},
+        `WireGuard port ${picked}, kept for this mesh since its first start, is taken by another program: now using port ${state.listenPort} and publishing the new endpoint; ` +
+          `update firewall rules that name port ${picked}, or choose a fixed port with 'wgmesh mesh set ${this.meshId} --port PORT'`,
+      );
+    }
+    if (settings.listenPort === 0 && settings.pickedPort !== state.listenPort) {
+      settings.pickedPort = state.listenPort;
+      await this.deps.repository.saveSettings(settings);
+    }
+    return state;
+  }
+
+  /** The WireGuard port bound now (0 before the interface is up). */
+  get boundPort(): number {
+    return this.listenPort;
+  }
+
+  /**
+   * Change this node's settings in this mesh in place (`mesh set`): a new
+   * port is set on the existing interface first (its peers, addresses and
+   * routes stay; a port in use fails here, changing nothing), then the
+   * settings are saved and this node's record is published with the new
+   * endpoint and role, and WireGuard reconciled (keepalive). The caller
+   * checks the change is allowed.
+   */
+  async applySettings(next: MeshSettings): Promise<void> {
+    if (this.interfaceUp && next.listenPort !== 0 && next.listenPort !== this.listenPort) {
+      const state = await this.deps.driver.ensureInterface(this.interfaceSpec(next.listenPort));
+      this.listenPort = state.listenPort;
+    }
+    if (next.listenPort !== 0) delete next.pickedPort;
+    else if (this.listenPort > 0) next.pickedPort = this.listenPort;
+    await this.deps.repository.saveSettings(next);
+    for (const key of Object.keys(this.settings) as (keyof MeshSettings)[]) if (!(key in next)) delete this.settings[key];
+    Object.assign(this.settings, next);
+    await this.publishSelf({});
+    await this.reconcile();
   }
 
   /**
@@ -296,8 +353,17 @@ export class MeshRuntime {
    */
   attachControl(control: MeshControl): void {
     this.control = control;
-    this.unsubscribe.push(control.onLiveViewChange(() => this.changed()));
+    this.unsubscribeControl = control.onLiveViewChange(() => this.changed());
     control.start();
+  }
+
+  /** Stop and detach the control plane (a role change starts a new one with {@link attachControl}). */
+  async detachControl(): Promise<void> {
+    const control = this.control;
+    this.unsubscribeControl?.();
+    this.unsubscribeControl = undefined;
+    this.control = undefined;
+    await control?.stop();
   }
 
   /** Push this node's own entry (record or tombstone) to other members now; best effort, bounded by the transport timeout. */
@@ -556,7 +622,7 @@ export class MeshRuntime {
   async close(options: {removeInterface: boolean; save: boolean}): Promise<void> {
     this.closed = true;
     for (const unsubscribe of this.unsubscribe) unsubscribe();
-    await this.control?.stop();
+    await this.detachControl();
     this.saveTimer?.cancel();
     this.saveTimer = undefined;
     this.reconcileTimer?.cancel();

@@ -17,6 +17,13 @@ export const meshSettingsFileSchema = z.object({
   role: z.enum(ROLES),
   /** Requested WireGuard port (0: any). */
   listenPort: z.number().int().min(0).max(65535),
+  /**
+   * The port the system picked at the first start of a mesh whose
+   * `listenPort` is 0, asked for again at every start (firewall rules name
+   * it); replaced, with a warning, when another program holds it then.
+   * Absent until the first start, and in files written before it existed.
+   */
+  pickedPort: z.number().int().min(1).max(65535).optional(),
   /** Host advertised to others, when known. */
   endpointHost: z.string().nullable(),
   keepaliveSeconds: z.number().int().min(0).max(65535),
