@@ -6,14 +6,15 @@
  * credential does not allow it, and a mesh made with port 0 keeps its port
  * across restarts.
  */
-import {readFile} from 'node:fs/promises';
+import {readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {createSocket} from 'node:dgram';
 import type {AddressInfo} from 'node:net';
 import type {MeshSetResult, NodeView} from '@wgmesh/core/client';
+import {parse, stringify} from 'yaml';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {interfaceOf, MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
+import {interfaceOf, LOG_LEVEL, MeshCluster, parseLogLines, type MeshNode} from './helpers/mesh-cluster.js';
 
 /** A UDP port that was free a moment ago. */
 async function freeUdpPort(): Promise<number> {
@@ -167,5 +168,20 @@ describe('mesh set', () => {
     expect((await alpha.wireguard(await interfaceOf(alpha, meshId)))!.listenPort).toBe(alphaPort);
     const result = await set(beta, ['--keepalive', '7']);
     expect(result.changed).toEqual([]);
+  }, 60_000);
+
+  it('after a config edit, hooks follow the config at the next start; the per-mesh settings stay, and the log says how to change them', async () => {
+    const marker = join(cluster.sandbox.dir, 'beta-post-up-ran');
+    const config = parse(await readFile(beta.configFile, 'utf8')) as {baseConfiguration: Record<string, unknown>};
+    config.baseConfiguration = {...config.baseConfiguration, keepAliveWg: 11, postUp: [`touch ${marker}`]};
+    await writeFile(beta.configFile, stringify(config));
+    await beta.kill('SIGTERM');
+    await beta.start();
+    await stat(marker);
+    const saved = JSON.parse(await readFile(join(beta.dataDir, 'meshes', meshId, 'settings.json'), 'utf8')) as Record<string, unknown>;
+    expect(saved).toMatchObject({keepaliveSeconds: 7, postUp: [`touch ${marker}`]});
+    const hint = parseLogLines(beta.daemon.logs()).find((line) => line.level === LOG_LEVEL.info && String(line.msg).includes('baseConfiguration differs'));
+    expect(String(hint?.msg)).toContain('keepAliveWg (mesh: --keepalive 7)');
+    expect(String(hint?.msg)).toContain(`wgmesh mesh set ${meshId}`);
   }, 60_000);
 });
