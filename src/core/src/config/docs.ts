@@ -74,7 +74,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     default: '127.0.0.1:9474',
     description: 'TCP address of the metrics endpoint: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `metricsEnabled` is true; a port in use stops the daemon at start.',
   },
-  {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them.'},
+  {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them. A mesh keeps the settings it got then (change them with `mesh set`); only the hooks (`preUp` ... `postDown`) follow this file at every start.'},
   {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},
   {
     key: 'baseConfiguration.ipDiscovery',
