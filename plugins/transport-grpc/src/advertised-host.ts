@@ -11,12 +11,13 @@ import {isIP} from 'node:net';
 import type {GrpcTransportSettings} from './settings.js';
 import type {TlsMaterial} from './tls.js';
 
-/** The names a certificate lists, as `DNS name` / `IP address`, for messages. */
-export function listedNames(certificate: X509Certificate): string[] {
-  return (certificate.subjectAltName ?? '')
+/** The names a certificate's subjectAltName lists (`DNS a.example, IP 192.0.2.10`), or `no host at all`, for messages. */
+export function describeListedNames(subjectAltName: string | undefined): string {
+  const names = (subjectAltName ?? '')
     .split(/,\s*/)
     .filter((entry) => entry.length > 0)
     .map((entry) => entry.replace(/^IP Address:/, 'IP ').replace(/^DNS:/, 'DNS '));
+  return names.length > 0 ? names.join(', ') : 'no host at all';
 }
 
 /** Checks advertised hosts against this node's own certificate. */
@@ -37,10 +38,9 @@ export class AdvertisedHostCheck {
     const bare = host.replace(/^\[(.*)\]$/, '$1');
     const covered = isIP(bare) !== 0 ? leaf.checkIP(bare) !== undefined : leaf.checkHost(bare) !== undefined;
     if (covered) return undefined;
-    const names = listedNames(leaf);
     return (
       `this node's certificate (${this.certificatePath}) does not list the host it would advertise, '${bare}' ` +
-      `(it lists ${names.length > 0 ? names.join(', ') : 'no host at all'}): members check the host they dial against it and would refuse every connection to this node. ` +
+      `(it lists ${describeListedNames(leaf.subjectAltName)}): members check the host they dial against it and would refuse every connection to this node. ` +
       `Advertise a host it lists (--endpoint HOST; for a mesh already joined 'wgmesh mesh set MESH_ID --endpoint HOST'), ` +
       `or issue a certificate that lists it ('wgmesh certs issue --ca CA_DIR --data-dir DATA_DIR --name NAME --host ${bare} --out DIR') and point certificatePath at it, ` +
       'or set grpc.verifyServerName: false on every member'

@@ -23,6 +23,7 @@ import {
   type SyncSession,
   type SyncStats,
 } from '@wgmesh/core';
+import {describeListedNames} from './advertised-host.js';
 import {sharedChannelOptions} from './channel-options.js';
 import {TransportFailureError} from './errors.js';
 import type {FaultInjector} from './fault-injection.js';
@@ -320,7 +321,7 @@ export class ControlDialer {
    */
   private logNameMismatch(key: string, host: string, certificate: PeerCertificate): void {
     const {logger, limiter} = this.options;
-    const listed = typeof certificate.subjectaltname === 'string' ? certificate.subjectaltname.replace(/IP Address:/g, 'IP ').replace(/DNS:/g, 'DNS ') : 'no host at all';
+    const listed = describeListedNames(certificate.subjectaltname);
     limiter.log(
       logger,
       'warn',

@@ -133,10 +133,6 @@ function chooseUserspace(options: KernelWgDriverOptions): UserspaceImplementatio
   return {command: 'wireguard-go', source: 'default'};
 }
 
-function portInUse(port: number): PortInUseError {
-  return new PortInUseError(port);
-}
-
 function isPortInUse(error: unknown): boolean {
   return error instanceof CommandError && /address already in use/i.test(error.stderr);
 }
@@ -485,13 +481,13 @@ export class KernelWgDriver implements WgDriver {
     if (setKey) args.push('private-key', '/dev/stdin');
     if (args.length > 0) {
       await this.wg(name, ['set', name, ...args], {signal, ...(setKey ? {input: `${spec.privateKey}\n`} : {})}).catch((error: unknown) => {
-        throw isPortInUse(error) ? portInUse(spec.listenPort) : error;
+        throw isPortInUse(error) ? new PortInUseError(spec.listenPort) : error;
       });
     }
     if (!link || link.mtu !== spec.mtu || !link.up) {
       // The kernel module binds the port when the link comes up: a port in use is reported here.
       await this.ip(['link', 'set', 'dev', name, 'mtu', String(spec.mtu), 'up'], signal).catch((error: unknown) => {
-        throw isPortInUse(error) ? portInUse(spec.listenPort) : error;
+        throw isPortInUse(error) ? new PortInUseError(spec.listenPort) : error;
       });
     }
     let bound = 0;
@@ -504,7 +500,7 @@ export class KernelWgDriver implements WgDriver {
       signal,
     );
     if (!ready) throw new WgDriverError(`interface ${name} did not bind a UDP port within ${this.timeoutMs} ms`);
-    if (spec.listenPort !== 0 && bound !== spec.listenPort) throw portInUse(spec.listenPort);
+    if (spec.listenPort !== 0 && bound !== spec.listenPort) throw new PortInUseError(spec.listenPort);
     return bound;
   }
 

@@ -803,8 +803,9 @@ export class Daemon {
       if (next.role === 'peer' && next.endpointHost === null) next.endpointHost = await this.defaultEndpointHost(input.meshId);
       const changed = changedSettings(current, next);
       if (changed.length > 0) {
-        if (next.role === 'peer' && (changed.includes('endpoint') || changed.includes('role'))) this.checkAdvertisedHost(next.endpointHost);
         const roleChanged = changed.includes('role');
+        const hostChanged = roleChanged || changed.includes('endpoint');
+        if (hostChanged && next.role === 'peer') this.checkAdvertisedHost(next.endpointHost);
         if (roleChanged) await runtime.detachControl();
         try {
           await runtime.applySettings(next);
@@ -812,7 +813,7 @@ export class Daemon {
           if (roleChanged) this.startControl(runtime);
         }
         this.routing.update();
-        this.dropHostProblem(input.meshId);
+        if (hostChanged) this.dropHostProblem(input.meshId);
         await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: input.meshId}, 'could not push the new settings to every member; gossip will'));
         this.deps.logger.info({meshId: input.meshId, changed}, 'mesh settings changed');
       }
@@ -820,7 +821,7 @@ export class Daemon {
     });
   }
 
-  /** Forget the advertised-host problem of a mesh (its endpoint or role changed, and was checked). */
+  /** Forget the advertised-host problem of a mesh (its endpoint or role changed, and the new one was checked). */
   private dropHostProblem(meshId: string): void {
     const left = (this.problems.get(meshId) ?? []).filter((problem) => !problem.advertisedHost);
     if (left.length > 0) this.problems.set(meshId, left);
