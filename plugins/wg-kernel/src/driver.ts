@@ -120,8 +120,6 @@ export interface KernelWgDriverOptions {
   manageForwarding?: boolean | undefined;
   /** Time limit of one command, and of starting or stopping wireguard-go (default 5 s). */
   timeoutMs?: number | undefined;
-  /** Period of the look for deleted kernel links (default {@link LINK_CHECK_MS}; tests shorten it). */
-  linkCheckMs?: number | undefined;
 }
 
 /** A userspace process the driver supervises: a child it started, or one it adopted. */
@@ -220,7 +218,6 @@ export class KernelWgDriver implements WgDriver {
   /** Set after `ip link add type wireguard` said the kernel has no module, so later interfaces go straight to userspace. */
   private kernelModuleMissing = false;
   private closed = false;
-  private readonly linkCheckMs: number;
   /** The next look for deleted kernel links, while there are kernel interfaces. */
   private linkCheckTimer: TimerHandle | undefined;
   private readonly listeners = new Set<(event: WgInterfaceEvent) => void>();
@@ -247,7 +244,6 @@ export class KernelWgDriver implements WgDriver {
     this.routeMetric = String(metric);
     this.defaultRouteMetric = String(defaultMetric);
     this.manageForwarding = options.manageForwarding ?? true;
-    this.linkCheckMs = options.linkCheckMs ?? LINK_CHECK_MS;
   }
 
   /**
@@ -668,17 +664,17 @@ export class KernelWgDriver implements WgDriver {
     }
   }
 
-  /** Look for deleted kernel links every {@link linkCheckMs} while this driver manages kernel interfaces. */
+  /** Look for deleted kernel links every {@link LINK_CHECK_MS} while this driver manages kernel interfaces. */
   private scheduleLinkCheck(): void {
     if (this.closed || this.linkCheckTimer !== undefined) return;
     this.linkCheckTimer = this.clock.setTimeout(() => {
       void this.checkKernelLinks()
         .catch((error: unknown) => this.logger.debug({err: error}, 'the look for deleted WireGuard links failed'))
         .finally(() => {
-        this.linkCheckTimer = undefined;
-        if ([...this.interfaces.values()].some((managed) => managed.implementation === 'kernel')) this.scheduleLinkCheck();
-      });
-    }, this.linkCheckMs);
+          this.linkCheckTimer = undefined;
+          if ([...this.interfaces.values()].some((managed) => managed.implementation === 'kernel')) this.scheduleLinkCheck();
+        });
+    }, LINK_CHECK_MS);
   }
 
   /** One `ip -j link show type wireguard`; a kernel interface missing from it (still missing in its own queue) is lost. */
