@@ -267,7 +267,10 @@ export class KernelWgDriver implements WgDriver {
   async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
     checkSpec(spec);
     return this.serial(spec.name, async () => {
+      const wasFailed = this.interfaces.get(spec.name)?.failure !== undefined;
       const listenPort = await this.ensure(spec, signal);
+      // A failed interface brought back by the daemon's own call (a key rotation) rather than by a retry.
+      if (wasFailed) this.emit({name: spec.name, kind: 'restored', detail: `interface ${spec.name} was created again on port ${listenPort}`});
       return {name: spec.name, listenPort};
     });
   }
@@ -441,6 +444,8 @@ export class KernelWgDriver implements WgDriver {
       managed.spec = {...spec};
       managed.listenPort = listenPort;
       delete managed.failure;
+      managed.retryTimer?.cancel();
+      delete managed.retryTimer;
       this.interfaces.set(name, managed);
       if (managed.implementation === 'kernel') this.scheduleLinkCheck();
       this.logger.info(
