@@ -163,7 +163,10 @@ export class MeshRuntime {
     this.interfaceFailure = undefined;
     // The driver restored what it last applied; the view may have moved on since.
     this.applied.clear();
-    this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    // A new interface, as at start: the postUp hooks run again (an operator's firewall rules on it, say), then everything is applied.
+    void this.hooks('postUp')
+      .then(() => this.reconcile())
+      .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
   }
 
   /** What is wrong with this mesh's interface, while the driver reports it lost and not rebuilt. */
