@@ -27,6 +27,12 @@ export const ALIAS_OWNER_MARK = '*';
 /** Marker after an alias that another node claimed first: the name does not resolve to this node. */
 export const ALIAS_LOST_MARK = '!';
 
+/** What it means that a node is isolated in a mesh (`status`, `mesh list`, `mesh show`). */
+export const ISOLATED_TEXT = "this node reaches no other member of the mesh (no answer, no heartbeat for 3 heartbeat intervals); the members stay in its view. Check this host's network";
+
+/** Added to the handshake of a node the answering node cannot reach. */
+export const UNREACHABLE_MARK = 'unreachable from here';
+
 function aliasCell(node: MeshShowNode, colours: Palette): Cell {
   if (node.alias === null) return {text: '-', style: colours.dim};
   const text = printable(node.alias);
@@ -37,10 +43,11 @@ function aliasCell(node: MeshShowNode, colours: Palette): Cell {
 
 function handshakeCell(node: MeshShowNode, now: number, colours: Palette): Cell {
   if (node.self) return {text: '(self)', style: colours.dim};
-  if (node.stats === null) return {text: '-', style: colours.dim};
-  if (node.stats.latestHandshakeMs === null) return {text: 'never', style: colours.yellow};
-  const text = formatAge(node.stats.latestHandshakeMs, now);
-  return now - node.stats.latestHandshakeMs > STALE_HANDSHAKE_MS ? {text, style: colours.yellow} : text;
+  const age = node.stats === null ? '-' : node.stats.latestHandshakeMs === null ? 'never' : formatAge(node.stats.latestHandshakeMs, now);
+  if (node.unreachable === true) return {text: `${age}, ${UNREACHABLE_MARK}`, style: colours.red};
+  if (node.stats === null) return {text: age, style: colours.dim};
+  if (node.stats.latestHandshakeMs === null) return {text: age, style: colours.yellow};
+  return now - node.stats.latestHandshakeMs > STALE_HANDSHAKE_MS ? {text: age, style: colours.yellow} : age;
 }
 
 function transferCell(node: MeshShowNode, colours: Palette): Cell {
@@ -99,5 +106,6 @@ export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): 
     headers.map((header) => ({text: header, style: colours.bold})),
     rows,
   );
-  return [colours.bold(title), table, ...conflictLines(view).map((line) => colours.yellow(line))].join('\n');
+  const state = [...(view.isolated === true ? [`ISOLATED: ${ISOLATED_TEXT}`] : []), ...(view.problem === undefined ? [] : [`PROBLEM: ${view.problem}`])];
+  return [colours.bold(title), ...state.map((line) => colours.red(line)), table, ...conflictLines(view).map((line) => colours.yellow(line))].join('\n');
 }

@@ -1,17 +1,20 @@
 import type {MeshSummary, StatusView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../cli/base-command.js';
+import {ISOLATED_TEXT} from '../cli/mesh-table.js';
 import {renderKeyValues} from '../cli/table.js';
 
-/** One mesh in `status`: id, members and interface, and on a line of its own what is wrong with it, if anything. */
+/** One mesh in `status`: id, members and interface, and on lines of their own whether this node is isolated in it and what is wrong with it, if anything. */
 function meshLine(mesh: MeshSummary): string {
   const admin = mesh.admin === undefined ? '' : `, admin (${mesh.admin === 'authority' ? 'holds the authority key' : 'by grant'})`;
-  const line = `${mesh.meshId} (${mesh.members} members, ${mesh.interface}${admin})`;
-  return mesh.problem === undefined ? line : `${line}\n  PROBLEM: ${mesh.problem}`;
+  const lines = [`${mesh.meshId} (${mesh.members} members, ${mesh.interface}${admin})`];
+  if (mesh.isolated === true) lines.push(`  ISOLATED: ${ISOLATED_TEXT}`);
+  if (mesh.problem !== undefined) lines.push(`  PROBLEM: ${mesh.problem}`);
+  return lines.join('\n');
 }
 
 /** `wgmesh status`: what the running daemon is. */
 export default class Status extends DaemonClientCommand {
-  static override summary = 'Show the running daemon: pid, node id, keys, backends and meshes (with any problem a mesh has)';
+  static override summary = 'Show the running daemon: pid, node id, keys, backends and meshes (with any problem a mesh has, and whether this node is isolated in it)';
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
   async run(): Promise<StatusView> {

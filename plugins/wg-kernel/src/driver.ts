@@ -4,6 +4,12 @@
  * and, where the kernel has no WireGuard module, falls back to a supervised
  * userspace implementation (`wireguard-go -f NAME`), as wg-quick does.
  *
+ * Interfaces are supervised: a wireguard-go that dies (one this driver
+ * started, or one an earlier daemon left and this one adopted) and a kernel
+ * link deleted from outside are noticed, and the interface is rebuilt on the
+ * same port with its last configuration; one that cannot be rebuilt is
+ * reported ({@link WgInterfaceEvent}) and tried again later.
+ *
  * Every method applies a complete desired state by difference against what
  * the kernel reports (`wg show NAME dump`, `ip -j`), so a second apply of the
  * same state runs no configuring command, and only what changed is touched.
@@ -21,15 +27,18 @@ import {
   type Logger,
   type WgDriver,
   type WgForwardingState,
+  type TimerHandle,
+  type WgInterfaceEvent,
   type WgInterfaceSpec,
   type WgInterfaceState,
   type WgPeerConfig,
   type WgPeerStats,
   type WgRoute,
 } from '@wgmesh/core';
+import {AdoptedProcess} from './adopted.js';
 import {keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
 import {ensureIpv6Forwarding} from './forwarding.js';
-import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
+import {parseLink, parseLinkNames, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
 import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
 import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkSpec} from './validate.js';
@@ -54,8 +63,22 @@ export const DEFAULT_EXIT_ROUTE_METRIC = 100_000;
 /** The serial-queue key of forwarding changes (not an interface name, so it never shares a queue with one). */
 const FORWARDING_QUEUE = '/forwarding';
 
-/** A userspace process that dies again within this long after a restart is not restarted. */
+/** An interface lost again within this long after it was rebuilt is not rebuilt at once: it is failed, and retried later. */
 export const RESTART_WINDOW_MS = 60_000;
+
+/** First wait before a failed interface is tried again; each failed try doubles it, up to {@link RETRY_MAX_MS}. */
+export const RETRY_MIN_MS = 10_000;
+
+/** Longest wait between two tries of a failed interface. */
+export const RETRY_MAX_MS = 5 * 60_000;
+
+/**
+ * How often kernel WireGuard links are looked for (one `ip -j link show type
+ * wireguard` for all of them), to notice one deleted outside wgmesh. The
+ * kernel sends no signal this driver could wait on short of a netlink monitor
+ * process; userspace interfaces need no look: their process exits with them.
+ */
+export const LINK_CHECK_MS = 10_000;
 
 /** Peers per `wg set` command: keeps argument lists far below the kernel's limit on large meshes. */
 const PEERS_PER_COMMAND = 256;
@@ -100,6 +123,9 @@ export interface KernelWgDriverOptions {
   timeoutMs?: number | undefined;
 }
 
+/** A userspace process the driver supervises: a child it started, or one it adopted. */
+type Supervised = Pick<UserspaceProcess, 'running' | 'pid' | 'stop' | 'detach'>;
+
 /** What the driver holds for one interface it set up. */
 interface ManagedInterface {
   name: string;
@@ -108,18 +134,22 @@ interface ManagedInterface {
   /** The port actually bound, reused when the interface is rebuilt, so the advertised endpoint stays right. */
   listenPort: number;
   implementation: 'kernel' | 'userspace';
-  /** The userspace process this driver started (absent for kernel interfaces and adopted userspace ones). */
-  process?: UserspaceProcess | undefined;
+  /** The userspace process serving it: started by this driver, or adopted (absent for kernel interfaces). */
+  process?: Supervised | undefined;
   /** The endpoint last desired for each peer (see `planPeers`: roamed endpoints are kept). */
   endpoints: Map<string, string | null>;
   /** The last desired state, re-applied when a crashed userspace process is restarted. */
   peers?: WgPeerConfig[];
   addresses?: string[];
   routes?: WgRoute[];
-  /** When the userspace process was last restarted. */
+  /** When the interface was last rebuilt after a loss. */
   lastRestartMs?: number;
   /** Set when the interface was lost and not rebuilt: every operation reports it. */
   failure?: string;
+  /** The wait before the next try of a failed interface. */
+  retryWaitMs?: number;
+  /** The next try of a failed interface. */
+  retryTimer?: TimerHandle;
 }
 
 const silentLogger: Logger = {debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger};
@@ -185,6 +215,9 @@ export class KernelWgDriver implements WgDriver {
   /** Set after `ip link add type wireguard` said the kernel has no module, so later interfaces go straight to userspace. */
   private kernelModuleMissing = false;
   private closed = false;
+  /** The next look for deleted kernel links, while there are kernel interfaces. */
+  private linkCheckTimer: TimerHandle | undefined;
+  private readonly listeners = new Set<(event: WgInterfaceEvent) => void>();
 
   constructor(options: KernelWgDriverOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 5_000;
@@ -231,7 +264,10 @@ export class KernelWgDriver implements WgDriver {
   async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
     checkSpec(spec);
     return this.serial(spec.name, async () => {
+      const wasFailed = this.interfaces.get(spec.name)?.failure !== undefined;
       const listenPort = await this.ensure(spec, signal);
+      // A failed interface brought back by the daemon's own call (a key rotation) rather than by a retry.
+      if (wasFailed) this.emit({name: spec.name, kind: 'restored', detail: `interface ${spec.name} was created again on port ${listenPort}`});
       return {name: spec.name, listenPort};
     });
   }
@@ -313,6 +349,7 @@ export class KernelWgDriver implements WgDriver {
       const managed = this.interfaces.get(name);
       // Forget it first: from here on a dying wireguard-go is expected, not restarted.
       this.interfaces.delete(name);
+      managed?.retryTimer?.cancel();
       let link: LinkInfo | null = null;
       let deletedTun = false;
       try {
@@ -349,9 +386,19 @@ export class KernelWgDriver implements WgDriver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.linkCheckTimer?.cancel();
     await Promise.all([...this.queues.values()].map((queue) => queue.idle()));
-    for (const managed of this.interfaces.values()) managed.process?.detach();
+    for (const managed of this.interfaces.values()) {
+      managed.retryTimer?.cancel();
+      managed.process?.detach();
+    }
     this.interfaces.clear();
+    this.listeners.clear();
+  }
+
+  onInterfaceEvent(listener: (event: WgInterfaceEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Process id of the wireguard-go this driver runs for `name`, if any (diagnostics and tests). */
@@ -388,11 +435,16 @@ export class KernelWgDriver implements WgDriver {
         managed.process = created.process;
         // A new device has no peers: every endpoint will be set afresh.
         managed.endpoints = new Map();
+      } else if (link?.kind === 'tun' && !managed.process?.running) {
+        managed.process = await this.adopt(name);
       }
       managed.spec = {...spec};
       managed.listenPort = listenPort;
       delete managed.failure;
+      managed.retryTimer?.cancel();
+      delete managed.retryTimer;
       this.interfaces.set(name, managed);
+      if (managed.implementation === 'kernel') this.scheduleLinkCheck();
       this.logger.info(
         {interface: name, listenPort, implementation: managed.implementation, created: created !== undefined, pid: managed.process?.pid},
         created ? 'WireGuard interface created' : 'WireGuard interface configured',
@@ -411,12 +463,8 @@ export class KernelWgDriver implements WgDriver {
     if (link.kind === 'wireguard') return;
     if (link.kind === 'tun') {
       if (managed?.process?.running) return;
-      if (await uapiIsLive(name)) {
-        // Left running by an earlier daemon (the names are derived from mesh
-        // and node, so nobody else picks this one): adopt it, unsupervised.
-        if (!managed) this.logger.info({interface: name}, `adopting ${name}: its userspace WireGuard process was started earlier, not by this daemon, and is not supervised`);
-        return;
-      }
+      // Left running by an earlier daemon (the names are derived from mesh and node, so nobody else picks this one): adopted.
+      if (await uapiIsLive(name)) return;
       throw new WgDriverError(`interface name clash: ${name} already exists and is a TUN device no WireGuard process serves; wgmesh will not touch it (delete it with 'ip link del ${name}' if it is stale)`);
     }
     throw new WgDriverError(
@@ -463,7 +511,7 @@ export class KernelWgDriver implements WgDriver {
       logger: this.logger,
       startTimeoutMs: this.timeoutMs,
       stopTimeoutMs: Math.min(this.timeoutMs, 3_000),
-      onUnexpectedExit: (description) => this.childDied(name, child, description),
+      onUnexpectedExit: (description) => this.processExited(name, child, description),
     });
     await child.start(signal);
     return {implementation: 'userspace', process: child};
@@ -516,33 +564,137 @@ export class KernelWgDriver implements WgDriver {
     await removeStaleSocket(name).catch(() => undefined);
   }
 
-  /** Supervision: a userspace process died on its own. Restart it at most once per {@link RESTART_WINDOW_MS}. */
-  private childDied(name: string, child: UserspaceProcess, description: string): void {
+  /**
+   * Supervise a userspace process an earlier daemon left serving `name`
+   * (see adopted.ts): from now on its death is noticed like a child's.
+   */
+  private async adopt(name: string): Promise<AdoptedProcess> {
+    const adopted: AdoptedProcess = new AdoptedProcess({name, onUnexpectedExit: (description) => this.processExited(name, adopted, description)});
+    await adopted.start();
+    this.logger.info({interface: name}, `adopting ${name}: its userspace WireGuard process was started by an earlier daemon; it is supervised through its UAPI socket`);
+    return adopted;
+  }
+
+  /** The userspace process serving `name` is gone without having been asked to. */
+  private processExited(name: string, process: Supervised, description: string): void {
     const managed = this.interfaces.get(name);
-    if (this.closed || !managed || managed.process !== child) return;
-    this.logger.error({interface: name}, `the userspace WireGuard process of ${name} exited unexpectedly (${description})`);
+    if (!managed || managed.process !== process) return;
+    this.lost(managed, `the userspace WireGuard process of ${name} exited unexpectedly (${description})`);
+  }
+
+  /**
+   * Supervision: an interface this driver set up is gone (`what` says how).
+   * It is rebuilt at once on the same port, unless it was rebuilt already
+   * within {@link RESTART_WINDOW_MS}: then it is failed, and tried again later.
+   */
+  private lost(managed: ManagedInterface, what: string): void {
+    const {name} = managed;
+    if (this.closed || this.interfaces.get(name) !== managed || managed.failure !== undefined) return;
     const now = this.clock.now();
     if (managed.lastRestartMs !== undefined && now - managed.lastRestartMs < RESTART_WINDOW_MS) {
-      managed.failure = `interface ${name} is gone: its userspace WireGuard process exited twice within ${RESTART_WINDOW_MS / 1000} s (${description}); wgmesh stopped restarting it`;
-      this.logger.error({interface: name}, managed.failure);
+      this.fail(managed, `interface ${name} is gone: ${what}, the second time within ${RESTART_WINDOW_MS / 1000} s of a rebuild`);
       return;
     }
     managed.lastRestartMs = now;
-    this.serial(name, () => this.rebuild(managed)).catch((error: unknown) => {
-      managed.failure = `interface ${name} is gone: restarting its userspace WireGuard process failed: ${(error as Error).message}`;
-      this.logger.error({interface: name}, managed.failure);
-    });
+    delete managed.retryWaitMs;
+    this.logger.warn({interface: name}, `${what}: rebuilding interface ${name}`);
+    this.emit({name, kind: 'lost', detail: what});
+    this.tryRebuild(managed);
   }
 
-  /** Recreate a lost interface on the same port and re-apply the last desired peers, addresses and routes. */
-  private async rebuild(managed: ManagedInterface): Promise<void> {
-    if (this.closed || this.interfaces.get(managed.name) !== managed) return;
+  /** Rebuild `managed` in its queue; announce it back, or fail it again. */
+  private tryRebuild(managed: ManagedInterface): void {
+    const {name} = managed;
+    this.serial(name, () => this.rebuild(managed)).then(
+      (rebuilt) => {
+        if (rebuilt) this.emit({name, kind: 'restored', detail: `interface ${name} was rebuilt on port ${managed.listenPort} with its configuration`});
+      },
+      (error: unknown) => this.fail(managed, `interface ${name} is gone: rebuilding it failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+
+  /**
+   * The interface is gone and was not rebuilt: every call about it fails with
+   * `reason`, listeners are told (each time, the reason may change), the
+   * first failure of a run is logged at error and the later ones at debug,
+   * and it is tried again after a wait that doubles each time.
+   */
+  private fail(managed: ManagedInterface, reason: string): void {
+    const {name} = managed;
+    if (this.closed || this.interfaces.get(name) !== managed) return;
+    const first = managed.failure === undefined;
+    const waitMs = managed.retryWaitMs ?? RETRY_MIN_MS;
+    managed.failure = `${reason}; this mesh has no tunnels on this node until it is back: wgmesh tries again in ${Math.round(waitMs / 1000)} s (see the daemon's log for the cause; restarting the daemon also tries again)`;
+    if (first) this.logger.error({interface: name}, managed.failure);
+    else this.logger.debug({interface: name}, managed.failure);
+    this.emit({name, kind: 'failed', detail: managed.failure});
+    managed.retryWaitMs = Math.min(waitMs * 2, RETRY_MAX_MS);
+    managed.retryTimer?.cancel();
+    managed.retryTimer = this.clock.setTimeout(() => {
+      managed.retryTimer = undefined;
+      if (!this.closed && this.interfaces.get(name) === managed && managed.failure !== undefined) this.tryRebuild(managed);
+    }, waitMs);
+  }
+
+  /**
+   * Recreate a lost interface on the same port and re-apply the last desired
+   * peers, addresses and routes. False when there was nothing to do (the
+   * driver closed, the interface was removed meanwhile).
+   */
+  private async rebuild(managed: ManagedInterface): Promise<boolean> {
+    if (this.closed || this.interfaces.get(managed.name) !== managed) return false;
+    const wasFailed = managed.failure !== undefined;
     managed.process = undefined;
     await this.ensure({...managed.spec, listenPort: managed.listenPort});
     if (managed.addresses) await this.setAddressesNow(managed, managed.addresses);
     if (managed.peers) await this.applyPeersNow(managed, managed.peers);
     if (managed.routes) await this.setRoutesNow(managed, managed.routes);
-    this.logger.info({interface: managed.name, pid: this.userspacePid(managed.name)}, `restarted the userspace WireGuard process of ${managed.name} and restored its configuration`);
+    const fields = {interface: managed.name, listenPort: managed.listenPort, pid: this.userspacePid(managed.name)};
+    if (wasFailed) this.logger.info(fields, `interface ${managed.name} is back: rebuilt on port ${managed.listenPort} with its configuration restored`);
+    else this.logger.info(fields, `rebuilt interface ${managed.name} on port ${managed.listenPort} and restored its configuration`);
+    return true;
+  }
+
+  /** Tell every listener; a listener that throws is logged, not propagated. */
+  private emit(event: WgInterfaceEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({err: error, interface: event.name}, 'a listener of WireGuard interface events failed');
+      }
+    }
+  }
+
+  /** Look for deleted kernel links every {@link LINK_CHECK_MS} while this driver manages kernel interfaces. */
+  private scheduleLinkCheck(): void {
+    if (this.closed || this.linkCheckTimer !== undefined) return;
+    this.linkCheckTimer = this.clock.setTimeout(() => {
+      void this.checkKernelLinks()
+        .catch((error: unknown) => this.logger.debug({err: error}, 'the look for deleted WireGuard links failed'))
+        .finally(() => {
+          this.linkCheckTimer = undefined;
+          if ([...this.interfaces.values()].some((managed) => managed.implementation === 'kernel')) this.scheduleLinkCheck();
+        });
+    }, LINK_CHECK_MS);
+  }
+
+  /** One `ip -j link show type wireguard`; a kernel interface missing from it (still missing in its own queue) is lost. */
+  private async checkKernelLinks(): Promise<void> {
+    const watched = [...this.interfaces.values()].filter((managed) => managed.implementation === 'kernel' && managed.failure === undefined);
+    if (watched.length === 0 || this.closed) return;
+    let present: Set<string>;
+    try {
+      present = new Set(parseLinkNames((await this.ip(['-j', 'link', 'show', 'type', 'wireguard'])).stdout));
+    } catch (error) {
+      this.logger.debug({err: error}, 'could not list the WireGuard links');
+      return;
+    }
+    for (const managed of watched.filter((one) => !present.has(one.name))) {
+      // Looked at again in the interface's own queue: it may have been removed or rebuilt meanwhile.
+      const gone = await this.serial(managed.name, async () => this.interfaces.get(managed.name) === managed && (await this.readLink(managed.name)) === null).catch(() => false);
+      if (gone) this.lost(managed, `the WireGuard link ${managed.name} was deleted outside wgmesh`);
+    }
   }
 
   // ---- desired state --------------------------------------------------------

@@ -118,6 +118,11 @@ const linkSchema = z.array(
   }),
 );
 
+/** Parse a listing of links (`ip -j link show type wireguard`) into their names. */
+export function parseLinkNames(text: string): string[] {
+  return parseIpJson('links', text, z.array(z.object({ifname: z.string()}))).map((link) => link.ifname);
+}
+
 /** Parse `ip -j -d link show dev NAME`; null when the listing is empty. */
 export function parseLink(name: string, text: string): LinkInfo | null {
   const [link] = parseIpJson(`interface ${name}`, text, linkSchema);

@@ -13,20 +13,21 @@ import {
   generateIdentity,
   systemClock,
   systemRandom,
+  wgPublicKeyFromPrivate,
   type BackendContext,
   type WgPeerConfig,
 } from '@wgmesh/core';
-import {netnsAvailable, silentLogger} from '@wgmesh/core/testkit';
+import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/core/testkit';
 import {describe, expect, it} from 'vitest';
 import {HANDSHAKE_NOW_KEEPALIVE_S, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
-import {KernelWgDriver, hasNetAdmin} from '../src/driver.js';
+import {KernelWgDriver, LINK_CHECK_MS, RETRY_MIN_MS, hasNetAdmin} from '../src/driver.js';
 import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
 import backendsHook from '../src/hooks/backends.js';
 import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type DumpPeer} from '../src/parse.js';
 import {ensureIpv6Forwarding, parseAcceptRa} from '../src/forwarding.js';
 import {CommandError, ExecRunner, classifyFailure, type CommandOutput, type CommandRunner, type RunOptions} from '../src/runner.js';
 import {canonicalEndpoint, canonicalPeers, canonicalPrefix, canonicalRoutes, checkInterfaceName, checkSpec} from '../src/validate.js';
-import {keyPair} from './helpers.js';
+import {eventually, keyPair} from './helpers.js';
 
 const K1 = keyPair().publicKey;
 const K2 = keyPair().publicKey;
@@ -446,5 +447,112 @@ describe('IPv6 forwarding', () => {
       ['eth0', '1'],
       ['lo', '0'],
     ]);
+  });
+});
+
+/**
+ * Kernel WireGuard links in memory behind the runner interface: what
+ * `ensureInterface` runs on a kernel with the module, and the look for
+ * deleted links. `refuseAdd` makes `ip link add` fail, as a kernel that
+ * cannot create the link would.
+ */
+class FakeKernelLinks implements CommandRunner {
+  readonly links = new Map<string, {port: number; publicKey: string; up: boolean}>();
+  listings = 0;
+  refuseAdd = false;
+
+  async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandOutput> {
+    const fail = (stderr: string): never => {
+      throw new CommandError('failed', command, stderr, {stderr, exitCode: 1});
+    };
+    const out = (stdout: string): CommandOutput => ({stdout, stderr: ''});
+    const line = args.join(' ');
+    const name = args.find((arg) => arg.startsWith('wgm')) ?? '';
+    const link = this.links.get(name);
+    if (command === 'ip' && line === '-j link show type wireguard') {
+      this.listings++;
+      return out(JSON.stringify([...this.links.keys()].map((ifname) => ({ifname}))));
+    }
+    if (command === 'ip' && line.startsWith('-j -d link show dev')) {
+      if (!link) fail(`Device "${name}" does not exist.`);
+      return out(JSON.stringify([{ifname: name, mtu: 1420, flags: link!.up ? ['UP'] : [], linkinfo: {info_kind: 'wireguard'}}]));
+    }
+    if (command === 'ip' && line === `link add dev ${name} type wireguard`) {
+      if (this.refuseAdd) fail('RTNETLINK answers: Cannot allocate memory');
+      this.links.set(name, {port: 0, publicKey: '(none)', up: false});
+      return out('');
+    }
+    if (command === 'ip' && line === `link set dev ${name} mtu 1420 up`) {
+      link!.up = true;
+      return out('');
+    }
+    if (command === 'wg' && !link) fail('Unable to access interface: No such device');
+    if (command === 'wg' && line === `show ${name} dump`) return out(`(hidden)\t${link!.publicKey}\t${link!.port}\toff\n`);
+    if (command === 'wg' && line === `show ${name} listen-port`) return out(`${link!.port}\n`);
+    if (command === 'wg' && args[0] === 'set') {
+      const port = args.indexOf('listen-port');
+      if (port >= 0) link!.port = Number(args[port + 1]);
+      if (args.includes('private-key')) link!.publicKey = wgPublicKeyFromPrivate((options.input ?? '').trim());
+      if (link!.port === 0) link!.port = 51820;
+      return out('');
+    }
+    throw new Error(`unexpected command ${command} ${line}`);
+  }
+
+  spawn(): never {
+    throw new Error('not used');
+  }
+}
+
+describe('supervision of kernel interfaces', () => {
+  it('notices a link deleted from outside with one listing per period, rebuilds it on the same port, and fails, logs once and retries when it cannot', async () => {
+    const clock = new SimulatedClock();
+    const fake = new FakeKernelLinks();
+    const logger = recordingLogger();
+    const driver = new KernelWgDriver({runner: fake, clock, logger, implementation: 'kernel'});
+    const events: string[] = [];
+    driver.onInterfaceEvent((event) => events.push(event.kind));
+    const name = 'wgmsupervise01';
+    const spec = {name, privateKey: keyPair().privateKey, listenPort: 51999, mtu: 1420};
+    expect((await driver.ensureInterface(spec)).listenPort).toBe(51999);
+
+    // Present: one listing per period, nothing else.
+    await clock.advance(LINK_CHECK_MS);
+    expect(fake.listings).toBe(1);
+    expect(events).toEqual([]);
+
+    // Deleted from outside: rebuilt at the next look, on the port it had.
+    fake.links.delete(name);
+    await clock.advance(LINK_CHECK_MS);
+    // A rebuild touches the UAPI directory (real I/O): waited for, in real time.
+    await eventually('the link was rebuilt', () => events.length === 2);
+    expect(events).toEqual(['lost', 'restored']);
+    expect(fake.links.get(name)?.port).toBe(51999);
+    expect(logger.lines.filter((line) => line.level === 'warn').map((line) => line.msg)).toEqual([`the WireGuard link ${name} was deleted outside wgmesh: rebuilding interface ${name}`]);
+
+    // Deleted again soon after, and the kernel refuses a new link: failed, logged at error once, every call says why.
+    fake.links.delete(name);
+    fake.refuseAdd = true;
+    await clock.advance(LINK_CHECK_MS);
+    await eventually('the rebuild failed', () => events.length === 3);
+    expect(events).toEqual(['lost', 'restored', 'failed']);
+    await expect(driver.applyPeers(name, [])).rejects.toThrow(/is gone: the WireGuard link .* was deleted outside wgmesh, the second time within 60 s/);
+    const listings = fake.listings;
+    await clock.advance(RETRY_MIN_MS);
+    await eventually('the retry failed', () => events.length === 4);
+    // The retry failed too: reported to listeners, not logged at error again; a failed interface is not looked for.
+    expect(events).toEqual(['lost', 'restored', 'failed', 'failed']);
+    expect(logger.lines.filter((line) => line.level === 'error')).toHaveLength(1);
+    expect(fake.listings).toBe(listings);
+
+    // Once the kernel can, the next retry (twice the wait) brings it back.
+    fake.refuseAdd = false;
+    await clock.advance(2 * RETRY_MIN_MS);
+    await eventually('the second retry rebuilt the link', () => events.length === 5);
+    expect(events).toEqual(['lost', 'restored', 'failed', 'failed', 'restored']);
+    expect(fake.links.get(name)?.port).toBe(51999);
+    expect(logger.lines.filter((line) => line.level === 'info' && /is back/.test(line.msg ?? ''))).toHaveLength(1);
+    await driver.applyPeers(name, []);
+    await driver.close();
   });
 });

@@ -99,7 +99,7 @@ describe('failure detection', () => {
     expect(sim.events.filter((event) => event.kind === 'died' && event.at > healedAt + healed)).toEqual([]);
   });
 
-  it('does not let an isolated node declare anyone dead, and brings it back after the heal', async () => {
+  it('does not let an isolated node declare anyone dead, lets it see itself isolated (a local view), and brings it back after the heal', async () => {
     sim = new Simulation({peers: 6, seed: 53});
     await sim.start();
     await sim.advance(10_000);
@@ -109,14 +109,23 @@ describe('failure detection', () => {
       [lonely.name],
       rest.map((node) => node.name),
     );
+    const cutAt = sim.clock.now();
+    // Isolated after 3H without contact, seen at the next check (H/4).
+    const noticed = await sim.until(() => lonely.control.isolatedSince() !== undefined, 3 * sim.settings.heartbeatIntervalMs + sim.settings.heartbeatIntervalMs / 2, 'the cut-off node to see itself isolated');
+    console.log(`isolated node saw itself isolated ${noticed} ms after the cut`);
+    expect(lonely.control.isolatedSince()).toBeLessThanOrEqual(cutAt);
     await sim.until(() => sim!.allViewsAre(rest, rest), detectionBound(sim), 'the rest removed the isolated node');
     await sim.advance(20_000);
     // Its probes found no helper to confirm anything: it keeps its view and makes no claim.
     expect(lonely.control.stats().accusations).toBe(0);
     expect(sim.view(lonely).size).toBe(sim.nodes.length);
+    expect(rest.every((node) => lonely.control.unreachableFromHere(node.id))).toBe(true);
+    expect(lonely.control.unreachableFromHere(lonely.id)).toBe(false);
+    expect(rest.every((node) => node.control.isolatedSince() === undefined)).toBe(true);
     sim.network.heal();
     const healed = await sim.until(() => sim!.allViewsAre(sim!.nodes), 15_000, 'isolated node back everywhere');
     console.log(`isolated node back in every view ${healed} ms after the heal`);
+    await sim.until(() => lonely.control.isolatedSince() === undefined, sim.settings.heartbeatIntervalMs, 'the node to see itself connected again');
     expect(falseDeaths(sim.events, (event) => event.target === lonely.id)).toEqual([]);
   });
 
@@ -132,6 +141,9 @@ describe('failure detection', () => {
     expect(sim.events).toEqual([]);
     expect(a.control.stats().heartbeatsRelayed).toBeGreaterThan(10);
     expect(sim.allViewsAre(sim.nodes)).toBe(true);
+    // Locally: that monitor is unreachable from a, nobody else is, and a is not isolated.
+    expect(a.control.isolatedSince()).toBeUndefined();
+    expect(sim.nodes.filter((node) => a.control.unreachableFromHere(node.id)).map((node) => node.name)).toEqual([monitor.name]);
   });
 
   it('never declares dead a node that can reach only one other node, which relays its heartbeats', async () => {
@@ -146,6 +158,9 @@ describe('failure detection', () => {
     await sim.advance(120_000);
     expect(sim.events).toEqual([]);
     expect(sim.allViewsAre(sim.nodes)).toBe(true);
+    // One working path is not isolation.
+    expect(a.control.isolatedSince()).toBeUndefined();
+    expect(a.control.unreachableFromHere(lifeline.id)).toBe(false);
     // a's changes still get out through its one link.
     const version = sim.publish(a, {alias: 'through-the-lifeline'});
     await sim.until(() => sim!.nodes.every((node) => node.store.get(a.id)?.value.version === version), 5_000, 'change from the cut-off node everywhere');

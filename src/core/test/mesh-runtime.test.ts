@@ -6,6 +6,7 @@
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {afterEach, describe, expect, it} from 'vitest';
+import type {WgInterfaceEvent} from '../src/contracts/wg-driver.js';
 import type {NodeRecord} from '../src/model/record.js';
 import {generateIdentity} from '../src/identity/identity.js';
 import type {SelectedRoute} from '../src/routing/select.js';
@@ -34,13 +35,27 @@ function newStore(meshId: string, clock: SimulatedClock): TwoPhaseStore {
   return new TwoPhaseStore({meshId, clock, logger: silentLogger(), gcHorizonMs: 24 * 3_600_000, maxClockSkewMs: 60_000});
 }
 
+/** The stub driver, plus interface events a test fires by hand (as wg-kernel's supervision sends them). */
+class EventfulStubDriver extends StubWgDriver {
+  private readonly listeners = new Set<(event: WgInterfaceEvent) => void>();
+
+  onInterfaceEvent(listener: (event: WgInterfaceEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  fire(event: WgInterfaceEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
 /** A peer's runtime, up, with one other member (`other`) in its store. */
 async function upRuntime() {
   const meshId = testMeshId();
   const identity = generateIdentity();
   const clock = new SimulatedClock(FIXTURE_NOW);
   const store = newStore(meshId, clock);
-  const driver = new StubWgDriver({allocatePort: async () => 51820});
+  const driver = new EventfulStubDriver({allocatePort: async () => 51820});
   const repository = new RecordingRepository('/nonexistent-wgmesh-test-dir');
   const settings = testMeshSettings(meshId, identity, {storeKind: store.kind, interfaceName: INTERFACE, keepaliveSeconds: 25});
 
@@ -60,6 +75,29 @@ async function upRuntime() {
 }
 
 describe('MeshRuntime', () => {
+  it('shows a failed interface as its problem, leaves the driver alone meanwhile, and reconciles everything once it is restored', async () => {
+    const {meshId, runtime, driver, calls, store} = await upRuntime();
+    const before = calls();
+    const detail = `interface ${INTERFACE} is gone: rebuilding it failed: (test)`;
+    driver.fire({name: 'wgmother', kind: 'failed', detail: 'another mesh'});
+    expect(runtime.summary().problem).toBeUndefined();
+    driver.fire({name: INTERFACE, kind: 'failed', detail});
+    expect(runtime.summary().problem).toBe(detail);
+
+    // A new member arrives: nothing is applied to the failed interface.
+    store.merge([makeTestNode(meshId, {now: FIXTURE_NOW}).record()]);
+    await runtime.reconcile();
+    expect(calls()).toEqual(before);
+    expect(driver.snapshot().interfaces[0]!.peers).toHaveLength(1);
+
+    driver.fire({name: INTERFACE, kind: 'restored', detail: 'back'});
+    await runtime.reconcile();
+    expect(runtime.summary().problem).toBeUndefined();
+    expect(driver.snapshot().interfaces[0]!.peers).toHaveLength(2);
+    // Everything is applied again (the driver restored only what it last had).
+    expect(calls().setAddresses).toBe(before.setAddresses + 1);
+  });
+
   it('calls the driver only for what changed: a service moves no peer, address or route', async () => {
     const {runtime, calls, driver} = await upRuntime();
     const before = calls();

@@ -65,6 +65,25 @@ export interface WgForwardingState {
 }
 
 /**
+ * A change in the health of an interface the driver set up, between two of
+ * the daemon's calls: the driver noticed it is gone (its userspace process
+ * died, its link was deleted) and rebuilt it, or could not.
+ */
+export interface WgInterfaceEvent {
+  /** The interface. */
+  name: string;
+  /**
+   * `lost`: it is gone and being rebuilt; `failed`: it is gone and could not
+   * be rebuilt (the driver tries again later, and every call about it fails
+   * until then); `restored`: it is back, with the key, port, peers, addresses
+   * and routes last asked for.
+   */
+  kind: 'lost' | 'failed' | 'restored';
+  /** One line: what happened, and for `failed` what to do about it. */
+  detail: string;
+}
+
+/**
  * How a daemon touches WireGuard and the kernel. Every method is idempotent and
  * applies a complete desired state; the driver computes the difference.
  */
@@ -99,6 +118,13 @@ export interface WgDriver {
   stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]>;
   /** Remove the interface (and with it its peers, addresses and routes). */
   removeInterface(name: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Subscribe to {@link WgInterfaceEvent}s of the interfaces this driver set
+   * up; returns the unsubscribe function. Optional, so drivers written before
+   * it still load: without it the daemon learns of a lost interface only when
+   * a call about it fails.
+   */
+  onInterfaceEvent?(listener: (event: WgInterfaceEvent) => void): () => void;
   /** Release resources (child processes, handles). Interfaces are left as they are. */
   close(): Promise<void>;
 }

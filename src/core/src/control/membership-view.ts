@@ -116,6 +116,8 @@ export class MembershipView {
   private readonly lastHeard = new Map<string, number>();
   /** When this node last got an answer from a member: unlike `lastHeard`, proof of a working path from here. */
   private readonly lastReached = new Map<string, number>();
+  /** When this node last heard from or reached any member (the latest of every `lastHeard` and `lastReached`). */
+  private lastContact: number | undefined;
   private readonly dead = new Set<string>();
   /** Claimed members not dead yet (confirmation window or fresh evidence); re-evaluated on every check. */
   private readonly pending = new Set<string>();
@@ -268,6 +270,7 @@ export class MembershipView {
   heard(id: string): void {
     if (!this.members.has(id) || id === this.selfId) return;
     this.lastHeard.set(id, this.deps.clock.now());
+    this.lastContact = this.deps.clock.now();
     if (this.dead.has(id)) {
       this.evaluate(id);
       this.emit();
@@ -282,6 +285,17 @@ export class MembershipView {
   reached(id: string): void {
     if (!this.members.has(id) || id === this.selfId) return;
     this.lastReached.set(id, this.deps.clock.now());
+    this.lastContact = this.deps.clock.now();
+  }
+
+  /** When this node last heard from or reached any member, first hand; undefined before the first time. O(1). */
+  lastContactAt(): number | undefined {
+    return this.lastContact;
+  }
+
+  /** How many members other than this node it considers alive. O(1). */
+  othersAlive(): number {
+    return this.members.size - this.dead.size - (this.members.has(this.selfId) ? 1 : 0);
   }
 
   /** True when a request from this node to `id` was answered within `withinMs`. */

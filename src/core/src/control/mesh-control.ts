@@ -21,6 +21,7 @@ import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
 import {LivenessAuth, type LivenessType} from './liveness-auth.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
+import {LocalReach} from './reach.js';
 import {decodeControlRequest, encodeControlReply, MAX_ALIAS_CLAIMS, type ControlReply, type ControlRequest} from './messages.js';
 import {ControlRpc} from './rpc.js';
 import {Scheduler} from './scheduler.js';
@@ -59,6 +60,7 @@ export class MeshControl {
   private readonly auth: LivenessAuth;
   private readonly detector: FailureDetector;
   private readonly gossip: Gossip;
+  private readonly reach: LocalReach;
   /** Tells {@link auth} of members' key rotations. */
   private readonly unsubscribeKeys: () => void;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -101,6 +103,7 @@ export class MeshControl {
     this.gossip = new Gossip({...common, role, store});
     // Heartbeats carry gossip's anti-entropy digests.
     this.detector = new FailureDetector({...common, antiEntropy: this.gossip});
+    this.reach = new LocalReach({view: this.view, rpc: this.rpc, clock, logger, isolationMs: this.timings.isolationMs, checkPeriodMs: this.timings.checkPeriodMs});
   }
 
   /** Start gossip and failure detection. Call once this node's own record is in the store. */
@@ -110,7 +113,11 @@ export class MeshControl {
     this.view.start();
     this.gossip.start();
     // With the defaults every periodic task is a multiple of the check period, so they all share one timer.
-    this.scheduler.everyOnBeat(this.timings.checkPeriodMs, [...this.detector.periodicTasks(), ...this.gossip.periodicTasks()]);
+    this.scheduler.everyOnBeat(this.timings.checkPeriodMs, [
+      ...this.detector.periodicTasks(),
+      ...this.gossip.periodicTasks(),
+      {name: 'reach check', periodMs: this.timings.checkPeriodMs, run: () => this.reach.check()},
+    ]);
   }
 
   /** Stop every timer and abandon requests in flight; returns at once (nothing waits on the clock). */
@@ -232,6 +239,16 @@ export class MeshControl {
   /** True when `id` is a member with a live record that this node does not consider dead. */
   isAlive(id: string): boolean {
     return this.view.isAlive(id);
+  }
+
+  /** Since when this node reaches no other member of the mesh (reach.ts), or undefined when it reaches some. */
+  isolatedSince(): number | undefined {
+    return this.reach.isolatedSince();
+  }
+
+  /** True when this node cannot reach member `id` from here (reach.ts): a local view, never a claim. */
+  unreachableFromHere(id: string): boolean {
+    return this.reach.unreachable(id);
   }
 
   /** Members this node considers dead. */

@@ -128,6 +128,14 @@ export interface ControlTimings {
    * relayed heartbeat took is still remembered when the next one needs it.
    */
   relayMemoryMs: number;
+  /**
+   * How long this node may go without hearing from or reaching any member
+   * before it counts itself isolated (reach.ts): 3H. A node that is not cut
+   * off sends a heartbeat every H/2 and gets the heartbeats of the nodes it
+   * watches, so it has contact several times in that span; a local verdict,
+   * never a claim.
+   */
+  isolationMs: number;
   /** Budget of one probe round (and of a heartbeat): min(timeout, H/4). */
   probeTimeoutMs: number;
   /** Budget of the second hop of a relayed heartbeat or an indirect probe, which must fit in the first hop's. */
@@ -190,6 +198,7 @@ export function deriveTimings(settings: ControlSettings): ControlTimings {
     evidenceMs: ms(h),
     livenessWindowMs: ms(h),
     relayMemoryMs: ms(3 * h),
+    isolationMs: ms(3 * h),
     probeTimeoutMs,
     hopTimeoutMs: ms(probeTimeoutMs / 2),
     confirmDelayMs: ms(Math.max(h / 4, settings.syncIntervalMs + probeTimeoutMs)),

@@ -195,6 +195,14 @@ export interface NodeView {
    * dated when the saved state was loaded; null if unknown.
    */
   receivedAt: number | null;
+  /**
+   * True when the answering node cannot reach this node from where it stands:
+   * it reaches no member at all (the mesh is `isolated` there), or this
+   * node's control endpoint did not answer its last request. A local view,
+   * not a verdict of the mesh (the node stays a member). Absent from daemons
+   * that predate it.
+   */
+  unreachable?: boolean;
 }
 
 /** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */
@@ -246,6 +254,10 @@ export interface MeshView {
   nodes: NodeView[];
   /** What other members asked of this node in this mesh (a client must see none: it is never dialled). */
   inbound: InboundCounters;
+  /** True when the answering node reaches no other member of the mesh (see {@link MeshSummary.isolated}). */
+  isolated?: boolean;
+  /** Present only when something is wrong with this mesh on the answering node (see {@link MeshSummary.problem}). */
+  problem?: string;
 }
 
 /** One line of `mesh list --json`. */
@@ -259,10 +271,19 @@ export interface MeshSummary {
   admin?: 'authority' | 'grant';
   /**
    * Present only when something is wrong with this mesh on this node: a
-   * damaged file found at start (and what was done about it), or why the mesh
-   * is not running and what to do.
+   * damaged file found at start (and what was done about it), its WireGuard
+   * interface lost and not rebuilt, or why the mesh is not running; each
+   * with what to do.
    */
   problem?: string;
+  /**
+   * True when this node reaches no other member of the mesh: for three
+   * heartbeat intervals it got no answer from any and no heartbeat of any.
+   * Its own network is the likely cause (from one node that cannot be told
+   * apart from every other member being down). Absent for a mesh that is not
+   * running, and from daemons that predate it.
+   */
+  isolated?: boolean;
 }
 
 /** `status --json`. */

@@ -29,7 +29,15 @@ import type {
 const text = string();
 const count = integer(0);
 
-const meshSummary = object<MeshSummary>({meshId: text, prefix: text, interface: text, members: count, admin: optional(oneOf(['authority', 'grant'])), problem: optional(text)});
+const meshSummary = object<MeshSummary>({
+  meshId: text,
+  prefix: text,
+  interface: text,
+  members: count,
+  admin: optional(oneOf(['authority', 'grant'])),
+  problem: optional(text),
+  isolated: optional(boolean),
+});
 const role = oneOf(['peer', 'client']);
 
 const status = object<StatusView>({
@@ -59,6 +67,7 @@ const meshShowNode = object<MeshShowNode>({
   self: boolean,
   stats: nullable(stats),
   receivedAt: nullable(number),
+  unreachable: optional(boolean),
   aliasOwner: nullable(text),
   aliasConflict: boolean,
   homePeer: nullable(text),
@@ -71,6 +80,8 @@ const meshShow = object<MeshShowView>({
   inbound: object<InboundCounters>({snapshots: count, syncs: count, messages: count}),
   aliasConflicts: array(object<AliasConflictView>({alias: text, owner: text, others: array(text)})),
   admin: optional(oneOf(['authority', 'grant'])),
+  isolated: optional(boolean),
+  problem: optional(text),
 });
 
 const meshIds = object<{meshIds: string[]}>({meshIds: array(text)});

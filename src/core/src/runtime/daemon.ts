@@ -847,10 +847,10 @@ export class Daemon {
   listMeshes(): MeshSummary[] {
     const running = [...this.meshes.values()].map((runtime): MeshSummary => {
       this.settleRefetched(runtime.meshId);
-      const problems = this.problems.get(runtime.meshId);
       const admin = this.admin.kind(runtime.meshId);
       const summary = admin === undefined ? runtime.summary() : {...runtime.summary(), admin};
-      return problems ? {...summary, problem: problems.map((problem) => problem.text).join('; ')} : summary;
+      const problem = this.problemOf(runtime);
+      return problem === undefined ? summary : {...summary, problem};
     });
     const notRunning = [...this.unrestored]
       .filter(([meshId]) => !this.meshes.has(meshId))
@@ -858,12 +858,20 @@ export class Daemon {
     return [...running, ...notRunning].sort((a, b) => a.meshId.localeCompare(b.meshId));
   }
 
+  /** Everything wrong with a running mesh on this node, in one line (what `status`, `mesh list` and `mesh show` print), or undefined. */
+  private problemOf(runtime: MeshRuntime): string | undefined {
+    const texts = (this.problems.get(runtime.meshId) ?? []).map((problem) => problem.text);
+    if (runtime.interfaceProblem !== undefined) texts.push(runtime.interfaceProblem);
+    return texts.length === 0 ? undefined : texts.join('; ');
+  }
+
   /** One mesh as `mesh show` presents it, with aliases and home peers resolved; with `nodeId`, that member only. */
   async showMesh(meshId: string, nodeId?: string): Promise<MeshShowView> {
     const runtime = this.mesh(meshId);
     const view = withRelations(await runtime.view(nodeId), runtime.liveRecords(), runtime.aliasClaimTime);
     const admin = this.admin.kind(meshId);
-    return admin === undefined ? view : {...view, admin};
+    const problem = this.problemOf(runtime);
+    return {...view, ...(admin === undefined ? {} : {admin}), ...(problem === undefined ? {} : {problem})};
   }
 
   /** What `status` prints. */

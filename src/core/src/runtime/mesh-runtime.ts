@@ -8,7 +8,7 @@ import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
-import type {WgDriver, WgInterfaceSpec, WgInterfaceState, WgPeerStats} from '../contracts/wg-driver.js';
+import type {WgDriver, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
@@ -122,6 +122,12 @@ export class MeshRuntime {
   private saving: Promise<void> = Promise.resolve();
   /** The last forwarding problem logged, so it is logged once, not on every reconcile. */
   private forwardingProblem: string | undefined;
+  /**
+   * Why the interface is gone, while the driver reports it failed (the driver
+   * logged it and tries again; `status` and `mesh show` show it). Nothing is
+   * reconciled meanwhile: every call would fail the same way.
+   */
+  private interfaceFailure: string | undefined;
 
   constructor(deps: MeshRuntimeDeps) {
     this.deps = deps;
@@ -146,6 +152,27 @@ export class MeshRuntime {
         this.changed();
       }),
     );
+    const unsubscribeDriver = deps.driver.onInterfaceEvent?.((event) => this.interfaceEvent(event));
+    if (unsubscribeDriver) this.unsubscribe.push(unsubscribeDriver);
+  }
+
+  /** The driver lost this mesh's interface, could not rebuild it, or rebuilt it. */
+  private interfaceEvent(event: WgInterfaceEvent): void {
+    if (event.name !== this.settings.interfaceName || this.closed) return;
+    if (event.kind === 'failed') this.interfaceFailure = event.detail;
+    if (event.kind !== 'restored') return;
+    this.interfaceFailure = undefined;
+    // The driver restored what it last applied; the view may have moved on since.
+    this.applied.clear();
+    // A new interface, as at start: the postUp hooks run again (an operator's firewall rules on it, say), then everything is applied.
+    void this.hooks('postUp')
+      .then(() => this.reconcile())
+      .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+  }
+
+  /** What is wrong with this mesh's interface, while the driver reports it lost and not rebuilt. */
+  get interfaceProblem(): string | undefined {
+    return this.interfaceFailure;
   }
 
   /** The mesh id. */
@@ -478,7 +505,7 @@ export class MeshRuntime {
 
   private async applyOnce(): Promise<void> {
     const self = this.self();
-    if (!self || this.closed || !this.interfaceUp || this.wireGuardHeld) return;
+    if (!self || this.closed || !this.interfaceUp || this.wireGuardHeld || this.interfaceFailure !== undefined) return;
     this.applyStartedAt = performance.now();
     const plan = this.plan(self);
     const {driver} = this.deps;
@@ -577,14 +604,16 @@ export class MeshRuntime {
     await run;
   }
 
-  /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them; with `nodeId`, that member only. */
+  /** The mesh as `mesh show` presents it, with WireGuard statistics when the driver has them; with `nodeId`, that member only. (The daemon adds the mesh's problems.) */
   async view(nodeId?: string): Promise<MeshView> {
     let stats: WgPeerStats[] = [];
     try {
-      stats = await this.deps.driver.stats(this.settings.interfaceName);
+      // A failed interface has none: `problem` says why.
+      if (this.interfaceFailure === undefined) stats = await this.deps.driver.stats(this.settings.interfaceName);
     } catch (error) {
       this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not read WireGuard statistics');
     }
+    const control = this.control;
     const byKey = new Map(stats.map((peer) => [peer.publicKey, peer]));
     const records = this.liveRecords();
     // One member (what a poller asks for) without building the other N - 1.
@@ -605,14 +634,21 @@ export class MeshRuntime {
         self: record.id === this.deps.identity.nodeId,
         stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
         receivedAt: this.receivedAt.get(record.id) ?? null,
+        unreachable: control?.unreachableFromHere(record.id) ?? false,
       };
     });
-    return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}};
+    return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}, isolated: this.isolated()};
+  }
+
+  /** True when this node reaches no other member of the mesh (see reach.ts); never without a control plane. */
+  isolated(): boolean {
+    return this.control?.isolatedSince() !== undefined;
   }
 
   /** One line of `mesh list`. */
   summary(): MeshSummary {
-    return {meshId: this.meshId, prefix: this.prefix, interface: this.settings.interfaceName, members: this.liveRecords().length};
+    const summary: MeshSummary = {meshId: this.meshId, prefix: this.prefix, interface: this.settings.interfaceName, members: this.liveRecords().length, isolated: this.isolated()};
+    return this.interfaceFailure === undefined ? summary : {...summary, problem: this.interfaceFailure};
   }
 
   /**
