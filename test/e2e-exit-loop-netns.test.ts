@@ -30,6 +30,8 @@ const OUTAGE_MS = 20_000;
 const MAX_CPU_SHARE = 0.05;
 /** Pings must be answered again this soon after the underlay address is back. */
 const MAX_RECOVERY_MS = 2_000;
+/** How long the recovery is measured at most (beyond the bound, to print how long it took). */
+const RECOVERY_BOUND_MS = 15_000;
 /** Time for the first handshake (WireGuard retries a lost one after 5 s) and for the exit route to arrive. */
 const SETUP_BOUND_MS = 15_000;
 
@@ -62,6 +64,10 @@ describe.skipIf(SKIP)('an exit route never carries WireGuard’s own packets (re
   let iface = '';
   let exitAddress = '';
   const measured: Record<string, number> = {};
+  /** When B's underlay address came back (0 until the outage ran). */
+  let restoredAt = 0;
+
+  const underlay = (): string => `${user.host.address}/64`;
 
   /** B's routes wgmesh installed to `::/0`, in whatever table they are. */
   const exitRoutes = async (): Promise<unknown[]> => user.ipv6Routes(['table', 'all', 'default', 'proto', '119']);
@@ -84,32 +90,33 @@ describe.skipIf(SKIP)('an exit route never carries WireGuard’s own packets (re
     console.log(`exit routing loop: B's wireguard-go during a ${OUTAGE_MS / 1000} s underlay outage, and recovery: ${JSON.stringify(measured)}`);
   });
 
-  it(`spends under ${MAX_CPU_SHARE * 100}% of a core while the underlay is gone, and pings again within ${MAX_RECOVERY_MS} ms of its return`, async () => {
+  it(`spends under ${MAX_CPU_SHARE * 100}% of a core in B's wireguard-go while B's underlay is gone for ${OUTAGE_MS / 1000} s`, async () => {
     // B has no way out of its own: it uses the exit.
     expect((await user.ipv6Routes(['table', 'all', 'default'])).filter((route) => route.protocol !== '119')).toEqual([]);
     await waitFor(async () => (await exitRoutes()).length === 1, SETUP_BOUND_MS, "B to install E's default route");
     await waitForPing(user, exitAddress, SETUP_BOUND_MS);
     const pid = await wireguardGoPid(iface);
-    const sentToExit = async (): Promise<number> => (await user.wgShow(iface))!.peers.reduce((sum, peer) => sum + peer.txBytes, 0);
-
-    const underlay = `${user.host.address}/64`;
-    const txBefore = await sentToExit();
+    const sent = async (): Promise<number> => (await user.wgShow(iface))!.peers.reduce((sum, peer) => sum + peer.txBytes, 0);
+    const txBefore = await sent();
     const cpuBefore = await cpuSeconds(pid);
     const outageStart = Date.now();
-    await user.exec('ip', ['addr', 'del', underlay, 'dev', user.host.interface]);
+    await user.exec('ip', ['addr', 'del', underlay(), 'dev', user.host.interface]);
     try {
       // Traffic that wants out for the whole outage (ping's -w is its wall-clock deadline); every ping is lost.
-      const pinging = user.exec('ping', ['-6', '-n', '-i', '0.5', '-w', String(OUTAGE_MS / 1000), exitAddress], {timeoutMs: OUTAGE_MS + 5_000}).catch(() => undefined);
-      await pinging;
+      await user.exec('ping', ['-6', '-n', '-i', '0.5', '-w', String(OUTAGE_MS / 1000), exitAddress], {timeoutMs: OUTAGE_MS + 5_000}).catch(() => undefined);
       measured.outageCpuShare = Math.round((((await cpuSeconds(pid)) - cpuBefore) / ((Date.now() - outageStart) / 1000)) * 1000) / 1000;
-      measured.outageTxBytes = (await sentToExit()) - txBefore;
+      measured.outageTxBytes = (await sent()) - txBefore;
     } finally {
-      await user.exec('ip', ['addr', 'add', underlay, 'dev', user.host.interface, 'nodad']);
+      await user.exec('ip', ['addr', 'add', underlay(), 'dev', user.host.interface, 'nodad']);
+      restoredAt = Date.now();
     }
-    const back = Date.now();
-    await waitForPing(user, exitAddress, 10_000).catch(() => undefined);
-    measured.recoveryMs = Date.now() - back;
     expect(measured.outageCpuShare, 'share of a core wireguard-go used during the outage').toBeLessThan(MAX_CPU_SHARE);
+  });
+
+  it(`pings E again within ${MAX_RECOVERY_MS} ms of B's underlay returning`, async () => {
+    expect(restoredAt, 'the outage of the test before ran').toBeGreaterThan(0);
+    await waitForPing(user, exitAddress, RECOVERY_BOUND_MS).catch(() => undefined);
+    measured.recoveryMs = Date.now() - restoredAt;
     expect(measured.recoveryMs, 'ms until B pings E again after the underlay returned').toBeLessThanOrEqual(MAX_RECOVERY_MS);
   });
 });
