@@ -10,8 +10,13 @@
  * request has its own deadline and abort signal, a request that times out on
  * a stream that has been silent since it was sent declares the connection bad
  * (the stream and the cached channel are dropped, as a unary DEADLINE_EXCEEDED
- * did), and a stream that fails fails every request in flight on it with the
- * same mapped error. An idle stream is ended so members do not hold streams
+ * did), and so does a request its caller gives up on after at least
+ * {@link SILENT_CONNECTION_MS} of such silence (callers' deadlines are often
+ * shorter than the stream's own: without this a connection whose packets go
+ * nowhere, say while the underlay is down, would be kept and written to
+ * until TCP's retransmission backoff gives up, long after the path is back).
+ * A stream that fails fails every request in flight on it with the same
+ * mapped error. An idle stream is ended so members do not hold streams
  * for callers that moved on.
  */
 import {status as Status, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
@@ -21,6 +26,8 @@ import {errorOfEnvelope, errorOfStatus, isConnectionFailure, type CallContext} f
 
 /** An outbound stream ends after this long with no request in flight and none sent. */
 export const MESSAGE_STREAM_IDLE_MS = 60_000;
+/** A request abandoned by its caller after this long, with nothing received on the stream since it was sent, declares the connection bad. */
+export const SILENT_CONNECTION_MS = 500;
 /** Ids wrap below 2^32 (the envelope's uint32) and skip 0, which marks "no id". */
 const MAX_ID = 0xffff_ffff;
 
@@ -31,6 +38,8 @@ interface Pending {
   timer: NodeJS.Timeout;
   /** `received` of the stream when the request was written. */
   receivedAtSend: number;
+  /** When it was written (ms since the epoch). */
+  sentAt: number;
   signal: AbortSignal | undefined;
   onAbort: () => void;
 }
@@ -82,9 +91,9 @@ export class MessageStream {
     const id = this.allocateId();
     this.lastUsedAt = Date.now();
     return new Promise<Uint8Array>((resolve, reject) => {
-      const onAbort = () => this.settle(id, signal?.reason ?? new Error('aborted'));
+      const onAbort = () => this.abandoned(id, signal?.reason ?? new Error('aborted'));
       const timer = setTimeout(() => this.timedOut(id), this.context.timeoutMs);
-      this.pending.set(id, {resolve, reject, timer, receivedAtSend: this.received, signal, onAbort});
+      this.pending.set(id, {resolve, reject, timer, receivedAtSend: this.received, sentAt: Date.now(), signal, onAbort});
       signal?.addEventListener('abort', onAbort, {once: true});
       this.call.write({id, meshId, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), errorCode: '', errorMessage: ''});
     });
@@ -120,6 +129,16 @@ export class MessageStream {
     // Nothing at all came back since this request went out: treat the connection as gone, as a unary deadline did.
     if (this.received === pending.receivedAtSend) this.fail(error, true);
     else this.settle(id, error);
+  }
+
+  /** The caller gave up on a request: it fails with `reason`, and the connection too when it stayed silent long enough. */
+  private abandoned(id: number, reason: unknown): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    this.settle(id, reason);
+    if (this.received === pending.receivedAtSend && Date.now() - pending.sentAt >= SILENT_CONNECTION_MS) {
+      this.fail(new PeerUnreachableError(this.context.endpoint, `no answer on the connection for ${Date.now() - pending.sentAt} ms`), true);
+    }
   }
 
   /** Finish one request with `error`, or with `reply` when `error` is undefined. */

@@ -9,6 +9,7 @@ import type {TransportHandlers} from '@wgmesh/core';
 import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import {ControlClient, type MessageEnvelope} from '../src/generated/wgmesh/v1/control.js';
+import {SILENT_CONNECTION_MS} from '../src/message-stream.js';
 import {MAX_MESSAGES_IN_FLIGHT} from '../src/service.js';
 import {Harness} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';
@@ -93,6 +94,23 @@ describe('the message stream', () => {
     controller.abort(reason);
     await expect(pending).rejects.toBe(reason);
     expect([...(await client.message(endpoint, meshId, new Uint8Array([3])))]).toEqual([3, 3]);
+  });
+
+  it(`drops a connection silent for ${SILENT_CONNECTION_MS} ms when a caller gives up on a request (its own deadline, shorter than the stream's), and keeps it after a quick abort`, async () => {
+    const {client, server, endpoint, meshId} = await member();
+    // Aborted at once: says nothing about the connection.
+    const quick = new AbortController();
+    const first = client.message(endpoint, meshId, new Uint8Array([255]), quick.signal);
+    await vi.waitFor(() => expect(server.openMessageStreams()).toBe(1));
+    quick.abort();
+    await expect(first).rejects.toThrow();
+    expect(server.openMessageStreams()).toBe(1);
+    // Given up on after a silence: the stream (and its connection) goes, the next request opens a new one.
+    const abandoned = client.message(endpoint, meshId, new Uint8Array([255]), AbortSignal.timeout(SILENT_CONNECTION_MS + 100));
+    await expect(abandoned).rejects.toMatchObject({name: 'TimeoutError'});
+    await vi.waitFor(() => expect(server.openMessageStreams()).toBe(0), {timeout: 5_000});
+    expect([...(await client.message(endpoint, meshId, new Uint8Array([5])))]).toEqual([5, 5]);
+    expect(server.openMessageStreams()).toBe(1);
   });
 
   it(`refuses requests beyond ${MAX_MESSAGES_IN_FLIGHT} in flight with MESSAGES_BUSY, and answers again once they finish`, async () => {

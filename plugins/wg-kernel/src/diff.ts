@@ -127,22 +127,31 @@ export function planAddresses(actual: readonly string[], desired: readonly strin
   return {add: desired.filter((cidr) => !have.has(cidr)), remove: actual.filter((cidr) => !want.has(cidr))};
 }
 
-function routeKey(route: {destination: string; via?: string | undefined}, metric: number): string {
-  return `${route.destination}|${route.via ?? ''}|${metric}`;
+/** Where the driver puts a route: its metric and its routing table (`main`, or the number of the exit table). */
+export interface RoutePlacement {
+  metric: number;
+  table: string;
+}
+
+/** A route wgmesh installed, as listed from the table it was found in. */
+export type InstalledRoute = ListedRoute & {table: string};
+
+function routeKey(route: {destination: string; via?: string | undefined}, placement: RoutePlacement): string {
+  return `${route.destination}|${route.via ?? ''}|${placement.metric}|${placement.table}`;
 }
 
 /**
  * Routes to add and remove among the ones wgmesh installed (the listing is
  * already restricted to wgmesh's protocol mark), so that exactly `desired`
- * is installed, each with `metricOf(route)` (default routes get another
- * metric than the rest). A route with another metric (the config changed) is
- * replaced.
+ * is installed, each where `placeOf(route)` says (default routes go into
+ * another table, with another metric, than the rest). A route with another
+ * metric or in another table (the config changed) is replaced.
  */
-export function planRoutes(actual: readonly ListedRoute[], desired: readonly WgRoute[], metricOf: (route: WgRoute) => number): {add: WgRoute[]; remove: ListedRoute[]} {
-  const have = new Set(actual.map((route) => routeKey(route, route.metric)));
-  const want = new Set(desired.map((route) => routeKey(route, metricOf(route))));
+export function planRoutes(actual: readonly InstalledRoute[], desired: readonly WgRoute[], placeOf: (route: WgRoute) => RoutePlacement): {add: WgRoute[]; remove: InstalledRoute[]} {
+  const have = new Set(actual.map((route) => routeKey(route, route)));
+  const want = new Set(desired.map((route) => routeKey(route, placeOf(route))));
   return {
-    add: desired.filter((route) => !have.has(routeKey(route, metricOf(route)))),
-    remove: actual.filter((route) => !want.has(routeKey(route, route.metric))),
+    add: desired.filter((route) => !have.has(routeKey(route, placeOf(route)))),
+    remove: actual.filter((route) => !want.has(routeKey(route, route))),
   };
 }

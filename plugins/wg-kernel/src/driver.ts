@@ -14,7 +14,9 @@
  * the kernel reports (`wg show NAME dump`, `ip -j`), so a second apply of the
  * same state runs no configuring command, and only what changed is touched.
  * Operations on one interface are serialised; interfaces it did not create
- * and routes it did not install are never modified.
+ * and routes it did not install are never modified. WireGuard's own packets
+ * carry a firewall mark and never use a default route through an exit (see
+ * exit-table.ts).
  */
 import {readFile} from 'node:fs/promises';
 import {
@@ -36,9 +38,11 @@ import {
   type WgRoute,
 } from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
-import {keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type PeerChange} from './diff.js';
+import {keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
+import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';
+import {NO_SUCH_TABLE, checkExitRouting, exitRuleArgs, familyOf, hasExitRule, isDefaultRoute, type ExitRouting} from './exit-table.js';
 import {ensureIpv6Forwarding} from './forwarding.js';
-import {parseLink, parseLinkNames, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type WgDump} from './parse.js';
+import {parseLink, parseLinkNames, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type ListedRoute, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
 import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
 import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkSpec} from './validate.js';
@@ -53,10 +57,10 @@ export const DEFAULT_ROUTE_PROTOCOL = 119;
 export const DEFAULT_ROUTE_METRIC = 1024;
 
 /**
- * Metric of a default route (`::/0`) through an exit: far above the metrics
- * uplinks use (router advertisements 1024, NetworkManager 100-20600, dhcpcd
- * up to about 3000 + ifindex), so a host's own default route keeps winning
- * and the exit is used only by hosts with no way out of their own.
+ * Metric of a default route (`::/0`) through an exit. It lives in the exit
+ * table (see exit-table.ts), whose rule comes after `main`: a host's own
+ * default route wins by the rule order, and the metric only ranks wgmesh's
+ * default routes among themselves.
  */
 export const DEFAULT_EXIT_ROUTE_METRIC = 100_000;
 
@@ -114,6 +118,12 @@ export interface KernelWgDriverOptions {
   routeMetric?: number | undefined;
   /** Metric of a default route through an exit (default {@link DEFAULT_EXIT_ROUTE_METRIC}). */
   defaultRouteMetric?: number | undefined;
+  /** Firewall mark of WireGuard's own packets on every interface (default {@link DEFAULT_FWMARK}). */
+  fwmark?: number | undefined;
+  /** Routing table of default routes through an exit (default {@link DEFAULT_EXIT_TABLE}). */
+  defaultRouteTable?: number | undefined;
+  /** Priority of the rule `not fwmark M lookup TABLE` (default {@link DEFAULT_EXIT_RULE_PRIORITY}). */
+  defaultRouteRulePriority?: number | undefined;
   /**
    * Turn IPv6 forwarding on when the daemon needs it (default true); when
    * false, `ensureForwarding` only checks and says how to turn it on.
@@ -206,6 +216,7 @@ export class KernelWgDriver implements WgDriver {
   private readonly routeProtocol: string;
   private readonly routeMetric: string;
   private readonly defaultRouteMetric: string;
+  private readonly exitRouting: ExitRouting;
   private readonly manageForwarding: boolean;
   private readonly timeoutMs: number;
   private readonly interfaces = new Map<string, ManagedInterface>();
@@ -240,6 +251,12 @@ export class KernelWgDriver implements WgDriver {
     this.routeProtocol = String(protocol);
     this.routeMetric = String(metric);
     this.defaultRouteMetric = String(defaultMetric);
+    this.exitRouting = {
+      fwmark: options.fwmark ?? DEFAULT_FWMARK,
+      table: options.defaultRouteTable ?? DEFAULT_EXIT_TABLE,
+      priority: options.defaultRouteRulePriority ?? DEFAULT_EXIT_RULE_PRIORITY,
+    };
+    checkExitRouting(this.exitRouting);
     this.manageForwarding = options.manageForwarding ?? true;
   }
 
@@ -339,13 +356,14 @@ export class KernelWgDriver implements WgDriver {
 
   /**
    * Delete the interface (its peers, addresses and routes go with it), stop
-   * its wireguard-go, and remove a UAPI socket left behind. Idempotent. A
-   * link with this name that is not a WireGuard interface (a name clash) is
-   * left alone.
+   * its wireguard-go, and remove a UAPI socket left behind; then remove the
+   * exit table's rule if no default route through an exit is left.
+   * Idempotent. A link with this name that is not a WireGuard interface (a
+   * name clash) is left alone.
    */
   async removeInterface(name: string, signal?: AbortSignal): Promise<void> {
     checkInterfaceName(name);
-    await this.serial(name, async () => {
+    const removed = await this.serial(name, async () => {
       const managed = this.interfaces.get(name);
       // Forget it first: from here on a dying wireguard-go is expected, not restarted.
       this.interfaces.delete(name);
@@ -374,7 +392,10 @@ export class KernelWgDriver implements WgDriver {
       }
       await removeStaleSocket(name);
       if (managed || link) this.logger.info({interface: name}, 'WireGuard interface removed');
+      return deletedTun || link?.kind === 'wireguard';
     });
+    // Its default routes went with the link.
+    if (removed) await this.routeQueue.run(() => this.syncExitRules(new Set(), new Set([6, 4]), signal));
   }
 
   /**
@@ -525,6 +546,8 @@ export class KernelWgDriver implements WgDriver {
     // Port 0 keeps the port an existing interface has: its endpoint is already advertised.
     if (spec.listenPort !== 0 && current.listenPort !== spec.listenPort) args.push('listen-port', String(spec.listenPort));
     const setKey = current.publicKey !== wgPublicKeyFromPrivate(spec.privateKey);
+    // WireGuard's own packets carry the mark that keeps them off exit routes.
+    if (current.fwmark !== this.exitRouting.fwmark) args.push('fwmark', String(this.exitRouting.fwmark));
     // The key goes in on stdin, never on a command line (visible in ps).
     if (setKey) args.push('private-key', '/dev/stdin');
     if (args.length > 0) {
@@ -758,52 +781,108 @@ export class KernelWgDriver implements WgDriver {
    * Routes wgmesh installs carry its protocol mark, so the listing (and every
    * deletion) only ever sees its own; an operator's route to the same
    * destination and metric makes the add fail, and is reported, not replaced.
+   * Default routes go into the exit table, the others into `main` (see
+   * {@link placeOf}); the exit table's rule follows its default routes.
    */
   private async setRoutesNow(managed: ManagedInterface, desired: WgRoute[], signal?: AbortSignal): Promise<void> {
     const {name} = managed;
-    const mark = ['dev', name, 'proto', this.routeProtocol, 'table', 'main'];
-    const actual = [];
+    const actual: InstalledRoute[] = [];
     for (const family of [6, 4] as const) {
-      const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', ...mark], signal);
-      actual.push(...parseRoutes(name, family, stdout));
+      for (const table of ['main', String(this.exitRouting.table)]) {
+        for (const route of await this.listRoutes(family, table, ['dev', name], signal)) actual.push({...route, table});
+      }
     }
-    const metricOf = (route: WgRoute): string => (route.destination.endsWith('/0') ? this.defaultRouteMetric : this.routeMetric);
-    const plan = planRoutes(actual, desired, (route) => Number(metricOf(route)));
+    const plan = planRoutes(actual, desired, (route) => this.placeOf(route));
     for (const route of plan.remove) {
-      await this.ip(['route', 'del', route.destination, ...(route.via ? ['via', route.via] : []), ...mark, 'metric', String(route.metric)], signal);
+      await this.ip(['route', 'del', route.destination, ...(route.via ? ['via', route.via] : []), ...this.routeSelector(name, route.table), 'metric', String(route.metric)], signal);
     }
     const refused: string[] = [];
     for (const route of plan.add) {
       // onlink: WireGuard routes by allowed IPs, so the next hop needs no neighbour entry or covering prefix.
       const via = route.via ? ['via', route.via, 'onlink'] : [];
-      const metric = metricOf(route);
+      const placement = this.placeOf(route);
+      const target = [...via, ...this.routeSelector(name, placement.table), 'metric', String(placement.metric)];
       try {
-        await this.ip(['route', 'add', route.destination, ...via, ...mark, 'metric', metric], signal);
+        await this.ip(['route', 'add', route.destination, ...target], signal);
       } catch (error) {
         if (!(error instanceof CommandError && /File exists/i.test(error.stderr))) throw error;
-        if (await this.heldByWgmesh(route.destination, metric, signal)) {
+        if (await this.heldByWgmesh(route.destination, placement, signal)) {
           // Ours, on another mesh interface: the destination moved between meshes. Take it over in one step.
-          await this.ip(['route', 'replace', route.destination, ...via, ...mark, 'metric', metric], signal);
+          await this.ip(['route', 'replace', route.destination, ...target], signal);
           this.logger.debug({interface: name, destination: route.destination}, 'route moved here from another wgmesh interface');
         } else {
-          refused.push(`${route.destination} (metric ${metric})`);
+          refused.push(`${route.destination} (${placement.table === 'main' ? '' : `table ${placement.table}, `}metric ${placement.metric})`);
         }
       }
     }
     managed.routes = desired;
+    const families = (routes: ReadonlyArray<{destination: string}>): Set<4 | 6> => new Set(routes.filter((route) => isDefaultRoute(route.destination)).map((route) => familyOf(route.destination)));
+    await this.syncExitRules(families(desired), families(plan.remove), signal);
     if (plan.add.length + plan.remove.length > 0) this.logger.debug({interface: name, added: plan.add.length, removed: plan.remove.length}, 'routes applied');
     if (refused.length > 0) {
       throw new WgDriverError(
-        `interface ${name}: route${refused.length > 1 ? 's' : ''} to ${refused.join(', ')} not installed: a route wgmesh did not install already exists there with that metric; remove it or set kernel.routeMetric (kernel.defaultRouteMetric for ::/0)`,
+        `interface ${name}: route${refused.length > 1 ? 's' : ''} to ${refused.join(', ')} not installed: a route wgmesh did not install already exists there with that metric; remove it or set kernel.routeMetric (kernel.defaultRouteMetric or kernel.defaultRouteTable for a default route)`,
       );
     }
   }
 
-  /** True when the route to exactly `destination` with `metric` in the main table carries wgmesh's mark (on any interface). */
-  private async heldByWgmesh(destination: string, metric: string, signal?: AbortSignal): Promise<boolean> {
-    const family = destination.includes(':') ? 6 : 4;
-    const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', 'exact', destination, 'proto', this.routeProtocol, 'table', 'main'], signal);
-    return parseRoutes('(any)', family, stdout).some((route) => String(route.metric) === metric);
+  /** Where a route goes: a default route into the exit table with the default route metric, the others into `main`. */
+  private placeOf(route: WgRoute): RoutePlacement {
+    return isDefaultRoute(route.destination)
+      ? {table: String(this.exitRouting.table), metric: Number(this.defaultRouteMetric)}
+      : {table: 'main', metric: Number(this.routeMetric)};
+  }
+
+  /** The `ip route` selector of wgmesh's routes on `name` in `table`. */
+  private routeSelector(name: string, table: string): string[] {
+    return ['dev', name, 'proto', this.routeProtocol, 'table', table];
+  }
+
+  /** wgmesh's routes of `family` in `table` matching `selector` (none when the table does not exist yet). */
+  private async listRoutes(family: 4 | 6, table: string, selector: readonly string[], signal?: AbortSignal): Promise<ListedRoute[]> {
+    try {
+      const {stdout} = await this.ip([`-${family}`, '-j', 'route', 'show', ...selector, 'proto', this.routeProtocol, 'table', table], signal);
+      return parseRoutes(`(routing table ${table})`, family, stdout);
+    } catch (error) {
+      if (error instanceof CommandError && error.kind === 'failed' && NO_SUCH_TABLE.test(error.stderr)) return [];
+      throw error;
+    }
+  }
+
+  /** True when the route to exactly `destination` where `placement` puts it carries wgmesh's mark (on any interface). */
+  private async heldByWgmesh(destination: string, placement: RoutePlacement, signal?: AbortSignal): Promise<boolean> {
+    const routes = await this.listRoutes(familyOf(destination), placement.table, ['exact', destination], signal);
+    return routes.some((route) => route.metric === placement.metric);
+  }
+
+  /**
+   * Keep the exit table's rule in step with its routes: present for each
+   * family in `wanted` (this interface wants a default route of it), and
+   * removed for each family in `released` (this interface let go of one)
+   * once no wgmesh route of that family is left in the table. Runs in the
+   * route queue, so it never races another interface's routes.
+   */
+  private async syncExitRules(wanted: ReadonlySet<4 | 6>, released: ReadonlySet<4 | 6>, signal?: AbortSignal): Promise<void> {
+    const table = String(this.exitRouting.table);
+    for (const family of [6, 4] as const) {
+      if (!wanted.has(family) && !released.has(family)) continue;
+      const present = hasExitRule((await this.ip(['-N', '-j', `-${family}`, 'rule', 'show', 'priority', String(this.exitRouting.priority)], signal)).stdout, this.exitRouting);
+      if (wanted.has(family)) {
+        if (present) continue;
+        await this.ip([`-${family}`, 'rule', 'add', ...exitRuleArgs(this.exitRouting)], signal).catch((error: unknown) => {
+          if (!(error instanceof CommandError && /File exists/i.test(error.stderr))) throw error;
+        });
+        this.logger.info(
+          {family, ...this.exitRouting},
+          `default routes through an exit are in routing table ${table}, used after the host's own routes; WireGuard's own packets (fwmark ${this.exitRouting.fwmark}) never use them`,
+        );
+      } else if (present && (await this.listRoutes(family, table, [], signal)).length === 0) {
+        await this.ip([`-${family}`, 'rule', 'del', ...exitRuleArgs(this.exitRouting)], signal).catch((error: unknown) => {
+          if (!(error instanceof CommandError && /No such file/i.test(error.stderr))) throw error;
+        });
+        this.logger.debug({family, ...this.exitRouting}, 'no default route through an exit is left: policy rule removed');
+      }
+    }
   }
 
   // ---- helpers --------------------------------------------------------------

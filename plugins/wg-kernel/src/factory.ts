@@ -5,6 +5,7 @@
  */
 import {ConfigError, defineBackend} from '@wgmesh/core/backends';
 import {z} from 'zod';
+import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK, MIN_EXIT_RULE_PRIORITY} from './exit-defaults.js';
 
 /** The `kernel` section of the daemon config. */
 export const kernelConfigSchema = z
@@ -17,12 +18,34 @@ export const kernelConfigSchema = z
     routeProtocol: z.number().int().min(5).max(255).default(119),
     /** Metric of wgmesh's routes. */
     routeMetric: z.number().int().min(0).max(0xffffffff).default(1024),
-    /** Metric of a default route (::/0) through an exit: above the host's own default route. */
+    /** Metric of a default route (::/0) through an exit, in its routing table (ranks wgmesh's default routes among themselves). */
     defaultRouteMetric: z.number().int().min(0).max(0xffffffff).default(100_000),
+    /** Firewall mark of WireGuard's own packets, which never use a default route through an exit. */
+    fwmark: z.number().int().min(1).max(0xffffffff).default(DEFAULT_FWMARK),
+    /** Routing table of default routes through an exit (not 253-255, the kernel's own). */
+    defaultRouteTable: z
+      .number()
+      .int()
+      .min(1)
+      .max(0xffffffff)
+      .refine((table) => table < 253 || table > 255, 'tables 253 (default), 254 (main) and 255 (local) are the kernel\'s own: choose another')
+      .default(DEFAULT_EXIT_TABLE),
+    /** Priority of the rule 'not fwmark FWMARK lookup TABLE': after main and default (32766, 32767), so a host's own default route wins. */
+    defaultRouteRulePriority: z.number().int().min(MIN_EXIT_RULE_PRIORITY).max(0xffffffff).default(DEFAULT_EXIT_RULE_PRIORITY),
     /** Turn IPv6 forwarding on when this node relays for others (else only say it must be on). */
     manageForwarding: z.boolean().default(true),
   })
-  .default({implementation: 'auto', userspaceImplementation: null, routeProtocol: 119, routeMetric: 1024, defaultRouteMetric: 100_000, manageForwarding: true});
+  .default({
+    implementation: 'auto',
+    userspaceImplementation: null,
+    routeProtocol: 119,
+    routeMetric: 1024,
+    defaultRouteMetric: 100_000,
+    fwmark: DEFAULT_FWMARK,
+    defaultRouteTable: DEFAULT_EXIT_TABLE,
+    defaultRouteRulePriority: DEFAULT_EXIT_RULE_PRIORITY,
+    manageForwarding: true,
+  });
 
 /** The parsed `kernel` config section. */
 export type KernelConfig = z.infer<typeof kernelConfigSchema>;
@@ -54,6 +77,9 @@ export const wgKernelBackend = defineBackend({
       routeProtocol: config.routeProtocol,
       routeMetric: config.routeMetric,
       defaultRouteMetric: config.defaultRouteMetric,
+      fwmark: config.fwmark,
+      defaultRouteTable: config.defaultRouteTable,
+      defaultRouteRulePriority: config.defaultRouteRulePriority,
       manageForwarding: config.manageForwarding,
       timeoutMs: daemonTimeoutMs(context.daemonConfig),
     });

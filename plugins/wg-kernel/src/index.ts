@@ -21,6 +21,7 @@ export {
   type SpawnChildOptions,
 } from './runner.js';
 export {UAPI_DIR, uapiSocketPath, uapiIsLive} from './userspace.js';
-export {planPeers, peerChangeArgs, planAddresses, planRoutes, type PeerChange} from './diff.js';
+export {planPeers, peerChangeArgs, planAddresses, planRoutes, type PeerChange, type RoutePlacement, type InstalledRoute} from './diff.js';
+export {DEFAULT_FWMARK, DEFAULT_EXIT_TABLE, DEFAULT_EXIT_RULE_PRIORITY, MIN_EXIT_RULE_PRIORITY} from './exit-defaults.js';
 export {ensureIpv6Forwarding, parseAcceptRa, FORWARDING_SYSCTL, IPV6_CONF_DIR, type ForwardingOutcome} from './forwarding.js';
 export {parseWgDump, type WgDump, type DumpPeer, type DumpInterface} from './parse.js';

@@ -15,6 +15,8 @@ export interface DumpInterface {
   publicKey: string | null;
   /** The listen port WireGuard reports (0 while none is bound). */
   listenPort: number;
+  /** The firewall mark of WireGuard's own packets; 0 when off. */
+  fwmark: number;
 }
 
 /** One peer line of `wg show IFACE dump`. */
@@ -45,6 +47,8 @@ export interface WgDump {
 
 const KEY = /^[A-Za-z0-9+/]{43}=$/;
 const COUNT = /^\d{1,20}$/;
+/** `wg show dump` prints the mark in hex (`0xca6d`), or `off`. */
+const MARK = /^(0x[0-9a-f]{1,8}|\d{1,10})$/i;
 
 function count(name: string, field: string, text: string): number {
   if (!COUNT.test(text)) throw new WgDriverError(`interface ${name}: 'wg show dump' printed ${field} '${text.slice(0, 32)}', not a number`);
@@ -59,10 +63,12 @@ export function parseWgDump(name: string, text: string): WgDump {
   const lines = text.split('\n').filter((line) => line.length > 0);
   const head = lines[0]?.split('\t');
   if (!head || head.length !== 4) throw new WgDriverError(`interface ${name}: 'wg show dump' printed an unexpected first line (${head?.length ?? 0} fields, expected 4)`);
-  const [, publicKey = '', port = ''] = head;
+  const [, publicKey = '', port = '', fwmark = ''] = head;
+  if (fwmark !== 'off' && !MARK.test(fwmark)) throw new WgDriverError(`interface ${name}: 'wg show dump' printed fwmark '${fwmark.slice(0, 32)}', not a mark`);
   const iface: DumpInterface = {
     publicKey: KEY.test(publicKey) ? publicKey : null,
     listenPort: count(name, 'listen port', port),
+    fwmark: fwmark === 'off' ? 0 : Number(fwmark),
   };
   const peers = lines.slice(1).map((line, index): DumpPeer => {
     const fields = line.split('\t');
@@ -83,8 +89,8 @@ export function parseWgDump(name: string, text: string): WgDump {
   return {interface: iface, peers};
 }
 
-/** Parse JSON printed by `ip -j` against `schema`. */
-function parseIpJson<S extends z.ZodType>(what: string, text: string, schema: S): z.infer<S> {
+/** Parse JSON printed by `ip -j` against `schema` (`what` names the listing in errors). */
+export function parseIpJson<S extends z.ZodType>(what: string, text: string, schema: S): z.infer<S> {
   let value: unknown;
   try {
     // `ip -j` prints nothing at all for an empty listing on some versions.

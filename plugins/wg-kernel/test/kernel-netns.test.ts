@@ -271,22 +271,34 @@ describe.skipIf(SKIP)('wg-kernel driver with wireguard-go in network namespaces'
       expect(table.filter((route) => route.protocol === '119')).toEqual([]);
     });
 
-    it("installs a default route through an exit below the host's own default route, which it never touches", async () => {
-      type Route = Array<{dst: string; dev?: string; gateway?: string; protocol: string; metric: number}>;
-      const defaults = async (): Promise<Route> => (await ipJson<Route>(host(0), ['-6', 'route', 'show', 'default'])).sort((x, y) => x.metric - y.metric);
+    it("installs a default route through an exit in its own table, used after the host's own default route (never touched) and never by WireGuard's own packets", async () => {
+      type Route = Array<{dst: string; dev?: string; gateway?: string; protocol: string; metric: number; table?: string}>;
+      const defaults = async (table: string): Promise<Route> => ipJson<Route>(host(0), ['-6', 'route', 'show', 'default', 'table', table]).catch(() => []);
+      const rules = async (): Promise<Array<{priority: number; not?: null; fwmark?: string; table: string}>> => ipJson(host(0), ['-N', '-6', 'rule', 'show']);
+      const routeTo = async (mark?: number): Promise<{dev?: string; table?: string}> => {
+        const {stdout} = await lab.exec(host(0), 'ip', ['-6', '-j', 'route', 'get', '2001:db8::1', ...(mark === undefined ? [] : ['mark', String(mark)])]);
+        return (JSON.parse(stdout) as Array<{dev?: string; table?: string}>)[0]!;
+      };
+      // WireGuard's own packets carry the mark.
+      expect((await lab.exec(host(0), 'wg', ['show', a.name, 'fwmark'])).stdout.trim()).toBe('0xca6d');
       const uplink = host(1).address;
       await lab.exec(host(0), 'ip', ['-6', 'route', 'add', 'default', 'via', uplink, 'dev', host(0).interface]);
       try {
         await sideA.driver.setRoutes(a.name, [{destination: '::/0', via: b.address}]);
-        expect(await defaults()).toEqual([
-          expect.objectContaining({dev: host(0).interface, gateway: uplink, metric: 1024}),
-          expect.objectContaining({dev: a.name, gateway: b.address, protocol: '119', metric: 100_000}),
-        ]);
+        // The host's own default route stays alone in main; the exit's is in table 51821, behind a rule after main.
+        expect(await defaults('main')).toEqual([expect.objectContaining({dev: host(0).interface, gateway: uplink, metric: 1024})]);
+        expect(await defaults('51821')).toEqual([expect.objectContaining({dev: a.name, gateway: b.address, protocol: '119', metric: 100_000})]);
+        expect((await rules()).filter((rule) => rule.priority === 32800)).toEqual([expect.objectContaining({not: null, fwmark: '0xca6d', table: '51821'})]);
         // The host's own way out keeps winning.
-        const {stdout} = await lab.exec(host(0), 'ip', ['-6', '-j', 'route', 'get', '2001:db8::1']);
-        expect(JSON.parse(stdout)).toEqual([expect.objectContaining({dev: host(0).interface})]);
+        expect(await routeTo()).toMatchObject({dev: host(0).interface});
+        // Without it, unmarked traffic takes the exit, and WireGuard's marked packets find no route at all.
+        await lab.exec(host(0), 'ip', ['-6', 'route', 'del', 'default', 'via', uplink, 'dev', host(0).interface]);
+        expect(await routeTo()).toMatchObject({dev: a.name, table: '51821'});
+        await expect(routeTo(0xca6d)).rejects.toThrow(/unreachable/i);
+        // No default route left: no rule either.
         await sideA.driver.setRoutes(a.name, []);
-        expect(await defaults()).toEqual([expect.objectContaining({dev: host(0).interface, gateway: uplink, metric: 1024})]);
+        expect(await defaults('51821')).toEqual([]);
+        expect((await rules()).filter((rule) => rule.priority === 32800)).toEqual([]);
       } finally {
         await lab.exec(host(0), 'ip', ['-6', 'route', 'del', 'default', 'via', uplink, 'dev', host(0).interface]).catch(() => undefined);
       }

@@ -134,36 +134,34 @@ describe('planAddresses and planRoutes', () => {
   it('replaces a route whose next hop or metric changed and keeps the rest', () => {
     const plan = planRoutes(
       [
-        {destination: 'fd10::/64', via: 'fd00::2', metric: 1024},
-        {destination: 'fd11::/64', via: 'fd00::2', metric: 1024},
-        {destination: 'fd12::/64', metric: 100},
+        {destination: 'fd10::/64', via: 'fd00::2', metric: 1024, table: 'main'},
+        {destination: 'fd11::/64', via: 'fd00::2', metric: 1024, table: 'main'},
+        {destination: 'fd12::/64', metric: 100, table: 'main'},
       ],
       [{destination: 'fd10::/64', via: 'fd00::2'}, {destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}],
-      () => 1024,
+      () => ({metric: 1024, table: 'main'}),
     );
     expect(plan.add).toEqual([{destination: 'fd11::/64', via: 'fd00::3'}, {destination: 'fd12::/64'}]);
     expect(plan.remove).toEqual([
-      {destination: 'fd11::/64', via: 'fd00::2', metric: 1024},
-      {destination: 'fd12::/64', metric: 100},
+      {destination: 'fd11::/64', via: 'fd00::2', metric: 1024, table: 'main'},
+      {destination: 'fd12::/64', metric: 100, table: 'main'},
     ]);
   });
 
-  it('gives each route the metric metricOf says, so a default route can rank below the host uplink', () => {
-    const metricOf = (route: {destination: string}): number => (route.destination === '::/0' ? 100_000 : 1024);
+  it('puts each route where placeOf says: a default route found in main (or with another metric) moves to the exit table', () => {
+    const placeOf = (route: {destination: string}) => (route.destination === '::/0' ? {metric: 100_000, table: '51821'} : {metric: 1024, table: 'main'});
     const desired = [{destination: '::/0', via: 'fd00::2'}, {destination: 'fd10::/64', via: 'fd00::2'}];
-    // Installed with the old metric: replaced; installed with the right one: kept.
-    expect(planRoutes([{destination: '::/0', via: 'fd00::2', metric: 1024}], desired, metricOf)).toEqual({
-      add: desired,
-      remove: [{destination: '::/0', via: 'fd00::2', metric: 1024}],
-    });
+    const inMain = {destination: '::/0', via: 'fd00::2', metric: 100_000, table: 'main'};
+    const otherMetric = {destination: '::/0', via: 'fd00::2', metric: 1024, table: '51821'};
+    expect(planRoutes([inMain, otherMetric], desired, placeOf)).toEqual({add: desired, remove: [inMain, otherMetric]});
     expect(
       planRoutes(
         [
-          {destination: '::/0', via: 'fd00::2', metric: 100_000},
-          {destination: 'fd10::/64', via: 'fd00::2', metric: 1024},
+          {destination: '::/0', via: 'fd00::2', metric: 100_000, table: '51821'},
+          {destination: 'fd10::/64', via: 'fd00::2', metric: 1024, table: 'main'},
         ],
         desired,
-        metricOf,
+        placeOf,
       ),
     ).toEqual({add: [], remove: []});
   });
@@ -179,13 +177,15 @@ describe('parsing wg and ip output', () => {
       `${K3}\t(none)\t(none)\t(none)\t0\t0\t0\toff`,
     ].join('\n');
     const dump = parseWgDump('wgm0', `${text}\n`);
-    expect(dump.interface).toEqual({publicKey: K1, listenPort: 51820});
+    expect(dump.interface).toEqual({publicKey: K1, listenPort: 51820, fwmark: 0});
     expect(dump.peers).toEqual([
       {publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128', 'fd01::/64'], latestHandshake: 1700000000, rxBytes: 1234, txBytes: 5678, keepaliveSeconds: 25},
       {publicKey: K3, endpoint: null, allowedIps: [], latestHandshake: 0, rxBytes: 0, txBytes: 0, keepaliveSeconds: 0},
     ]);
-    expect(parseWgDump('wgm0', '(none)\t(none)\t0\toff\n').interface).toEqual({publicKey: null, listenPort: 0});
-    for (const bad of [`${privateKey}\t${K1}\t51820`, `${privateKey}\t${K1}\tport\toff`, `${privateKey}\t${K1}\t1\toff\n${K2}\tx\ty`]) {
+    expect(parseWgDump('wgm0', '(none)\t(none)\t0\toff\n').interface).toEqual({publicKey: null, listenPort: 0, fwmark: 0});
+    // wg prints a mark in hex.
+    expect(parseWgDump('wgm0', '(none)\t(none)\t0\t0xca6d\n').interface.fwmark).toBe(51821);
+    for (const bad of [`${privateKey}\t${K1}\t51820`, `${privateKey}\t${K1}\tport\toff`, `${privateKey}\t${K1}\t1\toff\n${K2}\tx\ty`, `${privateKey}\t${K1}\t1\t-1`]) {
       let error: unknown;
       try {
         parseWgDump('wgm0', bad);
@@ -304,6 +304,14 @@ describe('driver options', () => {
     expect(() => new KernelWgDriver({defaultRouteMetric: 2 ** 32})).toThrow(/default route metric 4294967296/);
   });
 
+  it('refuses an exit-route fwmark, table or rule priority out of range', () => {
+    expect(() => new KernelWgDriver({fwmark: 0})).toThrow(/fwmark 0 is not from 1/);
+    expect(() => new KernelWgDriver({fwmark: 2 ** 32})).toThrow(/fwmark 4294967296/);
+    for (const table of [0, 253, 254, 255, 2 ** 32]) expect(() => new KernelWgDriver({defaultRouteTable: table})).toThrow(new RegExp(`default route table ${table} `));
+    expect(() => new KernelWgDriver({defaultRouteRulePriority: 32766})).toThrow(/rule priority 32766 is not from 32768.*after the main and default tables/);
+    expect(() => new KernelWgDriver({fwmark: 1, defaultRouteTable: 252, defaultRouteRulePriority: 32768})).not.toThrow();
+  });
+
   it('refuses calls after close', async () => {
     const driver = new KernelWgDriver();
     await driver.close();
@@ -352,12 +360,18 @@ describe('the wg:kernel backend', () => {
       routeProtocol: 119,
       routeMetric: 1024,
       defaultRouteMetric: 100_000,
+      fwmark: 51821,
+      defaultRouteTable: 51821,
+      defaultRouteRulePriority: 32800,
       manageForwarding: true,
     });
     await expect(wgKernelBackend.create(context({manageForwarding: 'yes'}))).rejects.toThrow(/^config key kernel\.manageForwarding:/);
     await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(ConfigError);
     await expect(wgKernelBackend.create(context({implementation: 'magic'}))).rejects.toThrow(/^config key kernel\.implementation:/);
     await expect(wgKernelBackend.create(context({routeProtocol: 3}))).rejects.toThrow(/^config key kernel\.routeProtocol:/);
+    await expect(wgKernelBackend.create(context({fwmark: 0}))).rejects.toThrow(/^config key kernel\.fwmark:/);
+    await expect(wgKernelBackend.create(context({defaultRouteTable: 254}))).rejects.toThrow(/^config key kernel\.defaultRouteTable: tables 253 \(default\), 254 \(main\) and 255 \(local\) are the kernel's own/);
+    await expect(wgKernelBackend.create(context({defaultRouteRulePriority: 100}))).rejects.toThrow(/^config key kernel\.defaultRouteRulePriority:/);
     await expect(wgKernelBackend.create(context({unknown: 1}))).rejects.toThrow(/^config key kernel/);
   });
 });
