@@ -23,6 +23,7 @@ import {
   SerialQueue,
   PortInUseError,
   WgDriverError,
+  WgInterfaceGoneError,
   systemClock,
   wgPublicKeyFromPrivate,
   type Clock,
@@ -899,7 +900,21 @@ export class KernelWgDriver implements WgDriver {
       queue = new SerialQueue();
       this.queues.set(name, queue);
     }
-    return queue.run(task);
+    return queue.run(task).catch((error: unknown) => {
+      throw this.goneOr(name, error);
+    });
+  }
+
+  /**
+   * `error`, or a {@link WgInterfaceGoneError} when it says that interface
+   * `name`, one this driver manages and so supervises, vanished under the
+   * operation: the supervision rebuilds it and reports it restored, and the
+   * caller applies its wish again then.
+   */
+  private goneOr(name: string, error: unknown): unknown {
+    if (!this.interfaces.has(name) || error instanceof WgInterfaceGoneError) return error;
+    const text = error instanceof CommandError ? error.stderr : error instanceof WgDriverError ? error.message : '';
+    return /does not exist|Cannot find device|No such device/i.test(text) ? new WgInterfaceGoneError(name, firstLine(text), {cause: error}) : error;
   }
 
   /** The managed interface `name`, or a clear error. */

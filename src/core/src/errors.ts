@@ -218,3 +218,19 @@ export class PortInUseError extends WgmeshError {
     this.port = port;
   }
 }
+
+/**
+ * A WireGuard interface vanished while an operation on it ran (its
+ * userspace process exited, or its link was deleted). The driver that reports
+ * it supervises the interface: it rebuilds it and then reports it restored
+ * (see WgDriver.onInterfaceEvent), so the operation is applied again then.
+ */
+export class WgInterfaceGoneError extends WgmeshError {
+  /** The interface. */
+  readonly interfaceName: string;
+
+  constructor(interfaceName: string, detail: string, options?: {cause?: unknown}) {
+    super('WG_INTERFACE_GONE', `interface ${interfaceName} disappeared during the operation (${detail}); it is applied again once the interface is rebuilt`, options);
+    this.interfaceName = interfaceName;
+  }
+}

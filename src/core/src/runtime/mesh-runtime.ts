@@ -167,7 +167,18 @@ export class MeshRuntime {
     // A new interface, as at start: the postUp hooks run again (an operator's firewall rules on it, say), then everything is applied.
     void this.hooks('postUp')
       .then(() => this.reconcile())
-      .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+      .catch((error: unknown) => this.reconcileFailed(error));
+  }
+
+  /**
+   * Log a reconciliation that failed in the background. One cut short because
+   * the interface vanished under it is no error of its own: the driver
+   * rebuilds the interface and reports it restored, and everything is applied
+   * again then (or reports it failed, which is logged and shown once).
+   */
+  private reconcileFailed(error: unknown): void {
+    if ((error as {code?: unknown}).code === 'WG_INTERFACE_GONE') this.deps.logger.debug({err: error, meshId: this.meshId}, 'WireGuard reconciliation cut short: the interface is being rebuilt');
+    else this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed');
   }
 
   /** What is wrong with this mesh's interface, while the driver reports it lost and not rebuilt. */
@@ -488,7 +499,7 @@ export class MeshRuntime {
     this.routes = routes.map((route) => ({...route, path: [...route.path]}));
     this.applied.delete('routes');
     if (this.closed) return;
-    this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    this.reconcile().catch((error: unknown) => this.reconcileFailed(error));
   }
 
   /** {@link applyOnce}, reporting its time to `onReconcile` when it went past its guard (a held or closed mesh is not a reconciliation). */
@@ -573,7 +584,7 @@ export class MeshRuntime {
     // and the changes of one burst cost one reconciliation.
     this.reconcileTimer ??= this.deps.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
-      this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+      this.reconcile().catch((error: unknown) => this.reconcileFailed(error));
     }, 0);
     if (!this.saveTimer) {
       this.saveTimer = this.deps.clock.setTimeout(() => {
