@@ -20,12 +20,12 @@ export function doctorReport(results: CheckResult[]): DoctorReport {
 
 const TAGS: Record<CheckStatus, string> = {ok: 'ok', warn: 'WARN', fail: 'FAIL', skip: 'skip'};
 
-/** One line per check (`STATUS  name  detail; fix: ...`), then a summary line. */
+/** One line per check (`STATUS  name  detail; fix: ...`), then an empty line and a summary line. */
 export function renderReport(report: DoctorReport, colour: Palette): string {
   const width = Math.max(...report.checks.map((result) => result.name.length), 4);
   const paint: Record<CheckStatus, (text: string) => string> = {ok: colour.green, warn: colour.yellow, fail: colour.red, skip: colour.dim};
   const lines = report.checks.map((result) => {
-    const fix = result.fix === null ? '' : ` ${colour.bold('fix:')} ${result.fix}`;
+    const fix = result.fix === null ? '' : `; ${colour.bold('fix:')} ${result.fix}`;
     return `${paint[result.status](TAGS[result.status].padEnd(4))}  ${result.name.padEnd(width)}  ${result.detail}${fix}`;
   });
   const count = (status: CheckStatus) => report.checks.filter((result) => result.status === status).length;
