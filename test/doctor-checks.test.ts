@@ -6,6 +6,7 @@
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {describe, expect, it} from 'vitest';
 import {runCheck, runChecks, type DoctorCheck} from '../src/cli/doctor/check.js';
+import {MEMBER_CLOCK_WARN_MS, memberClocks} from '../src/cli/doctor/checks/clock.js';
 import {relayReason} from '../src/cli/doctor/checks/forwarding.js';
 import {HANDSHAKE_FRESH_MS, NEW_MEMBER_GRACE_MS, meshHandshakes} from '../src/cli/doctor/checks/handshakes.js';
 import {DoctorContext} from '../src/cli/doctor/context.js';
@@ -65,6 +66,26 @@ describe('handshake verdict of one mesh', () => {
     expect(meshHandshakes(mesh([self, node('b', {stats: stats(null)})]), 25, NOW)).toMatchObject({status: 'fail'});
     const fresh = node('b', {stats: stats(null), receivedAt: NOW - NEW_MEMBER_GRACE_MS + 1000});
     expect(meshHandshakes(mesh([self, fresh]), 25, NOW).status).toBe('warn');
+  });
+});
+
+describe("members' clocks", () => {
+  const self = node('a', {self: true, clockLagMs: 999_999_999});
+  const skew = 300_000;
+
+  it('says nothing until a lag is known, and counts each member once over several meshes', () => {
+    expect(memberClocks([mesh([self, node('b')])], skew)).toBeUndefined();
+    const b = node('b', {clockLagMs: 40});
+    expect(memberClocks([mesh([self, b]), mesh([self, b])], skew)).toMatchObject({status: 'ok', detail: "the clocks of 1 member are within 10 s of this node's"});
+  });
+
+  it('warns beyond 10 s and fails beyond maxClockSkew, naming each member, worst first, ahead or behind', () => {
+    const behind = node('b', {clockLagMs: MEMBER_CLOCK_WARN_MS + 5_000});
+    const ahead = node('c', {alias: 'cee', clockLagMs: -7_200_000});
+    expect(memberClocks([mesh([self, behind, node('d', {clockLagMs: -3})])], skew)).toMatchObject({status: 'warn', detail: `1 of 2 members' clocks differ from this node's: ${behind.id.slice(0, 12)} (fd00::b) 15 s behind`});
+    const failed = memberClocks([mesh([self, behind, ahead])], skew);
+    expect(failed?.status).toBe('fail');
+    expect(failed?.detail).toBe(`2 of 2 members' clocks differ from this node's: cee (fd00::c) 2 h ahead, ${behind.id.slice(0, 12)} (fd00::b) 15 s behind; beyond maxClockSkew (5 min) their records and heartbeats are refused`);
   });
 });
 

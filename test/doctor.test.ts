@@ -331,6 +331,7 @@ describe('wgmesh doctor on this host, no daemon running', () => {
 
 describe('wgmesh doctor with a running daemon (stub driver)', () => {
   let cluster: MeshCluster | undefined;
+  let meshOfA = '';
 
   afterAll(async () => {
     await cluster?.close();
@@ -343,6 +344,8 @@ describe('wgmesh doctor with a running daemon (stub driver)', () => {
     const {meshId} = await a!.cliJson<{meshId: string}>(['mesh', 'create']);
     await b!.join(meshId, a!, a!);
     await waitFor(async () => (await a!.view(meshId)).length === 2, 15_000, 'a to see b');
+    // A heartbeat from b tells a how far b's clock is from its own.
+    await waitFor(async () => (await a!.call('mesh.show', {meshId})).nodes.some((record) => !record.self && record.clockLagMs !== undefined), 15_000, "b's clock lag at a");
     const {code, report} = await doctor(['--config', a!.configFile], cluster.sandbox.env);
     expect(code, shown(report)).toBe(0);
     expect(report.status).toBe('warn');
@@ -356,6 +359,30 @@ describe('wgmesh doctor with a running daemon (stub driver)', () => {
     expect(handshakes.status).toBe('warn');
     expect(handshakes.detail).toContain(`mesh ${meshId}: no recent handshake with 1 of 1 WireGuard peers`);
     expect(handshakes.detail).toContain('never');
+    expect(lines(report, 'clock').at(-1)).toMatchObject({status: 'ok', detail: "the clocks of 1 member are within 10 s of this node's"});
+    meshOfA = meshId;
+  });
+
+  it.skipIf(SKIP_FAKETIME)("warns of a member whose clock is two minutes behind, from the stamps of its heartbeats", async () => {
+    const [port] = await freePorts(1);
+    const shifted = {...cluster!.sandbox, env: {...cluster!.sandbox.env, ...faketimeEnv('-2m')}};
+    const late = new MeshNode(await writeNodeFiles(shifted, null, {name: 'late'}, {port: port!}));
+    cluster!.nodes.push(late);
+    await late.start();
+    const a = cluster!.node('a');
+    await late.join(meshOfA, a, a);
+    const lateId = (await late.call('status', {})).nodeId;
+    let lag: number | undefined;
+    await waitFor(async () => (lag = (await a.call('mesh.show', {meshId: meshOfA})).nodes.find((record) => record.id === lateId)?.clockLagMs) !== undefined, 15_000, "the late node's clock lag at a");
+    // Two minutes, over-stated by the fastest delivery of a heartbeat on loopback.
+    expect(lag).toBeGreaterThanOrEqual(119_000);
+    expect(lag).toBeLessThan(125_000);
+    const {code, report} = await doctor(['--config', a.configFile], cluster!.sandbox.env);
+    expect(code, shown(report)).toBe(0);
+    const members = lines(report, 'clock').at(-1)!;
+    expect(members.status).toBe('warn');
+    expect(members.detail).toMatch(new RegExp(`^1 of 2 members' clocks differ from this node's: ${lateId.slice(0, 12)} \\(\\S+\\) 2 min behind$`));
+    expect(members.fix).toContain('NTP');
   });
 });
 
