@@ -12,6 +12,7 @@ import {HANDSHAKE_FRESH_MS, NEW_MEMBER_GRACE_MS, meshHandshakes} from '../src/cl
 import {DoctorContext} from '../src/cli/doctor/context.js';
 import {doctorReport, renderReport} from '../src/cli/doctor/report.js';
 import {socketInodes} from '../src/cli/doctor/socket-owner.js';
+import {listsWireguard} from '../src/cli/doctor/wireguard-host.js';
 import {palette} from '../src/cli/colour.js';
 
 const NOW = 1_800_000_000_000;
@@ -111,6 +112,15 @@ describe('sockets bound to a port in /proc/net tables', () => {
     expect(socketInodes(tcp, 4000, 'tcp')).toEqual(['111']);
     expect(socketInodes(tcp, 4000, 'udp')).toEqual(['111', '222']);
     expect(socketInodes(tcp, 4002, 'tcp')).toEqual([]);
+  });
+});
+
+describe('the WireGuard module in modules.dep', () => {
+  it('is found under its path, compressed or not, and not in the name of another module', () => {
+    expect(listsWireguard('kernel/drivers/net/wireguard/wireguard.ko.xz: kernel/lib/crypto/libchacha20poly1305.ko.xz\n')).toBe(true);
+    expect(listsWireguard('kernel/net/ipv4/udp_tunnel.ko:\nkernel/drivers/net/wireguard/wireguard.ko: kernel/net/ipv4/udp_tunnel.ko\n')).toBe(true);
+    expect(listsWireguard('kernel/drivers/net/tun.ko.zst:\nkernel/drivers/net/notwireguard.ko:\n')).toBe(false);
+    expect(listsWireguard('')).toBe(false);
   });
 });
 

@@ -11,13 +11,13 @@
  */
 import {execFile, spawnSync} from 'node:child_process';
 import {createSocket, type Socket as UdpSocket} from 'node:dgram';
-import {existsSync} from 'node:fs';
 import {chmod, mkdir, symlink, writeFile} from 'node:fs/promises';
 import {createServer, type Server} from 'node:net';
 import {join} from 'node:path';
 import {commandAvailable, netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {BIN, killAllDaemons, makeSandbox, waitFor, type Sandbox} from './helpers/cli.js';
+import {wireguardModule} from '../src/cli/doctor/wireguard-host.js';
 import {faketimeAvailable, faketimeEnv} from './helpers/faketime.js';
 import {MeshCluster, MeshNode, freePorts, writeNodeFiles} from './helpers/mesh-cluster.js';
 import {NetnsCluster, waitForPing} from './helpers/netns-cluster.js';
@@ -189,7 +189,7 @@ describe('wgmesh doctor on this host, no daemon running', () => {
     expect(code).toBe(1);
     if (ip !== '') expect(line(report, 'ip').status).toBe('ok');
     expect(line(report, 'wg')).toEqual({name: 'wg', status: 'fail', detail: 'wg is not installed: apt-get install wireguard-tools', fix: 'apt-get install wireguard-tools'});
-    if (!existsSync('/sys/module/wireguard')) {
+    if ((await wireguardModule()) === 'absent') {
       expect(line(report, 'wireguard').status).toBe('fail');
       expect(line(report, 'wireguard').detail).toContain('wireguard-go is not installed');
       expect(line(report, 'wireguard').fix).toContain('apt-get install wireguard-go');
@@ -306,7 +306,7 @@ describe('wgmesh doctor on this host, no daemon running', () => {
     expect(code).toBe(1);
     const tun = line(report, 'tun');
     expect(tun.detail).toContain('/dev/net/tun does not exist');
-    expect(tun.status).toBe(existsSync('/sys/module/wireguard') ? 'warn' : 'fail');
+    expect(tun.status).toBe((await wireguardModule()) === 'absent' ? 'fail' : 'warn');
     expect(tun.fix).toContain('mknod /dev/net/tun c 10 200');
   });
 

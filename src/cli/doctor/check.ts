@@ -28,8 +28,8 @@ export interface DoctorCheck {
   run(context: DoctorContext, signal: AbortSignal): Promise<CheckResult | CheckResult[]>;
 }
 
-/** Default time one check may take. */
-export const CHECK_TIMEOUT_MS = 5_000;
+/** Default time one check may take: room for two probes in a row (a status call then mesh show; ip then wg). */
+export const CHECK_TIMEOUT_MS = 10_000;
 
 /** A result without a fix. */
 export function ok(name: string, detail: string): CheckResult {

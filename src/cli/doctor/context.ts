@@ -102,15 +102,14 @@ export class DoctorContext {
       const client = new IpcClient(config.socket, {timeoutMs: this.probeTimeoutMs});
       try {
         const status = await checkedCall(client, 'status', {});
+        // All at once on the one connection: the whole takes at most one probe time.
+        const shown = await Promise.allSettled(status.meshes.map((mesh) => checkedCall(client, 'mesh.show', {meshId: mesh.meshId})));
         const meshes: MeshShowView[] = [];
         const meshErrors: {meshId: string; error: string}[] = [];
-        for (const mesh of status.meshes) {
-          try {
-            meshes.push(await checkedCall(client, 'mesh.show', {meshId: mesh.meshId}));
-          } catch (showError) {
-            meshErrors.push({meshId: mesh.meshId, error: message(showError)});
-          }
-        }
+        shown.forEach((result, index) => {
+          if (result.status === 'fulfilled') meshes.push(result.value);
+          else meshErrors.push({meshId: status.meshes[index]!.meshId, error: message(result.reason)});
+        });
         return {reachable: true, socket: config.socket, status, meshes, meshErrors};
       } catch (callError) {
         return {reachable: false, socket: config.socket, error: message(callError), code: (callError as {code?: string}).code};

@@ -3,7 +3,8 @@
  * config uses the `kernel` driver (the host checks apply only to it), its
  * `kernel` section, and whether the kernel has the WireGuard module.
  */
-import {access} from 'node:fs/promises';
+import {access, readFile} from 'node:fs/promises';
+import {release} from 'node:os';
 import {kernelConfigSchema, type KernelConfig} from '@wgmesh/wg-kernel';
 import {skip, type CheckResult} from './check.js';
 import type {DoctorContext} from './context.js';
@@ -26,18 +27,23 @@ export async function kernelDriverConfig(context: DoctorContext, name: string): 
 /** How the kernel stands on WireGuard: module loaded, loadable on demand, or absent. */
 export type WireguardModule = 'loaded' | 'available' | 'absent';
 
-/** Whether the kernel has the WireGuard module (`modinfo` decides "available"; a missing `modinfo` counts as absent). */
-export async function wireguardModule(context: DoctorContext, signal: AbortSignal): Promise<WireguardModule> {
+/** Where the running kernel lists its loadable modules. */
+export function modulesDepFile(kernelRelease = release()): string {
+  return `/lib/modules/${kernelRelease}/modules.dep`;
+}
+
+/** Whether the kernel has the WireGuard module: loaded (or built in), loadable (listed in modules.dep), or absent. */
+export async function wireguardModule(): Promise<WireguardModule> {
   try {
     await access(WIREGUARD_MODULE_DIR);
     return 'loaded';
   } catch {
     // not loaded: perhaps loadable
   }
-  try {
-    await context.runner.run('modinfo', ['-n', 'wireguard'], {signal});
-    return 'available';
-  } catch {
-    return 'absent';
-  }
+  return listsWireguard(await readFile(modulesDepFile(), 'utf8').catch(() => '')) ? 'available' : 'absent';
+}
+
+/** Whether a modules.dep text lists the WireGuard module (`.../wireguard.ko`, compressed or not). */
+export function listsWireguard(modulesDep: string): boolean {
+  return /(^|\/)wireguard\.ko(\.[a-z]+)?:/m.test(modulesDep);
 }

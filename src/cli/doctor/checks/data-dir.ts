@@ -4,7 +4,8 @@
  * writable by everyone, and those files must be readable by their owner alone
  * (mode 0600), as the daemon writes them.
  */
-import {readdir, stat} from 'node:fs/promises';
+import {constants} from 'node:fs';
+import {access, readdir, stat} from 'node:fs/promises';
 import {join} from 'node:path';
 import {identityFile} from '@wgmesh/core';
 import {fail, ok, skip, type CheckResult, type DoctorCheck} from '../check.js';
@@ -36,6 +37,11 @@ export const dataDirCheck: DoctorCheck = {
       const code = (statError as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return ok(NAME, `${dataDir} does not exist yet; the daemon creates it (mode 0700)`);
       return fail(NAME, `${dataDir} cannot be read (${code}) by this user`, 'run doctor as the user the daemon runs as (root for a system daemon)');
+    }
+    try {
+      await access(dataDir, constants.R_OK | constants.X_OK);
+    } catch {
+      return skip(NAME, `this user cannot look inside ${dataDir}: run doctor as root, or as the user the daemon runs as`);
     }
     const problems: CheckResult[] = [];
     if ((mode & 0o002) !== 0) problems.push(fail(NAME, `${dataDir} is writable by everyone (mode ${octal(mode)}): anyone could replace the node's keys`, `chmod 700 ${dataDir}`));

@@ -30,12 +30,12 @@ async function problem(): Promise<string | undefined> {
 /** /dev/net/tun usable; needed only where WireGuard runs in userspace. */
 export const tunCheck: DoctorCheck = {
   name: NAME,
-  async run(context, signal) {
+  async run(context) {
     const driver = await kernelDriverConfig(context, NAME);
     if ('skipped' in driver) return driver.skipped;
     const why = await problem();
     if (why === undefined) return ok(NAME, `${TUN_DEVICE} opens`);
-    const module = driver.config.implementation === 'userspace' ? 'absent' : await wireguardModule(context, signal);
+    const module = driver.config.implementation === 'userspace' ? 'absent' : await wireguardModule();
     if (module !== 'absent') return warn(NAME, `${why} (not needed while the WireGuard kernel module is used)`, FIX);
     if (/cannot be opened by this user/.test(why)) return warn(NAME, `${why}; the daemon runs wireguard-go, which needs it, as root`, 'run the daemon as root, or check as root: sudo wgmesh doctor');
     return fail(NAME, `${why}; wireguard-go needs it`, FIX);

@@ -17,7 +17,7 @@ export const wireguardCheck: DoctorCheck = {
     const driver = await kernelDriverConfig(context, NAME);
     if ('skipped' in driver) return driver.skipped;
     const {implementation, userspaceImplementation} = driver.config;
-    const module = implementation === 'userspace' ? 'absent' : await wireguardModule(context, signal);
+    const module = implementation === 'userspace' ? 'absent' : await wireguardModule();
     if (module !== 'absent') return ok(NAME, module === 'loaded' ? 'the WireGuard kernel module is loaded' : 'the WireGuard kernel module is available (loaded on first use)');
     const noModule = implementation === 'userspace' ? 'kernel.implementation is userspace' : 'the kernel has no WireGuard module';
     if (implementation === 'kernel') {
