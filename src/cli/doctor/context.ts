@@ -5,6 +5,7 @@
  * on first use, so checks that need the same fact do not ask twice, and every
  * daemon call is bounded in time.
  */
+import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {MeshRepository, loadConfig, meshSettingsFileSchema, readJsonFile, type ConfigOverrides, type DaemonConfig, type MeshSettings} from '@wgmesh/core';
 import {IpcClient, type MeshShowView, type StatusView} from '@wgmesh/core/client';
@@ -56,6 +57,7 @@ export class DoctorContext {
   private readonly options: DoctorContextOptions;
   private configPromise: Promise<ConfigFacts> | undefined;
   private daemonPromise: Promise<DaemonFacts> | undefined;
+  private daemonPidPromise: Promise<number | undefined> | undefined;
   private meshesPromise: Promise<StoredMeshes> | undefined;
 
   constructor(options: DoctorContextOptions = {}) {
@@ -118,5 +120,20 @@ export class DoctorContext {
       }
     })();
     return this.daemonPromise;
+  }
+
+  /**
+   * The daemon's pid as this process sees it: the pid `status` gave, when
+   * /proc shows a `wgmesh daemon` there (a daemon in another pid namespace,
+   * e.g. a container, reports a pid that means another process here).
+   */
+  daemonPid(): Promise<number | undefined> {
+    this.daemonPidPromise ??= (async () => {
+      const daemon = await this.daemon();
+      if (!daemon.reachable) return undefined;
+      const argv = (await readFile(`/proc/${daemon.status.pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      return argv.includes('daemon') ? daemon.status.pid : undefined;
+    })();
+    return this.daemonPidPromise;
   }
 }

@@ -51,7 +51,10 @@ export async function wantedPorts(context: DoctorContext, config: DaemonConfig):
 /** Whether the running daemon holds the port: its own socket, or its mesh's WireGuard interface listening there. */
 async function heldByDaemon(context: DoctorContext, daemon: DaemonFacts, wanted: WantedPort, signal: AbortSignal): Promise<string | undefined> {
   if (!daemon.reachable) return undefined;
-  if (wanted.meshId === undefined) return (await processHoldsPort(daemon.status.pid, wanted.port, wanted.protocol)) ? `the wgmesh daemon (pid ${daemon.status.pid})` : undefined;
+  if (wanted.meshId === undefined) {
+    const pid = await context.daemonPid();
+    return pid !== undefined && (await processHoldsPort(pid, wanted.port, wanted.protocol)) ? `the wgmesh daemon (pid ${pid})` : undefined;
+  }
   const running = daemon.status.meshes.find((mesh) => mesh.meshId === wanted.meshId && mesh.interface !== '-');
   if (!running) return undefined;
   try {

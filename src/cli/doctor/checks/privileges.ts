@@ -23,9 +23,9 @@ export const privilegesCheck: DoctorCheck = {
   async run(context) {
     const driver = await kernelDriverConfig(context, NAME);
     if ('skipped' in driver) return driver.skipped;
-    const daemon = await context.daemon();
-    const daemonStatus = daemon.reachable ? await readFile(`/proc/${daemon.status.pid}/status`, 'utf8').catch(() => undefined) : undefined;
-    const [who, status] = daemonStatus !== undefined && daemon.reachable ? [`the daemon (pid ${daemon.status.pid})`, daemonStatus] : ['this user', await readFile('/proc/self/status', 'utf8')];
+    const pid = await context.daemonPid();
+    const daemonStatus = pid === undefined ? undefined : await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+    const [who, status] = daemonStatus !== undefined ? [`the daemon (pid ${pid})`, daemonStatus] : ['this user', await readFile('/proc/self/status', 'utf8')];
     const uid = effectiveUid(status);
     if (hasNetAdmin(status)) return ok(NAME, uid === 0 ? `${who} runs as root` : `${who} runs as uid ${uid ?? '?'} with CAP_NET_ADMIN`);
     return fail(
