@@ -93,16 +93,24 @@ export abstract class DaemonClientCommand extends WgmeshCommand {
   protected async call<M extends IpcMethod>(flags: {socket?: string; config?: string}, method: M, params: IpcMethods[M]['params']): Promise<IpcMethods[M]['result']> {
     const socketPath = await resolveSocketPath({socket: flags.socket, file: flags.config, env: process.env});
     const client = new IpcClient(socketPath);
-    let result: IpcMethods[M]['result'];
     try {
-      result = await client.call(method, params);
+      return await checkedCall(client, method, params);
     } finally {
       client.close();
     }
-    const problem = ipcResultProblem(method, result);
-    if (problem !== undefined) {
-      throw new IpcError(`the wgmesh daemon at ${socketPath} sent a ${method} result this CLI cannot read (${problem}); use the wgmesh CLI that came with the daemon`);
-    }
-    return result;
   }
+}
+
+/**
+ * Call the daemon on `client` and check the result against the method's
+ * result shape: whatever listens on the socket is untrusted.
+ * @throws IpcError when the result is not of the method's shape.
+ */
+export async function checkedCall<M extends IpcMethod>(client: IpcClient, method: M, params: IpcMethods[M]['params']): Promise<IpcMethods[M]['result']> {
+  const result = await client.call(method, params);
+  const problem = ipcResultProblem(method, result);
+  if (problem !== undefined) {
+    throw new IpcError(`the wgmesh daemon at ${client.socketPath} sent a ${method} result this CLI cannot read (${problem}); use the wgmesh CLI that came with the daemon`);
+  }
+  return result;
 }

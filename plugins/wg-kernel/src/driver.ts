@@ -166,7 +166,7 @@ interface ManagedInterface {
 const silentLogger: Logger = {debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger};
 
 /** The userspace implementation chosen by option, environment or default. */
-function chooseUserspace(options: KernelWgDriverOptions): UserspaceImplementation {
+export function chooseUserspace(options: Pick<KernelWgDriverOptions, 'userspaceImplementation' | 'env'>): UserspaceImplementation {
   const env = options.env ?? process.env;
   if (options.userspaceImplementation) return {command: options.userspaceImplementation, source: 'config'};
   const fromEnv = env.WG_USERSPACE_IMPLEMENTATION || env.WG_QUICK_USERSPACE_IMPLEMENTATION;

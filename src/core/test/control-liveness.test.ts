@@ -85,6 +85,31 @@ describe('liveness authentication', () => {
     expect(atA.checkAck(b.nodeId, now, undefined)).toBe(false);
   });
 
+  it("measures how far a sender's clock is behind from its authentic stamps, ignoring forged ones and clocks beyond the skew", () => {
+    const clock = new SimulatedClock(10_000_000);
+    const ids: NodeIdentity[] = [generateIdentity(), generateIdentity()];
+    const [a, b] = ids as [NodeIdentity, NodeIdentity];
+    const keys = new Map(ids.map((id) => [id.nodeId, id.wgPublicKey]));
+    const atB = new LivenessAuth({meshId: 'mesh-1', identity: b, clock, wgKeyOf: (id) => keys.get(id), windowMs: 2_000, maxClockSkewMs: 300_000, keyGraceMs: 20_000});
+    const key = a.sharedKey(b.wgPublicKey);
+    const send = (stamp: number, tag = tagWith(key, 'mesh-1', 'hb', a.nodeId, b.nodeId, stamp)) => atB.check('hb', a.nodeId, stamp, tag);
+    expect(atB.clockLagMs(a.nodeId)).toBeUndefined();
+    // A forged stamp says nothing about a's clock.
+    expect(send(clock.now() - 60_000, new Uint8Array(TAG_BYTES))).toBe('forged');
+    expect(atB.clockLagMs(a.nodeId)).toBeUndefined();
+    // a's clock 90 s behind: the first message took 30 ms, a later one 5 ms (the fastest delivery counts).
+    expect(send(clock.now() - 90_030)).toBe('fresh');
+    expect(atB.clockLagMs(a.nodeId)).toBe(90_030);
+    expect(send(clock.now() - 90_005)).toBe('fresh');
+    expect(atB.clockLagMs(a.nodeId)).toBe(90_005);
+    // A clock beyond maxClockSkew ahead is refused and not remembered.
+    const c = generateIdentity();
+    keys.set(c.nodeId, c.wgPublicKey);
+    const ahead = clock.now() + 400_000;
+    expect(atB.check('hb', c.nodeId, ahead, tagWith(c.sharedKey(b.wgPublicKey), 'mesh-1', 'hb', c.nodeId, b.nodeId, ahead))).toBe('stale');
+    expect(atB.clockLagMs(c.nodeId)).toBeUndefined();
+  });
+
   it('does not let spoofed heartbeats (no tag, a wrong tag, another pair tag) keep a crashed node alive', async () => {
     sim = new Simulation({peers: 8, seed: 91});
     await sim.start();

@@ -112,6 +112,7 @@ describe('ipcResultProblem', () => {
     expect(ipcResultProblem('mesh.list', STATUS.meshes)).toBeUndefined();
     expect(ipcResultProblem('mesh.list', [])).toBeUndefined();
     expect(ipcResultProblem('mesh.show', SHOW)).toBeUndefined();
+    expect(ipcResultProblem('mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], clockLagMs: -120_000}]})).toBeUndefined();
     expect(ipcResultProblem('node.set', {meshIds: ['m'], aliasLost: [{meshId: 'm', alias: 'a', owner: 'o', ownerAddress: 'fd00::2'}]})).toBeUndefined();
     expect(ipcResultProblem('service.delete', {meshIds: []})).toBeUndefined();
   });
@@ -127,6 +128,7 @@ describe('ipcResultProblem', () => {
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], services: {http: 80}}]}, 'nodes.0.services.http: expected a string'],
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], stats: {latestHandshakeMs: 'x', rxBytes: 1, txBytes: 2}}]}, 'nodes.0.stats.latestHandshakeMs: expected a number'],
     ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], receivedAt: '2026-12-04'}]}, 'nodes.0.receivedAt: expected a number'],
+    ['mesh.show', {...SHOW, nodes: [{...SHOW.nodes[0], clockLagMs: '2 min'}]}, 'nodes.0.clockLagMs: expected a number'],
     ['mesh.create', 'm', 'expected an object'],
     ['node.set', {meshIds: ['m']}, 'aliasLost: required'],
   ] as const)('refuses a %s result of the wrong shape (%j)', (method, result, problem) => {

@@ -151,6 +151,17 @@ export class LivenessAuth {
     return 'fresh';
   }
 
+  /**
+   * How far `id`'s clock reads behind this node's (ms; negative: ahead), from
+   * the stamps of its authentic liveness messages: the smallest (local time -
+   * stamp) seen, so it over-states the lag by the fastest delivery (a few ms
+   * on a network). Undefined before the first one, and for a clock more than
+   * `maxClockSkewMs` ahead (its messages are refused, not remembered).
+   */
+  clockLagMs(id: string): number | undefined {
+    return this.senders.get(id)?.offset;
+  }
+
   /** True when `tag` is `from`'s ack of this node's request stamped `stamp`. */
   checkAck(from: string, stamp: number, tag: Uint8Array | undefined): boolean {
     return tag !== undefined && this.verify('ack', from, this.deps.identity.nodeId, stamp, tag);

@@ -251,6 +251,11 @@ export class MeshControl {
     return this.reach.unreachable(id);
   }
 
+  /** How far member `id`'s clock reads behind this node's (ms; negative: ahead), when its liveness messages tell (see LivenessAuth.clockLagMs). */
+  clockLagMs(id: string): number | undefined {
+    return this.auth.clockLagMs(id);
+  }
+
   /** Members this node considers dead. */
   deadMembers(): string[] {
     return this.view.deadIds();

@@ -203,6 +203,13 @@ export interface NodeView {
    * that predate it.
    */
   unreachable?: boolean;
+  /**
+   * How far this node's clock reads behind the answering node's (ms;
+   * negative: ahead), from the stamps of its liveness messages (over-stated
+   * by the fastest delivery, a few ms). Absent until one arrived, for the
+   * answering node itself, and from daemons that predate it.
+   */
+  clockLagMs?: number;
 }
 
 /** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */

@@ -68,6 +68,7 @@ const meshShowNode = object<MeshShowNode>({
   stats: nullable(stats),
   receivedAt: nullable(number),
   unreachable: optional(boolean),
+  clockLagMs: optional(number),
   aliasOwner: nullable(text),
   aliasConflict: boolean,
   homePeer: nullable(text),

@@ -67,6 +67,11 @@ export interface MeshRuntimeDeps {
 /** The fields of its own record a node may change. */
 export type SelfPatch = Partial<Pick<NodeRecord, 'alias' | 'description' | 'services' | 'routes'>>;
 
+/** `{clockLagMs}` when the lag of a member's clock is known, else nothing (the field is absent). */
+function clockLag(lagMs: number | undefined): {clockLagMs?: number} {
+  return lagMs === undefined ? {} : {clockLagMs: Math.round(lagMs)};
+}
+
 /** One mesh on this node. */
 export class MeshRuntime {
   readonly settings: MeshSettings;
@@ -646,6 +651,7 @@ export class MeshRuntime {
         stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
         receivedAt: this.receivedAt.get(record.id) ?? null,
         unreachable: control?.unreachableFromHere(record.id) ?? false,
+        ...clockLag(control?.clockLagMs(record.id)),
       };
     });
     return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}, isolated: this.isolated()};
