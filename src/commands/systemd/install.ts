@@ -36,8 +36,8 @@ export default class SystemdInstall extends WgmeshCommand {
   ];
 
   static override flags = {
-    'dry-run': Flags.boolean({description: 'print the unit and what would be done; write nothing'}),
-    now: Flags.boolean({description: 'also enable the service and start it (systemctl enable --now wgmesh)'}),
+    'dry-run': Flags.boolean({description: 'print the unit and what would be done; write nothing', default: false}),
+    now: Flags.boolean({description: 'also enable the service and start it (systemctl enable --now wgmesh)', default: false}),
     'unit-dir': Flags.string({description: 'directory to write wgmesh.service to', default: DEFAULT_UNIT_DIR}),
   };
 
