@@ -6,11 +6,12 @@
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, stat, writeFile} from 'node:fs/promises';
+import {chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
-import {killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
+import {SystemdUnitError, renderUnit} from '../src/cli/systemd-unit.js';
+import {ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';
 
 const HAVE_SYSTEMD = !skipWithout('the systemd unit checks', commandAvailable('systemd-analyze', ['--version'], 'systemd'));
@@ -98,6 +99,34 @@ describe.skipIf(!HAVE_SYSTEMD)('wgmesh systemd install', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain(`unchanged ${result.unitPath}`);
     expect(again.stdout).toContain('next: ');
+  });
+
+  // Where systemd runs, --now would really enable and start a wgmesh service on the test host.
+  it.skipIf(existsSync('/run/systemd/system'))('refuses --now where systemd is not running, writing nothing', async () => {
+    const unitDir = join(sandbox.dir, 'units-now');
+    const result = await runCli(['systemd', 'install', '--now', '--unit-dir', unitDir], sandbox.env);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe("Error: --now starts the service, but systemd is not running on this host (no /run/systemd/system); install without --now, or run the daemon yourself with 'wgmesh daemon'");
+    expect(existsSync(unitDir)).toBe(false);
+  });
+
+  it('escapes node and script paths with spaces, % and $ so that systemd runs exactly those files, and refuses quotes', async () => {
+    const dir = join(sandbox.dir, 'odd dir %i $HOME');
+    await mkdir(dir, {recursive: true});
+    const node = join(dir, 'node');
+    await writeFile(node, '#!/bin/sh\n');
+    await chmod(node, 0o755);
+    const template = await readFile(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8');
+    const unit = renderUnit(template, {node, script: join(dir, 'run.js')});
+    const unitFile = join(sandbox.dir, 'odd', 'wgmesh.service');
+    await mkdir(join(sandbox.dir, 'odd'), {recursive: true});
+    await writeFile(unitFile, unit);
+    // verify checks that ExecStart's program exists: only the unquoted path of `node` does.
+    const verify = analyze(['verify', unitFile]);
+    expect(verify.stderr + verify.stdout).toBe('');
+    expect(verify.status).toBe(0);
+    expect(() => renderUnit(template, {node: '/opt/a"b/node', script: 'x'})).toThrow(/cannot name "\/opt\/a\\"b\/node" in a systemd unit/);
+    expect(() => renderUnit(template.replace(/^ExecStart=.*$/m, 'ExecStart=/usr/bin/wgmesh daemon'), {node, script: 'x'})).toThrow(SystemdUnitError);
   });
 
   it('explains itself in --help', async () => {

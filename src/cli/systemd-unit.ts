@@ -5,9 +5,9 @@
  * and the CLI script that ran the command, so the service runs exactly this
  * installation whatever the PATH of the service manager.
  */
+import {execFile} from 'node:child_process';
 import {access, chmod, constants, mkdir, readFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {execFile} from 'node:child_process';
 import {WgmeshError, writeFileAtomic} from '@wgmesh/core';
 
 /** The unit file inside the package. */
@@ -27,31 +27,38 @@ const SYSTEMCTL_TIMEOUT_MS = 60_000;
 
 /** Installing the unit failed; the message says why and what to do. */
 export class SystemdUnitError extends WgmeshError {
-  constructor(code: 'NOT_ROOT' | 'UNIT_TEMPLATE' | 'SYSTEMCTL', message: string) {
+  constructor(code: 'NOT_ROOT' | 'UNIT_TEMPLATE' | 'UNIT_PATH' | 'SYSTEMCTL', message: string) {
     super(code, message);
   }
 }
 
 /**
- * One word of an ExecStart command line, quoted for systemd where needed
- * (systemd expands `%` specifiers and `$` variables, and splits on spaces).
+ * One word of an ExecStart command line as systemd reads it back: `%` starts a
+ * specifier everywhere, `$` a variable in arguments (not in the program's
+ * path), and spaces split words unless quoted.
+ * @throws SystemdUnitError for quotes, backslashes and control characters, which a path of an installation does not need.
  */
-export function quoteExecArg(word: string): string {
-  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) return word;
-  return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
+export function execWord(word: string, position: 'program' | 'argument'): string {
+  // eslint-disable-next-line no-control-regex
+  if (/["'\\\u0000-\u001f\u007f]/.test(word)) {
+    throw new SystemdUnitError('UNIT_PATH', `cannot name ${JSON.stringify(word)} in a systemd unit: it has quotes, backslashes or control characters; install node and wgmesh under a plainer path`);
+  }
+  let escaped = word.replace(/%/g, '%%');
+  if (position === 'argument') escaped = escaped.replace(/\$/g, '$$$$');
+  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
 }
 
 /**
  * The unit text with ExecStart running `node script` instead of the template's
  * program; the rest of the command line (`daemon` and its flags) is kept.
- * @throws SystemdUnitError when the template has no ExecStart of the expected program.
+ * @throws SystemdUnitError when the template has no ExecStart of the expected program, or a path cannot be written in a unit.
  */
 export function renderUnit(template: string, command: {node: string; script: string}): string {
   const prefix = `ExecStart=${TEMPLATE_PROGRAM} `;
   const lines = template.split('\n');
   const index = lines.findIndex((line) => line.startsWith(prefix));
   if (index === -1) throw new SystemdUnitError('UNIT_TEMPLATE', `the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
-  lines[index] = `ExecStart=${quoteExecArg(command.node)} ${quoteExecArg(command.script)} ${lines[index]!.slice(prefix.length)}`;
+  lines[index] = `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`;
   return lines.join('\n');
 }
 
