@@ -24,8 +24,9 @@ const HAVE_SYSTEMD = !skipWithout('the installed unit check', commandAvailable('
 const BUNDLED = ['@wgmesh/core', '@wgmesh/store-automerge', '@wgmesh/store-twophase', '@wgmesh/transport-grpc', '@wgmesh/wg-kernel', '@wgmesh/wg-stub'];
 /** Development-only paths of ours that must not be in the tarball (third-party packages ship what they ship). */
 const DEV_ONLY = [
-  // sources, tests, benchmarks, build scripts
+  // sources, tests, benchmarks, build scripts, the development entry point
   /^(src|test|bench|scripts|\.ci)\//,
+  /^bin\/dev\.js$/,
   /^node_modules\/@wgmesh\/[^/]+\/(src|test)\//,
   // source maps (they point at sources that are not shipped)
   /^(dist|node_modules\/@wgmesh\/[^/]+\/dist)\/.*\.map$/,
