@@ -8,14 +8,16 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {SystemdUnitError, renderUnit} from '../src/cli/systemd-unit.js';
-import {ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
+import {BIN, ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';
 
 const HAVE_SYSTEMD = !skipWithout('the systemd unit checks', commandAvailable('systemd-analyze', ['--version'], 'systemd'));
 const HAVE_NOTIFY = !skipWithout('the readiness test', commandAvailable('systemd-notify', ['--version'], 'systemd'));
+const HAVE_NETNS = !skipWithout('the capability test (the daemon with the unit\'s capabilities only, real WireGuard in a namespace)', netnsAvailable());
+const HAVE_SETPRIV = !skipWithout('the capability test', commandAvailable('setpriv', ['--version'], 'util-linux'));
 const HAVE_PYTHON = !skipWithout('the readiness test (its stand-in service manager)', commandAvailable('python3', ['--version'], 'python3'));
 
 /** A stand-in for systemd's notify socket: prints each datagram it gets as one JSON string per line. */
@@ -169,4 +171,43 @@ describe.skipIf(!HAVE_NOTIFY || !HAVE_PYTHON)('readiness under a Type=notify uni
     expect(list.code, list.stderr).toBe(0);
     expect(await daemon.stop()).toBe(0);
   });
+});
+
+describe.skipIf(!HAVE_NETNS || !HAVE_SETPRIV)('the unit\'s capabilities', () => {
+  it('are enough for the kernel driver: a root daemon limited to them brings a mesh up and down in a namespace', async () => {
+    const template = await readFile(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8');
+    const capabilities = /^CapabilityBoundingSet=(.+)$/m.exec(template)![1]!.split(' ');
+    const bits = {CAP_NET_BIND_SERVICE: 10, CAP_NET_ADMIN: 12} as Record<string, number>;
+    const mask = capabilities.reduce((sum, name) => sum | (1n << BigInt(bits[name] ?? -1)), 0n);
+    const lab = await createNetnsLab({hosts: 1, namePrefix: 'wgmcap'});
+    try {
+      const host = lab.hosts[0]!;
+      const dataDir = join(sandbox.dir, 'caps');
+      const socket = join(sandbox.dir, 'caps.sock');
+      const bounding = ['-all', ...capabilities.map((name) => `+${name.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
+      const daemon = lab.spawn(host, 'setpriv', [`--bounding-set=${bounding}`, '--inh-caps=-all', process.execPath, BIN, 'daemon', '--wg', 'kernel', '--data-dir', dataDir, '--socket', socket], {env: sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});
+      let logs = '';
+      daemon.stdout!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
+      daemon.stderr!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
+      const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+      await waitFor(() => logs.includes('daemon ready') || daemon.exitCode !== null, 20_000, `the daemon to be ready (it logged:\n${logs})`);
+      expect(daemon.exitCode, logs).toBeNull();
+      const status = await readFile(`/proc/${daemon.pid}/status`, 'utf8');
+      expect(BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`)).toBe(mask);
+
+      const created = await lab.exec(host, process.execPath, [BIN, 'mesh', 'create', '--endpoint', host.address, '--json', '--socket', socket], {timeoutMs: 20_000});
+      const {meshId} = JSON.parse(created.stdout) as {meshId: string};
+      const [mesh] = JSON.parse((await lab.exec(host, process.execPath, [BIN, 'mesh', 'list', '--json', '--socket', socket])).stdout) as Array<{meshId: string; interface: string; prefix: string}>;
+      expect(mesh?.meshId).toBe(meshId);
+      const addresses = (await lab.exec(host, 'ip', ['-6', '-br', 'addr', 'show', 'dev', mesh!.interface])).stdout;
+      expect(addresses).toContain(mesh!.prefix.replace(/::\/64$/, ':'));
+      expect(logs).not.toMatch(/"level":(50|60)/);
+
+      daemon.kill('SIGTERM');
+      expect(await exited, logs).toBe(0);
+      await expect(lab.exec(host, 'ip', ['link', 'show', 'dev', mesh!.interface])).rejects.toThrow();
+    } finally {
+      await lab.cleanup();
+    }
+  }, 60_000);
 });
