@@ -14,6 +14,10 @@ import {createRequire} from 'node:module';
 import {fileURLToPath} from 'node:url';
 import {deferOclifDependencies, fastStartOptions} from '../dist/cli/fast-start.js';
 
+// Plugins, linked ones included, run their compiled JavaScript: oclif's
+// TypeScript lookup for linked plugins only adds a warning on every command.
+(globalThis.oclif ??= {}).enableAutoTranspile = false;
+
 const argv = process.argv.slice(2);
 const loadOptions = fastStartOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
 if (loadOptions !== undefined) deferOclifDependencies();

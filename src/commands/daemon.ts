@@ -17,6 +17,7 @@ import {join} from 'node:path';
 import {loadBackendRegistry} from '../cli/backends.js';
 import {WgmeshCommand} from '../cli/base-command.js';
 import {createBackends} from '../cli/create-backends.js';
+import {notifySystemdReady} from '../cli/systemd-notify.js';
 
 /** `wgmesh daemon`: the foreground process that runs this node's meshes. */
 export default class DaemonCommand extends WgmeshCommand {
@@ -113,6 +114,8 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       await ipc.start();
       await daemon.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');
+      const notified = await notifySystemdReady({env: process.env, pid: process.pid, status: `ready; socket ${config.socket}`});
+      if (notified.status === 'failed') logger.error(`could not tell systemd that the daemon is ready (${notified.problem}); a Type=notify unit will report the start as timed out`);
     } catch (error) {
       await shutdown();
       throw error;

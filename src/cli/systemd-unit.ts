@@ -1,0 +1,116 @@
+/**
+ * The systemd unit shipped in the package (`systemd/wgmesh.service`) and how
+ * `wgmesh systemd install` puts it in place: the shipped file names the CLI
+ * where `npm install -g` puts it by default; the installed copy names the node
+ * and the CLI script that ran the command, so the service runs exactly this
+ * installation whatever the PATH of the service manager.
+ */
+import {execFile} from 'node:child_process';
+import {access, chmod, constants, mkdir, readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import {WgmeshError, writeFileAtomic} from '@wgmesh/core';
+
+/** The unit file inside the package. */
+export const UNIT_TEMPLATE_PATH = join('systemd', 'wgmesh.service');
+
+/** The unit's name. */
+export const UNIT_NAME = 'wgmesh.service';
+
+/** Where units written by the administrator live. */
+export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
+
+/** The program the shipped unit's ExecStart names. */
+const TEMPLATE_PROGRAM = '/usr/local/bin/wgmesh';
+
+/** How long one `systemctl` call may take. */
+const SYSTEMCTL_TIMEOUT_MS = 60_000;
+
+/** Installing the unit failed; the message says why and what to do. */
+export class SystemdUnitError extends WgmeshError {
+  constructor(code: 'NOT_ROOT' | 'UNIT_TEMPLATE' | 'UNIT_PATH' | 'SYSTEMCTL', message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * One word of an ExecStart command line as systemd reads it back: `%` starts a
+ * specifier everywhere, `$` a variable in arguments (not in the program's
+ * path), and spaces split words unless quoted.
+ * @throws SystemdUnitError for quotes, backslashes and control characters, which a path of an installation does not need.
+ */
+export function execWord(word: string, position: 'program' | 'argument'): string {
+  // eslint-disable-next-line no-control-regex
+  if (/["'\\\u0000-\u001f\u007f]/.test(word)) {
+    throw new SystemdUnitError('UNIT_PATH', `cannot name ${JSON.stringify(word)} in a systemd unit: it has quotes, backslashes or control characters; install node and wgmesh under a plainer path`);
+  }
+  let escaped = word.replace(/%/g, '%%');
+  if (position === 'argument') escaped = escaped.replace(/\$/g, '$$$$');
+  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
+}
+
+/**
+ * The unit text with ExecStart running `node script` instead of the template's
+ * program; the rest of the command line (`daemon` and its flags) is kept.
+ * @throws SystemdUnitError when the template has no ExecStart of the expected program, or a path cannot be written in a unit.
+ */
+export function renderUnit(template: string, command: {node: string; script: string}): string {
+  const prefix = `ExecStart=${TEMPLATE_PROGRAM} `;
+  const lines = template.split('\n');
+  const index = lines.findIndex((line) => line.startsWith(prefix));
+  if (index === -1) throw new SystemdUnitError('UNIT_TEMPLATE', `the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
+  lines[index] = `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`;
+  return lines.join('\n');
+}
+
+/** Read the shipped unit from the package at `packageRoot` and render it for `command`. */
+export async function unitForInstallation(packageRoot: string, command: {node: string; script: string}): Promise<string> {
+  const template = await readFile(join(packageRoot, UNIT_TEMPLATE_PATH), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new SystemdUnitError('UNIT_TEMPLATE', `cannot read the unit file shipped with wgmesh (${join(packageRoot, UNIT_TEMPLATE_PATH)}: ${error.code ?? error.message}); reinstall wgmesh`);
+  });
+  return renderUnit(template, command);
+}
+
+/** Whether the file at `path` holds exactly `text`. */
+async function sameContent(path: string, text: string): Promise<boolean | undefined> {
+  try {
+    return (await readFile(path, 'utf8')) === text;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** What writing the unit did to the file. */
+export type UnitFileChange = 'created' | 'replaced' | 'unchanged';
+
+/** Write `text` as `dir`/wgmesh.service (mode 0644, atomically). */
+export async function writeUnit(dir: string, text: string): Promise<{path: string; change: UnitFileChange}> {
+  const path = join(dir, UNIT_NAME);
+  const same = await sameContent(path, text);
+  if (same === true) return {path, change: 'unchanged'};
+  await mkdir(dir, {recursive: true, mode: 0o755});
+  await writeFileAtomic(path, text, 0o644);
+  await chmod(path, 0o644);
+  return {path, change: same === undefined ? 'created' : 'replaced'};
+}
+
+/** Whether systemd manages this host (its runtime directory exists: the test `sd_booted()` makes). */
+export async function systemdRunning(): Promise<boolean> {
+  return access('/run/systemd/system', constants.F_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Run `systemctl ...args`.
+ * @throws SystemdUnitError with systemctl's own message when it fails.
+ */
+export function systemctl(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('systemctl', args, {timeout: SYSTEMCTL_TIMEOUT_MS}, (error, _stdout, stderr) => {
+      if (error === null) resolve();
+      else reject(new SystemdUnitError('SYSTEMCTL', `systemctl ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
+    });
+  });
+}
