@@ -72,6 +72,7 @@ describe('defaults', () => {
         advertiseRoute: false,
         advertiseDefaults: false,
         keepAliveWg: 0,
+        clientKeepAliveWg: 25,
         preUp: [],
         postUp: [],
         preDown: [],
@@ -136,6 +137,7 @@ baseConfiguration:
   advertiseRoute: true
   advertiseDefaults: true
   keepAliveWg: 25
+  clientKeepAliveWg: 10
   preUp: ["echo pre-up"]
   postUp: ["echo up", "echo up again"]
   preDown: ["echo pre-down"]
@@ -172,6 +174,7 @@ baseConfiguration:
       advertiseRoute: true,
       advertiseDefaults: true,
       keepAliveWg: 25,
+      clientKeepAliveWg: 10,
       preUp: ['echo pre-up'],
       postUp: ['echo up', 'echo up again'],
       preDown: ['echo pre-down'],

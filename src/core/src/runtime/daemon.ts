@@ -44,7 +44,10 @@ export interface BaseMeshSettings {
   publicEndpoint?: string | null | undefined;
   advertiseRoute: boolean;
   advertiseDefaults: boolean;
+  /** Persistent keepalive (seconds) of the meshes this node is a peer in. */
   keepAliveWg: number;
+  /** Persistent keepalive (seconds) of the meshes this node is a client in. */
+  clientKeepAliveWg: number;
   preUp: string[];
   postUp: string[];
   preDown: string[];
@@ -86,6 +89,11 @@ const START_WAIT_MS = 5_000;
 /** First and longest wait before a refetch of a lost mesh state tries the saved member endpoints again. */
 const REFETCH_RETRY_MIN_MS = 1_000;
 const REFETCH_RETRY_MAX_MS = 30_000;
+
+/** The persistent keepalive of a mesh joined or created in `role` when the user gave none. */
+function defaultKeepalive(base: BaseMeshSettings, role: Role): number {
+  return role === 'client' ? base.clientKeepAliveWg : base.keepAliveWg;
+}
 
 /** Something wrong with a running mesh that `status` and `mesh list` show until it is resolved. */
 interface MeshProblem {
@@ -245,6 +253,7 @@ export class Daemon {
     }
     const runtime = this.openRuntime(settings, store);
     await runtime.restoreAliasClaims();
+    await runtime.restoreLearnedEndpoints();
     await this.admin.refresh(meshId);
     this.meshes.set(meshId, runtime);
     if (problems.length > 0) this.problems.set(meshId, problems);
@@ -337,7 +346,7 @@ export class Daemon {
       role: own.role,
       listenPort: wireguard?.port ?? 0,
       endpointHost: control?.host ?? wireguard?.host ?? null,
-      keepaliveSeconds: base.keepAliveWg,
+      keepaliveSeconds: defaultKeepalive(base, own.role),
       advertiseRoutes: base.advertiseRoute,
       advertiseDefault: base.advertiseDefaults,
       addressCounter: own.addressCounter,
@@ -464,7 +473,7 @@ export class Daemon {
       role,
       listenPort: input.port ?? 0,
       endpointHost,
-      keepaliveSeconds: input.keepalive ?? base.keepAliveWg,
+      keepaliveSeconds: input.keepalive ?? defaultKeepalive(base, role),
       // Flags only switch these on; the configured default applies otherwise
       // (the original always overrode the file with the flags' false, B-18).
       advertiseRoutes: input.advertiseRoutes ?? base.advertiseRoute,

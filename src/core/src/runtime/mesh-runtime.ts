@@ -21,6 +21,7 @@ import type {NodeRecord, VerifiedEntry} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
 import {runHooks, type HookStage} from './hooks.js';
+import {learnedEndpoints, withLearnedEndpoints, type LearnedEndpoints} from './learned-endpoints.js';
 import type {MeshRepository} from './mesh-repository.js';
 import type {MeshSettings} from './mesh-settings.js';
 import {planWireGuard, type WgPlan} from './wg-plan.js';
@@ -128,6 +129,8 @@ export class MeshRuntime {
    * reconciled meanwhile: every call would fail the same way.
    */
   private interfaceFailure: string | undefined;
+  /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
+  private learned: LearnedEndpoints = new Map();
 
   constructor(deps: MeshRuntimeDeps) {
     this.deps = deps;
@@ -329,6 +332,37 @@ export class MeshRuntime {
     this.aliasClaims.adopt(saved ?? trusted(), records);
   }
 
+  /**
+   * Take the endpoints saved at the last clean stop (call before {@link up}).
+   * An unreadable file is logged and ignored: they are a hint only.
+   */
+  async restoreLearnedEndpoints(): Promise<void> {
+    try {
+      this.learned = (await this.deps.repository.takeLearnedEndpoints(this.meshId)) ?? new Map();
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'saved WireGuard endpoints of clients unreadable; the clients are reached once they send again');
+    }
+  }
+
+  /**
+   * Save the endpoints WireGuard learned for the peers that advertise none
+   * (clients homed here), so the next start can send them a handshake at
+   * once. Best effort: a failure is logged.
+   */
+  private async saveLearnedEndpoints(): Promise<void> {
+    const self = this.self();
+    if (!self || !this.interfaceUp) return;
+    const desired = this.plan(self).peers;
+    if (!desired.some((peer) => peer.endpoint === null)) return;
+    try {
+      const stats = await this.deps.driver.stats(this.settings.interfaceName);
+      const entries = learnedEndpoints(desired, stats);
+      if (entries.length > 0) await this.deps.repository.saveLearnedEndpoints(this.meshId, entries);
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not save the WireGuard endpoints of clients; after the restart they are reached once they send again');
+    }
+  }
+
   /** Write this node's signed tombstone (leaving). */
   tombstone(): void {
     const {identity, clock, settings} = this.deps;
@@ -513,7 +547,9 @@ export class MeshRuntime {
     // First, so a failure below (say, a clash with an operator's route) does not leave it off; it never throws.
     if (plan.forwarding) await this.ensureForwarding();
     await this.applyChanged('addresses', plan.addresses, () => driver.setAddresses(name, plan.addresses));
-    await this.applyChanged('peers', plan.peers, () => driver.applyPeers(name, plan.peers));
+    const peers = this.learned.size > 0 ? withLearnedEndpoints(plan.peers, this.learned) : plan.peers;
+    await this.applyChanged('peers', peers, () => driver.applyPeers(name, peers));
+    this.learned = new Map();
     // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
     // with no await in between (applyChanged calls the driver synchronously): a route moving to another
     // mesh is then never put back by a stale plan (the driver applies the route changes of all
@@ -665,6 +701,7 @@ export class MeshRuntime {
     this.reconcileTimer = undefined;
     await this.reconciling?.catch(() => undefined);
     if (options.save) await this.save();
+    if (options.save && options.removeInterface) await this.saveLearnedEndpoints();
     // Also when not saving: a save still writing could otherwise recreate a mesh directory about to be removed.
     await this.saving.catch(() => undefined);
     if (options.removeInterface) {
