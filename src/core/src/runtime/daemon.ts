@@ -691,7 +691,9 @@ export class Daemon {
         if (!runtime || !control) throw new UnknownMeshError(meshId);
         if (runtime.gate.admits(peer.nodeId) || runtime.gate.introduces(payload, peer.nodeId)) {
           runtime.inbound.messages++;
-          return control.handleMessage(payload, peer);
+          const reply = await control.handleMessage(payload, peer);
+          await runtime.settleNewKeys();
+          return reply;
         }
         return encodeControlReply(this.answerStranger(runtime, payload, peer));
       },

@@ -37,6 +37,13 @@ import {planWireGuard, type WgPlan} from './wg-plan.js';
  */
 export const SAVE_DELAY_MS = 5_000;
 
+/**
+ * Longest a reply to another member waits for WireGuard to take a key it
+ * brought (see {@link MeshRuntime.settleNewKeys}); far below the transport's
+ * request timeout, so a slow driver delays the reply but never fails it.
+ */
+export const NEW_KEY_SETTLE_MS = 1_000;
+
 /** Everything a MeshRuntime needs. */
 export interface MeshRuntimeDeps {
   settings: MeshSettings;
@@ -129,6 +136,8 @@ export class MeshRuntime {
    * reconciled meanwhile: every call would fail the same way.
    */
   private interfaceFailure: string | undefined;
+  /** Set when a change brought a member's record with a WireGuard key not held for it before (see {@link settleNewKeys}). */
+  private newKeys = false;
   /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
   private learned: LearnedEndpoints = new Map();
 
@@ -146,6 +155,9 @@ export class MeshRuntime {
           this.expel(`an admin revoked this node from mesh ${this.meshId}${change.current.value.reason ? ` (${change.current.value.reason})` : ''}`);
         }
         if (change.current.value.kind === 'record') {
+          const before = change.previous?.value;
+          const newKey = before?.kind !== 'record' || before.wgPublicKey !== change.current.value.wgPublicKey;
+          if (newKey && change.id !== deps.identity.nodeId) this.newKeys = true;
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
         } else {
@@ -509,6 +521,25 @@ export class MeshRuntime {
       }
     })();
     return this.reconciling;
+  }
+
+  /**
+   * When changes merged since the last call brought a WireGuard key this
+   * node did not hold for a member (a new member, a rejoin, a rotation),
+   * reconcile now, waiting at most {@link NEW_KEY_SETTLE_MS}. The daemon
+   * calls it before it answers another member's message: a node that has just
+   * announced itself starts its handshakes as soon as the announcement is
+   * answered, and a handshake that arrives before its key is configured is
+   * dropped and retried by WireGuard only after 5 s. Never throws.
+   */
+  async settleNewKeys(): Promise<void> {
+    if (!this.newKeys || this.closed) return;
+    this.newKeys = false;
+    let timer: TimerHandle | undefined;
+    const bound = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, NEW_KEY_SETTLE_MS)));
+    const applied = this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
+    await Promise.race([applied, bound]);
+    timer?.cancel();
   }
 
   /** The routes to other meshes this mesh carries now. */
