@@ -259,10 +259,25 @@ export class Daemon {
     if (problems.length > 0) this.problems.set(meshId, problems);
     await runtime.up();
     this.startControl(runtime);
+    this.syncAtStart(runtime);
     this.routing.update();
     if (problems.some((problem) => problem.untilRefetched)) void this.refetch(runtime);
     else await this.saveSeeds(runtime);
     logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
+  }
+
+  /**
+   * Start one anti-entropy round with a live peer of a restored mesh now,
+   * without waiting for it: a member that declared this node dead while it
+   * was down (and so removed its WireGuard peer) learns it is back from the
+   * refutation this round brings about, within a round trip instead of at
+   * the next periodic round. Best effort.
+   */
+  private syncAtStart(runtime: MeshRuntime): void {
+    const selfId = this.deps.identity.nodeId;
+    const partner = runtime.liveRecords().find((record) => record.id !== selfId && record.role === 'peer' && record.controlEndpoint !== null);
+    if (!partner) return;
+    runtime.controlPlane?.syncWith(partner.id).catch((error: unknown) => this.deps.logger.debug({err: error, meshId: runtime.meshId, partner: partner.id}, 'anti-entropy round at start failed'));
   }
 
   /**

@@ -138,6 +138,8 @@ export class MeshRuntime {
   private interfaceFailure: string | undefined;
   /** Set when a change brought a member's record with a WireGuard key not held for it before (see {@link settleNewKeys}). */
   private newKeys = false;
+  /** The reconciliation that configures the keys last noted by {@link newKeys}, while it runs: every reply waits for it. */
+  private settling: Promise<void> | undefined;
   /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
   private learned: LearnedEndpoints = new Map();
 
@@ -526,19 +528,28 @@ export class MeshRuntime {
   /**
    * When changes merged since the last call brought a WireGuard key this
    * node did not hold for a member (a new member, a rejoin, a rotation),
-   * reconcile now, waiting at most {@link NEW_KEY_SETTLE_MS}. The daemon
+   * reconcile now; wait for that reconciliation (also when another caller
+   * started it), at most {@link NEW_KEY_SETTLE_MS}. The daemon
    * calls it before it answers another member's message: a node that has just
    * announced itself starts its handshakes as soon as the announcement is
    * answered, and a handshake that arrives before its key is configured is
    * dropped and retried by WireGuard only after 5 s. Never throws.
    */
   async settleNewKeys(): Promise<void> {
-    if (!this.newKeys || this.closed) return;
-    this.newKeys = false;
+    if (this.closed) return;
+    if (this.newKeys) {
+      this.newKeys = false;
+      const settling: Promise<void> = this.reconcile()
+        .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'))
+        .finally(() => {
+          if (this.settling === settling) this.settling = undefined;
+        });
+      this.settling = settling;
+    }
+    if (this.settling === undefined) return;
     let timer: TimerHandle | undefined;
     const bound = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, NEW_KEY_SETTLE_MS)));
-    const applied = this.reconcile().catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'));
-    await Promise.race([applied, bound]);
+    await Promise.race([this.settling, bound]);
     timer?.cancel();
   }
 
