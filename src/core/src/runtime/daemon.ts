@@ -405,7 +405,9 @@ export class Daemon {
     const {base} = this.deps;
     const differ: string[] = [];
     if (settings.role === 'peer' && base.publicEndpoint && base.publicEndpoint !== settings.endpointHost) differ.push(`publicEndpoint (mesh: --endpoint ${settings.endpointHost ?? 'none'})`);
-    if (base.keepAliveWg !== settings.keepaliveSeconds) differ.push(`keepAliveWg (mesh: --keepalive ${settings.keepaliveSeconds})`);
+    if (defaultKeepalive(base, settings.role) !== settings.keepaliveSeconds) {
+      differ.push(`${settings.role === 'client' ? 'clientKeepAliveWg' : 'keepAliveWg'} (mesh: --keepalive ${settings.keepaliveSeconds})`);
+    }
     if (base.advertiseRoute !== settings.advertiseRoutes) differ.push(`advertiseRoute (mesh: --${settings.advertiseRoutes ? '' : 'no-'}advertise-routes)`);
     if (base.advertiseDefaults !== settings.advertiseDefault) differ.push(`advertiseDefaults (mesh: --${settings.advertiseDefault ? '' : 'no-'}advertise-default)`);
     if (differ.length === 0) return;
