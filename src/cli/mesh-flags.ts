@@ -7,7 +7,11 @@ export const meshSettingsFlags = {
   port: Flags.integer({description: 'WireGuard listen port (0: let the system pick one)', min: 0, max: 65535}),
   endpoint: Flags.string({description: 'host name or IP other nodes use to reach this node (no port) [default: publicEndpoint, else discovered]'}),
   role: Flags.string({description: 'role of this node in the mesh', options: ['peer', 'client']}),
-  keepalive: Flags.integer({description: 'WireGuard persistent keepalive in seconds (0: off)', min: 0, max: 65535}),
+  keepalive: Flags.integer({
+    description: 'WireGuard persistent keepalive in seconds (0: off; default baseConfiguration.keepAliveWg for a peer, 0 unless set, and baseConfiguration.clientKeepAliveWg for a client, 25 unless set)',
+    min: 0,
+    max: 65535,
+  }),
   'advertise-routes': Flags.boolean({description: "advertise this mesh's prefix and learned routes into this node's other meshes"}),
   'advertise-default': Flags.boolean({description: 'advertise a default route (::/0) into this mesh: this node is an exit (needs --advertise-routes)'}),
 };

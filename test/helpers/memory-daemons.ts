@@ -51,7 +51,7 @@ export class MemoryFleet {
         transport: this.network.transport(endpoint, identity.nodeId),
         control: FAST_CONTROL,
         backendNames: {store: 'twophase', transport: 'memory', wg: 'stub'},
-        base: {role: 'peer', ipDiscovery: 'outgoing', publicEndpoint: name, advertiseRoute: false, advertiseDefaults: false, keepAliveWg: 0, preUp: [], postUp: [], preDown: [], postDown: []},
+        base: {role: 'peer', ipDiscovery: 'outgoing', publicEndpoint: name, advertiseRoute: false, advertiseDefaults: false, keepAliveWg: 0, clientKeepAliveWg: 25, preUp: [], postUp: [], preDown: [], postDown: []},
         controlPort: 4000,
         gcHorizonMs: 24 * 3600_000,
         maxClockSkewMs: 300_000,

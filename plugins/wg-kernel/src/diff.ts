@@ -20,7 +20,9 @@ export type PeerChange =
       keepaliveSeconds?: number;
       /**
        * Start a handshake as soon as the peer is added (`add` only): it takes
-       * over a session another peer had (see {@link planPeers}).
+       * over a session another peer had, or the interface is new and the
+       * peer still holds a session with the device it replaced (see
+       * {@link planPeers}).
        */
       handshakeNow?: boolean;
     };
@@ -51,11 +53,18 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * current one, so the traffic that flowed stops only for a handshake, not
  * until the next packet's handshake attempt and its 5 s retry.
  *
+ * On a `fresh` interface (just created: a daemon's start, a join, a rebuilt
+ * userspace process) every peer added with an endpoint starts a handshake at
+ * once: the members still hold a session with the device that was there
+ * before and would send into it until their own timers give up (up to 15 s),
+ * and a client's home peer learns the client's endpoint only from it.
+ *
  * @param actual peers as `wg show dump` lists them
  * @param desired canonical desired peers (allowed IPs sorted)
  * @param lastDesired endpoint last desired per peer key, from earlier applies
+ * @param fresh the interface was created since its last apply of peers
  */
-export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerConfig[], lastDesired: ReadonlyMap<string, string | null>): PeerChange[] {
+export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerConfig[], lastDesired: ReadonlyMap<string, string | null>, fresh = false): PeerChange[] {
   const current = new Map(actual.map((peer) => [peer.publicKey, peer]));
   const wanted = new Set(desired.map((peer) => peer.publicKey));
   const removed = actual.filter((peer) => !wanted.has(peer.publicKey));
@@ -74,7 +83,7 @@ export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerC
         ...(endpoint === null ? {} : {endpoint}),
         allowedIps: [...peer.allowedIps],
         ...(keepalive > 0 ? {keepaliveSeconds: keepalive} : {}),
-        ...(replaced && endpoint !== null ? {handshakeNow: true} : {}),
+        ...((replaced || fresh) && endpoint !== null ? {handshakeNow: true} : {}),
       });
       continue;
     }

@@ -149,6 +149,8 @@ interface ManagedInterface {
   process?: Supervised | undefined;
   /** The endpoint last desired for each peer (see `planPeers`: roamed endpoints are kept). */
   endpoints: Map<string, string | null>;
+  /** True from the creation of the device until an apply added peers to it (see `planPeers`: they start handshakes at once). */
+  fresh: boolean;
   /** The last desired state, re-applied when a crashed userspace process is restarted. */
   peers?: WgPeerConfig[];
   addresses?: string[];
@@ -451,12 +453,14 @@ export class KernelWgDriver implements WgDriver {
         listenPort,
         implementation: link?.kind === 'wireguard' ? 'kernel' : 'userspace',
         endpoints: new Map(),
+        fresh: false,
       };
       if (created) {
         managed.implementation = created.implementation;
         managed.process = created.process;
-        // A new device has no peers: every endpoint will be set afresh.
+        // A new device has no peers: every endpoint will be set afresh, and every peer with one is sent a handshake.
         managed.endpoints = new Map();
+        managed.fresh = true;
       } else if (link?.kind === 'tun' && !managed.process?.running) {
         managed.process = await this.adopt(name);
       }
@@ -733,7 +737,7 @@ export class KernelWgDriver implements WgDriver {
   private async applyPeersNow(managed: ManagedInterface, desired: WgPeerConfig[], signal?: AbortSignal): Promise<void> {
     const {name} = managed;
     const dump = await this.dump(name, signal);
-    const changes = planPeers(dump.peers, desired, managed.endpoints);
+    const changes = planPeers(dump.peers, desired, managed.endpoints, managed.fresh);
     const failed = new Map<string, string>();
     const apply = (batch: readonly PeerChange[]): Promise<unknown> => this.wg(name, ['set', name, ...peerChangeArgs(batch)], {signal, env: WG_SET_ENV});
     for (const batch of chunks(changes, PEERS_PER_COMMAND)) {
@@ -758,6 +762,7 @@ export class KernelWgDriver implements WgDriver {
     for (const key of failed.keys()) if (managed.endpoints.has(key)) endpoints.set(key, managed.endpoints.get(key) ?? null);
     managed.endpoints = endpoints;
     managed.peers = desired;
+    if (changes.some((change) => change.kind === 'add' && !failed.has(change.publicKey))) managed.fresh = false;
     if (changes.length > 0) {
       const count = (kind: string): number => changes.filter((change) => change.kind === kind).length;
       this.logger.debug({interface: name, added: count('add'), updated: count('update'), removed: count('remove'), failed: failed.size}, 'WireGuard peers applied');

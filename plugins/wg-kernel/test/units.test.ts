@@ -119,6 +119,17 @@ describe('planPeers', () => {
     ]);
   });
 
+  it('on a fresh interface starts a handshake with every peer added with an endpoint, and with none added without one', () => {
+    const changes = planPeers([], [desired(K1), desired(K2, {endpoint: null, allowedIps: ['fd00::3/128']}), desired(K3, {allowedIps: ['fd00::4/128'], keepaliveSeconds: 25})], new Map(), true);
+    expect(changes).toEqual([
+      {kind: 'add', publicKey: K1, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], handshakeNow: true},
+      {kind: 'add', publicKey: K2, allowedIps: ['fd00::3/128']},
+      {kind: 'add', publicKey: K3, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::4/128'], keepaliveSeconds: 25, handshakeNow: true},
+    ]);
+    // The keepalive that starts the handshake is turned off again only where the peer has none of its own.
+    expect(keepaliveResetArgs(changes)).toEqual(['peer', K1, 'persistent-keepalive', 'off']);
+  });
+
   it('turns keepalive off with "off" and clears allowed IPs with an empty list', () => {
     const changes = planPeers([dumpPeer(K1, {keepaliveSeconds: 25})], [desired(K1, {allowedIps: [], keepaliveSeconds: 0})], new Map([[K1, '[fd00::2]:51820']]));
     expect(peerChangeArgs(changes)).toEqual(['peer', K1, 'allowed-ips', '', 'persistent-keepalive', 'off']);

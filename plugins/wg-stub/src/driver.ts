@@ -35,8 +35,12 @@ export interface StubWgDriverOptions {
   logger?: Logger | undefined;
 }
 
-/** Counters a test can set to simulate traffic and handshakes on one peer. */
-export type StubPeerStats = Pick<WgPeerStats, 'latestHandshakeMs' | 'rxBytes' | 'txBytes'>;
+/**
+ * Counters a test can set to simulate traffic and handshakes on one peer, and
+ * optionally the endpoint WireGuard learned from the peer's packets (reported
+ * in place of the configured one, as `wg show` does).
+ */
+export type StubPeerStats = Pick<WgPeerStats, 'latestHandshakeMs' | 'rxBytes' | 'txBytes'> & {endpoint?: string};
 
 /** One interface as the stub holds it. */
 interface InterfaceState {
@@ -179,7 +183,7 @@ export class StubWgDriver implements WgDriver {
 
   /**
    * One entry per configured peer: its configured endpoint and, unless a test
-   * set them with {@link setPeerStats}, no handshake and zero bytes. That is
+   * set them (or a learned endpoint) with {@link setPeerStats}, no handshake and zero bytes. That is
    * exactly what `wg show` reports for peers that never connected, and it
    * lets the daemon's statistics path run against the stub.
    */

@@ -72,6 +72,7 @@ describe('defaults', () => {
         advertiseRoute: false,
         advertiseDefaults: false,
         keepAliveWg: 0,
+        clientKeepAliveWg: 25,
         preUp: [],
         postUp: [],
         preDown: [],
@@ -136,6 +137,7 @@ baseConfiguration:
   advertiseRoute: true
   advertiseDefaults: true
   keepAliveWg: 25
+  clientKeepAliveWg: 10
   preUp: ["echo pre-up"]
   postUp: ["echo up", "echo up again"]
   preDown: ["echo pre-down"]
@@ -172,6 +174,7 @@ baseConfiguration:
       advertiseRoute: true,
       advertiseDefaults: true,
       keepAliveWg: 25,
+      clientKeepAliveWg: 10,
       preUp: ['echo pre-up'],
       postUp: ['echo up', 'echo up again'],
       preDown: ['echo pre-down'],
@@ -270,6 +273,7 @@ describe('errors name the file, the key and the rule', () => {
     ['baseConfiguration: {advertiseRoute: "yes"}', 'baseConfiguration.advertiseRoute: must be true or false (got "yes")'],
     ['baseConfiguration: {advertiseDefaults: 1}', 'baseConfiguration.advertiseDefaults: must be true or false (got 1)'],
     ['baseConfiguration: {keepAliveWg: 70000}', 'baseConfiguration.keepAliveWg: must be an integer number of seconds from 0 to 65535 (got 70000)'],
+    ['baseConfiguration: {clientKeepAliveWg: -1}', 'baseConfiguration.clientKeepAliveWg: must be an integer number of seconds from 0 to 65535 (got -1)'],
     ['baseConfiguration: {preUp: "echo"}', 'baseConfiguration.preUp: must be a list of non-empty command strings (got "echo")'],
     ['baseConfiguration: {postUp: ["ok", ""]}', 'baseConfiguration.postUp.1: must be a list of non-empty command strings (got "")'],
     ['baseConfiguration: {preDown: [3]}', 'baseConfiguration.preDown.0: must be a list of non-empty command strings (got 3)'],

@@ -84,7 +84,12 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {key: 'baseConfiguration.publicEndpoint', default: 'none', description: 'Host name or IP address (no port) other peers use to reach this node; overrides discovery.'},
   {key: 'baseConfiguration.advertiseRoute', default: 'false', description: 'Default of `--advertise-routes`: export each mesh joined (its /64 and the routes used through it) into this node\'s other meshes.'},
   {key: 'baseConfiguration.advertiseDefaults', default: 'false', description: 'Default of `--advertise-default`: advertise `::/0` into each mesh joined (an exit); only with advertiseRoute.'},
-  {key: 'baseConfiguration.keepAliveWg', default: '0', description: 'WireGuard persistent keepalive in seconds (0 turns it off); an integer from 0 to 65535.'},
+  {key: 'baseConfiguration.keepAliveWg', default: '0', description: 'WireGuard persistent keepalive in seconds (0 turns it off) of the meshes this node is a peer in; an integer from 0 to 65535.'},
+  {
+    key: 'baseConfiguration.clientKeepAliveWg',
+    default: '25',
+    description: 'WireGuard persistent keepalive in seconds of the meshes this node is a client in (0 turns it off): keeps its NAT mapping and its home peer\'s knowledge of its endpoint; an integer from 0 to 65535.',
+  },
   {key: 'baseConfiguration.preUp', default: '[]', description: 'Commands run before a mesh interface is brought up; a list of strings.'},
   {key: 'baseConfiguration.postUp', default: '[]', description: 'Commands run after a mesh interface is up; a list of strings.'},
   {key: 'baseConfiguration.preDown', default: '[]', description: 'Commands run before a mesh interface is removed; a list of strings.'},

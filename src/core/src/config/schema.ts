@@ -54,6 +54,7 @@ export const CONFIG_DEFAULTS = {
     advertiseRoute: false,
     advertiseDefaults: false,
     keepAliveWg: 0,
+    clientKeepAliveWg: 25,
   },
 } as const;
 
@@ -174,6 +175,7 @@ export const baseConfigurationShape = {
   advertiseRoute: flag(CONFIG_DEFAULTS.baseConfiguration.advertiseRoute),
   advertiseDefaults: flag(CONFIG_DEFAULTS.baseConfiguration.advertiseDefaults),
   keepAliveWg: integer(CONFIG_DEFAULTS.baseConfiguration.keepAliveWg, 0, 65535, 'must be an integer number of seconds from 0 to 65535'),
+  clientKeepAliveWg: integer(CONFIG_DEFAULTS.baseConfiguration.clientKeepAliveWg, 0, 65535, 'must be an integer number of seconds from 0 to 65535'),
   preUp: hookList(),
   postUp: hookList(),
   preDown: hookList(),

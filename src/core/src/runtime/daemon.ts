@@ -44,7 +44,10 @@ export interface BaseMeshSettings {
   publicEndpoint?: string | null | undefined;
   advertiseRoute: boolean;
   advertiseDefaults: boolean;
+  /** Persistent keepalive (seconds) of the meshes this node is a peer in. */
   keepAliveWg: number;
+  /** Persistent keepalive (seconds) of the meshes this node is a client in. */
+  clientKeepAliveWg: number;
   preUp: string[];
   postUp: string[];
   preDown: string[];
@@ -86,6 +89,11 @@ const START_WAIT_MS = 5_000;
 /** First and longest wait before a refetch of a lost mesh state tries the saved member endpoints again. */
 const REFETCH_RETRY_MIN_MS = 1_000;
 const REFETCH_RETRY_MAX_MS = 30_000;
+
+/** The persistent keepalive of a mesh joined or created in `role` when the user gave none. */
+function defaultKeepalive(base: BaseMeshSettings, role: Role): number {
+  return role === 'client' ? base.clientKeepAliveWg : base.keepAliveWg;
+}
 
 /** Something wrong with a running mesh that `status` and `mesh list` show until it is resolved. */
 interface MeshProblem {
@@ -245,15 +253,31 @@ export class Daemon {
     }
     const runtime = this.openRuntime(settings, store);
     await runtime.restoreAliasClaims();
+    await runtime.restoreLearnedEndpoints();
     await this.admin.refresh(meshId);
     this.meshes.set(meshId, runtime);
     if (problems.length > 0) this.problems.set(meshId, problems);
     await runtime.up();
     this.startControl(runtime);
+    this.syncAtStart(runtime);
     this.routing.update();
     if (problems.some((problem) => problem.untilRefetched)) void this.refetch(runtime);
     else await this.saveSeeds(runtime);
     logger.info({meshId, interface: settings.interfaceName, members: runtime.liveRecords().length}, 'mesh restored');
+  }
+
+  /**
+   * Start one anti-entropy round with a live peer of a restored mesh now,
+   * without waiting for it: a member that declared this node dead while it
+   * was down (and so removed its WireGuard peer) learns it is back from the
+   * refutation this round brings about, within a round trip instead of at
+   * the next periodic round. Best effort.
+   */
+  private syncAtStart(runtime: MeshRuntime): void {
+    const selfId = this.deps.identity.nodeId;
+    const partner = runtime.liveRecords().find((record) => record.id !== selfId && record.role === 'peer' && record.controlEndpoint !== null);
+    if (!partner) return;
+    runtime.controlPlane?.syncWith(partner.id).catch((error: unknown) => this.deps.logger.debug({err: error, meshId: runtime.meshId, partner: partner.id}, 'anti-entropy round at start failed'));
   }
 
   /**
@@ -337,7 +361,7 @@ export class Daemon {
       role: own.role,
       listenPort: wireguard?.port ?? 0,
       endpointHost: control?.host ?? wireguard?.host ?? null,
-      keepaliveSeconds: base.keepAliveWg,
+      keepaliveSeconds: defaultKeepalive(base, own.role),
       advertiseRoutes: base.advertiseRoute,
       advertiseDefault: base.advertiseDefaults,
       addressCounter: own.addressCounter,
@@ -381,7 +405,9 @@ export class Daemon {
     const {base} = this.deps;
     const differ: string[] = [];
     if (settings.role === 'peer' && base.publicEndpoint && base.publicEndpoint !== settings.endpointHost) differ.push(`publicEndpoint (mesh: --endpoint ${settings.endpointHost ?? 'none'})`);
-    if (base.keepAliveWg !== settings.keepaliveSeconds) differ.push(`keepAliveWg (mesh: --keepalive ${settings.keepaliveSeconds})`);
+    if (defaultKeepalive(base, settings.role) !== settings.keepaliveSeconds) {
+      differ.push(`${settings.role === 'client' ? 'clientKeepAliveWg' : 'keepAliveWg'} (mesh: --keepalive ${settings.keepaliveSeconds})`);
+    }
     if (base.advertiseRoute !== settings.advertiseRoutes) differ.push(`advertiseRoute (mesh: --${settings.advertiseRoutes ? '' : 'no-'}advertise-routes)`);
     if (base.advertiseDefaults !== settings.advertiseDefault) differ.push(`advertiseDefaults (mesh: --${settings.advertiseDefault ? '' : 'no-'}advertise-default)`);
     if (differ.length === 0) return;
@@ -464,7 +490,7 @@ export class Daemon {
       role,
       listenPort: input.port ?? 0,
       endpointHost,
-      keepaliveSeconds: input.keepalive ?? base.keepAliveWg,
+      keepaliveSeconds: input.keepalive ?? defaultKeepalive(base, role),
       // Flags only switch these on; the configured default applies otherwise
       // (the original always overrode the file with the flags' false, B-18).
       advertiseRoutes: input.advertiseRoutes ?? base.advertiseRoute,
@@ -682,7 +708,9 @@ export class Daemon {
         if (!runtime || !control) throw new UnknownMeshError(meshId);
         if (runtime.gate.admits(peer.nodeId) || runtime.gate.introduces(payload, peer.nodeId)) {
           runtime.inbound.messages++;
-          return control.handleMessage(payload, peer);
+          const reply = await control.handleMessage(payload, peer);
+          await runtime.settleNewKeys();
+          return reply;
         }
         return encodeControlReply(this.answerStranger(runtime, payload, peer));
       },

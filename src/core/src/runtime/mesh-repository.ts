@@ -4,7 +4,9 @@
  * (the store's last saved state). Every write is atomic, so a crash leaves
  * either the old or the new file, never half of one. A file found damaged is
  * renamed aside (`<name>.unreadable-<time>`), never deleted; so is the
- * directory of a mesh that cannot be restored at all.
+ * directory of a mesh that cannot be restored at all. The one exception is
+ * `endpoints.json`, a hint written at a clean stop and deleted when the next
+ * start reads it, readable or not.
  */
 import {readdir, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
@@ -12,6 +14,7 @@ import {isMeshId} from '../addressing/mesh-id.js';
 import {z} from 'zod';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import {parseJson, readJsonFile, readOptionalFile, writeFileAtomic} from '../util/files.js';
+import {learnedEndpointsSchema} from './learned-endpoints.js';
 import {meshSettingsFileSchema, type MeshSettings} from './mesh-settings.js';
 
 const aliasClaimLinesSchema = z.array(z.tuple([z.string().regex(/^[0-9a-f]{32}$/), z.string().max(63), z.number().int().nonnegative()]));
@@ -133,6 +136,27 @@ export class MeshRepository {
   /** The alias claim times saved for a mesh; undefined when none were saved. */
   async loadAliasClaims(meshId: string): Promise<AliasClaimLine[] | undefined> {
     return readJsonFile(join(this.root, meshId, 'aliases.json'), aliasClaimLinesSchema, 'alias claim times');
+  }
+
+  /** Save the endpoints WireGuard learned for peers that advertise none (`endpoints.json`; see learned-endpoints.ts). */
+  async saveLearnedEndpoints(meshId: string, entries: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    await writeFileAtomic(join(this.root, meshId, 'endpoints.json'), JSON.stringify(entries) + '\n', 0o600);
+  }
+
+  /**
+   * Take the saved learned endpoints of a mesh: read and delete the file
+   * (they are a hint for the next start only).
+   * @returns them, or undefined when none were saved
+   * @throws DecodeError when the file is not a valid list (it is deleted all the same)
+   */
+  async takeLearnedEndpoints(meshId: string): Promise<Map<string, string> | undefined> {
+    const file = join(this.root, meshId, 'endpoints.json');
+    try {
+      const entries = await readJsonFile(file, learnedEndpointsSchema, 'learned WireGuard endpoints');
+      return entries === undefined ? undefined : new Map(entries);
+    } finally {
+      await rm(file, {force: true});
+    }
   }
 
   /** Forget a mesh. */

@@ -21,6 +21,7 @@ import type {NodeRecord, VerifiedEntry} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
 import {runHooks, type HookStage} from './hooks.js';
+import {learnedEndpoints, withLearnedEndpoints, type LearnedEndpoints} from './learned-endpoints.js';
 import type {MeshRepository} from './mesh-repository.js';
 import type {MeshSettings} from './mesh-settings.js';
 import {planWireGuard, type WgPlan} from './wg-plan.js';
@@ -35,6 +36,13 @@ import {planWireGuard, type WgPlan} from './wg-plan.js';
  * done ({@link MeshRuntime.publishSelf}).
  */
 export const SAVE_DELAY_MS = 5_000;
+
+/**
+ * Longest a reply to another member waits for WireGuard to take a key it
+ * brought (see {@link MeshRuntime.settleNewKeys}); far below the transport's
+ * request timeout, so a slow driver delays the reply but never fails it.
+ */
+export const NEW_KEY_SETTLE_MS = 1_000;
 
 /** Everything a MeshRuntime needs. */
 export interface MeshRuntimeDeps {
@@ -133,6 +141,12 @@ export class MeshRuntime {
    * reconciled meanwhile: every call would fail the same way.
    */
   private interfaceFailure: string | undefined;
+  /** Set when a change brought a member's record with a WireGuard key not held for it before (see {@link settleNewKeys}). */
+  private newKeys = false;
+  /** The reconciliation that configures the keys last noted by {@link newKeys}, while it runs: every reply waits for it. */
+  private settling: Promise<void> | undefined;
+  /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
+  private learned: LearnedEndpoints = new Map();
 
   constructor(deps: MeshRuntimeDeps) {
     this.deps = deps;
@@ -148,6 +162,9 @@ export class MeshRuntime {
           this.expel(`an admin revoked this node from mesh ${this.meshId}${change.current.value.reason ? ` (${change.current.value.reason})` : ''}`);
         }
         if (change.current.value.kind === 'record') {
+          const before = change.previous?.value;
+          const newKey = before?.kind !== 'record' || before.wgPublicKey !== change.current.value.wgPublicKey;
+          if (newKey && change.id !== deps.identity.nodeId) this.newKeys = true;
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
         } else {
@@ -345,6 +362,37 @@ export class MeshRuntime {
     this.aliasClaims.adopt(saved ?? trusted(), records);
   }
 
+  /**
+   * Take the endpoints saved at the last clean stop (call before {@link up}).
+   * An unreadable file is logged and ignored: they are a hint only.
+   */
+  async restoreLearnedEndpoints(): Promise<void> {
+    try {
+      this.learned = (await this.deps.repository.takeLearnedEndpoints(this.meshId)) ?? new Map();
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'saved WireGuard endpoints of clients unreadable; the clients are reached once they send again');
+    }
+  }
+
+  /**
+   * Save the endpoints WireGuard learned for the peers that advertise none
+   * (clients homed here), so the next start can send them a handshake at
+   * once. Best effort: a failure is logged.
+   */
+  private async saveLearnedEndpoints(): Promise<void> {
+    const self = this.self();
+    if (!self || !this.interfaceUp) return;
+    const desired = this.plan(self).peers;
+    if (!desired.some((peer) => peer.endpoint === null)) return;
+    try {
+      const stats = await this.deps.driver.stats(this.settings.interfaceName);
+      const entries = learnedEndpoints(desired, stats);
+      if (entries.length > 0) await this.deps.repository.saveLearnedEndpoints(this.meshId, entries);
+    } catch (error) {
+      this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not save the WireGuard endpoints of clients; after the restart they are reached once they send again');
+    }
+  }
+
   /** Write this node's signed tombstone (leaving). */
   tombstone(): void {
     const {identity, clock, settings} = this.deps;
@@ -493,6 +541,34 @@ export class MeshRuntime {
     return this.reconciling;
   }
 
+  /**
+   * When changes merged since the last call brought a WireGuard key this
+   * node did not hold for a member (a new member, a rejoin, a rotation),
+   * reconcile now; wait for that reconciliation (also when another caller
+   * started it), at most {@link NEW_KEY_SETTLE_MS}. The daemon
+   * calls it before it answers another member's message: a node that has just
+   * announced itself starts its handshakes as soon as the announcement is
+   * answered, and a handshake that arrives before its key is configured is
+   * dropped and retried by WireGuard only after 5 s. Never throws.
+   */
+  async settleNewKeys(): Promise<void> {
+    if (this.closed) return;
+    if (this.newKeys) {
+      this.newKeys = false;
+      const settling: Promise<void> = this.reconcile()
+        .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'))
+        .finally(() => {
+          if (this.settling === settling) this.settling = undefined;
+        });
+      this.settling = settling;
+    }
+    if (this.settling === undefined) return;
+    let timer: TimerHandle | undefined;
+    const bound = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, NEW_KEY_SETTLE_MS)));
+    await Promise.race([this.settling, bound]);
+    timer?.cancel();
+  }
+
   /** The routes to other meshes this mesh carries now. */
   selectedRoutes(): readonly SelectedRoute[] {
     return this.routes;
@@ -529,7 +605,9 @@ export class MeshRuntime {
     // First, so a failure below (say, a clash with an operator's route) does not leave it off; it never throws.
     if (plan.forwarding) await this.ensureForwarding();
     await this.applyChanged('addresses', plan.addresses, () => driver.setAddresses(name, plan.addresses));
-    await this.applyChanged('peers', plan.peers, () => driver.applyPeers(name, plan.peers));
+    const peers = this.learned.size > 0 ? withLearnedEndpoints(plan.peers, this.learned) : plan.peers;
+    await this.applyChanged('peers', peers, () => driver.applyPeers(name, peers));
+    this.learned = new Map();
     // Kernel routes from the view as it is now, not as it was before the awaits above, and asked for
     // with no await in between (applyChanged calls the driver synchronously): a route moving to another
     // mesh is then never put back by a stale plan (the driver applies the route changes of all
@@ -682,6 +760,7 @@ export class MeshRuntime {
     this.reconcileTimer = undefined;
     await this.reconciling?.catch(() => undefined);
     if (options.save) await this.save();
+    if (options.save && options.removeInterface) await this.saveLearnedEndpoints();
     // Also when not saving: a save still writing could otherwise recreate a mesh directory about to be removed.
     await this.saving.catch(() => undefined);
     if (options.removeInterface) {
