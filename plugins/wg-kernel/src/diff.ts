@@ -59,12 +59,28 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * before and would send into it until their own timers give up (up to 15 s),
  * and a client's home peer learns the client's endpoint only from it.
  *
+ * A peer added again after this interface removed it (`returning`: a member
+ * that left and joined again, or that was taken for dead and is back) starts
+ * a handshake at once too: it may still hold its session with this device
+ * and send into it, while this device's new peer entry has no session to
+ * read it with, until its own timers give up (up to 15 s). A peer this
+ * interface never had does not: a joiner starts its own handshakes, and a
+ * whole mesh sending handshakes to each joiner at once would load it for
+ * nothing.
+ *
  * @param actual peers as `wg show dump` lists them
  * @param desired canonical desired peers (allowed IPs sorted)
  * @param lastDesired endpoint last desired per peer key, from earlier applies
- * @param fresh the interface was created since its last apply of peers
+ * @param handshakes `fresh`: the interface was created since its last apply of peers;
+ *   `returning`: keys of peers this interface had and removed
  */
-export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerConfig[], lastDesired: ReadonlyMap<string, string | null>, fresh = false): PeerChange[] {
+export function planPeers(
+  actual: readonly DumpPeer[],
+  desired: readonly WgPeerConfig[],
+  lastDesired: ReadonlyMap<string, string | null>,
+  handshakes: {fresh?: boolean; returning?: ReadonlySet<string>} = {},
+): PeerChange[] {
+  const {fresh = false, returning} = handshakes;
   const current = new Map(actual.map((peer) => [peer.publicKey, peer]));
   const wanted = new Set(desired.map((peer) => peer.publicKey));
   const removed = actual.filter((peer) => !wanted.has(peer.publicKey));
@@ -83,7 +99,7 @@ export function planPeers(actual: readonly DumpPeer[], desired: readonly WgPeerC
         ...(endpoint === null ? {} : {endpoint}),
         allowedIps: [...peer.allowedIps],
         ...(keepalive > 0 ? {keepaliveSeconds: keepalive} : {}),
-        ...((replaced || fresh) && endpoint !== null ? {handshakeNow: true} : {}),
+        ...((replaced || fresh || returning?.has(peer.publicKey)) && endpoint !== null ? {handshakeNow: true} : {}),
       });
       continue;
     }

@@ -85,6 +85,21 @@ export const RETRY_MAX_MS = 5 * 60_000;
  */
 export const LINK_CHECK_MS = 10_000;
 
+/** Most removed peer keys an interface remembers (see `ManagedInterface.removed`): a mesh's churn of hours, in 180 KB. */
+const REMEMBERED_REMOVALS = 4096;
+
+/** Remember the peers `changes` removed and forget the ones they added, keeping the newest {@link REMEMBERED_REMOVALS}. */
+function noteRemovals(removed: Set<string>, changes: readonly PeerChange[]): void {
+  for (const change of changes) {
+    removed.delete(change.publicKey);
+    if (change.kind === 'remove') removed.add(change.publicKey);
+  }
+  for (const key of removed) {
+    if (removed.size <= REMEMBERED_REMOVALS) break;
+    removed.delete(key);
+  }
+}
+
 /** Peers per `wg set` command: keeps argument lists far below the kernel's limit on large meshes. */
 const PEERS_PER_COMMAND = 256;
 
@@ -151,6 +166,11 @@ interface ManagedInterface {
   endpoints: Map<string, string | null>;
   /** True from the creation of the device until an apply added peers to it (see `planPeers`: they start handshakes at once). */
   fresh: boolean;
+  /**
+   * Keys of peers this device had and removed, oldest first, at most
+   * {@link REMEMBERED_REMOVALS} (see `planPeers`: one added again starts a handshake at once).
+   */
+  removed: Set<string>;
   /** The last desired state, re-applied when a crashed userspace process is restarted. */
   peers?: WgPeerConfig[];
   addresses?: string[];
@@ -454,6 +474,7 @@ export class KernelWgDriver implements WgDriver {
         implementation: link?.kind === 'wireguard' ? 'kernel' : 'userspace',
         endpoints: new Map(),
         fresh: false,
+        removed: new Set(),
       };
       if (created) {
         managed.implementation = created.implementation;
@@ -461,6 +482,7 @@ export class KernelWgDriver implements WgDriver {
         // A new device has no peers: every endpoint will be set afresh, and every peer with one is sent a handshake.
         managed.endpoints = new Map();
         managed.fresh = true;
+        managed.removed = new Set();
       } else if (link?.kind === 'tun' && !managed.process?.running) {
         managed.process = await this.adopt(name);
       }
@@ -737,7 +759,7 @@ export class KernelWgDriver implements WgDriver {
   private async applyPeersNow(managed: ManagedInterface, desired: WgPeerConfig[], signal?: AbortSignal): Promise<void> {
     const {name} = managed;
     const dump = await this.dump(name, signal);
-    const changes = planPeers(dump.peers, desired, managed.endpoints, managed.fresh);
+    const changes = planPeers(dump.peers, desired, managed.endpoints, {fresh: managed.fresh, returning: managed.removed});
     const failed = new Map<string, string>();
     const apply = (batch: readonly PeerChange[]): Promise<unknown> => this.wg(name, ['set', name, ...peerChangeArgs(batch)], {signal, env: WG_SET_ENV});
     for (const batch of chunks(changes, PEERS_PER_COMMAND)) {
@@ -763,6 +785,7 @@ export class KernelWgDriver implements WgDriver {
     managed.endpoints = endpoints;
     managed.peers = desired;
     if (changes.some((change) => change.kind === 'add' && !failed.has(change.publicKey))) managed.fresh = false;
+    noteRemovals(managed.removed, changes.filter((change) => !failed.has(change.publicKey)));
     if (changes.length > 0) {
       const count = (kind: string): number => changes.filter((change) => change.kind === kind).length;
       this.logger.debug({interface: name, added: count('add'), updated: count('update'), removed: count('remove'), failed: failed.size}, 'WireGuard peers applied');

@@ -120,7 +120,7 @@ describe('planPeers', () => {
   });
 
   it('on a fresh interface starts a handshake with every peer added with an endpoint, and with none added without one', () => {
-    const changes = planPeers([], [desired(K1), desired(K2, {endpoint: null, allowedIps: ['fd00::3/128']}), desired(K3, {allowedIps: ['fd00::4/128'], keepaliveSeconds: 25})], new Map(), true);
+    const changes = planPeers([], [desired(K1), desired(K2, {endpoint: null, allowedIps: ['fd00::3/128']}), desired(K3, {allowedIps: ['fd00::4/128'], keepaliveSeconds: 25})], new Map(), {fresh: true});
     expect(changes).toEqual([
       {kind: 'add', publicKey: K1, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], handshakeNow: true},
       {kind: 'add', publicKey: K2, allowedIps: ['fd00::3/128']},
@@ -128,6 +128,16 @@ describe('planPeers', () => {
     ]);
     // The keepalive that starts the handshake is turned off again only where the peer has none of its own.
     expect(keepaliveResetArgs(changes)).toEqual(['peer', K1, 'persistent-keepalive', 'off']);
+  });
+
+  it('starts a handshake with a peer added again after this interface removed it, and with no peer it never had', () => {
+    const changes = planPeers([dumpPeer(K3, {allowedIps: ['fd00::4/128']})], [desired(K1), desired(K2, {allowedIps: ['fd00::3/128']}), desired(K3, {allowedIps: ['fd00::4/128']})], new Map([[K3, '[fd00::2]:51820']]), {
+      returning: new Set([K1, K3]),
+    });
+    expect(changes).toEqual([
+      {kind: 'add', publicKey: K1, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], handshakeNow: true},
+      {kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::3/128']},
+    ]);
   });
 
   it('turns keepalive off with "off" and clears allowed IPs with an empty list', () => {
