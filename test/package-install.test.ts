@@ -16,7 +16,7 @@ import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {waitFor} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';
-import {REPO, assertBuilt, fixturePath} from './plugins-helpers.js';
+import {REPO, assertBuilt, fixturePath, runCommand as run, type RunResult as Run} from './plugins-helpers.js';
 
 const HAVE_SYSTEMD = !skipWithout('the installed unit check', commandAvailable('systemd-analyze', ['--version'], 'systemd'));
 
@@ -38,31 +38,7 @@ const DEV_ONLY = [
 /** Upper bound on the tarball: the bundled packages with their third-party dependencies are ~22 MB. */
 const MAX_TARBALL_BYTES = 26 * 1024 * 1024;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Run `command ...args` to completion (killed after `timeoutMs`). */
-function run(command: string, args: readonly string[], options: {env: NodeJS.ProcessEnv; cwd: string; timeoutMs?: number}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe']});
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({code, stdout, stderr});
-    });
-  });
-}
 
 /** The environment without npm's per-run settings (set when the tests run under `npm test`) or wgmesh/oclif overrides. */
 function cleanEnv(): NodeJS.ProcessEnv {

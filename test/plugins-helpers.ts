@@ -68,10 +68,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run `node script ...args` to completion (killed after `timeoutMs`). */
-export function runNode(script: string, args: readonly string[], options: {env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number}): Promise<RunResult> {
+/** Run `command ...args` to completion (killed after `timeoutMs`, default 60 s). */
+export function runCommand(command: string, args: readonly string[], options: {env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {cwd: options.cwd ?? REPO, env: options.env, stdio: ['ignore', 'pipe', 'pipe']});
+    const child = spawn(command, args, {cwd: options.cwd ?? REPO, env: options.env, stdio: ['ignore', 'pipe', 'pipe']});
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -86,6 +86,11 @@ export function runNode(script: string, args: readonly string[], options: {env: 
       resolvePromise({code, stdout, stderr});
     });
   });
+}
+
+/** Run `node script ...args` to completion (killed after `timeoutMs`). */
+export function runNode(script: string, args: readonly string[], options: {env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number}): Promise<RunResult> {
+  return runCommand(process.execPath, [script, ...args], options);
 }
 
 /** Run `wgmesh ...args` under the isolated `home`. */
