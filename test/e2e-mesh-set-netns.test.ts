@@ -4,8 +4,9 @@
  * (wireguard-go where the kernel has no module), real gRPC. Host a pings host
  * b over the mesh every 0.1 s, each answer timestamped, while b changes its
  * advertised endpoint (to a second underlay address), its keepalive and its
- * WireGuard port; the largest gap between two answers is printed and must
- * stay under 1 s for the endpoint and keepalive changes. Then a, whose mesh
+ * WireGuard port, becomes an exit and stops being one, and becomes a client
+ * and a peer again; the largest gap between two answers is printed and must
+ * stay under 1 s for every change but the port. Then a, whose mesh
  * was created with port 0, restarts and keeps its port; and restarts again
  * with that port taken by another program: it takes a free one, warns, and b
  * reaches it at the new port.
@@ -129,6 +130,45 @@ describe.skipIf(SKIP)('mesh set and the kept port with real WireGuard in network
     const aPeer = (await a.wgShow(await ifaceOf(a)))!.peers.find((peer) => peer.publicKey === bKey);
     expect(aPeer?.endpoint?.endsWith(`]:${port}`)).toBe(true);
     expect(measured.port.gapMs).toBeLessThan(MAX_PORT_GAP_MS);
+  });
+
+  it('--advertise-routes --advertise-default: b becomes an exit, a installs its default route, no gap over 1 s', async () => {
+    const bAddress = (await selfOf(b)).address;
+    let result: MeshSetResult | undefined;
+    measured.exit = await pingAcross(a, bAddress, async () => {
+      result = await b.cliJson<MeshSetResult>(['mesh', 'set', meshId, '--advertise-routes', '--advertise-default']);
+    });
+    expect(result!.changed.sort()).toEqual(['advertiseDefault', 'advertiseRoutes']);
+    // a has no default route of its own in its namespace: it takes b's, in wgmesh's exit table.
+    await waitFor(async () => (await a.ipv6Routes(['table', 'all', 'proto', '119'])).some((route) => route.dst === 'default' && route.gateway === bAddress), 10_000, 'a to install the default route via b');
+    expect(measured.exit.gapMs).toBeLessThan(MAX_GAP_MS);
+    measured.exitOff = await pingAcross(a, bAddress, async () => {
+      await b.cliJson<MeshSetResult>(['mesh', 'set', meshId, '--no-advertise-routes', '--no-advertise-default']);
+    });
+    await waitFor(async () => !(await a.ipv6Routes(['table', 'all', 'proto', '119'])).some((route) => route.dst === 'default'), 10_000, "a to drop b's default route");
+    expect(measured.exitOff.gapMs).toBeLessThan(MAX_GAP_MS);
+  });
+
+  it('--role client and back to peer: b homes on a and back, no gap over 1 s either way', async () => {
+    const bAddress = (await selfOf(b)).address;
+    const bIface = await ifaceOf(b);
+    const aKey = (await selfOf(a)).wgPublicKey;
+    measured.toClient = await pingAcross(a, bAddress, async () => {
+      await b.cliJson<MeshSetResult>(['mesh', 'set', meshId, '--role', 'client']);
+    });
+    // A client lists exactly its home peer, with the whole mesh /64.
+    await waitFor(async () => {
+      const peers = (await b.wgShow(bIface))?.peers ?? [];
+      return peers.length === 1 && peers[0]!.publicKey === aKey && peers[0]!.allowedIps.some((cidr) => cidr.endsWith('/64'));
+    }, 10_000, 'b to list only a, with the mesh /64');
+    expect((await selfOf(b)).role).toBe('client');
+    expect(measured.toClient.gapMs).toBeLessThan(MAX_GAP_MS);
+    measured.toPeer = await pingAcross(a, bAddress, async () => {
+      await b.cliJson<MeshSetResult>(['mesh', 'set', meshId, '--role', 'peer']);
+    });
+    await waitFor(async () => (await b.wgShow(bIface))?.peers.every((peer) => peer.allowedIps.every((cidr) => cidr.endsWith('/128'))) === true, 10_000, "b's peer for a to carry a's /128 again");
+    expect((await selfOf(b)).role).toBe('peer');
+    expect(measured.toPeer.gapMs).toBeLessThan(MAX_GAP_MS);
   });
 
   it('a mesh created with port 0 keeps its port across a restart; when the port is taken it takes another, warns and publishes it', async () => {
