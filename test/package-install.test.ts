@@ -2,7 +2,7 @@
  * The package as a user gets it: `npm pack` at the root, `npm install -g
  * --prefix` of that one tarball (third-party dependencies from the registry or
  * npm's cache), and then only the installed copy: its `wgmesh` on PATH, its
- * bundled backends, a daemon with a mesh, third-party plugins linked and
+ * bundled backends, a daemon with a mesh and `doctor` on it, third-party plugins linked and
  * installed into it, and its systemd unit. The CLI runs with a PATH of the
  * prefix and Node alone, from a directory outside the repository, with HOME
  * and the XDG directories in a temp dir.
@@ -150,7 +150,7 @@ describe('npm install -g of the tarball', () => {
     ]);
   });
 
-  it('runs a daemon that creates and lists a mesh, and stops it cleanly', async () => {
+  it('runs a daemon that creates and lists a mesh, passes doctor, and stops it cleanly', async () => {
     const [port] = await freePorts(1);
     const dataDir = join(work, 'daemon');
     const socket = join(work, 'daemon.sock');
@@ -167,6 +167,12 @@ describe('npm install -g of the tarball', () => {
       const {meshId} = JSON.parse(await wgmesh(['mesh', 'create', '--endpoint', '127.0.0.1', '--json', '--socket', socket])) as {meshId: string};
       const meshes = JSON.parse(await wgmesh(['mesh', 'list', '--json', '--socket', socket])) as Array<{meshId: string}>;
       expect(meshes.map((mesh) => mesh.meshId)).toEqual([meshId]);
+      // The installed doctor checks this host and that daemon: nothing fails, and the daemon answers.
+      const doctor = await run(join(prefix, 'bin', 'wgmesh'), ['doctor', '--json', '--wg', 'stub', '--config', config, '--data-dir', dataDir, '--socket', socket], {env: cliEnv(), cwd: work});
+      const report = JSON.parse(doctor.stdout) as {status: string; checks: Array<{name: string; status: string; detail: string}>};
+      expect(report.checks.filter((check) => check.status === 'fail'), doctor.stdout).toEqual([]);
+      expect(report.checks.find((check) => check.name === 'daemon')?.status, doctor.stdout).toBe('ok');
+      expect(doctor.code, doctor.stderr).toBe(0);
       daemon.kill('SIGTERM');
       expect(await exited, logs).toBe(0);
       expect(existsSync(socket)).toBe(false);
