@@ -708,8 +708,11 @@ export class Daemon {
         if (!runtime || !control) throw new UnknownMeshError(meshId);
         if (runtime.gate.admits(peer.nodeId) || runtime.gate.introduces(payload, peer.nodeId)) {
           runtime.inbound.messages++;
+          const keysBefore = runtime.newKeysSeen;
           const reply = await control.handleMessage(payload, peer);
-          await runtime.settleNewKeys();
+          // Only the reply to a message that brought a new key waits for WireGuard to take it: every
+          // other reply (heartbeats above all, which their senders give up on quickly) goes at once.
+          if (runtime.newKeysSeen !== keysBefore) await runtime.settleNewKeys();
           return reply;
         }
         return encodeControlReply(this.answerStranger(runtime, payload, peer));

@@ -143,7 +143,13 @@ export class MeshRuntime {
   private interfaceFailure: string | undefined;
   /** Set when a change brought a member's record with a WireGuard key not held for it before (see {@link settleNewKeys}). */
   private newKeys = false;
-  /** The reconciliation that configures the keys last noted by {@link newKeys}, while it runs: every reply waits for it. */
+  /**
+   * How many changes brought a member's record with a WireGuard key not held
+   * for it before: a message whose handling moved it brought one, and only
+   * the reply to such a message waits in {@link settleNewKeys}.
+   */
+  private newKeyCount = 0;
+  /** The reconciliation that configures the keys last noted by {@link newKeys}, while it runs: replies to messages that brought new keys wait for it. */
   private settling: Promise<void> | undefined;
   /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
   private learned: LearnedEndpoints = new Map();
@@ -164,7 +170,10 @@ export class MeshRuntime {
         if (change.current.value.kind === 'record') {
           const before = change.previous?.value;
           const newKey = before?.kind !== 'record' || before.wgPublicKey !== change.current.value.wgPublicKey;
-          if (newKey && change.id !== deps.identity.nodeId) this.newKeys = true;
+          if (newKey && change.id !== deps.identity.nodeId) {
+            this.newKeys = true;
+            this.newKeyCount++;
+          }
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
         } else {
@@ -206,6 +215,11 @@ export class MeshRuntime {
   /** What is wrong with this mesh's interface, while the driver reports it lost and not rebuilt. */
   get interfaceProblem(): string | undefined {
     return this.interfaceFailure;
+  }
+
+  /** How many merged changes brought a member's record with a WireGuard key not held for it before (see {@link settleNewKeys}). */
+  get newKeysSeen(): number {
+    return this.newKeyCount;
   }
 
   /** The mesh id. */
@@ -556,7 +570,7 @@ export class MeshRuntime {
     if (this.newKeys) {
       this.newKeys = false;
       const settling: Promise<void> = this.reconcile()
-        .catch((error: unknown) => this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed'))
+        .catch((error: unknown) => this.reconcileFailed(error))
         .finally(() => {
           if (this.settling === settling) this.settling = undefined;
         });
