@@ -21,12 +21,12 @@ describe('formatLogLine', () => {
     const line = JSON.stringify({level: 30, time, msg: 'a\u001b[2Jb', peer: 'x\u009b31m', 'k\ry': 1});
     const out = formatLogLine(line, plain);
     expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
-    expect(out).toBe('09:05:07.042 INFO  a\\u001b[2Jb peer="x\\u009b31m" k\\u000dy=1\n');
+    expect(out).toBe('09:05:07.042 INFO  a\\x1b[2Jb peer="x\\x9b31m" k\\x0dy=1\n');
   });
 
   it('colours the level when colour is on, and passes a line that is not JSON through, escaped', () => {
     const coloured = formatLogLine(JSON.stringify({level: 50, time, msg: 'm'}), palette(true));
     expect(coloured).toContain('\u001b[31mERROR\u001b[39m');
-    expect(formatLogLine('not json\u001b\n', plain)).toBe('not json\\u001b\n');
+    expect(formatLogLine('not json\u001b\n', plain)).toBe('not json\\x1b\n');
   });
 });

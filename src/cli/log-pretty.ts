@@ -6,6 +6,7 @@
  */
 import type {LogLineFormat} from '@wgmesh/core';
 import type {Palette, Style} from './colour.js';
+import {printable} from './format.js';
 
 /** Fields every line has, shown in their own places or not at all. */
 const FIXED_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
@@ -13,16 +14,8 @@ const FIXED_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
 /** pino's numeric levels, with their labels padded to one width. */
 const LEVEL_LABELS: Readonly<Record<number, string>> = {10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL'};
 
-/** C0 and C1 control characters, and DEL. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-
 /** A value that needs no quotes: visible ASCII other than `"` and `=`. */
 const BARE = /^[\u0021\u0023-\u003c\u003e-\u007e]+$/;
-
-function escapeControls(text: string): string {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 function levelStyle(level: number, colours: Palette): Style {
   if (level >= 50) return colours.red;
@@ -36,8 +29,8 @@ function formatValue(key: string, value: unknown): string {
   if (key === 'err' && typeof value === 'object' && value !== null && typeof (value as {message?: unknown}).message === 'string') {
     return formatValue('', (value as {message: string}).message);
   }
-  if (typeof value === 'string') return BARE.test(value) ? value : escapeControls(JSON.stringify(value));
-  return escapeControls(JSON.stringify(value) ?? String(value));
+  if (typeof value === 'string') return BARE.test(value) ? value : printable(JSON.stringify(value));
+  return printable(JSON.stringify(value) ?? String(value));
 }
 
 function clockTime(epochMs: unknown): string {
@@ -54,14 +47,14 @@ export function formatLogLine(line: string, colours: Palette): string {
   } catch {
     entry = undefined;
   }
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${escapeControls(line.trimEnd())}\n`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${printable(line.trimEnd())}\n`;
   const fields = entry as Record<string, unknown>;
   const level = typeof fields.level === 'number' ? fields.level : 30;
   const label = LEVEL_LABELS[level] ?? String(level).padEnd(5);
-  const parts = [colours.dim(clockTime(fields.time)), levelStyle(level, colours)(label), typeof fields.msg === 'string' ? colours.bold(escapeControls(fields.msg)) : ''];
+  const parts = [colours.dim(clockTime(fields.time)), levelStyle(level, colours)(label), typeof fields.msg === 'string' ? colours.bold(printable(fields.msg)) : ''];
   for (const [key, value] of Object.entries(fields)) {
     if (FIXED_FIELDS.has(key) || value === undefined) continue;
-    parts.push(`${colours.cyan(escapeControls(key))}=${formatValue(key, value)}`);
+    parts.push(`${colours.cyan(printable(key))}=${formatValue(key, value)}`);
   }
   return `${parts.filter((part) => part !== '').join(' ')}\n`;
 }
