@@ -81,7 +81,7 @@ describe.skipIf(!HAVE_SYSTEMD)('wgmesh systemd install', () => {
     // Overall exposure as systemd rates it (0 best, 10 worst): a regression shows here.
     const threshold = analyze(['security', '--offline=true', '--threshold=35', unitFile]);
     expect(threshold.status, threshold.stdout.split('\n').slice(-3).join('\n')).toBe(0);
-    for (const line of ['Type=notify', 'NotifyAccess=all', 'Restart=on-failure', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE', 'ProtectSystem=strict', 'StateDirectory=wgmesh', 'RuntimeDirectory=wgmesh', 'ConfigurationDirectory=wgmesh']) {
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE', 'ProtectSystem=strict', 'StateDirectory=wgmesh', 'RuntimeDirectory=wgmesh', 'ConfigurationDirectory=wgmesh']) {
       expect(unit.split('\n'), line).toContain(line);
     }
   });

@@ -6,25 +6,33 @@ import {
   daemonIpcHandlers,
   IpcServer,
   loadConfig,
+  LOG_FORMATS,
+  LOG_LEVELS,
   LogLimiter,
   openDataDir,
   systemClock,
   systemRandom,
-  type Logger,
+  type DaemonConfig,
 } from '@wgmesh/core';
 import {mkdir} from 'node:fs/promises';
 import {join} from 'node:path';
 import {loadBackendRegistry} from '../cli/backends.js';
 import {WgmeshCommand} from '../cli/base-command.js';
+import {colourEnabled, palette} from '../cli/colour.js';
 import {createBackends} from '../cli/create-backends.js';
+import {reloadDaemonSettings} from '../cli/daemon-reload.js';
+import {handleDaemonSignals} from '../cli/daemon-signals.js';
+import {prettyLogFormat} from '../cli/log-pretty.js';
 import {notifySystemdReady} from '../cli/systemd-notify.js';
 
 /** `wgmesh daemon`: the foreground process that runs this node's meshes. */
 export default class DaemonCommand extends WgmeshCommand {
   static override summary = 'Run the wgmesh daemon in the foreground';
-  static override description = `Loads the config, restores this node's identity and meshes from the data dir, opens the IPC socket for the other commands, and runs the selected store, transport and WireGuard backends until SIGINT or SIGTERM. On stop it saves every mesh and removes its interfaces; the next start restores them.
+  static override description = `Loads the config, restores this node's identity and meshes from the data dir, opens the IPC socket for the other commands, and runs the selected store, transport and WireGuard backends until SIGINT, SIGTERM or SIGQUIT. On stop (and after an uncaught error, which exits 1) it saves every mesh, removes its interfaces and its socket; the next start restores them.
 
-Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them.`;
+SIGHUP reads the config again and applies the log level and the DNS and metrics listeners (enable, disable, move); one log line says what it reloaded and which changed settings need a restart. Flags still win over the file.
+
+Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON lines (pino) otherwise; --log-format (config \`logFormat\`) chooses.`;
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --wg stub --data-dir /tmp/wgmesh-a --socket /tmp/wgmesh-a.sock',
@@ -38,24 +46,29 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     wg: Flags.string({description: 'WireGuard driver [default: config `wgDriver`, else kernel]'}),
     'data-dir': Flags.string({description: 'where identity and mesh state live [default: config `dataDir`]'}),
     socket: Flags.string({description: 'IPC socket path [default: WGMESH_SOCKET, else config `socket`, else <dataDir>/wgmesh.sock]'}),
-    'log-level': Flags.string({description: 'log level', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
+    'log-level': Flags.string({description: 'log level [default: config `logLevel`, else info]', options: [...LOG_LEVELS]}),
+    'log-format': Flags.string({description: 'log format on stderr: pretty, json, or auto (pretty on a terminal) [default: config `logFormat`, else auto]', options: [...LOG_FORMATS]}),
   };
 
   async run(): Promise<void> {
     const {flags} = await this.parse(DaemonCommand);
-    const config = await loadConfig({
-      file: flags.config,
-      env: process.env,
-      overrides: {
-        store: flags.store,
-        transport: flags.transport,
-        wgDriver: flags.wg,
-        dataDir: flags['data-dir'],
-        socket: flags.socket,
-        logLevel: flags['log-level'],
-      },
-    });
-    const logger: Logger = createLogger(config.logLevel);
+    const load = (): Promise<DaemonConfig> =>
+      loadConfig({
+        file: flags.config,
+        env: process.env,
+        overrides: {
+          store: flags.store,
+          transport: flags.transport,
+          wgDriver: flags.wg,
+          dataDir: flags['data-dir'],
+          socket: flags.socket,
+          logLevel: flags['log-level'],
+          logFormat: flags['log-format'],
+        },
+      });
+    let config = await load();
+    const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stderr.isTTY === true);
+    const logger = createLogger(config.logLevel, pretty ? prettyLogFormat(palette(colourEnabled(process.stderr, process.env))) : undefined);
     if (!config.configFile) logger.info('no config file found: running on defaults');
     const registry = await loadBackendRegistry(this.config);
     for (const warning of registry.warnings) logger.warn({plugin: warning.plugin}, warning.message);
@@ -67,6 +80,43 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     let ipc: IpcServer | undefined;
     let daemon: Daemon | undefined;
     let backends: Awaited<ReturnType<typeof createBackends>> | undefined;
+    // From here on a signal or an uncaught error ends in shutdown() below, never in Node's immediate exit.
+    let ready = false;
+    let stopRequested: (() => void) | undefined;
+    const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
+    let stopReason: string | undefined;
+    let failed = false;
+    let reloading = Promise.resolve();
+    const requestStop = (reason: string): void => {
+      if (stopReason !== undefined) {
+        logger.info({signal: reason}, `already stopping (${stopReason})`);
+        return;
+      }
+      stopReason = reason;
+      logger.info({signal: reason}, 'stopping');
+      stopRequested?.();
+    };
+    const removeSignalHandlers = handleDaemonSignals({
+      stop: requestStop,
+      reload: () => {
+        if (stopReason !== undefined) return;
+        if (!ready || !daemon) {
+          logger.warn('SIGHUP while starting: nothing reloaded; send it again once the daemon is ready');
+          return;
+        }
+        const running = daemon;
+        reloading = reloading
+          .then(async () => {
+            config = await reloadDaemonSettings({load, running: config, logger, daemon: running});
+          })
+          .catch((error: unknown) => logger.error({err: error}, 'SIGHUP: the reload failed; the daemon keeps running'));
+      },
+      fatal: (error, origin) => {
+        failed = true;
+        logger.error({err: error, origin}, 'uncaught error: the daemon stops');
+        requestStop(origin);
+      },
+    });
     const shutdown = async (): Promise<void> => {
       abort.abort();
       await ipc?.close().catch((error: unknown) => logger.error({err: error}, 'closing the IPC socket failed'));
@@ -116,22 +166,21 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');
       const notified = await notifySystemdReady({env: process.env, pid: process.pid, status: `ready; socket ${config.socket}`});
       if (notified.status === 'failed') logger.error(`could not tell systemd that the daemon is ready (${notified.problem}); a Type=notify unit will report the start as timed out`);
+      ready = true;
     } catch (error) {
       await shutdown();
+      removeSignalHandlers();
       throw error;
     }
 
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        logger.info({signal}, 'stopping');
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await stopping;
+    await reloading;
     await shutdown();
+    removeSignalHandlers();
+    if (failed) {
+      logger.error('stopped after an uncaught error');
+      this.exit(1);
+    }
     logger.info('stopped');
   }
 }

@@ -78,8 +78,8 @@ export interface StartDaemonOptions {
    * so a file should name the same paths (see {@link daemonPaths}).
    */
   config?: string;
-  /** `--log-level` (default debug). */
-  logLevel?: string;
+  /** `--log-level` (default debug); null passes no flag, so the config decides. */
+  logLevel?: string | null;
   /**
    * Run the daemon inside this network namespace (`ip netns exec NETNS node ...`).
    * `ip netns exec` execs the command rather than forking, so the child's pid
@@ -97,7 +97,7 @@ export function daemonPaths(sandbox: Sandbox, name: string): {dataDir: string; s
 export async function startDaemon(options: StartDaemonOptions): Promise<DaemonProcess> {
   const {dataDir, socket} = daemonPaths(options.sandbox, options.name);
   const config = options.config === undefined ? [] : ['--config', options.config];
-  const argv = [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])];
+  const argv = [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, ...(options.logLevel === null ? [] : ['--log-level', options.logLevel ?? 'debug']), ...(options.args ?? [])];
   const command = options.netns === undefined ? process.execPath : 'ip';
   const args = options.netns === undefined ? argv : ['netns', 'exec', options.netns, process.execPath, ...argv];
   const child = spawn(command, args, {env: options.sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});

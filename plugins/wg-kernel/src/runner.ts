@@ -232,6 +232,8 @@ export class ExecRunner implements CommandRunner {
 
   spawn(command: string, args: readonly string[], options: SpawnChildOptions = {}): ChildProcess {
     const [file, argv] = this.argv(command, args);
-    return spawn(file, argv, {env: {...this.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']});
+    // A process group of its own: the SIGHUP of a closing terminal and the Ctrl-C or Ctrl-\ sent to
+    // the daemon's group reach the daemon alone, which keeps its interfaces or stops them in order.
+    return spawn(file, argv, {env: {...this.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe'], detached: true});
   }
 }

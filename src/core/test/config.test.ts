@@ -246,6 +246,7 @@ describe('errors name the file, the key and the rule', () => {
     ['socket: [a]', 'socket: must be a non-empty path (got a list)'],
     [`socket: /${'s'.repeat(120)}`, `socket: must be a path of at most 107 bytes (the limit for a Unix socket) (got "/${'s'.repeat(75)}...)`],
     ['logLevel: verbose', 'logLevel: must be one of trace, debug, info, warn, error, fatal, silent (got "verbose")'],
+    ['logFormat: colour', 'logFormat: must be one of auto, pretty, json (got "colour")'],
     ['syncInterval: "-1"', 'syncInterval: must be a duration greater than 0 (got "-1")'],
     ['heartbeatInterval: 0', 'heartbeatInterval: must be a duration greater than 0 (got 0)'],
     ['heartbeatInterval: 30d', 'heartbeatInterval: must be a duration of at most 24d (got "30d")'],

@@ -32,7 +32,8 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     description:
       'Unix socket the CLI uses to drive the daemon; created with mode 0600 (flag `--socket`, env `WGMESH_SOCKET`). At most 107 bytes long; relative to the config file.',
   },
-  {key: 'logLevel', default: 'info', description: 'Log level: trace, debug, info, warn, error, fatal or silent.'},
+  {key: 'logLevel', default: 'info', description: 'Log level: trace, debug, info, warn, error, fatal or silent (flag `--log-level`). `SIGHUP` re-reads it.'},
+  {key: 'logFormat', default: 'auto', description: 'Log format on stderr: `pretty` (one coloured line per entry), `json` (pino JSON lines) or `auto` (pretty when stderr is a terminal, else JSON). Flag `--log-format`.'},
   {key: 'ipcIdleTimeout', default: '60s', description: `How long a connection to the IPC socket may go without a request being answered or read before the daemon closes it; greater than 0. ${DURATION}`},
   {key: 'syncInterval', default: '1s', description: `Longest time between two anti-entropy rounds of a daemon (digests compared with one partner; they ride on heartbeats when one was answered meanwhile); greater than 0. ${DURATION}`},
   {key: 'heartbeatInterval', default: '2s', description: `How often a daemon proves it is alive to the members that monitor it (a small heartbeat message, not a record rewrite); a crashed member leaves every view within about 3 × this. Greater than 0. ${DURATION}`},
@@ -66,13 +67,13 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {
     key: 'dnsListen',
     default: '127.0.0.1:5353',
-    description: 'UDP address of the DNS server: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `dnsEnabled` is true; a port in use stops the daemon at start.',
+    description: 'UDP address of the DNS server: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `dnsEnabled` is true; a port in use stops the daemon at start. `SIGHUP` re-reads `dnsEnabled` and `dnsListen` (a port in use then keeps the running server).',
   },
   {key: 'metricsEnabled', default: 'false', description: 'Serve Prometheus metrics over HTTP at `/metrics` on `metricsListen` (see [Metrics](#metrics)).'},
   {
     key: 'metricsListen',
     default: '127.0.0.1:9474',
-    description: 'TCP address of the metrics endpoint: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `metricsEnabled` is true; a port in use stops the daemon at start.',
+    description: 'TCP address of the metrics endpoint: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `metricsEnabled` is true; a port in use stops the daemon at start. `SIGHUP` re-reads `metricsEnabled` and `metricsListen` (a port in use then keeps the running server).',
   },
   {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them. A mesh keeps the settings it got then (change them with `mesh set`); only the hooks (`preUp` ... `postDown`) follow this file at every start.'},
   {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},

@@ -20,6 +20,7 @@ export interface ConfigOverrides {
   dataDir?: string;
   socket?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 /** The flag that overrides each key, for error messages. */
@@ -30,6 +31,7 @@ export const OVERRIDE_FLAGS: Readonly<Record<keyof ConfigOverrides, string>> = {
   dataDir: '--data-dir',
   socket: '--socket',
   logLevel: '--log-level',
+  logFormat: '--log-format',
 };
 
 /** Largest config file read; anything bigger is certainly not a config file. */

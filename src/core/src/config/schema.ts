@@ -19,6 +19,11 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 /** A pino log level. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How the daemon writes its logs: `pretty` one-line coloured text, `json` pino JSON lines, `auto` pretty when stderr is a terminal. */
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+/** How the daemon writes its logs. */
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** How a node learns its own public address: from outgoing connections, or from a public IP service. */
 export const IP_DISCOVERY_MODES = ['outgoing', 'public'] as const;
 /** How a node learns its own public address. */
@@ -30,6 +35,7 @@ export const CONFIG_DEFAULTS = {
   transport: 'grpc',
   wgDriver: 'kernel',
   logLevel: 'info' as LogLevel,
+  logFormat: 'auto' as LogFormat,
   ipcIdleTimeoutMs: 60_000,
   syncIntervalMs: 1_000,
   heartbeatIntervalMs: 2_000,
@@ -210,6 +216,7 @@ function topLevelShape(ctx: SchemaContext) {
       .transform((p) => (p === undefined ? undefined : resolve(ctx.baseDir, p)))
       .refine((p) => p === undefined || socketPathFits(p), `must be a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (the limit for a Unix socket)`),
     logLevel: oneOf(LOG_LEVELS, d.logLevel),
+    logFormat: oneOf(LOG_FORMATS, d.logFormat),
     ipcIdleTimeout: positiveInterval(d.ipcIdleTimeoutMs),
     syncInterval: positiveInterval(d.syncIntervalMs),
     heartbeatInterval: positiveInterval(d.heartbeatIntervalMs),
@@ -283,6 +290,7 @@ export function configSchema(ctx: SchemaContext) {
         dataDir: parsed.dataDir,
         socket,
         logLevel: parsed.logLevel,
+        logFormat: parsed.logFormat,
         ipcIdleTimeoutMs: parsed.ipcIdleTimeout,
         syncIntervalMs: parsed.syncInterval,
         heartbeatIntervalMs: parsed.heartbeatInterval,

@@ -26,7 +26,7 @@ import {discoverOutgoingAddress, parseEndpoint} from './endpoint.js';
 import {identityFile} from './data-dir.js';
 import {interfaceName} from './interface-name.js';
 import {checkRotationScope, rotateWgKey, type KeyRotationResult} from './key-rotation.js';
-import {LocalServers, type LocalServerSettings} from './local-servers.js';
+import {LocalServers, type LocalServerSettings, type LocalServersChange} from './local-servers.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
@@ -943,6 +943,11 @@ export class Daemon {
       const {identity, clock, logger} = this.deps;
       return rotateWgKey({identity, identityFile: identityFile(this.deps.dataDir), meshes, clock, logger});
     });
+  }
+
+  /** Start, stop or move the DNS and metrics servers to match new settings (see {@link LocalServers.reconfigure}). */
+  async reconfigureLocalServers(settings: {dns: LocalServerSettings; metrics: LocalServerSettings}): Promise<LocalServersChange> {
+    return this.servers.reconfigure(settings);
   }
 
   /** Stop: save every mesh and remove its interface (a restart restores both). */

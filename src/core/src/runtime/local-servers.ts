@@ -23,6 +23,12 @@ export interface LocalServerSettings {
 /** Where the local servers listen, once started (the optional fields of `status --json`). */
 export type LocalServerAddresses = Pick<StatusView, 'dns' | 'metrics'>;
 
+/** What {@link LocalServers.reconfigure} did: the servers started, stopped or moved, and those that could not be. */
+export interface LocalServersChange {
+  changed: Array<'dns' | 'metrics'>;
+  failed: Array<{server: 'dns' | 'metrics'; error: unknown}>;
+}
+
 /** Everything the local servers need. */
 export interface LocalServersOptions {
   dns?: LocalServerSettings | undefined;
@@ -56,26 +62,67 @@ export class LocalServers {
    */
   async start(): Promise<void> {
     const {options} = this;
-    if (options.dns?.enabled) {
-      this.dns = new DnsServer({
-        listen: options.dns.listen,
-        source: {meshIds: () => [...options.meshes()].map((runtime) => runtime.meshId), liveRecords: (meshId) => options.mesh(meshId)?.liveRecords(), claimTime: (meshId) => options.mesh(meshId)?.aliasClaimTime},
-        logger: options.logger.child({component: 'dns'}),
-        clock: options.clock,
-      });
-      await this.dns.start();
-    }
-    if (options.metrics?.enabled) {
-      this.metrics = new DaemonMetrics({
-        source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed()},
-        nodeId: options.nodeId,
-        backends: options.backendNames,
-        clock: options.clock,
-        logger: options.logger.child({component: 'metrics'}),
-      });
-      this.metricsServer = new MetricsServer({listen: options.metrics.listen, metrics: this.metrics, logger: options.logger.child({component: 'metrics'})});
-      await this.metricsServer.start();
-    }
+    if (options.dns?.enabled) this.dns = await this.startDns(options.dns.listen);
+    if (options.metrics?.enabled) this.metricsServer = await this.startMetrics(options.metrics.listen);
+  }
+
+  /**
+   * Apply new settings to running servers: start, stop or move each one whose
+   * settings differ. A server that cannot bind its new address keeps running
+   * where it was, and its failure is returned; the other is still applied.
+   */
+  async reconfigure(settings: {dns: LocalServerSettings; metrics: LocalServerSettings}): Promise<LocalServersChange> {
+    const changed: LocalServersChange['changed'] = [];
+    const failed: LocalServersChange['failed'] = [];
+    const apply = async (server: 'dns' | 'metrics', next: LocalServerSettings, swap: () => Promise<void>): Promise<void> => {
+      const current = this.options[server];
+      if ((current?.enabled ?? false) === next.enabled && (!next.enabled || current?.listen === next.listen)) return;
+      try {
+        await swap();
+        this.options[server] = {...next};
+        changed.push(server);
+      } catch (error) {
+        failed.push({server, error});
+      }
+    };
+    await apply('dns', settings.dns, async () => {
+      const started = settings.dns.enabled ? await this.startDns(settings.dns.listen) : undefined;
+      await this.dns?.close();
+      this.dns = started;
+    });
+    await apply('metrics', settings.metrics, async () => {
+      const started = settings.metrics.enabled ? await this.startMetrics(settings.metrics.listen) : undefined;
+      await this.metricsServer?.close();
+      this.metricsServer = started;
+    });
+    return {changed, failed};
+  }
+
+  private async startDns(listen: string): Promise<DnsServer> {
+    const {options} = this;
+    const dns = new DnsServer({
+      listen,
+      source: {meshIds: () => [...options.meshes()].map((runtime) => runtime.meshId), liveRecords: (meshId) => options.mesh(meshId)?.liveRecords(), claimTime: (meshId) => options.mesh(meshId)?.aliasClaimTime},
+      logger: options.logger.child({component: 'dns'}),
+      clock: options.clock,
+    });
+    await dns.start();
+    return dns;
+  }
+
+  /** A metrics endpoint on `listen`; the counters live as long as the daemon, across moves. */
+  private async startMetrics(listen: string): Promise<MetricsServer> {
+    const {options} = this;
+    this.metrics ??= new DaemonMetrics({
+      source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed()},
+      nodeId: options.nodeId,
+      backends: options.backendNames,
+      clock: options.clock,
+      logger: options.logger.child({component: 'metrics'}),
+    });
+    const server = new MetricsServer({listen, metrics: this.metrics, logger: options.logger.child({component: 'metrics'})});
+    await server.start();
+    return server;
   }
 
   /** Record one reconciliation of a mesh (a no-op when metrics are off). */
