@@ -158,7 +158,12 @@ describe('wgmesh with a daemon (stub WireGuard)', () => {
   };
 
   it('says "1 member", takes mesh ids in upper case, shows the only mesh without an id, and words errors for the user', async () => {
-    daemon = await startDaemon({sandbox, name: 'one', args: ['--wg', 'stub']});
+    // Its own control port: 4000 may be another daemon's on a shared machine.
+    const {dataDir, socket} = daemonPaths(sandbox, 'one');
+    const [port] = await freePorts(1);
+    const config = join(sandbox.dir, 'one.yaml');
+    await writeFile(config, `dataDir: ${dataDir}\nsocket: ${socket}\ngRPCPort: ${port}\n`);
+    daemon = await startDaemon({sandbox, name: 'one', config, args: ['--wg', 'stub']});
     const none = await cli('mesh', 'show');
     expect(none.code).toBe(1);
     expect(none.stderr).toBe('Error: this node is in no mesh (create one with `wgmesh mesh create` or join one with `wgmesh mesh join`)\n');
