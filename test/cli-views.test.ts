@@ -109,13 +109,14 @@ describe('mesh show table', () => {
   it('shows alias, address, role, endpoint, relative handshake and transfer, and marks the alias conflict', () => {
     const text = renderMeshTable(view, {now, colour: false});
     const lines = text.split('\n');
-    expect(lines[0]).toBe(`mesh ${MESH_A}  prefix fd00::/64  5 node(s)`);
+    expect(lines[0]).toBe(`mesh ${MESH_A}  prefix fd00::/64  5 nodes`);
     expect(lines[1]!.split(/\s{2,}/)).toEqual(['ALIAS', 'ADDRESS', 'ROLE', 'ENDPOINT', 'HANDSHAKE', 'TRANSFER']);
     const row = (address: string) => lines.find((line) => line.includes(`${address} `))!.split(/\s{2,}/);
     expect(row('fd00::1')).toEqual(['web*', 'fd00::1', 'peer', '192.0.2.1:51820', '(self)', '-']);
     expect(row('fd00::2')).toEqual(['web!', 'fd00::2', 'peer', '192.0.2.2:51820', '12s ago', '1.5 KiB rx, 10 MiB tx']);
     expect(row('fd00::3')).toEqual(['db', 'fd00::3', 'peer', '192.0.2.3:51820', '10m ago', '0 B rx, 0 B tx']);
-    expect(row('fd00::4')).toEqual(['-', 'fd00::4', 'client', '-', 'never', '0 B rx, 0 B tx']);
+    // A client's role names its home peer by address.
+    expect(row('fd00::4')).toEqual(['-', 'fd00::4', 'client (home fd00::3)', '-', 'never', '0 B rx, 0 B tx']);
     expect(text).toContain('alias web is claimed by 2 nodes: it resolves to fd00::1 (*, in the mesh longest), not to fd00::2 (!)');
     expect(text).not.toMatch(ANSI);
     // The hostile alias is shown, escaped: it neither clears the screen nor starts a new line.

@@ -198,7 +198,7 @@ describe('node metadata, mesh show, query and graph on three daemons', () => {
       run({...colourable, FORCE_COLOR: '1', NO_COLOR: '1'}),
     ]);
     const lines = plain.stdout.trim().split('\n');
-    expect(lines[0]).toBe(`mesh ${meshId}  prefix ${(await show(a)).prefix}  3 node(s)  this node is an admin (holds the authority key)`);
+    expect(lines[0]).toBe(`mesh ${meshId}  prefix ${(await show(a)).prefix}  3 nodes  this node is an admin (holds the authority key)`);
     expect(lines[1]!.split(/\s{2,}/)).toEqual(['ALIAS', 'ADDRESS', 'ROLE', 'ENDPOINT', 'HANDSHAKE', 'TRANSFER']);
     // The stub driver reports no handshake and no bytes for the other two peers.
     expect(lines.filter((line) => / peer +\S+ +never +0 B rx, 0 B tx$/.test(line))).toHaveLength(2);

@@ -139,6 +139,16 @@ describe('npm install -g of the tarball', () => {
     }
   });
 
+  it('has help, shell completion and `version --json` with the versions of the installed packages', async () => {
+    const view = JSON.parse(await wgmesh(['version', '--json'])) as {cli: string; core: string; node: string; plugins: Array<{name: string; version: string; source: string}>};
+    expect(view).toMatchObject({cli: '0.1.0', core: '0.1.0', node: process.version});
+    for (const name of [...BUNDLED.filter((bundled) => bundled !== '@wgmesh/core'), '@oclif/plugin-autocomplete', '@oclif/plugin-help', '@oclif/plugin-plugins']) {
+      expect(view.plugins).toContainEqual(expect.objectContaining({name, source: 'bundled'}));
+    }
+    expect(await wgmesh(['help'])).toMatch(/^\s+status\s/m);
+    expect(await wgmesh(['autocomplete', 'bash'])).toContain('wgmesh autocomplete');
+  });
+
   it('loads every bundled backend', async () => {
     const backends = JSON.parse(await wgmesh(['backends', '--json'])) as Array<{kind: string; name: string; plugin: string; loaded: boolean}>;
     expect(backends.map(({kind, name, plugin, loaded}) => ({kind, name, plugin, loaded}))).toEqual([

@@ -44,16 +44,38 @@ export abstract class WgmeshCommand extends Command {
   static override enableJsonFlag = true;
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
-    if (error instanceof Errors.ExitError) throw error;
-    const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
-    if (isUserError(error) || parseError) {
-      const code = isUserError(error) ? error.code : 'INVALID_INPUT';
-      const message = error.message.split('\n')[0] ?? error.message;
-      if (this.jsonEnabled()) this.logJson({error: {code, message}});
-      else process.stderr.write(`Error: ${isUserError(error) ? error.message : oneLine(stripAnsi(error.message))}\n`);
-      this.exit(1);
-    }
+    reportKnownError(this.errorOutput(), error);
     return super.catch(error);
+  }
+
+  /** What {@link reportKnownError} needs of this command. */
+  protected errorOutput(): ErrorOutput {
+    return {json: this.jsonEnabled(), logJson: (json) => this.logJson(json), exit: (code) => this.exit(code)};
+  }
+}
+
+/** How a command prints errors: whether `--json` is on, its JSON printer, its exit. */
+export interface ErrorOutput {
+  json: boolean;
+  logJson(json: unknown): void;
+  exit(code: number): never;
+}
+
+/**
+ * wgmesh's error output for `command`, for commands that cannot extend
+ * {@link WgmeshCommand} (subclasses of a plugin's commands): a known error is
+ * printed as one line, or as `{"error": {"code", "message"}}` with `--json`,
+ * and the command exits 1. Returns for anything else (oclif's handler takes it).
+ */
+export function reportKnownError(command: ErrorOutput, error: Error): void {
+  if (error instanceof Errors.ExitError) throw error;
+  const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
+  if (isUserError(error) || parseError) {
+    const code = isUserError(error) ? error.code : 'INVALID_INPUT';
+    const message = error.message.split('\n')[0] ?? error.message;
+    if (command.json) command.logJson({error: {code, message}});
+    else process.stderr.write(`Error: ${isUserError(error) ? error.message : oneLine(stripAnsi(error.message))}\n`);
+    command.exit(1);
   }
 }
 

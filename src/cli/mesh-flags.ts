@@ -1,6 +1,6 @@
-/** Flags shared by `mesh create`, `mesh join` and `mesh set`, and their mapping to IPC parameters. */
-import {Flags} from '@oclif/core';
-import type {MeshSettingsInput} from '@wgmesh/core/client';
+/** Flags shared by `mesh create`, `mesh join` and `mesh set` and their mapping to IPC parameters; the mesh id argument and `--mesh` flag. */
+import {Args, Flags} from '@oclif/core';
+import {isMeshId, type MeshSettingsInput} from '@wgmesh/core/client';
 
 /** Per-mesh settings flags. Unset flags fall back to `baseConfiguration` in the daemon's config. */
 export const meshSettingsFlags = {
@@ -35,3 +35,16 @@ export function meshSettingsFromFlags(flags: {
   if (flags['advertise-default'] !== undefined) input.advertiseDefault = flags['advertise-default'];
   return input;
 }
+
+/**
+ * Mesh ids are lower-case base32: one typed or pasted in upper case means the
+ * same mesh. Anything that is no mesh id in either case is passed on as typed,
+ * so that the error quotes what the user wrote.
+ */
+const canonicalMeshId = async (input: string): Promise<string> => (isMeshId(input.toLowerCase()) ? input.toLowerCase() : input);
+
+/** A mesh id argument, used as `Args.string` is (lower-cased; the daemon checks the rest). */
+export const meshIdArg = Args.custom<string>({parse: canonicalMeshId});
+
+/** A `--mesh` flag naming one mesh, used as `Flags.string` is (lower-cased; the daemon checks the rest). */
+export const meshIdFlag = Flags.custom<string>({parse: canonicalMeshId});

@@ -6,7 +6,7 @@
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {palette, type Palette} from './colour.js';
-import {formatAge, formatBytes, printable, truncate} from './format.js';
+import {counted, formatAge, formatBytes, printable, truncate} from './format.js';
 import {renderTable, type Cell} from './table.js';
 
 /** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (REJECT_AFTER_TIME). */
@@ -55,6 +55,17 @@ function transferCell(node: MeshShowNode, colours: Palette): Cell {
   return `${formatBytes(node.stats.rxBytes)} rx, ${formatBytes(node.stats.txBytes)} tx`;
 }
 
+/** A node's address, or the start of its id when it is not in the view. */
+function nodeName(view: MeshShowView, id: string): string {
+  return view.nodes.find((node) => node.id === id)?.address ?? id.slice(0, 12);
+}
+
+/** `peer`, or `client` with its home peer (the one peer it attaches to): `client (home fd00::3)`, `client (no home peer)` while no peer is alive. */
+function roleCell(node: MeshShowNode, view: MeshShowView, colours: Palette): Cell {
+  if (node.role !== 'client') return 'peer';
+  return {text: `client (${node.homePeer === null ? 'no home peer' : `home ${nodeName(view, node.homePeer)}`})`, style: colours.cyan};
+}
+
 function servicesText(node: MeshShowNode): string {
   const entries = Object.entries(node.services);
   return entries.length === 0 ? '-' : entries.map(([key, value]) => `${printable(key)}=${truncate(printable(value), 40)}`).join(',');
@@ -69,7 +80,7 @@ function routesText(node: MeshShowNode): string {
 
 /** One line per contested alias: who gets it and who else claims it. */
 function conflictLines(view: MeshShowView): string[] {
-  const name = (id: string): string => view.nodes.find((node) => node.id === id)?.address ?? id.slice(0, 12);
+  const name = (id: string): string => nodeName(view, id);
   return view.aliasConflicts.map(
     (conflict) =>
       `alias ${printable(conflict.alias)} is claimed by ${conflict.others.length + 1} nodes: it resolves to ${name(conflict.owner)} (${ALIAS_OWNER_MARK}, in the mesh longest), not to ${conflict.others.map(name).join(', ')} (${ALIAS_LOST_MARK})`,
@@ -85,7 +96,7 @@ export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): 
     const base: Cell[] = [
       aliasCell(node, colours),
       node.self ? {text: node.address, style: colours.green} : node.address,
-      node.role === 'client' ? {text: 'client', style: colours.cyan} : 'peer',
+      roleCell(node, view, colours),
       node.wgEndpoint === null ? {text: '-', style: colours.dim} : printable(node.wgEndpoint),
       handshakeCell(node, options.now, colours),
       transferCell(node, colours),
@@ -101,7 +112,7 @@ export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): 
     ];
   });
   const admin = view.admin === undefined ? '' : `  this node is an admin (${view.admin === 'authority' ? 'holds the authority key' : 'by grant'})`;
-  const title = `mesh ${view.meshId}  prefix ${view.prefix}  ${view.nodes.length} node(s)${admin}`;
+  const title = `mesh ${view.meshId}  prefix ${view.prefix}  ${counted(view.nodes.length, 'node')}${admin}`;
   const table = renderTable(
     headers.map((header) => ({text: header, style: colours.bold})),
     rows,

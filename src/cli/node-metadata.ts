@@ -1,11 +1,12 @@
 /** What `wgmesh node alias` and `wgmesh node describe` share: the flags, the set-or-clear rule and the report. */
 import {Flags} from '@oclif/core';
 import {InvalidInputError, type NodeSetResult} from '@wgmesh/core/client';
+import {meshIdFlag} from './mesh-flags.js';
 
 /** `--mesh` and `--clear`. */
 export function nodeMetadataFlags(field: string) {
   return {
-    mesh: Flags.string({description: 'only this mesh [default: every mesh of this node]'}),
+    mesh: meshIdFlag({description: 'only this mesh [default: every mesh of this node]'}),
     clear: Flags.boolean({description: `remove the ${field} instead of setting it`}),
   };
 }

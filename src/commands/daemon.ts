@@ -1,9 +1,11 @@
 import {Flags} from '@oclif/core';
 import {
   acquirePidLock,
+  ConfigError,
   createLogger,
   Daemon,
   daemonIpcHandlers,
+  identityFile,
   IpcServer,
   loadConfig,
   LOG_FORMATS,
@@ -14,7 +16,7 @@ import {
   systemRandom,
   type DaemonConfig,
 } from '@wgmesh/core';
-import {mkdir} from 'node:fs/promises';
+import {access, mkdir, rm} from 'node:fs/promises';
 import {join} from 'node:path';
 import {loadBackendRegistry} from '../cli/backends.js';
 import {WgmeshCommand} from '../cli/base-command.js';
@@ -75,6 +77,12 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
 
     await mkdir(config.dataDir, {recursive: true, mode: 0o700});
     const releaseLock = await acquirePidLock(join(config.dataDir, 'daemon.pid'), config.dataDir);
+    // A node whose first start fails (a backend's settings, a port in use) never
+    // showed its identity to anyone: the identity that start made goes with it.
+    const newIdentity = await access(identityFile(config.dataDir)).then(
+      () => false,
+      () => true,
+    );
     const abort = new AbortController();
     const logLimiter = new LogLimiter({clock: systemClock});
     let ipc: IpcServer | undefined;
@@ -128,7 +136,10 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
     try {
       const identity = await openDataDir(config.dataDir, logger);
       logger.info({nodeId: identity.nodeId, wgPublicKey: identity.wgPublicKey, dataDir: config.dataDir}, 'identity loaded');
-      backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom, logLimiter});
+      backends = await createBackends({registry, config, identity, logger, signal: abort.signal, clock: systemClock, random: systemRandom, logLimiter}).catch((error: unknown) => {
+        // A backend's settings come from the config file: say which file.
+        throw error instanceof ConfigError && config.configFile ? new ConfigError(`config ${config.configFile}: ${error.message}`) : error;
+      });
       daemon = new Daemon({
         identity,
         dataDir: config.dataDir,
@@ -168,6 +179,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
       if (notified.status === 'failed') logger.error(`could not tell systemd that the daemon is ready (${notified.problem}); a Type=notify unit will report the start as timed out`);
       ready = true;
     } catch (error) {
+      if (newIdentity) await rm(identityFile(config.dataDir), {force: true});
       await shutdown();
       removeSignalHandlers();
       throw error;

@@ -1,12 +1,13 @@
 import type {MeshSummary, StatusView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../cli/base-command.js';
+import {counted} from '../cli/format.js';
 import {ISOLATED_TEXT} from '../cli/mesh-table.js';
 import {renderKeyValues} from '../cli/table.js';
 
 /** One mesh in `status`: id, members and interface, and on lines of their own whether this node is isolated in it and what is wrong with it, if anything. */
 function meshLine(mesh: MeshSummary): string {
   const admin = mesh.admin === undefined ? '' : `, admin (${mesh.admin === 'authority' ? 'holds the authority key' : 'by grant'})`;
-  const lines = [`${mesh.meshId} (${mesh.members} members, ${mesh.interface}${admin})`];
+  const lines = [`${mesh.meshId} (${counted(mesh.members, 'member')}, ${mesh.interface}${admin})`];
   if (mesh.isolated === true) lines.push(`  ISOLATED: ${ISOLATED_TEXT}`);
   if (mesh.problem !== undefined) lines.push(`  PROBLEM: ${mesh.problem}`);
   return lines.join('\n');

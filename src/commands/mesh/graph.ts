@@ -1,9 +1,10 @@
 import {writeFile} from 'node:fs/promises';
-import {Args, Flags} from '@oclif/core';
+import {Flags} from '@oclif/core';
 import {InvalidInputError, type MeshShowView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshGraphDot, type MeshGraphSummary} from '../../cli/graph.js';
 import {renderDot, requireDot, type RenderFormat} from '../../cli/graphviz.js';
+import {meshIdArg} from '../../cli/mesh-flags.js';
 
 /** `mesh graph --json`. */
 export interface MeshGraphResult {
@@ -28,7 +29,7 @@ export default class MeshGraph extends DaemonClientCommand {
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --format svg --output mesh.svg',
     '<%= config.bin %> <%= command.id %> | dot -Tpng -o meshes.png',
   ];
-  static override args = {meshId: Args.string({description: 'the mesh id (see `wgmesh mesh list`) [default: every mesh of this node]', required: false})};
+  static override args = {meshId: meshIdArg({description: 'the mesh id (see `wgmesh mesh list`) [default: every mesh of this node]', required: false})};
   static override flags = {
     format: Flags.string({char: 'f', description: 'output format (svg and png need Graphviz)', options: ['dot', 'svg', 'png'], default: 'dot'}),
     output: Flags.string({char: 'o', description: 'write the graph to this file instead of stdout'}),

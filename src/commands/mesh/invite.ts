@@ -1,6 +1,7 @@
-import {Args, Flags} from '@oclif/core';
+import {Flags} from '@oclif/core';
 import {assertMeshId, parseDurationMs, type IpcMethods} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
+import {meshIdArg} from '../../cli/mesh-flags.js';
 
 /** `wgmesh mesh invite MESH_ID [--uses N] [--expires D] [--role peer|client]`. */
 export default class MeshInvite extends DaemonClientCommand {
@@ -11,7 +12,7 @@ export default class MeshInvite extends DaemonClientCommand {
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa',
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --uses 5 --expires 7d --role client',
   ];
-  static override args = {meshId: Args.string({description: 'the mesh id (see `wgmesh mesh list`)', required: true})};
+  static override args = {meshId: meshIdArg({description: 'the mesh id (see `wgmesh mesh list`)', required: true})};
   static override flags = {
     uses: Flags.integer({description: 'how many nodes the invite may admit', default: 1, min: 1, max: 10_000}),
     expires: Flags.string({description: 'how long the invite may be redeemed (e.g. 30m, 1h, 7d)', default: '24h'}),

@@ -1,8 +1,9 @@
-import {Args, Flags} from '@oclif/core';
+import {Flags} from '@oclif/core';
 import {assertMeshId} from '@wgmesh/core/client';
 import {Listr, ListrLogger} from 'listr2';
 import {DaemonClientCommand} from '../../cli/base-command.js';
-import {meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
+import {counted} from '../../cli/format.js';
+import {meshIdArg, meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
 
 /** Same shape as core's endpoint parser; checked here so a typo fails before the daemon is asked. */
 const VIA_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/;
@@ -16,7 +17,7 @@ export default class MeshJoin extends DaemonClientCommand {
     '<%= config.bin %> <%= command.id %> --invite wgm1-...',
     '<%= config.bin %> <%= command.id %> --invite wgm1-... --via [fd00::1]:4000 --keepalive 25',
   ];
-  static override args = {meshId: Args.string({description: 'the mesh id, to check the invite is for it (optional: the invite names its mesh)', required: false})};
+  static override args = {meshId: meshIdArg({description: 'the mesh id, to check the invite is for it (optional: the invite names its mesh)', required: false})};
   static override flags = {
     invite: Flags.string({description: 'the invite line from `wgmesh mesh invite` (or - to read it from stdin)', required: true}),
     via: Flags.string({description: 'control endpoint of a member to try first: HOST:PORT or [IPv6]:PORT'}),
@@ -50,13 +51,14 @@ export default class MeshJoin extends DaemonClientCommand {
         fallbackRenderer: 'simple',
         exitOnError: true,
         // Progress goes to stdout only: stderr carries the one error line and nothing else.
-        rendererOptions: {logger: new ListrLogger({useIcons: true, toStderr: []})},
+        // On a terminal the failed task keeps its title: its error is the one line on stderr, not repeated here.
+        rendererOptions: {logger: new ListrLogger({useIcons: true, toStderr: []}), showErrorMessage: false},
         fallbackRendererOptions: {logger: new ListrLogger({useIcons: true, toStderr: []})},
       },
     );
     await tasks.run();
     if (!result) this.error('the daemon did not answer the join', {exit: 1});
-    this.log(`${result.members} member(s) seen in mesh ${result.meshId}`);
+    this.log(`${counted(result.members, 'member')} seen in mesh ${result.meshId}`);
     return result;
   }
 }

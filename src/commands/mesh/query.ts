@@ -1,6 +1,7 @@
 import {Args} from '@oclif/core';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {checkQuery, evaluateQuery, formatQueryResult, type JsonValue} from '../../cli/query.js';
+import {meshIdArg} from '../../cli/mesh-flags.js';
 
 /** `wgmesh mesh query MESH_ID EXPRESSION`: JMESPath over `mesh show --json`. */
 export default class MeshQuery extends DaemonClientCommand {
@@ -16,7 +17,7 @@ export default class MeshQuery extends DaemonClientCommand {
     {description: 'Contested aliases, as JSON', command: '<%= config.bin %> <%= command.id %> MESH_ID "aliasConflicts[].alias" --json'},
   ];
   static override args = {
-    meshId: Args.string({description: 'the mesh id (see `wgmesh mesh list`)', required: true}),
+    meshId: meshIdArg({description: 'the mesh id (see `wgmesh mesh list`)', required: true}),
     expression: Args.string({description: 'a JMESPath expression', required: true}),
   };
 

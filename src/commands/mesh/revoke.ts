@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {assertMeshId, type IpcMethods} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
+import {meshIdArg} from '../../cli/mesh-flags.js';
 
 /** `wgmesh mesh revoke MESH_ID NODE` or `wgmesh mesh revoke MESH_ID --invite ID`. */
 export default class MeshRevoke extends DaemonClientCommand {
@@ -12,7 +13,7 @@ export default class MeshRevoke extends DaemonClientCommand {
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --invite 0f3c...',
   ];
   static override args = {
-    meshId: Args.string({description: 'the mesh id', required: true}),
+    meshId: meshIdArg({description: 'the mesh id', required: true}),
     node: Args.string({description: "the node: its id, alias or mesh address (as 'wgmesh mesh show' lists)", required: false}),
   };
   static override flags = {

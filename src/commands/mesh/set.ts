@@ -1,7 +1,7 @@
-import {Args, Flags} from '@oclif/core';
+import {Flags} from '@oclif/core';
 import {assertMeshId, type MeshSetResult} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
-import {meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
+import {meshIdArg, meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
 
 /** `wgmesh mesh set MESH_ID --endpoint ... --port ... --keepalive ...`. */
 export default class MeshSet extends DaemonClientCommand {
@@ -16,7 +16,7 @@ export default class MeshSet extends DaemonClientCommand {
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --port 51820 --keepalive 25',
     '<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa --no-advertise-default',
   ];
-  static override args = {meshId: Args.string({description: 'the mesh id (see `wgmesh mesh list`)', required: true})};
+  static override args = {meshId: meshIdArg({description: 'the mesh id (see `wgmesh mesh list`)', required: true})};
   static override flags = {
     ...meshSettingsFlags,
     port: Flags.integer({description: 'WireGuard listen port (0: any, keeping the port bound now)', min: 0, max: 65535}),

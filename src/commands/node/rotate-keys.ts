@@ -1,6 +1,6 @@
-import {Flags} from '@oclif/core';
 import type {NodeRotateKeysResult} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
+import {meshIdFlag} from '../../cli/mesh-flags.js';
 
 /** `wgmesh node rotate-keys`. */
 export default class NodeRotateKeys extends DaemonClientCommand {
@@ -11,7 +11,7 @@ export default class NodeRotateKeys extends DaemonClientCommand {
   ].join('\n\n');
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
   static override flags = {
-    mesh: Flags.string({description: "the mesh to rotate the key in; must be this node's only mesh (the key is per node) [default: every mesh]"}),
+    mesh: meshIdFlag({description: "the mesh to rotate the key in; must be this node's only mesh (the key is per node) [default: every mesh]"}),
   };
 
   async run(): Promise<NodeRotateKeysResult> {

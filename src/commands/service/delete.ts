@@ -1,5 +1,6 @@
-import {Args, Flags} from '@oclif/core';
+import {Args} from '@oclif/core';
 import {DaemonClientCommand} from '../../cli/base-command.js';
+import {meshIdFlag} from '../../cli/mesh-flags.js';
 
 /** `wgmesh service delete KEY`. */
 export default class ServiceDelete extends DaemonClientCommand {
@@ -7,7 +8,7 @@ export default class ServiceDelete extends DaemonClientCommand {
   static override description = 'Applies to one mesh with --mesh, else to every mesh this node is in. Deleting a service that is not set is an error naming it.';
   static override examples = ['<%= config.bin %> <%= command.id %> ssh', '<%= config.bin %> <%= command.id %> http --mesh 2jv4k3h6n7q2m5x4z6c8b3d5fa'];
   static override args = {key: Args.string({description: 'service name', required: true})};
-  static override flags = {mesh: Flags.string({description: 'only this mesh [default: every mesh of this node]'})};
+  static override flags = {mesh: meshIdFlag({description: 'only this mesh [default: every mesh of this node]'})};
 
   async run(): Promise<{meshIds: string[]}> {
     const {args, flags} = await this.parse(ServiceDelete);

@@ -1,5 +1,6 @@
-import {Args, Flags} from '@oclif/core';
+import {Args} from '@oclif/core';
 import {DaemonClientCommand} from '../../cli/base-command.js';
+import {meshIdFlag} from '../../cli/mesh-flags.js';
 
 /** `wgmesh service set KEY VALUE`. */
 export default class ServiceSet extends DaemonClientCommand {
@@ -11,7 +12,7 @@ export default class ServiceSet extends DaemonClientCommand {
     key: Args.string({description: 'service name (printable ASCII, no spaces, at most 63 characters)', required: true}),
     value: Args.string({description: 'service value (at most 512 characters)', required: true}),
   };
-  static override flags = {mesh: Flags.string({description: 'only this mesh [default: every mesh of this node]'})};
+  static override flags = {mesh: meshIdFlag({description: 'only this mesh [default: every mesh of this node]'})};
 
   async run(): Promise<{meshIds: string[]}> {
     const {args, flags} = await this.parse(ServiceSet);

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {assertMeshId, parseDurationMs} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../../cli/base-command.js';
+import {meshIdArg} from '../../../cli/mesh-flags.js';
 
 /** `wgmesh mesh admin grant MESH_ID NODE [--expires D]`. */
 export default class MeshAdminGrant extends DaemonClientCommand {
@@ -9,7 +10,7 @@ export default class MeshAdminGrant extends DaemonClientCommand {
     "Prints a line that the granted node imports with `wgmesh mesh admin import`; it can then invite and revoke with its own node key, without a copy of the authority key. A grant cannot grant further.";
   static override examples = ['<%= config.bin %> <%= command.id %> 2jv4k3h6n7q2m5x4z6c8b3d5fa node-b --expires 90d'];
   static override args = {
-    meshId: Args.string({description: 'the mesh id', required: true}),
+    meshId: meshIdArg({description: 'the mesh id', required: true}),
     node: Args.string({description: 'the node: its id, alias or mesh address', required: true}),
   };
   static override flags = {expires: Flags.string({description: 'how long the grant lasts (e.g. 90d); default: for ever'})};

@@ -12,11 +12,17 @@ import type {SelfPatch} from './mesh-runtime.js';
 /** A handler per IPC method. */
 export type IpcHandlers = {[M in IpcMethod]: (params: unknown) => Promise<IpcMethods[M]['result']>};
 
-function parse<S extends z.ZodType>(schema: S, params: unknown, method: string): z.infer<S> {
+/**
+ * `params` checked against `schema`. The error names the parameter and the
+ * rule in the user's terms (`invalid description: must be at most ...`): the
+ * CLI prints it as it is, and the caller knows which method it called.
+ * @throws InvalidInputError for the first parameter that breaks its rule.
+ */
+function parse<S extends z.ZodType>(schema: S, params: unknown): z.infer<S> {
   const parsed = schema.safeParse(params ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InvalidInputError(`${method}: ${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`);
+    throw new InvalidInputError(`invalid ${issue?.path.join('.') || 'parameters'}: ${issue?.message ?? 'rejected'}`);
   }
   return parsed.data;
 }
@@ -43,50 +49,50 @@ function aliasLost(daemon: Daemon, meshIds: readonly string[], alias: string): A
  */
 export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
   return afterStart(daemon, {
-    status: async (params) => (parse(noParams, params, 'status'), daemon.status()),
-    'mesh.create': async (params) => daemon.createMesh(parse(meshSettingsSchema.strict(), params, 'mesh.create')),
+    status: async (params) => (parse(noParams, params), daemon.status()),
+    'mesh.create': async (params) => daemon.createMesh(parse(meshSettingsSchema.strict(), params)),
     'mesh.join': async (params) => {
-      const {invite, meshId, via, ...settings} = parse(meshJoinSchema.strict(), params, 'mesh.join');
+      const {invite, meshId, via, ...settings} = parse(meshJoinSchema.strict(), params);
       return daemon.joinMesh(invite, via, settings, meshId);
     },
     'mesh.invite': async (params) => {
-      const {meshId, ...options} = parse(meshInviteSchema.strict(), params, 'mesh.invite');
+      const {meshId, ...options} = parse(meshInviteSchema.strict(), params);
       return daemon.administer((admin) => admin.invite(meshId, options));
     },
     'mesh.invites': async (params) => {
-      const {meshId} = parse(meshIdParamsSchema, params, 'mesh.invites');
+      const {meshId} = parse(meshIdParamsSchema, params);
       return daemon.administer((admin) => admin.invites(meshId));
     },
     'mesh.revoke': async (params) => {
-      const {meshId, node, invite, reason} = parse(meshRevokeSchema, params, 'mesh.revoke');
+      const {meshId, node, invite, reason} = parse(meshRevokeSchema, params);
       if (invite !== undefined) return daemon.administer((admin) => admin.revokeInvite(meshId, invite));
       return daemon.administer((admin) => admin.revokeNode(meshId, node ?? '', reason ?? null));
     },
     'mesh.admin.export': async (params) => {
-      const {meshId} = parse(meshIdParamsSchema, params, 'mesh.admin.export');
+      const {meshId} = parse(meshIdParamsSchema, params);
       return daemon.administer((admin) => admin.exportAuthority(meshId));
     },
     'mesh.admin.import': async (params) => {
-      const {line} = parse(z.object({line: z.string().min(1).max(16_384)}).strict(), params, 'mesh.admin.import');
+      const {line} = parse(z.object({line: z.string().min(1).max(16_384)}).strict(), params);
       return daemon.administer((admin) => admin.importLine(line));
     },
     'mesh.admin.grant': async (params) => {
-      const {meshId, node, validForMs} = parse(meshAdminGrantSchema.strict(), params, 'mesh.admin.grant');
+      const {meshId, node, validForMs} = parse(meshAdminGrantSchema.strict(), params);
       return daemon.administer((admin) => admin.grant(meshId, node, validForMs ?? null));
     },
-    'mesh.list': async (params) => (parse(noParams, params, 'mesh.list'), daemon.listMeshes()),
+    'mesh.list': async (params) => (parse(noParams, params), daemon.listMeshes()),
     'mesh.show': async (params) => {
-      const {meshId, nodeId} = parse(meshShowParamsSchema, params, 'mesh.show');
+      const {meshId, nodeId} = parse(meshShowParamsSchema, params);
       return daemon.showMesh(meshId, nodeId);
     },
-    'mesh.leave': async (params) => daemon.leaveMesh(parse(meshIdParamsSchema, params, 'mesh.leave').meshId),
-    'mesh.set': async (params) => daemon.setMesh(parse(meshSetSchema, params, 'mesh.set')),
+    'mesh.leave': async (params) => daemon.leaveMesh(parse(meshIdParamsSchema, params).meshId),
+    'mesh.set': async (params) => daemon.setMesh(parse(meshSetSchema, params)),
     'service.set': async (params) => {
-      const {meshId, key, value} = parse(serviceSetSchema.strict(), params, 'service.set');
+      const {meshId, key, value} = parse(serviceSetSchema.strict(), params);
       return daemon.updateSelf(meshId, (record) => ({services: {...record.services, [key]: value}}));
     },
     'service.delete': async (params) => {
-      const {meshId, key} = parse(serviceDeleteSchema.strict(), params, 'service.delete');
+      const {meshId, key} = parse(serviceDeleteSchema.strict(), params);
       return daemon.updateSelf(meshId, (record, id) => {
         if (!(key in record.services)) throw new InvalidInputError(`service '${key}' is not set on this node in mesh ${id}`);
         const {[key]: _removed, ...services} = record.services;
@@ -94,14 +100,14 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       });
     },
     'node.set': async (params) => {
-      const {meshId, ...fields} = parse(nodeSetSchema, params, 'node.set');
+      const {meshId, ...fields} = parse(nodeSetSchema, params);
       const patch: SelfPatch = {};
       if (fields.alias !== undefined) patch.alias = fields.alias;
       if (fields.description !== undefined) patch.description = fields.description;
       const {meshIds} = await daemon.updateSelf(meshId, () => patch);
       return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
-    'node.rotateKeys': async (params) => daemon.rotateKeys(parse(nodeRotateKeysSchema, params, 'node.rotateKeys').meshId),
+    'node.rotateKeys': async (params) => daemon.rotateKeys(parse(nodeRotateKeysSchema, params).meshId),
   });
 }
 
