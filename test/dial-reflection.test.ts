@@ -87,8 +87,10 @@ describe('a member advertising a control endpoint nobody serves', () => {
     console.log(`connections to the advertised endpoint: ${early} in the first 30 s, ${late} from 90 s to 120 s (${DAEMONS} daemons)`);
     // The first minute may be dialled as before: the attack must have reached every daemon.
     expect(early).toBeGreaterThanOrEqual(DAEMONS);
-    // Later at most one attempt per daemon in 30 s (each waits about as long as the endpoint has been failing, at least 60 s).
-    expect(late).toBeLessThanOrEqual(DAEMONS);
+    // Later each daemon waits about as long as the endpoint has been failing, at least 60 s, between attempts; an attempt
+    // may open a second connection (the transport reconnects once within it), so at most two per daemon in 30 s
+    // (measured 3-7 for four daemons on a loaded 2-core machine, against 170-180 in the first 30 s).
+    expect(late).toBeLessThanOrEqual(2 * DAEMONS);
 
     // Honest members were never slowed down by it: a change still reaches everyone at once.
     await nodes[1]!.call('service.set', {meshId, key: 'after', value: 'reflection'});
