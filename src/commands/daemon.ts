@@ -8,6 +8,7 @@ import {
   loadConfig,
   LogLimiter,
   openDataDir,
+  resolveGroupId,
   systemClock,
   systemRandom,
   type Logger,
@@ -36,8 +37,11 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     store: Flags.string({description: 'store backend (see `wgmesh backends`) [default: config `store`, else twophase]'}),
     transport: Flags.string({description: 'transport backend [default: config `transport`, else grpc]'}),
     wg: Flags.string({description: 'WireGuard driver [default: config `wgDriver`, else kernel]'}),
-    'data-dir': Flags.string({description: 'where identity and mesh state live [default: config `dataDir`]'}),
-    socket: Flags.string({description: 'IPC socket path [default: WGMESH_SOCKET, else config `socket`, else <dataDir>/wgmesh.sock]'}),
+    'data-dir': Flags.string({description: 'where identity and mesh state live [default: config `dataDir`, else /var/lib/wgmesh as root, else $XDG_STATE_HOME/wgmesh]'}),
+    socket: Flags.string({
+      description:
+        'IPC socket path [default: WGMESH_SOCKET, else config `socket`, else <dataDir>/wgmesh.sock when --data-dir or `dataDir` is set, else /run/wgmesh/wgmesh.sock as root, else $XDG_RUNTIME_DIR/wgmesh/wgmesh.sock]',
+    }),
     'log-level': Flags.string({description: 'log level', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
   };
 
@@ -57,6 +61,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
     });
     const logger: Logger = createLogger(config.logLevel);
     if (!config.configFile) logger.info('no config file found: running on defaults');
+    const socketGroupId = config.socketGroup === null ? undefined : await resolveGroupId(config.socketGroup);
     const registry = await loadBackendRegistry(this.config);
     for (const warning of registry.warnings) logger.warn({plugin: warning.plugin}, warning.message);
 
@@ -110,7 +115,7 @@ Logs are JSON lines (pino) on stderr; pipe them through pino-pretty to read them
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });
       // The socket first: a second daemon must refuse before it touches any interface.
-      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs});
+      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs, groupId: socketGroupId});
       await ipc.start();
       await daemon.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');
