@@ -72,9 +72,9 @@ function gidOf(group: string): number {
   return Number(line.split(':')[2]);
 }
 
-/** The environment of a user whose HOME is `home`, with no wgmesh variables; USER is set, as a login sets it (the test uids have no passwd entry to look it up in). */
+/** The environment of a user whose HOME is `home`, with no wgmesh variables; USER and SHELL are set, as a login sets them (oclif reads the shell from the passwd entry otherwise, and the test uids have none). */
 function userEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {PATH: process.env.PATH, HOME: home, USER: 'wgmesh-test', LOGNAME: 'wgmesh-test', NO_COLOR: '1', ...extra};
+  return {PATH: process.env.PATH, HOME: home, USER: 'wgmesh-test', LOGNAME: 'wgmesh-test', SHELL: '/bin/sh', NO_COLOR: '1', ...extra};
 }
 
 /** A directory owned by `uid`, that uid's home. */
