@@ -270,6 +270,19 @@ describe('wgmesh doctor on this host, no daemon running', () => {
     expect(line(closed.report, 'data-dir')).toMatchObject({status: 'ok', detail: `${dataDir} (mode 0700) and its key files are private`});
   });
 
+  it('fails the data-dir check for a data dir of a newer format, and passes for the current one', async () => {
+    await mkdir(dataDir, {recursive: true, mode: 0o700});
+    await writeFile(join(dataDir, 'format.json'), '{"format":9}\n');
+    const newer = await doctor(['--config', configFile], sandbox.env);
+    expect(newer.code).toBe(1);
+    expect(lines(newer.report, 'data-dir')).toEqual([
+      {name: 'data-dir', status: 'fail', detail: `${dataDir} has format 9, written by a newer wgmesh; this one reads format 1 at most`, fix: `run the newer wgmesh, or restore the copy in ${join(dataDir, 'backups')}`},
+    ]);
+    await writeFile(join(dataDir, 'format.json'), '{"format":1}\n');
+    const current = await doctor(['--config', configFile], sandbox.env);
+    expect(line(current.report, 'data-dir')).toMatchObject({status: 'ok'});
+  });
+
   it('fails the config check, naming the key, and skips what needs the config', async () => {
     await writeConfig({gRPCPort: 'four thousand'});
     const {code, report} = await doctor(['--config', configFile], sandbox.env);

@@ -24,7 +24,8 @@ const Flags = require('@oclif/core/flags') as typeof OclifFlags;
 /** Flags every command that talks to the daemon accepts. */
 export const daemonFlags = {
   socket: Flags.string({
-    description: 'IPC socket of the daemon [default: WGMESH_SOCKET, else from the config file, else <dataDir>/wgmesh.sock]',
+    description:
+      "IPC socket of the daemon [default: WGMESH_SOCKET, else from the config file, else /run/wgmesh/wgmesh.sock as root, else $XDG_RUNTIME_DIR/wgmesh/wgmesh.sock, or the system daemon's /run/wgmesh/wgmesh.sock when that is the one running]",
     helpGroup: 'GLOBAL',
   }),
   config: Flags.string({

@@ -12,6 +12,7 @@ import {
   LOG_LEVELS,
   LogLimiter,
   openDataDir,
+  resolveGroupId,
   systemClock,
   systemRandom,
   type DaemonConfig,
@@ -46,8 +47,11 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
     store: Flags.string({description: 'store backend (see `wgmesh backends`) [default: config `store`, else twophase]'}),
     transport: Flags.string({description: 'transport backend [default: config `transport`, else grpc]'}),
     wg: Flags.string({description: 'WireGuard driver [default: config `wgDriver`, else kernel]'}),
-    'data-dir': Flags.string({description: 'where identity and mesh state live [default: config `dataDir`]'}),
-    socket: Flags.string({description: 'IPC socket path [default: WGMESH_SOCKET, else config `socket`, else <dataDir>/wgmesh.sock]'}),
+    'data-dir': Flags.string({description: 'where identity and mesh state live [default: config `dataDir`, else /var/lib/wgmesh as root, else $XDG_STATE_HOME/wgmesh]'}),
+    socket: Flags.string({
+      description:
+        'IPC socket path [default: WGMESH_SOCKET, else config `socket`, else <dataDir>/wgmesh.sock when --data-dir or `dataDir` is set, else /run/wgmesh/wgmesh.sock as root, else $XDG_RUNTIME_DIR/wgmesh/wgmesh.sock]',
+    }),
     'log-level': Flags.string({description: 'log level [default: config `logLevel`, else info]', options: [...LOG_LEVELS]}),
     'log-format': Flags.string({description: 'log format on stderr: pretty, json, or auto (pretty on a terminal) [default: config `logFormat`, else auto]', options: [...LOG_FORMATS]}),
   };
@@ -72,6 +76,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
     const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stderr.isTTY === true);
     const logger = createLogger(config.logLevel, pretty ? prettyLogFormat(palette(colourEnabled(process.stderr, process.env))) : undefined);
     if (!config.configFile) logger.info('no config file found: running on defaults');
+    const socketGroupId = config.socketGroup === null ? undefined : await resolveGroupId(config.socketGroup);
     const registry = await loadBackendRegistry(this.config);
     for (const warning of registry.warnings) logger.warn({plugin: warning.plugin}, warning.message);
 
@@ -171,7 +176,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
       });
       // The socket first: a second daemon must refuse before it touches any interface.
-      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs});
+      ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs, groupId: socketGroupId});
       await ipc.start();
       await daemon.start();
       logger.info({socket: config.socket, backends: backends.names}, 'daemon ready');

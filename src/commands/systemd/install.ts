@@ -24,7 +24,7 @@ export interface SystemdInstallJson {
 export default class SystemdInstall extends WgmeshCommand {
   static override summary = 'Install the wgmesh.service systemd unit that runs the daemon at boot';
   static override description = [
-    'Writes the unit shipped with wgmesh to /etc/systemd/system/wgmesh.service, with ExecStart running the node and the wgmesh that run this command, and reloads systemd. The service runs `wgmesh daemon --data-dir /var/lib/wgmesh --socket /run/wgmesh/wgmesh.sock` as root with only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE, a read-only system except its state, runtime and /run/wireguard directories, reads /etc/wgmesh/config.yaml when present, tells systemd when it is ready (Type=notify) and restarts on failure.',
+    'Writes the unit shipped with wgmesh to /etc/systemd/system/wgmesh.service, with ExecStart running the node and the wgmesh that run this command, and reloads systemd. The service runs `wgmesh daemon` as root (data dir /var/lib/wgmesh, socket /run/wgmesh/wgmesh.sock) with only CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and CAP_CHOWN (to give the socket the group of config `socketGroup`), a read-only system except its state, runtime and /run/wireguard directories, reads /etc/wgmesh/config.yaml when present, tells systemd when it is ready (Type=notify) and restarts on failure.',
     '',
     "Needs root, except with --dry-run, which prints the unit and changes nothing. Running it again after upgrading wgmesh rewrites the unit. Change the service with `systemctl edit wgmesh`; the file written is replaced by the next install. (`wgmesh service` is about the services a node advertises in its meshes, not this.)",
   ].join('\n');

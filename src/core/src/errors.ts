@@ -117,10 +117,14 @@ export class DaemonAlreadyRunningError extends WgmeshError {
   }
 }
 
-/** The IPC socket exists but this user may not connect to it (it is mode 0600). */
+/** The IPC socket exists but this user may not connect to it (mode 0600, or 0660 with a group this user is not in). */
 export class IpcPermissionError extends WgmeshError {
   constructor(socketPath: string) {
-    super('IPC_PERMISSION', `permission denied on the wgmesh daemon socket ${socketPath}; run this command as root or as the user the daemon runs as`);
+    super(
+      'IPC_PERMISSION',
+      `permission denied on the wgmesh daemon socket ${socketPath}; run this command as root or as the user the daemon runs as, ` +
+        "or as a member of the group the daemon's config names in socketGroup (log in again after being added to it)",
+    );
   }
 }
 
@@ -177,6 +181,13 @@ export class DiskFullError extends WgmeshError {
 export class IdentityMissingError extends WgmeshError {
   constructor(message: string) {
     super('IDENTITY_MISSING', message);
+  }
+}
+
+/** The data dir's format is one this wgmesh cannot read (newer, or an unreadable format file). */
+export class DataDirFormatError extends WgmeshError {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super('DATA_DIR_FORMAT', message, options);
   }
 }
 

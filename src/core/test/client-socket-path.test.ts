@@ -36,11 +36,14 @@ describe('socket path for the CLI', () => {
   const withSocket = home('with-socket', 'socket: run/wgmesh.sock\n');
   const withDataDir = home('with-data-dir', 'dataDir: /srv/wgmesh\n');
   const broken = home('broken', 'socket: [not, a, path]\n');
+  const logOnly = home('log-only', 'logLevel: debug\n');
   const cwd = dir;
   const cases: [string, ResolveSocketOptions][] = [
     ['no flag, no env, no config file', {home: bare, env: {}, isRoot: false, cwd}],
     ['XDG_STATE_HOME, no config file', {home: bare, env: {XDG_STATE_HOME: '/state'}, isRoot: false, cwd}],
     ['root, no config file', {home: bare, env: {WGMESH_CONFIG: join(bare, 'absent.yaml')}, isRoot: true, cwd}],
+    ['XDG_RUNTIME_DIR, no config file', {home: bare, env: {XDG_RUNTIME_DIR: '/run/user/1000'}, isRoot: false, cwd}],
+    ['XDG_RUNTIME_DIR, a config file without socket or dataDir', {home: logOnly, env: {XDG_RUNTIME_DIR: '/run/user/1000'}, isRoot: false, cwd}],
     ['relative --socket', {socket: 'a.sock', home: bare, env: {}, isRoot: false, cwd}],
     ['absolute --socket beats WGMESH_SOCKET', {socket: '/tmp/x.sock', home: bare, env: {WGMESH_SOCKET: '/tmp/y.sock'}, isRoot: false, cwd}],
     ['WGMESH_SOCKET', {home: withSocket, env: {WGMESH_SOCKET: 'rel/y.sock'}, isRoot: false, cwd}],
@@ -61,6 +64,8 @@ describe('socket path for the CLI', () => {
 
   it('answers without reading a config file only when there is none to read', () => {
     expect(socketPathWithoutConfig({home: bare, env: {}, isRoot: false, cwd})).toBe(join(bare, '.local', 'state', 'wgmesh', 'wgmesh.sock'));
+    expect(socketPathWithoutConfig({home: bare, env: {XDG_RUNTIME_DIR: '/run/user/1000'}, isRoot: false, cwd})).toBe('/run/user/1000/wgmesh/wgmesh.sock');
+    expect(socketPathWithoutConfig({home: bare, env: {WGMESH_CONFIG: join(bare, 'absent.yaml'), XDG_RUNTIME_DIR: '/run/user/0'}, isRoot: true, cwd})).toBe('/run/wgmesh/wgmesh.sock');
     expect(socketPathWithoutConfig({home: withSocket, env: {}, isRoot: false, cwd})).toBeUndefined();
     expect(socketPathWithoutConfig({file: join(dir, 'missing.yaml'), home: bare, env: {}, isRoot: false, cwd})).toBeUndefined();
     expect(socketPathWithoutConfig({socket: 'b.sock', home: withSocket, env: {}, isRoot: false, cwd})).toBe(join(cwd, 'b.sock'));

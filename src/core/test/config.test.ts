@@ -98,6 +98,22 @@ describe('defaults', () => {
     expect(parse('').dataDir).toBe('/home/alice/.local/state/wgmesh');
   });
 
+  it('picks the socket by user when neither socket nor dataDir is set: /run/wgmesh as root, XDG_RUNTIME_DIR, then the data dir', () => {
+    expect(parseConfig('', FILE, {...HOST, isRoot: true}).socket).toBe('/run/wgmesh/wgmesh.sock');
+    expect(parseConfig('', FILE, {...HOST, isRoot: true, env: {XDG_RUNTIME_DIR: '/run/user/0'}}).socket).toBe('/run/wgmesh/wgmesh.sock');
+    expect(parseConfig('', FILE, {...HOST, env: {XDG_RUNTIME_DIR: '/run/user/1000'}}).socket).toBe('/run/user/1000/wgmesh/wgmesh.sock');
+    // A relative XDG_RUNTIME_DIR is invalid and ignored; without one the socket stays in the user's data dir.
+    expect(parseConfig('', FILE, {...HOST, env: {XDG_RUNTIME_DIR: 'run'}}).socket).toBe('/home/alice/.local/state/wgmesh/wgmesh.sock');
+    expect(parse('').socket).toBe('/home/alice/.local/state/wgmesh/wgmesh.sock');
+  });
+
+  it('keeps the socket with a data dir that is set, by the file or --data-dir, for root too', () => {
+    expect(parseConfig('dataDir: /srv/w\n', FILE, {...HOST, isRoot: true}).socket).toBe('/srv/w/wgmesh.sock');
+    expect(parseConfig('', FILE, {...HOST, isRoot: true, overrides: {dataDir: '/srv/flag'}}).socket).toBe('/srv/flag/wgmesh.sock');
+    expect(parseConfig('dataDir: /srv/w\nsocket: /run/s.sock\n', FILE, {...HOST, isRoot: true}).socket).toBe('/run/s.sock');
+    expect(parseConfig('dataDir: /srv/w\n', FILE, {...HOST, isRoot: true, overrides: {socket: '/run/f.sock'}}).socket).toBe('/run/f.sock');
+  });
+
   it('picks the default config file: WGMESH_CONFIG, root, XDG_CONFIG_HOME, then ~/.config', () => {
     expect(defaultConfigPath({env: {WGMESH_CONFIG: '/srv/w.yaml'}, isRoot: true, home: '/root'})).toBe('/srv/w.yaml');
     expect(defaultConfigPath({env: {}, isRoot: true, home: '/root'})).toBe('/etc/wgmesh/config.yaml');
@@ -182,6 +198,13 @@ baseConfiguration:
     });
   });
 
+  it('reads socketGroup as a group name or a numeric gid; unset is none', () => {
+    expect(parse('').socketGroup).toBeNull();
+    expect(parse('socketGroup: wgmesh\n').socketGroup).toBe('wgmesh');
+    expect(parse('socketGroup: 1234\n').socketGroup).toBe('1234');
+    expect(parse('socketGroup: "_wg-mesh"\n').socketGroup).toBe('_wg-mesh');
+  });
+
   it('derives the socket from dataDir when socket is not set', () => {
     expect(parse('dataDir: /srv/w\n').socket).toBe('/srv/w/wgmesh.sock');
     expect(parse('dataDir: state\n').dataDir).toBe('/etc/wgmesh/state');
@@ -244,6 +267,9 @@ describe('errors name the file, the key and the rule', () => {
     ['wgDriver: ""', `wgDriver: ${backend('WireGuard driver')} (got "")`],
     ['dataDir: ""', 'dataDir: must be a non-empty path (got "")'],
     ['socket: [a]', 'socket: must be a non-empty path (got a list)'],
+    ['socketGroup: Wheel Users', 'socketGroup: must be a group name (as groupadd accepts) or a numeric gid (got "Wheel Users")'],
+    ['socketGroup: -1', 'socketGroup: must be a group name (as groupadd accepts) or a numeric gid (got -1)'],
+    ['socketGroup: [a]', 'socketGroup: must be a group name (as groupadd accepts) or a numeric gid (got a list)'],
     [`socket: /${'s'.repeat(120)}`, `socket: must be a path of at most 107 bytes (the limit for a Unix socket) (got "/${'s'.repeat(75)}...)`],
     ['logLevel: verbose', 'logLevel: must be one of trace, debug, info, warn, error, fatal, silent (got "verbose")'],
     ['logFormat: colour', 'logFormat: must be one of auto, pretty, json (got "colour")'],

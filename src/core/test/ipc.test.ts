@@ -289,6 +289,35 @@ describe('the socket file', () => {
     expect((await stat(parent)).mode & 0o777).toBe(0o755);
   });
 
+  it.skipIf(process.geteuid?.() !== 0)('with a socket group: socket 0660 and a created directory 0750, both of that group, whatever the umask', async () => {
+    const users = 100;
+    const socketPath = join(dir, 'grouped', 'wgmesh.sock');
+    const server = new IpcServer({socketPath, logger: silentLogger(), handlers: {status: async () => STATUS}, groupId: users});
+    const umask = process.umask(0o077);
+    try {
+      await server.start();
+    } finally {
+      process.umask(umask);
+    }
+    const socket = await lstat(socketPath);
+    expect([socket.mode & 0o777, socket.gid]).toEqual([0o660, users]);
+    const parent = await stat(join(dir, 'grouped'));
+    expect([parent.mode & 0o777, parent.gid]).toEqual([0o750, users]);
+    await server.close();
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('with a socket group: warns when an existing directory keeps the group out', async () => {
+    const parent = join(dir, 'private');
+    await mkdir(parent, {mode: 0o700});
+    const logger = recordingLogger();
+    const server = new IpcServer({socketPath: join(parent, 'wgmesh.sock'), logger, handlers: {status: async () => STATUS}, groupId: 100});
+    await server.start();
+    expect(logger.lines.filter((line) => line.level === 'warn').map((line) => line.msg)).toEqual([
+      `the socket group cannot enter ${parent}, so its members cannot reach the socket: set socket (or --socket) to a path outside it, such as /run/wgmesh/wgmesh.sock`,
+    ]);
+    await server.close();
+  });
+
   it('close() drops open connections and aborts their requests', async () => {
     const started = deferred<void>();
     const aborted = deferred<void>();
@@ -377,7 +406,10 @@ describe('client failures', () => {
     expect(connectError('/s', errno('ENOTDIR'))).toBeInstanceOf(DaemonNotRunningError);
     const denied = connectError('/run/w.sock', errno('EACCES'));
     expect(denied).toBeInstanceOf(IpcPermissionError);
-    expect(denied.message).toBe('permission denied on the wgmesh daemon socket /run/w.sock; run this command as root or as the user the daemon runs as');
+    expect(denied.message).toBe(
+      'permission denied on the wgmesh daemon socket /run/w.sock; run this command as root or as the user the daemon runs as, ' +
+        "or as a member of the group the daemon's config names in socketGroup (log in again after being added to it)",
+    );
     expect(connectError('/s', errno('EPERM'))).toBeInstanceOf(IpcPermissionError);
     expect(connectError('/s', errno('EMFILE'))).toMatchObject({code: 'IPC', message: 'cannot connect to the wgmesh daemon at /s: connect EMFILE'});
   });

@@ -2,12 +2,13 @@
  * `data-dir`: the data directory holds the node's private keys
  * (identity.json) and mesh authority keys (admin/*.json). It must not be
  * writable by everyone, and those files must be readable by their owner alone
- * (mode 0600), as the daemon writes them.
+ * (mode 0600), as the daemon writes them. Its format must be one this wgmesh
+ * reads (an older one is migrated at start; a newer one stops the daemon).
  */
 import {constants} from 'node:fs';
 import {access, readdir, stat} from 'node:fs/promises';
 import {join} from 'node:path';
-import {identityFile} from '@wgmesh/core';
+import {DATA_DIR_FORMAT, dataDirFormat, identityFile} from '@wgmesh/core';
 import {fail, ok, skip, type CheckResult, type DoctorCheck} from '../check.js';
 
 const NAME = 'data-dir';
@@ -53,6 +54,11 @@ export const dataDirCheck: DoctorCheck = {
         continue;
       }
       if ((fileMode & 0o077) !== 0) problems.push(fail(NAME, `${file} holds private keys and is readable or writable by others (mode ${octal(fileMode)})`, `chmod 600 ${file}`));
+    }
+    const format = await dataDirFormat(dataDir).catch((formatError: unknown) => (formatError as Error).message);
+    if (typeof format === 'string') problems.push(fail(NAME, format, `move ${join(dataDir, 'format.json')} away if the data dir is of this wgmesh's format (${DATA_DIR_FORMAT})`));
+    else if (format !== undefined && format > DATA_DIR_FORMAT) {
+      problems.push(fail(NAME, `${dataDir} has format ${format}, written by a newer wgmesh; this one reads format ${DATA_DIR_FORMAT} at most`, `run the newer wgmesh, or restore the copy in ${join(dataDir, 'backups')}`));
     }
     return problems.length > 0 ? problems : ok(NAME, `${dataDir} (mode ${octal(mode)}) and its key files are private`);
   },

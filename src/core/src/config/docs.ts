@@ -28,9 +28,15 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   },
   {
     key: 'socket',
-    default: '`<dataDir>/wgmesh.sock`',
+    default: '`<dataDir>/wgmesh.sock` when `dataDir` (or `--data-dir`) is set, else `/run/wgmesh/wgmesh.sock` as root, else `$XDG_RUNTIME_DIR/wgmesh/wgmesh.sock` (without `XDG_RUNTIME_DIR`: in the default data dir)',
     description:
-      'Unix socket the CLI uses to drive the daemon; created with mode 0600 (flag `--socket`, env `WGMESH_SOCKET`). At most 107 bytes long; relative to the config file.',
+      'Unix socket the CLI uses to drive the daemon; created with mode 0600, or 0660 with `socketGroup` (flag `--socket`, env `WGMESH_SOCKET`). At most 107 bytes long; relative to the config file.',
+  },
+  {
+    key: 'socketGroup',
+    default: 'none',
+    description:
+      "Group (name or gid) whose members may use the CLI: the daemon gives the socket this group and mode 0660. Unset: mode 0600, only the daemon's own user. The socket's directory must let the group in (the default `/run/wgmesh` is 0755; a data dir is 0700, so set `socket` outside it).",
   },
   {key: 'logLevel', default: 'info', description: 'Log level: trace, debug, info, warn, error, fatal or silent (flag `--log-level`). `SIGHUP` re-reads it.'},
   {key: 'logFormat', default: 'auto', description: 'Log format on stderr: `pretty` (one coloured line per entry), `json` (pino JSON lines) or `auto` (pretty when stderr is a terminal, else JSON). Flag `--log-format`.'},

@@ -9,7 +9,7 @@ import {dirname, resolve} from 'node:path';
 import {parseDocument} from 'yaml';
 import type {z} from 'zod';
 import {ConfigError} from '../errors.js';
-import {currentHost, defaultConfigPath, defaultDataDir, socketPathInDataDir, type HostContext} from './paths.js';
+import {currentHost, defaultClientSocketPath, defaultConfigPath, defaultDataDir, defaultSocketPath, socketPathInDataDir, type HostContext} from './paths.js';
 import {configSchema, type DaemonConfig, type SchemaContext} from './schema.js';
 
 /** Settings the command line can override, by config key. */
@@ -113,23 +113,28 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
 export async function resolveSocketPath(options: ResolveSocketOptions = {}): Promise<string> {
   const host = hostFrom(options);
   const chosen = pickSocketOverride(options.socket, host);
-  const schema = configSchema(schemaContext(null, host)).in.pick({socket: true, dataDir: true});
+  const schema = configSchema(schemaContext(null, host, 'client')).in.pick({socket: true, dataDir: true});
   if (chosen !== undefined) {
     const origin: Origin = {file: null, replaced: new Map([['socket', chosen.source]])};
     return checked(schema, {socket: chosen.value}, origin).socket ?? chosen.value;
   }
   const file = options.file ?? defaultConfigPath(host);
   const text = await readConfigText(file, options.file !== undefined);
-  if (text === undefined) return socketPathInDataDir(defaultDataDir(host));
+  if (text === undefined) return defaultClientSocketPath(host);
   const raw = parseYaml(text, file);
-  const fileSchema = configSchema(schemaContext(file, host)).in.pick({socket: true, dataDir: true});
+  const fileSchema = configSchema(schemaContext(file, host, 'client')).in.pick({socket: true, dataDir: true});
   const origin: Origin = {file, replaced: new Map()};
   const parsed = checked(fileSchema, {socket: raw.socket, dataDir: raw.dataDir}, origin);
-  return parsed.socket ?? socketPathInDataDir(parsed.dataDir);
+  return parsed.socket ?? (parsed.dataDir === undefined ? defaultClientSocketPath(host) : socketPathInDataDir(parsed.dataDir));
 }
 
-function schemaContext(file: string | null, host: HostContext): SchemaContext {
-  return {baseDir: file === null ? host.cwd : dirname(resolve(host.cwd, file)), defaultDataDir: defaultDataDir(host)};
+/** The schema's host defaults; the CLI's default socket may be the system daemon's (see {@link defaultClientSocketPath}). */
+function schemaContext(file: string | null, host: HostContext, side: 'daemon' | 'client' = 'daemon'): SchemaContext {
+  return {
+    baseDir: file === null ? host.cwd : dirname(resolve(host.cwd, file)),
+    defaultDataDir: defaultDataDir(host),
+    defaultSocket: side === 'client' ? defaultClientSocketPath(host) : defaultSocketPath(host),
+  };
 }
 
 function pickSocketOverride(flag: string | undefined, host: HostContext): {value: string; source: string} | undefined {

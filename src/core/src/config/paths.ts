@@ -45,9 +45,21 @@ function xdgDir(env: NodeJS.ProcessEnv, name: string, fallback: string): string 
   return value !== undefined && isAbsolute(value) ? value : fallback;
 }
 
-/** Default data directory: `/var/lib/wgmesh` as root, else `$XDG_STATE_HOME/wgmesh` or `~/.local/state/wgmesh`. */
+/** The system daemon's data directory (root's default). */
+export const SYSTEM_DATA_DIR = '/var/lib/wgmesh';
+/** The system daemon's IPC socket (root's default, and where any user's CLI looks for the system daemon). */
+export const SYSTEM_SOCKET_PATH = '/run/wgmesh/wgmesh.sock';
+/** The system config file (root's default). */
+export const SYSTEM_CONFIG_PATH = '/etc/wgmesh/config.yaml';
+
+/**
+ * Default data directory: `/var/lib/wgmesh` as root, else `$XDG_STATE_HOME/wgmesh`
+ * or `~/.local/state/wgmesh`. State, not data: identity and mesh state belong to
+ * this host's node and are not portable user files (XDG puts such state in
+ * `XDG_STATE_HOME`, as systemd puts it in /var/lib).
+ */
 export function defaultDataDir(host: Pick<HostContext, 'env' | 'isRoot' | 'home'>): string {
-  if (host.isRoot) return '/var/lib/wgmesh';
+  if (host.isRoot) return SYSTEM_DATA_DIR;
   return join(xdgDir(host.env, 'XDG_STATE_HOME', join(host.home, '.local', 'state')), 'wgmesh');
 }
 
@@ -59,13 +71,46 @@ export function defaultDataDir(host: Pick<HostContext, 'env' | 'isRoot' | 'home'
 export function defaultConfigPath(host: Pick<HostContext, 'env' | 'isRoot' | 'home'>): string {
   const fromEnv = host.env.WGMESH_CONFIG;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  if (host.isRoot) return '/etc/wgmesh/config.yaml';
+  if (host.isRoot) return SYSTEM_CONFIG_PATH;
   return join(xdgDir(host.env, 'XDG_CONFIG_HOME', join(host.home, '.config')), 'wgmesh', 'config.yaml');
 }
 
 /** The socket a daemon with this data directory listens on when `socket` is not set. */
 export function socketPathInDataDir(dataDir: string): string {
   return join(dataDir, SOCKET_FILE_NAME);
+}
+
+/**
+ * The socket a daemon listens on when neither `socket` nor `dataDir` is set:
+ * `/run/wgmesh/wgmesh.sock` as root, else `$XDG_RUNTIME_DIR/wgmesh/wgmesh.sock`,
+ * else (no runtime dir, e.g. a session without a login) `<default data dir>/wgmesh.sock`.
+ */
+export function defaultSocketPath(host: Pick<HostContext, 'env' | 'isRoot' | 'home'>): string {
+  if (host.isRoot) return SYSTEM_SOCKET_PATH;
+  const runtime = host.env.XDG_RUNTIME_DIR;
+  if (runtime !== undefined && isAbsolute(runtime)) return join(runtime, 'wgmesh', SOCKET_FILE_NAME);
+  return socketPathInDataDir(defaultDataDir(host));
+}
+
+/**
+ * The socket the CLI dials when nothing names one: the user's own
+ * {@link defaultSocketPath}; for a user other than root whose own daemon is not
+ * running there, the system daemon's socket when it exists (an operator in the
+ * daemon's `socketGroup` reaches it with no flags).
+ */
+export function defaultClientSocketPath(host: Pick<HostContext, 'env' | 'isRoot' | 'home'>): string {
+  const own = defaultSocketPath(host);
+  if (host.isRoot || exists(own) || !exists(SYSTEM_SOCKET_PATH)) return own;
+  return SYSTEM_SOCKET_PATH;
+}
+
+/** Whether something is at `path`; a directory on the way this user may not search counts (dialling then says "permission denied"). */
+function exists(path: string): boolean {
+  try {
+    return statSync(path, {throwIfNoEntry: false}) !== undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EACCES';
+  }
 }
 
 /** Whether `socketPath` fits in a Unix socket address (see {@link MAX_SOCKET_PATH_BYTES}). */
@@ -85,7 +130,7 @@ export interface SocketPathQuestion extends Partial<HostContext> {
  * The IPC socket the CLI should dial, when it can be told without reading a
  * config file: `--socket`, else `WGMESH_SOCKET`, when it is a usable socket
  * path; else, when there is no config file at the default location (and none
- * was named), `<default data dir>/wgmesh.sock`. Returns `undefined` in every
+ * was named), {@link defaultClientSocketPath}. Returns `undefined` in every
  * other case (a config file to read, an invalid path to report): the caller
  * then runs the full `resolveSocketPath` of config/load.ts, which gives the
  * same answer wherever this one answers. Exists because the full resolver
@@ -108,5 +153,5 @@ export function socketPathWithoutConfig(question: SocketPathQuestion = {}): stri
   } catch {
     return undefined;
   }
-  return socketPathInDataDir(defaultDataDir(host));
+  return defaultClientSocketPath(host);
 }

@@ -74,6 +74,8 @@ export interface SchemaContext {
   baseDir: string;
   /** The data directory when the file does not name one. */
   defaultDataDir: string;
+  /** The socket when neither `socket` nor `dataDir` is set (with `dataDir` set, the socket is `<dataDir>/wgmesh.sock`). */
+  defaultSocket: string;
 }
 
 function backendName(kind: string, fallback: string) {
@@ -138,6 +140,19 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallba
 
 function flag(fallback: boolean) {
   return z.boolean({error: 'must be true or false'}).default(fallback);
+}
+
+// A group name as groupadd(8) accepts it, or a numeric gid.
+const GROUP_NAME = /^(?:[a-z_][a-z0-9_-]{0,30}\$?|[0-9]{1,10})$/;
+
+function socketGroup() {
+  const rule = 'must be a group name (as groupadd accepts) or a numeric gid';
+  return z
+    .union([z.string(), z.number()], {error: rule})
+    .transform((value) => String(value))
+    .refine((value) => GROUP_NAME.test(value) && (!/^[0-9]+$/.test(value) || Number(value) < 2 ** 32 - 1), rule)
+    .nullable()
+    .default(null);
 }
 
 // RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens.
@@ -207,14 +222,15 @@ function topLevelShape(ctx: SchemaContext) {
     store: backendName('store', d.store),
     transport: backendName('transport', d.transport),
     wgDriver: backendName('WireGuard driver', d.wgDriver),
+    // Optional here: whether it was set decides the default socket after parsing.
     dataDir: pathText()
-      .default(ctx.defaultDataDir)
-      .transform((p) => resolve(ctx.baseDir, p)),
-    // Resolved against the data directory after parsing, so it stays optional here.
+      .optional()
+      .transform((p) => (p === undefined ? undefined : resolve(ctx.baseDir, p))),
     socket: pathText()
       .optional()
       .transform((p) => (p === undefined ? undefined : resolve(ctx.baseDir, p)))
       .refine((p) => p === undefined || socketPathFits(p), `must be a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (the limit for a Unix socket)`),
+    socketGroup: socketGroup(),
     logLevel: oneOf(LOG_LEVELS, d.logLevel),
     logFormat: oneOf(LOG_FORMATS, d.logFormat),
     ipcIdleTimeout: positiveInterval(d.ipcIdleTimeoutMs),
@@ -256,7 +272,7 @@ function topLevelShape(ctx: SchemaContext) {
 }
 
 /** Every top-level key the schema knows (plugin sections aside), in documentation order. */
-export const CONFIG_KEYS = Object.keys(topLevelShape({baseDir: '/', defaultDataDir: '/'})) as (keyof ReturnType<typeof topLevelShape>)[];
+export const CONFIG_KEYS = Object.keys(topLevelShape({baseDir: '/', defaultDataDir: '/', defaultSocket: '/'})) as (keyof ReturnType<typeof topLevelShape>)[];
 
 /**
  * The schema of a whole config file. Unknown top-level keys whose value is a
@@ -274,7 +290,8 @@ export function configSchema(ctx: SchemaContext) {
       for (const [key, value] of Object.entries(parsed)) {
         if (!Object.hasOwn(shape, key)) sections[key] = value;
       }
-      const socket = parsed.socket ?? socketPathInDataDir(parsed.dataDir);
+      const dataDir = parsed.dataDir ?? ctx.defaultDataDir;
+      const socket = parsed.socket ?? (parsed.dataDir === undefined ? ctx.defaultSocket : socketPathInDataDir(parsed.dataDir));
       if (!socketPathFits(socket)) {
         tx.issues.push({
           code: 'custom',
@@ -287,8 +304,9 @@ export function configSchema(ctx: SchemaContext) {
         store: parsed.store,
         transport: parsed.transport,
         wgDriver: parsed.wgDriver,
-        dataDir: parsed.dataDir,
+        dataDir,
         socket,
+        socketGroup: parsed.socketGroup,
         logLevel: parsed.logLevel,
         logFormat: parsed.logFormat,
         ipcIdleTimeoutMs: parsed.ipcIdleTimeout,

@@ -5,12 +5,14 @@
  * The socket file is mode 0600 and its directory 0700 when created here:
  * whoever can connect can create and leave meshes, which rewrites the host's
  * WireGuard interfaces and routes, so only the daemon's own user (normally
- * root) may drive it. A hostile or broken frame gets an error reply and never
- * takes the daemon down. Each connection is flow-controlled and closed when
+ * root) may drive it. With a socket group (config `socketGroup`) the socket is
+ * 0660 with that group, and a directory created here 0750 with that group, so
+ * the group's members may drive it too. A hostile or broken frame gets an
+ * error reply and never takes the daemon down. Each connection is flow-controlled and closed when
  * idle (see {@link IpcConnection}); at the connection cap, the connection idle
  * longest makes room for a new one, so idle clients cannot lock the CLI out.
  */
-import {chmod, lstat, mkdir, rm} from 'node:fs/promises';
+import {chmod, chown, lstat, mkdir, rm, stat} from 'node:fs/promises';
 import {createServer, type Server, type Socket} from 'node:net';
 import {dirname} from 'node:path';
 import {MAX_SOCKET_PATH_BYTES, socketPathFits} from '../config/paths.js';
@@ -64,6 +66,8 @@ export interface IpcServerOptions {
   maxConnections?: number;
   /** Close a connection after this long without progress while none of its requests is handled (config `ipcIdleTimeout`, default 60 s). */
   idleTimeoutMs?: number;
+  /** Group id whose members may connect (config `socketGroup`): socket mode 0660 with this group. Unset: 0600. */
+  groupId?: number;
 }
 
 /** Requests of one connection handled at once. */
@@ -83,6 +87,7 @@ export class IpcServer {
   readonly #handlers: IpcServerHandlers;
   readonly #maxConnections: number;
   readonly #limits: IpcConnectionLimits;
+  readonly #groupId: number | undefined;
   #server: Server | undefined;
   /** Inode of the socket file this server created, so close() never removes another daemon's socket. */
   #socketIno: number | undefined;
@@ -93,6 +98,7 @@ export class IpcServer {
     this.#logger = options.logger.child({component: 'ipc'});
     this.#handlers = options.handlers;
     this.#maxConnections = options.maxConnections ?? 64;
+    this.#groupId = options.groupId;
     this.#limits = {
       maxInFlight: MAX_IN_FLIGHT_PER_CONNECTION,
       maxUnreadBytes: MAX_UNREAD_REPLY_BYTES,
@@ -116,7 +122,7 @@ export class IpcServer {
     if (!socketPathFits(this.#socketPath)) {
       throw new IpcError(`the socket path ${this.#socketPath} is over the ${MAX_SOCKET_PATH_BYTES}-byte limit of a Unix socket; choose a shorter --socket`);
     }
-    await mkdir(dirname(this.#socketPath), {recursive: true, mode: 0o700});
+    await this.#prepareDirectory();
     let server: Server;
     try {
       server = await this.#listen();
@@ -132,7 +138,8 @@ export class IpcServer {
       }
     }
     try {
-      await chmod(this.#socketPath, 0o600);
+      if (this.#groupId !== undefined) await chown(this.#socketPath, -1, this.#groupId);
+      await chmod(this.#socketPath, this.#groupId === undefined ? 0o600 : 0o660);
       this.#socketIno = (await lstat(this.#socketPath)).ino;
     } catch (error) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -158,6 +165,32 @@ export class IpcServer {
     await closed;
     await this.#removeOwnSocketFile();
     this.#logger.info({socket: this.#socketPath}, 'IPC socket closed');
+  }
+
+  /**
+   * Create the socket's directory when missing (0700, or 0750 with the socket
+   * group); with a socket group, warn when an existing directory keeps the
+   * group out, since the socket's mode alone does not let it in.
+   */
+  async #prepareDirectory(): Promise<void> {
+    const dir = dirname(this.#socketPath);
+    const group = this.#groupId;
+    const created = await mkdir(dir, {recursive: true, mode: group === undefined ? 0o700 : 0o750});
+    if (group === undefined) return;
+    if (created !== undefined) {
+      // Explicit mode: the umask (0077 in the systemd unit) would have taken the group's bits.
+      await chown(dir, -1, group);
+      await chmod(dir, 0o750);
+      return;
+    }
+    const info = await stat(dir);
+    const searchable = (info.mode & 0o001) !== 0 || (info.gid === group && (info.mode & 0o010) !== 0);
+    if (!searchable) {
+      this.#logger.warn(
+        {socket: this.#socketPath, directory: dir, mode: (info.mode & 0o777).toString(8), socketGroup: group},
+        `the socket group cannot enter ${dir}, so its members cannot reach the socket: set socket (or --socket) to a path outside it, such as /run/wgmesh/wgmesh.sock`,
+      );
+    }
   }
 
   #listen(): Promise<Server> {
@@ -223,7 +256,7 @@ export class IpcServer {
 
   #onConnection(socket: Socket): void {
     if (this.#server === undefined) {
-      // Arrived before the socket was chmod'ed to 0600 (or while closing): not trusted.
+      // Arrived before the socket got its mode (or while closing): not trusted.
       socket.destroy();
       return;
     }

@@ -1,6 +1,7 @@
 /**
  * Opening a daemon's data dir at start: temporary files a killed daemon left
- * are removed, then the node's identity is loaded. A new identity is made only
+ * are removed, the format is checked (an older one migrated, a newer one
+ * refused), then the node's identity is loaded. A new identity is made only
  * for a data dir without meshes: with meshes on disk, a missing identity file
  * would silently make a new node (new id, new addresses) and leave the old one
  * as a ghost in every mesh.
@@ -10,6 +11,7 @@ import type {Logger} from '../contracts/logger.js';
 import {IdentityMissingError} from '../errors.js';
 import {createIdentity, loadIdentity, type NodeIdentity} from '../identity/identity.js';
 import {removeStaleTempFiles} from '../util/files.js';
+import {openDataDirFormat} from './data-dir-format.js';
 import {MeshRepository} from './mesh-repository.js';
 
 /** Where the identity of the node whose data dir is `dataDir` is stored. */
@@ -21,10 +23,12 @@ export function identityFile(dataDir: string): string {
  * Clean up and load (or, in a data dir without meshes, create) the identity.
  * Call with the data dir's pid lock held: no other process may be writing there.
  * @throws IdentityMissingError when `identity.json` is gone but meshes are on disk.
+ * @throws DataDirFormatError when the data dir is of a newer format than this wgmesh reads.
  */
 export async function openDataDir(dataDir: string, logger: Logger): Promise<NodeIdentity> {
   const stale = await removeStaleTempFiles(dataDir);
   if (stale.length > 0) logger.info({dataDir, files: stale}, 'removed temporary files left by a daemon that did not stop cleanly');
+  await openDataDirFormat(dataDir, logger);
   const file = identityFile(dataDir);
   const identity = await loadIdentity(file);
   if (identity) return identity;
