@@ -140,6 +140,23 @@ export function peerChangeArgs(changes: readonly PeerChange[]): string[] {
   return args;
 }
 
+/**
+ * The `wg set IFACE ...` arguments that make WireGuard start a handshake at
+ * once with each of `peers` that has an endpoint: its persistent keepalive
+ * off, on for a moment (WireGuard sends a keepalive, and so starts a
+ * handshake, the moment it goes from off to on), then back to what it was.
+ * Empty when no peer has an endpoint.
+ */
+export function handshakeNowArgs(peers: readonly DumpPeer[]): string[] {
+  return peers
+    .filter((peer) => peer.endpoint !== null)
+    .flatMap((peer) => [
+      ...['peer', peer.publicKey, 'persistent-keepalive', 'off'],
+      ...['peer', peer.publicKey, 'persistent-keepalive', String(peer.keepaliveSeconds > 0 ? peer.keepaliveSeconds : HANDSHAKE_NOW_KEEPALIVE_S)],
+      ...(peer.keepaliveSeconds > 0 ? [] : ['peer', peer.publicKey, 'persistent-keepalive', 'off']),
+    ]);
+}
+
 /** The `wg set IFACE ...` arguments that turn off again the keepalive {@link peerChangeArgs} set only to start a handshake; empty when there is none. */
 export function keepaliveResetArgs(changes: readonly PeerChange[]): string[] {
   return changes.flatMap((change) => (change.kind === 'add' && change.handshakeNow && change.keepaliveSeconds === undefined ? ['peer', change.publicKey, 'persistent-keepalive', 'off'] : []));

@@ -39,7 +39,7 @@ import {
   type WgRoute,
 } from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
-import {keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
+import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';
 import {NO_SUCH_TABLE, checkExitRouting, exitRuleArgs, familyOf, hasExitRule, isDefaultRoute, type ExitRouting} from './exit-table.js';
 import {ensureIpv6Forwarding} from './forwarding.js';
@@ -358,6 +358,16 @@ export class KernelWgDriver implements WgDriver {
         );
       }
       return {changed: outcome.changed};
+    });
+  }
+
+  /** Start a handshake at once with every peer that has an endpoint (see `handshakeNowArgs`). */
+  async handshakeNow(name: string, signal?: AbortSignal): Promise<void> {
+    checkInterfaceName(name);
+    await this.serial(name, async () => {
+      this.require(name);
+      const args = handshakeNowArgs((await this.dump(name, signal)).peers);
+      if (args.length > 0) await this.wg(name, ['set', name, ...args], {signal, env: WG_SET_ENV});
     });
   }
 

@@ -19,7 +19,7 @@ import {
 } from '@wgmesh/core';
 import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/core/testkit';
 import {describe, expect, it} from 'vitest';
-import {HANDSHAKE_NOW_KEEPALIVE_S, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
+import {HANDSHAKE_NOW_KEEPALIVE_S, handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
 import {KernelWgDriver, LINK_CHECK_MS, RETRY_MIN_MS, hasNetAdmin} from '../src/driver.js';
 import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
 import backendsHook from '../src/hooks/backends.js';
@@ -137,6 +137,14 @@ describe('planPeers', () => {
     expect(changes).toEqual([
       {kind: 'add', publicKey: K1, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::2/128'], handshakeNow: true},
       {kind: 'add', publicKey: K2, endpoint: '[fd00::2]:51820', allowedIps: ['fd00::3/128']},
+    ]);
+  });
+
+  it('starts a handshake with every peer that has an endpoint, leaving each keepalive as it was', () => {
+    const args = handshakeNowArgs([dumpPeer(K1), dumpPeer(K2, {keepaliveSeconds: 5}), dumpPeer(K3, {endpoint: null})]);
+    expect(args).toEqual([
+      ...['peer', K1, 'persistent-keepalive', 'off', 'peer', K1, 'persistent-keepalive', '25', 'peer', K1, 'persistent-keepalive', 'off'],
+      ...['peer', K2, 'persistent-keepalive', 'off', 'peer', K2, 'persistent-keepalive', '5'],
     ]);
   });
 

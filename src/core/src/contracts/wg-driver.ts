@@ -116,6 +116,14 @@ export interface WgDriver {
   ensureForwarding?(signal?: AbortSignal): Promise<WgForwardingState>;
   /** Per-peer statistics; empty when the driver has none. */
   stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]>;
+  /**
+   * Start a handshake at once with every peer of the interface that has an
+   * endpoint, instead of at the next packet (whose handshake, if it was
+   * dropped, WireGuard retries only after 5 s). A node whose key just
+   * changed calls it once its members have the new key. Optional, so drivers
+   * written before it still load.
+   */
+  handshakeNow?(name: string, signal?: AbortSignal): Promise<void>;
   /** Remove the interface (and with it its peers, addresses and routes). */
   removeInterface(name: string, signal?: AbortSignal): Promise<void>;
   /**

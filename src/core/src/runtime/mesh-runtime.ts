@@ -314,11 +314,18 @@ export class MeshRuntime {
    * identity's key rotated), keeping its port, peers and addresses; then
    * publish the record that carries the new public key, from which members
    * switch their peer entry. The interface first: a member that has the
-   * record and dials at once then finds the key in place.
+   * record and dials at once then finds the key in place. Then the record is
+   * pushed, and once the members answered (after configuring the new key)
+   * this node starts a handshake with every peer at once.
    */
   async rekey(): Promise<void> {
     if (this.interfaceUp) await this.deps.driver.ensureInterface(this.interfaceSpec());
     await this.publishSelf({});
+    // The first handshake under the new key may have reached a member before the record did, and been
+    // dropped (WireGuard retries it only after 5 s): once the members answered the push, which they do
+    // after configuring a new key (settleNewKeys), start one more at once.
+    await this.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not push the new key to every member; gossip will'));
+    if (this.interfaceUp) await this.deps.driver.handshakeNow?.(this.settings.interfaceName);
   }
 
   /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
