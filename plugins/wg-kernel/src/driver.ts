@@ -106,6 +106,9 @@ const PEERS_PER_COMMAND = 256;
 /** What `wg` prints for an interface that does not exist. */
 const NO_SUCH_INTERFACE = /^Unable to (access|modify) interface: (No such device|No such file or directory|Protocol not supported)$/;
 
+/** What `ip` (and `wg`, through {@link KernelWgDriver.wg}'s message) say about a link that is not there (any more). */
+const LINK_GONE = /does not exist|Cannot find device|No such device/i;
+
 /** `ip link add ... type wireguard` failing this way means no kernel module: fall back to userspace. */
 const NO_KERNEL_MODULE = /Unknown device type|Operation not supported|not supported/i;
 
@@ -409,7 +412,7 @@ export class KernelWgDriver implements WgDriver {
         if (link && (link.kind === 'wireguard' || served)) {
           await this.ip(['link', 'del', 'dev', name], signal).catch((error: unknown) => {
             // Gone meanwhile (its wireguard-go exited): that is what we wanted.
-            if (!(error instanceof CommandError && /Cannot find device|does not exist/i.test(error.stderr))) throw error;
+            if (!(error instanceof CommandError && LINK_GONE.test(error.stderr))) throw error;
           });
           deletedTun = link.kind === 'tun';
         } else if (link) {
@@ -952,7 +955,7 @@ export class KernelWgDriver implements WgDriver {
   private goneOr(name: string, error: unknown): unknown {
     if (!this.interfaces.has(name) || error instanceof WgInterfaceGoneError) return error;
     const text = error instanceof CommandError ? error.stderr : error instanceof WgDriverError ? error.message : '';
-    return /does not exist|Cannot find device|No such device/i.test(text) ? new WgInterfaceGoneError(name, firstLine(text), {cause: error}) : error;
+    return LINK_GONE.test(text) ? new WgInterfaceGoneError(name, firstLine(text), {cause: error}) : error;
   }
 
   /** The managed interface `name`, or a clear error. */

@@ -564,7 +564,7 @@ export class Daemon {
       await runtime.up();
       this.startControl(runtime);
       if (snapshot) {
-        await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: settings.meshId}, 'could not announce this node to every member; gossip will'));
+        await runtime.announce('this node\'s record');
         await runtime.releaseWireGuard();
       }
       if (via !== undefined) settings.seeds = this.seedsOf(runtime, via);
@@ -769,7 +769,7 @@ export class Daemon {
     return this.queue.run(async () => {
       const runtime = this.mesh(meshId);
       runtime.tombstone();
-      await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId}, 'could not announce the leave to every member; anti-entropy will'));
+      await runtime.announce('the leave');
       this.meshes.delete(meshId);
       this.problems.delete(meshId);
       // Routes learned in the mesh left are gone: reselect, and withdraw what was re-advertised from it.
@@ -845,7 +845,7 @@ export class Daemon {
         }
         this.routing.update();
         if (hostChanged) this.dropHostProblem(input.meshId);
-        await runtime.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: input.meshId}, 'could not push the new settings to every member; gossip will'));
+        await runtime.announce('the new settings');
         this.deps.logger.info({meshId: input.meshId, changed}, 'mesh settings changed');
       }
       return {meshId: input.meshId, changed, settings: settingsView(runtime.settings, runtime.boundPort)};

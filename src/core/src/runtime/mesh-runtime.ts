@@ -324,7 +324,7 @@ export class MeshRuntime {
     // The first handshake under the new key may have reached a member before the record did, and been
     // dropped (WireGuard retries it only after 5 s): once the members answered the push, which they do
     // after configuring a new key (settleNewKeys), start one more at once.
-    await this.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not push the new key to every member; gossip will'));
+    await this.announce('the new key');
     if (this.interfaceUp) await this.deps.driver.handshakeNow?.(this.settings.interfaceName);
   }
 
@@ -456,7 +456,7 @@ export class MeshRuntime {
   async publishRevocation(entry: VerifiedEntry): Promise<void> {
     this.mergeMade(entry);
     await this.save();
-    await this.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not push the revocation to every member; gossip will'));
+    await this.announce('the revocation');
   }
 
   /**
@@ -478,9 +478,13 @@ export class MeshRuntime {
     await control?.stop();
   }
 
-  /** Push this node's own entry (record or tombstone) to other members now; best effort, bounded by the transport timeout. */
-  async announce(): Promise<void> {
-    await this.control?.announce();
+  /**
+   * Push this node's own entry (record or tombstone) to other members now.
+   * Best effort, bounded by the transport timeout: members it does not reach
+   * get it by gossip, so a failure is logged (naming `what` was pushed), never thrown.
+   */
+  async announce(what: string): Promise<void> {
+    await this.control?.announce().catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, `could not push ${what} to every member; gossip will`));
   }
 
   /**
