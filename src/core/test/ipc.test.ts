@@ -343,6 +343,29 @@ describe('the socket file', () => {
     expect(((await outcome) as Error).message).toContain('closed the connection before answering status');
   });
 
+  it('serves a client that connects while the server is still setting the socket mode', async () => {
+    // The socket exists (mode 0600 from the umask) a few file-system calls before start()
+    // returns; a client that connects then was admitted by that mode and must be served.
+    for (let round = 0; round < 5; round++) {
+      const socketPath = join(dir, `early-${round}.sock`);
+      const server = new IpcServer({socketPath, logger: silentLogger(), handlers: {status: async () => STATUS}});
+      let started = false;
+      const starting = server.start().then(() => {
+        started = true;
+      });
+      cleanups.push(() => server.close());
+      const answers: unknown[] = [];
+      const deadline = Date.now() + 5000;
+      while (!started && Date.now() < deadline) {
+        const attempt = await client(socketPath, 2000).call('status', {}).catch((error: unknown) => error);
+        if (!(attempt instanceof DaemonNotRunningError)) answers.push(attempt);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await starting;
+      for (const answer of answers) expect(answer).toEqual(STATUS);
+    }
+  });
+
   it('replaces a stale socket file left by a daemon that was killed', async () => {
     const socketPath = join(dir, 'wgmesh.sock');
     const script = `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`;

@@ -89,6 +89,11 @@ export class IpcServer {
   readonly #limits: IpcConnectionLimits;
   readonly #groupId: number | undefined;
   #server: Server | undefined;
+  /**
+   * Whether new connections are served: from the bind (the socket is born 0600, so only
+   * the daemon's own user can connect before its final mode is set) until close().
+   */
+  #accepting = false;
   /** Inode of the socket file this server created, so close() never removes another daemon's socket. */
   #socketIno: number | undefined;
   readonly #connections = new Map<Socket, IpcConnection>();
@@ -142,10 +147,10 @@ export class IpcServer {
       await chmod(this.#socketPath, this.#groupId === undefined ? 0o600 : 0o660);
       this.#socketIno = (await lstat(this.#socketPath)).ino;
     } catch (error) {
+      this.#dropConnections(new IpcError('the daemon could not start'));
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw this.#listenError(error);
     }
-    // Only now, with the mode set, are connections served (see #onConnection).
     this.#server = server;
     server.on('error', (error) => this.#logger.error({err: error}, 'IPC socket error'));
     this.#logger.info({socket: this.#socketPath}, 'IPC socket listening');
@@ -157,11 +162,7 @@ export class IpcServer {
     if (server === undefined) return;
     this.#server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const [socket, connection] of this.#connections) {
-      connection.abort.abort(new IpcError('the daemon is stopping'));
-      socket.destroy();
-    }
-    this.#connections.clear();
+    this.#dropConnections(new IpcError('the daemon is stopping'));
     await closed;
     await this.#removeOwnSocketFile();
     this.#logger.info({socket: this.#socketPath}, 'IPC socket closed');
@@ -193,10 +194,24 @@ export class IpcServer {
     }
   }
 
+  /** Stop serving: abort every open connection's requests with `reason` and close it. */
+  #dropConnections(reason: IpcError): void {
+    this.#accepting = false;
+    for (const [socket, connection] of this.#connections) {
+      connection.abort.abort(reason);
+      socket.destroy();
+    }
+    this.#connections.clear();
+  }
+
   #listen(): Promise<Server> {
     return new Promise((resolve, reject) => {
       const server = createServer((socket) => this.#onConnection(socket));
-      server.once('error', reject);
+      server.once('error', (error) => {
+        this.#accepting = false;
+        reject(error);
+      });
+      this.#accepting = true;
       // bind() happens inside listen(), synchronously: with umask 0177 the socket is
       // born 0600, so nobody else can connect before the chmod in start().
       const umask = setUmask(0o177);
@@ -255,8 +270,8 @@ export class IpcServer {
   }
 
   #onConnection(socket: Socket): void {
-    if (this.#server === undefined) {
-      // Arrived before the socket got its mode (or while closing): not trusted.
+    if (!this.#accepting) {
+      // Arrived while closing.
       socket.destroy();
       return;
     }
