@@ -5,6 +5,12 @@
  * addresses come from an IPv6 ULA /64 picked at random per lab, so endpoints
  * are bracketed IPv6 (`[fdxx::2]:51820`) and parallel labs never collide.
  *
+ * A lab may also carry IPv4 on the shared bridge (`198.18.0.0/16`, the
+ * benchmarking range) and NAT sites: a router namespace on the bridge that
+ * masquerades a LAN of its own (`10.K.0.0/24`) behind its one public IPv4
+ * address, with the mapping behaviour chosen per site (see {@link NatBehaviour}),
+ * so tests see NAT as it is in practice.
+ *
  * Everything a lab creates is named with the owner's pid and a random suffix
  * and removed by `cleanup()`, which is also registered for process exit,
  * SIGINT and SIGTERM, so a failing or interrupted test run leaves no
@@ -25,18 +31,59 @@ export type NetnsAvailability = Availability;
 export interface NetnsAvailableOptions {
   /** Also require `wg` and `wireguard-go` (default true). */
   wireguard?: boolean;
+  /** Also require `nft` and `conntrack`, which NAT sites need (default false). */
+  nat?: boolean;
 }
 
 /** One host of a lab: a network namespace with one underlay interface. */
 export interface NetnsHost {
-  /** Short name within the lab: `h0`, `h1`, ... */
+  /** Short name within the lab: `h0`, `h1`, ... on the shared bridge; `n0h0`, ... behind NAT site `n0`. */
   name: string;
   /** The network namespace (unique per run), for `ip netns exec` / `ip -n`. */
   netns: string;
-  /** The host's underlay IPv6 address (no prefix length). */
+  /**
+   * The host's own underlay address (no prefix length): IPv6 on the shared
+   * bridge; the private IPv4 address behind a NAT site (such a host has no
+   * other way out than its router).
+   */
   address: string;
+  /** The host's IPv4 address: on the shared bridge when the lab has `ipv4`; the private one behind a NAT site. */
+  ipv4?: string;
   /** The underlay interface inside the namespace. */
   interface: string;
+}
+
+/**
+ * How a NAT site maps its LAN's outgoing UDP and TCP flows onto its public address.
+ * - `endpoint-independent`: Linux masquerade, which keeps the source port when
+ *   it is free, so one LAN socket has one public ip:port for every destination
+ *   (what hole punching needs);
+ * - `symmetric`: masquerade with random ports, a new public port for every
+ *   destination (address-and-port-dependent mapping).
+ * Either way only replies to flows the LAN opened come in (the router has no
+ * other forwarding), and {@link NetnsLab.forgetMappings} drops every mapping,
+ * as a router that reboots or times its table out does.
+ */
+export type NatBehaviour = 'endpoint-independent' | 'symmetric';
+
+/** A NAT site to create in a lab. */
+export interface NatSiteOptions {
+  behaviour: NatBehaviour;
+  /** Hosts on the site's LAN (1 to 50). */
+  hosts: number;
+}
+
+/** A router namespace with one public IPv4 address on the shared bridge and a LAN behind it. */
+export interface NatSite {
+  /** `n0`, `n1`, ... */
+  name: string;
+  behaviour: NatBehaviour;
+  /** The router's namespace. */
+  router: string;
+  /** The router's address on the shared bridge: what every host outside sees the LAN's packets come from. */
+  publicAddress: string;
+  /** The LAN's hosts, each with a private IPv4 address and a default route through the router. */
+  hosts: readonly NetnsHost[];
 }
 
 /** Options of {@link createNetnsLab}. */
@@ -47,6 +94,10 @@ export interface NetnsLabOptions {
   prefix?: string;
   /** Start of every namespace name (default `wgmt`); a random suffix follows. */
   namePrefix?: string;
+  /** Give the hosts on the shared bridge IPv4 addresses too, `198.18.0.N/16` for host `hN-1` (implied by `natSites`). */
+  ipv4?: boolean;
+  /** NAT sites on the shared bridge (at most 50); their routers are `198.18.1.K/16`. */
+  natSites?: readonly NatSiteOptions[];
 }
 
 /** Output of a command run in a lab host. */
@@ -71,6 +122,10 @@ export interface NetnsLab {
   readonly prefix: string;
   /** The namespace holding the bridge. */
   readonly bridgeNetns: string;
+  /** The NAT sites, in the order of the option. */
+  readonly natSites: readonly NatSite[];
+  /** Make a NAT site forget every mapping it holds (`conntrack -F` in its router). */
+  forgetMappings(site: NatSite): Promise<void>;
   /**
    * Run `command args` inside a host's namespace (argument array, no shell).
    * @throws Error with the command's stderr when it fails.
@@ -78,7 +133,7 @@ export interface NetnsLab {
   exec(host: NetnsHost, command: string, args: readonly string[], options?: NetnsExecOptions): Promise<NetnsExecResult>;
   /** Start a long-running process inside a host's namespace; `cleanup()` kills it. */
   spawn(host: NetnsHost, command: string, args: readonly string[], options?: SpawnOptions): ChildProcess;
-  /** `[address]:port` of a host. */
+  /** `[address]:port` of a host (`address:port` for a host behind a NAT site). */
   endpoint(host: NetnsHost, port: number): string;
   /**
    * Kill every process in the lab's namespaces (those started with `spawn` and
@@ -121,6 +176,10 @@ export function netnsAvailable(options: NetnsAvailableOptions = {}): NetnsAvaila
   if (options.wireguard ?? true) {
     if (!succeeds('wg', ['--version'])) return {ok: false, reason: 'wg is not installed (apt-get install wireguard-tools)'};
     if (!succeeds('wireguard-go', ['--version'])) return {ok: false, reason: 'wireguard-go is not installed (apt-get install wireguard-go)'};
+  }
+  if (options.nat ?? false) {
+    if (!succeeds('nft', ['--version'])) return {ok: false, reason: 'nft is not installed (apt-get install nftables)'};
+    if (!succeeds('conntrack', ['--version'])) return {ok: false, reason: 'conntrack is not installed (apt-get install conntrack)'};
   }
   return {ok: true};
 }
@@ -221,8 +280,17 @@ function socketIsLive(path: string): Promise<boolean> {
   });
 }
 
-/** Lab namespace names: `PREFIX-pPID-RANDOM-br` / `PREFIX-pPID-RANDOM-hN`. */
-const LAB_NETNS = /^[A-Za-z][A-Za-z0-9-]{0,15}-p(\d+)-[0-9a-f]{8}-(br|h\d+)$/;
+/** Lab namespace names: `PREFIX-pPID-RANDOM-` then `br`, `hN`, `nK` (a NAT router) or `nKhM` (a host behind it). */
+const LAB_NETNS = /^[A-Za-z][A-Za-z0-9-]{0,15}-p(\d+)-[0-9a-f]{8}-(br|h\d+|n\d+|n\d+h\d+)$/;
+
+/** IPv4 of the shared bridge: hosts `198.18.0.N`, NAT routers `198.18.1.N`. */
+const IPV4_BRIDGE_PREFIX_LENGTH = 16;
+
+/** The masquerade rule set of a NAT site's router, for `nft -f -`. */
+function natRuleset(behaviour: NatBehaviour): string {
+  const masquerade = behaviour === 'symmetric' ? 'masquerade random' : 'masquerade';
+  return `table ip nat {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname "wan0" ${masquerade}\n  }\n}\n`;
+}
 
 /** Names of the TUN devices (wireguard-go interfaces) in a namespace. */
 async function tunDevices(netns: string): Promise<string[]> {
@@ -273,6 +341,40 @@ async function collectAbandonedLabs(): Promise<void> {
 }
 
 /**
+ * Create one NAT site: its router on the shared bridge as `wan0` (through the
+ * bridge port `bridgePort`), a LAN bridge `lan0` in the router, and its hosts
+ * on that LAN with a default route through the router, which forwards and
+ * masquerades their IPv4 traffic as its behaviour says.
+ */
+async function createNatSite(site: NatSite, bridgePort: string, inBridge: (...args: string[]) => Promise<NetnsExecResult>): Promise<void> {
+  const lan = site.hosts[0]!.address.replace(/\.\d+$/, '');
+  await run('ip', ['netns', 'add', site.router]);
+  const inRouter = (...args: string[]): Promise<NetnsExecResult> => run('ip', ['-n', site.router, ...args]);
+  await inRouter('link', 'set', 'lo', 'up');
+  await inBridge('link', 'add', bridgePort, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', site.router);
+  await inBridge('link', 'set', bridgePort, 'master', 'br0', 'up');
+  await inRouter('addr', 'add', `${site.publicAddress}/${IPV4_BRIDGE_PREFIX_LENGTH}`, 'dev', 'wan0');
+  await inRouter('link', 'set', 'wan0', 'up');
+  await inRouter('link', 'add', 'lan0', 'type', 'bridge');
+  await inRouter('addr', 'add', `${lan}.1/24`, 'dev', 'lan0');
+  await inRouter('link', 'set', 'lan0', 'up');
+  await run('ip', ['netns', 'exec', site.router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  await run('ip', ['netns', 'exec', site.router, 'nft', '-f', '-'], {input: natRuleset(site.behaviour)});
+  await Promise.all(
+    site.hosts.map(async (host, m) => {
+      await run('ip', ['netns', 'add', host.netns]);
+      const inHost = (...args: string[]): Promise<NetnsExecResult> => run('ip', ['-n', host.netns, ...args]);
+      await inHost('link', 'set', 'lo', 'up');
+      await inRouter('link', 'add', `l${m}`, 'type', 'veth', 'peer', 'name', host.interface, 'netns', host.netns);
+      await inRouter('link', 'set', `l${m}`, 'master', 'lan0', 'up');
+      await inHost('addr', 'add', `${host.address}/24`, 'dev', host.interface);
+      await inHost('link', 'set', host.interface, 'up');
+      await inHost('route', 'add', 'default', 'via', `${lan}.1`);
+    }),
+  );
+}
+
+/**
  * Create a lab of `hosts` namespaces on one private bridge. On failure
  * everything created so far is removed before the error is thrown.
  */
@@ -286,6 +388,12 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
   }
   const namePrefix = options.namePrefix ?? 'wgmt';
   if (!/^[a-z][a-z0-9-]{0,15}$/i.test(namePrefix)) throw new Error(`lab name prefix '${namePrefix}' must be 1-16 letters, digits or '-'`);
+  const siteOptions = options.natSites ?? [];
+  if (siteOptions.length > 50) throw new Error(`a lab has at most 50 NAT sites, not ${siteOptions.length}`);
+  for (const site of siteOptions) {
+    if (!Number.isInteger(site.hosts) || site.hosts < 1 || site.hosts > 50) throw new Error(`a NAT site has 1 to 50 hosts, not ${site.hosts}`);
+  }
+  const ipv4 = (options.ipv4 ?? false) || siteOptions.length > 0;
   await collectAbandonedLabs();
   // The owner's pid in every name lets a later lab remove this one if this process is SIGKILLed.
   const runId = `p${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -294,9 +402,20 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
     name: `h${index}`,
     netns: `${namePrefix}-${runId}-h${index}`,
     address: hostAddress(prefix, index + 1),
+    ...(ipv4 ? {ipv4: `198.18.0.${index + 1}`} : {}),
     interface: 'eth0',
   }));
-  const namespaces = [bridgeNetns, ...hosts.map((host) => host.netns)];
+  const natSites: NatSite[] = siteOptions.map((site, k) => ({
+    name: `n${k}`,
+    behaviour: site.behaviour,
+    router: `${namePrefix}-${runId}-n${k}`,
+    publicAddress: `198.18.1.${k + 1}`,
+    hosts: Array.from({length: site.hosts}, (_, m) => {
+      const address = `10.${k + 1}.0.${m + 2}`;
+      return {name: `n${k}h${m}`, netns: `${namePrefix}-${runId}-n${k}h${m}`, address, ipv4: address, interface: 'eth0'};
+    }),
+  }));
+  const namespaces = [bridgeNetns, ...hosts.map((host) => host.netns), ...natSites.flatMap((site) => [site.router, ...site.hosts.map((host) => host.netns)])];
   const children = new Set<ChildProcess>();
   let cleaned = false;
 
@@ -315,7 +434,7 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
     if (cleaned) return;
     // Names of the TUN devices (wireguard-go interfaces), so sockets left by
     // a process that had to be SIGKILLed can be removed afterwards.
-    const tunNames = (await Promise.all(hosts.map((host) => tunDevices(host.netns)))).flat();
+    const tunNames = (await Promise.all(namespaces.map((netns) => tunDevices(netns)))).flat();
     const pids = new Set<number>();
     for (const child of children) if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) pids.add(child.pid);
     for (const netns of namespaces) for (const pid of netnsPidsSync(netns)) pids.add(pid);
@@ -347,9 +466,11 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
         await inBridge('link', 'set', `v${index}`, 'master', 'br0', 'up');
         // nodad: the address is usable at once instead of after a second of duplicate detection.
         await inHost('addr', 'add', `${host.address}/64`, 'dev', host.interface, 'nodad');
+        if (host.ipv4 !== undefined) await inHost('addr', 'add', `${host.ipv4}/${IPV4_BRIDGE_PREFIX_LENGTH}`, 'dev', host.interface);
         await inHost('link', 'set', host.interface, 'up');
       }),
     );
+    await Promise.all(natSites.map((site, k) => createNatSite(site, `w${k}`, inBridge)));
   } catch (error) {
     await cleanup();
     throw error;
@@ -359,6 +480,10 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
     hosts,
     prefix,
     bridgeNetns,
+    natSites,
+    forgetMappings: async (site) => {
+      await run('ip', ['netns', 'exec', site.router, 'conntrack', '-F']);
+    },
     exec: (host, command, args, execOptions) => run('ip', ['netns', 'exec', host.netns, command, ...args], execOptions),
     spawn(host, command, args, spawnOptions = {}) {
       if (cleaned) throw new Error('this lab was cleaned up');
@@ -367,7 +492,7 @@ export async function createNetnsLab(options: NetnsLabOptions): Promise<NetnsLab
       child.once('exit', () => children.delete(child));
       return child;
     },
-    endpoint: (host, port) => `[${host.address}]:${port}`,
+    endpoint: (host, port) => (host.address.includes(':') ? `[${host.address}]:${port}` : `${host.address}:${port}`),
     cleanup,
   };
 }
