@@ -11,12 +11,24 @@
 //   see src/cli/fast-start.ts. Every other command, `--help`, and anything not
 //   found in the manifest start normally.
 import {createRequire} from 'node:module';
+import {userInfo} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {deferOclifDependencies, fastStartOptions} from '../dist/cli/fast-start.js';
 
 // Plugins, linked ones included, run their compiled JavaScript: oclif's
 // TypeScript lookup for linked plugins only adds a warning on every command.
 (globalThis.oclif ??= {}).enableAutoTranspile = false;
+
+// oclif takes the user's shell (for completion) from SHELL, else from the
+// passwd entry, and throws when a uid has neither: a container's arbitrary
+// uid, a DynamicUser= service. Such a user gets a POSIX shell.
+if (process.env.SHELL === undefined) {
+  try {
+    userInfo();
+  } catch {
+    process.env.SHELL = '/bin/sh';
+  }
+}
 
 const argv = process.argv.slice(2);
 const loadOptions = fastStartOptions(argv, fileURLToPath(new URL('..', import.meta.url)));

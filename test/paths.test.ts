@@ -72,7 +72,7 @@ function gidOf(group: string): number {
   return Number(line.split(':')[2]);
 }
 
-/** The environment of a user whose HOME is `home`, with no wgmesh variables; USER and SHELL are set, as a login sets them (oclif reads the shell from the passwd entry otherwise, and the test uids have none). */
+/** The environment of a user whose HOME is `home`, with no wgmesh variables; USER and SHELL are set, as a login sets them. */
 function userEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {PATH: process.env.PATH, HOME: home, USER: 'wgmesh-test', LOGNAME: 'wgmesh-test', SHELL: '/bin/sh', NO_COLOR: '1', ...extra};
 }
@@ -248,6 +248,15 @@ describe.skipIf(!HAVE_ROOT || !HAVE_TOOLS)('as another user with no path flags',
 
     expect(await stop(daemon), daemon.logs()).toBe(0);
   }, 60_000);
+
+  it('runs for a uid with no account and no SHELL, as a container or a DynamicUser= service starts it', async () => {
+    const home = await homeOf(sandbox, USER_UID);
+    const {SHELL: _shell, USER: _user, LOGNAME: _logname, ...env} = userEnv(home);
+    const [command, ...prefix] = asUser(USER_UID, []);
+    const result = await runCommand(command!, [...prefix, process.execPath, BIN, 'version', '--json'], {env});
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as {cli: string}).cli).toBe(JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')).version);
+  });
 });
 
 describe.skipIf(!HAVE_ROOT)('the data dir format', () => {
