@@ -34,7 +34,8 @@ import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
 import {CONFIG_DEFAULTS, parseDurationMs} from '@wgmesh/core';
 import {Fleet, mapPool, sleep} from './lib/fleet.js';
-import {loadAverage, machineInfo, printRows, reachTime, seconds, summarize} from './lib/report.js';
+import {observe as observeSpread} from './lib/observe.js';
+import {loadAverage, machineInfo, printRows, seconds, spreadResult, summarize} from './lib/report.js';
 
 const {values: args} = parseArgs({
   options: {
@@ -111,41 +112,9 @@ function nonNegative(name) {
 /** A random element of `list`. */
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
 
-/**
- * Poll every observer (one call in flight per observer) until `seen(node)`
- * holds for it; its arrival is ms after `t0`, or the number `seen` returns
- * (a time the daemon stamped). A node waits `pollMs` between
- * two of its calls, and longer while many nodes are still waiting, so that
- * the bench never asks more than `rate` calls per second in all: 100
- * daemons polled every 50 ms would spend the CPU the mesh needs on answering
- * the bench. As nodes
- * see the change the survivors are polled faster, so the last arrivals (p99,
- * 100%) get the finest resolution. A failed call (busy daemon) is retried,
- * never taken as an answer.
- * @returns {Promise<(number | null)[]>} arrivals in observer order, null after the timeout
- */
-async function observe(observers, seen, t0, rate = pollRate) {
-  const deadline = t0 + OBSERVE_TIMEOUT_MS;
-  let pending = observers.length;
-  return Promise.all(
-    observers.map(async (node) => {
-      while (performance.now() < deadline) {
-        let ok = false;
-        try {
-          ok = await seen(node);
-        } catch {
-          // Timed out or refused under load: ask again.
-        }
-        if (ok !== false) {
-          pending--;
-          return typeof ok === 'number' ? ok : performance.now() - t0;
-        }
-        await sleep(Math.max(pollMs, (pending * 1000) / rate));
-      }
-      pending--;
-      return null;
-    }),
-  );
+/** Poll `observers` until each shows the event (see lib/observe.js), at this run's pace. */
+function observe(observers, seen, t0, rate = pollRate) {
+  return observeSpread(observers, seen, t0, {pollMs, rate, timeoutMs: OBSERVE_TIMEOUT_MS});
 }
 
 /** Every live member (revoked nodes are out) sees `expected` members; polls twice a second. */
@@ -387,7 +356,7 @@ async function measureChange(fleet, meshId, round) {
   // When the first other node had it: separates a slow start at the origin from a slow spread.
   const others = arrivals.filter((a, i) => nodes[i] !== origin && a !== null);
   const firstOtherMs = others.length === 0 ? null : Math.min(...others);
-  return result(arrivals, {origin: origin.name, firstOtherMs, benchCpu: Number(benchCpu.toFixed(2))});
+  return spreadResult(arrivals, {origin: origin.name, firstOtherMs, benchCpu: Number(benchCpu.toFixed(2))});
 }
 
 /**
@@ -417,7 +386,7 @@ async function measureRevocation(fleet, meshId) {
     t0,
     changePollRate,
   );
-  return result(arrivals, {victim: victim.name});
+  return spreadResult(arrivals, {victim: victim.name});
 }
 
 /** (c) SIGKILL one random node; observe its disappearance on every other live node. */
@@ -450,19 +419,9 @@ async function measureKill(fleet, meshId) {
     falseRemovals = 1;
     log(`  warning: ${error.message}`);
   }
-  return result(arrivals, {victim: victim.name, viewsConsistentAfter: falseRemovals === 0});
+  return spreadResult(arrivals, {victim: victim.name, viewsConsistentAfter: falseRemovals === 0});
 }
 
-function result(arrivals, extra) {
-  return {
-    ...extra,
-    observers: arrivals.length,
-    p50Ms: reachTime(arrivals, 0.5),
-    p99Ms: reachTime(arrivals, 0.99),
-    allMs: reachTime(arrivals, 1),
-    missed: arrivals.filter((a) => a === null).length,
-  };
-}
 
 // --- run ------------------------------------------------------------------------
 const benchStart = performance.now();

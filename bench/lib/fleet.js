@@ -16,10 +16,11 @@
  * `close()`, and by a synchronous last resort on exit, Ctrl-C and SIGTERM.
  */
 import {execFile, execFileSync, spawn} from 'node:child_process';
-import {createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {createWriteStream, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {IpcClient} from '@wgmesh/core/client';
+import {loopbackCounters, processStats} from './proc-stats.js';
 
 /** Repository root. */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -313,13 +314,7 @@ export class Fleet {
   loopbackCounters() {
     if (this.netns === null) return null;
     const node = this.alive()[0];
-    if (node === undefined) return null;
-    const text = readFileSync(`/proc/${node.pid}/net/dev`, 'utf8');
-    const line = text.split('\n').find((l) => l.trim().startsWith('lo:'));
-    if (line === undefined) return null;
-    // Fields after "lo:": rx bytes packets errs drop fifo frame compressed multicast, then tx bytes packets ...
-    const fields = line.split(':')[1].trim().split(/\s+/).map(Number);
-    return {txBytes: fields[8], txPackets: fields[9]};
+    return node === undefined ? null : loopbackCounters(node.pid);
   }
 
   /**
@@ -359,20 +354,7 @@ export class Fleet {
    * @returns {Map<number, {cpuMs: number, rssMiB: number}>}
    */
   processStats() {
-    const stats = new Map();
-    for (const node of this.alive()) {
-      try {
-        // Fields after the parenthesised command name: utime and stime are 14th and 15th of the whole line.
-        const stat = readFileSync(`/proc/${node.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const ticks = Number(fields[11]) + Number(fields[12]);
-        const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.pid}/status`, 'utf8'));
-        stats.set(node.pid, {cpuMs: (ticks * 1000) / CLOCK_TICKS, rssMiB: rss ? Number(rss[1]) / 1024 : 0});
-      } catch {
-        // It exited between the alive check and the read.
-      }
-    }
-    return stats;
+    return processStats(this.alive().map((node) => node.pid));
   }
 
   /** Stop every daemon (SIGTERM, then SIGKILL after `graceMs`: 3 s, longer for profiled daemons), delete the namespace and the temp dir. */
@@ -417,12 +399,3 @@ export class Fleet {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.off(signal, this.#onSignal);
   }
 }
-
-/** Kernel clock ticks per second, for /proc/PID/stat. */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();

@@ -24,6 +24,23 @@ export function reachTime(arrivals, fraction) {
 }
 
 /**
+ * When an event had reached 50%, 99% and 100% of its observers (ms; null:
+ * not that many saw it), how many missed it, and `extra`.
+ * @param {readonly (number | null)[]} arrivals one per observer, null for "never"
+ * @param {Record<string, unknown>} extra
+ */
+export function spreadResult(arrivals, extra) {
+  return {
+    ...extra,
+    observers: arrivals.length,
+    p50Ms: reachTime(arrivals, 0.5),
+    p99Ms: reachTime(arrivals, 0.99),
+    allMs: reachTime(arrivals, 1),
+    missed: arrivals.filter((a) => a === null).length,
+  };
+}
+
+/**
  * Median, min and max of a list of numbers (nulls, i.e. misses, make max null).
  * @param {readonly (number | null)[]} values
  * @returns {{median: number | null, min: number | null, max: number | null, n: number}}

@@ -1,0 +1,56 @@
+/**
+ * What the benchmarks read from /proc about the processes they run: CPU time
+ * and resident memory per process, and the loopback counters of the network
+ * namespace a process is in.
+ */
+import {execFileSync} from 'node:child_process';
+import {readFileSync} from 'node:fs';
+
+/** Kernel clock ticks per second, for /proc/PID/stat. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time (user + system, ms) and resident memory (MiB) of each of `pids`
+ * that is still alive.
+ * @param {Iterable<number>} pids
+ * @returns {Map<number, {cpuMs: number, rssMiB: number}>}
+ */
+export function processStats(pids) {
+  const stats = new Map();
+  for (const pid of pids) {
+    try {
+      // Fields after the parenthesised command name: utime and stime are 14th and 15th of the whole line.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      stats.set(pid, {cpuMs: (ticks * 1000) / CLOCK_TICKS, rssMiB: rss ? Number(rss[1]) / 1024 : 0});
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+  return stats;
+}
+
+/**
+ * Counters of the loopback of the network namespace process `pid` is in,
+ * from its /proc/PID/net/dev. Each packet crosses loopback once, so in a
+ * namespace of their own tx = rx = every byte the processes there sent, IP
+ * and transport headers included.
+ * @param {number} pid
+ * @returns {{txBytes: number, txPackets: number} | null}
+ */
+export function loopbackCounters(pid) {
+  const text = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
+  const line = text.split('\n').find((l) => l.trim().startsWith('lo:'));
+  if (line === undefined) return null;
+  // Fields after "lo:": rx bytes packets errs drop fifo frame compressed multicast, then tx bytes packets ...
+  const fields = line.split(':')[1].trim().split(/\s+/).map(Number);
+  return {txBytes: fields[8], txPackets: fields[9]};
+}
