@@ -29,12 +29,16 @@
  *
  * Replies: `ok` (optionally with statements the requester should know: a claim
  * against it, or a refutation better than what it pushed), `probe`, `ae`, `mx`,
- * or `err` for anything refused.
+ * or `err` for anything refused. The `ok` answering a direct `hb` may carry
+ * `w`: the ip:port the answering member's WireGuard sees the requester's
+ * packets come from (its reflexive endpoint, see nat/observations.ts); a `w`
+ * that is not an IP endpoint is dropped, not the reply.
  */
 import {z} from 'zod';
 import {MAX_ENTRY_BYTES} from '../model/entries.js';
 import {MAX_CREDENTIAL_BYTES} from '../trust/credential.js';
 import {decode, encode} from '../util/codec.js';
+import {isIpEndpoint} from '../nat/ip-endpoint.js';
 import {TAG_BYTES} from './liveness-auth.js';
 import {wireStatementSchema} from './statements.js';
 
@@ -69,6 +73,8 @@ const summaries = z.array(z.tuple([nodeId, incarnation, z.boolean(), bytes(8)]).
 const storeDigest = bytes(1024);
 const aliasClaimLines = z.array(z.tuple([nodeId, z.string().max(63), stamp]).readonly()).max(MAX_ALIAS_CLAIMS);
 const statementDigest = bytes(64);
+/** An observed WireGuard endpoint; anything else reads as absent. */
+const observedEndpoint = z.string().refine(isIpEndpoint).optional().catch(undefined);
 
 /** Every request a node accepts. */
 export const controlRequestSchema = z.discriminatedUnion('t', [
@@ -87,7 +93,7 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
 /** Every reply a node accepts. */
 export const controlReplySchema = z.discriminatedUnion('t', [
-  z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional(), s: z.boolean().optional(), m: summaries.optional()}),
+  z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional(), s: z.boolean().optional(), m: summaries.optional(), w: observedEndpoint}),
   z.object({t: z.literal('probe'), alive: z.boolean()}),
   z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
   z.object({t: z.literal('mx'), u: statements}),

@@ -4,6 +4,7 @@
  * these schemas before anything else looks at it.
  */
 import {z} from 'zod';
+import {isIpEndpoint} from '../nat/ip-endpoint.js';
 import {RECORD_LIMITS} from './limits.js';
 
 /** Roles a node can have in a mesh (DESIGN.md section 4). */
@@ -20,6 +21,26 @@ const meshIdText = z.string().min(1).max(64);
 const timestamp = z.number().int().nonnegative();
 /** A membership credential (trust/credential.ts), checked by verifyEntry. */
 const credentialBytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be bytes').refine((bytes) => bytes.byteLength <= 4096, 'credential over 4096 bytes');
+
+/**
+ * How a node's WireGuard packets look from outside, as the members that see
+ * them report it (nat/observations.ts): `none` when they come from the
+ * node's own address and port (not behind NAT), `endpoint-independent` when
+ * several members see the same public ip:port, `varies` when members see
+ * different ones (a symmetric NAT: no hole can be punched), `unknown` while
+ * too few members have reported.
+ */
+export const NAT_MAPPINGS = ['unknown', 'none', 'endpoint-independent', 'varies'] as const;
+/** A node's observed NAT mapping behaviour. */
+export type NatMapping = (typeof NAT_MAPPINGS)[number];
+
+/** What a node publishes about its NAT: its reflexive WireGuard endpoint (IP literal and port) and the mapping behaviour observed. */
+export const natInfoSchema = z.object({
+  endpoint: z.string().refine(isIpEndpoint, 'must be IP:PORT or [IPv6]:PORT').nullable(),
+  mapping: z.enum(NAT_MAPPINGS),
+});
+/** What a node publishes about its NAT. */
+export type NatInfo = z.infer<typeof natInfoSchema>;
 
 /** A route a node advertises: a destination prefix and the mesh ids it crossed, origin first. */
 export const routeAdvertSchema = z.object({
@@ -47,6 +68,14 @@ export const nodeRecordSchema = z.object({
     .record(z.string().min(1).max(RECORD_LIMITS.serviceKey), z.string().max(RECORD_LIMITS.serviceValue))
     .refine((s) => Object.keys(s).length <= RECORD_LIMITS.services, `at most ${RECORD_LIMITS.services} services`),
   routes: z.array(routeAdvertSchema).max(RECORD_LIMITS.routes),
+  /**
+   * The node's NAT as observed by members; absent in records of nodes that do
+   * not observe it. Optional and ignored by daemons that predate it (zod
+   * drops unknown keys while the signature covers the encoded bytes), so a
+   * client may carry its reflexive endpoint here, where `wgEndpoint` must
+   * stay null.
+   */
+  nat: natInfoSchema.optional(),
   version: timestamp,
   createdAt: timestamp,
   updatedAt: timestamp,

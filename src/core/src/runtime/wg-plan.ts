@@ -5,6 +5,7 @@
  */
 import type {WgPeerConfig, WgRoute} from '../contracts/wg-driver.js';
 import type {NodeRecord} from '../model/record.js';
+import type {PunchEntry} from '../nat/punch.js';
 import {pickByRendezvous} from '../routing/rendezvous.js';
 import type {SelectedRoute} from '../routing/select.js';
 
@@ -52,6 +53,45 @@ export interface PlanInput {
    * Routes whose gateway is not live here are skipped.
    */
   routes?: readonly SelectedRoute[];
+  /**
+   * Direct paths between clients and public peers (nat traversal on): a
+   * client gets every live peer with an endpoint directly (the peer's /128,
+   * more specific than the home peer's /64), and a peer gets every client
+   * directly (its /128, at its published reflexive endpoint, else wherever
+   * the client's packets come from), not through the client's home peer.
+   */
+  directToPeers?: boolean;
+  /** On a client: the entries of hole punching towards other clients, by their node id (see nat/punch.ts). */
+  punched?: ReadonlyMap<string, PunchEntry>;
+}
+
+/** The endpoint a peer dials a client at: its published reflexive endpoint when its NAT maps alike for everyone. */
+function clientEndpoint(client: NodeRecord): string | null {
+  const nat = client.nat;
+  return nat && (nat.mapping === 'endpoint-independent' || nat.mapping === 'none') ? nat.endpoint : null;
+}
+
+/**
+ * A client's WireGuard peers besides its home peer: every other live peer
+ * with an endpoint when `directToPeers`, and the punched entries of live
+ * clients (an attempt carries no allowed IPs: traffic stays relayed until it
+ * has a handshake).
+ */
+function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home: NodeRecord, keepalive: {keepaliveSeconds?: number}): WgPeerConfig[] {
+  const out: WgPeerConfig[] = [];
+  if (input.directToPeers) {
+    for (const peer of peers) {
+      if (peer.id === home.id || peer.wgEndpoint === null) continue;
+      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`], ...keepalive});
+    }
+  }
+  const clients = new Map(input.live.filter((record) => record.role === 'client').map((record) => [record.id, record]));
+  for (const [id, entry] of input.punched ?? []) {
+    const client = clients.get(id);
+    if (!client || client.wgPublicKey !== entry.wgPublicKey || id === input.selfId) continue;
+    out.push({publicKey: entry.wgPublicKey, endpoint: entry.endpoint, allowedIps: entry.carries ? [`${client.address}/128`] : [], keepaliveSeconds: entry.keepaliveSeconds});
+  }
+  return out;
 }
 
 /**
@@ -59,6 +99,9 @@ export interface PlanInput {
  * - a peer gets every other live peer (its /128 plus the /128 of each client
  *   homed on it) and each client homed on itself;
  * - a client gets exactly one peer, its home peer, with the whole mesh /64.
+ * With `directToPeers`, a client also gets every other peer (its /128), and a
+ * peer gets every client (its /128) instead of through the client's home peer;
+ * a client also gets its punched entries.
  * The node's own address goes on the interface as /64.
  *
  * Each selected route adds its destination to the allowed IPs of exactly one
@@ -80,8 +123,9 @@ export function planWireGuard(input: PlanInput): WgPlan {
     if (!home) return {peers: [], addresses, routes: [], forwarding: advertises};
     const gateways = new Set(others.map((record) => record.id));
     const routed = routes.filter((route) => gateways.has(route.gatewayId));
+    const direct = clientDirectPeers(input, peers, home, keepalive);
     return {
-      peers: [{publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [input.prefix, ...routed.map((route) => route.destination)], ...keepalive}],
+      peers: [{publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [input.prefix, ...routed.map((route) => route.destination)], ...keepalive}, ...direct],
       addresses,
       routes: routed.map((route) => ({destination: route.destination, via: home.address})),
       forwarding: advertises,
@@ -110,15 +154,23 @@ export function planWireGuard(input: PlanInput): WgPlan {
     routedVia.set(carrier.id, [...(routedVia.get(carrier.id) ?? []), route.destination]);
     kernelRoutes.push({destination: route.destination, via: carrier.address});
   }
+  // With direct paths a client homed elsewhere is a WireGuard peer here too, and its /128 (on one peer only) moves to it.
+  const relayed = (peer: NodeRecord): NodeRecord[] => (input.directToPeers ? [] : (clientsByHome.get(peer.id) ?? []));
   const plan: WgPeerConfig[] = peers.map((peer) => ({
     publicKey: peer.wgPublicKey,
     endpoint: peer.wgEndpoint,
-    allowedIps: [...[peer, ...(clientsByHome.get(peer.id) ?? [])].map((member) => `${member.address}/128`), ...(routedVia.get(peer.id) ?? [])],
+    allowedIps: [...[peer, ...relayed(peer)].map((member) => `${member.address}/128`), ...(routedVia.get(peer.id) ?? [])],
     ...keepalive,
   }));
   const ownClients = clientsByHome.get(input.selfId) ?? [];
   for (const client of ownClients) {
     plan.push({publicKey: client.wgPublicKey, endpoint: null, allowedIps: [`${client.address}/128`, ...(routedVia.get(client.id) ?? [])], ...keepalive});
+  }
+  if (input.directToPeers) {
+    for (const [homeId, clients] of clientsByHome) {
+      if (homeId === input.selfId) continue;
+      for (const client of clients) plan.push({publicKey: client.wgPublicKey, endpoint: clientEndpoint(client), allowedIps: [`${client.address}/128`], ...keepalive});
+    }
   }
   plan.sort((a, b) => a.publicKey.localeCompare(b.publicKey));
   return {peers: plan, addresses, routes: kernelRoutes, forwarding: advertises || ownClients.length > 0};
