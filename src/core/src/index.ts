@@ -29,6 +29,7 @@ export * from './runtime/key-rotation.js';
 export * from './runtime/endpoint.js';
 export * from './runtime/interface-name.js';
 export * from './runtime/wg-plan.js';
+export * from './nat/index.js';
 export * from './routing/index.js';
 export * from './util/serial-queue.js';
 export * from './util/multiset-hash.js';

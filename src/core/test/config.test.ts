@@ -275,6 +275,10 @@ describe('errors name the file, the key and the rule', () => {
     ['logFormat: colour', 'logFormat: must be one of auto, pretty, json (got "colour")'],
     ['syncInterval: "-1"', 'syncInterval: must be a duration greater than 0 (got "-1")'],
     ['heartbeatInterval: 0', 'heartbeatInterval: must be a duration greater than 0 (got 0)'],
+    ['natTraversal: 1', 'natTraversal: must be true or false (got 1)'],
+    ['natPunchTimeout: 500ms', 'natPunchTimeout: must be a duration of at least 1s (got "500ms")'],
+    ['natMaxPunches: -1', 'natMaxPunches: must be an integer from 0 to 1024 (0: no hole punching) (got -1)'],
+    ['natMaxDirectPaths: 5000', 'natMaxDirectPaths: must be an integer from 0 to 4096 (0: no hole punching) (got 5000)'],
     ['heartbeatInterval: 30d', 'heartbeatInterval: must be a duration of at most 24d (got "30d")'],
     ['pullInterval: -1', 'pullInterval: must be a duration greater than or equal to 0 (0 disables pulling) (got -1)'],
     ['timeout: soon', 'timeout: must be a duration greater than 0 (got "soon")'],
@@ -522,7 +526,7 @@ describe('configKeyDocs', () => {
     };
     const render = (value: unknown): string =>
       value === null ? 'none' : Array.isArray(value) ? JSON.stringify(value) : String(value);
-    const durations = new Set(['ipcIdleTimeout', 'syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew']);
+    const durations = new Set(['ipcIdleTimeout', 'syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew', 'natPunchTimeout']);
     let checked = 0;
     for (const doc of configKeyDocs) {
       // Host-dependent and structural defaults are prose, not values.

@@ -81,6 +81,15 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     default: '127.0.0.1:9474',
     description: 'TCP address of the metrics endpoint: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, logged and shown by `status --json`). Used only when `metricsEnabled` is true; a port in use stops the daemon at start. `SIGHUP` re-reads `metricsEnabled` and `metricsListen` (a port in use then keeps the running server).',
   },
+  {
+    key: 'natTraversal',
+    default: 'true',
+    description:
+      'Direct paths through NAT (see [NAT traversal](#nat-traversal)): members tell each other where their WireGuard packets come from, a client gets every public peer as a direct WireGuard peer, and two clients whose NATs map endpoint-independently punch a direct path, relayed through their home peers meanwhile and whenever it fails. `false`: a client talks to its home peer only.',
+  },
+  {key: 'natPunchTimeout', default: '8s', description: `How long a hole-punching attempt waits for a WireGuard handshake before the pair stays relayed and retries later (after 5 s, doubling up to 5 min). At least 1s. ${DURATION}`},
+  {key: 'natMaxPunches', default: '8', description: 'Most hole-punching attempts a client runs at once (per mesh); an integer from 0 to 1024 (0: no hole punching).'},
+  {key: 'natMaxDirectPaths', default: '32', description: 'Most punched direct paths (and attempts) a client holds per mesh; other pairs stay relayed. An integer from 0 to 4096 (0: no hole punching).'},
   {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them. A mesh keeps the settings it got then (change them with `mesh set`); only the hooks (`preUp` ... `postDown`) follow this file at every start.'},
   {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},
   {

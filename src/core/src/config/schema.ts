@@ -53,6 +53,10 @@ export const CONFIG_DEFAULTS = {
   dnsListen: '127.0.0.1:5353',
   metricsEnabled: false,
   metricsListen: '127.0.0.1:9474',
+  natTraversal: true,
+  natPunchTimeoutMs: 8_000,
+  natMaxPunches: 8,
+  natMaxDirectPaths: 32,
   baseConfiguration: {
     role: 'peer' as (typeof ROLES)[number],
     ipDiscovery: 'outgoing' as IpDiscoveryMode,
@@ -267,6 +271,10 @@ function topLevelShape(ctx: SchemaContext) {
     dnsListen: listenAddress(d.dnsListen),
     metricsEnabled: flag(d.metricsEnabled),
     metricsListen: listenAddress(d.metricsListen),
+    natTraversal: flag(d.natTraversal),
+    natPunchTimeout: duration(d.natPunchTimeoutMs, {min: 1_000, inclusive: true, max: 600_000, rule: 'must be a duration of at least 1s'}),
+    natMaxPunches: integer(d.natMaxPunches, 0, 1024, 'must be an integer from 0 to 1024 (0: no hole punching)'),
+    natMaxDirectPaths: integer(d.natMaxDirectPaths, 0, 4096, 'must be an integer from 0 to 4096 (0: no hole punching)'),
     baseConfiguration: baseConfiguration(),
   };
 }
@@ -329,6 +337,10 @@ export function configSchema(ctx: SchemaContext) {
         dnsListen: parsed.dnsListen,
         metricsEnabled: parsed.metricsEnabled,
         metricsListen: parsed.metricsListen,
+        natTraversal: parsed.natTraversal,
+        natPunchTimeoutMs: parsed.natPunchTimeout,
+        natMaxPunches: parsed.natMaxPunches,
+        natMaxDirectPaths: parsed.natMaxDirectPaths,
         baseConfiguration: parsed.baseConfiguration,
         sections,
       };

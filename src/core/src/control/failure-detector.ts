@@ -70,6 +70,8 @@ export interface FailureDetectorDeps {
   settings: ControlSettings;
   timings: ControlTimings;
   antiEntropy: HeartbeatAntiEntropy;
+  /** Takes the endpoint a monitor says it sees this node's WireGuard packets come from (the `w` of its ack). */
+  observedBy?: (monitor: string, endpoint: string) => void;
 }
 
 interface Suspicion {
@@ -155,7 +157,8 @@ export class FailureDetector {
     try {
       stats.heartbeatsSent++;
       const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a, ...antiEntropy.digests()}, 'ok', timings.probeTimeoutMs);
-      this.acked(monitor, ts, reply);
+      // Only an authentic ack's observation counts: a relay or a replay could say anything.
+      if (this.acked(monitor, ts, reply) && reply.w !== undefined) this.deps.observedBy?.(monitor, reply.w);
       if (reply.u) view.merge(reply.u, monitor);
       if (reply.s !== undefined) antiEntropy.heartbeatAnswered(monitor, {s: reply.s, m: reply.m});
       return;

@@ -44,6 +44,16 @@ export interface MeshControlDeps {
   aliasClaims?: () => readonly AliasClaimLine[];
   /** Answers a join request (`jn`), from a member or not (see join-gate.ts); without it joins are refused. */
   answerJoin?: (request: Extract<ControlRequest, {t: 'jn'}>, peer: RemotePeer) => ControlReply;
+  /** Observed WireGuard endpoints, exchanged on heartbeats (see nat/agent.ts); none exchanged when omitted. */
+  endpoints?: ObservedEndpointExchange;
+}
+
+/** The NAT side of heartbeats: where this node sees a member's WireGuard packets come from, and where members see this node's. */
+export interface ObservedEndpointExchange {
+  /** Where this node's WireGuard sees member `id`'s packets come from, if it knows (put in the answer to `id`'s heartbeat). */
+  observedFor(id: string): Promise<string | undefined>;
+  /** Member `monitor` answered this node's heartbeat saying it sees this node's packets come from `endpoint` (an IP endpoint). */
+  observedBy(monitor: string, endpoint: string): void;
 }
 
 /** Longest reason put in an error reply. */
@@ -102,7 +112,7 @@ export class MeshControl {
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     this.gossip = new Gossip({...common, role, store});
     // Heartbeats carry gossip's anti-entropy digests.
-    this.detector = new FailureDetector({...common, antiEntropy: this.gossip});
+    this.detector = new FailureDetector({...common, antiEntropy: this.gossip, observedBy: deps.endpoints ? (monitor, endpoint) => deps.endpoints?.observedBy(monitor, endpoint) : undefined});
     this.reach = new LocalReach({view: this.view, rpc: this.rpc, clock, logger, isolationMs: this.timings.isolationMs, checkPeriodMs: this.timings.checkPeriodMs});
   }
 
@@ -192,12 +202,15 @@ export class MeshControl {
     if (request.t === 'jn') return {t: 'err', reason: 'a join is answered by handleMessage'};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
-      case 'hb':
+      case 'hb': {
+        const observed = await this.deps.endpoints?.observedFor(request.f);
         return this.answerTagged(request, 'hb', () => {
           const ack = detector.answerHeartbeat(request.f, request.i);
+          const seen = ack.t === 'ok' && observed !== undefined ? {...ack, w: observed} : ack;
           // The anti-entropy digests it carries are answered with the ack (see gossip.ts).
-          return request.sd && request.md ? {...ack, ...gossip.answerDigests(request.sd, request.md, true)} : ack;
+          return request.sd && request.md ? {...seen, ...gossip.answerDigests(request.sd, request.md, true)} : seen;
         });
+      }
       case 'relay':
         if (request.to === self) return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
         return detector.relay(request);

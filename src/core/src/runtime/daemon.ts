@@ -36,6 +36,7 @@ import {AdminOperations} from './admin-operations.js';
 import {createAuthority, issueMembership, redeemInvite} from '../trust/admin.js';
 import {decodeInviteToken} from '../trust/invite-token.js';
 import {JoinRefusedError} from '../errors.js';
+import type {NatSettings} from '../nat/agent.js';
 
 /** Defaults for per-mesh settings (the config's `baseConfiguration`). */
 export interface BaseMeshSettings {
@@ -71,6 +72,8 @@ export interface DaemonDeps {
   controlPort: number;
   gcHorizonMs: number;
   maxClockSkewMs: number;
+  /** NAT traversal settings (nat/agent.ts); off when omitted. */
+  nat?: NatSettings;
   logger: Logger;
   clock: Clock;
   random: RandomSource;
@@ -459,6 +462,7 @@ export class Daemon {
       onReconcile: (outcome) => this.servers.observeReconcile(settings.meshId, outcome),
       onExpelled: (reason) => void this.expel(settings.meshId, reason),
       maxClockSkewMs: deps.maxClockSkewMs,
+      ...(deps.nat ? {nat: deps.nat} : {}),
     });
   }
 
@@ -597,6 +601,7 @@ export class Daemon {
         settings: this.deps.control,
         aliasClaims: () => runtime.aliasClaims.lines(),
         answerJoin: (request, peer) => this.answerJoin(runtime, request, peer),
+        endpoints: runtime.observedEndpoints,
       }),
     );
   }

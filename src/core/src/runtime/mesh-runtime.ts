@@ -4,12 +4,13 @@
  * recomputes the desired WireGuard state and hands it to the driver; it saves
  * the store shortly after every change.
  */
+import {networkInterfaces} from 'node:os';
 import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
 import type {WgDriver, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerStats} from '../contracts/wg-driver.js';
-import type {MeshControl} from '../control/mesh-control.js';
+import type {MeshControl, ObservedEndpointExchange} from '../control/mesh-control.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {InboundCounters, MeshSummary, MeshView, NodeView} from '../ipc/methods.js';
 import {AliasClaims, type AliasClaimLine} from '../model/alias-claims.js';
@@ -17,6 +18,7 @@ import type {ClaimTime} from '../model/aliases.js';
 import {credentialFactsOf, signEntry} from '../model/entries.js';
 import {refusedByInviteLimits, type AdmissionRefusals} from '../trust/admission.js';
 import {JoinGate} from './join-gate.js';
+import {DEFAULT_NAT_SETTINGS, NatAgent, type NatSettings} from '../nat/agent.js';
 import type {NodeRecord, VerifiedEntry} from '../model/record.js';
 import type {SelectedRoute} from '../routing/select.js';
 import {formatEndpoint} from './endpoint.js';
@@ -70,7 +72,12 @@ export interface MeshRuntimeDeps {
   onExpelled?: (reason: string) => void;
   /** Allowed clock skew (ms), for the join gate. */
   maxClockSkewMs: number;
+  /** NAT traversal (nat/agent.ts); off when omitted. */
+  nat?: NatSettings;
 }
+
+/** Shortest time between two publications of this node's record for a change of its observed NAT. */
+export const NAT_PUBLISH_MIN_INTERVAL_MS = 1_000;
 
 /** The fields of its own record a node may change. */
 export type SelfPatch = Partial<Pick<NodeRecord, 'alias' | 'description' | 'services' | 'routes'>>;
@@ -153,6 +160,12 @@ export class MeshRuntime {
   private settling: Promise<void> | undefined;
   /** Endpoints of peers that advertise none, saved at the last clean stop: given to the new interface until its first peers apply (see learned-endpoints.ts). */
   private learned: LearnedEndpoints = new Map();
+  /** NAT traversal: observed endpoints, direct paths, hole punching. */
+  private readonly nat: NatAgent;
+  /** A publication of this node's record for a change of its NAT, waiting for NAT_PUBLISH_MIN_INTERVAL_MS. */
+  private natPublishTimer: TimerHandle | undefined;
+  /** When the last publication for a change of its NAT was made. */
+  private natPublishedAt = -Infinity;
 
   constructor(deps: MeshRuntimeDeps) {
     this.deps = deps;
@@ -183,6 +196,19 @@ export class MeshRuntime {
         this.changed();
       }),
     );
+    this.nat = new NatAgent({
+      settings: deps.nat ?? {...DEFAULT_NAT_SETTINGS, enabled: false},
+      clock: deps.clock,
+      logger: deps.logger.child({meshId: deps.settings.meshId, component: 'nat'}),
+      driver: deps.driver,
+      interfaceName: deps.settings.interfaceName,
+      active: () => this.interfaceUp && !this.wireGuardHeld && this.interfaceFailure === undefined && !this.closed,
+      self: () => this.self(),
+      live: () => this.liveRecords(),
+      localSocket: () => ({port: this.listenPort, addresses: Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address))}),
+      publish: () => this.publishNat(),
+      reconcile: () => this.reconcile().catch((error: unknown) => this.reconcileFailed(error)),
+    });
     const unsubscribeDriver = deps.driver.onInterfaceEvent?.((event) => this.interfaceEvent(event));
     if (unsubscribeDriver) this.unsubscribe.push(unsubscribeDriver);
   }
@@ -246,6 +272,29 @@ export class MeshRuntime {
     await this.hooks('postUp');
     await this.publishSelf({});
     await this.reconcile();
+    this.nat.start();
+  }
+
+  /** The observed-endpoint side of this mesh's heartbeats (see nat/agent.ts), for its control plane. */
+  get observedEndpoints(): ObservedEndpointExchange {
+    return {observedFor: (id) => this.nat.observedFor(id), observedBy: (monitor, endpoint) => this.nat.observedBy(monitor, endpoint)};
+  }
+
+  /** The path to member `id` as hole punching sees it (`relayed` for anyone it does not punch to). */
+  pathTo(id: string): 'direct' | 'trying' | 'relayed' {
+    return this.nat.pathTo(id);
+  }
+
+  /** Publish this node's record for a change of its observed NAT, at most once per NAT_PUBLISH_MIN_INTERVAL_MS. */
+  private publishNat(): void {
+    if (this.closed || this.natPublishTimer !== undefined) return;
+    const wait = Math.max(0, this.natPublishedAt + NAT_PUBLISH_MIN_INTERVAL_MS - this.deps.clock.now());
+    this.natPublishTimer = this.deps.clock.setTimeout(() => {
+      this.natPublishTimer = undefined;
+      if (this.closed) return;
+      this.natPublishedAt = this.deps.clock.now();
+      this.publishSelf({}).catch((error: unknown) => this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not publish the observed NAT; published with the next change'));
+    }, wait);
   }
 
   /** The interface this mesh needs, with this node's current WireGuard key; `listenPort` 0 keeps the port of an existing interface. */
@@ -296,10 +345,12 @@ export class MeshRuntime {
    * checks the change is allowed.
    */
   async applySettings(next: MeshSettings): Promise<void> {
+    const previousPort = this.listenPort;
     if (this.interfaceUp && next.listenPort !== 0 && next.listenPort !== this.listenPort) {
       const state = await this.deps.driver.ensureInterface(this.interfaceSpec(next.listenPort));
       this.listenPort = state.listenPort;
     }
+    if (this.listenPort !== previousPort) this.nat.forgetObservations();
     if (next.listenPort !== 0) delete next.pickedPort;
     else if (this.listenPort > 0) next.pickedPort = this.listenPort;
     await this.deps.repository.saveSettings(next);
@@ -336,6 +387,7 @@ export class MeshRuntime {
     const now = clock.now();
     const isPeer = settings.role === 'peer';
     const host = settings.endpointHost;
+    const nat = this.nat.natInfo();
     const record: NodeRecord = {
       kind: 'record',
       meshId: settings.meshId,
@@ -351,6 +403,7 @@ export class MeshRuntime {
       description: patch.description !== undefined ? patch.description : (current?.description ?? null),
       services: patch.services ?? current?.services ?? {},
       routes: patch.routes ?? current?.routes ?? [],
+      ...(nat ? {nat} : {}),
       // Versions only grow, and a version is never below the wall clock, so a
       // node that lost its state still outranks what it wrote before.
       version: Math.max((previous?.version ?? 0) + 1, now),
@@ -661,6 +714,8 @@ export class MeshRuntime {
       prefix: this.prefix,
       keepaliveSeconds: this.settings.keepaliveSeconds,
       routes: this.routes,
+      directToPeers: this.nat.directToPeers,
+      punched: this.nat.punched(),
     });
   }
 
@@ -777,6 +832,9 @@ export class MeshRuntime {
    */
   async close(options: {removeInterface: boolean; save: boolean}): Promise<void> {
     this.closed = true;
+    this.nat.stop();
+    this.natPublishTimer?.cancel();
+    this.natPublishTimer = undefined;
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     await this.detachControl();
     this.saveTimer?.cancel();

@@ -1,0 +1,210 @@
+/**
+ * NAT traversal of one mesh on one node: the observed endpoints both ways
+ * (this node tells each member that heartbeats it where its WireGuard sees
+ * that member's packets; members tell this node the same), what this node
+ * publishes about its NAT, and on a client the hole punching towards other
+ * clients, checked every `checkIntervalMs` against WireGuard's statistics.
+ */
+import type {Clock, TimerHandle} from '../contracts/clock.js';
+import type {Logger} from '../contracts/logger.js';
+import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
+import type {NatInfo, NodeRecord} from '../model/record.js';
+import {ObservedEndpoints, sameNatInfo, type LocalSocket, type ObservationLimits, DEFAULT_OBSERVATION_LIMITS} from './observations.js';
+import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchEntry, type PunchSettings} from './punch.js';
+
+/** NAT traversal settings of a node (config: `natTraversal*`). */
+export interface NatSettings {
+  /** Off: no direct paths, no punching, no observations published (clients relay through their home peer only). */
+  enabled: boolean;
+  /** How often a client checks its punched paths (ms). */
+  checkIntervalMs: number;
+  punch: PunchSettings;
+  observations: ObservationLimits;
+}
+
+/** Defaults: on, checked every second. */
+export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: true, checkIntervalMs: 1_000, punch: DEFAULT_PUNCH_SETTINGS, observations: DEFAULT_OBSERVATION_LIMITS};
+
+/**
+ * An endpoint is reported to a member only while WireGuard has a recent
+ * handshake with it: an older one may describe a NAT mapping long gone.
+ */
+export const OBSERVED_HANDSHAKE_MAX_AGE_MS = 180_000;
+
+/** Statistics older than this are read again before an answer uses them. */
+const STATS_MAX_AGE_MS = 1_000;
+
+/** Everything a NatAgent needs. */
+export interface NatAgentDeps {
+  settings: NatSettings;
+  clock: Clock;
+  logger: Logger;
+  driver: WgDriver;
+  interfaceName: string;
+  /** True while the interface is up and configured (statistics can be read). */
+  active: () => boolean;
+  /** This node's record, if it has one. */
+  self: () => NodeRecord | undefined;
+  /** The live records of the mesh. */
+  live: () => readonly NodeRecord[];
+  /** This node's WireGuard socket (port and host addresses). */
+  localSocket: () => LocalSocket;
+  /** What this node publishes about its NAT changed: publish the record again. */
+  publish: () => void;
+  /** The punched entries changed: reconcile WireGuard. */
+  reconcile: () => void;
+}
+
+/** NAT traversal of one mesh on one node. */
+export class NatAgent {
+  private readonly deps: NatAgentDeps;
+  private readonly observed: ObservedEndpoints;
+  private readonly punches: Punches;
+  private stats: {at: number; byKey: Map<string, WgPeerStats>} | undefined;
+  private reading: Promise<Map<string, WgPeerStats>> | undefined;
+  private timer: TimerHandle | undefined;
+  private ticking = false;
+  private stopped = false;
+  /** What this node publishes now (undefined: nothing observed yet). */
+  private info: NatInfo | undefined;
+
+  constructor(deps: NatAgentDeps) {
+    this.deps = deps;
+    this.observed = new ObservedEndpoints(deps.settings.observations);
+    this.punches = new Punches(deps.settings.punch);
+  }
+
+  /** Start checking punched paths (a client only does any punching). */
+  start(): void {
+    if (!this.deps.settings.enabled || this.timer !== undefined || this.stopped) return;
+    const every = (): void => {
+      this.timer = this.deps.clock.setTimeout(() => {
+        void this.tick().finally(() => {
+          if (!this.stopped) every();
+        });
+      }, this.deps.settings.checkIntervalMs);
+    };
+    every();
+  }
+
+  /** Stop the checks. */
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** What this node publishes about its NAT in its record (undefined while off or before any report). */
+  natInfo(): NatInfo | undefined {
+    return this.deps.settings.enabled ? this.info : undefined;
+  }
+
+  /** True when direct paths to and from public peers are planned. */
+  get directToPeers(): boolean {
+    return this.deps.settings.enabled;
+  }
+
+  /** On a client: the punched WireGuard entries, by remote client id. */
+  punched(): Map<string, PunchEntry> {
+    return this.deps.settings.enabled ? this.punches.entries() : new Map();
+  }
+
+  /** The path to client `id` as punching sees it. */
+  pathTo(id: string): 'direct' | 'trying' | 'relayed' {
+    return this.punches.pathTo(id);
+  }
+
+  /** Member `monitor` answered a heartbeat saying it sees this node's WireGuard packets come from `endpoint`. */
+  observedBy(monitor: string, endpoint: string): void {
+    if (!this.deps.settings.enabled) return;
+    this.observed.report(monitor, endpoint, this.deps.clock.now());
+    this.summarise();
+  }
+
+  /** The port changed (or the interface was rebuilt on another): the reports describe the old socket. */
+  forgetObservations(): void {
+    this.observed.clear();
+    this.summarise();
+  }
+
+  /** Compute what to publish; ask for a publish when it changed. */
+  private summarise(): void {
+    const next = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
+    if (sameNatInfo(next, this.info)) return;
+    this.info = next;
+    this.deps.publish();
+  }
+
+  /**
+   * Where this node's WireGuard sees member `id`'s packets come from, when it
+   * had a handshake with it lately (the answer to its heartbeat carries it).
+   */
+  async observedFor(id: string): Promise<string | undefined> {
+    if (!this.deps.settings.enabled || !this.deps.active()) return undefined;
+    const record = this.deps.live().find((member) => member.id === id);
+    if (!record) return undefined;
+    let byKey: Map<string, WgPeerStats>;
+    try {
+      byKey = await this.readStats();
+    } catch {
+      return undefined;
+    }
+    const peer = byKey.get(record.wgPublicKey);
+    if (!peer?.endpoint || peer.latestHandshakeMs === null || this.deps.clock.now() - peer.latestHandshakeMs > OBSERVED_HANDSHAKE_MAX_AGE_MS) return undefined;
+    return peer.endpoint;
+  }
+
+  /** WireGuard's statistics by key, read at most once per STATS_MAX_AGE_MS (concurrent callers share one read). */
+  private async readStats(): Promise<Map<string, WgPeerStats>> {
+    const now = this.deps.clock.now();
+    if (this.stats && now - this.stats.at < STATS_MAX_AGE_MS) return this.stats.byKey;
+    this.reading ??= this.deps.driver
+      .stats(this.deps.interfaceName)
+      .then((list) => {
+        const byKey = new Map(list.map((peer) => [peer.publicKey, peer]));
+        this.stats = {at: this.deps.clock.now(), byKey};
+        return byKey;
+      })
+      .finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  /** One check: expire old reports, and on a client advance every punch. */
+  private async tick(): Promise<void> {
+    if (this.ticking || !this.deps.active()) return;
+    this.ticking = true;
+    try {
+      this.summarise();
+      const self = this.deps.self();
+      if (self?.role !== 'client') return;
+      const candidates = new Map<string, PunchCandidate>();
+      for (const other of this.deps.live()) {
+        const candidate = mayPunch(self, other);
+        if (candidate) candidates.set(other.id, candidate);
+      }
+      if (candidates.size === 0 && this.punches.entries().size === 0) return;
+      const stats = await this.readStats();
+      const events = this.punches.tick(this.deps.clock.now(), candidates, stats);
+      for (const event of events) this.deps.logger.info({peer: event.id, path: event.kind}, `direct path to ${event.id}: ${event.kind}`);
+      if (events.length > 0) this.deps.reconcile();
+    } catch (error) {
+      this.deps.logger.debug({err: error}, 'NAT traversal check failed; tried again at the next one');
+    } finally {
+      this.ticking = false;
+    }
+  }
+}
+
+/** The config keys of NAT traversal (see config/docs.ts). */
+export interface NatConfig {
+  natTraversal: boolean;
+  natPunchTimeoutMs: number;
+  natMaxPunches: number;
+  natMaxDirectPaths: number;
+}
+
+/** NAT traversal settings from the daemon's config; the rest are the defaults. */
+export function natSettings(config: NatConfig): NatSettings {
+  const punch = {...DEFAULT_PUNCH_SETTINGS, punchTimeoutMs: config.natPunchTimeoutMs, maxAttempts: config.natMaxPunches, maxDirect: config.natMaxDirectPaths};
+  return {...DEFAULT_NAT_SETTINGS, enabled: config.natTraversal, punch};
+}
