@@ -69,10 +69,19 @@ describe('records with NAT information', () => {
 
 describe('direct paths in the WireGuard plan', () => {
   const prefix = meshPrefix(meshId);
-  const peers = [node('peer'), node('peer'), node('peer')];
+  const open: NatInfo = {endpoint: null, mapping: 'unknown'};
+  const peers = [node('peer', open), node('peer', open), node('peer', open)];
   const ei = (endpoint: string): NatInfo => ({endpoint, mapping: 'endpoint-independent'});
   const clients = [node('client', ei('198.18.1.1:51820')), node('client', ei('198.18.1.2:51820')), node('client', {endpoint: null, mapping: 'varies'})];
   const all = [...peers, ...clients];
+
+  it('leaves members without NAT traversal (no nat field) as they were: relayed through the home peer', () => {
+    const old = [node('peer'), node('peer'), node('client'), node('client')];
+    for (const self of old) {
+      const plain = planWireGuard({selfId: self.id, self, live: old, prefix, keepaliveSeconds: 0});
+      expect(planWireGuard({selfId: self.id, self, live: old, prefix, keepaliveSeconds: 0, directToPeers: true})).toEqual(plain);
+    }
+  });
 
   it('a client gets every peer: its home with the /64, the others with their /128', () => {
     const client = clients[0]!;

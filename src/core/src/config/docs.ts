@@ -83,9 +83,9 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   },
   {
     key: 'natTraversal',
-    default: 'true',
+    default: 'false',
     description:
-      'Direct paths through NAT (see [NAT traversal](#nat-traversal)): members tell each other where their WireGuard packets come from, a client gets every public peer as a direct WireGuard peer, and two clients whose NATs map endpoint-independently punch a direct path, relayed through their home peers meanwhile and whenever it fails. `false`: a client talks to its home peer only.',
+      'Direct paths through NAT (see [NAT traversal](#nat-traversal)): members tell each other where their WireGuard packets come from, a client gets every public peer as a direct WireGuard peer, and two clients whose NATs map endpoint-independently punch a direct path, relayed through their home peers meanwhile and whenever it fails. `false`: a client talks to its home peer only, and nothing about NAT is published. Every member of a mesh should have the same setting: a peer with it on moves a client\'s address from the client\'s home peer to the client itself.',
   },
   {key: 'natPunchTimeout', default: '8s', description: `How long a hole-punching attempt waits for a WireGuard handshake before the pair stays relayed and retries later (after 5 s, doubling up to 5 min). At least 1s. ${DURATION}`},
   {key: 'natMaxPunches', default: '8', description: 'Most hole-punching attempts a client runs at once (per mesh); an integer from 0 to 1024 (0: no hole punching).'},

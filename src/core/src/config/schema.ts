@@ -53,7 +53,7 @@ export const CONFIG_DEFAULTS = {
   dnsListen: '127.0.0.1:5353',
   metricsEnabled: false,
   metricsListen: '127.0.0.1:9474',
-  natTraversal: true,
+  natTraversal: false,
   natPunchTimeoutMs: 8_000,
   natMaxPunches: 8,
   natMaxDirectPaths: 32,

@@ -94,9 +94,13 @@ export class NatAgent {
     this.timer = undefined;
   }
 
-  /** What this node publishes about its NAT in its record (undefined while off or before any report). */
+  /**
+   * What this node publishes about its NAT in its record: undefined while
+   * off; `unknown` before any report (the field's presence tells members
+   * that this node takes direct paths).
+   */
   natInfo(): NatInfo | undefined {
-    return this.deps.settings.enabled ? this.info : undefined;
+    return this.deps.settings.enabled ? (this.info ?? {endpoint: null, mapping: 'unknown'}) : undefined;
   }
 
   /** True when direct paths to and from public peers are planned. */
@@ -130,7 +134,7 @@ export class NatAgent {
   /** Compute what to publish; ask for a publish when it changed. */
   private summarise(): void {
     const next = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
-    if (sameNatInfo(next, this.info)) return;
+    if (sameNatInfo(next, this.natInfo())) return;
     this.info = next;
     this.deps.publish();
   }

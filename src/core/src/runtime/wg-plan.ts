@@ -54,11 +54,13 @@ export interface PlanInput {
    */
   routes?: readonly SelectedRoute[];
   /**
-   * Direct paths between clients and public peers (nat traversal on): a
-   * client gets every live peer with an endpoint directly (the peer's /128,
-   * more specific than the home peer's /64), and a peer gets every client
-   * directly (its /128, at its published reflexive endpoint, else wherever
-   * the client's packets come from), not through the client's home peer.
+   * Direct paths between clients and public peers (NAT traversal on here):
+   * a client gets every live peer with an endpoint directly (the peer's
+   * /128, more specific than the home peer's /64), and a peer gets every
+   * client directly (its /128, at its published reflexive endpoint, else
+   * wherever the client's packets come from), not through the client's home
+   * peer. Only with members whose record has a `nat` field (they have NAT
+   * traversal on too), so both ends of a direct path agree on it.
    */
   directToPeers?: boolean;
   /** On a client: the entries of hole punching towards other clients, by their node id (see nat/punch.ts). */
@@ -81,7 +83,7 @@ function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home:
   const out: WgPeerConfig[] = [];
   if (input.directToPeers) {
     for (const peer of peers) {
-      if (peer.id === home.id || peer.wgEndpoint === null) continue;
+      if (peer.id === home.id || peer.wgEndpoint === null || peer.nat === undefined) continue;
       out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`], ...keepalive});
     }
   }
@@ -155,7 +157,8 @@ export function planWireGuard(input: PlanInput): WgPlan {
     kernelRoutes.push({destination: route.destination, via: carrier.address});
   }
   // With direct paths a client homed elsewhere is a WireGuard peer here too, and its /128 (on one peer only) moves to it.
-  const relayed = (peer: NodeRecord): NodeRecord[] => (input.directToPeers ? [] : (clientsByHome.get(peer.id) ?? []));
+  const direct = (client: NodeRecord): boolean => input.directToPeers === true && client.nat !== undefined;
+  const relayed = (peer: NodeRecord): NodeRecord[] => (clientsByHome.get(peer.id) ?? []).filter((client) => !direct(client));
   const plan: WgPeerConfig[] = peers.map((peer) => ({
     publicKey: peer.wgPublicKey,
     endpoint: peer.wgEndpoint,
@@ -169,7 +172,7 @@ export function planWireGuard(input: PlanInput): WgPlan {
   if (input.directToPeers) {
     for (const [homeId, clients] of clientsByHome) {
       if (homeId === input.selfId) continue;
-      for (const client of clients) plan.push({publicKey: client.wgPublicKey, endpoint: clientEndpoint(client), allowedIps: [`${client.address}/128`], ...keepalive});
+      for (const client of clients.filter(direct)) plan.push({publicKey: client.wgPublicKey, endpoint: clientEndpoint(client), allowedIps: [`${client.address}/128`], ...keepalive});
     }
   }
   plan.sort((a, b) => a.publicKey.localeCompare(b.publicKey));
