@@ -104,6 +104,7 @@ describe.skipIf(SKIP)('NAT sites of the namespace lab', () => {
       natSites: [
         {behaviour: 'endpoint-independent', hosts: 1},
         {behaviour: 'symmetric', hosts: 1},
+        {behaviour: 'endpoint-independent', hosts: 1},
       ],
     });
     for (const host of [...lab.hosts, ...lab.natSites.flatMap((site) => site.hosts)]) agents.set(host.name, new Agent(lab, host));
@@ -165,10 +166,24 @@ describe.skipIf(SKIP)('NAT sites of the namespace lab', () => {
     expect(await inside.waitFor('reply-after-reopen')).toBeDefined();
   });
 
+  it('lets two hosts behind endpoint-independent NATs punch a hole: the first datagram, dropped, spoils no mapping', async () => {
+    const [one, two] = [lab.natSites[0]!, lab.natSites[2]!];
+    const [a, b] = [agent(one.hosts[0]!), agent(two.hosts[0]!)];
+    // a's first datagram reaches b's router before b sent anything there: dropped, and it must leave nothing behind.
+    a.send(`${two.publicAddress}:${PORT}`, 'punch-a1');
+    expect(await b.waitFor('punch-a1')).toBeUndefined();
+    b.send(`${one.publicAddress}:${PORT}`, 'punch-b1');
+    const fromB = await a.waitFor('punch-b1');
+    // b kept its public port: the hole a opened for it matches.
+    expect(fromB?.from).toBe(`${two.publicAddress}:${PORT}`);
+    a.send(`${two.publicAddress}:${PORT}`, 'punch-a2');
+    expect((await b.waitFor('punch-a2'))?.from).toBe(`${one.publicAddress}:${PORT}`);
+  });
+
   it('gives LAN hosts private IPv4 endpoints and the routers public ones on the shared bridge', () => {
     const inside = lab.natSites[0]!.hosts[0]!;
     expect(lab.endpoint(inside, 51820)).toBe(`${inside.address}:51820`);
-    expect(lab.natSites.map((site) => site.publicAddress)).toEqual(['198.18.1.1', '198.18.1.2']);
+    expect(lab.natSites.map((site) => site.publicAddress)).toEqual(['198.18.1.1', '198.18.1.2', '198.18.1.3']);
     expect(lab.hosts.map((host) => host.ipv4)).toEqual(['198.18.0.1', '198.18.0.2']);
   });
 });

@@ -289,7 +289,13 @@ const IPV4_BRIDGE_PREFIX_LENGTH = 16;
 /** The masquerade rule set of a NAT site's router, for `nft -f -`. */
 function natRuleset(behaviour: NatBehaviour): string {
   const masquerade = behaviour === 'symmetric' ? 'masquerade random' : 'masquerade';
-  return `table ip nat {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname "wan0" ${masquerade}\n  }\n}\n`;
+  // The input firewall every home router has: a packet from outside that opens nothing is dropped before
+  // conntrack confirms an entry for it. Without it such a packet (the other side's first punch) leaves an
+  // entry that makes masquerade move the LAN's next flow to that address to another port.
+  return (
+    `table ip nat {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname "wan0" ${masquerade}\n  }\n}\n` +
+    `table ip filter {\n  chain input {\n    type filter hook input priority filter; policy accept;\n    iifname "wan0" ct state new drop\n  }\n}\n`
+  );
 }
 
 /** Names of the TUN devices (wireguard-go interfaces) in a namespace. */
