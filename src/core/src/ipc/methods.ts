@@ -210,6 +210,20 @@ export interface NodeView {
    * answering node itself, and from daemons that predate it.
    */
   clockLagMs?: number;
+  /**
+   * The node's NAT as its record publishes it (NAT traversal on there): its
+   * reflexive WireGuard endpoint as members see it, and the mapping
+   * behaviour (`none`: not behind NAT; `endpoint-independent`: one public
+   * ip:port for every member; `varies`: a new one per member; `unknown`: too
+   * few reports yet). Absent when the record has none.
+   */
+  nat?: {endpoint: string | null; mapping: 'unknown' | 'none' | 'endpoint-independent' | 'varies'};
+  /**
+   * From the answering node (a client) to this node (another client): `direct`
+   * over a punched path, `trying` while a hole is punched, `relayed` through
+   * the home peers. Absent where punching does not apply.
+   */
+  path?: 'direct' | 'trying' | 'relayed';
 }
 
 /** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */

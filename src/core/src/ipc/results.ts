@@ -69,6 +69,8 @@ const meshShowNode = object<MeshShowNode>({
   receivedAt: nullable(number),
   unreachable: optional(boolean),
   clockLagMs: optional(number),
+  nat: optional(object<NonNullable<MeshShowNode['nat']>>({endpoint: nullable(text), mapping: oneOf(['unknown', 'none', 'endpoint-independent', 'varies'])})),
+  path: optional(oneOf(['direct', 'trying', 'relayed'])),
   aliasOwner: nullable(text),
   aliasConflict: boolean,
   homePeer: nullable(text),

@@ -792,6 +792,7 @@ export class MeshRuntime {
     const records = this.liveRecords();
     // One member (what a poller asks for) without building the other N - 1.
     const shown = nodeId === undefined ? records : records.filter((record) => record.id === nodeId);
+    const selfRole = this.self()?.role;
     const nodes: NodeView[] = shown.map((record) => {
       const peer = byKey.get(record.wgPublicKey);
       return {
@@ -810,6 +811,8 @@ export class MeshRuntime {
         receivedAt: this.receivedAt.get(record.id) ?? null,
         unreachable: control?.unreachableFromHere(record.id) ?? false,
         ...clockLag(control?.clockLagMs(record.id)),
+        ...(record.nat ? {nat: {...record.nat}} : {}),
+        ...(selfRole === 'client' && record.role === 'client' && record.nat && record.id !== this.deps.identity.nodeId ? {path: this.nat.pathTo(record.id)} : {}),
       };
     });
     return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}, isolated: this.isolated()};
