@@ -83,13 +83,57 @@ describe('direct paths in the WireGuard plan', () => {
     }
   });
 
-  it('a client gets every peer: its home with the /64, the others with their /128', () => {
+  it('a client gets every peer: its home with the /64, the others with their /128 and their homed clients\' /128s', () => {
     const client = clients[0]!;
     const home = homePeer(client.id, peers)!;
     const plan = planWireGuard({selfId: client.id, self: client, live: all, prefix, keepaliveSeconds: 25, directToPeers: true});
     expect(plan.peers[0]).toEqual({publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [prefix], keepaliveSeconds: 25});
     const others = peers.filter((p) => p.id !== home.id);
-    expect(plan.peers.slice(1)).toEqual(others.map((p) => ({publicKey: p.wgPublicKey, endpoint: p.wgEndpoint, allowedIps: [`${p.address}/128`], keepaliveSeconds: 25})));
+    const homedAt = (peer: NodeRecord): string[] => clients.filter((c) => c.id !== client.id && homePeer(c.id, peers)!.id === peer.id).map((c) => `${c.address}/128`);
+    expect(plan.peers.slice(1)).toEqual(others.map((p) => ({publicKey: p.wgPublicKey, endpoint: p.wgEndpoint, allowedIps: [`${p.address}/128`, ...homedAt(p)], keepaliveSeconds: 25})));
+  });
+
+  it('every packet between any two members is delivered, each hop accepted by WireGuard on the way (mixed settings, a punched pair)', () => {
+    // Members with NAT traversal on (a nat field) and off, peers and clients; c0 and c1 have a punched direct path.
+    const mixedPeers = [node('peer', open), node('peer', open), node('peer'), node('peer', open)];
+    const mixedClients = [node('client', ei('198.18.1.1:1')), node('client', ei('198.18.1.2:2')), node('client', {endpoint: null, mapping: 'varies'}), node('client'), node('client', ei('198.18.1.4:4')), node('client')];
+    const members = [...mixedPeers, ...mixedClients];
+    const [c0, c1] = mixedClients as [NodeRecord, NodeRecord];
+    const punchedFor = (self: NodeRecord) => {
+      const other = self.id === c0.id ? c1 : self.id === c1.id ? c0 : undefined;
+      return other ? new Map([[other.id, {wgPublicKey: other.wgPublicKey, endpoint: other.nat!.endpoint!, carries: true, keepaliveSeconds: 2}]]) : undefined;
+    };
+    const plans = new Map(members.map((self) => [self.id, planWireGuard({selfId: self.id, self, live: members, prefix, keepaliveSeconds: 0, directToPeers: self.nat !== undefined, punched: punchedFor(self)})]));
+    const byKey = new Map(members.map((m) => [m.wgPublicKey, m]));
+    const covers = (cidr: string, address: string): boolean => cidr === `${address}/128` || cidr === prefix;
+    /** The entry of `at`'s plan that WireGuard sends `address` to: a /128 wins over the /64. */
+    const entryFor = (at: NodeRecord, address: string) => {
+      const entries = plans.get(at.id)!.peers;
+      return entries.find((e) => e.allowedIps.includes(`${address}/128`)) ?? entries.find((e) => e.allowedIps.includes(prefix));
+    };
+    const failures: string[] = [];
+    for (const from of members) {
+      for (const to of members) {
+        if (from === to) continue;
+        let at = from;
+        const hops: string[] = [];
+        for (let hop = 0; at !== to; hop++) {
+          const entry = entryFor(at, to.address);
+          const next = entry && byKey.get(entry.publicKey);
+          // The receiver must have an entry for the sender that routes the packet's source there.
+          const back = next && plans.get(next.id)!.peers.find((e) => e.publicKey === at.wgPublicKey);
+          if (!next || !back || !back.allowedIps.some((cidr) => covers(cidr, from.address)) || hop > 3) {
+            failures.push(`${members.indexOf(from)}->${members.indexOf(to)} dropped after ${hops.length} hops`);
+            break;
+          }
+          hops.push(String(members.indexOf(next)));
+          at = next;
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    // The punched pair talks directly.
+    expect(entryFor(c0, c1.address)?.publicKey).toBe(c1.wgPublicKey);
   });
 
   it('a peer gets every client directly, at its reflexive endpoint when it maps alike for all, and no /128 is on two entries', () => {

@@ -74,24 +74,35 @@ function clientEndpoint(client: NodeRecord): string | null {
 }
 
 /**
- * A client's WireGuard peers besides its home peer: every other live peer
- * with an endpoint when `directToPeers`, and the punched entries of live
- * clients (an attempt carries no allowed IPs: traffic stays relayed until it
- * has a handshake).
+ * A client's WireGuard peers besides its home peer. With `directToPeers`:
+ * every other live peer P with an endpoint and NAT traversal on, with P's
+ * /128 and the /128 of every client homed on P. WireGuard accepts a packet
+ * from a peer only from the addresses it routes to that peer, and P sends
+ * this client its own packets and those of its homed clients directly (it
+ * has this client's /128), so their replies must go to P too. Then the
+ * punched entries of live clients: an attempt carries no allowed IPs
+ * (traffic stays relayed until it has a handshake), a direct path carries
+ * the other client's /128, which then leaves its home peer's entry.
  */
 function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home: NodeRecord, keepalive: {keepaliveSeconds?: number}): WgPeerConfig[] {
   const out: WgPeerConfig[] = [];
+  const clients = new Map(input.live.filter((record) => record.role === 'client' && record.id !== input.selfId).map((record) => [record.id, record]));
+  const punched = [...(input.punched ?? [])].filter(([id, entry]) => clients.get(id)?.wgPublicKey === entry.wgPublicKey);
   if (input.directToPeers) {
+    const carried = new Set(punched.filter(([, entry]) => entry.carries).map(([id]) => id));
+    const homedAt = new Map<string, string[]>();
+    for (const client of clients.values()) {
+      if (carried.has(client.id)) continue;
+      const at = homePeer(client.id, peers);
+      if (at) homedAt.set(at.id, [...(homedAt.get(at.id) ?? []), `${client.address}/128`]);
+    }
     for (const peer of peers) {
       if (peer.id === home.id || peer.wgEndpoint === null || peer.nat === undefined) continue;
-      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`], ...keepalive});
+      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`, ...(homedAt.get(peer.id) ?? [])], ...keepalive});
     }
   }
-  const clients = new Map(input.live.filter((record) => record.role === 'client').map((record) => [record.id, record]));
-  for (const [id, entry] of input.punched ?? []) {
-    const client = clients.get(id);
-    if (!client || client.wgPublicKey !== entry.wgPublicKey || id === input.selfId) continue;
-    out.push({publicKey: entry.wgPublicKey, endpoint: entry.endpoint, allowedIps: entry.carries ? [`${client.address}/128`] : [], keepaliveSeconds: entry.keepaliveSeconds});
+  for (const [id, entry] of punched) {
+    out.push({publicKey: entry.wgPublicKey, endpoint: entry.endpoint, allowedIps: entry.carries ? [`${clients.get(id)!.address}/128`] : [], keepaliveSeconds: entry.keepaliveSeconds});
   }
   return out;
 }
@@ -101,9 +112,10 @@ function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home:
  * - a peer gets every other live peer (its /128 plus the /128 of each client
  *   homed on it) and each client homed on itself;
  * - a client gets exactly one peer, its home peer, with the whole mesh /64.
- * With `directToPeers`, a client also gets every other peer (its /128), and a
- * peer gets every client (its /128) instead of through the client's home peer;
- * a client also gets its punched entries.
+ * With `directToPeers`, a client also gets every other peer (its /128 and
+ * those of its homed clients), and a peer gets every client (its /128)
+ * instead of through the client's home peer; a client also gets its punched
+ * entries (see {@link clientDirectPeers}).
  * The node's own address goes on the interface as /64.
  *
  * Each selected route adds its destination to the allowed IPs of exactly one
