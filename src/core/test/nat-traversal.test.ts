@@ -83,13 +83,14 @@ describe('direct paths in the WireGuard plan', () => {
     }
   });
 
-  it('a client gets every peer: its home with the /64, the others with their /128 and their homed clients\' /128s', () => {
+  it('a client gets every peer: its home with the /64, the others with their /128 and those of their homed clients it reaches through them', () => {
     const client = clients[0]!;
     const home = homePeer(client.id, peers)!;
     const plan = planWireGuard({selfId: client.id, self: client, live: all, prefix, keepaliveSeconds: 25, directToPeers: true});
     expect(plan.peers[0]).toEqual({publicKey: home.wgPublicKey, endpoint: home.wgEndpoint, allowedIps: [prefix], keepaliveSeconds: 25});
     const others = peers.filter((p) => p.id !== home.id);
-    const homedAt = (peer: NodeRecord): string[] => clients.filter((c) => c.id !== client.id && homePeer(c.id, peers)!.id === peer.id).map((c) => `${c.address}/128`);
+    // Two direct clients meet at the home of the one with the lower id.
+    const homedAt = (peer: NodeRecord): string[] => clients.filter((c) => c.id < client.id && homePeer(c.id, peers)!.id === peer.id).map((c) => `${c.address}/128`);
     expect(plan.peers.slice(1)).toEqual(others.map((p) => ({publicKey: p.wgPublicKey, endpoint: p.wgEndpoint, allowedIps: [`${p.address}/128`, ...homedAt(p)], keepaliveSeconds: 25})));
   });
 
@@ -105,7 +106,6 @@ describe('direct paths in the WireGuard plan', () => {
     };
     const plans = new Map(members.map((self) => [self.id, planWireGuard({selfId: self.id, self, live: members, prefix, keepaliveSeconds: 0, directToPeers: self.nat !== undefined, punched: punchedFor(self)})]));
     const byKey = new Map(members.map((m) => [m.wgPublicKey, m]));
-    const covers = (cidr: string, address: string): boolean => cidr === `${address}/128` || cidr === prefix;
     /** The entry of `at`'s plan that WireGuard sends `address` to: a /128 wins over the /64. */
     const entryFor = (at: NodeRecord, address: string) => {
       const entries = plans.get(at.id)!.peers;
@@ -120,9 +120,9 @@ describe('direct paths in the WireGuard plan', () => {
         for (let hop = 0; at !== to; hop++) {
           const entry = entryFor(at, to.address);
           const next = entry && byKey.get(entry.publicKey);
-          // The receiver must have an entry for the sender that routes the packet's source there.
-          const back = next && plans.get(next.id)!.peers.find((e) => e.publicKey === at.wgPublicKey);
-          if (!next || !back || !back.allowedIps.some((cidr) => covers(cidr, from.address)) || hop > 3) {
+          // WireGuard accepts the packet only when its source routes back to the sender there (longest prefix).
+          const back = next && entryFor(next, from.address);
+          if (!next || back?.publicKey !== at.wgPublicKey || hop > 3) {
             failures.push(`${members.indexOf(from)}->${members.indexOf(to)} dropped after ${hops.length} hops`);
             break;
           }

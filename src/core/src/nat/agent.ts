@@ -34,6 +34,12 @@ export const OBSERVED_HANDSHAKE_MAX_AGE_MS = 180_000;
 /** Statistics older than this are read again before an answer uses them. */
 const STATS_MAX_AGE_MS = 1_000;
 
+/** Statistics at most this old are read again for a member they do not show yet (bounds the reads members can cause). */
+const FRESH_STATS_MS = 250;
+
+/** How often a client checks while a punch attempt waits for its handshake (a `wg show` each time). */
+const TRYING_CHECK_MS = 250;
+
 /** Everything a NatAgent needs. */
 export interface NatAgentDeps {
   settings: NatSettings;
@@ -63,7 +69,11 @@ export class NatAgent {
   private stats: {at: number; byKey: Map<string, WgPeerStats>} | undefined;
   private reading: Promise<Map<string, WgPeerStats>> | undefined;
   private timer: TimerHandle | undefined;
+  /** When {@link timer} fires. */
+  private nextAt = Infinity;
+  private started = false;
   private ticking = false;
+  private tickAgain = false;
   private stopped = false;
   /** What this node publishes now (undefined: nothing observed yet). */
   private info: NatInfo | undefined;
@@ -76,15 +86,31 @@ export class NatAgent {
 
   /** Start checking punched paths (a client only does any punching). */
   start(): void {
-    if (!this.deps.settings.enabled || this.timer !== undefined || this.stopped) return;
-    const every = (): void => {
-      this.timer = this.deps.clock.setTimeout(() => {
-        void this.tick().finally(() => {
-          if (!this.stopped) every();
-        });
-      }, this.deps.settings.checkIntervalMs);
-    };
-    every();
+    if (!this.deps.settings.enabled || this.started || this.stopped) return;
+    this.started = true;
+    this.schedule(this.deps.settings.checkIntervalMs);
+  }
+
+  /**
+   * The next check in `ms` (sooner replaces later): every `checkIntervalMs`,
+   * every `TRYING_CHECK_MS` while an attempt waits for its handshake, and at
+   * once after a change of the mesh's view.
+   */
+  private schedule(ms: number): void {
+    if (this.stopped || !this.started) return;
+    const at = this.deps.clock.now() + ms;
+    if (this.timer !== undefined && this.nextAt <= at) return;
+    this.timer?.cancel();
+    this.nextAt = at;
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
+      void this.tick().finally(() => this.schedule(this.punches.attempting() ? TRYING_CHECK_MS : this.deps.settings.checkIntervalMs));
+    }, ms);
+  }
+
+  /** The mesh's view changed (a member's record, or liveness): check at once, a candidate may have appeared. */
+  viewChanged(): void {
+    this.schedule(0);
   }
 
   /** Stop the checks. */
@@ -147,21 +173,22 @@ export class NatAgent {
     if (!this.deps.settings.enabled || !this.deps.active()) return undefined;
     const record = this.deps.live().find((member) => member.id === id);
     if (!record) return undefined;
-    let byKey: Map<string, WgPeerStats>;
+    let peer: WgPeerStats | undefined;
     try {
-      byKey = await this.readStats();
+      peer = (await this.readStats()).get(record.wgPublicKey);
+      // A member that just joined may have handshaken since the last read: look again, a little fresher.
+      if (!peer?.endpoint || peer.latestHandshakeMs === null) peer = (await this.readStats(FRESH_STATS_MS)).get(record.wgPublicKey);
     } catch {
       return undefined;
     }
-    const peer = byKey.get(record.wgPublicKey);
     if (!peer?.endpoint || peer.latestHandshakeMs === null || this.deps.clock.now() - peer.latestHandshakeMs > OBSERVED_HANDSHAKE_MAX_AGE_MS) return undefined;
     return peer.endpoint;
   }
 
   /** WireGuard's statistics by key, read at most once per STATS_MAX_AGE_MS (concurrent callers share one read). */
-  private async readStats(): Promise<Map<string, WgPeerStats>> {
+  private async readStats(maxAgeMs = STATS_MAX_AGE_MS): Promise<Map<string, WgPeerStats>> {
     const now = this.deps.clock.now();
-    if (this.stats && now - this.stats.at < STATS_MAX_AGE_MS) return this.stats.byKey;
+    if (this.stats && now - this.stats.at < maxAgeMs) return this.stats.byKey;
     this.reading ??= this.deps.driver
       .stats(this.deps.interfaceName)
       .then((list) => {
@@ -175,7 +202,12 @@ export class NatAgent {
 
   /** One check: expire old reports, and on a client advance every punch. */
   private async tick(): Promise<void> {
-    if (this.ticking || !this.deps.active()) return;
+    if (this.ticking) {
+      // A check asked for while one runs (a change of the view) runs right after it.
+      this.tickAgain = true;
+      return;
+    }
+    if (!this.deps.active()) return;
     this.ticking = true;
     try {
       this.summarise();
@@ -187,7 +219,7 @@ export class NatAgent {
         if (candidate) candidates.set(other.id, candidate);
       }
       if (candidates.size === 0 && this.punches.entries().size === 0) return;
-      const stats = await this.readStats();
+      const stats = await this.readStats(this.punches.attempting() ? TRYING_CHECK_MS : STATS_MAX_AGE_MS);
       const events = this.punches.tick(this.deps.clock.now(), candidates, stats);
       for (const event of events) this.deps.logger.info({peer: event.id, path: event.kind}, `direct path to ${event.id}: ${event.kind}`);
       if (events.length > 0) this.deps.reconcile();
@@ -195,6 +227,10 @@ export class NatAgent {
       this.deps.logger.debug({err: error}, 'NAT traversal check failed; tried again at the next one');
     } finally {
       this.ticking = false;
+      if (this.tickAgain) {
+        this.tickAgain = false;
+        this.schedule(0);
+      }
     }
   }
 }

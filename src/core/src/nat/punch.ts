@@ -179,6 +179,12 @@ export class Punches {
     return out;
   }
 
+  /** True while an attempt waits for its handshake. */
+  attempting(): boolean {
+    for (const state of this.pairs.values()) if (state.kind === 'trying') return true;
+    return false;
+  }
+
   /** The state of the pair with `id`: `direct`, `trying`, or `relayed`. */
   pathTo(id: string): 'direct' | 'trying' | 'relayed' {
     const state = this.pairs.get(id);

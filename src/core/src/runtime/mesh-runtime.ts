@@ -743,6 +743,7 @@ export class MeshRuntime {
   private changed(): void {
     if (this.closed) return;
     this.deps.onViewChange?.();
+    this.nat.viewChanged();
     // On a timer, not now: a push being merged is forwarded first (a microtask, see gossip.ts),
     // and the changes of one burst cost one reconciliation.
     this.reconcileTimer ??= this.deps.clock.setTimeout(() => {

@@ -59,12 +59,36 @@ export interface PlanInput {
    * /128, more specific than the home peer's /64), and a peer gets every
    * client directly (its /128, at its published reflexive endpoint, else
    * wherever the client's packets come from), not through the client's home
-   * peer. Only with members whose record has a `nat` field (they have NAT
-   * traversal on too), so both ends of a direct path agree on it.
+   * peer. Only between peers and clients that take direct paths (NAT
+   * traversal on, seen as a `nat` field in the record; a client's home peer
+   * too; a peer with an endpoint), so both ends of a path agree on it.
    */
   directToPeers?: boolean;
   /** On a client: the entries of hole punching towards other clients, by their node id (see nat/punch.ts). */
   punched?: ReadonlyMap<string, PunchEntry>;
+}
+
+/** A peer that takes direct paths: NAT traversal on (its record has a `nat` field) and a WireGuard endpoint clients can reach. */
+function directPeer(peer: NodeRecord): boolean {
+  return peer.role === 'peer' && peer.nat !== undefined && peer.wgEndpoint !== null;
+}
+
+/** A client that takes direct paths: NAT traversal on, and its home peer takes them too. */
+function directClient(client: NodeRecord, home: NodeRecord | undefined): boolean {
+  return client.nat !== undefined && home !== undefined && directPeer(home);
+}
+
+/**
+ * Whether `other`, a client homed on peer `at` (not this client's home),
+ * is reached by this client through `at`. WireGuard accepts a packet only
+ * from the peer its source routes to, so two clients must send each other's
+ * traffic through the same relay: for two direct clients, the home of the
+ * one with the lower id (everyone computes the same); for a client that does
+ * not take direct paths, always its own home (the only peer it talks to,
+ * which sends this client its packets directly).
+ */
+function reachedThrough(self: NodeRecord, other: NodeRecord, at: NodeRecord): boolean {
+  return !directClient(other, at) || other.id < self.id;
 }
 
 /** The endpoint a peer dials a client at: its published reflexive endpoint when its NAT maps alike for everyone. */
@@ -74,31 +98,29 @@ function clientEndpoint(client: NodeRecord): string | null {
 }
 
 /**
- * A client's WireGuard peers besides its home peer. With `directToPeers`:
- * every other live peer P with an endpoint and NAT traversal on, with P's
- * /128 and the /128 of every client homed on P. WireGuard accepts a packet
- * from a peer only from the addresses it routes to that peer, and P sends
- * this client its own packets and those of its homed clients directly (it
- * has this client's /128), so their replies must go to P too. Then the
- * punched entries of live clients: an attempt carries no allowed IPs
- * (traffic stays relayed until it has a handshake), a direct path carries
- * the other client's /128, which then leaves its home peer's entry.
+ * A client's WireGuard peers besides its home peer. When it takes direct
+ * paths: every other peer P that takes them, with P's /128 and the /128s of
+ * the clients homed on P that it reaches through P ({@link reachedThrough});
+ * the rest of the mesh stays behind the home peer's /64. Then the punched
+ * entries of live clients: an attempt carries no allowed IPs (traffic stays
+ * relayed until it has a handshake), a direct path carries the other
+ * client's /128, which then leaves every relay's entry.
  */
 function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home: NodeRecord, keepalive: {keepaliveSeconds?: number}): WgPeerConfig[] {
   const out: WgPeerConfig[] = [];
   const clients = new Map(input.live.filter((record) => record.role === 'client' && record.id !== input.selfId).map((record) => [record.id, record]));
   const punched = [...(input.punched ?? [])].filter(([id, entry]) => clients.get(id)?.wgPublicKey === entry.wgPublicKey);
-  if (input.directToPeers) {
+  if (input.directToPeers && directClient(input.self, home)) {
     const carried = new Set(punched.filter(([, entry]) => entry.carries).map(([id]) => id));
-    const homedAt = new Map<string, string[]>();
+    const reached = new Map<string, string[]>();
     for (const client of clients.values()) {
-      if (carried.has(client.id)) continue;
       const at = homePeer(client.id, peers);
-      if (at) homedAt.set(at.id, [...(homedAt.get(at.id) ?? []), `${client.address}/128`]);
+      if (!at || at.id === home.id || carried.has(client.id) || !reachedThrough(input.self, client, at)) continue;
+      reached.set(at.id, [...(reached.get(at.id) ?? []), `${client.address}/128`]);
     }
     for (const peer of peers) {
-      if (peer.id === home.id || peer.wgEndpoint === null || peer.nat === undefined) continue;
-      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`, ...(homedAt.get(peer.id) ?? [])], ...keepalive});
+      if (peer.id === home.id || !directPeer(peer)) continue;
+      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`, ...(reached.get(peer.id) ?? [])], ...keepalive});
     }
   }
   for (const [id, entry] of punched) {
@@ -169,7 +191,7 @@ export function planWireGuard(input: PlanInput): WgPlan {
     kernelRoutes.push({destination: route.destination, via: carrier.address});
   }
   // With direct paths a client homed elsewhere is a WireGuard peer here too, and its /128 (on one peer only) moves to it.
-  const direct = (client: NodeRecord): boolean => input.directToPeers === true && client.nat !== undefined;
+  const direct = (client: NodeRecord): boolean => input.directToPeers === true && directPeer(input.self) && directClient(client, homes.get(client.id));
   const relayed = (peer: NodeRecord): NodeRecord[] => (clientsByHome.get(peer.id) ?? []).filter((client) => !direct(client));
   const plan: WgPeerConfig[] = peers.map((peer) => ({
     publicKey: peer.wgPublicKey,
