@@ -49,10 +49,12 @@ describe('observed endpoints', () => {
     expect(seen.summary(2_000, local)).toEqual({endpoint: null, mapping: 'unknown'});
   });
 
-  it('the ok reply carries an observed endpoint; a malformed one is dropped, not the reply', () => {
+  it('the ok and ae replies carry an observed endpoint; a malformed one is dropped, not the reply', () => {
     expect(decodeControlReply(encodeControlReply({t: 'ok', w: '198.18.1.1:51820'}))).toEqual({t: 'ok', w: '198.18.1.1:51820'});
     expect(decodeControlReply(encode({t: 'ok', w: 'x'.repeat(5000)}))).toEqual({t: 'ok'});
     expect(decodeControlReply(encode({t: 'ok', w: 42}))).toEqual({t: 'ok'});
+    expect(decodeControlReply(encodeControlReply({t: 'ae', s: true, w: '[fd00::1]:51820'}))).toEqual({t: 'ae', s: true, w: '[fd00::1]:51820'});
+    expect(decodeControlReply(encode({t: 'ae', s: true, w: 'evil.example:53'}))).toEqual({t: 'ae', s: true});
   });
 });
 

@@ -70,6 +70,8 @@ export interface GossipDeps {
   stats: ControlStats;
   settings: ControlSettings;
   timings: ControlTimings;
+  /** Takes the endpoint a member says it sees this node's WireGuard packets come from (the `w` of its `ae` answer). */
+  observedBy?: (member: string, endpoint: string) => void;
 }
 
 /** What one push carries. */
@@ -436,6 +438,7 @@ export class Gossip {
     const {rpc, stats, selfId, timings} = this.deps;
     stats.antiEntropyRounds++;
     const reply = await rpc.request(target, {t: 'ae', f: selfId, ...this.digests()}, 'ae', timings.roundTimeoutMs);
+    if (reply.w !== undefined) this.deps.observedBy?.(target, reply.w);
     await this.followUp(target, reply, options.background === true);
   }
 

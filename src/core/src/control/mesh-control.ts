@@ -44,7 +44,7 @@ export interface MeshControlDeps {
   aliasClaims?: () => readonly AliasClaimLine[];
   /** Answers a join request (`jn`), from a member or not (see join-gate.ts); without it joins are refused. */
   answerJoin?: (request: Extract<ControlRequest, {t: 'jn'}>, peer: RemotePeer) => ControlReply;
-  /** Observed WireGuard endpoints, exchanged on heartbeats (see nat/agent.ts); none exchanged when omitted. */
+  /** Observed WireGuard endpoints, exchanged on heartbeats and anti-entropy (see nat/agent.ts); none exchanged when omitted. */
   endpoints?: ObservedEndpointExchange;
 }
 
@@ -110,9 +110,10 @@ export class MeshControl {
       if (previous?.value.kind === 'record' && current.value.kind === 'record' && previous.value.wgPublicKey !== current.value.wgPublicKey) this.auth.keyChanged(id, previous.value.wgPublicKey);
     });
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
-    this.gossip = new Gossip({...common, role, store});
+    const observedBy = deps.endpoints ? (member: string, endpoint: string): void => deps.endpoints?.observedBy(member, endpoint) : undefined;
+    this.gossip = new Gossip({...common, role, store, observedBy});
     // Heartbeats carry gossip's anti-entropy digests.
-    this.detector = new FailureDetector({...common, antiEntropy: this.gossip, observedBy: deps.endpoints ? (monitor, endpoint) => deps.endpoints?.observedBy(monitor, endpoint) : undefined});
+    this.detector = new FailureDetector({...common, antiEntropy: this.gossip, observedBy});
     this.reach = new LocalReach({view: this.view, rpc: this.rpc, clock, logger, isolationMs: this.timings.isolationMs, checkPeriodMs: this.timings.checkPeriodMs});
   }
 
@@ -197,7 +198,11 @@ export class MeshControl {
     // `f` is only a claim (the transport proves a mesh certificate, not which
     // member): nothing but a tagged heartbeat or ping counts as hearing from it.
     if (request.t === 'push') return gossip.answerPush(request, known);
-    if (request.t === 'ae') return gossip.answerAntiEntropy(request, known);
+    if (request.t === 'ae') {
+      const observed = known ? await this.deps.endpoints?.observedFor(request.f) : undefined;
+      const reply = gossip.answerAntiEntropy(request, known);
+      return observed === undefined || reply.t !== 'ae' ? reply : {...reply, w: observed};
+    }
     if (request.t === 'al') return this.joinFacts('al');
     if (request.t === 'jn') return {t: 'err', reason: 'a join is answered by handleMessage'};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};

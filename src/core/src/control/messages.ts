@@ -29,8 +29,8 @@
  *
  * Replies: `ok` (optionally with statements the requester should know: a claim
  * against it, or a refutation better than what it pushed), `probe`, `ae`, `mx`,
- * or `err` for anything refused. The `ok` answering a direct `hb` may carry
- * `w`: the ip:port the answering member's WireGuard sees the requester's
+ * or `err` for anything refused. The `ok` answering a direct `hb`, and the
+ * `ae` answering an `ae`, may carry `w`: the ip:port the answering member's WireGuard sees the requester's
  * packets come from (its reflexive endpoint, see nat/observations.ts); a `w`
  * that is not an IP endpoint is dropped, not the reply.
  */
@@ -95,7 +95,7 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>;
 export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('ok'), u: statements.optional(), a: tag.optional(), s: z.boolean().optional(), m: summaries.optional(), w: observedEndpoint}),
   z.object({t: z.literal('probe'), alive: z.boolean()}),
-  z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional()}),
+  z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional(), w: observedEndpoint}),
   z.object({t: z.literal('mx'), u: statements}),
   z.object({t: z.literal('al'), c: aliasClaimLines, n: stamp}),
   z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp}),
