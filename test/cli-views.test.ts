@@ -106,6 +106,17 @@ describe('mesh show table', () => {
   const hostile = node(5, {alias: 'x\u001b[2J\nEVIL', aliasOwner: null, description: 'desc\u001b]0;title\u0007'});
   const view = mesh(MESH_A, [owner, loser, stale, client, hostile], [{alias: 'web', owner: id(1), others: [id(2)]}]);
 
+  it('shows a NATed client\'s reflexive endpoint, its NAT behaviour and a direct path', () => {
+    const natted = node(6, {role: 'client', controlEndpoint: null, wgEndpoint: null, stats: null, homePeer: id(3), nat: {endpoint: '198.18.1.1:51820', mapping: 'endpoint-independent'}, path: 'direct'});
+    const symmetric = node(7, {role: 'client', controlEndpoint: null, wgEndpoint: null, stats: null, homePeer: id(3), nat: {endpoint: null, mapping: 'varies'}, path: 'relayed'});
+    const open = node(8, {nat: {endpoint: '192.0.2.8:51820', mapping: 'none'}});
+    const lines = renderMeshTable(mesh(MESH_A, [owner, stale, natted, symmetric, open]), {now, colour: false}).split('\n');
+    const row = (address: string) => lines.find((line) => line.includes(`${address} `))!.split(/\s{2,}/);
+    expect(row('fd00::6').slice(2, 4)).toEqual(['client (home fd00::3, direct)', '198.18.1.1:51820 (nat endpoint-independent)']);
+    expect(row('fd00::7').slice(2, 4)).toEqual(['client (home fd00::3)', '- (nat varies)']);
+    expect(row('fd00::8').slice(2, 4)).toEqual(['peer', '192.0.2.8:51820 (nat none)']);
+  });
+
   it('shows alias, address, role, endpoint, relative handshake and transfer, and marks the alias conflict', () => {
     const text = renderMeshTable(view, {now, colour: false});
     const lines = text.split('\n');

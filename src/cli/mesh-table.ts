@@ -60,10 +60,24 @@ function nodeName(view: MeshShowView, id: string): string {
   return view.nodes.find((node) => node.id === id)?.address ?? id.slice(0, 12);
 }
 
-/** `peer`, or `client` with its home peer (the one peer it attaches to): `client (home fd00::3)`, `client (no home peer)` while no peer is alive. */
+/** `peer`, or `client` with its home peer (the one peer it attaches to): `client (home fd00::3)`, `client (no home peer)` while no peer is alive; `, direct` (or `, trying`) from a client with a punched path to it. */
 function roleCell(node: MeshShowNode, view: MeshShowView, colours: Palette): Cell {
   if (node.role !== 'client') return 'peer';
-  return {text: `client (${node.homePeer === null ? 'no home peer' : `home ${nodeName(view, node.homePeer)}`})`, style: colours.cyan};
+  // Between two clients: whether their traffic takes a punched direct path.
+  const path = node.path === undefined || node.path === 'relayed' ? '' : `, ${node.path}`;
+  return {text: `client (${node.homePeer === null ? 'no home peer' : `home ${nodeName(view, node.homePeer)}`}${path})`, style: colours.cyan};
+}
+
+/**
+ * The WireGuard endpoint: the advertised one, else the reflexive one members
+ * see (a client behind NAT); with NAT traversal on there, the observed NAT
+ * behaviour after it: `198.18.1.1:51820 (nat endpoint-independent)`.
+ */
+function endpointCell(node: MeshShowNode, colours: Palette): Cell {
+  const endpoint = node.wgEndpoint ?? node.nat?.endpoint ?? null;
+  const nat = node.nat === undefined ? '' : ` (nat ${node.nat.mapping})`;
+  if (endpoint === null && nat === '') return {text: '-', style: colours.dim};
+  return `${endpoint === null ? '-' : printable(endpoint)}${nat}`;
 }
 
 function servicesText(node: MeshShowNode): string {
@@ -97,7 +111,7 @@ export function renderMeshTable(view: MeshShowView, options: MeshTableOptions): 
       aliasCell(node, colours),
       node.self ? {text: node.address, style: colours.green} : node.address,
       roleCell(node, view, colours),
-      node.wgEndpoint === null ? {text: '-', style: colours.dim} : printable(node.wgEndpoint),
+      endpointCell(node, colours),
       handshakeCell(node, options.now, colours),
       transferCell(node, colours),
     ];

@@ -13,7 +13,7 @@ export default class MeshShow extends DaemonClientCommand {
     'One row per node: alias, address, role (a client with its home peer, the one peer it attaches to), WireGuard endpoint, latest handshake and bytes transferred (as this node sees them; "-" when the driver reports nothing). --wide adds the node id, control endpoint, services, routes and description.',
     `A node this node cannot reach has "${UNREACHABLE_MARK}" after its handshake (its control endpoint did not answer this node's last request, or this node reaches no member at all: then an ISOLATED line heads the table). A PROBLEM line says what is wrong with the mesh on this node, such as a lost WireGuard interface.`,
     `An alias claimed by several nodes is marked: "${ALIAS_OWNER_MARK}" on the node it resolves to (the one in the mesh longest), "${ALIAS_LOST_MARK}" on the others, with a line per conflict under the table.`,
-    'Colour is used only on a terminal and never with NO_COLOR set. --json prints the full view, with aliasOwner, aliasConflict, homePeer and unreachable per node and aliasConflicts, isolated and problem for the mesh; `wgmesh mesh query` evaluates JMESPath over exactly that JSON.',
+    'Colour is used only on a terminal and never with NO_COLOR set. --json prints the full view, with aliasOwner, aliasConflict, homePeer, unreachable, nat (reflexive endpoint and NAT mapping, where NAT traversal is on) and path (between clients: direct, trying or relayed) per node and aliasConflicts, isolated and problem for the mesh; `wgmesh mesh query` evaluates JMESPath over exactly that JSON.',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
