@@ -24,16 +24,13 @@
  */
 import {nodeAddress} from '@wgmesh/core';
 import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
-import {spawn} from 'node:child_process';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {interfaceOf} from './helpers/mesh-cluster.js';
-import {NetnsCluster, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
+import {NetnsCluster, startPinger, waitForPing, type Answer, type NetnsNode, type Pinger} from './helpers/netns-cluster.js';
 
 const SKIP = skipWithout('the restart end-to-end tests in network namespaces', netnsAvailable());
 
-/** Seconds between pings. */
-const PING_INTERVAL_S = 0.1;
 /** What the issue asks: every path works again within one round trip plus a handshake. */
 const RECOVERY_BOUND_MS = 1_000;
 /** How long a pinger waits for the first answer after the member is back before the test gives up (WireGuard's own timers take up to ~20 s). */
@@ -50,49 +47,6 @@ const HEARTBEAT_INTERVAL_MS = 4_000;
 const DEAD_BOUND_MS = 3 * HEARTBEAT_INTERVAL_MS + 2_000;
 /** A client's persistent keepalive when none is given. */
 const DEFAULT_CLIENT_KEEPALIVE_S = 25;
-
-/** One answered ping: when it was sent and when its answer came (ms since the epoch). */
-interface Answer {
-  seq: number;
-  sentMs: number;
-  receivedMs: number;
-}
-
-/** A `ping` running in a host's namespace; its answers are parsed as they come. */
-interface Pinger {
-  readonly answers: Answer[];
-  /** Stop it (SIGINT) and wait for it to exit. */
-  stop(): Promise<void>;
-}
-
-/** Answer lines of `ping -D -n`: `[1765000000.123456] 64 bytes from ADDR: icmp_seq=N ttl=64 time=0.123 ms`. */
-const ANSWER = /^\[(\d+\.\d+)\] \d+ bytes from [^ ]+: icmp_seq=(\d+) .*time=([\d.]+) ms/;
-
-/** Ping `address` from `from` every {@link PING_INTERVAL_S}, for at most `seconds`. */
-function startPinger(from: NetnsNode, address: string, seconds: number): Pinger {
-  const child = spawn('ip', ['netns', 'exec', from.host.netns, 'ping', '-6', '-n', '-D', '-i', String(PING_INTERVAL_S), '-w', String(seconds), address], {stdio: ['ignore', 'pipe', 'ignore']});
-  const answers: Answer[] = [];
-  let pending = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const match = ANSWER.exec(line);
-      if (!match) continue;
-      const receivedMs = Number(match[1]) * 1000;
-      answers.push({seq: Number(match[2]), receivedMs, sentMs: receivedMs - Number(match[3])});
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return {
-    answers,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-    },
-  };
-}
 
 /**
  * Wait until `pinger` has an answer to a ping sent at or after `backMs`

@@ -17,7 +17,8 @@
  * ends the wireguard-go processes and their interfaces) and the sandbox; it is
  * safe after any failure and when called twice.
  */
-import {createNetnsLab, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/core/testkit';
+import {spawn} from 'node:child_process';
+import {createNetnsLab, type NatSiteOptions, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/core/testkit';
 import {parseWgDump, type WgDump} from '@wgmesh/wg-kernel';
 import {makeSandbox, waitFor, type Sandbox} from './cli.js';
 import {MeshNode, writeNodeFiles, type MeshNodeOptions, type NodeSpec} from './mesh-cluster.js';
@@ -122,6 +123,8 @@ export interface NetnsClusterOptions {
   hosts: number;
   /** Start of the sandbox directory name. */
   prefix?: string;
+  /** NAT sites of the lab (see createNetnsLab); their hosts take nodes with {@link NetnsCluster.addNodesOn}. */
+  natSites?: readonly NatSiteOptions[];
 }
 
 /** Real daemons with real WireGuard, one per lab host. */
@@ -141,7 +144,7 @@ export class NetnsCluster {
     const sandbox = await makeSandbox(options.prefix ?? 'wgmesh-netns-');
     let lab: NetnsLab | undefined;
     try {
-      lab = await createNetnsLab({hosts: options.hosts});
+      lab = await createNetnsLab({hosts: options.hosts, ...(options.natSites ? {natSites: options.natSites} : {})});
       return new NetnsCluster(lab, sandbox);
     } catch (error) {
       await lab?.cleanup();
@@ -165,10 +168,18 @@ export class NetnsCluster {
   async addNodes(specs: readonly NodeSpec[]): Promise<NetnsNode[]> {
     const first = this.nodes.length;
     if (first + specs.length > this.lab.hosts.length) throw new Error(`the lab has ${this.lab.hosts.length} hosts, not enough for ${first + specs.length} nodes`);
+    return this.addNodesOn(specs.map((spec, index) => ({spec, host: this.lab.hosts[first + index]!})));
+  }
+
+  /**
+   * Start each spec's daemon on the host given with it (a bridge host or one
+   * behind a NAT site), reached at `address` (default: the host's underlay
+   * address; a bridge host's `ipv4` for IPv4 endpoints); resolves when every one is ready.
+   */
+  async addNodesOn(placements: readonly {spec: NodeSpec; host: NetnsHost; address?: string}[]): Promise<NetnsNode[]> {
     const nodes = await Promise.all(
-      specs.map(async (spec, index) => {
-        const host = this.lab.hosts[first + index]!;
-        const options = await writeNodeFiles(this.sandbox, null, spec, {port: NETNS_CONTROL_PORT, host: host.address, netns: host.netns, wgDriver: 'kernel'});
+      placements.map(async ({spec, host, address}) => {
+        const options = await writeNodeFiles(this.sandbox, null, spec, {port: NETNS_CONTROL_PORT, host: address ?? host.address, netns: host.netns, wgDriver: 'kernel'});
         return new NetnsNode(this.lab, host, options);
       }),
     );
@@ -201,4 +212,50 @@ export async function waitForPing(from: NetnsNode, address: string, timeoutMs: n
 /** The names of every link of a node's namespace that is not there in `before` (e.g. an interface a failed command left). */
 export async function newLinks(node: NetnsNode, before: readonly string[]): Promise<string[]> {
   return (await node.links()).filter((name) => !before.includes(name));
+}
+
+/** Seconds between the pings of {@link startPinger}. */
+export const PING_INTERVAL_S = 0.1;
+
+/** One answered ping: when it was sent and when its answer came (ms since the epoch). */
+export interface Answer {
+  seq: number;
+  sentMs: number;
+  receivedMs: number;
+}
+
+/** A `ping` running in a host's namespace; its answers are parsed as they come. */
+export interface Pinger {
+  readonly answers: Answer[];
+  /** Stop it (SIGINT) and wait for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Answer lines of `ping -D -n`: `[1765000000.123456] 64 bytes from ADDR: icmp_seq=N ttl=64 time=0.123 ms`. */
+const ANSWER = /^\[(\d+\.\d+)\] \d+ bytes from [^ ]+: icmp_seq=(\d+) .*time=([\d.]+) ms/;
+
+/** Ping `address` from `from` every {@link PING_INTERVAL_S} (`ping -D`, so each answer carries its receive and round-trip time), for at most `seconds`. */
+export function startPinger(from: NetnsNode, address: string, seconds: number): Pinger {
+  const child = spawn('ip', ['netns', 'exec', from.host.netns, 'ping', '-6', '-n', '-D', '-i', String(PING_INTERVAL_S), '-w', String(seconds), address], {stdio: ['ignore', 'pipe', 'ignore']});
+  const answers: Answer[] = [];
+  let pending = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const match = ANSWER.exec(line);
+      if (!match) continue;
+      const receivedMs = Number(match[1]) * 1000;
+      answers.push({seq: Number(match[2]), receivedMs, sentMs: receivedMs - Number(match[3])});
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    answers,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
 }
