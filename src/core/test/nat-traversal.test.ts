@@ -2,11 +2,12 @@ import {describe, expect, it} from 'vitest';
 import {meshPrefix, planWireGuard, homePeer, type NodeRecord, type Role} from '../src/index.js';
 import {decodeControlReply, encodeControlReply} from '../src/control/messages.js';
 import {verifyEntry} from '../src/model/entries.js';
-import type {NatInfo} from '../src/model/record.js';
+import {nodeRecordSchema, type NatInfo} from '../src/model/record.js';
 import {parseIpEndpoint} from '../src/nat/ip-endpoint.js';
 import {ObservedEndpoints} from '../src/nat/observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchStats} from '../src/nat/punch.js';
-import {encode} from '../src/util/codec.js';
+import {decode, encode} from '../src/util/codec.js';
+import {z} from 'zod';
 import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
 
 const meshId = testMeshId();
@@ -66,6 +67,17 @@ describe('records with NAT information', () => {
     expect(verifyEntry(good, options).value).toMatchObject({nat: {endpoint: '198.18.1.1:51820'}});
     const bad = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: 'evil.example:53', mapping: 'endpoint-independent'}});
     expect(() => verifyEntry(bad, options)).toThrow(/nat/);
+  });
+});
+
+describe('record compatibility', () => {
+  it('a daemon whose schema predates the nat field still accepts a record that carries one (the field is dropped, the signed bytes kept)', () => {
+    const client = makeTestNode(meshId, {now: FIXTURE_NOW});
+    const entry = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: '198.18.1.1:51820', mapping: 'endpoint-independent'}});
+    const older = nodeRecordSchema.omit({nat: true});
+    const parsed = older.safeParse(decode(entry.body, z.unknown(), 'entry'));
+    expect(parsed.success).toBe(true);
+    expect(parsed.data).not.toHaveProperty('nat');
   });
 });
 
