@@ -16,13 +16,12 @@
  *
  * Measured times are printed at the end.
  */
-import {nodeAddress} from '@wgmesh/core';
 import type {NodeView} from '@wgmesh/core/client';
 import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {interfaceOf} from './helpers/mesh-cluster.js';
-import {NetnsCluster, startPinger, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
+import {createNatMesh, hasDirectPath, joinClient, meshAddress, wgEntry, type NatMesh} from './helpers/nat-cluster.js';
+import {startPinger, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
 
 const SKIP = skipWithout('the NAT traversal end-to-end tests in network namespaces', netnsAvailable({nat: true}));
 
@@ -32,64 +31,43 @@ const DIRECT_BOUND_MS = 5_000;
 const GAP_BOUND_MS = 5_000;
 /** Time for a first handshake and a few pings (WireGuard retries a lost handshake after 5 s). */
 const PING_BOUND_MS = 15_000;
-/** Client keepalive (seconds): NAT mappings towards the peers stay open, and the peers learn where the clients are. */
-const CLIENT_KEEPALIVE_S = 5;
-/** Every daemon's extra config. */
-const CONFIG = {natTraversal: true};
 
 describe.skipIf(SKIP)('NAT traversal with real WireGuard behind NAT routers', {timeout: 60_000}, () => {
-  let cluster: NetnsCluster | undefined;
+  let mesh: NatMesh | undefined;
   let p1: NetnsNode, p2: NetnsNode, c1: NetnsNode, c2: NetnsNode, c3: NetnsNode;
   let meshId = '';
   const measured: Record<string, number> = {};
 
-  const address = async (node: NetnsNode): Promise<string> => nodeAddress(meshId, (await node.call('status', {})).nodeId);
+  const address = (node: NetnsNode): Promise<string> => meshAddress(mesh!, node);
   const own = async (node: NetnsNode): Promise<NodeView> => (await node.call('mesh.show', {meshId})).nodes.find((view) => view.self)!;
-  const keyOf = async (node: NetnsNode): Promise<string> => (await node.call('status', {})).wgPublicKey;
-
-  /** `from`'s WireGuard entry for `to`, if it has one. */
-  async function entry(from: NetnsNode, to: NetnsNode) {
-    const key = await keyOf(to);
-    return (await from.wgShow(await interfaceOf(from, meshId)))?.peers.find((peer) => peer.publicKey === key);
-  }
-
-  /** True when `from` has a direct path to `to`: an entry carrying `to`'s /128 at `to`'s NAT address. */
-  async function direct(from: NetnsNode, to: NetnsNode, natAddress: string): Promise<boolean> {
-    const found = await entry(from, to);
-    return found !== undefined && found.allowedIps.includes(`${await address(to)}/128`) && (found.endpoint ?? '').startsWith(`${natAddress}:`);
-  }
+  const entry = (from: NetnsNode, to: NetnsNode) => wgEntry(mesh!, from, to);
+  const direct = (from: NetnsNode, to: NetnsNode, natAddress: string) => hasDirectPath(mesh!, from, to, natAddress);
 
   beforeAll(async () => {
     await killAllDaemons();
-    cluster = await NetnsCluster.create({
-      hosts: 2,
-      prefix: 'wgmesh-nat-',
-      natSites: [
+    mesh = await createNatMesh(
+      2,
+      [
         {behaviour: 'endpoint-independent', hosts: 1},
         {behaviour: 'endpoint-independent', hosts: 1},
         {behaviour: 'symmetric', hosts: 1},
       ],
-    });
-    const {lab} = cluster;
-    const [h0, h1] = lab.hosts as [(typeof lab.hosts)[number], (typeof lab.hosts)[number]];
-    [p1, p2] = await cluster.addNodesOn([
-      {spec: {name: 'p1', config: CONFIG}, host: h0, address: h0.ipv4!},
-      {spec: {name: 'p2', config: CONFIG}, host: h1, address: h1.ipv4!},
-    ]);
-    [c1, c2, c3] = await cluster.addNodesOn(lab.natSites.map((site, k) => ({spec: {name: `c${k + 1}`, config: CONFIG}, host: site.hosts[0]!})));
-    ({meshId} = await p1.cliJson<{meshId: string}>(['mesh', 'create']));
-    await p2.join(meshId, p1, p1);
+      'wgmesh-nat-',
+    );
+    ({meshId} = mesh);
+    [p1, p2] = mesh.peers as [NetnsNode, NetnsNode];
+    [c1, c2, c3] = mesh.clients as [NetnsNode, NetnsNode, NetnsNode];
   }, 60_000);
 
   afterAll(async () => {
-    await cluster?.close();
+    await mesh?.cluster.close();
     console.log(`NAT traversal times in ms: ${JSON.stringify(measured)}`);
   });
 
   it('gives two clients behind endpoint-independent NATs a direct path within 5 s, and their traffic leaves the home peers', async () => {
-    const [site1, site2] = cluster!.lab.natSites;
-    await c1.join(meshId, p1, p1, ['--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]);
-    await c2.join(meshId, p1, p2, ['--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]);
+    const [site1, site2] = mesh!.cluster.lab.natSites;
+    await joinClient(mesh!, c1, p1);
+    await joinClient(mesh!, c2, p2);
     const both = Date.now();
     await waitFor(async () => (await direct(c1, c2, site2!.publicAddress)) && (await direct(c2, c1, site1!.publicAddress)), 15_000, 'a direct path between c1 and c2');
     measured.directPath = Date.now() - both;
@@ -110,7 +88,7 @@ describe.skipIf(SKIP)('NAT traversal with real WireGuard behind NAT routers', {t
   });
 
   it('keeps a client behind a symmetric NAT relayed, and every pair of members pings', async () => {
-    await c3.join(meshId, p1, p2, ['--role', 'client', '--keepalive', String(CLIENT_KEEPALIVE_S)]);
+    await joinClient(mesh!, c3, p2);
     // Both peers see it, each at a port of its own.
     await waitFor(async () => (await own(c3)).nat?.mapping === 'varies', 20_000, 'c3 to publish that its mapping varies');
     const nodes = [p1, p2, c1, c2, c3];
@@ -135,7 +113,7 @@ describe.skipIf(SKIP)('NAT traversal with real WireGuard behind NAT routers', {t
       await waitFor(() => pinger.answers.length >= 10, 10_000, 'c1 to get ping answers from c2');
       const flushedAt = Date.now();
       // Both ends' NATs: c2's packets to c1 are dropped at c1's router and c1's at c2's until each side sends again.
-      await Promise.all(cluster!.lab.natSites.slice(0, 2).map((site) => cluster!.lab.forgetMappings(site)));
+      await Promise.all(mesh!.cluster.lab.natSites.slice(0, 2).map((site) => mesh!.cluster.lab.forgetMappings(site)));
       // Longer than a direct path takes to be found dead (4 s) and its fallback to apply.
       await waitFor(() => pinger.answers.some((answer) => answer.sentMs > flushedAt + 8_000), 14_000, 'ping answers 8 s after the flush');
     } finally {
