@@ -6,12 +6,14 @@
  * (@readme/openapi-parser), and every response body the tests read is checked
  * against its schema in that document (ajv, JSON Schema draft 2020-12).
  */
-import {readFile, stat} from 'node:fs/promises';
+import {readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {validate as validateOpenApi} from '@readme/openapi-parser';
 import {Ajv2020} from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import type {StatusView} from '@wgmesh/core/client';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {parse, stringify} from 'yaml';
 import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';
 import {MeshCluster, writeNodeFiles, freePorts, type MeshNode} from './helpers/mesh-cluster.js';
 
@@ -397,6 +399,39 @@ describe('HTTP API', () => {
     await failure(limited!, 429, 'RATE_LIMITED');
     // Without a token too: a guesser is limited like everyone else.
     await failure(await request(apiB, 'GET', '/status', undefined, null), 429, 'RATE_LIMITED');
+  });
+
+  it('SIGHUP starts, changes and stops the API; a new address that cannot be bound keeps the running server', async () => {
+    const config = parse(await readFile(c.configFile, 'utf8')) as Record<string, unknown>;
+    const reload = async (api: Record<string, unknown>, until: (status: StatusView) => boolean, what: string): Promise<StatusView> => {
+      await writeFile(c.configFile, stringify({...config, ...api}));
+      c.daemon.child.kill('SIGHUP');
+      let status: StatusView | undefined;
+      await waitFor(async () => until((status = await c.call('status', {}))), 10_000, what);
+      return status!;
+    };
+    const on = await reload({apiEnabled: true, apiListen: '127.0.0.1:0'}, (status) => status.api !== undefined, 'the API to start');
+    const apiC: Api = {base: on.api!.url, origin: `http://${on.api!.address}`, token: (await c.call('api.token', {})).token};
+    await json(apiC, 'GET', '/status', undefined, 200, 'StatusView');
+    const origin = 'https://ops.example.org';
+    const preflight = (): Promise<Response> => fetch(`${apiC.base}/status`, {method: 'OPTIONS', headers: {Origin: origin, 'Access-Control-Request-Method': 'GET'}});
+    expect((await preflight()).headers.get('access-control-allow-origin')).toBeNull();
+    const mark = c.logMark();
+    await reload({apiEnabled: true, apiListen: '127.0.0.1:0', apiCorsOrigins: [origin]}, () => c.logLinesSince(mark).some((line) => String(line.msg).startsWith('SIGHUP: reloaded HTTP API')), 'the CORS reload');
+    const moved = await c.call('status', {});
+    expect((await fetch(`${moved.api!.url}/status`, {method: 'OPTIONS', headers: {Origin: origin, 'Access-Control-Request-Method': 'GET'}})).headers.get('access-control-allow-origin')).toBe(origin);
+    // Taken by another API: the reload fails and the server stays where it was.
+    const taken = (await a.call('status', {})).api!.address;
+    const failedMark = c.logMark();
+    await writeFile(c.configFile, stringify({...config, apiEnabled: true, apiListen: taken, apiCorsOrigins: [origin]}));
+    c.daemon.child.kill('SIGHUP');
+    await waitFor(() => c.logLinesSince(failedMark).some((line) => line.msg === 'SIGHUP: the HTTP API server stays as it was'), 10_000, 'the failed move');
+    const kept = await c.call('status', {});
+    expect(kept.api?.address).toBeDefined();
+    expect(kept.api?.address).not.toBe(taken);
+    expect((await fetch(`${kept.api!.url}/status`, {headers: {Authorization: `Bearer ${apiC.token}`}})).status).toBe(200);
+    await reload({apiEnabled: false}, (status) => status.api === undefined, 'the API to stop');
+    await expect(fetch(`${kept.api!.url}/status`)).rejects.toThrow();
   });
 
   it('refuses a non-loopback apiListen unless apiAllowRemote', async () => {
