@@ -14,7 +14,7 @@ import addFormatsModule from 'ajv-formats';
 import type {StatusView} from '@wgmesh/core/client';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {parse, stringify} from 'yaml';
-import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';
+import {killAllDaemons, runCli, startDaemon, waitFor} from './helpers/cli.js';
 import {MeshCluster, writeNodeFiles, freePorts, type MeshNode} from './helpers/mesh-cluster.js';
 
 // ajv-formats is CommonJS: its default export is the plugin function.
@@ -432,6 +432,17 @@ describe('HTTP API', () => {
     expect((await fetch(`${kept.api!.url}/status`, {headers: {Authorization: `Bearer ${apiC.token}`}})).status).toBe(200);
     await reload({apiEnabled: false}, (status) => status.api === undefined, 'the API to stop');
     await expect(fetch(`${kept.api!.url}/status`)).rejects.toThrow();
+  });
+
+  it('wgmesh doctor checks that the API port is free', async () => {
+    const taken = (await a.call('status', {})).api!.address;
+    const [port] = await freePorts(1);
+    const files = await writeNodeFiles(cluster.sandbox, null, {name: 'doctor', config: {apiEnabled: true, apiListen: taken}}, {port: port!});
+    const result = await runCli(['doctor', '--json', '--config', files.configFile], cluster.sandbox.env);
+    const report = JSON.parse(result.stdout) as {checks: {name: string; status: string; detail: string; fix?: string}[]};
+    expect(report.checks.filter((check) => check.name === 'ports' && check.detail.includes('apiListen'))).toEqual([
+      {name: 'ports', status: 'fail', detail: `TCP ${taken} (apiListen) is in use by another program`, fix: `find it with 'ss -ltnp sport = :${taken.split(':')[1]}' and stop it, or set apiListen in ${files.configFile}`},
+    ]);
   });
 
   it('refuses a non-loopback apiListen unless apiAllowRemote', async () => {
