@@ -109,7 +109,7 @@ describe('event hub', () => {
     hub.publish('mesh.added', {meshId: 'm2'});
     hub.publish('member.died', {meshId: 'm1', nodeId: 'n'});
     const first = (await all.next())!;
-    expect(first).toEqual({id: 1, type: 'mesh.added', data: {meshId: 'm1', at: 5_000}});
+    expect(first).toEqual({id: 1, type: 'mesh.added', data: {meshId: 'm1', at: 5_000}, json: '{"meshId":"m1","at":5000}'});
     expect((await all.next())!.id).toBe(2);
     expect([(await one.next())!.id, (await one.next())!.id]).toEqual([1, 3]);
   });
