@@ -149,7 +149,7 @@ describe('HTTP API', () => {
     const fast = {heartbeatInterval: '500ms', syncInterval: '500ms'};
     [a, b, c, d] = await cluster.addNodes([
       {name: 'a', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0'}},
-      {name: 'b', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0', apiRateLimit: 1, apiRateBurst: 40, apiCorsOrigins: ['https://admin.example.com']}},
+      {name: 'b', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0', apiRateLimit: 1, apiRateBurst: 40, apiMaxStreams: 2, apiCorsOrigins: ['https://admin.example.com']}},
       {name: 'c', config: fast},
       {name: 'd', config: fast},
     ]);
@@ -380,6 +380,26 @@ describe('HTTP API', () => {
     apiA = {...apiA, token: rotated.token};
     await json(apiA, 'GET', '/status', undefined, 200, 'StatusView');
     expect((await readFile(join(a.dataDir, 'api-token'), 'utf8')).trim()).toBe(rotated.token);
+  });
+
+  it('caps the open streams, and a stream its client closes frees its place', async () => {
+    const first = await openStream(apiB);
+    const second = await openStream(apiB);
+    try {
+      await failure(await request(apiB, 'GET', '/events'), 429, 'TOO_MANY_STREAMS');
+      first.close();
+      let third: Response | undefined;
+      await waitFor(async () => {
+        third = await request(apiB, 'GET', '/events');
+        if (third.status === 200) return true;
+        await third.arrayBuffer();
+        return false;
+      }, 5_000, 'a place for a new stream');
+      await third!.body?.cancel();
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   it('leaves a mesh through the API', async () => {
