@@ -378,6 +378,10 @@ describe('HTTP API', () => {
     await expect(Promise.race([stream.ended.then(() => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))])).resolves.toBe('ended');
     await failure(await request(apiA, 'GET', '/status'), 401, 'UNAUTHORIZED');
     apiA = {...apiA, token: rotated.token};
+    // The token alone on stdout, for $(wgmesh api token).
+    const printed = await a.cli(['api', 'token']);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe(`${rotated.token}\n`);
     await json(apiA, 'GET', '/status', undefined, 200, 'StatusView');
     expect((await readFile(join(a.dataDir, 'api-token'), 'utf8')).trim()).toBe(rotated.token);
   });
