@@ -335,10 +335,10 @@ describe('HTTP API', () => {
     await stream.waitFor((event) => event.type === 'record.changed', 10_000, 'a record change');
     stream.close();
     const answers = JSON.stringify([
-      await (await request(apiA, 'GET', '/status')).json(),
-      await (await request(apiA, 'GET', '/meshes')).json(),
-      await (await request(apiA, 'GET', `/meshes/${meshId}`)).json(),
-      await (await request(apiA, 'GET', `/meshes/${meshId}/invites`)).json(),
+      await json(apiA, 'GET', '/status', undefined, 200, 'StatusView'),
+      await json(apiA, 'GET', '/meshes', undefined, 200, 'MeshSummaryList'),
+      await json(apiA, 'GET', `/meshes/${meshId}`, undefined, 200, 'MeshShowView'),
+      await json(apiA, 'GET', `/meshes/${meshId}/invites`, undefined, 200, 'InviteList'),
       await (await request(apiA, 'GET', '/openapi.json')).json(),
       await (await request(apiA, 'GET', `/meshes/${meshId}/graph`)).text(),
       stream.events,
