@@ -1,0 +1,91 @@
+/**
+ * The layout worker: runs a d3-force simulation off the page's thread and
+ * posts the positions after each slice of ticks (at most ~12 ms of work per
+ * slice), so laying out thousands of nodes never blocks the page. A node keeps
+ * its place when a new graph arrives; a new member starts next to its mesh.
+ */
+import {forceLink, forceManyBody, forceSimulation, forceX, forceY, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum} from 'd3-force';
+import type {GraphLinkKind, GraphNodeKind} from './graph-model.js';
+import type {LayoutPositions, LayoutRequest} from './graph-protocol.js';
+
+interface LayoutNode extends SimulationNodeDatum {
+  key: string;
+  kind: GraphNodeKind;
+}
+
+interface LayoutLink extends SimulationLinkDatum<LayoutNode> {
+  kind: GraphLinkKind;
+}
+
+/** Most nodes the worker lays out (a bigger graph is refused by the page before it gets here). */
+const MAX_NODES = 20_000;
+/** Work per slice before positions are posted (ms). */
+const SLICE_MS = 12;
+
+const LINK_DISTANCE: Record<GraphLinkKind, number> = {member: 40, home: 25, bridge: 90, exit: 120};
+const LINK_STRENGTH: Record<GraphLinkKind, number> = {member: 0.25, home: 0.6, bridge: 0.15, exit: 0.05};
+
+interface WorkerScope {
+  postMessage(message: LayoutPositions, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<LayoutRequest>) => void): void;
+}
+const scope = self as unknown as WorkerScope;
+
+let simulation: Simulation<LayoutNode, LayoutLink> | undefined;
+let generation = 0;
+let timer: ReturnType<typeof setTimeout> | undefined;
+const placed = new Map<string, {x: number; y: number}>();
+
+function post(settled: boolean): void {
+  const nodes = simulation?.nodes() ?? [];
+  const xy = new Float32Array(nodes.length * 2);
+  nodes.forEach((node, index) => {
+    xy[index * 2] = node.x ?? 0;
+    xy[index * 2 + 1] = node.y ?? 0;
+    placed.set(node.key, {x: node.x ?? 0, y: node.y ?? 0});
+  });
+  scope.postMessage({type: 'positions', generation, xy, settled}, [xy.buffer]);
+}
+
+function run(): void {
+  if (simulation === undefined) return;
+  const deadline = performance.now() + SLICE_MS;
+  do simulation.tick();
+  while (performance.now() < deadline && simulation.alpha() > simulation.alphaMin());
+  const settled = simulation.alpha() <= simulation.alphaMin();
+  post(settled);
+  timer = settled ? undefined : setTimeout(run, 0);
+}
+
+function layout(request: LayoutRequest): void {
+  clearTimeout(timer);
+  generation = request.generation;
+  const nodes: LayoutNode[] = request.nodes.slice(0, MAX_NODES).map((node) => ({key: node.key, kind: node.kind, ...placed.get(node.key)}));
+  const links: LayoutLink[] = request.links.filter((link) => link.source < nodes.length && link.target < nodes.length).map((link) => ({...link}));
+  // A new node starts beside the first node it is linked to that already has a place (its mesh, for a member).
+  for (const link of links) {
+    const from = nodes[link.source as number]!;
+    const to = nodes[link.target as number]!;
+    if (from.x === undefined && to.x !== undefined) {
+      from.x = to.x! + (Math.random() - 0.5) * 20;
+      from.y = to.y! + (Math.random() - 0.5) * 20;
+    }
+  }
+  const known = nodes.filter((node) => placed.has(node.key)).length;
+  simulation?.stop();
+  simulation = forceSimulation<LayoutNode, LayoutLink>(nodes)
+    .stop()
+    .force('charge', forceManyBody<LayoutNode>().strength((node) => (node.kind === 'mesh' ? -300 : -30)).theta(0.9).distanceMax(500))
+    .force('link', forceLink<LayoutNode, LayoutLink>(links).distance((link) => LINK_DISTANCE[link.kind]).strength((link) => LINK_STRENGTH[link.kind]))
+    .force('x', forceX<LayoutNode>(0).strength(0.02))
+    .force('y', forceY<LayoutNode>(0).strength(0.02))
+    // A graph that mostly kept its places settles from a gentle start.
+    .alpha(known > nodes.length / 2 ? 0.3 : 1);
+  const present = new Set(nodes.map((node) => node.key));
+  for (const key of [...placed.keys()]) if (!present.has(key)) placed.delete(key);
+  run();
+}
+
+scope.addEventListener('message', (event) => {
+  if (event.data?.type === 'graph') layout(event.data);
+});

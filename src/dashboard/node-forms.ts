@@ -1,0 +1,141 @@
+/**
+ * Forms that change this node: its alias and description (`PATCH /node`) and
+ * its services (`PUT`/`DELETE /node/services/{key}`), in every mesh or only in
+ * the selected one. Errors are shown as the API states them.
+ */
+import type {MeshShowNode} from '@wgmesh/core/client';
+import {ApiError, type ApiClient} from './api.js';
+import {el} from './dom.js';
+
+/** The text shown for a failed request. */
+function errorText(error: unknown): string {
+  return error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
+}
+
+/** The forms, filled from this node's entry in the selected mesh. */
+export class NodeForms {
+  readonly element: HTMLElement;
+  private readonly alias: HTMLInputElement;
+  private readonly description: HTMLInputElement;
+  private readonly scope: HTMLSelectElement;
+  private readonly services: HTMLElement;
+  private readonly serviceKey: HTMLInputElement;
+  private readonly serviceValue: HTMLInputElement;
+  private readonly message: HTMLElement;
+  private meshId: string | null = null;
+  private self: MeshShowNode | undefined;
+
+  constructor(
+    private readonly api: () => ApiClient,
+    private readonly afterChange: () => void,
+  ) {
+    this.alias = el('input', {id: 'self-alias', name: 'alias', 'data-testid': 'alias-input', autocomplete: 'off', maxlength: '63'});
+    this.description = el('input', {id: 'self-description', name: 'description', 'data-testid': 'description-input', autocomplete: 'off'});
+    this.scope = el('select', {id: 'self-scope', 'data-testid': 'scope-select'}, el('option', {value: ''}, 'every mesh'));
+    this.message = el('p', {class: 'message', role: 'status', 'data-testid': 'forms-message'});
+    const nodeForm = el(
+      'form',
+      {'data-testid': 'node-form', 'aria-label': "This node's alias and description"},
+      el('div', {class: 'field'}, el('label', {for: 'self-alias'}, 'Alias'), this.alias),
+      el('div', {class: 'field'}, el('label', {for: 'self-description'}, 'Description'), this.description),
+      el('button', {type: 'submit', 'data-testid': 'node-save'}, 'Save alias and description'),
+    );
+    nodeForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.saveNode();
+    });
+    this.services = el('ul', {class: 'services', 'data-testid': 'service-list'});
+    this.services.addEventListener('click', (event) => {
+      const button = event.target instanceof Element ? event.target.closest<HTMLButtonElement>('button[data-key]') : null;
+      if (button?.dataset.key !== undefined) void this.run(`Service ${button.dataset.key} removed.`, () => this.api().deleteService(button.dataset.key!, this.scopeMesh()));
+    });
+    this.serviceKey = el('input', {id: 'service-key', 'data-testid': 'service-key', autocomplete: 'off', required: true});
+    this.serviceValue = el('input', {id: 'service-value', 'data-testid': 'service-value', autocomplete: 'off'});
+    const serviceForm = el(
+      'form',
+      {'data-testid': 'service-form', 'aria-label': 'Add or change a service'},
+      el('div', {class: 'field'}, el('label', {for: 'service-key'}, 'Service'), this.serviceKey),
+      el('div', {class: 'field'}, el('label', {for: 'service-value'}, 'Value'), this.serviceValue),
+      el('button', {type: 'submit', 'data-testid': 'service-save'}, 'Set service'),
+    );
+    serviceForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const key = this.serviceKey.value.trim();
+      void this.run(`Service ${key} set.`, () => this.api().setService(key, this.serviceValue.value, this.scopeMesh()));
+    });
+    this.element = el(
+      'section',
+      {class: 'forms', 'aria-labelledby': 'forms-heading', 'data-testid': 'node-forms'},
+      el('h2', {id: 'forms-heading'}, 'This node'),
+      el('div', {class: 'field'}, el('label', {for: 'self-scope'}, 'Apply to'), this.scope),
+      nodeForm,
+      el('h3', {}, 'Services'),
+      this.services,
+      serviceForm,
+      this.message,
+    );
+  }
+
+  /** Fill the forms from this node's entry (`self`) in mesh `meshId`; the fields being edited keep their text. */
+  setSelf(meshId: string | null, self: MeshShowNode | undefined): void {
+    const changedMesh = meshId !== this.meshId;
+    this.meshId = meshId;
+    const previous = this.self;
+    this.self = self;
+    const option = this.scope.options[1];
+    if (meshId === null) option?.remove();
+    else if (option === undefined) this.scope.append(el('option', {value: meshId}, `mesh ${meshId} only`));
+    else {
+      option.value = meshId;
+      option.textContent = `mesh ${meshId} only`;
+    }
+    // A field the user has not touched follows the node's record.
+    const follow = (input: HTMLInputElement, before: string | null | undefined, now: string | null | undefined): void => {
+      if (changedMesh || document.activeElement !== input || input.value === (before ?? '')) input.value = now ?? '';
+    };
+    follow(this.alias, previous?.alias, self?.alias);
+    follow(this.description, previous?.description, self?.description);
+    const entries = Object.entries(self?.services ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    this.services.replaceChildren(
+      ...(entries.length === 0
+        ? [el('li', {class: 'muted'}, 'none')]
+        : entries.map(([key, value]) => el('li', {'data-service': key}, el('span', {}, `${key} = ${value}`), el('button', {type: 'button', 'data-key': key, 'aria-label': `Remove service ${key}`}, 'Remove')))),
+    );
+  }
+
+  private scopeMesh(): string | undefined {
+    return this.scope.value === '' ? undefined : this.scope.value;
+  }
+
+  private async saveNode(): Promise<void> {
+    const alias = this.alias.value.trim();
+    const description = this.description.value.trim();
+    const fields: {meshId?: string; alias?: string | null; description?: string | null} = {};
+    if (alias !== (this.self?.alias ?? '')) fields.alias = alias === '' ? null : alias;
+    if (description !== (this.self?.description ?? '')) fields.description = description === '' ? null : description;
+    if (fields.alias === undefined && fields.description === undefined) {
+      this.show('Nothing to save: the alias and description are unchanged.', false);
+      return;
+    }
+    const meshId = this.scopeMesh();
+    if (meshId !== undefined) fields.meshId = meshId;
+    await this.run('Saved.', () => this.api().setNode(fields));
+  }
+
+  private async run(done: string, request: () => Promise<unknown>): Promise<void> {
+    this.show('Saving…', false);
+    try {
+      await request();
+      this.show(done, false);
+      this.afterChange();
+    } catch (error) {
+      this.show(errorText(error), true);
+    }
+  }
+
+  private show(text: string, failed: boolean): void {
+    this.message.textContent = text;
+    this.message.dataset.state = failed ? 'error' : 'ok';
+    this.message.setAttribute('role', failed ? 'alert' : 'status');
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * How the page names and describes a node. Record text is written by any
+ * member: it only ever reaches the page as `textContent` or canvas text, and
+ * is cut to a length that keeps a cell or label readable.
+ */
+import type {MeshShowNode, NodeView} from '@wgmesh/core/client';
+import {formatAge, formatBytes, truncate} from '../cli/format.js';
+
+/** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (as `mesh show` colours it). */
+export const STALE_HANDSHAKE_MS = 180_000;
+
+/** Longest record text shown in a table cell or a graph label. */
+const MAX_CELL = 80;
+
+/** A node's name: the alias it owns, else its address (the rule of `mesh graph`). */
+export function displayName(node: Pick<MeshShowNode, 'id' | 'alias' | 'aliasOwner' | 'address'>): string {
+  return node.alias !== null && node.alias.trim() !== '' && node.aliasOwner === node.id ? truncate(node.alias, MAX_CELL) : node.address;
+}
+
+/** Record text for one line of a cell: whitespace runs (line breaks too) as one space, cut to a readable length. */
+export function cellText(text: string, max = MAX_CELL): string {
+  return truncate(text.replace(/\s+/g, ' '), max);
+}
+
+/** The handshake column: its text and whether it is fresh, stale, never happened or unknown. */
+export interface HandshakeCell {
+  text: string;
+  state: 'self' | 'fresh' | 'stale' | 'never' | 'unknown';
+}
+
+/** The handshake age of `node` at `now` (ms), classified: stale after {@link STALE_HANDSHAKE_MS}. */
+export function handshakeCell(node: Pick<NodeView, 'self' | 'stats' | 'unreachable'>, now: number): HandshakeCell {
+  if (node.self) return {text: '(this node)', state: 'self'};
+  const suffix = node.unreachable === true ? ', unreachable from here' : '';
+  if (node.stats === null) return {text: `-${suffix}`, state: 'unknown'};
+  const at = node.stats.latestHandshakeMs;
+  if (at === null) return {text: `never${suffix}`, state: 'never'};
+  return {text: `${formatAge(at, now)}${suffix}`, state: now - at > STALE_HANDSHAKE_MS ? 'stale' : 'fresh'};
+}
+
+/** `1.5 KiB / 20 KiB` (received / sent), or '-' for this node and when there are no statistics. */
+export function transferText(node: Pick<NodeView, 'self' | 'stats'>): string {
+  if (node.self || node.stats === null) return '-';
+  return `${formatBytes(node.stats.rxBytes)} / ${formatBytes(node.stats.txBytes)}`;
+}
+
+/** `key=value, ...` of a node's services, sorted by key. */
+export function servicesText(services: Record<string, string>): string {
+  return Object.entries(services)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(', ');
+}
+
+/** A node's routes, `destination (via a > b)` for relayed ones. */
+export function routesText(node: Pick<NodeView, 'routes'>): string {
+  return node.routes.map((route) => (route.path.length > 0 ? `${route.destination} (via ${route.path.join(' > ')})` : route.destination)).join(', ');
+}
