@@ -159,19 +159,39 @@ export class GraphView {
     }
     context.setLineDash([]);
 
-    const labels = this.model.nodes.length <= LABEL_LIMIT || this.camera.scale >= 1.5;
-    context.font = '12px sans-serif';
-    context.textBaseline = 'middle';
+    // Nodes are drawn in a few batched paths (one per style), not one path each: 1,000 members cost a few calls.
+    const batches = new Map<string, number[]>();
     let drawn = 0;
     this.model.nodes.forEach((node, index) => {
       const [x, y] = at(index);
       if (x < -20 || y < -20 || x > width + 20 || y > height + 20) return;
-      this.drawNode(node, x, y);
-      if (node.kind === 'peer' || node.kind === 'client') drawn++;
-      if (labels || node.kind === 'mesh' || node.kind === 'internet') {
-        context.fillStyle = COLOURS.label;
-        context.fillText(node.label, x + 9, y);
-      }
+      if (node.nodeId !== null) drawn++;
+      const style = node.kind === 'peer' && node.exit ? 'exit' : node.kind;
+      const batch = batches.get(style) ?? [];
+      batch.push(index);
+      batches.set(style, batch);
+    });
+    for (const [style, indexes] of batches) this.drawBatch(style as GraphNode['kind'] | 'exit', indexes, at);
+    const marked = this.model.nodes.flatMap((node, index) => (node.self || (node.nodeId !== null && node.nodeId === this.selected) ? [index] : []));
+    for (const index of marked) {
+      const node = this.model.nodes[index]!;
+      const [x, y] = at(index);
+      context.beginPath();
+      context.arc(x, y, node.self ? 7 : 9, 0, Math.PI * 2);
+      context.strokeStyle = node.nodeId === this.selected ? COLOURS.selected : COLOURS.self;
+      context.lineWidth = 2.5;
+      context.stroke();
+    }
+
+    const labels = this.model.nodes.length <= LABEL_LIMIT || this.camera.scale >= 1.5;
+    context.font = '12px sans-serif';
+    context.textBaseline = 'middle';
+    context.fillStyle = COLOURS.label;
+    this.model.nodes.forEach((node, index) => {
+      if (!labels && node.kind !== 'mesh' && node.kind !== 'internet') return;
+      const [x, y] = at(index);
+      if (x < -20 || y < -20 || x > width + 20 || y > height + 20) return;
+      context.fillText(node.label, x + 10, y);
     });
     this.element.dataset.drawnNodes = String(drawn);
     if (this.model.nodes.length > 0 && this.element.dataset.drawn !== 'true') {
@@ -181,23 +201,24 @@ export class GraphView {
     }
   }
 
-  private drawNode(node: GraphNode, x: number, y: number): void {
+  /** One path of every node in `indexes`, all drawn in `style`. */
+  private drawBatch(style: GraphNode['kind'] | 'exit', indexes: readonly number[], at: (index: number) => [number, number]): void {
     const context = this.context;
+    const radius = style === 'internet' ? 10 : 5;
     context.beginPath();
-    if (node.kind === 'mesh') context.rect(x - 7, y - 7, 14, 14);
-    else context.arc(x, y, node.kind === 'internet' ? 10 : 5, 0, Math.PI * 2);
-    context.fillStyle = node.kind === 'client' ? COLOURS.client : node.exit ? COLOURS.exit : COLOURS[node.kind];
-    context.fill();
-    context.lineWidth = node.self ? 2.5 : 1.25;
-    context.strokeStyle = node.self ? COLOURS.self : node.kind === 'client' ? COLOURS.clientStroke : 'rgba(0,0,0,0.4)';
-    context.stroke();
-    if (node.nodeId !== null && node.nodeId === this.selected) {
-      context.beginPath();
-      context.arc(x, y, 9, 0, Math.PI * 2);
-      context.strokeStyle = COLOURS.selected;
-      context.lineWidth = 2.5;
-      context.stroke();
+    for (const index of indexes) {
+      const [x, y] = at(index);
+      if (style === 'mesh') context.rect(x - 7, y - 7, 14, 14);
+      else {
+        context.moveTo(x + radius, y);
+        context.arc(x, y, radius, 0, Math.PI * 2);
+      }
     }
+    context.fillStyle = style === 'client' ? COLOURS.client : COLOURS[style];
+    context.fill();
+    context.lineWidth = 1.25;
+    context.strokeStyle = style === 'client' ? COLOURS.clientStroke : 'rgba(0,0,0,0.4)';
+    context.stroke();
   }
 
   /** The member nearest to canvas point (x, y), within 12 px. */

@@ -83,7 +83,9 @@ function layout(request: LayoutRequest): void {
     .alpha(known > nodes.length / 2 ? 0.3 : 1);
   const present = new Set(nodes.map((node) => node.key));
   for (const key of [...placed.keys()]) if (!present.has(key)) placed.delete(key);
-  run();
+  // The starting places first (kept ones, the rest on d3's spiral), so the page can draw at once.
+  post(false);
+  timer = setTimeout(run, 0);
 }
 
 scope.addEventListener('message', (event) => {

@@ -66,7 +66,8 @@ export function applyMeshEvent(view: MeshShowView, event: MeshEvent): MeshShowVi
       const old = index === -1 ? undefined : view.nodes[index];
       // Until the re-fetch resolves it, an alias is taken to be the node's own.
       const aliasOwner = old !== undefined && old.alias === event.node.alias ? old.aliasOwner : event.node.alias === null ? null : event.node.id;
-      const node: MeshShowNode = {aliasOwner, aliasConflict: old?.aliasConflict ?? false, homePeer: old?.homePeer ?? null, ...event.node};
+      // The relations are the page's own guess whatever the event carries (a NodeView has none).
+      const node: MeshShowNode = {...event.node, aliasOwner, aliasConflict: old?.aliasConflict ?? false, homePeer: old?.homePeer ?? null};
       const nodes = [...view.nodes];
       if (index === -1) nodes.push(node);
       else nodes[index] = node;
