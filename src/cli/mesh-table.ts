@@ -4,9 +4,9 @@
  * conflicts marked, and everything from a record printed through `printable`
  * (any member writes its own record, so it may carry terminal escapes).
  */
-import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {truncate, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
 import {palette, type Palette} from './colour.js';
-import {counted, formatAge, formatBytes, printable, truncate} from './format.js';
+import {counted, formatAge, formatBytes, printable} from './format.js';
 import {renderTable, type Cell} from './table.js';
 
 /** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (REJECT_AFTER_TIME). */

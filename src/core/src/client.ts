@@ -30,3 +30,4 @@ export async function resolveSocketPath(options: ResolveSocketOptions = {}): Pro
   return socketPathWithoutConfig(options) ?? (await import('./config/load.js')).resolveSocketPath(options);
 }
 export {parseDurationMs, formatDurationMs} from './config/duration.js';
+export {truncate} from './util/text.js';

@@ -50,3 +50,4 @@ export * from './runtime/local-servers.js';
 export * from './util/log-limiter.js';
 export {MAX_CONTROL_MESSAGE_BYTES, encodeControlRequest, decodeControlReply, encodeControlReply, decodeControlRequest} from './control/index.js';
 export * from './trust/index.js';
+export * from './api/index.js';

@@ -70,7 +70,17 @@ export interface MeshRuntimeDeps {
   onExpelled?: (reason: string) => void;
   /** Allowed clock skew (ms), for the join gate. */
   maxClockSkewMs: number;
+  /** Called on every change of membership: records that appear, change or go, and members declared dead or alive again. */
+  onMemberChange?: (change: MemberChange) => void;
 }
+
+/**
+ * A change of one member as the HTTP API's events report it: a record that
+ * appeared (`joined`), was replaced by a newer version (`changed`), or gave
+ * way to a tombstone or revocation (`left`); a member this node declared dead
+ * (`died`) or alive again (`revived`).
+ */
+export type MemberChange = {kind: 'joined' | 'changed'; record: NodeRecord} | {kind: 'left' | 'died' | 'revived'; nodeId: string};
 
 /** The fields of its own record a node may change. */
 export type SelfPatch = Partial<Pick<NodeRecord, 'alias' | 'description' | 'services' | 'routes'>>;
@@ -176,9 +186,11 @@ export class MeshRuntime {
           }
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
+          deps.onMemberChange?.({kind: before?.kind === 'record' ? 'changed' : 'joined', record: change.current.value});
         } else {
           this.receivedAt.delete(change.id);
           this.aliasClaims.forget(change.id);
+          if (change.previous?.value.kind === 'record') deps.onMemberChange?.({kind: 'left', nodeId: change.id});
         }
         this.changed();
       }),
@@ -465,7 +477,14 @@ export class MeshRuntime {
    */
   attachControl(control: MeshControl): void {
     this.control = control;
-    this.unsubscribeControl = control.onLiveViewChange(() => this.changed());
+    this.unsubscribeControl = control.onLiveViewChange((change) => {
+      const report = this.deps.onMemberChange;
+      if (report) {
+        for (const nodeId of change.died) report({kind: 'died', nodeId});
+        for (const nodeId of change.revived) report({kind: 'revived', nodeId});
+      }
+      this.changed();
+    });
     control.start();
   }
 
@@ -728,36 +747,43 @@ export class MeshRuntime {
     let stats: WgPeerStats[] = [];
     try {
       // A failed interface has none: `problem` says why.
-      if (this.interfaceFailure === undefined) stats = await this.deps.driver.stats(this.settings.interfaceName);
+      stats = await this.peerStats();
     } catch (error) {
       this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not read WireGuard statistics');
     }
-    const control = this.control;
     const byKey = new Map(stats.map((peer) => [peer.publicKey, peer]));
     const records = this.liveRecords();
     // One member (what a poller asks for) without building the other N - 1.
     const shown = nodeId === undefined ? records : records.filter((record) => record.id === nodeId);
-    const nodes: NodeView[] = shown.map((record) => {
-      const peer = byKey.get(record.wgPublicKey);
-      return {
-        id: record.id,
-        wgPublicKey: record.wgPublicKey,
-        address: record.address,
-        role: record.role,
-        controlEndpoint: record.controlEndpoint,
-        wgEndpoint: record.wgEndpoint,
-        alias: record.alias,
-        description: record.description,
-        services: record.services,
-        routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
-        self: record.id === this.deps.identity.nodeId,
-        stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
-        receivedAt: this.receivedAt.get(record.id) ?? null,
-        unreachable: control?.unreachableFromHere(record.id) ?? false,
-        ...clockLag(control?.clockLagMs(record.id)),
-      };
-    });
+    const nodes = shown.map((record) => this.nodeView(record, byKey.get(record.wgPublicKey)));
     return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}, isolated: this.isolated()};
+  }
+
+  /** The WireGuard statistics of this mesh's interface (none while it is failed). @throws what the driver throws */
+  async peerStats(): Promise<WgPeerStats[]> {
+    return this.interfaceFailure === undefined ? this.deps.driver.stats(this.settings.interfaceName) : [];
+  }
+
+  /** One member as `mesh show` reports it, with `peer`'s WireGuard statistics when given. */
+  nodeView(record: NodeRecord, peer?: WgPeerStats): NodeView {
+    const control = this.control;
+    return {
+      id: record.id,
+      wgPublicKey: record.wgPublicKey,
+      address: record.address,
+      role: record.role,
+      controlEndpoint: record.controlEndpoint,
+      wgEndpoint: record.wgEndpoint,
+      alias: record.alias,
+      description: record.description,
+      services: record.services,
+      routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
+      self: record.id === this.deps.identity.nodeId,
+      stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes, endpoint: peer.endpoint} : null,
+      receivedAt: this.receivedAt.get(record.id) ?? null,
+      unreachable: control?.unreachableFromHere(record.id) ?? false,
+      ...clockLag(control?.clockLagMs(record.id)),
+    };
   }
 
   /** True when this node reaches no other member of the mesh (see reach.ts); never without a control plane. */
