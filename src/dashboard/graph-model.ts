@@ -1,14 +1,14 @@
 /**
  * The mesh graph as the page draws it, built from mesh views (the
  * `GET /api/v1/meshes/{id}` documents) with the relations `wgmesh mesh graph`
- * draws (src/cli/graph.ts): one graph node per member of each mesh, tied to a
+ * draws (src/core/src/views/mesh-graph.ts): one graph node per member of each mesh, tied to a
  * node for its mesh; a "home" edge from each client to its home peer; a
  * "bridge" edge between the copies of a node id that is a member of several
  * meshes; an "exit" edge to one shared "internet" node from every node that
  * advertises a default route.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
-import type {MeshGraphSummary} from '../cli/graph.js';
+import type {MeshGraphSummary} from '@wgmesh/core/graph';
 import {displayName} from './node-text.js';
 
 /** What a graph node stands for. */
@@ -44,7 +44,7 @@ export interface GraphModel {
   summary: MeshGraphSummary;
 }
 
-/** True for a default route (prefix length 0, e.g. `::/0`, `0.0.0.0/0`): the advertising node is an exit (the rule of `mesh graph`). */
+/** True for a default route (prefix length 0, e.g. `::/0`, `0.0.0.0/0`): the advertising node is an exit (the rule of `mesh graph`, src/core/src/views/mesh-graph.ts). */
 export function isExitRoute(destination: string): boolean {
   return /\/0$/.test(destination.trim());
 }

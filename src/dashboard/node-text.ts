@@ -4,7 +4,8 @@
  * is cut to a length that keeps a cell or label readable.
  */
 import type {MeshShowNode, NodeView} from '@wgmesh/core/client';
-import {formatAge, formatBytes, truncate} from '../cli/format.js';
+import {formatAge, formatBytes} from '../cli/format.js';
+import {truncate} from '../core/src/util/text.js';
 
 /** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (as `mesh show` colours it). */
 export const STALE_HANDSHAKE_MS = 180_000;
