@@ -4,7 +4,7 @@
  */
 import type {MeshShowNode} from '@wgmesh/core/client';
 import {el} from './dom.js';
-import {displayName, handshakeCell, routesText, servicesText, transferText} from './node-text.js';
+import {aliasText, displayName, handshakeCell, routesText, servicesText, transferText} from './node-text.js';
 
 /** The pane. */
 export class DetailPane {
@@ -27,10 +27,9 @@ export class DetailPane {
     this.heading.textContent = displayName(node);
     this.element.dataset.nodeId = node.id;
     const handshake = handshakeCell(node, Date.now());
-    const alias = node.alias === null ? '-' : node.aliasOwner === node.id ? `${node.alias}${node.aliasConflict ? ' (also claimed by others; it resolves to this node)' : ''}` : node.aliasOwner === null ? `${node.alias} (invalid)` : `${node.alias} (belongs to node ${node.aliasOwner})`;
     const fields: [string, string][] = [
       ['Node id', node.id],
-      ['Alias', alias],
+      ['Alias', aliasText(node)],
       ['Description', node.description ?? '-'],
       ['Address', node.address],
       ['Role', `${node.role}${node.self ? ' (this node)' : ''}`],

@@ -208,7 +208,7 @@ class Dashboard {
       this.failed(error);
       return;
     }
-    this.picker.replaceChildren(...this.meshes.map((mesh) => el('option', {value: mesh.meshId}, `${mesh.meshId} (${mesh.members} members${mesh.problem === undefined ? '' : ', problem'})`)));
+    this.picker.replaceChildren(...this.meshes.map((mesh) => el('option', {value: mesh.meshId})));
     if (this.meshId === null || !this.views.has(this.meshId)) this.meshId = this.meshes.find((mesh) => this.views.has(mesh.meshId))?.meshId ?? null;
     if (this.meshId !== null) this.picker.value = this.meshId;
     byId('no-mesh').hidden = this.meshes.length > 0;
@@ -241,6 +241,12 @@ class Dashboard {
     const problem = this.meshes.find((mesh) => mesh.meshId === this.meshId)?.problem;
     byId('mesh-problem').textContent = problem ?? '';
     byId('mesh-problem').hidden = problem === undefined;
+    // The member counts follow the views held, which events keep current.
+    for (const option of this.picker.options) {
+      const mesh = this.meshes.find((candidate) => candidate.meshId === option.value);
+      const members = this.views.get(option.value)?.nodes.length ?? mesh?.members ?? 0;
+      option.textContent = `${option.value} (${members} members${mesh?.problem === undefined ? '' : ', problem'})`;
+    }
     this.table.setNodes(view?.nodes ?? []);
     this.forms.setSelf(this.meshId, view?.nodes.find((node) => node.self));
     this.renderDetail();

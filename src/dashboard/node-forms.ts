@@ -24,6 +24,8 @@ export class NodeForms {
   private readonly message: HTMLElement;
   private meshId: string | null = null;
   private self: MeshShowNode | undefined;
+  /** Fields the user typed in since they were last filled or saved: a record update leaves them alone. */
+  private readonly edited = new Set<HTMLInputElement>();
 
   constructor(
     private readonly api: () => ApiClient,
@@ -40,6 +42,7 @@ export class NodeForms {
       el('div', {class: 'field'}, el('label', {for: 'self-description'}, 'Description'), this.description),
       el('button', {type: 'submit', 'data-testid': 'node-save'}, 'Save alias and description'),
     );
+    for (const input of [this.alias, this.description]) input.addEventListener('input', () => this.edited.add(input));
     nodeForm.addEventListener('submit', (event) => {
       event.preventDefault();
       void this.saveNode();
@@ -61,7 +64,11 @@ export class NodeForms {
     serviceForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const key = this.serviceKey.value.trim();
-      void this.run(`Service ${key} set.`, () => this.api().setService(key, this.serviceValue.value, this.scopeMesh()));
+      void this.run(`Service ${key} set.`, () => this.api().setService(key, this.serviceValue.value, this.scopeMesh())).then((done) => {
+        if (!done) return;
+        this.serviceKey.value = '';
+        this.serviceValue.value = '';
+      });
     });
     this.element = el(
       'section',
@@ -76,11 +83,10 @@ export class NodeForms {
     );
   }
 
-  /** Fill the forms from this node's entry (`self`) in mesh `meshId`; the fields being edited keep their text. */
+  /** Fill the forms from this node's entry (`self`) in mesh `meshId`; fields the user typed in keep their text. */
   setSelf(meshId: string | null, self: MeshShowNode | undefined): void {
     const changedMesh = meshId !== this.meshId;
     this.meshId = meshId;
-    const previous = this.self;
     this.self = self;
     const option = this.scope.options[1];
     if (meshId === null) option?.remove();
@@ -89,12 +95,9 @@ export class NodeForms {
       option.value = meshId;
       option.textContent = `mesh ${meshId} only`;
     }
-    // A field the user has not touched follows the node's record.
-    const follow = (input: HTMLInputElement, before: string | null | undefined, now: string | null | undefined): void => {
-      if (changedMesh || document.activeElement !== input || input.value === (before ?? '')) input.value = now ?? '';
-    };
-    follow(this.alias, previous?.alias, self?.alias);
-    follow(this.description, previous?.description, self?.description);
+    if (changedMesh) this.edited.clear();
+    if (!this.edited.has(this.alias)) this.alias.value = self?.alias ?? '';
+    if (!this.edited.has(this.description)) this.description.value = self?.description ?? '';
     const entries = Object.entries(self?.services ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
     this.services.replaceChildren(
       ...(entries.length === 0
@@ -119,17 +122,23 @@ export class NodeForms {
     }
     const meshId = this.scopeMesh();
     if (meshId !== undefined) fields.meshId = meshId;
-    await this.run('Saved.', () => this.api().setNode(fields));
+    if (await this.run('Saved.', () => this.api().setNode(fields))) {
+      this.edited.delete(this.alias);
+      this.edited.delete(this.description);
+    }
   }
 
-  private async run(done: string, request: () => Promise<unknown>): Promise<void> {
+  /** Send `request` and show how it went; true when it succeeded. */
+  private async run(done: string, request: () => Promise<unknown>): Promise<boolean> {
     this.show('Saving…', false);
     try {
       await request();
       this.show(done, false);
       this.afterChange();
+      return true;
     } catch (error) {
       this.show(errorText(error), true);
+      return false;
     }
   }
 

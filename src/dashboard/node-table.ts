@@ -8,12 +8,12 @@
 import {Virtualizer, elementScroll, observeElementOffset, observeElementRect} from '@tanstack/virtual-core';
 import type {MeshShowNode} from '@wgmesh/core/client';
 import {el} from './dom.js';
-import {cellText, displayName, handshakeCell, routesText, servicesText, transferText} from './node-text.js';
+import {aliasText, cellText, displayName, handshakeCell, routesText, servicesText, transferText} from './node-text.js';
 
 /** Height of one row in CSS pixels (fixed: rows are one line, long text is cut). */
 const ROW_HEIGHT = 32;
 /** The columns, in order. */
-const COLUMNS = ['Name', 'Address', 'Role', 'Endpoint', 'Handshake', 'Rx / Tx', 'Services', 'Routes'] as const;
+const COLUMNS = ['Alias', 'Address', 'Role', 'Endpoint', 'Handshake', 'Rx / Tx', 'Services', 'Routes'] as const;
 
 function byName(a: MeshShowNode, b: MeshShowNode): number {
   if (a.self !== b.self) return a.self ? -1 : 1;
@@ -95,7 +95,7 @@ export class NodeTable {
 
   private applyFilter(): void {
     const needle = this.filter.value.trim().toLowerCase();
-    this.rows = needle === '' ? this.all : this.all.filter((node) => [displayName(node), node.address, node.id, node.wgEndpoint ?? '', servicesText(node.services), routesText(node)].some((text) => text.toLowerCase().includes(needle)));
+    this.rows = needle === '' ? this.all : this.all.filter((node) => [aliasText(node), node.address, node.id, node.wgEndpoint ?? '', servicesText(node.services), routesText(node)].some((text) => text.toLowerCase().includes(needle)));
     this.count.textContent = needle === '' ? `${this.all.length} members` : `${this.rows.length} of ${this.all.length} members`;
     this.virtualizer.setOptions({...this.virtualizer.options, count: this.rows.length});
     this.virtualizer._willUpdate();
@@ -110,11 +110,11 @@ export class NodeTable {
 
   private row(node: MeshShowNode, index: number, start: number): HTMLElement {
     const handshake = handshakeCell(node, Date.now());
-    const name = node.alias !== null && node.aliasOwner !== node.id ? `${displayName(node)} (alias ${cellText(node.alias, 30)} not its own)` : displayName(node);
+    const alias = aliasText(node);
     const row = el(
       'div',
       {role: 'row', class: 'row', tabindex: '0', 'aria-rowindex': String(index + 2), 'aria-selected': String(node.id === this.selected), 'data-testid': 'node-row', 'data-node-id': node.id, 'data-self': String(node.self)},
-      cell(name, {'data-col': 'name'}),
+      cell(alias, {'data-col': 'alias'}),
       cell(node.address),
       cell(node.role),
       cell(node.wgEndpoint ?? '-'),

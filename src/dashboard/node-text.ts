@@ -18,6 +18,15 @@ export function displayName(node: Pick<MeshShowNode, 'id' | 'alias' | 'aliasOwne
   return node.alias !== null && node.alias.trim() !== '' && node.aliasOwner === node.id ? truncate(node.alias, MAX_CELL) : node.address;
 }
 
+/** The alias column: the alias, marked when it is invalid, contested or another node's; '-' for none. */
+export function aliasText(node: Pick<MeshShowNode, 'id' | 'alias' | 'aliasOwner' | 'aliasConflict'>): string {
+  if (node.alias === null) return '-';
+  const alias = cellText(node.alias, 63);
+  if (node.aliasOwner === null) return `${alias} (invalid)`;
+  if (node.aliasOwner !== node.id) return `${alias} (another node's)`;
+  return node.aliasConflict ? `${alias} (contested, resolves here)` : alias;
+}
+
 /** Record text for one line of a cell: whitespace runs (line breaks too) as one space, cut to a readable length. */
 export function cellText(text: string, max = MAX_CELL): string {
   return truncate(text.replace(/\s+/g, ' '), max);
