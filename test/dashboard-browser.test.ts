@@ -5,8 +5,8 @@
  * nothing; signing in shows the mesh in the table and the graph; a fourth
  * node joining and then leaving appears and disappears without a reload;
  * editing this node's alias shows in the table and in the API (and an invalid
- * one shows the API's error); the page logs no console error and no CSP
- * violation. Screenshots go to the test's temp dir (paths printed).
+ * one shows the API's error); rotating the token signs the page out; the
+ * page logs no console error and no CSP violation. Screenshots go to the test's temp dir (paths printed).
  */
 import {existsSync} from 'node:fs';
 import {mkdtemp} from 'node:fs/promises';
@@ -44,9 +44,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     expect(response.status).toBe(200);
     return (await response.json()) as T;
   };
-  const shoot = async (name: string): Promise<string> => {
+  const shoot = async (name: string, fullPage = false): Promise<string> => {
     const path = join(shots, `${name}.png`);
-    await page.screenshot({path});
+    await page.screenshot({path, fullPage});
     console.log(`dashboard screenshot: ${path}`);
     return path;
   };
@@ -63,6 +63,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     ({meshId} = await a.cliJson<{meshId: string}>(['mesh', 'create']));
     await Promise.all([cluster.node('b').join(meshId, a, a), cluster.node('c').join(meshId, a, a)]);
     await waitFor(async () => (await a.view(meshId)).length === 3, 15_000, 'a to see 3 members');
+    await Promise.all([cluster.node('b').call('node.set', {alias: 'berlin'}), cluster.node('c').call('node.set', {alias: 'paris', description: 'edge router'})]);
     ({token} = await a.cliJson<{token: string}>(['api', 'token']));
     browser = await chromium.launch({executablePath: CHROMIUM});
     const context = await browser.newContext({viewport: {width: 1440, height: 900}});
@@ -119,12 +120,12 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
   it('shows a fourth node joining and leaving without a reload', async () => {
     const [d] = await cluster!.addNodes([{name: 'd'}]);
     await d!.join(meshId, a, a, ['--role', 'client']);
-    await cluster!.node('b').call('service.set', {key: 'http', value: '8080'});
+    await Promise.all([cluster!.node('b').call('service.set', {key: 'http', value: '8080'}), d!.call('node.set', {alias: 'laptop'})]);
     await showsMembers(4, 'after d joined');
     // d is a client: an edge to its home peer.
     await waitFor(async () => (await graphAttribute('data-home-edges')) === '1', PAGE_MS, 'the graph to draw the client-to-home-peer edge');
     await waitFor(async () => (await page.locator('[data-testid="node-row"] >> text=http=8080').count()) === 1, PAGE_MS, "the table to show b's service");
-    await shoot('joined');
+    await shoot('joined', true);
     const left = await d!.cli(['mesh', 'leave', meshId]);
     expect(left.code, left.stderr).toBe(0);
     await showsMembers(3, 'after d left');
@@ -148,6 +149,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     expect(await page.inputValue('[data-testid="alias-input"]')).toBe('not an alias!');
     await page.locator('[data-testid="forms-message"]').scrollIntoViewIfNeeded();
     await shoot('alias-error');
+  });
+
+  it('signs out and drops the data when the token is rotated', async () => {
+    expectStatus = 401;
+    const rotated = await a.cliJson<{rotated: boolean}>(['api', 'token', '--rotate']);
+    expect(rotated.rotated).toBe(true);
+    await page.waitForSelector('[data-testid="signin-error"]:visible', {timeout: PAGE_MS});
+    expectStatus = undefined;
+    expect(await page.isVisible('#app')).toBe(false);
+    expect(await rows()).toBe(0);
+    expect(await page.evaluate(() => sessionStorage.getItem('wgmesh.apiToken'))).toBeNull();
   });
 
   it('logged no console error and no CSP violation', () => {
