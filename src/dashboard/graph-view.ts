@@ -9,10 +9,12 @@ import {el} from './dom.js';
 import type {GraphModel, GraphNode} from './graph-model.js';
 import type {LayoutPositions, LayoutRequest} from './graph-protocol.js';
 
+/** Least time between two frames drawn for a running layout (ms). */
+const LAYOUT_FRAME_MS = 50;
 /** Labels are drawn when the graph has at most this many nodes, or when zoomed in enough. */
 const LABEL_LIMIT = 150;
 const COLOURS = {
-  member: 'rgba(120, 120, 120, 0.35)',
+  member: '#cfcfcf',
   home: '#8a5a00',
   bridge: '#1f5fbf',
   exit: '#137333',
@@ -25,6 +27,14 @@ const COLOURS = {
   selected: '#d93025',
   label: '#202124',
 } as const;
+
+/** What the layout depends on: the nodes (by key and kind, in order) and the edges. */
+function layoutSignature(model: GraphModel): string {
+  return `${model.nodes.map((node) => `${node.key}/${node.kind}`).join(',')}|${model.links.map((link) => `${link.source}-${link.target}-${link.kind}`).join(',')}`;
+}
+
+/** How a node is drawn: its kind, or `exit` for a peer advertising a default route. */
+type NodeStyle = GraphNode['kind'] | 'exit';
 
 interface Camera {
   x: number;
@@ -40,12 +50,21 @@ export class GraphView {
   private readonly worker: Worker;
   private model: GraphModel = {nodes: [], links: [], summary: {meshes: 0, nodes: 0, homeEdges: 0, bridgeEdges: 0, exitEdges: 0}};
   private generation = 0;
+  /** {@link layoutSignature} of the graph being laid out. */
+  private layout = '';
   private xy: Float32Array | null = null;
   private camera: Camera = {x: 0, y: 0, scale: 1};
   /** The user moved the view: stop fitting the graph to the frame. */
   private steered = false;
   private selected: string | null = null;
   private frame = 0;
+  private readonly sprites = new Map<string, HTMLCanvasElement>();
+  private layoutTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last frame was drawn (performance.now()). */
+  private drawnAt = 0;
+  /** The canvas's size in CSS pixels. */
+  private width = 0;
+  private height = 0;
   private onFirstDraw: (() => void) | undefined;
 
   constructor(workerUrl: URL, private readonly onSelect: (node: GraphNode) => void) {
@@ -71,9 +90,15 @@ export class GraphView {
     this.worker.addEventListener('message', (event: MessageEvent<LayoutPositions>) => {
       if (event.data.type !== 'positions' || event.data.generation !== this.generation) return;
       this.xy = event.data.xy;
-      this.schedule();
+      this.scheduleLayoutFrame();
     });
-    new ResizeObserver(() => this.schedule()).observe(this.canvas);
+    // The canvas's CSS size, read from the observer: reading clientWidth while drawing would force a layout per call.
+    new ResizeObserver(([entry]) => {
+      if (entry === undefined) return;
+      this.width = entry.contentRect.width;
+      this.height = entry.contentRect.height;
+      this.schedule();
+    }).observe(this.canvas);
     this.listen();
   }
 
@@ -84,12 +109,20 @@ export class GraphView {
 
   /** Show `model`. */
   setModel(model: GraphModel): void {
+    const layout = layoutSignature(model);
+    const relayout = layout !== this.layout;
     this.model = model;
-    this.generation++;
-    this.xy = null;
+    this.layout = layout;
     const {summary} = model;
     Object.assign(this.element.dataset, {nodeCount: String(summary.nodes), meshCount: String(summary.meshes), homeEdges: String(summary.homeEdges), bridgeEdges: String(summary.bridgeEdges), exitEdges: String(summary.exitEdges)});
     this.canvas.setAttribute('aria-label', `Mesh graph: ${summary.meshes} mesh(es), ${summary.nodes} member node(s), ${summary.homeEdges} client-to-home-peer edge(s), ${summary.bridgeEdges} bridge(s), ${summary.exitEdges} exit(s). The table lists the same members.`);
+    if (!relayout) {
+      // Same nodes and edges (a handshake, a label changed): the positions still fit, only redraw.
+      this.schedule();
+      return;
+    }
+    this.generation++;
+    this.xy = null;
     const request: LayoutRequest = {type: 'graph', generation: this.generation, nodes: model.nodes.map((node) => ({key: node.key, kind: node.kind})), links: model.links};
     this.worker.postMessage(request);
   }
@@ -100,13 +133,28 @@ export class GraphView {
     this.schedule();
   }
 
+  /**
+   * Draw new positions of a running layout at most every {@link LAYOUT_FRAME_MS}:
+   * the worker posts faster than a large graph is worth redrawing.
+   */
+  private scheduleLayoutFrame(): void {
+    if (this.frame !== 0 || this.layoutTimer !== undefined) return;
+    const wait = this.drawnAt + LAYOUT_FRAME_MS - performance.now();
+    if (wait <= 0) this.schedule();
+    else
+      this.layoutTimer = setTimeout(() => {
+        this.layoutTimer = undefined;
+        this.schedule();
+      }, wait);
+  }
+
   private schedule(): void {
     if (this.frame === 0) this.frame = requestAnimationFrame(() => this.draw());
   }
 
   /** Canvas pixels of a world point. */
   private toScreen(x: number, y: number): [number, number] {
-    return [(x - this.camera.x) * this.camera.scale + this.canvas.clientWidth / 2, (y - this.camera.y) * this.camera.scale + this.canvas.clientHeight / 2];
+    return [(x - this.camera.x) * this.camera.scale + this.width / 2, (y - this.camera.y) * this.camera.scale + this.height / 2];
   }
 
   private fit(xy: Float32Array): void {
@@ -122,15 +170,15 @@ export class GraphView {
     }
     if (!Number.isFinite(minX)) return;
     const margin = 40;
-    const scale = Math.min((this.canvas.clientWidth - margin * 2) / Math.max(maxX - minX, 1), (this.canvas.clientHeight - margin * 2) / Math.max(maxY - minY, 1));
+    const scale = Math.min((this.width - margin * 2) / Math.max(maxX - minX, 1), (this.height - margin * 2) / Math.max(maxY - minY, 1));
     this.camera = {x: (minX + maxX) / 2, y: (minY + maxY) / 2, scale: Math.max(0.05, Math.min(scale, 3))};
   }
 
   private draw(): void {
     this.frame = 0;
+    this.drawnAt = performance.now();
     const ratio = window.devicePixelRatio || 1;
-    const width = this.canvas.clientWidth;
-    const height = this.canvas.clientHeight;
+    const {width, height} = this;
     if (this.canvas.width !== Math.round(width * ratio) || this.canvas.height !== Math.round(height * ratio)) {
       this.canvas.width = Math.round(width * ratio);
       this.canvas.height = Math.round(height * ratio);
@@ -159,8 +207,7 @@ export class GraphView {
     }
     context.setLineDash([]);
 
-    // Nodes are drawn in a few batched paths (one per style), not one path each: 1,000 members cost a few calls.
-    const batches = new Map<string, number[]>();
+    const batches = new Map<NodeStyle, number[]>();
     let drawn = 0;
     this.model.nodes.forEach((node, index) => {
       const [x, y] = at(index);
@@ -171,7 +218,7 @@ export class GraphView {
       batch.push(index);
       batches.set(style, batch);
     });
-    for (const [style, indexes] of batches) this.drawBatch(style as GraphNode['kind'] | 'exit', indexes, at);
+    for (const [style, indexes] of batches) this.drawBatch(style, indexes, at);
     const marked = this.model.nodes.flatMap((node, index) => (node.self || (node.nodeId !== null && node.nodeId === this.selected) ? [index] : []));
     for (const index of marked) {
       const node = this.model.nodes[index]!;
@@ -201,24 +248,37 @@ export class GraphView {
     }
   }
 
-  /** One path of every node in `indexes`, all drawn in `style`. */
-  private drawBatch(style: GraphNode['kind'] | 'exit', indexes: readonly number[], at: (index: number) => [number, number]): void {
-    const context = this.context;
-    const radius = style === 'internet' ? 10 : 5;
-    context.beginPath();
+  /** Every node in `indexes` in `style`: one copy of a pre-drawn sprite each (far cheaper than a path of 1,000 arcs). */
+  private drawBatch(style: NodeStyle, indexes: readonly number[], at: (index: number) => [number, number]): void {
+    const ratio = window.devicePixelRatio || 1;
+    const sprite = this.sprite(style, ratio);
+    const half = sprite.width / ratio / 2;
     for (const index of indexes) {
       const [x, y] = at(index);
-      if (style === 'mesh') context.rect(x - 7, y - 7, 14, 14);
-      else {
-        context.moveTo(x + radius, y);
-        context.arc(x, y, radius, 0, Math.PI * 2);
-      }
+      this.context.drawImage(sprite, Math.round(x - half), Math.round(y - half), sprite.width / ratio, sprite.height / ratio);
     }
+  }
+
+  /** The sprite of `style` at pixel ratio `ratio` (made once per style and ratio). */
+  private sprite(style: NodeStyle, ratio: number): HTMLCanvasElement {
+    const key = `${style}@${ratio}`;
+    const cached = this.sprites.get(key);
+    if (cached !== undefined) return cached;
+    const radius = style === 'internet' ? 10 : style === 'mesh' ? 7 : 5;
+    const size = (radius + 2) * 2;
+    const sprite = el('canvas', {width: String(Math.ceil(size * ratio)), height: String(Math.ceil(size * ratio))});
+    const context = sprite.getContext('2d')!;
+    context.scale(ratio, ratio);
+    context.beginPath();
+    if (style === 'mesh') context.rect(2, 2, radius * 2, radius * 2);
+    else context.arc(size / 2, size / 2, radius, 0, Math.PI * 2);
     context.fillStyle = style === 'client' ? COLOURS.client : COLOURS[style];
     context.fill();
-    context.lineWidth = 1.25;
+    context.lineWidth = style === 'client' ? 1.5 : 1.25;
     context.strokeStyle = style === 'client' ? COLOURS.clientStroke : 'rgba(0,0,0,0.4)';
     context.stroke();
+    this.sprites.set(key, sprite);
+    return sprite;
   }
 
   /** The member nearest to canvas point (x, y), within 12 px. */

@@ -46,6 +46,7 @@ class Dashboard {
   private readonly forms = new NodeForms(() => this.client(), () => this.meshId !== null && this.refetch(this.meshId));
   private readonly updateGraph = debounce(() => this.graph.setModel(buildGraphModel([...this.views.values()])), 100);
   private firstRender = false;
+  private frame = 0;
 
   private readonly signin = byId<HTMLElement>('signin');
   private readonly app = byId<HTMLElement>('app');
@@ -155,7 +156,7 @@ class Dashboard {
         const view = this.views.get(event.meshId);
         if (view === undefined) return;
         this.views.set(event.meshId, applyMeshEvent(view, event));
-        this.render();
+        this.scheduleRender();
         this.refetch(event.meshId);
       },
       onState: (state, detail) => {
@@ -234,6 +235,15 @@ class Dashboard {
     const node = view?.nodes.find((candidate) => candidate.id === this.nodeId);
     const alsoIn = [...this.views.values()].filter((other) => other !== view && other.nodes.some((candidate) => candidate.id === this.nodeId)).map((other) => other.meshId);
     this.detail.show(node, this.meshId ?? '', alsoIn);
+  }
+
+  /** Render once in the next frame, however many events arrive before it (a burst of handshake changes). */
+  private scheduleRender(): void {
+    if (this.frame !== 0) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
   }
 
   private render(): void {

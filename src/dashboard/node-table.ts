@@ -15,11 +15,12 @@ const ROW_HEIGHT = 32;
 /** The columns, in order. */
 const COLUMNS = ['Alias', 'Address', 'Role', 'Endpoint', 'Handshake', 'Rx / Tx', 'Services', 'Routes'] as const;
 
-function byName(a: MeshShowNode, b: MeshShowNode): number {
-  if (a.self !== b.self) return a.self ? -1 : 1;
-  const left = displayName(a);
-  const right = displayName(b);
-  return left < right ? -1 : left > right ? 1 : a.id < b.id ? -1 : 1;
+/** `nodes` this node first, then by name, then by id (each name computed once). */
+function sortByName(nodes: readonly MeshShowNode[]): MeshShowNode[] {
+  return nodes
+    .map((node) => ({node, key: `${node.self ? 0 : 1}${displayName(node)}\u0000${node.id}`}))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((entry) => entry.node);
 }
 
 function cell(text: string, extra: Record<string, string> = {}): HTMLElement {
@@ -78,7 +79,7 @@ export class NodeTable {
 
   /** Show `nodes` (a mesh's members). */
   setNodes(nodes: readonly MeshShowNode[]): void {
-    this.all = [...nodes].sort(byName);
+    this.all = sortByName(nodes);
     this.applyFilter();
   }
 
