@@ -172,7 +172,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<Env> {
         for (;;) {
           const event = await subscription.next();
           if (event === undefined) break;
-          await stream.writeSSE({id: String(event.id), event: event.type, data: JSON.stringify(event.data)});
+          await stream.writeSSE({id: String(event.id), event: event.type, data: event.json});
         }
       } finally {
         clearInterval(keepalive);

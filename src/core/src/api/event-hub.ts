@@ -118,7 +118,8 @@ export class EventHub {
   /** Number and stamp `data` as an event of `type` and give it to every matching subscriber. Costs nothing without subscribers. */
   publish<T extends ApiEventType>(type: T, data: ApiEventInput<T>): void {
     if (this.subscribers.size === 0) return;
-    const event = {id: ++this.lastId, type, data: {...data, at: this.options.clock.now()}} as ApiEvent;
+    const stamped = {...data, at: this.options.clock.now()};
+    const event = {id: ++this.lastId, type, data: stamped, json: JSON.stringify(stamped)} as ApiEvent;
     const meshId = (data as {meshId?: string}).meshId;
     for (const subscriber of [...this.subscribers]) {
       if (subscriber.meshId === undefined || subscriber.meshId === meshId) subscriber.offer(event);

@@ -40,6 +40,8 @@ export interface ApiEvent<T extends ApiEventType = ApiEventType> {
   id: number;
   type: T;
   data: ApiEventData<T>;
+  /** `data` as one JSON line, made once for every subscriber. */
+  json: string;
 }
 
 /** The data of an event without the `at` the hub stamps. */
