@@ -5,7 +5,7 @@
  * nothing; signing in shows the mesh in the table and the graph; a fourth
  * node joining and then leaving appears and disappears without a reload;
  * editing this node's alias shows in the table and in the API (and an invalid
- * one shows the API's error); rotating the token signs the page out; the
+ * one shows the API's error); setting and removing a service; rotating the token signs the page out; the
  * page logs no console error and no CSP violation. Screenshots go to the test's temp dir (paths printed).
  */
 import {existsSync} from 'node:fs';
@@ -149,6 +149,18 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     expect(await page.inputValue('[data-testid="alias-input"]')).toBe('not an alias!');
     await page.locator('[data-testid="forms-message"]').scrollIntoViewIfNeeded();
     await shoot('alias-error');
+  });
+
+  it("sets and removes a service of this node", async () => {
+    const selfServices = (): Promise<string | null> => page.textContent('[data-testid="node-row"][data-self="true"] [data-col="services"]');
+    await page.fill('[data-testid="service-key"]', 'dns');
+    await page.fill('[data-testid="service-value"]', '53');
+    await page.click('[data-testid="service-save"]');
+    await waitFor(async () => (await selfServices()) === 'dns=53', PAGE_MS, 'the table to show the new service');
+    expect((await api<MeshShowView>(`api/v1/meshes/${meshId}`)).nodes.find((node) => node.self)?.services).toEqual({dns: '53'});
+    await page.click('[data-testid="service-list"] button[data-key="dns"]');
+    await waitFor(async () => (await selfServices()) === '', PAGE_MS, 'the table to drop the service');
+    expect((await api<MeshShowView>(`api/v1/meshes/${meshId}`)).nodes.find((node) => node.self)?.services).toEqual({});
   });
 
   it('signs out and drops the data when the token is rotated', async () => {

@@ -3,7 +3,7 @@
  * token, and every failure becomes an {@link ApiError} with the code and
  * message of the API's `{error: {code, message}}` body.
  */
-import type {MeshShowView, MeshSummary, StatusView} from '@wgmesh/core/client';
+import type {MeshShowView, MeshSummary, NodeSetResult, StatusView} from '@wgmesh/core/client';
 
 /** A request the API refused or could not answer. */
 export class ApiError extends Error {
@@ -87,7 +87,7 @@ export class ApiClient {
   }
 
   /** Set this node's alias and/or description (null removes; `meshId` absent: every mesh). */
-  setNode(fields: {meshId?: string; alias?: string | null; description?: string | null}): Promise<unknown> {
+  setNode(fields: {meshId?: string; alias?: string | null; description?: string | null}): Promise<NodeSetResult> {
     return this.request('PATCH', apiPath('node'), fields);
   }
 

@@ -50,7 +50,9 @@ export class NodeForms {
     this.services = el('ul', {class: 'services', 'data-testid': 'service-list'});
     this.services.addEventListener('click', (event) => {
       const button = event.target instanceof Element ? event.target.closest<HTMLButtonElement>('button[data-key]') : null;
-      if (button?.dataset.key !== undefined) void this.run(`Service ${button.dataset.key} removed.`, () => this.api().deleteService(button.dataset.key!, this.scopeMesh()));
+      if (button?.dataset.key !== undefined) void this.run(`Service ${button.dataset.key} removed.`, async () => {
+          await this.api().deleteService(button.dataset.key!, this.scopeMesh());
+        });
     });
     this.serviceKey = el('input', {id: 'service-key', 'data-testid': 'service-key', autocomplete: 'off', required: true});
     this.serviceValue = el('input', {id: 'service-value', 'data-testid': 'service-value', autocomplete: 'off'});
@@ -64,7 +66,9 @@ export class NodeForms {
     serviceForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const key = this.serviceKey.value.trim();
-      void this.run(`Service ${key} set.`, () => this.api().setService(key, this.serviceValue.value, this.scopeMesh())).then((done) => {
+      void this.run(`Service ${key} set.`, async () => {
+        await this.api().setService(key, this.serviceValue.value, this.scopeMesh());
+      }).then((done) => {
         if (!done) return;
         this.serviceKey.value = '';
         this.serviceValue.value = '';
@@ -122,18 +126,24 @@ export class NodeForms {
     }
     const meshId = this.scopeMesh();
     if (meshId !== undefined) fields.meshId = meshId;
-    if (await this.run('Saved.', () => this.api().setNode(fields))) {
+    const saved = await this.run('Saved.', async () => {
+      const result = await this.api().setNode(fields);
+      // Saved, but where another node claimed the alias first the name resolves to that node.
+      const lost = Array.isArray(result?.aliasLost) ? result.aliasLost : [];
+      return lost.length === 0 ? undefined : `Saved, but the alias "${fields.alias}" belongs to another node in ${lost.map((entry) => `mesh ${entry.meshId} (${entry.ownerAddress})`).join(', ')}: it resolves there, not here.`;
+    });
+    if (saved) {
       this.edited.delete(this.alias);
       this.edited.delete(this.description);
     }
   }
 
-  /** Send `request` and show how it went; true when it succeeded. */
-  private async run(done: string, request: () => Promise<unknown>): Promise<boolean> {
+  /** Send `request` and show how it went (`done`, or the warning the request returns); true when it succeeded. */
+  private async run(done: string, request: () => Promise<string | undefined | void>): Promise<boolean> {
     this.show('Saving…', false);
     try {
-      await request();
-      this.show(done, false);
+      const warning = await request();
+      this.show(warning ?? done, false);
       this.afterChange();
       return true;
     } catch (error) {

@@ -121,8 +121,8 @@ export class NodeTable {
       cell(node.wgEndpoint ?? '-'),
       cell(handshake.text, {'data-col': 'handshake', 'data-state': handshake.state}),
       cell(transferText(node)),
-      cell(cellText(servicesText(node.services), 200)),
-      cell(cellText(routesText(node), 200)),
+      cell(cellText(servicesText(node.services), 200), {'data-col': 'services'}),
+      cell(cellText(routesText(node), 200), {'data-col': 'routes'}),
     );
     row.style.transform = `translateY(${start}px)`;
     return row;
