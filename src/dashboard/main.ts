@@ -91,6 +91,9 @@ class Dashboard {
       return;
     }
     const api = new ApiClient(token);
+    // The list of meshes is asked for at once, beside the status that proves the token.
+    const meshes = api.meshes();
+    meshes.catch(() => undefined);
     try {
       this.status = await api.status();
     } catch (error) {
@@ -104,7 +107,7 @@ class Dashboard {
     this.signin.hidden = true;
     this.app.hidden = false;
     this.nodeLabel.textContent = `node ${this.status.nodeId}`;
-    const loaded = this.loadMeshes();
+    const loaded = this.loadMeshes(meshes);
     this.table.mount();
     this.openStream();
     this.clock = setInterval(() => this.table.refresh(), CLOCK_MS);
@@ -196,10 +199,11 @@ class Dashboard {
     }
   }
 
-  private async loadMeshes(): Promise<void> {
+  /** Fetch the list of meshes (or take `pending`, already asked for) and every running mesh's view. */
+  private async loadMeshes(pending?: Promise<MeshSummary[]>): Promise<void> {
     if (this.api === null) return;
     try {
-      this.meshes = await this.api.meshes();
+      this.meshes = await (pending ?? this.api.meshes());
       const running = this.meshes.filter((mesh) => mesh.interface !== '-').slice(0, MAX_GRAPH_MESHES);
       const views = await Promise.all(running.map((mesh) => this.client().mesh(mesh.meshId)));
       performance.mark('wgmesh:meshes-loaded');
