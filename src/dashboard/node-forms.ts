@@ -12,6 +12,21 @@ function errorText(error: unknown): string {
   return error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
 }
 
+/** A labelled control (the label names the control by its id). */
+function field(label: string, control: HTMLInputElement | HTMLSelectElement): HTMLElement {
+  return el('div', {class: 'field'}, el('label', {for: control.id}, label), control);
+}
+
+/** A form of `fields` and a submit button (`data-testid` NAME-form, NAME-save) that calls `submit` instead of navigating. */
+function form(name: string, label: string, fields: HTMLElement[], button: string, submit: () => void): HTMLFormElement {
+  const element = el('form', {'data-testid': `${name}-form`, 'aria-label': label}, ...fields, el('button', {type: 'submit', 'data-testid': `${name}-save`}, button));
+  element.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submit();
+  });
+  return element;
+}
+
 /** The forms, filled from this node's entry in the selected mesh. */
 export class NodeForms {
   readonly element: HTMLElement;
@@ -35,36 +50,20 @@ export class NodeForms {
     this.description = el('input', {id: 'self-description', name: 'description', 'data-testid': 'description-input', autocomplete: 'off'});
     this.scope = el('select', {id: 'self-scope', 'data-testid': 'scope-select'}, el('option', {value: ''}, 'every mesh'));
     this.message = el('p', {class: 'message', role: 'status', 'data-testid': 'forms-message'});
-    const nodeForm = el(
-      'form',
-      {'data-testid': 'node-form', 'aria-label': "This node's alias and description"},
-      el('div', {class: 'field'}, el('label', {for: 'self-alias'}, 'Alias'), this.alias),
-      el('div', {class: 'field'}, el('label', {for: 'self-description'}, 'Description'), this.description),
-      el('button', {type: 'submit', 'data-testid': 'node-save'}, 'Save alias and description'),
-    );
+    const nodeForm = form('node', "This node's alias and description", [field('Alias', this.alias), field('Description', this.description)], 'Save alias and description', () => void this.saveNode());
     for (const input of [this.alias, this.description]) input.addEventListener('input', () => this.edited.add(input));
-    nodeForm.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.saveNode();
-    });
     this.services = el('ul', {class: 'services', 'data-testid': 'service-list'});
     this.services.addEventListener('click', (event) => {
       const button = event.target instanceof Element ? event.target.closest<HTMLButtonElement>('button[data-key]') : null;
-      if (button?.dataset.key !== undefined) void this.run(`Service ${button.dataset.key} removed.`, async () => {
-          await this.api().deleteService(button.dataset.key!, this.scopeMesh());
-        });
+      const key = button?.dataset.key;
+      if (key === undefined) return;
+      void this.run(`Service ${key} removed.`, async () => {
+        await this.api().deleteService(key, this.scopeMesh());
+      });
     });
     this.serviceKey = el('input', {id: 'service-key', 'data-testid': 'service-key', autocomplete: 'off', required: true});
     this.serviceValue = el('input', {id: 'service-value', 'data-testid': 'service-value', autocomplete: 'off'});
-    const serviceForm = el(
-      'form',
-      {'data-testid': 'service-form', 'aria-label': 'Add or change a service'},
-      el('div', {class: 'field'}, el('label', {for: 'service-key'}, 'Service'), this.serviceKey),
-      el('div', {class: 'field'}, el('label', {for: 'service-value'}, 'Value'), this.serviceValue),
-      el('button', {type: 'submit', 'data-testid': 'service-save'}, 'Set service'),
-    );
-    serviceForm.addEventListener('submit', (event) => {
-      event.preventDefault();
+    const serviceForm = form('service', 'Add or change a service', [field('Service', this.serviceKey), field('Value', this.serviceValue)], 'Set service', () => {
       const key = this.serviceKey.value.trim();
       void this.run(`Service ${key} set.`, async () => {
         await this.api().setService(key, this.serviceValue.value, this.scopeMesh());
@@ -78,7 +77,7 @@ export class NodeForms {
       'section',
       {class: 'forms', 'aria-labelledby': 'forms-heading', 'data-testid': 'node-forms'},
       el('h2', {id: 'forms-heading'}, 'This node'),
-      el('div', {class: 'field'}, el('label', {for: 'self-scope'}, 'Apply to'), this.scope),
+      field('Apply to', this.scope),
       nodeForm,
       el('h3', {}, 'Services'),
       this.services,
