@@ -3,7 +3,8 @@
  * by playwright-core; no browser download) against a mesh of three real
  * daemons, the first with its HTTP API on: a wrong token is refused and shows
  * nothing; signing in shows the mesh in the table and the graph; a fourth
- * node joining and then leaving appears and disappears without a reload;
+ * node joining and then leaving appears and disappears without a reload; a
+ * second mesh reaches the picker and the graph draws its bridges;
  * editing this node's alias shows in the table and in the API (and an invalid
  * one shows the API's error); setting and removing a service; rotating the token signs the page out; the
  * page logs no console error and no CSP violation. Screenshots go to the test's temp dir (paths printed).
@@ -130,6 +131,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     expect(left.code, left.stderr).toBe(0);
     await showsMembers(3, 'after d left');
     expect(await page.evaluate(() => (window as unknown as {__sameDocument?: boolean}).__sameDocument)).toBe(true);
+  });
+
+  it('adds a second mesh to the picker and draws the bridge of the nodes in both', async () => {
+    const {meshId: second} = await a.cliJson<{meshId: string}>(['mesh', 'create']);
+    await cluster!.node('b').join(second, a, a);
+    // a and b are in both meshes: one bridge each.
+    await waitFor(async () => (await graphAttribute('data-mesh-count')) === '2' && (await graphAttribute('data-bridge-edges')) === '2', PAGE_MS, 'the graph to show both meshes and two bridges');
+    await page.selectOption('[data-testid="mesh-picker"]', second);
+    await waitFor(async () => (await rows()) === 2, PAGE_MS, 'the table to show the second mesh');
+    await page.selectOption('[data-testid="mesh-picker"]', meshId);
+    await waitFor(async () => (await rows()) === 3, PAGE_MS, 'the table to show the first mesh again');
   });
 
   it("edits this node's alias (the table and the API show it) and shows the API's error for an invalid one", async () => {
