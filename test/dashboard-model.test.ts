@@ -1,14 +1,14 @@
 /**
  * The dashboard's logic that needs no browser: the event-stream parser, how
  * an event changes a held mesh view, the graph's relations, and the
- * handshake column's colouring rule.
+ * handshake column's colouring rule, and how the event stream reconnects.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {describe, expect, it} from 'vitest';
 import {buildGraphModel, isExitRoute} from '../src/dashboard/graph-model.js';
 import {applyMeshEvent, decodeMeshEvent} from '../src/dashboard/mesh-events.js';
 import {handshakeCell, STALE_HANDSHAKE_MS} from '../src/dashboard/node-text.js';
-import {SseParser, SseTooLargeError, type SseEvent} from '../src/dashboard/sse.js';
+import {openEventStream, SseParser, SseTooLargeError, type SseEvent} from '../src/dashboard/sse.js';
 
 function member(id: string, fields: Partial<MeshShowNode> = {}): MeshShowNode {
   return {
@@ -117,5 +117,57 @@ describe('handshake column', () => {
     expect(at(null)).toEqual({text: 'never', state: 'never'});
     expect(handshakeCell({self: false, stats: null, unreachable: true}, now)).toEqual({text: '-, unreachable from here', state: 'unknown'});
     expect(handshakeCell({self: true, stats: null}, now).state).toBe('self');
+  });
+});
+
+describe('openEventStream', () => {
+  /** A `fetch` that answers each call with the next of `answers` and records the headers it was given. */
+  function scriptedFetch(answers: (() => Response)[]) {
+    const calls: Record<string, string>[] = [];
+    const fetch = async (_url: unknown, init?: RequestInit): Promise<Response> => {
+      calls.push({...(init?.headers as Record<string, string>)});
+      const next = answers.shift();
+      if (next === undefined) return new Promise<Response>(() => undefined);
+      return next();
+    };
+    return {fetch, calls};
+  }
+  const stream = (text: string): Response => new Response(text, {headers: {'Content-Type': 'text/event-stream'}});
+
+  it('reconnects after an error and after the end of a stream, with the token and the last event id, and stops for good on a refusal', async () => {
+    const {fetch, calls} = scriptedFetch([
+      () => new Response('{}', {status: 503}),
+      () => stream('id: 7\nevent: member.left\ndata: {"meshId":"m"}\n\n'),
+      () => new Response('{"error":{"code":"UNAUTHORIZED","message":"no"}}', {status: 401}),
+    ]);
+    const original = globalThis.fetch;
+    globalThis.fetch = fetch as typeof globalThis.fetch;
+    const states: string[] = [];
+    const events: SseEvent[] = [];
+    try {
+      await new Promise<void>((resolve) => {
+        openEventStream({
+          url: 'http://127.0.0.1:1/api/v1/events',
+          headers: () => ({Authorization: 'Bearer t'}),
+          onEvent: (event) => events.push(event),
+          onState: (state) => {
+            states.push(state);
+            if (state === 'closed') resolve();
+          },
+          onRefused: (response) => response.status === 401,
+          minDelayMs: 5,
+          maxDelayMs: 20,
+        });
+      });
+    } finally {
+      globalThis.fetch = original;
+    }
+    expect(events).toEqual([{id: '7', type: 'member.left', data: '{"meshId":"m"}'}]);
+    expect(states).toEqual(['connecting', 'retrying', 'connecting', 'open', 'retrying', 'connecting', 'closed']);
+    expect(calls.map((headers) => [headers.Authorization, headers['Last-Event-ID']])).toEqual([
+      ['Bearer t', undefined],
+      ['Bearer t', undefined],
+      ['Bearer t', '7'],
+    ]);
   });
 });
