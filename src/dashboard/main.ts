@@ -22,6 +22,8 @@ const TOKEN_KEY = 'wgmesh.apiToken';
 const REFETCH_MS = 250;
 /** Handshake ages in the table move with the clock: redraw this often (ms). */
 const CLOCK_MS = 5_000;
+/** How often the picked mesh is fetched again for its transfer counters (ms; a multiple of CLOCK_MS). */
+const STATS_REFRESH_MS = 30_000;
 /** Most meshes drawn in the graph (each is one request per update). */
 const MAX_GRAPH_MESHES = 32;
 
@@ -110,7 +112,12 @@ class Dashboard {
     const loaded = this.loadMeshes(meshes);
     this.table.mount();
     this.openStream();
-    this.clock = setInterval(() => this.table.refresh(), CLOCK_MS);
+    let ticks = 0;
+    this.clock = setInterval(() => {
+      this.table.refresh();
+      // Transfer counters change all the time and have no event: fetch the picked mesh now and then.
+      if (++ticks % (STATS_REFRESH_MS / CLOCK_MS) === 0 && this.meshId !== null) this.refetch(this.meshId);
+    }, CLOCK_MS);
     await loaded;
   }
 
@@ -160,7 +167,8 @@ class Dashboard {
         if (view === undefined) return;
         this.views.set(event.meshId, applyMeshEvent(view, event));
         this.scheduleRender();
-        this.refetch(event.meshId);
+        // A handshake change is complete in the event; membership and records need the relations only a fetch resolves.
+        if (event.type !== 'handshake.changed') this.refetch(event.meshId);
       },
       onState: (state, detail) => {
         this.streamState.textContent = state === 'open' ? 'live' : state === 'retrying' ? `reconnecting (${detail ?? ''})` : state;
