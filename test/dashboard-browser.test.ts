@@ -113,8 +113,13 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in headless Chromium again
     expect(await page.evaluate(() => sessionStorage.getItem('wgmesh.apiToken'))).toBe(token);
     // A marker that a reload would wipe.
     await page.evaluate(() => Object.assign(window, {__sameDocument: true}));
-    await page.click('[data-testid="node-row"][data-self="false"]');
-    await page.waitForSelector('[data-testid="detail"]:visible');
+    // The keyboard: arrows move between rows, Enter opens the node's details.
+    await page.focus('[data-testid="node-row"][data-index="0"]');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.index)).toBe('1');
+    await page.keyboard.press('Enter');
+    const picked = await page.evaluate(() => (document.activeElement as HTMLElement).dataset.nodeId);
+    await page.waitForSelector(`[data-testid="detail"][data-node-id="${picked}"]:visible`, {timeout: PAGE_MS});
     await shoot('signed-in');
   });
 

@@ -39,6 +39,8 @@ export class NodeTable {
   private all: MeshShowNode[] = [];
   private rows: MeshShowNode[] = [];
   private selected: string | null = null;
+  /** The row the arrow keys moved to, focused once it is rendered. */
+  private focusIndex: number | null = null;
   private unmount: (() => void) | undefined;
 
   constructor(private readonly onSelect: (node: MeshShowNode) => void) {
@@ -56,6 +58,9 @@ export class NodeTable {
       if (event.key === 'Enter' || event.key === ' ') {
         event.preventDefault();
         this.pick(event.target);
+      } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        event.preventDefault();
+        this.step(event.target, event.key === 'ArrowDown' ? 1 : -1);
       }
     });
     this.virtualizer = new Virtualizer<HTMLElement, HTMLElement>({
@@ -103,6 +108,16 @@ export class NodeTable {
     this.render();
   }
 
+  /** Move the keyboard from the row of `target` to the next (`by` 1) or previous (-1) row, scrolling it into view. */
+  private step(target: EventTarget | null, by: number): void {
+    const row = target instanceof Element ? target.closest<HTMLElement>('[data-index]') : null;
+    if (row === null) return;
+    const index = Math.max(0, Math.min(this.rows.length - 1, Number(row.dataset.index) + by));
+    this.focusIndex = index;
+    this.virtualizer.scrollToIndex(index, {align: 'auto'});
+    this.render();
+  }
+
   private pick(target: EventTarget | null): void {
     const row = target instanceof Element ? target.closest<HTMLElement>('[data-node-id]') : null;
     const node = row === null ? undefined : this.all.find((candidate) => candidate.id === row.dataset.nodeId);
@@ -114,7 +129,7 @@ export class NodeTable {
     const alias = aliasText(node);
     const row = el(
       'div',
-      {role: 'row', class: 'row', tabindex: '0', 'aria-rowindex': String(index + 2), 'aria-selected': String(node.id === this.selected), 'data-testid': 'node-row', 'data-node-id': node.id, 'data-self': String(node.self)},
+      {role: 'row', class: 'row', tabindex: '0', 'aria-rowindex': String(index + 2), 'aria-current': String(node.id === this.selected), 'data-index': String(index), 'data-testid': 'node-row', 'data-node-id': node.id, 'data-self': String(node.self)},
       cell(alias, {'data-col': 'alias'}),
       cell(node.address),
       cell(node.role),
@@ -140,7 +155,11 @@ export class NodeTable {
       return node === undefined ? [] : [this.row(node, item.index, item.start)];
     });
     this.body.replaceChildren(...rows);
-    // Rows are rebuilt on every update: keep the keyboard on the row it was on.
-    if (focused !== undefined) rows.find((row) => row.dataset.nodeId === focused)?.focus({preventScroll: true});
+    // Rows are rebuilt on every update: keep the keyboard on the row it was on, or move it where the arrow keys sent it.
+    const wanted = this.focusIndex === null ? rows.find((row) => row.dataset.nodeId === focused) : rows.find((row) => row.dataset.index === String(this.focusIndex));
+    if (wanted !== undefined && (focused !== undefined || this.focusIndex !== null)) {
+      wanted.focus({preventScroll: true});
+      this.focusIndex = null;
+    }
   }
 }
