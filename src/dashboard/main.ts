@@ -29,9 +29,9 @@ const MAX_GRAPH_MESHES = 32;
 
 const UNAUTHORIZED_TEXT = 'The daemon refused this token. Print the current one on its host with `wgmesh api token` and sign in again.';
 
+/** The page: its state (the token's client, the meshes and their views, what is picked) and every panel. */
 class Dashboard {
   private api: ApiClient | null = null;
-  private status: StatusView | null = null;
   private meshes: MeshSummary[] = [];
   private views = new Map<string, MeshShowView>();
   private meshId: string | null = null;
@@ -96,8 +96,9 @@ class Dashboard {
     // The list of meshes is asked for at once, beside the status that proves the token.
     const meshes = api.meshes();
     meshes.catch(() => undefined);
+    let status: StatusView;
     try {
-      this.status = await api.status();
+      status = await api.status();
     } catch (error) {
       sessionStorage.removeItem(TOKEN_KEY);
       this.showSignIn(error instanceof ApiError && error.status === 401 ? UNAUTHORIZED_TEXT : `Could not sign in: ${error instanceof Error ? error.message : String(error)}`);
@@ -108,7 +109,7 @@ class Dashboard {
     this.token.value = '';
     this.signin.hidden = true;
     this.app.hidden = false;
-    this.nodeLabel.textContent = `node ${this.status.nodeId}`;
+    this.nodeLabel.textContent = `node ${status.nodeId}`;
     const loaded = this.loadMeshes(meshes);
     this.table.mount();
     this.openStream();
@@ -127,7 +128,6 @@ class Dashboard {
     this.stream = null;
     clearInterval(this.clock);
     this.api = null;
-    this.status = null;
     this.meshes = [];
     this.views.clear();
     this.meshId = null;
@@ -193,12 +193,16 @@ class Dashboard {
   }
 
   private async loadMesh(meshId: string): Promise<void> {
-    if (this.api === null) return;
+    const api = this.api;
+    if (api === null) return;
     try {
-      const view = await this.api.mesh(meshId);
+      const view = await api.mesh(meshId);
+      // Signed out (or in again) meanwhile: this answer belongs to a session that is gone.
+      if (this.api !== api) return;
       if (this.meshes.some((mesh) => mesh.meshId === meshId)) this.views.set(meshId, view);
       this.render();
     } catch (error) {
+      if (this.api !== api) return;
       if (error instanceof ApiError && (error.code === 'UNKNOWN_MESH' || error.status === 404)) {
         void this.loadMeshes();
         return;
@@ -209,16 +213,20 @@ class Dashboard {
 
   /** Fetch the list of meshes (or take `pending`, already asked for) and every running mesh's view. */
   private async loadMeshes(pending?: Promise<MeshSummary[]>): Promise<void> {
-    if (this.api === null) return;
+    const api = this.api;
+    if (api === null) return;
     try {
-      this.meshes = await (pending ?? this.api.meshes());
-      const running = this.meshes.filter((mesh) => mesh.interface !== '-').slice(0, MAX_GRAPH_MESHES);
-      const views = await Promise.all(running.map((mesh) => this.client().mesh(mesh.meshId)));
+      const meshes = await (pending ?? api.meshes());
+      const running = meshes.filter((mesh) => mesh.interface !== '-').slice(0, MAX_GRAPH_MESHES);
+      const views = await Promise.all(running.map((mesh) => api.mesh(mesh.meshId)));
+      // Signed out (or in again) meanwhile: these answers belong to a session that is gone.
+      if (this.api !== api) return;
       performance.mark('wgmesh:meshes-loaded');
+      this.meshes = meshes;
       this.views = new Map(views.map((view) => [view.meshId, view]));
       this.appError.hidden = true;
     } catch (error) {
-      this.failed(error);
+      if (this.api === api) this.failed(error);
       return;
     }
     this.picker.replaceChildren(...this.meshes.map((mesh) => el('option', {value: mesh.meshId})));
