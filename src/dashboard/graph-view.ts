@@ -1,9 +1,10 @@
 /**
  * The mesh graph on a `<canvas>`: the layout comes from the worker, the page
- * only draws (once per animation frame, when something changed). Drag pans,
- * the wheel zooms, a click selects the nearest member; until the user moves
- * the view it keeps the whole graph in frame. The element carries the graph's
- * counts as data attributes (`data-node-count`: members drawn).
+ * only draws (in an animation frame when something changed; a running
+ * layout at most every {@link LAYOUT_FRAME_MS}). Drag pans, the wheel zooms,
+ * a click selects the nearest member; until the user moves the view it keeps
+ * the whole graph in frame. The element carries the graph's counts as data
+ * attributes (`data-node-count`: member nodes, one per member of each mesh).
  */
 import {el} from './dom.js';
 import type {GraphModel, GraphNode} from './graph-model.js';

@@ -3,7 +3,8 @@
  * @tanstack/virtual-core (only the rows in view, plus a few, exist in the
  * DOM), so a mesh of thousands of members scrolls and updates smoothly. Rows
  * are ordered this node first, then by name; a filter narrows them by any
- * text shown. Clicking a row (or Enter on it) selects its node.
+ * text shown. Clicking a row (or Enter on it) selects its node; the arrow
+ * keys move between rows.
  */
 import {Virtualizer, elementScroll, observeElementOffset, observeElementRect} from '@tanstack/virtual-core';
 import type {MeshShowNode} from '@wgmesh/core/client';
