@@ -34,6 +34,43 @@ function layoutSignature(model: GraphModel): string {
   return `${model.nodes.map((node) => `${node.key}/${node.kind}`).join(',')}|${model.links.map((link) => `${link.source}-${link.target}-${link.kind}`).join(',')}`;
 }
 
+/**
+ * Where the nodes of `model` start: where they were in `previous` (positions
+ * `xy`), a new node beside the first linked node that has a place (a member
+ * beside its mesh), the rest on d3-force's own starting spiral.
+ */
+function startingPlaces(previous: GraphModel, xy: Float32Array | null, model: GraphModel): {xy: Float32Array; kept: number} {
+  const before = new Map<string, number>();
+  if (xy !== null) previous.nodes.forEach((node, index) => before.set(node.key, index));
+  const start = new Float32Array(model.nodes.length * 2);
+  const placed = new Uint8Array(model.nodes.length);
+  let kept = 0;
+  model.nodes.forEach((node, index) => {
+    const old = before.get(node.key);
+    if (old === undefined || xy === null) return;
+    start[index * 2] = xy[old * 2]!;
+    start[index * 2 + 1] = xy[old * 2 + 1]!;
+    placed[index] = 1;
+    kept++;
+  });
+  for (const {source, target} of model.links) {
+    for (const [from, to] of [[source, target], [target, source]] as const) {
+      if (placed[from] === 1 || placed[to] !== 1) continue;
+      start[from * 2] = start[to * 2]! + (Math.random() - 0.5) * 20;
+      start[from * 2 + 1] = start[to * 2 + 1]! + (Math.random() - 0.5) * 20;
+      placed[from] = 1;
+    }
+  }
+  model.nodes.forEach((_, index) => {
+    if (placed[index] === 1) return;
+    const radius = 10 * Math.sqrt(0.5 + index);
+    const angle = index * Math.PI * (3 - Math.sqrt(5));
+    start[index * 2] = radius * Math.cos(angle);
+    start[index * 2 + 1] = radius * Math.sin(angle);
+  });
+  return {xy: start, kept};
+}
+
 /** How a node is drawn: its kind, or `exit` for a peer advertising a default route. */
 type NodeStyle = GraphNode['kind'] | 'exit';
 
@@ -112,6 +149,7 @@ export class GraphView {
   setModel(model: GraphModel): void {
     const layout = layoutSignature(model);
     const relayout = layout !== this.layout;
+    const previous = this.model;
     this.model = model;
     this.layout = layout;
     const {summary} = model;
@@ -122,10 +160,21 @@ export class GraphView {
       this.schedule();
       return;
     }
+    const {xy, kept} = startingPlaces(previous, this.xy, model);
     this.generation++;
-    this.xy = null;
-    const request: LayoutRequest = {type: 'graph', generation: this.generation, nodes: model.nodes.map((node) => ({key: node.key, kind: node.kind})), links: model.links};
-    this.worker.postMessage(request);
+    this.xy = xy;
+    // The starting places are drawn at once; the worker's layout moves them from there.
+    this.schedule();
+    const request: LayoutRequest = {
+      type: 'graph',
+      generation: this.generation,
+      nodes: model.nodes.map((node) => ({key: node.key, kind: node.kind})),
+      links: model.links,
+      start: xy.slice(),
+      // A graph that mostly kept its places settles from a gentle start.
+      alpha: kept > model.nodes.length / 2 ? 0.3 : 1,
+    };
+    this.worker.postMessage(request, [request.start.buffer]);
   }
 
   /** Highlight every copy of the node with id `nodeId` (null: none). */

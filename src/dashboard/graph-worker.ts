@@ -1,8 +1,8 @@
 /**
  * The layout worker: runs a d3-force simulation off the page's thread and
  * posts the positions after each slice of ticks (at most ~12 ms of work per
- * slice), so laying out thousands of nodes never blocks the page. A node keeps
- * its place when a new graph arrives; a new member starts next to its mesh.
+ * slice), so laying out thousands of nodes never blocks the page. Each graph
+ * arrives with its starting places (the page drew them already).
  */
 import {forceLink, forceManyBody, forceSimulation, forceX, forceY, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum} from 'd3-force';
 import type {GraphLinkKind, GraphNodeKind} from './graph-model.js';
@@ -34,7 +34,6 @@ const scope = self as unknown as WorkerScope;
 let simulation: Simulation<LayoutNode, LayoutLink> | undefined;
 let generation = 0;
 let timer: ReturnType<typeof setTimeout> | undefined;
-const placed = new Map<string, {x: number; y: number}>();
 
 function post(settled: boolean): void {
   const nodes = simulation?.nodes() ?? [];
@@ -42,7 +41,6 @@ function post(settled: boolean): void {
   nodes.forEach((node, index) => {
     xy[index * 2] = node.x ?? 0;
     xy[index * 2 + 1] = node.y ?? 0;
-    placed.set(node.key, {x: node.x ?? 0, y: node.y ?? 0});
   });
   scope.postMessage({type: 'positions', generation, xy, settled}, [xy.buffer]);
 }
@@ -60,18 +58,9 @@ function run(): void {
 function layout(request: LayoutRequest): void {
   clearTimeout(timer);
   generation = request.generation;
-  const nodes: LayoutNode[] = request.nodes.slice(0, MAX_NODES).map((node) => ({key: node.key, kind: node.kind, ...placed.get(node.key)}));
+  const count = Math.min(request.nodes.length, MAX_NODES, request.start.length / 2);
+  const nodes: LayoutNode[] = request.nodes.slice(0, count).map((node, index) => ({key: node.key, kind: node.kind, x: request.start[index * 2], y: request.start[index * 2 + 1]}));
   const links: LayoutLink[] = request.links.filter((link) => link.source < nodes.length && link.target < nodes.length).map((link) => ({...link}));
-  // A new node starts beside the first node it is linked to that already has a place (its mesh, for a member).
-  for (const link of links) {
-    const from = nodes[link.source as number]!;
-    const to = nodes[link.target as number]!;
-    if (from.x === undefined && to.x !== undefined) {
-      from.x = to.x! + (Math.random() - 0.5) * 20;
-      from.y = to.y! + (Math.random() - 0.5) * 20;
-    }
-  }
-  const known = nodes.filter((node) => placed.has(node.key)).length;
   simulation?.stop();
   simulation = forceSimulation<LayoutNode, LayoutLink>(nodes)
     .stop()
@@ -79,13 +68,8 @@ function layout(request: LayoutRequest): void {
     .force('link', forceLink<LayoutNode, LayoutLink>(links).distance((link) => LINK_DISTANCE[link.kind]).strength((link) => LINK_STRENGTH[link.kind]))
     .force('x', forceX<LayoutNode>(0).strength(0.02))
     .force('y', forceY<LayoutNode>(0).strength(0.02))
-    // A graph that mostly kept its places settles from a gentle start.
-    .alpha(known > nodes.length / 2 ? 0.3 : 1);
-  const present = new Set(nodes.map((node) => node.key));
-  for (const key of [...placed.keys()]) if (!present.has(key)) placed.delete(key);
-  // The starting places first (kept ones, the rest on d3's spiral), so the page can draw at once.
-  post(false);
-  timer = setTimeout(run, 0);
+    .alpha(request.alpha);
+  run();
 }
 
 scope.addEventListener('message', (event) => {
