@@ -11,13 +11,16 @@
  * membership credentials of the mesh's authority (the test kit's), typical
  * peer records (alias, description, two services), and the stub's statistics
  * for every peer, so each request serialises the same document a real
- * daemon would. Requests are sequential over one kept-alive connection
- * (node:http); the client reads each body whole without parsing it.
+ * daemon would. A child process makes the requests, one after another over
+ * one kept-alive connection (node:http), reading each body whole without
+ * parsing it. The daemon's CPU time per request (this process, GC threads
+ * included) is the number to compare on a loaded machine, where wall times
+ * include waiting for a core.
  *
  * Run after a build:  node bench/api-latency.js [--requests 500] [--subscribers 50] [--changes 30] [--json]
  */
 import {mkdtemp, rm} from 'node:fs/promises';
-import {Agent, get as httpGet} from 'node:http';
+import {spawn} from 'node:child_process';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
@@ -54,18 +57,44 @@ function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
+/**
+ * The client of the read benchmark, run in a child process so that its CPU
+ * does not count as the daemon's: `warmup` + `requests` sequential GETs of
+ * URL over one kept-alive connection (node:http), each body read whole and
+ * not parsed; prints the measured times (ms) and the body size as JSON.
+ */
+const READ_CLIENT = `
+import {Agent, get} from 'node:http';
+import {performance} from 'node:perf_hooks';
+const {URL: url, TOKEN: token, WARMUP: warmup, REQUESTS: requests} = process.env;
 const agent = new Agent({keepAlive: true, maxSockets: 1});
+const once = () => new Promise((resolve, reject) => {
+  const request = get(url, {agent, headers: {Authorization: 'Bearer ' + token}}, (response) => {
+    let length = 0;
+    response.on('data', (chunk) => (length += chunk.length));
+    response.on('end', () => (response.statusCode === 200 ? resolve(length) : reject(new Error('status ' + response.statusCode))));
+  });
+  request.on('error', reject);
+});
+const times = [];
+let bytes = 0;
+for (let i = 0; i < Number(warmup) + Number(requests); i++) {
+  const start = performance.now();
+  bytes = await once();
+  if (i >= Number(warmup)) times.push(performance.now() - start);
+}
+process.stdout.write(JSON.stringify({times, bytes}));
+agent.destroy();
+`;
 
-/** GET `url` with node:http over one kept-alive connection (lighter than fetch, so the client costs the shared CPU little): the status and body length. */
-function get(url, headers) {
+/** Run {@link READ_CLIENT} against `url`; resolves with its output. */
+function readClient(url, token) {
   return new Promise((resolve, reject) => {
-    const request = httpGet(url, {headers, agent}, (response) => {
-      let length = 0;
-      response.on('data', (chunk) => (length += chunk.length));
-      response.on('end', () => resolve({status: response.statusCode, length}));
-      response.on('error', reject);
-    });
-    request.on('error', reject);
+    const child = spawn(process.execPath, ['--input-type=module', '-e', READ_CLIENT], {env: {...process.env, URL: url, TOKEN: token, WARMUP: String(warmup), REQUESTS: String(requests)}, stdio: ['ignore', 'pipe', 'inherit']});
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`the read client exited with ${code}`))));
   });
 }
 
@@ -126,19 +155,14 @@ try {
   const reads = [];
   for (const mesh of meshes) {
     const url = `${api.url}/meshes/${mesh.meshId}`;
-    let bytes = 0;
-    const times = [];
-    for (let i = 0; i < warmup + requests; i++) {
-      const start = performance.now();
-      const {status, length} = await get(url, headers);
-      const ms = performance.now() - start;
-      if (status !== 200) throw new Error(`GET ${url} answered ${status}`);
-      if (i >= warmup) times.push(ms);
-      bytes = length;
-    }
+    // The daemon's CPU (this process) while the child reads: the warm-up requests are in it too, and so counted out below.
+    const cpu = process.cpuUsage();
+    const {times, bytes} = await readClient(url, token);
+    const used = process.cpuUsage(cpu);
+    const cpuMs = (used.user + used.system) / 1000 / (warmup + requests);
     const members = (await (await fetch(url, {headers})).json()).nodes.length;
     times.sort((a, b) => a - b);
-    reads.push({members, bytes, requests, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), maxMs: times[times.length - 1]});
+    reads.push({members, bytes, requests, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), maxMs: times[times.length - 1], cpuMs});
     progress(`GET /meshes/{id} at ${members} members: p50 ${quantile(times, 0.5).toFixed(2)} ms, p99 ${quantile(times, 0.99).toFixed(2)} ms`);
   }
 
@@ -197,7 +221,7 @@ try {
   else {
     const ms = (value) => `${value.toFixed(2)} ms`;
     printRows([
-      ...reads.flatMap((read) => [[`GET /meshes/{id}, ${read.members} members`, `p50 ${ms(read.p50Ms)}, p99 ${ms(read.p99Ms)}, max ${ms(read.maxMs)} (${read.requests} requests, ${(read.bytes / 1024).toFixed(0)} KiB each)`]]),
+      ...reads.flatMap((read) => [[`GET /meshes/{id}, ${read.members} members`, `p50 ${ms(read.p50Ms)}, p99 ${ms(read.p99Ms)}, max ${ms(read.maxMs)}, daemon CPU ${ms(read.cpuMs)} per request (${read.requests} requests, ${(read.bytes / 1024).toFixed(0)} KiB each)`]]),
       [`fan-out to ${subscribers} streams`, `p50 ${ms(result.fanout.p50Ms)}, p99 ${ms(result.fanout.p99Ms)}, max ${ms(result.fanout.maxMs)} from the PATCH sent to the last stream having the change (${changes} changes; the PATCH itself: p50 ${ms(result.fanout.patchP50Ms)})`],
       ['load average', `${loadBefore.join(' ')} -> ${result.loadAverage.after.join(' ')}`],
     ]);

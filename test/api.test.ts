@@ -149,7 +149,7 @@ describe('HTTP API', () => {
     const fast = {heartbeatInterval: '500ms', syncInterval: '500ms'};
     [a, b, c, d] = await cluster.addNodes([
       {name: 'a', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0'}},
-      {name: 'b', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0', apiRateLimit: 1, apiRateBurst: 40, apiCorsOrigins: ['https://admin.example.com']}},
+      {name: 'b', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0', apiRateLimit: 1, apiRateBurst: 40, apiMaxStreams: 2, apiCorsOrigins: ['https://admin.example.com']}},
       {name: 'c', config: fast},
       {name: 'd', config: fast},
     ]);
@@ -335,10 +335,10 @@ describe('HTTP API', () => {
     await stream.waitFor((event) => event.type === 'record.changed', 10_000, 'a record change');
     stream.close();
     const answers = JSON.stringify([
-      await (await request(apiA, 'GET', '/status')).json(),
-      await (await request(apiA, 'GET', '/meshes')).json(),
-      await (await request(apiA, 'GET', `/meshes/${meshId}`)).json(),
-      await (await request(apiA, 'GET', `/meshes/${meshId}/invites`)).json(),
+      await json(apiA, 'GET', '/status', undefined, 200, 'StatusView'),
+      await json(apiA, 'GET', '/meshes', undefined, 200, 'MeshSummaryList'),
+      await json(apiA, 'GET', `/meshes/${meshId}`, undefined, 200, 'MeshShowView'),
+      await json(apiA, 'GET', `/meshes/${meshId}/invites`, undefined, 200, 'InviteList'),
       await (await request(apiA, 'GET', '/openapi.json')).json(),
       await (await request(apiA, 'GET', `/meshes/${meshId}/graph`)).text(),
       stream.events,
@@ -378,8 +378,32 @@ describe('HTTP API', () => {
     await expect(Promise.race([stream.ended.then(() => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))])).resolves.toBe('ended');
     await failure(await request(apiA, 'GET', '/status'), 401, 'UNAUTHORIZED');
     apiA = {...apiA, token: rotated.token};
+    // The token alone on stdout, for $(wgmesh api token).
+    const printed = await a.cli(['api', 'token']);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe(`${rotated.token}\n`);
     await json(apiA, 'GET', '/status', undefined, 200, 'StatusView');
     expect((await readFile(join(a.dataDir, 'api-token'), 'utf8')).trim()).toBe(rotated.token);
+  });
+
+  it('caps the open streams, and a stream its client closes frees its place', async () => {
+    const first = await openStream(apiB);
+    const second = await openStream(apiB);
+    try {
+      await failure(await request(apiB, 'GET', '/events'), 429, 'TOO_MANY_STREAMS');
+      first.close();
+      let third: Response | undefined;
+      await waitFor(async () => {
+        third = await request(apiB, 'GET', '/events');
+        if (third.status === 200) return true;
+        await third.arrayBuffer();
+        return false;
+      }, 5_000, 'a place for a new stream');
+      await third!.body?.cancel();
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   it('leaves a mesh through the API', async () => {

@@ -31,3 +31,4 @@ export async function resolveSocketPath(options: ResolveSocketOptions = {}): Pro
 }
 export {parseDurationMs, formatDurationMs} from './config/duration.js';
 export {truncate} from './util/text.js';
+export {HANDSHAKE_FRESH_MS, handshakeState, type HandshakeState} from './views/handshake.js';

@@ -12,6 +12,7 @@ export * from './model/aliases.js';
 export * from './model/alias-claims.js';
 export * from './model/invalid-entries.js';
 export * from './views/node-relations.js';
+export * from './views/handshake.js';
 export * from './addressing/mesh-id.js';
 export * from './addressing/address.js';
 export * from './identity/identity.js';

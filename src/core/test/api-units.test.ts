@@ -7,7 +7,7 @@ import {chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/prom
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {ApiTokenStore, EventHub, FRESH_HANDSHAKE_MS, HANDSHAKE_POLL_MS, MeshEvents, RateLimiter, statusOf, TooManySubscribersError, wgmeshErrorParts, type ApiEvent} from '../src/index.js';
+import {ApiTokenStore, EventHub, HANDSHAKE_FRESH_MS, HANDSHAKE_POLL_MS, MeshEvents, RateLimiter, statusOf, TooManySubscribersError, wgmeshErrorParts, type ApiEvent} from '../src/index.js';
 import {InvalidInputError, UnknownMeshError} from '../src/errors.js';
 import type {MeshRuntime} from '../src/runtime/mesh-runtime.js';
 import type {NodeRecord} from '../src/model/record.js';
@@ -174,7 +174,7 @@ describe('handshake events', () => {
     expect(fresh).toMatchObject({type: 'handshake.changed', data: {meshId: 'm1', nodeId: 'peer', state: 'fresh'}});
     const handshakeAt = clock.now() - HANDSHAKE_POLL_MS;
     expect((fresh.data as {latestHandshakeAt: number}).latestHandshakeAt).toBe(handshakeAt);
-    await clock.advance(FRESH_HANDSHAKE_MS);
+    await clock.advance(HANDSHAKE_FRESH_MS);
     expect(await stream.next()).toMatchObject({type: 'handshake.changed', data: {nodeId: 'peer', state: 'stale', latestHandshakeAt: handshakeAt}});
     stream.close();
     const before = polls;

@@ -4,6 +4,7 @@
  */
 import {z} from 'zod';
 import {nodeViewSchema} from '../ipc/methods.js';
+import {HANDSHAKE_FRESH_MS} from '../views/handshake.js';
 
 const at = z.number().describe('When the daemon saw the change (ms since the Unix epoch).');
 const member = {meshId: z.string(), nodeId: z.string(), at};
@@ -18,7 +19,7 @@ export const apiEventDataSchemas = {
   'handshake.changed': z
     .object({
       ...member,
-      state: z.enum(['fresh', 'stale', 'none']).describe('fresh: a WireGuard handshake within the last 180 s; stale: an older one; none: never.'),
+      state: z.enum(['fresh', 'stale', 'none']).describe(`fresh: a WireGuard handshake within the last ${HANDSHAKE_FRESH_MS / 1000} s; stale: an older one; none: never.`),
       latestHandshakeAt: z.number().nullable(),
     })
     .describe('The WireGuard handshake state of a peer changed (polled every 2 s while a stream is open).'),

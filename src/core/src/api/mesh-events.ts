@@ -9,21 +9,10 @@ import type {Logger} from '../contracts/logger.js';
 import type {WgPeerStats} from '../contracts/wg-driver.js';
 import type {MemberChange, MeshRuntime} from '../runtime/mesh-runtime.js';
 import {EventHub} from './event-hub.js';
-import type {ApiEventData} from './events.js';
+import {handshakeState, type HandshakeState} from '../views/handshake.js';
 
 /** How often handshakes are polled while a stream is open. */
 export const HANDSHAKE_POLL_MS = 2_000;
-/** A handshake at most this old is `fresh` (WireGuard rekeys every 120 s on a busy tunnel, and a keepalive keeps it so). */
-export const FRESH_HANDSHAKE_MS = 180_000;
-
-/** A peer's handshake state. */
-export type HandshakeState = ApiEventData<'handshake.changed'>['state'];
-
-/** The handshake state of a peer whose latest handshake was at `latestMs` (null: none), at time `now`. */
-export function handshakeState(latestMs: number | null, now: number): HandshakeState {
-  if (latestMs === null || latestMs <= 0) return 'none';
-  return now - latestMs <= FRESH_HANDSHAKE_MS ? 'fresh' : 'stale';
-}
 
 /** Settings of {@link MeshEvents}. */
 export interface MeshEventsOptions {
