@@ -7,7 +7,8 @@ import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {describe, expect, it} from 'vitest';
 import {buildGraphModel, isExitRoute} from '../src/dashboard/graph-model.js';
 import {applyMeshEvent, decodeMeshEvent} from '../src/dashboard/mesh-events.js';
-import {handshakeCell, STALE_HANDSHAKE_MS} from '../src/dashboard/node-text.js';
+import {HANDSHAKE_FRESH_MS} from '../src/core/src/views/handshake.js';
+import {handshakeCell} from '../src/dashboard/node-text.js';
 import {openEventStream, SseParser, SseTooLargeError, type SseEvent} from '../src/dashboard/sse.js';
 
 function member(id: string, fields: Partial<MeshShowNode> = {}): MeshShowNode {
@@ -113,8 +114,8 @@ describe('handshake column', () => {
     const now = 1_000_000_000;
     const at = (latestHandshakeMs: number | null) => handshakeCell({self: false, stats: {latestHandshakeMs, rxBytes: 0, txBytes: 0}}, now);
     expect(at(now - 5_000)).toEqual({text: '5s ago', state: 'fresh'});
-    expect(at(now - STALE_HANDSHAKE_MS - 1_000).state).toBe('stale');
-    expect(at(null)).toEqual({text: 'never', state: 'never'});
+    expect(at(now - HANDSHAKE_FRESH_MS - 1_000).state).toBe('stale');
+    expect(at(null)).toEqual({text: 'never', state: 'none'});
     expect(handshakeCell({self: false, stats: null, unreachable: true}, now)).toEqual({text: '-, unreachable from here', state: 'unknown'});
     expect(handshakeCell({self: true, stats: null}, now).state).toBe('self');
   });

@@ -6,9 +6,7 @@
 import type {MeshShowNode, NodeView} from '@wgmesh/core/client';
 import {formatAge, formatBytes} from '../cli/format.js';
 import {truncate} from '../core/src/util/text.js';
-
-/** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (as `mesh show` colours it). */
-export const STALE_HANDSHAKE_MS = 180_000;
+import {handshakeState, type HandshakeState} from '../core/src/views/handshake.js';
 
 /** Longest record text shown in a table cell or a graph label. */
 const MAX_CELL = 80;
@@ -32,20 +30,20 @@ export function cellText(text: string, max = MAX_CELL): string {
   return truncate(text.replace(/\s+/g, ' '), max);
 }
 
-/** The handshake column: its text and whether it is fresh, stale, never happened or unknown. */
+/** The handshake column: its text and its state (the daemon's rule: stale after 180 s, none when never), or this node, or no statistics. */
 export interface HandshakeCell {
   text: string;
-  state: 'self' | 'fresh' | 'stale' | 'never' | 'unknown';
+  state: 'self' | 'unknown' | HandshakeState;
 }
 
-/** The handshake age of `node` at `now` (ms), classified: stale after {@link STALE_HANDSHAKE_MS}. */
+/** The handshake age of `node` at `now` (ms), classified as `mesh show` and the API's events do. */
 export function handshakeCell(node: Pick<NodeView, 'self' | 'stats' | 'unreachable'>, now: number): HandshakeCell {
   if (node.self) return {text: '(this node)', state: 'self'};
   const suffix = node.unreachable === true ? ', unreachable from here' : '';
   if (node.stats === null) return {text: `-${suffix}`, state: 'unknown'};
   const at = node.stats.latestHandshakeMs;
-  if (at === null) return {text: `never${suffix}`, state: 'never'};
-  return {text: `${formatAge(at, now)}${suffix}`, state: now - at > STALE_HANDSHAKE_MS ? 'stale' : 'fresh'};
+  const state = handshakeState(at, now);
+  return {text: `${at === null || state === 'none' ? 'never' : formatAge(at, now)}${suffix}`, state};
 }
 
 /** `1.5 KiB / 20 KiB` (received / sent), or '-' for this node and when there are no statistics. */
