@@ -131,10 +131,10 @@ export class NodeForms {
       const lost = Array.isArray(result?.aliasLost) ? result.aliasLost : [];
       return lost.length === 0 ? undefined : `Saved, but the alias "${fields.alias}" belongs to another node in ${lost.map((entry) => `mesh ${entry.meshId} (${entry.ownerAddress})`).join(', ')}: it resolves there, not here.`;
     });
-    if (saved) {
-      this.edited.delete(this.alias);
-      this.edited.delete(this.description);
-    }
+    if (!saved) return;
+    // The fields follow the record again, unless the user typed something new while it was saved.
+    if (this.alias.value.trim() === alias) this.edited.delete(this.alias);
+    if (this.description.value.trim() === description) this.edited.delete(this.description);
   }
 
   /** Send `request` and show how it went (`done`, or the warning the request returns); true when it succeeded. */
