@@ -147,12 +147,12 @@ describe('HTTP API', () => {
   beforeAll(async () => {
     cluster = await MeshCluster.create('wgmesh-api-');
     const fast = {heartbeatInterval: '500ms', syncInterval: '500ms'};
-    [a, b, c, d] = await cluster.addNodes([
+    [a, b, c, d] = (await cluster.addNodes([
       {name: 'a', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0'}},
       {name: 'b', config: {...fast, apiEnabled: true, apiListen: '127.0.0.1:0', apiRateLimit: 1, apiRateBurst: 40, apiMaxStreams: 2, apiCorsOrigins: ['https://admin.example.com']}},
       {name: 'c', config: fast},
       {name: 'd', config: fast},
-    ]);
+    ])) as [MeshNode, MeshNode, MeshNode, MeshNode];
     [apiA, apiB] = await Promise.all([apiOf(a), apiOf(b)]);
     for (const node of cluster.nodes) ids[node.name] = (await node.call('status', {})).nodeId;
   });
@@ -166,7 +166,7 @@ describe('HTTP API', () => {
     const response = await request(apiA, 'GET', '/openapi.json');
     expect(response.status).toBe(200);
     const document = (await response.json()) as Record<string, any>;
-    const result = await validateOpenApi(structuredClone(document));
+    const result = await validateOpenApi(structuredClone(document) as Parameters<typeof validateOpenApi>[0]);
     expect(result.valid, JSON.stringify(result)).toBe(true);
     expect(document.openapi).toBe('3.1.0');
     expect(document.components.securitySchemes.bearer).toMatchObject({type: 'http', scheme: 'bearer'});

@@ -102,9 +102,9 @@ describe('event hub', () => {
   const clock = new SimulatedClock(5_000);
 
   it('numbers and stamps events, filters by mesh and delivers in order', async () => {
-    const hub = new EventHub({clock, maxQueue: 10, maxSubscribers: 4});
-    const all = hub.subscribe();
-    const one = hub.subscribe('m1');
+    const hub = new EventHub({clock, maxQueue: 10});
+    const all = hub.subscribe(undefined, 4);
+    const one = hub.subscribe('m1', 4);
     hub.publish('mesh.added', {meshId: 'm1'});
     hub.publish('mesh.added', {meshId: 'm2'});
     hub.publish('member.died', {meshId: 'm1', nodeId: 'n'});
@@ -115,9 +115,9 @@ describe('event hub', () => {
   });
 
   it('drops a subscriber that falls maxQueue events behind, and no other', async () => {
-    const hub = new EventHub({clock, maxQueue: 3, maxSubscribers: 4});
-    const slow = hub.subscribe();
-    const fast = hub.subscribe();
+    const hub = new EventHub({clock, maxQueue: 3});
+    const slow = hub.subscribe(undefined, 4);
+    const fast = hub.subscribe(undefined, 4);
     const received: ApiEvent[] = [];
     const reading = (async () => {
       for (let event = await fast.next(); event; event = await fast.next()) received.push(event);
@@ -135,16 +135,19 @@ describe('event hub', () => {
     expect(fast.ended).toBe('shutdown');
   });
 
-  it('caps the subscribers, and counts them for the handshake poller', () => {
-    const hub = new EventHub({clock, maxQueue: 3, maxSubscribers: 2});
+  it('caps the subscribers at the cap each subscription names, and counts them for the handshake poller', () => {
+    const hub = new EventHub({clock, maxQueue: 3});
     const counts: number[] = [];
     hub.onSubscriberCount((count) => counts.push(count));
-    const first = hub.subscribe();
-    hub.subscribe();
-    expect(() => hub.subscribe()).toThrow(TooManySubscribersError);
+    const first = hub.subscribe(undefined, 2);
+    hub.subscribe(undefined, 2);
+    expect(() => hub.subscribe(undefined, 2)).toThrow(TooManySubscribersError);
     first.close();
-    hub.subscribe();
-    expect(counts).toEqual([1, 2, 1, 2]);
+    hub.subscribe(undefined, 2);
+    expect(() => hub.subscribe(undefined, 2)).toThrow(TooManySubscribersError);
+    // A reload that raises the cap lets more in.
+    hub.subscribe(undefined, 3);
+    expect(counts).toEqual([1, 2, 1, 2, 3]);
   });
 });
 
@@ -161,10 +164,10 @@ describe('handshake events', () => {
       liveRecords: () => [record('self', 'K0'), record('peer', 'K1')],
       peerStats: async () => (polls++, stats),
     } as unknown as MeshRuntime;
-    const events = new MeshEvents({clock, logger: silentLogger(), meshes: () => [runtime], maxQueue: 100, maxStreams: 4});
+    const events = new MeshEvents({clock, logger: silentLogger(), meshes: () => [runtime], maxQueue: 100});
     await clock.advance(HANDSHAKE_POLL_MS * 3);
     expect(polls).toBe(0);
-    const stream = events.hub.subscribe();
+    const stream = events.hub.subscribe(undefined, 4);
     await clock.advance(HANDSHAKE_POLL_MS);
     expect(polls).toBe(1);
     const peer = (latestHandshakeMs: number | null): WgPeerStats[] => [{publicKey: 'K1', endpoint: null, latestHandshakeMs, rxBytes: 0, txBytes: 0}];
@@ -216,9 +219,10 @@ describe('dashboard files', () => {
     return createApiApp({
       handlers: {} as never,
       tokens,
-      hub: new EventHub({clock, maxQueue: 1, maxSubscribers: 1}),
+      hub: new EventHub({clock, maxQueue: 1}),
       limiter: new RateLimiter({perSecond: 100, burst: 100, clock}),
       maxBodyBytes: 1024,
+      maxStreams: 1,
       corsOrigins: [],
       dashboardDir,
       openapi: () => ({}),

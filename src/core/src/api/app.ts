@@ -34,6 +34,8 @@ export interface ApiAppDeps {
   hub: EventHub;
   limiter: RateLimiter;
   maxBodyBytes: number;
+  /** Most event streams open at once. */
+  maxStreams: number;
   /** Origins allowed cross-origin requests; empty: no CORS headers at all. */
   corsOrigins: readonly string[];
   /** The built dashboard (index.html, assets/); absent or missing: `/` says it was not built. */
@@ -163,7 +165,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<Env> {
   api.get('/events', (c) => {
     const meshId = queryParam(c, 'meshId');
     if (meshId !== undefined && !isMeshId(meshId)) throw new InvalidInputError(`'${meshId.slice(0, 80)}' is not a mesh id`);
-    const subscription = deps.hub.subscribe(meshId);
+    const subscription = deps.hub.subscribe(meshId, deps.maxStreams);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => subscription.close());
       const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => subscription.close()), KEEPALIVE_MS);

@@ -3,8 +3,9 @@
  * handshake poller) hand it events, it numbers and stamps them and gives each
  * to every subscriber whose filter matches. Each subscriber has a bounded
  * queue that its stream drains; one that falls `maxQueue` events behind is
- * dropped (its stream ends), never buffered without limit. The number of
- * subscribers is capped.
+ * dropped (its stream ends), never buffered without limit. Each subscription
+ * names the most subscribers it may join (the API server's `apiMaxStreams`,
+ * which a reload may change).
  */
 import type {Clock} from '../contracts/clock.js';
 import type {ApiEvent, ApiEventInput, ApiEventType} from './events.js';
@@ -27,8 +28,6 @@ export interface EventHubOptions {
   clock: Pick<Clock, 'now'>;
   /** Events a subscriber may fall behind before it is dropped. */
   maxQueue: number;
-  /** Most subscribers at once. */
-  maxSubscribers: number;
 }
 
 class QueueSubscription implements Subscription {
@@ -102,11 +101,12 @@ export class EventHub {
   }
 
   /**
-   * Subscribe to every event, or to those of one mesh (`meshId`).
+   * Subscribe to every event, or to those of one mesh (`meshId`), unless
+   * `maxSubscribers` are subscribed already.
    * @throws TooManySubscribersError
    */
-  subscribe(meshId?: string): Subscription {
-    if (this.subscribers.size >= this.options.maxSubscribers) throw new TooManySubscribersError(this.options.maxSubscribers);
+  subscribe(meshId: string | undefined, maxSubscribers: number): Subscription {
+    if (this.subscribers.size >= maxSubscribers) throw new TooManySubscribersError(maxSubscribers);
     const subscription = new QueueSubscription(meshId, this.options.maxQueue, (ended) => {
       if (this.subscribers.delete(ended)) this.counted();
     });

@@ -22,8 +22,6 @@ export interface MeshEventsOptions {
   meshes: () => Iterable<MeshRuntime>;
   /** Events a stream may fall behind before it is dropped. */
   maxQueue: number;
-  /** Most streams at once. */
-  maxStreams: number;
 }
 
 /** The daemon's events. */
@@ -36,7 +34,7 @@ export class MeshEvents {
 
   constructor(options: MeshEventsOptions) {
     this.options = options;
-    this.hub = new EventHub({clock: options.clock, maxQueue: options.maxQueue, maxSubscribers: options.maxStreams});
+    this.hub = new EventHub({clock: options.clock, maxQueue: options.maxQueue});
     this.hub.onSubscriberCount((count) => {
       if (count > 0 && this.pollTimer === undefined) this.schedulePoll();
       if (count === 0) this.stopPolling();

@@ -88,6 +88,7 @@ export class ApiServer {
       hub: deps.hub,
       limiter: new RateLimiter({perSecond: settings.rateLimit, burst: settings.rateBurst, clock: deps.clock}),
       maxBodyBytes: settings.maxBodyBytes,
+      maxStreams: settings.maxStreams,
       corsOrigins: settings.corsOrigins,
       dashboardDir: deps.dashboardDir,
       openapi: () => (openapi ??= buildOpenApiDocument()),

@@ -97,8 +97,6 @@ export interface DaemonDeps {
 
 /** Events an API stream may fall behind before it is dropped. */
 const MAX_STREAM_QUEUE = 1024;
-/** Most API event streams when the config does not say. */
-const DEFAULT_MAX_STREAMS = 64;
 
 /** How long an IPC request made during start-up waits for the meshes to be restored before it is told the daemon is still starting. */
 const START_WAIT_MS = 5_000;
@@ -166,7 +164,6 @@ export class Daemon {
       logger: deps.logger.child({component: 'api'}),
       meshes: () => this.meshes.values(),
       maxQueue: MAX_STREAM_QUEUE,
-      maxStreams: deps.api?.maxStreams ?? DEFAULT_MAX_STREAMS,
     });
     this.servers = new LocalServers({
       dns: deps.dns,
