@@ -15,7 +15,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src/dashboard');
 const out = join(root, 'dist/dashboard');
 
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(source, 'tsconfig.json')], {stdio: 'inherit'});
+try {
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(source, 'tsconfig.json')], {stdio: 'inherit'});
+} catch {
+  // tsc printed what is wrong.
+  console.error('build-dashboard: src/dashboard does not type-check (see above); dist/dashboard was left as it was');
+  process.exit(1);
+}
 
 await rm(out, {recursive: true, force: true});
 await mkdir(join(out, 'assets'), {recursive: true});

@@ -17,7 +17,7 @@ interface LayoutLink extends SimulationLinkDatum<LayoutNode> {
   kind: GraphLinkKind;
 }
 
-/** Most nodes the worker lays out (a bigger graph is refused by the page before it gets here). */
+/** Most nodes the worker moves; any beyond stay where they started (a bound on the work one message can ask for). */
 const MAX_NODES = 20_000;
 /** Work per slice before positions are posted (ms). */
 const SLICE_MS = 12;
@@ -33,11 +33,14 @@ const scope = self as unknown as WorkerScope;
 
 let simulation: Simulation<LayoutNode, LayoutLink> | undefined;
 let generation = 0;
+/** The starting places of the current graph. */
+let start: Float32Array = new Float32Array(0);
 let timer: ReturnType<typeof setTimeout> | undefined;
 
 function post(settled: boolean): void {
   const nodes = simulation?.nodes() ?? [];
-  const xy = new Float32Array(nodes.length * 2);
+  // Every node of the graph has a place: those beyond the ones laid out keep their starting one.
+  const xy = start.slice();
   nodes.forEach((node, index) => {
     xy[index * 2] = node.x ?? 0;
     xy[index * 2 + 1] = node.y ?? 0;
@@ -58,6 +61,7 @@ function run(): void {
 function layout(request: LayoutRequest): void {
   clearTimeout(timer);
   generation = request.generation;
+  start = request.start;
   const count = Math.min(request.nodes.length, MAX_NODES, request.start.length / 2);
   const nodes: LayoutNode[] = request.nodes.slice(0, count).map((node, index) => ({key: node.key, kind: node.kind, x: request.start[index * 2], y: request.start[index * 2 + 1]}));
   const links: LayoutLink[] = request.links.filter((link) => link.source < nodes.length && link.target < nodes.length).map((link) => ({...link}));
