@@ -5,6 +5,7 @@
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {describe, expect, it} from 'vitest';
+import {layoutSignature, startingPlaces} from '../src/dashboard/graph-layout.js';
 import {buildGraphModel, isExitRoute} from '../src/dashboard/graph-model.js';
 import {applyMeshEvent, decodeMeshEvent} from '../src/dashboard/mesh-events.js';
 import {HANDSHAKE_FRESH_MS} from '../src/core/src/views/handshake.js';
@@ -170,5 +171,29 @@ describe('openEventStream', () => {
       ['Bearer t', undefined],
       ['Bearer t', '7'],
     ]);
+  });
+});
+
+describe('graph starting places', () => {
+  it('keeps the places of known nodes, puts a new member beside its mesh, and relayouts only when nodes or edges change', () => {
+    const before = buildGraphModel([mesh('m1', [member('a', {self: true}), member('b')])]);
+    const first = startingPlaces(before, null, before);
+    expect(first.kept).toBe(0);
+    expect(first.xy).toHaveLength(before.nodes.length * 2);
+    const xy = new Float32Array(before.nodes.map((_, index) => [index * 100, -index * 100]).flat());
+    const after = buildGraphModel([mesh('m1', [member('a', {self: true}), member('b'), member('c')])]);
+    const next = startingPlaces(before, xy, after);
+    expect(next.kept).toBe(3);
+    const at = (model: typeof after, places: Float32Array, key: string): [number, number] => {
+      const index = model.nodes.findIndex((node) => node.key === key);
+      return [places[index * 2]!, places[index * 2 + 1]!];
+    };
+    expect(at(after, next.xy, 'node:m1:b')).toEqual(at(before, xy, 'node:m1:b'));
+    const [hubX, hubY] = at(after, next.xy, 'mesh:m1');
+    const [newX, newY] = at(after, next.xy, 'node:m1:c');
+    expect(Math.hypot(newX - hubX, newY - hubY)).toBeLessThanOrEqual(15);
+    expect(layoutSignature(after)).not.toBe(layoutSignature(before));
+    const relabelled = buildGraphModel([mesh('m1', [member('a', {self: true, alias: 'home', aliasOwner: 'a'}), member('b')])]);
+    expect(layoutSignature(relabelled)).toBe(layoutSignature(before));
   });
 });
