@@ -250,6 +250,8 @@ describe('dashboard files', () => {
     const script = await get(served, '/assets/app.js');
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    // Revalidated like the page, so an upgrade never pairs a new page with an old script.
+    expect(script.headers.get('cache-control')).toBe('no-cache');
     for (const path of ['/assets/..%2f..%2fsecret.js', '/assets/.hidden.js', '/assets/app.exe', '/secret.js']) expect((await get(served, path)).status, path).toBe(404);
   });
 

@@ -47,6 +47,6 @@ export async function serveDashboard(c: Context, dir: string | undefined, file: 
     if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EISDIR') throw error;
     return notFound(file === 'index.html' ? 'the dashboard was not built: run `npm run build` in the wgmesh source (it writes dist/dashboard), or use the API under /api/v1\n' : 'not found\n');
   }
-  const cache = file === 'index.html' ? 'no-cache' : 'public, max-age=300';
-  return c.body(new Uint8Array(body), 200, {...SECURITY_HEADERS, 'Content-Type': type, 'Cache-Control': cache});
+  // Revalidated on every load: after an upgrade the page and its assets must come from the same build.
+  return c.body(new Uint8Array(body), 200, {...SECURITY_HEADERS, 'Content-Type': type, 'Cache-Control': 'no-cache'});
 }
