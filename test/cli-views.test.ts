@@ -4,14 +4,13 @@
  * graph, whose DOT is fed to the real `dot` with hostile record text.
  */
 import {spawnSync} from 'node:child_process';
-import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {truncate, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
 import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
 import {colourEnabled} from '../src/cli/colour.js';
-import {formatAge, formatBytes, printable, truncate} from '../src/cli/format.js';
-import {buildMeshGraph, htmlText, isExitRoute, meshGraphDot} from '../src/cli/graph.js';
-import {renderDot, requireDot} from '../src/cli/graphviz.js';
+import {formatAge, formatBytes, printable} from '../src/cli/format.js';
+import {buildMeshGraph, htmlText, isExitRoute, meshGraphDot, renderDot, requireDot} from '@wgmesh/core/graph';
 import {renderMeshTable} from '../src/cli/mesh-table.js';
 import {evaluateQuery, formatQueryResult, locateSyntaxError} from '../src/cli/query.js';
 import {renderTable} from '../src/cli/table.js';

@@ -110,7 +110,7 @@ describe('npm pack: one tarball', () => {
     expect(pkg.private).toBeUndefined();
     expect([...pkg.bundleDependencies].sort()).toEqual(BUNDLED);
     const paths = new Set(packed.files.map((file) => file.path));
-    for (const path of ['bin/run.js', 'oclif.manifest.json', 'systemd/wgmesh.service', 'dist/commands/daemon.js', 'dist/commands/systemd/install.js']) expect(paths, path).toContain(path);
+    for (const path of ['bin/run.js', 'oclif.manifest.json', 'systemd/wgmesh.service', 'dist/commands/daemon.js', 'dist/commands/systemd/install.js', 'dist/dashboard/index.html', 'dist/dashboard/assets/app.js', 'dist/dashboard/assets/graph-worker.js', 'dist/dashboard/assets/app.css']) expect(paths, path).toContain(path);
     for (const name of BUNDLED) {
       const manifest = JSON.parse(await readFile(join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as {version: string; private?: boolean};
       // The CLI depends on the exact version it bundles; each workspace package is publishable on its own.
@@ -160,12 +160,12 @@ describe('npm install -g of the tarball', () => {
     ]);
   });
 
-  it('runs a daemon that creates and lists a mesh, passes doctor, and stops it cleanly', async () => {
-    const [port] = await freePorts(1);
+  it('runs a daemon that creates and lists a mesh, serves the dashboard and the API, passes doctor, and stops it cleanly', async () => {
+    const [port, apiPort] = await freePorts(2);
     const dataDir = join(work, 'daemon');
     const socket = join(work, 'daemon.sock');
     const config = join(work, 'daemon.yaml');
-    await writeFile(config, `gRPCPort: ${port}\ngrpc:\n  listenAddress: 127.0.0.1\n`);
+    await writeFile(config, `gRPCPort: ${port}\ngrpc:\n  listenAddress: 127.0.0.1\napiEnabled: true\napiListen: 127.0.0.1:${apiPort}\n`);
     const daemon = spawn(join(prefix, 'bin', 'wgmesh'), ['daemon', '--wg', 'stub', '--config', config, '--data-dir', dataDir, '--socket', socket], {cwd: work, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe']});
     let logs = '';
     daemon.stdout.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
@@ -177,6 +177,13 @@ describe('npm install -g of the tarball', () => {
       const {meshId} = JSON.parse(await wgmesh(['mesh', 'create', '--endpoint', '127.0.0.1', '--json', '--socket', socket])) as {meshId: string};
       const meshes = JSON.parse(await wgmesh(['mesh', 'list', '--json', '--socket', socket])) as Array<{meshId: string}>;
       expect(meshes.map((mesh) => mesh.meshId)).toEqual([meshId]);
+      // The installed daemon finds the dashboard built into the package, and its API answers with the token.
+      const page = await fetch(`http://127.0.0.1:${apiPort}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('assets/app.js');
+      const token = (await wgmesh(['api', 'token', '--socket', socket])).trim();
+      const listed = await fetch(`http://127.0.0.1:${apiPort}/api/v1/meshes`, {headers: {Authorization: `Bearer ${token}`}});
+      expect(((await listed.json()) as Array<{meshId: string}>).map((mesh) => mesh.meshId)).toEqual([meshId]);
       // The installed doctor checks this host and that daemon: nothing fails, and the daemon answers.
       const doctor = await run(join(prefix, 'bin', 'wgmesh'), ['doctor', '--json', '--wg', 'stub', '--config', config, '--data-dir', dataDir, '--socket', socket], {env: cliEnv(), cwd: work});
       const report = JSON.parse(doctor.stdout) as {status: string; checks: Array<{name: string; status: string; detail: string}>};

@@ -2,14 +2,15 @@
  * What SIGHUP changes in a running daemon: the config file is read again (with
  * the same flags and environment laid over it, so a flag still wins) and the
  * settings that can change without a restart are applied: the log level and
- * the DNS and metrics listeners. One line says what was reloaded and which
+ * the DNS, metrics and HTTP API servers. One line says what was reloaded and which
  * changed settings need a restart; those keep their running values until then.
  */
 import {isDeepStrictEqual} from 'node:util';
-import {LOG_LEVELS, type Daemon, type DaemonConfig, type DaemonLogger} from '@wgmesh/core';
+import {apiSettingsOf, LOG_LEVELS, type Daemon, type DaemonConfig, type DaemonLogger} from '@wgmesh/core';
 
 /** Config keys a reload applies. */
-const RELOADABLE_KEYS = new Set<string>(['logLevel', 'dnsEnabled', 'dnsListen', 'metricsEnabled', 'metricsListen', 'configFile', 'sections']);
+const API_KEYS = ['apiEnabled', 'apiListen', 'apiAllowRemote', 'apiCorsOrigins', 'apiMaxBodyBytes', 'apiRateLimit', 'apiRateBurst', 'apiMaxStreams'] as const;
+const RELOADABLE_KEYS = new Set<string>(['logLevel', 'dnsEnabled', 'dnsListen', 'metricsEnabled', 'metricsListen', ...API_KEYS, 'configFile', 'sections']);
 
 /** What {@link reloadDaemonSettings} needs. */
 export interface ReloadOptions {
@@ -41,13 +42,21 @@ export async function reloadDaemonSettings(options: ReloadOptions): Promise<Daem
   const servers = await options.daemon.reconfigureLocalServers({
     dns: {enabled: next.dnsEnabled, listen: next.dnsListen},
     metrics: {enabled: next.metricsEnabled, listen: next.metricsListen},
+    api: apiSettingsOf(next),
   });
   for (const server of servers.changed) {
-    if (server === 'dns') Object.assign(applied, {dnsEnabled: next.dnsEnabled, dnsListen: next.dnsListen});
-    else Object.assign(applied, {metricsEnabled: next.metricsEnabled, metricsListen: next.metricsListen});
-    reloaded.push(server === 'dns' ? describe('DNS', next.dnsEnabled, next.dnsListen) : describe('metrics', next.metricsEnabled, next.metricsListen));
+    if (server === 'dns') {
+      Object.assign(applied, {dnsEnabled: next.dnsEnabled, dnsListen: next.dnsListen});
+      reloaded.push(describe('DNS', next.dnsEnabled, next.dnsListen));
+    } else if (server === 'metrics') {
+      Object.assign(applied, {metricsEnabled: next.metricsEnabled, metricsListen: next.metricsListen});
+      reloaded.push(describe('metrics', next.metricsEnabled, next.metricsListen));
+    } else {
+      for (const key of API_KEYS) Object.assign(applied, {[key]: next[key]});
+      reloaded.push(describe('HTTP API', next.apiEnabled, next.apiListen));
+    }
   }
-  for (const {server, error} of servers.failed) logger.error({err: error}, `SIGHUP: the ${server === 'dns' ? 'DNS' : 'metrics'} server stays as it was`);
+  for (const {server, error} of servers.failed) logger.error({err: error}, `SIGHUP: the ${SERVER_NAMES[server]} server stays as it was`);
   const levelChanged = next.logLevel !== running.logLevel;
   if (levelChanged) {
     applied.logLevel = next.logLevel;
@@ -71,6 +80,8 @@ function changedKeys(a: object, b: object): string[] {
   const right = b as Record<string, unknown>;
   return [...new Set([...Object.keys(left), ...Object.keys(right)])].filter((key) => !isDeepStrictEqual(left[key], right[key]));
 }
+
+const SERVER_NAMES = {dns: 'DNS', metrics: 'metrics', api: 'HTTP API'} as const;
 
 function describe(name: string, enabled: boolean, listen: string): string {
   return enabled ? `${name} on ${listen}` : `${name} off`;

@@ -56,11 +56,6 @@ export function printable(text: string): string {
   });
 }
 
-/** `text` cut to `max` characters (code points), with an ellipsis when cut. */
-export function truncate(text: string, max: number): string {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
-}
 
 /** `1 member`, `2 members`: a count and its noun, plural unless the count is one. */
 export function counted(count: number, noun: string): string {

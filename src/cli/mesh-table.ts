@@ -4,13 +4,10 @@
  * conflicts marked, and everything from a record printed through `printable`
  * (any member writes its own record, so it may carry terminal escapes).
  */
-import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {handshakeState, truncate, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
 import {palette, type Palette} from './colour.js';
-import {counted, formatAge, formatBytes, printable, truncate} from './format.js';
+import {counted, formatAge, formatBytes, printable} from './format.js';
 import {renderTable, type Cell} from './table.js';
-
-/** WireGuard re-keys every 2 minutes while traffic flows; a handshake older than 3 minutes means none is flowing (REJECT_AFTER_TIME). */
-const STALE_HANDSHAKE_MS = 180_000;
 
 /** How to render a mesh. */
 export interface MeshTableOptions {
@@ -47,7 +44,7 @@ function handshakeCell(node: MeshShowNode, now: number, colours: Palette): Cell 
   if (node.unreachable === true) return {text: `${age}, ${UNREACHABLE_MARK}`, style: colours.red};
   if (node.stats === null) return {text: age, style: colours.dim};
   if (node.stats.latestHandshakeMs === null) return {text: age, style: colours.yellow};
-  return now - node.stats.latestHandshakeMs > STALE_HANDSHAKE_MS ? {text: age, style: colours.yellow} : age;
+  return handshakeState(node.stats.latestHandshakeMs, now) === 'fresh' ? age : {text: age, style: colours.yellow};
 }
 
 function transferCell(node: MeshShowNode, colours: Palette): Cell {

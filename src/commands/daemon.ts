@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 import {
   acquirePidLock,
+  apiSettingsOf,
   ConfigError,
   createLogger,
   Daemon,
@@ -34,7 +35,7 @@ export default class DaemonCommand extends WgmeshCommand {
   static override summary = 'Run the wgmesh daemon in the foreground';
   static override description = `Loads the config, restores this node's identity and meshes from the data dir, opens the IPC socket for the other commands, and runs the selected store, transport and WireGuard backends until SIGINT, SIGTERM or SIGQUIT. On stop (and after an uncaught error, which exits 1) it saves every mesh, removes its interfaces and its socket; the next start restores them.
 
-SIGHUP reads the config again and applies the log level and the DNS and metrics listeners (enable, disable, move); one log line says what it reloaded and which changed settings need a restart. Flags still win over the file.
+SIGHUP reads the config again and applies the log level and the DNS, metrics and HTTP API servers (enable, disable, move, and the api* limits); one log line says what it reloaded and which changed settings need a restart. Flags still win over the file.
 
 Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON lines (pino) otherwise; --log-format (config \`logFormat\`) chooses.`;
   static override examples = [
@@ -176,6 +177,9 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
         logLimiter,
         dns: {enabled: config.dnsEnabled, listen: config.dnsListen},
         metrics: {enabled: config.metricsEnabled, listen: config.metricsListen},
+        api: apiSettingsOf(config),
+        dashboardDir: join(this.config.root, 'dist', 'dashboard'),
+        backendListing: () => registry.list(),
       });
       // The socket first: a second daemon must refuse before it touches any interface.
       ipc = new IpcServer({socketPath: config.socket, logger, handlers: daemonIpcHandlers(daemon), idleTimeoutMs: config.ipcIdleTimeoutMs, groupId: socketGroupId});

@@ -31,6 +31,7 @@ export default class Status extends DaemonClientCommand {
         ['wireguard driver', status.backends.wg],
         ['dns', status.dns ? status.dns.address : 'off (dnsEnabled)'],
         ['metrics', status.metrics ? status.metrics.url : 'off (metricsEnabled)'],
+        ['http api', status.api ? `${status.api.url} (dashboard http://${status.api.address}/)` : 'off (apiEnabled)'],
         ['meshes', status.meshes.length === 0 ? '(none)' : status.meshes.map(meshLine).join('\n')],
       ]),
     );

@@ -2,8 +2,7 @@ import {writeFile} from 'node:fs/promises';
 import {Flags} from '@oclif/core';
 import {InvalidInputError, type MeshShowView} from '@wgmesh/core/client';
 import {DaemonClientCommand} from '../../cli/base-command.js';
-import {meshGraphDot, type MeshGraphSummary} from '../../cli/graph.js';
-import {renderDot, requireDot, type RenderFormat} from '../../cli/graphviz.js';
+import {meshGraphDot, renderDot, requireDot, type MeshGraphSummary, type RenderFormat} from '@wgmesh/core/graph';
 import {meshIdArg} from '../../cli/mesh-flags.js';
 
 /** `mesh graph --json`. */

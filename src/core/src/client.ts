@@ -30,3 +30,5 @@ export async function resolveSocketPath(options: ResolveSocketOptions = {}): Pro
   return socketPathWithoutConfig(options) ?? (await import('./config/load.js')).resolveSocketPath(options);
 }
 export {parseDurationMs, formatDurationMs} from './config/duration.js';
+export {truncate} from './util/text.js';
+export {HANDSHAKE_FRESH_MS, handshakeState, type HandshakeState} from './views/handshake.js';

@@ -6,13 +6,12 @@
  * handshake is a failure only where persistent keepalive makes traffic (the
  * mesh's saved keepalive setting); elsewhere it may just mean an idle tunnel.
  */
-import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {HANDSHAKE_FRESH_MS, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
 import {fail, ok, skip, warn, type CheckResult, type DoctorCheck} from '../check.js';
 
 const NAME = 'handshakes';
 
-/** A handshake older than this is not recent: WireGuard drops a session after 180 s without one (REJECT_AFTER_TIME). */
-export const HANDSHAKE_FRESH_MS = 180_000;
+export {HANDSHAKE_FRESH_MS} from '@wgmesh/core/client';
 
 /** A member this node learnt of less than this long ago may not have had time to handshake. */
 export const NEW_MEMBER_GRACE_MS = 30_000;

@@ -40,6 +40,7 @@ export async function wantedPorts(context: DoctorContext, config: DaemonConfig):
   if (config.transport === 'grpc') ports.push({protocol: 'tcp', host: grpcHost(config), port: config.gRPCPort, what: 'gRPCPort', change: `set gRPCPort in ${where}`});
   if (config.dnsEnabled) ports.push({protocol: 'udp', ...parseListenAddress(config.dnsListen), what: 'dnsListen', change: `set dnsListen in ${where}`});
   if (config.metricsEnabled) ports.push({protocol: 'tcp', ...parseListenAddress(config.metricsListen), what: 'metricsListen', change: `set metricsListen in ${where}`});
+  if (config.apiEnabled) ports.push({protocol: 'tcp', ...parseListenAddress(config.apiListen), what: 'apiListen', change: `set apiListen in ${where}`});
   for (const mesh of (await context.storedMeshes()).settings) {
     const port = mesh.listenPort === 0 ? mesh.pickedPort : mesh.listenPort;
     if (port === undefined) continue;

@@ -90,6 +90,19 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   {key: 'natPunchTimeout', default: '8s', description: `How long a hole-punching attempt waits for a WireGuard handshake before the pair stays relayed and retries later (after 5 s, doubling up to 5 min). At least 1s. ${DURATION}`},
   {key: 'natMaxPunches', default: '8', description: 'Most hole-punching attempts a client runs at once (per mesh); an integer from 0 to 1024 (0: no hole punching).'},
   {key: 'natMaxDirectPaths', default: '32', description: 'Most punched direct paths (and attempts) a client holds per mesh; other pairs stay relayed. An integer from 0 to 4096 (0: no hole punching).'},
+  {key: 'apiEnabled', default: 'false', description: 'Serve the HTTP API under `/api/v1` and the web dashboard at `/` on `apiListen` (see [HTTP API and dashboard](#http-api-and-dashboard)). Every API request needs the bearer token `wgmesh api token` prints.'},
+  {
+    key: 'apiListen',
+    default: '127.0.0.1:9475',
+    description:
+      'TCP address of the HTTP API: `IPv4:PORT` or `[IPv6]:PORT` (port 0: any free port, shown by `status --json`). A non-loopback address stops the daemon at start unless `apiAllowRemote` is true. `SIGHUP` re-reads every `api*` key (a port in use then keeps the running server).',
+  },
+  {key: 'apiAllowRemote', default: 'false', description: 'Allow a non-loopback `apiListen`. The API speaks plain HTTP: put it behind a TLS reverse proxy, and keep the token secret.'},
+  {key: 'apiCorsOrigins', default: '[]', description: 'Origins (`https://host[:port]`) whose pages may call the API from a browser; empty: no CORS headers at all (the dashboard, served by the API itself, needs none).'},
+  {key: 'apiMaxBodyBytes', default: '65536', description: 'Largest request body the API reads, in bytes (413 above); an integer from 1024 to 16777216.'},
+  {key: 'apiRateLimit', default: '20', description: 'Sustained API requests per second per client IP address (429 with `Retry-After` above); a number greater than 0.'},
+  {key: 'apiRateBurst', default: '100', description: 'API requests a client IP address may make at once before `apiRateLimit` applies; an integer of at least 1.'},
+  {key: 'apiMaxStreams', default: '64', description: 'Most event streams (`GET /api/v1/events`) open at once (429 TOO_MANY_STREAMS above); an integer from 1 to 4096. A stream that falls 1024 events behind is closed.'},
   {key: 'baseConfiguration', default: '(see below)', description: 'Defaults for meshes this node creates or joins; the CLI flags of `mesh create`/`mesh join` override them. A mesh keeps the settings it got then (change them with `mesh set`); only the hooks (`preUp` ... `postDown`) follow this file at every start.'},
   {key: 'baseConfiguration.role', default: 'peer', description: '`peer` (reachable, forwards for clients) or `client` (behind NAT, attaches to one peer).'},
   {

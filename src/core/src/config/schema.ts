@@ -57,6 +57,14 @@ export const CONFIG_DEFAULTS = {
   natPunchTimeoutMs: 8_000,
   natMaxPunches: 8,
   natMaxDirectPaths: 32,
+  apiEnabled: false,
+  apiListen: '127.0.0.1:9475',
+  apiAllowRemote: false,
+  apiCorsOrigins: [] as string[],
+  apiMaxBodyBytes: 65_536,
+  apiRateLimit: 20,
+  apiRateBurst: 100,
+  apiMaxStreams: 64,
   baseConfiguration: {
     role: 'peer' as (typeof ROLES)[number],
     ipDiscovery: 'outgoing' as IpDiscoveryMode,
@@ -192,6 +200,25 @@ function listenAddress(fallback: string) {
     .default(fallback);
 }
 
+/** Origins allowed to call the HTTP API from a browser: `scheme://host[:port]`, nothing else. */
+function corsOrigins() {
+  const rule = 'must be a list of origins such as https://admin.example.com or http://localhost:8080 (scheme, host and optional port; no path)';
+  return z
+    .array(
+      z.string({error: rule}).refine((text) => {
+        try {
+          const url = new URL(text);
+          return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text;
+        } catch {
+          return false;
+        }
+      }, rule),
+      {error: rule},
+    )
+    .max(64, 'must list at most 64 origins')
+    .default([]);
+}
+
 /** The keys of `baseConfiguration`: defaults for the meshes this node creates or joins. */
 export const baseConfigurationShape = {
   role: oneOf(ROLES, CONFIG_DEFAULTS.baseConfiguration.role),
@@ -275,6 +302,18 @@ function topLevelShape(ctx: SchemaContext) {
     natPunchTimeout: duration(d.natPunchTimeoutMs, {min: 1_000, inclusive: true, max: 600_000, rule: 'must be a duration of at least 1s'}),
     natMaxPunches: integer(d.natMaxPunches, 0, 1024, 'must be an integer from 0 to 1024 (0: no hole punching)'),
     natMaxDirectPaths: integer(d.natMaxDirectPaths, 0, 4096, 'must be an integer from 0 to 4096 (0: no hole punching)'),
+    apiEnabled: flag(d.apiEnabled),
+    apiListen: listenAddress(d.apiListen),
+    apiAllowRemote: flag(d.apiAllowRemote),
+    apiCorsOrigins: corsOrigins(),
+    apiMaxBodyBytes: integer(d.apiMaxBodyBytes, 1024, 16 * 1024 * 1024, 'must be an integer number of bytes from 1024 to 16777216'),
+    apiRateLimit: z
+      .number({error: 'must be a number of requests per second greater than 0, at most 100000'})
+      .gt(0, 'must be a number of requests per second greater than 0, at most 100000')
+      .max(100_000, 'must be a number of requests per second greater than 0, at most 100000')
+      .default(d.apiRateLimit),
+    apiRateBurst: integer(d.apiRateBurst, 1, 1_000_000, 'must be an integer from 1 to 1000000'),
+    apiMaxStreams: integer(d.apiMaxStreams, 1, 4096, 'must be an integer from 1 to 4096'),
     baseConfiguration: baseConfiguration(),
   };
 }
@@ -341,6 +380,14 @@ export function configSchema(ctx: SchemaContext) {
         natPunchTimeoutMs: parsed.natPunchTimeout,
         natMaxPunches: parsed.natMaxPunches,
         natMaxDirectPaths: parsed.natMaxDirectPaths,
+        apiEnabled: parsed.apiEnabled,
+        apiListen: parsed.apiListen,
+        apiAllowRemote: parsed.apiAllowRemote,
+        apiCorsOrigins: parsed.apiCorsOrigins,
+        apiMaxBodyBytes: parsed.apiMaxBodyBytes,
+        apiRateLimit: parsed.apiRateLimit,
+        apiRateBurst: parsed.apiRateBurst,
+        apiMaxStreams: parsed.apiMaxStreams,
         baseConfiguration: parsed.baseConfiguration,
         sections,
       };

@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {isValidAlias} from '../model/aliases.js';
-import {RECORD_LIMITS, ROLES} from '../model/record.js';
+import {NAT_MAPPINGS, RECORD_LIMITS, ROLES} from '../model/record.js';
 
 /** Options shared by `mesh create` and `mesh join`. */
 export const meshSettingsSchema = z.object({
@@ -42,26 +42,30 @@ export const meshSetSchema = meshSettingsSchema.extend({meshId: z.string()}).str
 /** Parameters of `mesh.set`. */
 export type MeshSetInput = z.infer<typeof meshSetSchema>;
 
+const port = z.number().int().min(0).max(65535);
+const count = z.number().int().min(0);
+const adminKind = z.enum(['authority', 'grant']);
+
 /** This node's settings in one mesh, as `mesh set` reports them after the change. */
-export interface MeshSettingsView {
-  role: 'peer' | 'client';
+export const meshSettingsViewSchema = z.object({
+  role: z.enum(ROLES),
   /** The host advertised to other members, or null (a client, or none known). */
-  endpoint: string | null;
+  endpoint: z.string().nullable(),
   /** The WireGuard port asked for (0: any; then `boundPort` is the one kept across restarts). */
-  port: number;
+  port,
   /** The WireGuard port bound now. */
-  boundPort: number;
-  keepalive: number;
-  advertiseRoutes: boolean;
-  advertiseDefault: boolean;
-}
+  boundPort: port,
+  keepalive: count,
+  advertiseRoutes: z.boolean(),
+  advertiseDefault: z.boolean(),
+});
+/** This node's settings in one mesh, as `mesh set` reports them after the change. */
+export type MeshSettingsView = z.infer<typeof meshSettingsViewSchema>;
 
 /** `mesh set --json`: the mesh, the settings that changed (names of {@link MeshSettingsView}) and all of them after the change. */
-export interface MeshSetResult {
-  meshId: string;
-  changed: string[];
-  settings: MeshSettingsView;
-}
+export const meshSetResultSchema = z.object({meshId: z.string(), changed: z.array(z.string()), settings: meshSettingsViewSchema});
+/** `mesh set --json`. */
+export type MeshSetResult = z.infer<typeof meshSetResultSchema>;
 
 /** Parameters of `mesh.invite`. */
 export const meshInviteSchema = z.object({
@@ -75,14 +79,16 @@ export const meshInviteSchema = z.object({
   advertiseDefault: z.boolean().optional(),
 });
 
+/** What to revoke in a mesh: a node (id, alias or address) or an invite id (the HTTP API's body of a revocation). */
+export const meshRevokeBodySchema = z.object({
+  node: z.string().min(1).max(64).optional(),
+  invite: z.string().min(1).max(64).optional(),
+  reason: z.string().max(200).optional(),
+});
+
 /** Parameters of `mesh.revoke`: a node (id, alias or address) or an invite id. */
-export const meshRevokeSchema = z
-  .object({
-    meshId: z.string(),
-    node: z.string().min(1).max(64).optional(),
-    invite: z.string().min(1).max(64).optional(),
-    reason: z.string().max(200).optional(),
-  })
+export const meshRevokeSchema = meshRevokeBodySchema
+  .extend({meshId: z.string()})
   .refine((params) => (params.node === undefined) !== (params.invite === undefined), 'give either a node or --invite');
 
 /** Parameters of `mesh.admin.grant`. */
@@ -132,22 +138,27 @@ export const nodeSetSchema = z
 export type NodeSetInput = z.input<typeof nodeSetSchema>;
 
 /** A mesh in which this node's alias resolves to another node (which claimed it first). */
-export interface AliasLostView {
-  meshId: string;
-  alias: string;
+export const aliasLostViewSchema = z.object({
+  meshId: z.string(),
+  alias: z.string(),
   /** Id of the node the alias resolves to. */
-  owner: string;
+  owner: z.string(),
   /** Mesh address of that node. */
-  ownerAddress: string;
-}
+  ownerAddress: z.string(),
+});
+/** A mesh in which this node's alias resolves to another node. */
+export type AliasLostView = z.infer<typeof aliasLostViewSchema>;
+
+/** The meshes a change of this node's own record was made in. */
+export const meshIdsResultSchema = z.object({meshIds: z.array(z.string())});
 
 /** Result of `node.set`. */
-export interface NodeSetResult {
-  /** The meshes whose record was changed. */
-  meshIds: string[];
+export const nodeSetResultSchema = meshIdsResultSchema.extend({
   /** Meshes where the alias just set belongs to another node (empty when it is this node's everywhere). */
-  aliasLost: AliasLostView[];
-}
+  aliasLost: z.array(aliasLostViewSchema),
+});
+/** Result of `node.set`. */
+export type NodeSetResult = z.infer<typeof nodeSetResultSchema>;
 
 /** Parameters of methods that name one mesh. */
 export const meshIdParamsSchema = z.object({meshId: z.string()});
@@ -160,41 +171,45 @@ export const meshIdParamsSchema = z.object({meshId: z.string()});
 export const meshShowParamsSchema = meshIdParamsSchema.extend({nodeId: z.string().regex(/^[0-9a-f]{32}$/, 'must be a node id (32 lower-case hex digits)').optional()});
 
 /** One route as shown to users. */
-export interface RouteView {
-  destination: string;
-  path: string[];
-}
+export const routeViewSchema = z.object({destination: z.string(), path: z.array(z.string())});
+/** One route as shown to users. */
+export type RouteView = z.infer<typeof routeViewSchema>;
 
 /** WireGuard statistics of one peer as shown to users. */
-export interface PeerStatsView {
-  latestHandshakeMs: number | null;
-  rxBytes: number;
-  txBytes: number;
-}
+export const peerStatsViewSchema = z.object({
+  /** Latest handshake (ms since the Unix epoch), or null when there was none. */
+  latestHandshakeMs: z.number().nullable(),
+  rxBytes: count,
+  txBytes: count,
+  /** The endpoint WireGuard uses for the peer now (it may have roamed); null when unknown. Absent from daemons that predate it. */
+  endpoint: z.string().nullable().optional(),
+});
+/** WireGuard statistics of one peer as shown to users. */
+export type PeerStatsView = z.infer<typeof peerStatsViewSchema>;
 
 /** One node's record and WireGuard statistics, as the mesh runtime reports it ({@link MeshShowNode} adds what needs the whole mesh). */
-export interface NodeView {
-  id: string;
-  wgPublicKey: string;
-  address: string;
-  role: 'peer' | 'client';
-  controlEndpoint: string | null;
-  wgEndpoint: string | null;
-  alias: string | null;
-  description: string | null;
-  services: Record<string, string>;
-  routes: RouteView[];
+export const nodeViewSchema = z.object({
+  id: z.string(),
+  wgPublicKey: z.string(),
+  address: z.string(),
+  role: z.enum(ROLES),
+  controlEndpoint: z.string().nullable(),
+  wgEndpoint: z.string().nullable(),
+  alias: z.string().nullable(),
+  description: z.string().nullable(),
+  services: z.record(z.string(), z.string()),
+  routes: z.array(routeViewSchema),
   /** True for the node answering. */
-  self: boolean;
+  self: z.boolean(),
   /** WireGuard statistics for this node as seen from the answering node, when the driver has them. */
-  stats: PeerStatsView | null;
+  stats: peerStatsViewSchema.nullable(),
   /**
    * When the answering daemon took the version of this record it holds now
    * (ms since the Unix epoch, its own clock): how a change spread, and how
    * stale a record is here. After a restart, records not changed since are
    * dated when the saved state was loaded; null if unknown.
    */
-  receivedAt: number | null;
+  receivedAt: z.number().nullable(),
   /**
    * True when the answering node cannot reach this node from where it stands:
    * it reaches no member at all (the mesh is `isolated` there), or this
@@ -202,14 +217,14 @@ export interface NodeView {
    * not a verdict of the mesh (the node stays a member). Absent from daemons
    * that predate it.
    */
-  unreachable?: boolean;
+  unreachable: z.boolean().optional(),
   /**
    * How far this node's clock reads behind the answering node's (ms;
    * negative: ahead), from the stamps of its liveness messages (over-stated
    * by the fastest delivery, a few ms). Absent until one arrived, for the
    * answering node itself, and from daemons that predate it.
    */
-  clockLagMs?: number;
+  clockLagMs: z.number().optional(),
   /**
    * The node's NAT as its record publishes it (NAT traversal on there): its
    * reflexive WireGuard endpoint as members see it, and the mapping
@@ -217,86 +232,96 @@ export interface NodeView {
    * ip:port for every member; `varies`: a new one per member; `unknown`: too
    * few reports yet). Absent when the record has none.
    */
-  nat?: {endpoint: string | null; mapping: 'unknown' | 'none' | 'endpoint-independent' | 'varies'};
+  nat: z.object({endpoint: z.string().nullable(), mapping: z.enum(NAT_MAPPINGS)}).optional(),
   /**
    * From the answering node (a client) to this node (another client): `direct`
    * over a punched path, `trying` while a hole is punched, `relayed` through
    * the home peers. Absent where punching does not apply.
    */
-  path?: 'direct' | 'trying' | 'relayed';
-}
+  path: z.enum(['direct', 'trying', 'relayed']).optional(),
+});
+/** One node's record and WireGuard statistics, as the mesh runtime reports it. */
+export type NodeView = z.infer<typeof nodeViewSchema>;
 
 /** What a node's record means in the context of its whole mesh, as the answering daemon resolves it. */
-export interface NodeRelationsView {
+export const nodeRelationsViewSchema = z.object({
   /**
    * Id of the node this node's alias resolves to: its own id, or the id of the
    * node that claimed the same alias first (see `resolveAliases`); null when it
    * has no valid alias.
    */
-  aliasOwner: string | null;
+  aliasOwner: z.string().nullable(),
   /** True when another live node claims the same alias (on the owner and on every loser). */
-  aliasConflict: boolean;
+  aliasConflict: z.boolean(),
   /** For a client, the id of its home peer (the one peer it attaches to); null for a peer, or when no peer is alive. */
-  homePeer: string | null;
-}
+  homePeer: z.string().nullable(),
+});
+/** What a node's record means in the context of its whole mesh. */
+export type NodeRelationsView = z.infer<typeof nodeRelationsViewSchema>;
 
 /** One node as `mesh show --json` prints it. */
-export type MeshShowNode = NodeView & NodeRelationsView;
+export const meshShowNodeSchema = nodeViewSchema.extend(nodeRelationsViewSchema.shape);
+/** One node as `mesh show --json` prints it. */
+export type MeshShowNode = z.infer<typeof meshShowNodeSchema>;
 
 /** An alias that several live nodes claim, and who gets it. */
-export interface AliasConflictView {
-  alias: string;
+export const aliasConflictViewSchema = z.object({
+  alias: z.string(),
   /** Id of the node it resolves to. */
-  owner: string;
+  owner: z.string(),
   /** Ids of the other claimants, in rule order. */
-  others: string[];
-}
-
-/** `mesh show --json`, also the document `mesh query` evaluates. */
-export interface MeshShowView extends Omit<MeshView, 'nodes'> {
-  nodes: MeshShowNode[];
-  /** Present when this node is an admin of the mesh: it holds the authority key, or an admin grant. */
-  admin?: 'authority' | 'grant';
-  /** Every alias claimed by more than one node, sorted by alias. */
-  aliasConflicts: AliasConflictView[];
-}
+  others: z.array(z.string()),
+});
+/** An alias that several live nodes claim, and who gets it. */
+export type AliasConflictView = z.infer<typeof aliasConflictViewSchema>;
 
 /** Requests other members made to this node for one mesh since the daemon started. */
-export interface InboundCounters {
-  snapshots: number;
-  syncs: number;
-  messages: number;
-}
+export const inboundCountersSchema = z.object({snapshots: count, syncs: count, messages: count});
+/** Requests other members made to this node for one mesh since the daemon started. */
+export type InboundCounters = z.infer<typeof inboundCountersSchema>;
 
-/** `mesh show --json`. */
-export interface MeshView {
-  meshId: string;
-  prefix: string;
-  nodes: NodeView[];
+/** One mesh with its live nodes, as the mesh runtime reports it. */
+export const meshViewSchema = z.object({
+  meshId: z.string(),
+  prefix: z.string(),
+  nodes: z.array(nodeViewSchema),
   /** What other members asked of this node in this mesh (a client must see none: it is never dialled). */
-  inbound: InboundCounters;
+  inbound: inboundCountersSchema,
   /** True when the answering node reaches no other member of the mesh (see {@link MeshSummary.isolated}). */
-  isolated?: boolean;
+  isolated: z.boolean().optional(),
   /** Present only when something is wrong with this mesh on the answering node (see {@link MeshSummary.problem}). */
-  problem?: string;
-}
+  problem: z.string().optional(),
+});
+/** One mesh with its live nodes. */
+export type MeshView = z.infer<typeof meshViewSchema>;
+
+/** `mesh show --json`, also the document `mesh query` evaluates. */
+export const meshShowViewSchema = meshViewSchema.extend({
+  nodes: z.array(meshShowNodeSchema),
+  /** Present when this node is an admin of the mesh: it holds the authority key, or an admin grant. */
+  admin: adminKind.optional(),
+  /** Every alias claimed by more than one node, sorted by alias. */
+  aliasConflicts: z.array(aliasConflictViewSchema),
+});
+/** `mesh show --json`, also the document `mesh query` evaluates. */
+export type MeshShowView = z.infer<typeof meshShowViewSchema>;
 
 /** One line of `mesh list --json`. */
-export interface MeshSummary {
-  meshId: string;
-  prefix: string;
+export const meshSummarySchema = z.object({
+  meshId: z.string(),
+  prefix: z.string(),
   /** The WireGuard interface; '-' for a mesh that is not running. */
-  interface: string;
-  members: number;
+  interface: z.string(),
+  members: count,
   /** Present when this node is an admin of the mesh: it holds the authority key, or an admin grant. */
-  admin?: 'authority' | 'grant';
+  admin: adminKind.optional(),
   /**
    * Present only when something is wrong with this mesh on this node: a
    * damaged file found at start (and what was done about it), its WireGuard
    * interface lost and not rebuilt, or why the mesh is not running; each
    * with what to do.
    */
-  problem?: string;
+  problem: z.string().optional(),
   /**
    * True when this node reaches no other member of the mesh: for three
    * heartbeat intervals it got no answer from any and no heartbeat of any.
@@ -304,21 +329,30 @@ export interface MeshSummary {
    * apart from every other member being down). Absent for a mesh that is not
    * running, and from daemons that predate it.
    */
-  isolated?: boolean;
-}
+  isolated: z.boolean().optional(),
+});
+/** One line of `mesh list --json`. */
+export type MeshSummary = z.infer<typeof meshSummarySchema>;
+
+/** Where one of the daemon's local HTTP servers listens. */
+const httpServerAddressSchema = z.object({address: z.string(), url: z.string()});
 
 /** `status --json`. */
-export interface StatusView {
-  pid: number;
-  nodeId: string;
-  wgPublicKey: string;
-  backends: {store: string; transport: string; wg: string};
-  meshes: MeshSummary[];
+export const statusViewSchema = z.object({
+  pid: count,
+  nodeId: z.string(),
+  wgPublicKey: z.string(),
+  backends: z.object({store: z.string(), transport: z.string(), wg: z.string()}),
+  meshes: z.array(meshSummarySchema),
   /** The DNS server's bound UDP address (`host:port`), when `dnsEnabled`. */
-  dns?: {address: string};
+  dns: z.object({address: z.string()}).optional(),
   /** The metrics endpoint's bound address and URL, when `metricsEnabled`. */
-  metrics?: {address: string; url: string};
-}
+  metrics: httpServerAddressSchema.optional(),
+  /** The HTTP API's bound address and base URL, when `apiEnabled`. */
+  api: httpServerAddressSchema.optional(),
+});
+/** `status --json`. */
+export type StatusView = z.infer<typeof statusViewSchema>;
 
 /** Parameters of `node.rotateKeys`: `meshId`, when given, must be the node's only mesh (the key is per node). */
 export const nodeRotateKeysSchema = z.object({meshId: z.string().optional()}).strict();
@@ -326,17 +360,68 @@ export const nodeRotateKeysSchema = z.object({meshId: z.string().optional()}).st
 export type NodeRotateKeysInput = z.infer<typeof nodeRotateKeysSchema>;
 
 /** `node rotate-keys --json`: the WireGuard public key before and after, and the meshes that now carry the new one. */
-export interface NodeRotateKeysResult {
-  oldPublicKey: string;
-  newPublicKey: string;
-  meshIds: string[];
+export const nodeRotateKeysResultSchema = z.object({oldPublicKey: z.string(), newPublicKey: z.string(), meshIds: z.array(z.string())});
+/** `node rotate-keys --json`. */
+export type NodeRotateKeysResult = z.infer<typeof nodeRotateKeysResultSchema>;
+
+/** Result of `mesh.create`. */
+export const meshCreateResultSchema = z.object({meshId: z.string()});
+/** Result of `mesh.join`: the mesh and how many members its state held. */
+export const meshJoinResultSchema = z.object({meshId: z.string(), members: count});
+/** Result of `mesh.leave`. */
+export const meshLeaveResultSchema = meshCreateResultSchema;
+
+/** Result of `mesh.invite`: the invite line (`token`) to hand to the joiner, and what it allows. */
+export const meshInviteResultSchema = z.object({
+  meshId: z.string(),
+  inviteId: z.string(),
+  token: z.string(),
+  role: z.enum(ROLES),
+  uses: count,
+  expiresAt: z.number(),
+  /** Control endpoints of members the joiner may go through. */
+  endpoints: z.array(z.string()),
+});
+
+/** One invite of `mesh invites`. */
+export const inviteListItemSchema = z.object({
+  id: z.string(),
+  role: z.enum(ROLES),
+  uses: count,
+  used: count,
+  issuedAt: z.number(),
+  expiresAt: z.number(),
+  state: z.enum(['open', 'used up', 'revoked']),
+});
+/** One invite of `mesh invites`. */
+export type InviteListItem = z.infer<typeof inviteListItemSchema>;
+
+/** Result of `mesh.revoke`: the node or invite revoked. */
+export const meshRevokeResultSchema = z.object({meshId: z.string(), nodeId: z.string().optional(), inviteId: z.string().optional()});
+/** Result of `mesh.admin.import`. */
+export const meshAdminImportResultSchema = z.object({meshId: z.string(), kind: adminKind});
+/** Result of `mesh.admin.grant`: the grant line the admin-to-be imports. */
+export const meshAdminGrantResultSchema = z.object({meshId: z.string(), nodeId: z.string(), line: z.string()});
+
+/** Parameters of `mesh.admin.import`. */
+export const meshAdminImportSchema = z.object({line: z.string().min(1).max(16_384)});
+
+/** Parameters of `api.token`: print the HTTP API's bearer token, or replace it first. */
+export const apiTokenSchema = z.object({rotate: z.boolean().optional()}).strict();
+/** Result of `api.token`. */
+export interface ApiTokenResult {
+  token: string;
+  /** The file that holds it (mode 0600). */
+  path: string;
+  /** True when this call replaced the token (the old one is refused from now on). */
+  rotated: boolean;
 }
 
 /** Every IPC method: its params and result types. */
 export interface IpcMethods {
   status: {params: Record<string, never>; result: StatusView};
-  'mesh.create': {params: MeshSettingsInput; result: {meshId: string}};
-  'mesh.join': {params: MeshJoinInput; result: {meshId: string; members: number}};
+  'mesh.create': {params: MeshSettingsInput; result: z.infer<typeof meshCreateResultSchema>};
+  'mesh.join': {params: MeshJoinInput; result: z.infer<typeof meshJoinResultSchema>};
   'mesh.list': {params: Record<string, never>; result: MeshSummary[]};
   'mesh.show': {params: z.infer<typeof meshShowParamsSchema>; result: MeshShowView};
   'mesh.leave': {params: {meshId: string}; result: {meshId: string}};
@@ -344,25 +429,16 @@ export interface IpcMethods {
   'service.set': {params: {meshId?: string; key: string; value: string}; result: {meshIds: string[]}};
   'service.delete': {params: {meshId?: string; key: string}; result: {meshIds: string[]}};
   'node.set': {params: NodeSetInput; result: NodeSetResult};
-  'mesh.invite': {params: z.input<typeof meshInviteSchema>; result: {meshId: string; inviteId: string; token: string; role: 'peer' | 'client'; uses: number; expiresAt: number; endpoints: string[]}};
+  'mesh.invite': {params: z.input<typeof meshInviteSchema>; result: z.infer<typeof meshInviteResultSchema>};
   'mesh.invites': {params: {meshId: string}; result: InviteListItem[]};
-  'mesh.revoke': {params: z.input<typeof meshRevokeSchema>; result: {meshId: string; nodeId?: string; inviteId?: string}};
+  'mesh.revoke': {params: z.input<typeof meshRevokeSchema>; result: z.infer<typeof meshRevokeResultSchema>};
   'mesh.admin.export': {params: {meshId: string}; result: {meshId: string; line: string}};
-  'mesh.admin.import': {params: {line: string}; result: {meshId: string; kind: 'authority' | 'grant'}};
-  'mesh.admin.grant': {params: z.input<typeof meshAdminGrantSchema>; result: {meshId: string; nodeId: string; line: string}};
+  'mesh.admin.import': {params: {line: string}; result: z.infer<typeof meshAdminImportResultSchema>};
+  'mesh.admin.grant': {params: z.input<typeof meshAdminGrantSchema>; result: z.infer<typeof meshAdminGrantResultSchema>};
   'node.rotateKeys': {params: NodeRotateKeysInput; result: NodeRotateKeysResult};
+  'api.token': {params: z.infer<typeof apiTokenSchema>; result: ApiTokenResult};
 }
 
-/** One invite of `mesh invites`. */
-export interface InviteListItem {
-  id: string;
-  role: 'peer' | 'client';
-  uses: number;
-  used: number;
-  issuedAt: number;
-  expiresAt: number;
-  state: 'open' | 'used up' | 'revoked';
-}
 
 /** A method name. */
 export type IpcMethod = keyof IpcMethods;

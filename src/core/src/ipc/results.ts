@@ -9,6 +9,7 @@
 import {array, boolean, describeProblem, integer, nullable, number, object, oneOf, optional, record, string, type Shape} from '../util/shape.js';
 import type {
   AliasConflictView,
+  ApiTokenResult,
   AliasLostView,
   InboundCounters,
   IpcMethod,
@@ -48,10 +49,11 @@ const status = object<StatusView>({
   meshes: array(meshSummary),
   dns: optional(object<NonNullable<StatusView['dns']>>({address: text})),
   metrics: optional(object<NonNullable<StatusView['metrics']>>({address: text, url: text})),
+  api: optional(object<NonNullable<StatusView['api']>>({address: text, url: text})),
 });
 
 const route = object<RouteView>({destination: text, path: array(text)});
-const stats = object<PeerStatsView>({latestHandshakeMs: nullable(number), rxBytes: number, txBytes: number});
+const stats = object<PeerStatsView>({latestHandshakeMs: nullable(number), rxBytes: number, txBytes: number, endpoint: optional(nullable(text))});
 
 const meshShowNode = object<MeshShowNode>({
   id: text,
@@ -125,6 +127,7 @@ const RESULT_SHAPES: {[M in IpcMethod]: Shape<IpcMethods[M]['result']>} = {
   'mesh.admin.import': object<{meshId: string; kind: 'authority' | 'grant'}>({meshId: text, kind: oneOf(['authority', 'grant'])}),
   'mesh.admin.grant': object<{meshId: string; nodeId: string; line: string}>({meshId: text, nodeId: text, line: text}),
   'node.rotateKeys': object<NodeRotateKeysResult>({oldPublicKey: text, newPublicKey: text, meshIds: array(text)}),
+  'api.token': object<ApiTokenResult>({token: text, path: text, rotated: boolean}),
 };
 
 /**

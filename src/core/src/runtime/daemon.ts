@@ -27,6 +27,11 @@ import {identityFile} from './data-dir.js';
 import {interfaceName} from './interface-name.js';
 import {checkRotationScope, rotateWgKey, type KeyRotationResult} from './key-rotation.js';
 import {LocalServers, type LocalServerSettings, type LocalServersChange} from './local-servers.js';
+import {daemonIpcHandlers} from './ipc-handlers.js';
+import {MeshEvents} from '../api/mesh-events.js';
+import type {ApiSettings} from '../api/settings.js';
+import {ApiTokenStore} from '../api/token-store.js';
+import type {ApiTokenResult} from '../ipc/methods.js';
 import {MeshRepository, type StoredMesh} from './mesh-repository.js';
 import {MeshRuntime, type SelfPatch} from './mesh-runtime.js';
 import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
@@ -85,7 +90,16 @@ export interface DaemonDeps {
   dns?: LocalServerSettings | undefined;
   /** The Prometheus endpoint (config `metricsEnabled`, `metricsListen`); off when absent. */
   metrics?: LocalServerSettings | undefined;
+  /** The HTTP API (config `apiEnabled`, `apiListen` ...); off when absent. */
+  api?: ApiSettings | undefined;
+  /** The built dashboard the API serves at `/` (the CLI package's `dist/dashboard`). */
+  dashboardDir?: string | undefined;
+  /** The installed backends, for the API's `GET /backends`. */
+  backendListing?: (() => unknown[]) | undefined;
 }
+
+/** Events an API stream may fall behind before it is dropped. */
+const MAX_STREAM_QUEUE = 1024;
 
 /** How long an IPC request made during start-up waits for the meshes to be restored before it is told the daemon is still starting. */
 const START_WAIT_MS = 5_000;
@@ -126,8 +140,12 @@ export class Daemon {
   private stopped = false;
   /** Routes between this node's meshes: selection on every view change, advertisement through the queue. */
   private readonly routing: RouteManager;
-  /** DNS and metrics, when enabled. */
+  /** DNS, metrics and the HTTP API, when enabled. */
   private readonly servers: LocalServers;
+  /** The HTTP API's events. */
+  private readonly events: MeshEvents;
+  /** The HTTP API's bearer token. */
+  private readonly apiTokens: ApiTokenStore;
   /** Problems of running meshes (a damaged file found at start). */
   private readonly problems = new Map<string, MeshProblem[]>();
   /** Meshes that are not running, and why: on disk but not restored, or left because this node was expelled (shown until this node is in the mesh again). */
@@ -143,9 +161,18 @@ export class Daemon {
     this.started = new Promise((resolve) => (this.markStarted = resolve));
     this.repository = new MeshRepository(deps.dataDir);
     this.admin = new AdminOperations({identity: deps.identity, dataDir: deps.dataDir, clock: deps.clock, logger: deps.logger.child({component: 'admin'}), transport: deps.transport, mesh: (meshId) => this.mesh(meshId)});
+    this.apiTokens = new ApiTokenStore({dataDir: deps.dataDir, logger: deps.logger.child({component: 'api'})});
+    this.events = new MeshEvents({
+      clock: deps.clock,
+      logger: deps.logger.child({component: 'api'}),
+      meshes: () => this.meshes.values(),
+      maxQueue: MAX_STREAM_QUEUE,
+    });
     this.servers = new LocalServers({
       dns: deps.dns,
       metrics: deps.metrics,
+      api: deps.api,
+      apiSources: {handlers: () => daemonIpcHandlers(this), tokens: this.apiTokens, hub: this.events.hub, dashboardDir: deps.dashboardDir, backends: deps.backendListing},
       meshes: () => this.meshes.values(),
       mesh: (meshId) => this.meshes.get(meshId),
       nodeId: deps.identity.nodeId,
@@ -259,6 +286,7 @@ export class Daemon {
     await runtime.restoreLearnedEndpoints();
     await this.admin.refresh(meshId);
     this.meshes.set(meshId, runtime);
+    this.events.meshAdded(meshId);
     if (problems.length > 0) this.problems.set(meshId, problems);
     await runtime.up();
     this.startControl(runtime);
@@ -446,7 +474,7 @@ export class Daemon {
   private openRuntime(settings: MeshSettings, store: MeshStore = this.openStore(settings.meshId)): MeshRuntime {
     const {deps} = this;
     const logger = deps.logger.child({meshId: settings.meshId});
-    return new MeshRuntime({
+    const runtime: MeshRuntime = new MeshRuntime({
       settings,
       store,
       identity: deps.identity,
@@ -463,7 +491,12 @@ export class Daemon {
       onExpelled: (reason) => void this.expel(settings.meshId, reason),
       maxClockSkewMs: deps.maxClockSkewMs,
       ...(deps.nat ? {nat: deps.nat} : {}),
+      // Only a mesh the daemon runs reports: a snapshot loaded while joining is not news.
+      onMemberChange: (change) => {
+        if (this.meshes.get(settings.meshId) === runtime) this.events.member(runtime, change);
+      },
     });
+    return runtime;
   }
 
   /**
@@ -580,6 +613,7 @@ export class Daemon {
       throw error;
     }
     this.meshes.set(settings.meshId, runtime);
+    this.events.meshAdded(settings.meshId);
     this.routing.update();
     return runtime;
   }
@@ -776,6 +810,7 @@ export class Daemon {
       runtime.tombstone();
       await runtime.announce('the leave');
       this.meshes.delete(meshId);
+      this.events.meshRemoved(meshId);
       this.problems.delete(meshId);
       // Routes learned in the mesh left are gone: reselect, and withdraw what was re-advertised from it.
       this.routing.update();
@@ -797,6 +832,7 @@ export class Daemon {
       const runtime = this.meshes.get(meshId);
       if (!runtime || this.stopped) return;
       this.meshes.delete(meshId);
+      this.events.meshRemoved(meshId);
       this.problems.delete(meshId);
       this.routing.update();
       await runtime.close({removeInterface: true, save: false}).catch((error: unknown) => this.deps.logger.error({err: error, meshId}, 'closing the mesh failed'));
@@ -950,9 +986,19 @@ export class Daemon {
     });
   }
 
-  /** Start, stop or move the DNS and metrics servers to match new settings (see {@link LocalServers.reconfigure}). */
-  async reconfigureLocalServers(settings: {dns: LocalServerSettings; metrics: LocalServerSettings}): Promise<LocalServersChange> {
+  /** Start, stop or move the DNS, metrics and API servers to match new settings (see {@link LocalServers.reconfigure}). */
+  async reconfigureLocalServers(settings: {dns: LocalServerSettings; metrics: LocalServerSettings; api?: ApiSettings | undefined}): Promise<LocalServersChange> {
     return this.servers.reconfigure(settings);
+  }
+
+  /**
+   * The HTTP API's bearer token (made on first use), or a new one when
+   * `rotate`: the old one is refused at once and the event streams opened
+   * with it end.
+   */
+  async apiToken(rotate: boolean): Promise<ApiTokenResult> {
+    const token = rotate ? await this.apiTokens.rotate() : await this.apiTokens.current();
+    return {token, path: this.apiTokens.path, rotated: rotate};
   }
 
   /** Stop: save every mesh and remove its interface (a restart restores both). */
@@ -962,7 +1008,8 @@ export class Daemon {
     this.refreshTimer?.cancel();
     for (const timer of this.refetchTimers.values()) timer.cancel();
     this.refetchTimers.clear();
-    await this.servers.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the DNS or metrics server failed'));
+    this.events.close();
+    await this.servers.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the DNS, metrics or API server failed'));
     await this.deps.transport?.close().catch((error: unknown) => this.deps.logger.error({err: error}, 'closing the transport failed'));
     await this.queue.run(async () => {
       for (const runtime of this.meshes.values()) {

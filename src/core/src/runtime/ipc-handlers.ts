@@ -4,7 +4,7 @@
  */
 import {z} from 'zod';
 import {InvalidInputError} from '../errors.js';
-import {meshAdminGrantSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSetSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
+import {apiTokenSchema, meshAdminGrantSchema, meshAdminImportSchema, meshInviteSchema, meshRevokeSchema, meshIdParamsSchema, meshJoinSchema, meshShowParamsSchema, meshSetSchema, meshSettingsSchema, nodeRotateKeysSchema, nodeSetSchema, serviceDeleteSchema, serviceSetSchema, type AliasLostView, type IpcMethod, type IpcMethods} from '../ipc/methods.js';
 import {resolveAliases} from '../model/aliases.js';
 import type {Daemon} from './daemon.js';
 import type {SelfPatch} from './mesh-runtime.js';
@@ -73,7 +73,7 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       return daemon.administer((admin) => admin.exportAuthority(meshId));
     },
     'mesh.admin.import': async (params) => {
-      const {line} = parse(z.object({line: z.string().min(1).max(16_384)}).strict(), params);
+      const {line} = parse(meshAdminImportSchema.strict(), params);
       return daemon.administer((admin) => admin.importLine(line));
     },
     'mesh.admin.grant': async (params) => {
@@ -108,6 +108,7 @@ export function daemonIpcHandlers(daemon: Daemon): IpcHandlers {
       return {meshIds, aliasLost: typeof fields.alias === 'string' ? aliasLost(daemon, meshIds, fields.alias) : []};
     },
     'node.rotateKeys': async (params) => daemon.rotateKeys(parse(nodeRotateKeysSchema, params).meshId),
+    'api.token': async (params) => daemon.apiToken(parse(apiTokenSchema, params).rotate === true),
   });
 }
 

@@ -74,18 +74,23 @@ export interface MeshRuntimeDeps {
   maxClockSkewMs: number;
   /** NAT traversal (nat/agent.ts); off when omitted. */
   nat?: NatSettings;
+  /** Called on every change of membership: records that appear, change or go, and members declared dead or alive again. */
+  onMemberChange?: (change: MemberChange) => void;
 }
 
 /** Shortest time between two publications of this node's record for a change of its observed NAT. */
 export const NAT_PUBLISH_MIN_INTERVAL_MS = 1_000;
 
+/**
+ * A change of one member as the HTTP API's events report it: a record that
+ * appeared (`joined`), was replaced by a newer version (`changed`), or gave
+ * way to a tombstone or revocation (`left`); a member this node declared dead
+ * (`died`) or alive again (`revived`).
+ */
+export type MemberChange = {kind: 'joined' | 'changed'; record: NodeRecord} | {kind: 'left' | 'died' | 'revived'; nodeId: string};
+
 /** The fields of its own record a node may change. */
 export type SelfPatch = Partial<Pick<NodeRecord, 'alias' | 'description' | 'services' | 'routes'>>;
-
-/** `{clockLagMs}` when the lag of a member's clock is known, else nothing (the field is absent). */
-function clockLag(lagMs: number | undefined): {clockLagMs?: number} {
-  return lagMs === undefined ? {} : {clockLagMs: Math.round(lagMs)};
-}
 
 /** One mesh on this node. */
 export class MeshRuntime {
@@ -189,9 +194,11 @@ export class MeshRuntime {
           }
           this.receivedAt.set(change.id, this.deps.clock.now());
           this.aliasClaims.observe(change.current.value);
+          deps.onMemberChange?.({kind: before?.kind === 'record' ? 'changed' : 'joined', record: change.current.value});
         } else {
           this.receivedAt.delete(change.id);
           this.aliasClaims.forget(change.id);
+          if (change.previous?.value.kind === 'record') deps.onMemberChange?.({kind: 'left', nodeId: change.id});
         }
         this.changed();
       }),
@@ -518,7 +525,14 @@ export class MeshRuntime {
    */
   attachControl(control: MeshControl): void {
     this.control = control;
-    this.unsubscribeControl = control.onLiveViewChange(() => this.changed());
+    this.unsubscribeControl = control.onLiveViewChange((change) => {
+      const report = this.deps.onMemberChange;
+      if (report) {
+        for (const nodeId of change.died) report({kind: 'died', nodeId});
+        for (const nodeId of change.revived) report({kind: 'revived', nodeId});
+      }
+      this.changed();
+    });
     control.start();
   }
 
@@ -784,39 +798,49 @@ export class MeshRuntime {
     let stats: WgPeerStats[] = [];
     try {
       // A failed interface has none: `problem` says why.
-      if (this.interfaceFailure === undefined) stats = await this.deps.driver.stats(this.settings.interfaceName);
+      stats = await this.peerStats();
     } catch (error) {
       this.deps.logger.warn({err: error, meshId: this.meshId}, 'could not read WireGuard statistics');
     }
-    const control = this.control;
     const byKey = new Map(stats.map((peer) => [peer.publicKey, peer]));
     const records = this.liveRecords();
     // One member (what a poller asks for) without building the other N - 1.
     const shown = nodeId === undefined ? records : records.filter((record) => record.id === nodeId);
-    const selfRole = this.self()?.role;
-    const nodes: NodeView[] = shown.map((record) => {
-      const peer = byKey.get(record.wgPublicKey);
-      return {
-        id: record.id,
-        wgPublicKey: record.wgPublicKey,
-        address: record.address,
-        role: record.role,
-        controlEndpoint: record.controlEndpoint,
-        wgEndpoint: record.wgEndpoint,
-        alias: record.alias,
-        description: record.description,
-        services: record.services,
-        routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
-        self: record.id === this.deps.identity.nodeId,
-        stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes} : null,
-        receivedAt: this.receivedAt.get(record.id) ?? null,
-        unreachable: control?.unreachableFromHere(record.id) ?? false,
-        ...clockLag(control?.clockLagMs(record.id)),
-        ...(record.nat ? {nat: {...record.nat}} : {}),
-        ...(selfRole === 'client' && record.role === 'client' && record.nat && record.id !== this.deps.identity.nodeId ? {path: this.nat.pathTo(record.id)} : {}),
-      };
-    });
+    const nodes = shown.map((record) => this.nodeView(record, byKey.get(record.wgPublicKey)));
     return {meshId: this.meshId, prefix: this.prefix, nodes, inbound: {...this.inbound}, isolated: this.isolated()};
+  }
+
+  /** The WireGuard statistics of this mesh's interface (none while it is failed). @throws what the driver throws */
+  async peerStats(): Promise<WgPeerStats[]> {
+    return this.interfaceFailure === undefined ? this.deps.driver.stats(this.settings.interfaceName) : [];
+  }
+
+  /** One member as `mesh show` reports it, with `peer`'s WireGuard statistics when given. */
+  nodeView(record: NodeRecord, peer?: WgPeerStats): NodeView {
+    const control = this.control;
+    const node: NodeView = {
+      id: record.id,
+      wgPublicKey: record.wgPublicKey,
+      address: record.address,
+      role: record.role,
+      controlEndpoint: record.controlEndpoint,
+      wgEndpoint: record.wgEndpoint,
+      alias: record.alias,
+      description: record.description,
+      services: record.services,
+      routes: record.routes.map((route) => ({destination: route.destination, path: [...route.path]})),
+      self: record.id === this.deps.identity.nodeId,
+      stats: peer ? {latestHandshakeMs: peer.latestHandshakeMs, rxBytes: peer.rxBytes, txBytes: peer.txBytes, endpoint: peer.endpoint} : null,
+      receivedAt: this.receivedAt.get(record.id) ?? null,
+      unreachable: control?.unreachableFromHere(record.id) ?? false,
+    };
+    // Set, not spread in: a 1,000-member view builds these objects on every request.
+    const lag = control?.clockLagMs(record.id);
+    if (lag !== undefined) node.clockLagMs = Math.round(lag);
+    if (record.nat) node.nat = {...record.nat};
+    // Between two clients: whether their traffic takes a punched path.
+    if (record.nat && record.role === 'client' && !node.self && this.self()?.role === 'client') node.path = this.nat.pathTo(record.id);
+    return node;
   }
 
   /** True when this node reaches no other member of the mesh (see reach.ts); never without a control plane. */

@@ -1,8 +1,8 @@
-/** Rendering DOT with Graphviz's `dot` program, found on PATH. */
+/** Rendering DOT with Graphviz's `dot` program, found on PATH (`mesh graph` and the HTTP API's graph). */
 import {spawn} from 'node:child_process';
 import {accessSync, constants, statSync} from 'node:fs';
 import {delimiter, join} from 'node:path';
-import {MissingToolError, WgmeshError} from '@wgmesh/core/client';
+import {MissingToolError, WgmeshError} from '../errors.js';
 
 /** Image formats `dot` renders for `mesh graph`. */
 export const RENDER_FORMATS = ['svg', 'png'] as const;

@@ -1,5 +1,5 @@
 /**
- * The Graphviz model of `wgmesh mesh graph`, built with ts-graphviz from mesh
+ * The Graphviz model of `wgmesh mesh graph` and the HTTP API's graph, built with ts-graphviz from mesh
  * views (what `mesh show --json` prints), so it needs no daemon to test:
  * - one cluster per mesh, one graph node per member, labelled by the alias it
  *   owns, else by its address; peers are boxes, clients ellipses;
@@ -16,9 +16,9 @@
  * XML cannot carry, so the output stays valid DOT whatever a record contains.
  * Graph ids are made by us from validated ids, never from record text.
  */
-import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
 import {Digraph, toDot, type HTMLLikeLabel, type NodeModel, type SubgraphModel} from 'ts-graphviz';
-import {truncate} from './format.js';
+import type {MeshShowNode, MeshShowView} from '../ipc/methods.js';
+import {truncate} from '../util/text.js';
 
 /** Longest text of one label line taken from a record (longer ones are cut with an ellipsis). */
 const MAX_LINE = 48;
