@@ -20,7 +20,7 @@ import type {NodeView} from '@wgmesh/core/client';
 import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
-import {createNatMesh, hasDirectPath, joinClient, meshAddress, wgEntry, type NatMesh} from './helpers/nat-cluster.js';
+import {createNatMesh, hasDirectPath, joinClient, meshAddress, PING_BOUND_MS, wgEntry, type NatMesh} from './helpers/nat-cluster.js';
 import {startPinger, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
 
 const SKIP = skipWithout('the NAT traversal end-to-end tests in network namespaces', netnsAvailable({nat: true}));
@@ -29,8 +29,6 @@ const SKIP = skipWithout('the NAT traversal end-to-end tests in network namespac
 const DIRECT_BOUND_MS = 5_000;
 /** Longest gap in ping answers the issue allows when a NAT forgets its mappings. */
 const GAP_BOUND_MS = 5_000;
-/** Time for a first handshake and a few pings (WireGuard retries a lost handshake after 5 s). */
-const PING_BOUND_MS = 15_000;
 
 describe.skipIf(SKIP)('NAT traversal with real WireGuard behind NAT routers', {timeout: 60_000}, () => {
   let mesh: NatMesh | undefined;

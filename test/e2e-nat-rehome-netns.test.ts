@@ -11,7 +11,7 @@ import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {interfaceOf} from './helpers/mesh-cluster.js';
-import {createNatMesh, hasDirectPath, joinClient, meshAddress, type NatMesh} from './helpers/nat-cluster.js';
+import {createNatMesh, hasDirectPath, joinClient, meshAddress, PING_BOUND_MS, type NatMesh} from './helpers/nat-cluster.js';
 import {startPinger, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';
 
 const SKIP = skipWithout('the NAT traversal re-homing end-to-end test in network namespaces', netnsAvailable({nat: true}));
@@ -20,8 +20,6 @@ const SKIP = skipWithout('the NAT traversal re-homing end-to-end test in network
 const DETECTION_BOUND_MS = 8_000;
 /** A direct path does not go through the home peer: its pings never stop for longer than this. */
 const DIRECT_GAP_BOUND_MS = 1_000;
-/** Time for a first handshake and a few pings. */
-const PING_BOUND_MS = 15_000;
 
 describe.skipIf(SKIP)('a client behind NAT whose home peer dies', {timeout: 60_000}, () => {
   let mesh: NatMesh | undefined;

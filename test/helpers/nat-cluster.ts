@@ -11,6 +11,9 @@ import type {DumpPeer} from '@wgmesh/wg-kernel';
 import {interfaceOf} from './mesh-cluster.js';
 import {NetnsCluster, type NetnsNode} from './netns-cluster.js';
 
+/** Time for a first handshake and a few pings over the mesh (WireGuard retries a lost handshake after 5 s). */
+export const PING_BOUND_MS = 15_000;
+
 /** Client keepalive (seconds): NAT mappings towards the peers stay open, and the peers learn where the clients are. */
 export const NAT_CLIENT_KEEPALIVE_S = 5;
 
