@@ -164,6 +164,8 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
           timeoutMs: config.timeoutMs,
           maxClockSkewMs: config.maxClockSkewMs,
           deadProbeHorizonMs: config.deadProbeHorizonMs,
+          dialBackoffGraceMs: config.dialBackoffGraceMs,
+          dialBackoffMaxMs: config.dialBackoffMaxMs,
         },
         backendNames: backends.names,
         base: config.baseConfiguration,

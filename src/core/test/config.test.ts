@@ -54,6 +54,8 @@ describe('defaults', () => {
         timeoutMs: 5000,
         gcHorizonMs: 86_400_000,
         deadProbeHorizonMs: 1_800_000,
+        dialBackoffGraceMs: 60_000,
+        dialBackoffMaxMs: 600_000,
         maxClockSkewMs: 300_000,
         branch: 3,
         clusterSize: 64,
@@ -137,6 +139,8 @@ pullInterval: 0
 timeout: 10s
 gcHorizon: 2d
 deadProbeHorizon: 2h
+dialBackoffGrace: 10s
+dialBackoffMax: 2m
 maxClockSkew: 30s
 branch: 5
 clusterSize: 65536
@@ -172,6 +176,8 @@ baseConfiguration:
       timeoutMs: 10_000,
       gcHorizonMs: 2 * 86_400_000,
       deadProbeHorizonMs: 2 * 3_600_000,
+      dialBackoffGraceMs: 10_000,
+      dialBackoffMaxMs: 120_000,
       maxClockSkewMs: 30_000,
       branch: 5,
       clusterSize: 65536,
@@ -296,6 +302,8 @@ describe('errors name the file, the key and the rule', () => {
     ['ipcIdleTimeout: 0', 'ipcIdleTimeout: must be a duration greater than 0 (got 0)'],
     ['gcHorizon: 59m', 'gcHorizon: must be a duration of at least 1h (got "59m")'],
     ['deadProbeHorizon: -1s', 'deadProbeHorizon: must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it) (got "-1s")'],
+    ['dialBackoffGrace: -1s', 'dialBackoffGrace: must be a duration greater than or equal to 0 (got "-1s")'],
+    ['dialBackoffMax: 500ms', 'dialBackoffMax: must be a duration of at least 1s (got "500ms")'],
     ['maxClockSkew: 0s', 'maxClockSkew: must be a duration greater than 0 (got "0s")'],
     ['branch: 0', 'branch: must be an integer greater than or equal to 1 (got 0)'],
     ['clusterSize: 65537', 'clusterSize: must be an integer from 1 to 65536 (got 65537)'],
@@ -537,7 +545,7 @@ describe('configKeyDocs', () => {
     };
     const render = (value: unknown): string =>
       value === null ? 'none' : Array.isArray(value) ? JSON.stringify(value) : String(value);
-    const durations = new Set(['ipcIdleTimeout', 'syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'maxClockSkew', 'natPunchTimeout']);
+    const durations = new Set(['ipcIdleTimeout', 'syncInterval', 'heartbeatInterval', 'pullInterval', 'timeout', 'gcHorizon', 'deadProbeHorizon', 'dialBackoffGrace', 'dialBackoffMax', 'maxClockSkew', 'natPunchTimeout']);
     let checked = 0;
     for (const doc of configKeyDocs) {
       // Host-dependent and structural defaults are prose, not values.

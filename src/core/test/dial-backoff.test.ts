@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest';
 import type {RandomSource} from '../src/contracts/clock.js';
-import {DIAL_BACKOFF, DialBackoff, type DialBackoffParams} from '../src/control/dial-backoff.js';
+import {DIAL_BACKOFF, DialBackoff, dialBackoffParams, type DialBackoffParams} from '../src/control/dial-backoff.js';
 import {SimulatedClock} from '../src/testkit/simulated-clock.js';
 
 const E = 'peer.example:4000';
@@ -125,5 +125,30 @@ describe('DialBackoff', () => {
       backoff.failed(endpoint);
     }
     expect(['a:1', 'b:1', 'c:1', 'd:1'].map((endpoint) => backoff.failingFor(endpoint) > 0)).toEqual([false, true, true, true]);
+  });
+});
+
+describe('dialBackoffParams', () => {
+  it('takes the grace and the longest wait from the settings (config dialBackoffGrace, dialBackoffMax), the rest from the defaults', async () => {
+    expect(dialBackoffParams({})).toEqual(DIAL_BACKOFF);
+    const params = dialBackoffParams({dialBackoffGraceMs: 10_000, dialBackoffMaxMs: 30_000});
+    expect(params).toEqual({...DIAL_BACKOFF, graceMs: 10_000, capMs: 30_000});
+    // With them: free for 10 s, then a wait as long as the failing so far, never over 30 s.
+    const clock = new SimulatedClock();
+    const backoff = new DialBackoff(clock, fixed(0.5), params);
+    await failFor(clock, backoff, 9_000);
+    expect(backoff.ready(E)).toBe(true);
+    await failFor(clock, backoff, 2_000);
+    expect(backoff.ready(E)).toBe(false);
+    expect(backoff.waitFor(E)).toBeGreaterThan(0);
+    // Failing for minutes: the wait is the longest one, not the minutes.
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(backoff.waitFor(E));
+      backoff.answered();
+      backoff.failed(E);
+    }
+    expect(backoff.failingFor(E)).toBeGreaterThan(120_000);
+    expect(backoff.waitFor(E)).toBeLessThanOrEqual(30_000);
+    expect(backoff.waitFor(E)).toBeGreaterThan(20_000);
   });
 });

@@ -51,6 +51,16 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     default: '30m',
     description: `How long every daemon keeps trying a member it considers dead whose control endpoint does not answer. Each daemon tries such an endpoint at its usual pace for a minute, then waits as long as it has been failing (60 s, 120 s, ... at most 10 min); past this horizon only one daemon per dead member (its successor on the ring) keeps trying, every 10 min, so a healed partition still restores every view by itself while an endpoint a member advertised but nobody serves is not dialled by every daemon until its record expires. 0: only that one daemon ever tries. ${DURATION}`,
   },
+  {
+    key: 'dialBackoffGrace',
+    default: '1m',
+    description: `How long a daemon dials a member's control endpoint that stopped answering at its usual pace (a restart or a short partition looks like this), before it waits between attempts as long as the endpoint has been failing, at most dialBackoffMax; an authenticated heartbeat from the member opens it again at once. 0: wait from the first failure. ${DURATION}`,
+  },
+  {
+    key: 'dialBackoffMax',
+    default: '10m',
+    description: `Longest wait between two dials of a control endpoint that keeps failing: a partition that lasted longer heals within about this after it ends. At least 1s. ${DURATION}`,
+  },
   {key: 'maxClockSkew', default: '5m', description: `How far ahead of this node's clock another node's clock may be: records whose version, createdAt or updatedAt, and claims whose incarnation, are further in the future are refused, and a joiner whose clock differs by more is refused; greater than 0. ${DURATION}`},
   {key: 'branch', default: '3', description: 'Number of peers a daemon pushes each new entry to: its ring successor and partners it draws once and keeps while they stay in the mesh; an integer of at least 1.'},
   {key: 'clusterSize', default: '64', description: 'Nodes per gossip cluster; an integer from 1 to 65536.'},

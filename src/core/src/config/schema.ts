@@ -9,6 +9,7 @@ import {isIP} from 'node:net';
 import {resolve} from 'node:path';
 import {z} from 'zod';
 import {DEAD_PROBE_HORIZON_MS} from '../control/settings.js';
+import {DIAL_BACKOFF} from '../control/dial-backoff.js';
 import {ROLES} from '../model/record.js';
 import {parseListenAddress} from '../runtime/endpoint.js';
 import {MAX_TIMER_MS, formatDurationMs, parseDurationMs} from './duration.js';
@@ -43,6 +44,8 @@ export const CONFIG_DEFAULTS = {
   timeoutMs: 5_000,
   gcHorizonMs: 24 * 3_600_000,
   deadProbeHorizonMs: DEAD_PROBE_HORIZON_MS,
+  dialBackoffGraceMs: DIAL_BACKOFF.graceMs,
+  dialBackoffMaxMs: DIAL_BACKOFF.capMs,
   maxClockSkewMs: 5 * 60_000,
   branch: 3,
   clusterSize: 64,
@@ -281,6 +284,8 @@ function topLevelShape(ctx: SchemaContext) {
       max: MAX_INTERVAL_MS,
       rule: 'must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it)',
     }),
+    dialBackoffGrace: duration(d.dialBackoffGraceMs, {min: 0, inclusive: true, max: MAX_INTERVAL_MS, rule: 'must be a duration greater than or equal to 0'}),
+    dialBackoffMax: duration(d.dialBackoffMaxMs, {min: 1000, inclusive: true, max: MAX_INTERVAL_MS, rule: 'must be a duration of at least 1s'}),
     maxClockSkew: positiveInterval(d.maxClockSkewMs),
     branch: integer(d.branch, 1, undefined, 'must be an integer greater than or equal to 1'),
     clusterSize: integer(d.clusterSize, 1, 65536, 'must be an integer from 1 to 65536'),
@@ -363,6 +368,8 @@ export function configSchema(ctx: SchemaContext) {
         timeoutMs: parsed.timeout,
         gcHorizonMs: parsed.gcHorizon,
         deadProbeHorizonMs: parsed.deadProbeHorizon,
+        dialBackoffGraceMs: parsed.dialBackoffGrace,
+        dialBackoffMaxMs: parsed.dialBackoffMax,
         maxClockSkewMs: parsed.maxClockSkew,
         branch: parsed.branch,
         clusterSize: parsed.clusterSize,

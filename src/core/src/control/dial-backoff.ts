@@ -55,7 +55,8 @@ export interface DialBackoffParams {
 }
 
 /**
- * The control plane's backoff: a minute of grace, then waits that double (the
+ * The control plane's backoff by default (config `dialBackoffGrace` and
+ * `dialBackoffMax` change the grace and the longest wait): a minute of grace, then waits that double (the
  * time failed so far), at most 10 min apart, +-25% of jitter so the nodes that
  * all learnt an endpoint at once do not dial it in step. A node that heard no
  * answer for 30 s is cut off: a running node gets one every H/2 (an ack of its
@@ -69,6 +70,11 @@ export const DIAL_BACKOFF: DialBackoffParams = {
   cutOffMs: 30_000,
   maxEntries: 4_096,
 };
+
+/** The control plane's backoff with the grace and the longest wait of `settings` (config `dialBackoffGrace`, `dialBackoffMax`). */
+export function dialBackoffParams(settings: {dialBackoffGraceMs?: number; dialBackoffMaxMs?: number}): DialBackoffParams {
+  return {...DIAL_BACKOFF, graceMs: settings.dialBackoffGraceMs ?? DIAL_BACKOFF.graceMs, capMs: settings.dialBackoffMaxMs ?? DIAL_BACKOFF.capMs};
+}
 
 /** One endpoint's run of failures. */
 interface Streak {

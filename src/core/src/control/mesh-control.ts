@@ -16,7 +16,7 @@ import type {RemotePeer, Transport} from '../contracts/transport.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
-import {DialBackoff} from './dial-backoff.js';
+import {DialBackoff, dialBackoffParams} from './dial-backoff.js';
 import {FailureDetector} from './failure-detector.js';
 import {Gossip} from './gossip.js';
 import {LivenessAuth, type LivenessType} from './liveness-auth.js';
@@ -96,7 +96,7 @@ export class MeshControl {
       after: (ms, fn) => this.scheduler.after(ms, fn),
       onNews: (statements, from) => this.gossip.queueStatements(statements, from),
     });
-    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random)});
+    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random, dialBackoffParams(settings))});
     this.auth = new LivenessAuth({
       meshId,
       identity,

@@ -56,6 +56,10 @@ export interface ControlSettings {
    * Default {@link DEAD_PROBE_HORIZON_MS}.
    */
   deadProbeHorizonMs?: number;
+  /** How long an endpoint that stopped answering may be dialled at the callers' pace (dial-backoff.ts); default `DIAL_BACKOFF.graceMs`. */
+  dialBackoffGraceMs?: number;
+  /** Longest wait between two dials of an endpoint that keeps failing (dial-backoff.ts); default `DIAL_BACKOFF.capMs`. */
+  dialBackoffMaxMs?: number;
 }
 
 /**
