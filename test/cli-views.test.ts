@@ -5,7 +5,7 @@
  */
 import {spawnSync} from 'node:child_process';
 import {truncate, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
-import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, meshShowNode, meshShowView, skipWithout} from '@wgmesh/core/testkit';
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
 import {colourEnabled} from '../src/cli/colour.js';
@@ -21,29 +21,17 @@ const id = (n: number): string => n.toString(16).padStart(32, '0');
 
 /** A node as `mesh show --json` prints it, a reachable peer unless patched. */
 function node(n: number, patch: Partial<MeshShowNode> = {}): MeshShowNode {
-  return {
-    id: id(n),
+  return meshShowNode(id(n), {
     wgPublicKey: `${'A'.repeat(42)}${n % 10}=`,
     address: `fd00::${n.toString(16)}`,
-    role: 'peer',
     controlEndpoint: `192.0.2.${n}:4000`,
     wgEndpoint: `192.0.2.${n}:51820`,
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    self: false,
-    stats: null,
-    receivedAt: null,
-    aliasOwner: null,
-    aliasConflict: false,
-    homePeer: null,
     ...patch,
-  };
+  });
 }
 
 function mesh(meshId: string, nodes: MeshShowNode[], aliasConflicts: MeshShowView['aliasConflicts'] = []): MeshShowView {
-  return {meshId, prefix: 'fd00::/64', nodes, aliasConflicts, inbound: {snapshots: 0, syncs: 0, messages: 0}};
+  return meshShowView(meshId, nodes, {aliasConflicts});
 }
 
 // eslint-disable-next-line no-control-regex

@@ -4,6 +4,7 @@
  * handshake column's colouring rule, and how the event stream reconnects.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {meshShowNode, meshShowView} from '@wgmesh/core/testkit';
 import {describe, expect, it} from 'vitest';
 import {layoutSignature, startingPlaces} from '../src/dashboard/graph-layout.js';
 import {buildGraphModel, isExitRoute} from '../src/dashboard/graph-model.js';
@@ -13,29 +14,11 @@ import {handshakeCell} from '../src/dashboard/node-text.js';
 import {openEventStream, SseParser, SseTooLargeError, type SseEvent} from '../src/dashboard/sse.js';
 
 function member(id: string, fields: Partial<MeshShowNode> = {}): MeshShowNode {
-  return {
-    id,
-    wgPublicKey: `${id}=`,
-    address: `fd00::${id}`,
-    role: 'peer',
-    controlEndpoint: null,
-    wgEndpoint: null,
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    self: false,
-    stats: null,
-    receivedAt: null,
-    aliasOwner: null,
-    aliasConflict: false,
-    homePeer: null,
-    ...fields,
-  };
+  return meshShowNode(id, {wgPublicKey: `${id}=`, address: `fd00::${id}`, ...fields});
 }
 
 function mesh(meshId: string, nodes: MeshShowNode[]): MeshShowView {
-  return {meshId, prefix: 'fd00::/64', nodes, inbound: {snapshots: 0, syncs: 0, messages: 0}, aliasConflicts: []};
+  return meshShowView(meshId, nodes);
 }
 
 function parse(chunks: string[], max?: number): SseEvent[] {

@@ -4,6 +4,7 @@
  * tables, and the time bound every check runs under.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
+import {meshShowNode, meshShowView} from '@wgmesh/core/testkit';
 import {describe, expect, it} from 'vitest';
 import {runCheck, runChecks, type DoctorCheck} from '../src/cli/doctor/check.js';
 import {MEMBER_CLOCK_WARN_MS, memberClocks} from '../src/cli/doctor/checks/clock.js';
@@ -19,29 +20,11 @@ const NOW = 1_800_000_000_000;
 const MESH = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 
 function node(id: string, fields: Partial<MeshShowNode> = {}): MeshShowNode {
-  return {
-    id: id.padEnd(32, '0'),
-    wgPublicKey: `${id}=`,
-    address: `fd00::${id}`,
-    role: 'peer',
-    controlEndpoint: null,
-    wgEndpoint: null,
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    self: false,
-    stats: null,
-    receivedAt: NOW - 3_600_000,
-    aliasOwner: null,
-    aliasConflict: false,
-    homePeer: null,
-    ...fields,
-  };
+  return meshShowNode(id.padEnd(32, '0'), {wgPublicKey: `${id}=`, address: `fd00::${id}`, receivedAt: NOW - 3_600_000, ...fields});
 }
 
 function mesh(nodes: MeshShowNode[]): MeshShowView {
-  return {meshId: MESH, prefix: 'fd00::/64', nodes, inbound: {snapshots: 0, syncs: 0, messages: 0}, aliasConflicts: []};
+  return meshShowView(MESH, nodes);
 }
 
 const stats = (latestHandshakeMs: number | null) => ({latestHandshakeMs, rxBytes: 0, txBytes: 0});

@@ -6,29 +6,10 @@ import type {DnsCounters} from '../src/dns/server.js';
 import {ListenError} from '../src/errors.js';
 import type {MeshView, NodeView} from '../src/ipc/methods.js';
 import {DaemonMetrics, MetricsServer, type MeshMetricsSource} from '../src/metrics/index.js';
-import {commandAvailable, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
+import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
 import {promtoolCheck, samplesOf} from './metrics-text.js';
 
 const HAVE_PROMTOOL = !skipWithout('the promtool checks', commandAvailable('promtool', ['--version'], 'prometheus'));
-
-function node(id: string, patch: Partial<NodeView> = {}): NodeView {
-  return {
-    id,
-    wgPublicKey: `${id.slice(0, 42)}=`,
-    address: 'fd00::1',
-    role: 'peer',
-    controlEndpoint: null,
-    wgEndpoint: null,
-    alias: null,
-    description: null,
-    services: {},
-    routes: [],
-    self: false,
-    stats: null,
-    receivedAt: null,
-    ...patch,
-  };
-}
 
 /** A mesh whose state the test changes between scrapes. */
 class FakeMesh implements MeshMetricsSource {
@@ -68,15 +49,15 @@ describe('DaemonMetrics', () => {
     const [a, b] = meshes as [FakeMesh, FakeMesh];
     const now = clock.now();
     a.nodes = [
-      node(ID(1), {self: true, stats: {latestHandshakeMs: now - 1000, rxBytes: 0, txBytes: 0}}),
-      node(ID(2), {alias: 'db', stats: {latestHandshakeMs: now - 42_500, rxBytes: 10, txBytes: 20}}),
-      node(ID(3), {stats: {latestHandshakeMs: null, rxBytes: 0, txBytes: 0}}),
-      node(ID(4), {alias: 'Bad"alias\n', stats: {latestHandshakeMs: now - 3000, rxBytes: 0, txBytes: 0}}),
+      nodeView(ID(1), {self: true, stats: {latestHandshakeMs: now - 1000, rxBytes: 0, txBytes: 0}}),
+      nodeView(ID(2), {alias: 'db', stats: {latestHandshakeMs: now - 42_500, rxBytes: 10, txBytes: 20}}),
+      nodeView(ID(3), {stats: {latestHandshakeMs: null, rxBytes: 0, txBytes: 0}}),
+      nodeView(ID(4), {alias: 'Bad"alias\n', stats: {latestHandshakeMs: now - 3000, rxBytes: 0, txBytes: 0}}),
     ];
     a.dead = [ID(9)];
     a.stats = {...emptyControlStats(), storeSyncs: 7, bytesSent: 1234, bytesReceived: 5678, deathsObserved: 2, revivalsObserved: 1, antiEntropyRounds: 30, messagesSent: 40, messagesReceived: 41, messagesFailed: 3, messagesRejected: 4};
     a.inbound.syncs = 5;
-    b.nodes = [node(ID(1), {self: true})];
+    b.nodes = [nodeView(ID(1), {self: true})];
 
     const {body, contentType} = await metrics.render();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -154,7 +135,7 @@ describe('DaemonMetrics', () => {
   it.skipIf(!HAVE_PROMTOOL)('produces output promtool accepts (with process metrics and every wgmesh metric present)', async () => {
     const {clock, meshes, metrics, setDns} = setup();
     const withProcess = new DaemonMetrics({source: {meshes: () => meshes, dns: () => undefined}, nodeId: ID(1), backends: {store: 's', transport: 't', wg: 'w'}, clock, logger: silentLogger()});
-    meshes[0]!.nodes = [node(ID(1), {self: true}), node(ID(2), {alias: 'x', stats: {latestHandshakeMs: clock.now() - 5, rxBytes: 1, txBytes: 1}})];
+    meshes[0]!.nodes = [nodeView(ID(1), {self: true}), nodeView(ID(2), {alias: 'x', stats: {latestHandshakeMs: clock.now() - 5, rxBytes: 1, txBytes: 1}})];
     metrics.observeReconcile(meshes[0]!.meshId, {seconds: 0.01, ok: true});
     setDns({replies: {NOERROR: 1, FORMERR: 0, SERVFAIL: 0, NXDOMAIN: 0, NOTIMP: 0, REFUSED: 0}, truncated: 0, dropped: 0});
     for (const page of [(await metrics.render()).body, (await withProcess.render()).body]) {
@@ -174,7 +155,7 @@ describe('MetricsServer', () => {
 
   function metrics(): DaemonMetrics {
     const mesh = new FakeMesh();
-    mesh.nodes = [node(ID(1), {self: true})];
+    mesh.nodes = [nodeView(ID(1), {self: true})];
     return new DaemonMetrics({source: {meshes: () => [mesh], dns: () => undefined}, nodeId: ID(1), backends: {store: 's', transport: 't', wg: 'w'}, clock: new SimulatedClock(), logger: silentLogger(), processMetrics: false});
   }
 

@@ -9,3 +9,4 @@ export * from './signed-fixtures.js';
 export * from './netns.js';
 export * from './requirements.js';
 export * from './seeded-random.js';
+export * from './views.js';
