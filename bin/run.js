@@ -31,6 +31,10 @@ if (process.env.SHELL === undefined) {
 }
 
 const argv = process.argv.slice(2);
+// A daemon handles SIGHUP (reload) once it holds its data dir; until then Node's
+// default would kill it, e.g. on a `systemctl reload` during start-up. Caught
+// from here on, it is logged as arriving too early (daemon.ts).
+if (argv[0] === 'daemon') process.on('SIGHUP', () => undefined);
 const loadOptions = fastStartOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
 if (loadOptions !== undefined) deferOclifDependencies();
 // Loaded only now, so that oclif's requires go through the deferral above; and

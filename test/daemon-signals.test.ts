@@ -120,6 +120,31 @@ describe('SIGHUP', () => {
     blocker = undefined;
   });
 
+  it('is caught from the start: one that arrives while the daemon is starting does not stop it', async () => {
+    const {file} = await writeConfig('early-hup', '');
+    const {dataDir, socket} = daemonPaths(sandbox, 'early-hup');
+    const child = spawn(process.execPath, [BIN, 'daemon', '--config', file, '--data-dir', dataDir, '--socket', socket, '--log-level', 'debug'], {env: sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});
+    let output = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // SIGHUP's bit in the caught-signals mask: set as soon as something handles it.
+      const caughtSignals = async (): Promise<bigint> => BigInt(`0x${/SigCgt:\s*([0-9a-f]+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => ''))?.[1] ?? '0'}`);
+      await waitFor(async () => ((await caughtSignals()) & 1n) === 1n, 10_000, 'the daemon process to catch SIGHUP');
+      // Long before it holds its data dir (and so before its own signal handling is in place).
+      expect(existsSync(join(dataDir, 'daemon.pid'))).toBe(false);
+      child.kill('SIGHUP');
+      await waitFor(() => output.includes('daemon ready') || child.exitCode !== null || child.signalCode !== null, 20_000, `the daemon to be ready (it logged:\n${output})`);
+      expect(child.signalCode, output).toBeNull();
+      expect(child.exitCode, output).toBeNull();
+      child.kill('SIGTERM');
+      expect(await exited, output).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
   it('reloads the log level and the DNS and metrics listeners, says what needs a restart, and keeps running', async () => {
     const name = 'reload';
     const [grpcPort, movedGrpcPort, blockedPort] = await freePorts(3);
