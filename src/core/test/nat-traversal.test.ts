@@ -56,6 +56,11 @@ describe('observed endpoints', () => {
     expect(decodeControlReply(encode({t: 'ok', w: 42}))).toEqual({t: 'ok'});
     expect(decodeControlReply(encodeControlReply({t: 'ae', s: true, w: '[fd00::1]:51820'}))).toEqual({t: 'ae', s: true, w: '[fd00::1]:51820'});
     expect(decodeControlReply(encode({t: 'ae', s: true, w: 'evil.example:53'}))).toEqual({t: 'ae', s: true});
+    // The extremes of a port and of an address's length.
+    expect(decodeControlReply(encode({t: 'ok', w: '198.18.1.1:65535'}))).toEqual({t: 'ok', w: '198.18.1.1:65535'});
+    for (const w of ['198.18.1.1:0', '198.18.1.1:65536', '198.18.1.1:99999999', `[${'f'.repeat(60)}]:1`, '256.1.1.1:1']) {
+      expect(decodeControlReply(encode({t: 'ok', w})), w).toEqual({t: 'ok'});
+    }
   });
 });
 
@@ -67,6 +72,12 @@ describe('records with NAT information', () => {
     expect(verifyEntry(good, options).value).toMatchObject({nat: {endpoint: '198.18.1.1:51820'}});
     const bad = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: 'evil.example:53', mapping: 'endpoint-independent'}});
     expect(() => verifyEntry(bad, options)).toThrow(/nat/);
+    for (const endpoint of ['198.18.1.1:0', '198.18.1.1:65536', `198.18.1.1:${'9'.repeat(10_000)}`]) {
+      const extreme = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint, mapping: 'endpoint-independent'}});
+      expect(() => verifyEntry(extreme, options), endpoint.slice(0, 30)).toThrow(/nat/);
+    }
+    const unknownMapping = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: null, mapping: 'full-cone' as NatInfo['mapping']}});
+    expect(() => verifyEntry(unknownMapping, options)).toThrow(/nat/);
   });
 });
 
