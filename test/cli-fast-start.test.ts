@@ -9,7 +9,7 @@ import {execFile} from 'node:child_process';
 import {createRequire} from 'node:module';
 import {join} from 'node:path';
 import {IpcServer, type MeshShowView, type MeshSummary, type StatusView} from '@wgmesh/core';
-import {silentLogger} from '@wgmesh/core/testkit';
+import {silentLogger} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {DEFERRED_OCLIF_DEPENDENCIES, deferredModule, fastStartOptions} from '../src/cli/fast-start.js';
 import {BIN, ROOT, makeSandbox, runCli, type CliResult, type Sandbox} from './helpers/cli.js';

@@ -25,7 +25,7 @@ import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {formatEndpoint} from '@wgmesh/core';
 import {IpcClient} from '@wgmesh/core/client';
-import {createNetnsLab} from '@wgmesh/core/testkit';
+import {createNetnsLab} from '@wgmesh/testkit';
 import {stringify} from 'yaml';
 
 /** Repository root. */
@@ -103,7 +103,7 @@ export class MeshHosts {
    * @param {'netns' | 'loopback'} mode
    * @param {string} dir
    * @param {NodeJS.ProcessEnv} env
-   * @param {import('@wgmesh/core/testkit').NetnsLab | undefined} lab
+   * @param {import('@wgmesh/testkit').NetnsLab | undefined} lab
    */
   constructor(mode, dir, env, lab) {
     /** @type {'netns' | 'loopback'} */

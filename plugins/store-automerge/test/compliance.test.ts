@@ -1,4 +1,4 @@
-import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/core/testkit/compliance';
+import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/testkit/compliance';
 import {automergeStoreFactory} from '@wgmesh/store-automerge';
 
 describeStoreCompliance('automerge', () =>

@@ -1,4 +1,4 @@
-import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/core/testkit/compliance';
+import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 
 describeStoreCompliance('twophase', () =>

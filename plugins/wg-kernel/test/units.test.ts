@@ -17,7 +17,7 @@ import {
   type BackendContext,
   type WgPeerConfig,
 } from '@wgmesh/core';
-import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/core/testkit';
+import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/testkit';
 import {describe, expect, it} from 'vitest';
 import {HANDSHAKE_NOW_KEEPALIVE_S, handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
 import {KernelWgDriver, LINK_CHECK_MS, RETRY_MIN_MS, hasNetAdmin} from '../src/driver.js';

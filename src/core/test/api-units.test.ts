@@ -12,7 +12,7 @@ import {InvalidInputError, UnknownMeshError} from '../src/errors.js';
 import type {MeshRuntime} from '../src/runtime/mesh-runtime.js';
 import type {NodeRecord} from '../src/model/record.js';
 import type {WgPeerStats} from '../src/contracts/wg-driver.js';
-import {SimulatedClock, silentLogger} from '../src/testkit/index.js';
+import {SimulatedClock, silentLogger} from '@wgmesh/testkit';
 import {createApiApp} from '../src/api/app.js';
 import {DASHBOARD_CSP} from '../src/api/static-files.js';
 import {checkApiListen, isLoopbackHost} from '../src/api/server.js';

@@ -6,7 +6,7 @@ import {afterEach, describe, expect, it} from 'vitest';
 import {DNS_TTL_SECONDS, DnsServer, parseZoneName, respondToDnsQuery, type AliasSource} from '../src/dns/index.js';
 import {ListenError} from '../src/errors.js';
 import type {NodeRecord} from '../src/model/record.js';
-import {FIXTURE_NOW, makeTestNode, recordingLogger, silentLogger, testMeshId, type TestNode} from '../src/testkit/index.js';
+import {FIXTURE_NOW, makeTestNode, recordingLogger, silentLogger, testMeshId, type TestNode} from '@wgmesh/testkit';
 import {systemClock} from '../src/util/clock.js';
 
 /** A fixed view: mesh id -> live records. */

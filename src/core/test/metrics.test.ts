@@ -6,7 +6,7 @@ import type {DnsCounters} from '../src/dns/server.js';
 import {ListenError} from '../src/errors.js';
 import type {MeshView, NodeView} from '../src/ipc/methods.js';
 import {DaemonMetrics, MetricsServer, type MeshMetricsSource} from '../src/metrics/index.js';
-import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
+import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '@wgmesh/testkit';
 import {promtoolCheck, samplesOf} from './metrics-text.js';
 
 const HAVE_PROMTOOL = !skipWithout('the promtool checks', commandAvailable('promtool', ['--version'], 'prometheus'));

@@ -8,7 +8,7 @@ import {ObservedEndpoints} from '../src/nat/observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchStats} from '../src/nat/punch.js';
 import {decode, encode} from '../src/util/codec.js';
 import {z} from 'zod';
-import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {FIXTURE_NOW, makeTestNode, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 const local = {port: 51820, addresses: ['10.1.0.2', '127.0.0.1']};

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
 import {homePeer, meshRelations, nodeSetSchema, withRelations, type MeshView, type NodeRecord, type NodeView, type Role} from '../src/index.js';
-import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {FIXTURE_NOW, makeTestNode, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 

@@ -1,7 +1,7 @@
 /**
- * @wgmesh/core/testkit/compliance: the reusable vitest suites every store and
+ * @wgmesh/testkit/compliance: the reusable vitest suites every store and
  * transport implementation runs, third-party ones included (they need vitest),
- * plus everything in `@wgmesh/core/testkit`.
+ * plus everything in `@wgmesh/testkit`.
  */
 export * from './index.js';
 export * from './store-compliance.js';

@@ -1,7 +1,7 @@
 /**
- * @wgmesh/core/testkit: helpers for testing and simulating wgmesh (simulated
+ * @wgmesh/testkit: helpers for testing and simulating wgmesh (simulated
  * clock, in-memory transport, signed fixtures, network namespaces). The
- * compliance suites, which need vitest, are in `@wgmesh/core/testkit/compliance`.
+ * compliance suites, which need vitest, are in `@wgmesh/testkit/compliance`.
  */
 export * from './simulated-clock.js';
 export * from './memory-transport.js';

@@ -9,15 +9,8 @@
 import {randomBytes} from 'node:crypto';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
-import type {Logger} from '../contracts/logger.js';
-import {MAX_SYNC_MESSAGE_BYTES, type MeshStore, type StoreBackend, type StoreChange, type SyncSession, type SyncStats} from '../contracts/store.js';
-import {nodeAddress} from '../addressing/address.js';
-import {DecodeError} from '../errors.js';
-import {ed25519Signer, generateIdentity} from '../identity/identity.js';
-import {compareEntries, RECORD_LIMITS, type Revocation, type VerifiedEntry} from '../model/record.js';
-import {signRevocation} from '../model/entries.js';
-import {encode} from '../util/codec.js';
-import {issueGrant, issueMembership, issueRevocation, type MeshAdmin} from '../trust/admin.js';
+import {compareEntries, DecodeError, ed25519Signer, encode, generateIdentity, issueGrant, issueMembership, issueRevocation, MAX_SYNC_MESSAGE_BYTES, nodeAddress, RECORD_LIMITS, signRevocation} from '@wgmesh/core';
+import type {Logger, MeshAdmin, MeshStore, Revocation, StoreBackend, StoreChange, SyncSession, SyncStats, VerifiedEntry} from '@wgmesh/core';
 import {SimulatedClock} from './simulated-clock.js';
 import {
   corruptSignature,
