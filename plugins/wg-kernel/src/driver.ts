@@ -38,6 +38,7 @@ import {
   type WgPeerStats,
   type WgRoute,
 } from '@wgmesh/core';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec} from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
 import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';
@@ -46,7 +47,6 @@ import {ensureIpv6Forwarding} from './forwarding.js';
 import {parseLink, parseLinkNames, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type ListedRoute, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
 import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
-import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkSpec} from './validate.js';
 
 /** Which WireGuard implementation to use: the kernel module, wireguard-go, or the module with wireguard-go as fallback. */
 export type WgImplementationMode = 'auto' | 'kernel' | 'userspace';
@@ -305,7 +305,7 @@ export class KernelWgDriver implements WgDriver {
   }
 
   async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
-    checkSpec(spec);
+    checkInterfaceSpec(spec);
     return this.serial(spec.name, async () => {
       const wasFailed = this.interfaces.get(spec.name)?.failure !== undefined;
       const listenPort = await this.ensure(spec, signal);

@@ -5,6 +5,7 @@ export * from './contracts/logger.js';
 export * from './contracts/store.js';
 export * from './contracts/transport.js';
 export * from './contracts/wg-driver.js';
+export * from './wg/validate.js';
 export * from './contracts/backend.js';
 export * from './model/record.js';
 export * from './model/entries.js';
