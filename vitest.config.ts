@@ -26,7 +26,7 @@ const coreTestsUseSources = {
 export default defineConfig({
   plugins: [coreTestsUseSources],
   test: {
-    include: ['src/core/test/**/*.test.ts', 'plugins/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/core/test/**/*.test.ts', 'src/testkit/test/**/*.test.ts', 'plugins/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'test/fixtures/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
