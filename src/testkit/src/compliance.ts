@@ -5,6 +5,6 @@
  * plus everything in `@wgmesh/testkit`.
  */
 export * from './index.js';
-export * from './store-compliance.js';
+export * from './store-compliance/index.js';
 export * from './transport-compliance.js';
 export * from './wg-driver-compliance/index.js';
