@@ -19,26 +19,8 @@
  * exit-table.ts).
  */
 import {readFile} from 'node:fs/promises';
-import {
-  SerialQueue,
-  PortInUseError,
-  WgDriverError,
-  WgInterfaceGoneError,
-  systemClock,
-  wgPublicKeyFromPrivate,
-  type Clock,
-  type Logger,
-  type WgDriver,
-  type WgForwardingState,
-  type TimerHandle,
-  type WgInterfaceEvent,
-  type WgInterfaceSpec,
-  type WgInterfaceState,
-  type WgPeerConfig,
-  type WgPeerStats,
-  type WgRoute,
-} from '@wgmesh/core';
-import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec} from '@wgmesh/core';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec, PortInUseError, SerialQueue, systemClock, WgDriverError, WgInterfaceGoneError, wgPublicKeyFromPrivate} from '@wgmesh/core';
+import type {Clock, Logger, TimerHandle, WgDriver, WgForwardingState, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerConfig, WgPeerStats, WgRoute} from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
 import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';

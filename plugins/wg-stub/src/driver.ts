@@ -6,20 +6,8 @@
  * daemon bugs still fail; it records them as it was asked.
  */
 import {createSocket} from 'node:dgram';
-import {
-  WgDriverError,
-  wgPublicKeyFromPrivate,
-  writeFileAtomic,
-  type Logger,
-  type WgDriver,
-  type WgForwardingState,
-  type WgInterfaceSpec,
-  type WgInterfaceState,
-  type WgPeerConfig,
-  type WgPeerStats,
-  type WgRoute,
-} from '@wgmesh/core';
-import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec} from '@wgmesh/core';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec, WgDriverError, wgPublicKeyFromPrivate, writeFileAtomic} from '@wgmesh/core';
+import type {Logger, WgDriver, WgForwardingState, WgInterfaceSpec, WgInterfaceState, WgPeerConfig, WgPeerStats, WgRoute} from '@wgmesh/core';
 import {STUB_STATE_VERSION, type StubCallCounts, type StubInterfaceSnapshot, type StubSnapshot} from './state.js';
 
 /** Options of {@link StubWgDriver}. */

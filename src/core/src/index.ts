@@ -12,6 +12,8 @@ export * from './model/entries.js';
 export * from './model/aliases.js';
 export * from './model/alias-claims.js';
 export * from './model/invalid-entries.js';
+export * from './model/store-support.js';
+export * from './model/sync-session-base.js';
 export * from './views/node-relations.js';
 export * from './views/handshake.js';
 export * from './addressing/mesh-id.js';
