@@ -378,6 +378,47 @@ export class WgInterfaceGoneError extends WgmeshError {
   }
 }
 
+/** The API refused a request without a valid bearer token. */
+export class UnauthorizedError extends WgmeshError {
+  static override readonly code = 'UNAUTHORIZED';
+
+  constructor() {
+    super("missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token 'wgmesh api token' prints");
+  }
+}
+
+/** A client sent more requests than the per-client rate allows. */
+export class RateLimitedError extends WgmeshError {
+  static override readonly code = 'RATE_LIMITED';
+
+  constructor(client: string, retryAfterSeconds: number) {
+    super(`too many requests from ${client}: retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/** A request body over apiMaxBodyBytes. */
+export class PayloadTooLargeError extends WgmeshError {
+  static override readonly code = 'PAYLOAD_TOO_LARGE';
+
+  constructor(maxBodyBytes: number) {
+    super(`the request body is over the limit of ${maxBodyBytes} bytes (apiMaxBodyBytes)`);
+  }
+}
+
+/** A path the HTTP server does not serve. */
+export class RouteNotFoundError extends WgmeshError {
+  static override readonly code = 'NOT_FOUND';
+}
+
+/** The HTTP API's cap on open event streams (apiMaxStreams) is reached. */
+export class TooManySubscribersError extends WgmeshError {
+  static override readonly code = 'TOO_MANY_STREAMS';
+
+  constructor(max: number) {
+    super(`too many open event streams (at most ${max}); close one and retry`);
+  }
+}
+
 /**
  * A table from code to class. Throws when two classes share a code: a code
  * has one meaning.
@@ -435,6 +476,11 @@ export const WIRE_ERRORS: ReadonlyMap<string, WgmeshErrorClass> = wireErrorTable
   KeyRotationError,
   PortInUseError,
   WgInterfaceGoneError,
+  UnauthorizedError,
+  RateLimitedError,
+  PayloadTooLargeError,
+  RouteNotFoundError,
+  TooManySubscribersError,
 ]);
 
 /**

@@ -7,7 +7,7 @@
  * names the most subscribers it may join (the API server's `apiMaxStreams`,
  * which a reload may change).
  */
-import {WgmeshError} from '../errors.js';
+import {TooManySubscribersError} from '../errors.js';
 import type {Clock} from '../contracts/clock.js';
 import type {ApiEvent, ApiEventInput, ApiEventType} from './events.js';
 
@@ -75,15 +75,6 @@ class QueueSubscription implements Subscription {
 
   close(): void {
     this.end('closed');
-  }
-}
-
-/** Thrown by {@link EventHub.subscribe} when the cap on subscribers is reached. */
-export class TooManySubscribersError extends WgmeshError {
-  static override readonly code = 'TOO_MANY_STREAMS';
-
-  constructor(max: number) {
-    super(`too many open event streams (at most ${max}); close one and retry`);
   }
 }
 

@@ -19,6 +19,11 @@ import {
   JoinFailedError,
   JoinRefusedError,
   KeyRotationError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  RouteNotFoundError,
+  TooManySubscribersError,
+  UnauthorizedError,
   MeshUnknownAtMemberError,
   NoTransportError,
   NotAdminError,
@@ -27,10 +32,8 @@ import {
   StoreMismatchError,
   UnknownMeshError,
   WgInterfaceGoneError,
-  WgmeshError,
   type WgmeshErrorClass,
 } from '../errors.js';
-import {TooManySubscribersError} from './event-hub.js';
 
 /** The body of every error answer. */
 export const apiErrorSchema = z.object({
@@ -41,38 +44,6 @@ export const apiErrorSchema = z.object({
 });
 /** The body of every error answer. */
 export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
-
-/** The API refused a request without a valid bearer token. */
-export class UnauthorizedError extends WgmeshError {
-  static override readonly code = 'UNAUTHORIZED';
-
-  constructor() {
-    super("missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token 'wgmesh api token' prints");
-  }
-}
-
-/** A client sent more requests than the per-client rate allows. */
-export class RateLimitedError extends WgmeshError {
-  static override readonly code = 'RATE_LIMITED';
-
-  constructor(client: string, retryAfterSeconds: number) {
-    super(`too many requests from ${client}: retry in ${retryAfterSeconds} s`);
-  }
-}
-
-/** A request body over apiMaxBodyBytes. */
-export class PayloadTooLargeError extends WgmeshError {
-  static override readonly code = 'PAYLOAD_TOO_LARGE';
-
-  constructor(maxBodyBytes: number) {
-    super(`the request body is over the limit of ${maxBodyBytes} bytes (apiMaxBodyBytes)`);
-  }
-}
-
-/** A path the HTTP server does not serve. */
-export class RouteNotFoundError extends WgmeshError {
-  static override readonly code = 'NOT_FOUND';
-}
 
 /** The HTTP status of errors of each class; a class not listed is a 500. */
 const STATUS_OF_CLASS: ReadonlyArray<readonly [WgmeshErrorClass, number]> = [
