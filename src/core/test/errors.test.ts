@@ -21,7 +21,7 @@ import {silentLogger} from '../src/testkit/signed-fixtures.js';
 
 /** Every class exported by @wgmesh/core that extends WgmeshError (RemoteError carries the other side's code, so has none of its own). */
 function exportedErrorClasses(): WgmeshErrorClass[] {
-  return Object.values(core).filter(
+  return (Object.values(core) as unknown[]).filter(
     (value): value is WgmeshErrorClass =>
       typeof value === 'function' && value !== RemoteError && Function.prototype[Symbol.hasInstance].call(WgmeshError, (value as {prototype?: unknown}).prototype),
   );
