@@ -16,7 +16,7 @@ import {
   type ServerWritableStream,
   type StatusObject,
 } from '@grpc/grpc-js';
-import {DecodeError, MAX_CONTROL_MESSAGE_BYTES, UnknownMeshError, MAX_SYNC_MESSAGE_BYTES, type LimitedLevel, type Logger, type LogLimiter, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
+import {DecodeError, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, UnknownMeshError, type LimitedLevel, type Logger, type LogLimiter, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
 import {ByteBudget} from './byte-budget.js';
 import {MessagesBusyError, OverloadedError, SnapshotBusyError, SnapshotTooLargeError, SyncBusyError, TransportFailureError} from './errors.js';
 import {canonicalAddress, peerEndpoint} from './address.js';
