@@ -15,6 +15,11 @@ export class TransportFailureError extends WgmeshError {
   static override readonly code = 'TRANSPORT';
 }
 
+/** This daemon could not open its control port (taken, not permitted, or an address this host lacks); says which key to change. */
+export class ControlPortError extends WgmeshError {
+  static override readonly code = 'CONTROL_PORT';
+}
+
 /** A member refused a message because the caller's stream already has as many requests in flight as it allows. */
 export class MessagesBusyError extends WgmeshError {
   static override readonly code = 'MESSAGES_BUSY';
@@ -60,6 +65,7 @@ export const GRPC_WIRE_ERRORS: ReadonlyMap<string, WgmeshErrorClass> = wireError
   ...WIRE_ERRORS.values(),
   SyncBusyError,
   TransportFailureError,
+  ControlPortError,
   MessagesBusyError,
   SnapshotBusyError,
   SnapshotTooLargeError,

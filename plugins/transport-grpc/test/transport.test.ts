@@ -9,6 +9,7 @@ import {existsSync} from 'node:fs';
 import {InvalidInputError, UnknownMeshError, type MeshStore} from '@wgmesh/core';
 import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND, skipWithout} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {ControlPortError} from '../src/errors.js';
 import {Harness, logged} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';
 
@@ -48,8 +49,10 @@ describe('listen', () => {
   it('says clearly when the port is taken', async () => {
     const {port} = await pair();
     const second = await harness.create({node: pki.beta, port});
-    await expect(second.transport.listen(new SetMeshDaemon().handlers)).rejects.toMatchObject({
-      code: 'TRANSPORT',
+    const error = await second.transport.listen(new SetMeshDaemon().handlers).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ControlPortError);
+    expect(error).toMatchObject({
+      code: 'CONTROL_PORT',
       message: `cannot open the control port 127.0.0.1:${port}: the port is in use (another wgmesh daemon?); stop that process or set another gRPCPort`,
     });
   });
