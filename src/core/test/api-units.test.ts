@@ -7,7 +7,14 @@ import {chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/prom
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {ApiTokenStore, EventHub, HANDSHAKE_FRESH_MS, HANDSHAKE_POLL_MS, MeshEvents, RateLimiter, statusOf, TooManySubscribersError, wgmeshErrorParts, type ApiEvent} from '../src/index.js';
+import {TooManySubscribersError} from '../src/index.js';
+import {ApiTokenStore} from '../src/api/token-store.js';
+import {EventHub} from '../src/api/event-hub.js';
+import {HANDSHAKE_FRESH_MS} from '../src/views/handshake.js';
+import {HANDSHAKE_POLL_MS, MeshEvents} from '../src/api/mesh-events.js';
+import {RateLimiter} from '../src/api/rate-limiter.js';
+import {statusOf, wgmeshErrorParts} from '../src/api/http-errors.js';
+import type {ApiEvent} from '../src/api/events.js';
 import {InvalidInputError, UnknownMeshError} from '../src/errors.js';
 import type {MeshRuntime} from '../src/runtime/mesh-runtime.js';
 import type {NodeRecord} from '../src/model/record.js';

@@ -2,7 +2,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {runHooks} from '../src/index.js';
+import {runHooks} from '../src/runtime/hooks.js';
 import {recordingLogger} from '@wgmesh/testkit';
 
 describe('hook commands', () => {

@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest';
-import {meshPrefix, planWireGuard, homePeer, type NodeRecord, type Role} from '../src/index.js';
+import {meshPrefix, type NodeRecord, type Role} from '../src/index.js';
+import {planWireGuard, homePeer} from '../src/runtime/wg-plan.js';
 import {decodeControlReply, encodeControlReply} from '../src/control/messages.js';
 import {verifyEntry} from '../src/model/entries.js';
 import {nodeRecordSchema, type NatInfo} from '../src/model/record.js';

@@ -9,15 +9,14 @@ import {
   RouteManager,
   advertProblem,
   advertisedRoutes,
-  homePeer,
   meshPrefix,
-  planWireGuard,
   selectRoutes,
   type NodeRecord,
   type RoutedMesh,
   type RouteAdvert,
   type SelectedRoute,
 } from '../src/index.js';
+import {homePeer, planWireGuard} from '../src/runtime/wg-plan.js';
 import {recordingLogger} from '@wgmesh/testkit';
 import {RoutingSim, simMeshId, simNodeId, simRecord} from './routing-sim.js';
 
