@@ -3,8 +3,9 @@
 // list` costs is start-up, so this entry point loads as little as it can
 // through oclif's public API:
 //
-// - oclif's `execute` from its own subpath, not the package index (which
-//   loads every part of oclif and checks its own Node version with semver);
+// - oclif bundled into one file (dist/oclif.cjs, scripts/bundle-oclif.js),
+//   not its ~130 files, and without its package index (which also checks
+//   oclif's own Node version with semver);
 // - a command that only talks to the daemon over IPC (its manifest entry says
 //   `pluginsNeeded: false`; DaemonClientCommand sets it) runs with the root
 //   plugin alone: see src/cli/load-options.ts. Every other command, `--help`,
@@ -35,7 +36,8 @@ const argv = process.argv.slice(2);
 // from here on, it is logged as arriving too early (daemon.ts).
 if (argv[0] === 'daemon') process.on('SIGHUP', () => undefined);
 const loadOptions = pluginFreeLoadOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
-// Required, not imported: importing CommonJS from an ES module makes Node scan
-// its source for exports, which costs a few ms for nothing here.
-const {execute} = createRequire(import.meta.url)('@oclif/core/execute');
+// oclif bundled into one file, the copy every wgmesh command uses (see
+// src/cli/oclif.ts); required, not imported: importing CommonJS from an ES
+// module makes Node scan its source for exports.
+const {execute} = createRequire(import.meta.url)('../dist/oclif.cjs');
 await execute(loadOptions ? {args: argv, loadOptions} : {dir: import.meta.url});

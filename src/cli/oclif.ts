@@ -1,24 +1,35 @@
 /**
- * The parts of oclif wgmesh's commands use, from oclif's subpath entries.
- * Not from its index, which loads all of oclif (and semver) on every start.
- * And required, not imported: oclif is CommonJS, and importing CommonJS from an
- * ES module makes Node scan the sources for their exports (~20 ms per start
- * here); oclif has already required these modules when a command loads, so
- * requiring them costs nothing.
+ * The parts of oclif wgmesh's commands use, from dist/oclif.cjs: oclif and its
+ * dependencies bundled into one file by scripts/bundle-oclif.js, which Node
+ * loads several times faster than oclif's ~130 files (see BENCHMARKS.md, CLI
+ * start-up). bin/run.js starts oclif from the same file, so the commands, the
+ * configuration and the errors are all of one copy of oclif. Required, not
+ * imported: the bundle is CommonJS, and importing CommonJS from an ES module
+ * makes Node scan its source for exports.
+ *
+ * The path is from the package root, so that this module finds the bundle from
+ * dist/cli/ and, in tests, from src/cli/ (after `npm run build`).
  */
 import {createRequire} from 'node:module';
 import type * as OclifArgs from '@oclif/core/args';
 import type * as OclifCommand from '@oclif/core/command';
 import type * as OclifErrors from '@oclif/core/errors';
+import type * as OclifExecute from '@oclif/core/execute';
 import type * as OclifFlags from '@oclif/core/flags';
 
-const require = createRequire(import.meta.url);
+const oclif = createRequire(import.meta.url)('../../dist/oclif.cjs') as {
+  Args: typeof OclifArgs;
+  Command: typeof OclifCommand.Command;
+  Errors: typeof OclifErrors;
+  execute: typeof OclifExecute.execute;
+  Flags: typeof OclifFlags;
+};
 
 /** oclif's argument definitions (`Args.string(...)`). */
-export const Args = require('@oclif/core/args') as typeof OclifArgs;
+export const Args = oclif.Args;
 /** oclif's base class of commands. */
-export const {Command} = require('@oclif/core/command') as typeof OclifCommand;
+export const Command = oclif.Command;
 /** oclif's error classes and helpers. */
-export const Errors = require('@oclif/core/errors') as typeof OclifErrors;
+export const Errors = oclif.Errors;
 /** oclif's flag definitions (`Flags.string(...)`). */
-export const Flags = require('@oclif/core/flags') as typeof OclifFlags;
+export const Flags = oclif.Flags;
