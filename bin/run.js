@@ -39,5 +39,14 @@ const loadOptions = pluginFreeLoadOptions(argv, fileURLToPath(new URL('..', impo
 // oclif bundled into one file, the copy every wgmesh command uses (see
 // src/cli/oclif.ts); required, not imported: importing CommonJS from an ES
 // module makes Node scan its source for exports.
-const {execute} = createRequire(import.meta.url)('../dist/oclif.cjs');
-await execute(loadOptions ? {args: argv, loadOptions} : {dir: import.meta.url});
+const oclif = createRequire(import.meta.url)('../dist/oclif.cjs');
+try {
+  await oclif.run(argv, loadOptions ?? fileURLToPath(import.meta.url));
+  await oclif.flush();
+} catch (error) {
+  // A plugin's command runs on the plugin's own copy of oclif, so its
+  // `this.exit(code)` throws that copy's ExitError, which this copy's handler
+  // would print as an error: it gets this copy's ExitError of the same code.
+  const foreignExit = error?.code === 'EEXIT' && typeof error.oclif?.exit === 'number' && !(error instanceof oclif.Errors.ExitError);
+  await oclif.handle(foreignExit ? new oclif.Errors.ExitError(error.oclif.exit) : error);
+}

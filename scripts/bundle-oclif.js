@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Bundle the parts of oclif the CLI uses (execute, Command, Flags, Args,
- * Errors), with oclif's own dependencies, into one file: dist/oclif.cjs. Node
+ * Bundle the parts of oclif the CLI uses (execute, run, flush, handle,
+ * Command, Flags, Args, Errors), with oclif's own dependencies, into one file: dist/oclif.cjs. Node
  * then loads one file instead of ~130 (oclif requires every dependency when it
  * starts, help and plugin discovery included), which halves what oclif costs
  * a command's start. Plugins keep their own @oclif/core from node_modules;
@@ -18,6 +18,9 @@ await build({
   stdin: {
     contents: `
       exports.execute = require('@oclif/core/execute').execute;
+      exports.run = require('@oclif/core/run').run;
+      exports.flush = require('@oclif/core/flush').flush;
+      exports.handle = require('@oclif/core/handle').handle;
       exports.Command = require('@oclif/core/command').Command;
       exports.Flags = require('@oclif/core/flags');
       exports.Args = require('@oclif/core/args');

@@ -168,6 +168,10 @@ describe('an installed plugin’s commands', () => {
     expect(await runCli(['status', 'extra'], sandbox.env)).toMatchObject({code: 0, stdout: 'status extra from wgmesh-plugin-command\n'});
   });
 
+  it('exit with the code they give `this.exit` (the plugin’s own copy of oclif), printing nothing more', async () => {
+    expect(await runCli(['bye'], sandbox.env)).toEqual({code: 3, stdout: 'bye from wgmesh-plugin-command\n', stderr: ''});
+  });
+
   it('leave wgmesh’s own commands as they were', async () => {
     const status = await runCli(['status', '--socket', join(sandbox.dir, 'none.sock')], sandbox.env);
     expect(status.code).toBe(1);

@@ -6,7 +6,7 @@
  */
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
 import {IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
-import {Command, Errors, Flags} from './oclif.js';
+import {Command, Flags, isOclifError, isOclifExit} from './oclif.js';
 
 /** Flags every command that talks to the daemon accepts. */
 export const daemonFlags = {
@@ -56,8 +56,8 @@ export interface ErrorOutput {
  * and the command exits 1. Returns for anything else (oclif's handler takes it).
  */
 export function reportKnownError(command: ErrorOutput, error: Error): void {
-  if (error instanceof Errors.ExitError) throw error;
-  const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
+  if (isOclifExit(error)) throw error;
+  const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || isOclifError(error);
   if (isUserError(error) || parseError) {
     const code = isUserError(error) ? error.code : 'INVALID_INPUT';
     const message = error.message.split('\n')[0] ?? error.message;

@@ -14,14 +14,12 @@ import {createRequire} from 'node:module';
 import type * as OclifArgs from '@oclif/core/args';
 import type * as OclifCommand from '@oclif/core/command';
 import type * as OclifErrors from '@oclif/core/errors';
-import type * as OclifExecute from '@oclif/core/execute';
 import type * as OclifFlags from '@oclif/core/flags';
 
 const oclif = createRequire(import.meta.url)('../../dist/oclif.cjs') as {
   Args: typeof OclifArgs;
   Command: typeof OclifCommand.Command;
   Errors: typeof OclifErrors;
-  execute: typeof OclifExecute.execute;
   Flags: typeof OclifFlags;
 };
 
@@ -33,3 +31,18 @@ export const Command = oclif.Command;
 export const Errors = oclif.Errors;
 /** oclif's flag definitions (`Flags.string(...)`). */
 export const Flags = oclif.Flags;
+
+/**
+ * True for an error of oclif's (a CLIError, a parse error, an exit), from
+ * this copy of oclif or from the one a plugin's command is built on: told by
+ * its shape (`oclif` holds the exit code), which every copy gives it.
+ */
+export function isOclifError(error: unknown): error is Error & {oclif: {exit?: number}} {
+  const oclif = (error as {oclif?: unknown} | null)?.oclif;
+  return error instanceof Error && typeof oclif === 'object' && oclif !== null;
+}
+
+/** True for oclif's ExitError (`this.exit(code)`), from any copy of oclif. */
+export function isOclifExit(error: unknown): error is Error & {oclif: {exit: number}} {
+  return isOclifError(error) && (error as {code?: unknown}).code === 'EEXIT' && typeof error.oclif.exit === 'number';
+}
