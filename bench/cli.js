@@ -115,12 +115,13 @@ function profile(argv, env, dir) {
 
 /**
  * Modules whose import cost (in a fresh Node, nothing else loaded) explains a
- * CLI start: what bin/run.js loads of oclif, oclif's whole index (which no
+ * CLI start: the oclif bundle bin/run.js loads (scripts/bundle-oclif.js), the
+ * same parts of oclif from its own files and its whole index (which no
  * command loads), the client entry, and zod and yaml, which the client path
  * does not load (zod: replies are checked without it; yaml: only with a
  * config file), for scale.
  */
-const IMPORT_PROBES = ['@oclif/core/execute', '@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
+const IMPORT_PROBES = ['./dist/oclif.cjs', '@oclif/core/execute', '@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
 
 /**
  * CPU time (median of `repeats` fresh processes) of importing each module
