@@ -114,25 +114,34 @@ function profile(argv, env, dir) {
 }
 
 /**
- * Modules whose import cost (in a fresh Node, nothing else loaded) explains a
- * CLI start: the oclif bundle bin/run.js loads (scripts/bundle-oclif.js), the
- * same parts of oclif from its own files and its whole index (which no
- * command loads), the client entry, and zod and yaml, which the client path
- * does not load (zod: replies are checked without it; yaml: only with a
- * config file), for scale.
+ * Modules whose load cost (in a fresh Node, nothing else loaded) explains a
+ * CLI start, each loaded as the CLI loads it (`require` or `import`): the
+ * oclif bundle bin/run.js loads (scripts/bundle-oclif.js), the same parts of
+ * oclif from its own files and its whole index (which no command loads), the
+ * client entry, and zod and yaml, which the client path does not load (zod:
+ * replies are checked without it; yaml: only with a config file), for scale.
  */
-const IMPORT_PROBES = ['./dist/oclif.cjs', '@oclif/core/execute', '@oclif/core', '@wgmesh/core/client', 'zod', 'yaml'];
+const IMPORT_PROBES = [
+  {module: './dist/oclif.cjs', load: 'require'},
+  {module: '@oclif/core/execute', load: 'require'},
+  {module: '@oclif/core', load: 'require'},
+  {module: '@wgmesh/core/client', load: 'import'},
+  {module: 'zod', load: 'import'},
+  {module: 'yaml', load: 'import'},
+];
 
 /**
- * CPU time (median of `repeats` fresh processes) of importing each module
+ * CPU time (median of `repeats` fresh processes) of loading each module
  * alone, minus nothing: Node's own start is outside the measured span.
+ * @param {{module: string, load: 'require' | 'import'}[]} modules
  * @returns {{module: string, cpuMs: number}[]}
  */
 function importCosts(modules, env, repeats = 5) {
-  return modules.map((module) => {
+  return modules.map(({module, load}) => {
     const samples = [];
+    const loading = load === 'require' ? `createRequire(process.cwd() + '/')(${JSON.stringify(module)})` : `await import(${JSON.stringify(module)})`;
     for (let i = 0; i < repeats; i++) {
-      const code = `const c = process.cpuUsage(); await import(${JSON.stringify(module)}); const u = process.cpuUsage(c); process.stdout.write(String((u.user + u.system) / 1000));`;
+      const code = `import {createRequire} from 'node:module'; const c = process.cpuUsage(); ${loading}; const u = process.cpuUsage(c); process.stdout.write(String((u.user + u.system) / 1000));`;
       samples.push(Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], {cwd: ROOT, env, encoding: 'utf8'})));
     }
     return {module, cpuMs: summarize(samples).median};
@@ -259,8 +268,8 @@ if (report !== undefined) {
       const files = report.modulesLoaded.reduce((a, p) => a + p.files, 0);
       process.stdout.write(`\nfiles one mesh list run loads: ${files}; by package (top 12):\n`);
       printRows(report.modulesLoaded.slice(0, 12).map((p) => [`  ${p.package}`, `${p.files} files, ${p.kib.toFixed(0)} KiB`]));
-      process.stdout.write('\nCPU time to import each alone in a fresh Node (median of 5):\n');
-      printRows(report.importCpuMs.map((p) => [`  ${p.module}`, ms(p.cpuMs)]));
+      process.stdout.write('\nCPU time to load each alone in a fresh Node, as the CLI loads it (median of 5):\n');
+      printRows(report.importCpuMs.map((p) => [`  ${p.module} (${IMPORT_PROBES.find((probe) => probe.module === p.module).load})`, ms(p.cpuMs)]));
     }
   }
 }
