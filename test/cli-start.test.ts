@@ -49,17 +49,27 @@ function runNodeArgs(args: readonly string[], env: NodeJS.ProcessEnv): Promise<C
 
 /**
  * A preload that records, at exit, whether Node's CommonJS loader functions
- * are still the ones Node started with, and every CommonJS file loaded.
+ * are still the ones Node started with, and every CommonJS file loaded; its
+ * loader hooks ({@link LOADER_PROBE_HOOKS}) record every ES module loaded.
  */
 const LOADER_PROBE = `
-import Module from 'node:module';
+import Module, {register} from 'node:module';
 import {writeFileSync} from 'node:fs';
+register('./probe-hooks.mjs', import.meta.url);
 const original = {load: Module._load, resolveFilename: Module._resolveFilename, require: Module.prototype.require, compile: Module.prototype._compile};
 process.on('exit', () => {
   const now = {load: Module._load, resolveFilename: Module._resolveFilename, require: Module.prototype.require, compile: Module.prototype._compile};
   const replaced = Object.keys(original).filter((key) => original[key] !== now[key]);
   writeFileSync(process.env.WGMESH_TEST_PROBE, JSON.stringify({replaced, files: Object.keys(Module._cache)}));
 });
+`;
+const LOADER_PROBE_HOOKS = `
+import {appendFileSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+export async function load(url, context, next) {
+  if (url.startsWith('file:')) appendFileSync(process.env.WGMESH_TEST_PROBE + '.esm', fileURLToPath(url) + '\\n');
+  return next(url, context);
+}
 `;
 
 describe('daemon-client commands', () => {
@@ -75,6 +85,7 @@ describe('daemon-client commands', () => {
     socket = join(sandbox.dir, 'd.sock');
     probe = join(sandbox.dir, 'probe.mjs');
     await writeFile(probe, LOADER_PROBE);
+    await writeFile(join(sandbox.dir, 'probe-hooks.mjs'), LOADER_PROBE_HOOKS);
     server = new IpcServer({
       socketPath: socket,
       logger: silentLogger(),
@@ -125,17 +136,20 @@ describe('daemon-client commands', () => {
   });
 
   it.each([['mesh list'], ['mesh show'], ['status'], ['service set k v']])(
-    '`%s` leaves Node’s module loader as it is and runs on the bundled oclif alone',
+    '`%s` leaves Node’s module loader as it is and loads the bundled oclif and no other dependency',
     async (line) => {
       const command = line.split(' ');
       const output = join(sandbox.dir, `probe-${command.join('-')}.json`);
       await runNodeArgs(['--import', probe, BIN, ...command, '--socket', socket], {...sandbox.env, WGMESH_TEST_PROBE: output});
       const {replaced, files} = JSON.parse(await readFile(output, 'utf8')) as {replaced: string[]; files: string[]};
+      const modules = (await readFile(`${output}.esm`, 'utf8')).split('\n').filter((line) => line !== '');
       expect(replaced).toEqual([]);
-      // The probe saw oclif start: the check above is about a real run.
+      // The probe saw oclif start and the command load: the checks are about a real run.
       expect(files).toContain(join(ROOT, 'dist', 'oclif.cjs'));
-      // One copy of oclif (the commands' errors and classes are the bundle's), and none of its index or semver.
-      expect(files.filter((file) => file.includes('/node_modules/'))).toEqual([]);
+      expect(modules).toContain(join(ROOT, 'dist', 'cli', 'base-command.js'));
+      // One copy of oclif (the commands' errors and classes are the bundle's), none of its index or semver,
+      // and none of the dependencies only other commands or the daemon need (zod, pino, yaml, ...).
+      expect([...files, ...modules].filter((file) => file.includes('/node_modules/'))).toEqual([]);
     },
   );
 
