@@ -10,10 +10,10 @@
 //   `pluginsNeeded: false`; DaemonClientCommand sets it) runs with the root
 //   plugin alone: see src/cli/load-options.ts. Every other command, `--help`,
 //   and anything not found in the manifest start normally.
-import {createRequire} from 'node:module';
 import {userInfo} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {pluginFreeLoadOptions} from '../dist/cli/load-options.js';
+import {Errors, flush, handle, isOclifExit, run} from '../dist/cli/oclif.js';
 
 // Plugins, linked ones included, run their compiled JavaScript: oclif's
 // TypeScript lookup for linked plugins only adds a warning on every command.
@@ -36,17 +36,13 @@ const argv = process.argv.slice(2);
 // from here on, it is logged as arriving too early (daemon.ts).
 if (argv[0] === 'daemon') process.on('SIGHUP', () => undefined);
 const loadOptions = pluginFreeLoadOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
-// oclif bundled into one file, the copy every wgmesh command uses (see
-// src/cli/oclif.ts); required, not imported: importing CommonJS from an ES
-// module makes Node scan its source for exports.
-const oclif = createRequire(import.meta.url)('../dist/oclif.cjs');
 try {
-  await oclif.run(argv, loadOptions ?? fileURLToPath(import.meta.url));
-  await oclif.flush();
+  await run(argv, loadOptions ?? fileURLToPath(import.meta.url));
+  await flush();
 } catch (error) {
   // A plugin's command runs on the plugin's own copy of oclif, so its
   // `this.exit(code)` throws that copy's ExitError, which this copy's handler
   // would print as an error: it gets this copy's ExitError of the same code.
-  const foreignExit = error?.code === 'EEXIT' && typeof error.oclif?.exit === 'number' && !(error instanceof oclif.Errors.ExitError);
-  await oclif.handle(foreignExit ? new oclif.Errors.ExitError(error.oclif.exit) : error);
+  const foreignExit = isOclifExit(error) && !(error instanceof Errors.ExitError);
+  await handle(foreignExit ? new Errors.ExitError(error.oclif.exit) : error);
 }
