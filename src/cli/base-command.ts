@@ -5,7 +5,7 @@
  * Only unexpected bugs reach oclif's handler with a stack trace.
  */
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
-import {IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
+import {InvalidInputError, IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
 import {Command, Flags, isOclifError, isOclifExit} from './oclif.js';
 
 /** Flags every command that talks to the daemon accepts. */
@@ -59,7 +59,7 @@ export function reportKnownError(command: ErrorOutput, error: Error): void {
   if (isOclifExit(error)) throw error;
   const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || isOclifError(error);
   if (isUserError(error) || parseError) {
-    const code = isUserError(error) ? error.code : 'INVALID_INPUT';
+    const code = isUserError(error) ? error.code : InvalidInputError.code;
     const message = error.message.split('\n')[0] ?? error.message;
     if (command.json) command.logJson({error: {code, message}});
     else process.stderr.write(`Error: ${isUserError(error) ? error.message : oneLine(stripAnsi(error.message))}\n`);
