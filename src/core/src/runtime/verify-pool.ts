@@ -16,7 +16,7 @@ import {availableParallelism} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import type {Logger} from '../contracts/logger.js';
-import {rememberCredentialFacts} from '../model/entries.js';
+import {MAX_ENTRY_BYTES, rememberCredentialFacts} from '../model/entries.js';
 import {PreparedVerdicts, type Verdict} from '../model/prepared-verdicts.js';
 import type {SignedEntry} from '../model/record.js';
 
@@ -26,7 +26,12 @@ export const DEFAULT_VERIFY_WORKERS = 4;
 export const MAX_VERIFY_WORKERS = 64;
 /** Entries per batch: a batch's answer is taken in by the main thread in a few ms. */
 export const VERIFY_BATCH_ENTRIES = 128;
-/** Bytes of bodies and signatures per batch (an entry is at most 64 KiB, so one always fits). */
+/**
+ * Bytes of bodies and signatures per batch, besides its first entry. An entry
+ * whose body or signature is over MAX_ENTRY_BYTES is never sent: the main
+ * thread refuses such a body before decoding it, and a signature that long
+ * fails at once.
+ */
 export const VERIFY_BATCH_BYTES = 1024 * 1024;
 /** Entries queued in the pool at most, all jobs together; a job that would pass it is checked on the main thread. */
 export const MAX_QUEUED_VERIFICATIONS = 200_000;
@@ -62,6 +67,10 @@ export interface VerifyPoolOptions {
   idleMs?: number;
   /** The worker script (default: verify-worker.js beside this module). */
   workerUrl?: URL;
+  /** Fewest entries a job needs to go to the workers (default {@link MIN_POOLED_ENTRIES}). */
+  minEntries?: number;
+  /** Most entries queued, all jobs together (default {@link MAX_QUEUED_VERIFICATIONS}). */
+  maxQueued?: number;
 }
 
 interface Job {
@@ -111,6 +120,8 @@ export class VerifyPool {
   private readonly size: number;
   private readonly idleMs: number;
   private readonly workerUrl: URL;
+  private readonly minEntries: number;
+  private readonly maxQueued: number;
   private readonly logger: Logger;
   private readonly slots: Slot[] = [];
   private readonly queue: Batch[] = [];
@@ -125,6 +136,8 @@ export class VerifyPool {
     this.idleMs = options.idleMs ?? VERIFY_WORKER_IDLE_MS;
     this.workerUrl = options.workerUrl ?? new URL('./verify-worker.js', import.meta.url);
     this.logger = options.logger;
+    this.minEntries = options.minEntries ?? MIN_POOLED_ENTRIES;
+    this.maxQueued = options.maxQueued ?? MAX_QUEUED_VERIFICATIONS;
   }
 
   /** True when the pool may use workers (some allowed, the script present, not failed too often, not closed). */
@@ -154,8 +167,9 @@ export class VerifyPool {
   async prepare(meshId: string, entries: readonly SignedEntry[], signal?: AbortSignal): Promise<PreparedVerdicts> {
     signal?.throwIfAborted();
     const verdicts = new PreparedVerdicts(meshId);
-    if (!this.enabled || entries.length < MIN_POOLED_ENTRIES) return verdicts;
-    if (this.queuedEntries + entries.length > MAX_QUEUED_VERIFICATIONS) {
+    if (!this.enabled || entries.length < this.minEntries) return verdicts;
+    entries = entries.filter((entry) => entry.body.byteLength <= MAX_ENTRY_BYTES && entry.signature.byteLength <= MAX_ENTRY_BYTES);
+    if (this.queuedEntries + entries.length > this.maxQueued) {
       this.logger.warn({meshId, entries: entries.length, queued: this.queuedEntries}, 'the verification queue is full: these entries are checked on the main thread');
       return verdicts;
     }
