@@ -3,7 +3,9 @@
  * snapshot has arrived to `mesh join` returning, what CPU that costs (the
  * whole process, and its main thread alone), and the longest event-loop stall
  * meanwhile (perf_hooks.monitorEventLoopDelay), with the snapshot checked on
- * the main thread (`verifyWorkers: 0`) and in worker threads.
+ * the main thread (`verifyWorkers: 0`) and in worker threads. The longest
+ * stretch of main-thread CPU without an event-loop turn is also given: it is
+ * the stall a host with a free core sees, whatever the load of this one.
  *
  * Each join runs in a fresh process (nothing memoised from another join): a
  * real Daemon (stub WireGuard driver) over the in-memory transport joins
@@ -87,6 +89,31 @@ function generate(dir) {
   writeFileSync(join(dir, 'snapshot.bin'), store.save());
 }
 
+/**
+ * The longest stretch of CPU the main thread ran without its event loop
+ * turning: a timer ticks every 5 ms and reads the thread's CPU time, and the
+ * most the thread used between two ticks is kept. On a host with a free core
+ * this is the longest event-loop stall; on a busy one the stall in wall time
+ * (monitorEventLoopDelay) is longer, by however long the thread waited for a CPU.
+ */
+function busyStretches() {
+  let last = mainThreadCpuMs();
+  const stretches = {
+    maxCpuMs: 0,
+    reset() {
+      last = mainThreadCpuMs();
+      stretches.maxCpuMs = 0;
+    },
+    stop: () => clearInterval(timer),
+  };
+  const timer = setInterval(() => {
+    const now = mainThreadCpuMs();
+    stretches.maxCpuMs = Math.max(stretches.maxCpuMs, now - last);
+    last = now;
+  }, 5);
+  return stretches;
+}
+
 /** Child: one join with `workers` verification workers; prints one JSON line. */
 async function joinOnce(dir, workers) {
   const meshId = benchMesh();
@@ -111,6 +138,7 @@ async function joinOnce(dir, workers) {
     const fetched = await fetchSnapshot(...request);
     arrived = {at: performance.now(), cpu: process.cpuUsage(), mainCpuMs: mainThreadCpuMs()};
     delay.reset();
+    busy.reset();
     return fetched;
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'wgmesh-join-scale-'));
@@ -132,6 +160,7 @@ async function joinOnce(dir, workers) {
     verifyWorkers: workers,
   });
   const delay = monitorEventLoopDelay({resolution: 5});
+  const busy = busyStretches();
   // The daemon's and the network's timers do not hold the process open.
   const keepAlive = setInterval(() => undefined, 1000);
   try {
@@ -149,6 +178,7 @@ async function joinOnce(dir, workers) {
     const cpu = process.cpuUsage(arrived.cpu);
     const mainCpuMs = mainThreadCpuMs() - arrived.mainCpuMs;
     delay.disable();
+    busy.stop();
     const result = {
       workers,
       poolWorkers: Math.min(workers, availableParallelism()),
@@ -158,6 +188,7 @@ async function joinOnce(dir, workers) {
       cpuMs: (cpu.user + cpu.system) / 1000,
       mainCpuMs,
       maxDelayMs: delay.max / 1e6,
+      maxBusyCpuMs: busy.maxCpuMs,
       idleMaxDelayMs,
       load: loadavg()[0],
     };
@@ -211,13 +242,13 @@ function report(summary) {
   out(`join of a ${nodes}-node mesh; ${machine.cpus} CPUs, Node ${machine.node}, load ${machine.loadStart.map((l) => l.toFixed(1)).join(' ')} -> ${machine.loadEnd.map((l) => l.toFixed(1)).join(' ')}`);
   out(`snapshot: ${(results[0].snapshotBytes / 1024).toFixed(0)} KiB, ${nodes} signed records, downloaded at ${mbit} Mbit/s`);
   out('medians (min-max) over the runs, from the snapshot\'s arrival to the join returning:');
-  out(`${'verifyWorkers'.padEnd(14)} ${'wall ms'.padStart(18)} ${'CPU ms'.padStart(18)} ${'main thread CPU ms'.padStart(20)} ${'max loop delay ms'.padStart(18)} ${'idle max delay ms'.padStart(18)}`);
+  out(`${'verifyWorkers'.padEnd(14)} ${'wall ms'.padStart(18)} ${'CPU ms'.padStart(18)} ${'main thread CPU ms'.padStart(20)} ${'longest busy CPU ms'.padStart(20)} ${'max loop delay ms'.padStart(18)} ${'idle max delay ms'.padStart(18)}`);
   const cell = (values) => `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)})`;
   for (const workers of workerCounts) {
     const rows = results.filter((r) => r.workers === workers);
     const label = workers === 0 ? '0 (main)' : `${workers} (${rows[0].poolWorkers} run)`;
     out(
-      `${label.padEnd(14)} ${cell(rows.map((r) => r.wallMs)).padStart(18)} ${cell(rows.map((r) => r.cpuMs)).padStart(18)} ${cell(rows.map((r) => r.mainCpuMs)).padStart(20)} ${cell(rows.map((r) => r.maxDelayMs)).padStart(18)} ${cell(rows.map((r) => r.idleMaxDelayMs)).padStart(18)}`,
+      `${label.padEnd(14)} ${cell(rows.map((r) => r.wallMs)).padStart(18)} ${cell(rows.map((r) => r.cpuMs)).padStart(18)} ${cell(rows.map((r) => r.mainCpuMs)).padStart(20)} ${cell(rows.map((r) => r.maxBusyCpuMs)).padStart(20)} ${cell(rows.map((r) => r.maxDelayMs)).padStart(18)} ${cell(rows.map((r) => r.idleMaxDelayMs)).padStart(18)}`,
     );
   }
 }

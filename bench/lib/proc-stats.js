@@ -56,12 +56,10 @@ export function loopbackCounters(pid) {
 }
 
 /**
- * CPU time (user + system, ms) of this process's main thread alone (its
- * worker threads left out), from /proc/self/task/PID/stat: 10 ms resolution.
+ * CPU time (ms, ns precision) this process's main thread has run, its worker
+ * threads left out: the first field of /proc/self/task/PID/schedstat.
  * @returns {number}
  */
 export function mainThreadCpuMs() {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }

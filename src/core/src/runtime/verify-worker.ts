@@ -4,7 +4,12 @@
  * answers each batch with one verdict per entry, in order. A batch arrives as
  * one transferred buffer holding every body and signature back to back, with
  * their lengths. The thread holds no state but its credential memo.
+ *
+ * The thread runs at a lower priority than the main thread (nice
+ * {@link WORKER_NICE}, on Linux for this thread alone): on a busy host the
+ * event loop, which answers heartbeats, gets the CPU first.
  */
+import {setPriority} from 'node:os';
 import {parentPort} from 'node:worker_threads';
 import {checkEntryContent, credentialFactsOf} from '../model/entries.js';
 import type {Verdict} from '../model/prepared-verdicts.js';
@@ -37,6 +42,9 @@ function verdictOn(body: Uint8Array, signature: Uint8Array, meshId: string): Ver
   }
 }
 
+/** Nice value of a verification thread: below the main thread's, not idle-only. */
+const WORKER_NICE = 10;
+
 function verifyBatch(batch: VerifyBatch): VerifyBatchResult {
   const bytes = new Uint8Array(batch.bytes);
   const verdicts: Verdict[] = [];
@@ -50,6 +58,12 @@ function verifyBatch(batch: VerifyBatch): VerifyBatchResult {
     verdicts.push(verdictOn(body, signature, batch.meshId));
   }
   return {id: batch.id, verdicts};
+}
+
+try {
+  setPriority(0, WORKER_NICE);
+} catch {
+  // Not allowed here (some sandboxes): the thread runs at the process's priority.
 }
 
 parentPort?.on('message', (batch: VerifyBatch) => {
