@@ -98,7 +98,7 @@ export interface DaemonDeps {
   dashboardDir?: string | undefined;
   /** The installed backends, for the API's `GET /backends`. */
   backendListing?: (() => unknown[]) | undefined;
-  /** Most worker threads that check a join snapshot or the restored state (config `verifyWorkers`; default its default); 0: the main thread does. */
+  /** Most worker threads that check a join snapshot or the restored state (config `verifyWorkers`, default {@link DEFAULT_VERIFY_WORKERS}); 0: the main thread does. */
   verifyWorkers?: number | undefined;
 }
 
@@ -703,8 +703,6 @@ export class Daemon {
       error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH'
         ? new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the invite, or join through a member of that mesh`)
         : error;
-    // The snapshot is checked in workers: they start while it downloads.
-    this.verifier.warm();
     const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
       throw named(error);
     });

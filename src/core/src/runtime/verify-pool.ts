@@ -9,7 +9,8 @@
  * pool does not answer (too few entries to be worth it, a full queue, a
  * worker that failed, no worker script) is checked on the main thread, so
  * the pool changes when the work is done, never its result. Workers start
- * on demand and stop when idle, so an idle daemon holds none.
+ * when a job big enough for them comes, and stop when idle, so an idle
+ * daemon, or one joining a small mesh, holds none.
  */
 import {existsSync} from 'node:fs';
 import {availableParallelism} from 'node:os';
@@ -150,8 +151,8 @@ export class VerifyPool {
     return this.slots.length;
   }
 
-  /** Start the workers ahead of a job (while a snapshot downloads); they stop again when idle. */
-  warm(): void {
+  /** Start the workers a job uses; they stop again when idle. */
+  private startWorkers(): void {
     if (!this.enabled) return;
     while (this.slots.length < this.size && this.spawn()) {
       // Started one more.
@@ -185,7 +186,7 @@ export class VerifyPool {
       };
       signal?.addEventListener('abort', onAbort, {once: true});
       this.enqueue(job);
-      this.warm();
+      this.startWorkers();
       this.dispatch();
     });
     return verdicts;
