@@ -172,6 +172,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
         controlPort: config.gRPCPort,
         gcHorizonMs: config.gcHorizonMs,
         maxClockSkewMs: config.maxClockSkewMs,
+        verifyWorkers: config.verifyWorkers,
         nat: natSettings(config),
         logger,
         clock: systemClock,
