@@ -98,13 +98,10 @@ export class AutomergeSyncSession extends SyncSessionBase<SyncReplica> implement
 
   /** Initiator only: the hello, with this replica's digest and first Automerge message. */
   start(): Uint8Array {
-    this.assertStartable(this.state);
+    const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'active';
     return this.send({
-      t: 'hello',
-      v: PROTOCOL_VERSION,
-      mesh: this.replica.meshId,
-      kind: this.replica.kind,
+      ...hello,
       gen: this.replica.generation(),
       digest: this.replica.digest(),
       // A fresh sync state always has something to say: at least this side's heads.

@@ -143,13 +143,10 @@ export class TwoPhaseSyncSession extends SyncSessionBase<SyncReplica> implements
 
   /** Initiator only: the hello carrying this replica's digest. */
   start(): Uint8Array {
-    this.assertStartable(this.state);
+    const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'await-reply';
     return this.send({
-      t: 'hello',
-      v: PROTOCOL_VERSION,
-      mesh: this.replica.meshId,
-      kind: this.replica.kind,
+      ...hello,
       digest: this.replica.digest(),
       count: this.replica.size(),
     });

@@ -8,7 +8,7 @@ import type {MergeResult, SyncRole, SyncStats} from '../contracts/store.js';
 import {InvalidEntryCount} from './invalid-entries.js';
 
 /** A store's sync session without its protocol; `Replica` is what it needs of its store. */
-export abstract class SyncSessionBase<Replica extends {readonly meshId: string}> {
+export abstract class SyncSessionBase<Replica extends {readonly meshId: string; readonly kind: string}> {
   private readonly counters: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
   private readonly invalid: InvalidEntryCount;
 
@@ -27,9 +27,19 @@ export abstract class SyncSessionBase<Replica extends {readonly meshId: string}>
   }
 
   /** @throws Error unless this end is the initiator and has not started yet (`idle` is the state it starts in). */
-  protected assertStartable(state: string): void {
+  private assertStartable(state: string): void {
     if (this.role !== 'initiator') throw new Error('start() is for the initiator of a sync session');
     if (state !== 'idle') throw new Error('start() was already called on this sync session');
+  }
+
+  /**
+   * Start the session: the envelope of the initiator's hello (the protocol's
+   * version, this mesh and store kind), to which the protocol adds its own fields.
+   * @throws Error unless this end is the initiator and has not started yet (`state` is `idle`)
+   */
+  protected startHello(state: string, version: number): {t: 'hello'; v: number; mesh: string; kind: string} {
+    this.assertStartable(state);
+    return {t: 'hello', v: version, mesh: this.replica.meshId, kind: this.replica.kind};
   }
 
   /** Count a message this end sends; returns it. */
