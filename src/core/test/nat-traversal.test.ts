@@ -2,7 +2,8 @@ import {describe, expect, it} from 'vitest';
 import {meshPrefix, planWireGuard, homePeer, type NodeRecord, type Role} from '../src/index.js';
 import {decodeControlReply, encodeControlReply} from '../src/control/messages.js';
 import {verifyEntry} from '../src/model/entries.js';
-import {nodeRecordSchema, type NatInfo} from '../src/model/record.js';
+import {MAX_NAT_DIRECT_PEERS, nodeRecordSchema, type NatInfo} from '../src/model/record.js';
+import {handshakenPeers, OBSERVED_HANDSHAKE_MAX_AGE_MS} from '../src/nat/agent.js';
 import {parseIpEndpoint} from '../src/nat/ip-endpoint.js';
 import {ObservedEndpoints} from '../src/nat/observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchStats} from '../src/nat/punch.js';
@@ -78,6 +79,34 @@ describe('records with NAT information', () => {
     }
     const unknownMapping = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: null, mapping: 'full-cone' as NatInfo['mapping']}});
     expect(() => verifyEntry(unknownMapping, options)).toThrow(/nat/);
+  });
+
+  it('a client record lists at most MAX_NAT_DIRECT_PEERS node ids as handshaken directly; more, or anything else, is rejected', () => {
+    const client = makeTestNode(meshId, {now: FIXTURE_NOW});
+    const options = {meshId, now: FIXTURE_NOW, maxClockSkewMs: 1000};
+    const ids = (n: number): string[] => Array.from({length: n}, (_, i) => i.toString(16).padStart(32, '0'));
+    const withDirect = (direct: string[]) => client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: null, mapping: 'unknown', direct}});
+    expect(verifyEntry(withDirect(ids(MAX_NAT_DIRECT_PEERS)), options).value).toMatchObject({nat: {direct: ids(MAX_NAT_DIRECT_PEERS)}});
+    expect(() => verifyEntry(withDirect(ids(MAX_NAT_DIRECT_PEERS + 1)), options)).toThrow(/nat/);
+    for (const bad of ['p2', 'A'.repeat(32), '0'.repeat(10_000)]) expect(() => verifyEntry(withDirect([bad]), options), bad.slice(0, 20)).toThrow(/nat/);
+  });
+});
+
+describe('direct paths a client has handshaken', () => {
+  const peers = [node('peer'), node('peer'), node('peer'), node('peer')];
+  const now = 10_000_000;
+  it('lists the peers whose handshake is at most 180 s old, sorted; an older one, none, or a key not asked about does not count', () => {
+    const [a, b, c, d] = peers as [NodeRecord, NodeRecord, NodeRecord, NodeRecord];
+    const stat = (latestHandshakeMs: number | null) => ({publicKey: '', latestHandshakeMs, rxBytes: 0, txBytes: 0, endpoint: null});
+    const stats = new Map([
+      [a.wgPublicKey, stat(now - 1_000)],
+      [b.wgPublicKey, stat(now - OBSERVED_HANDSHAKE_MAX_AGE_MS)],
+      [c.wgPublicKey, stat(now - OBSERVED_HANDSHAKE_MAX_AGE_MS - 1)],
+      [d.wgPublicKey, stat(null)],
+      ['X'.repeat(43) + '=', stat(now)],
+    ]);
+    expect(handshakenPeers([d, c, b, a], stats, now)).toEqual([a.id, b.id].sort());
+    expect(handshakenPeers([], stats, now)).toEqual([]);
   });
 });
 
