@@ -8,7 +8,8 @@
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
-import type {NatInfo, NodeRecord} from '../model/record.js';
+import {MAX_NAT_DIRECT_PEERS, type NatInfo, type NodeRecord} from '../model/record.js';
+import {directPeersOf} from '../runtime/wg-plan.js';
 import {ObservedEndpoints, sameNatInfo, type LocalSocket, type ObservationLimits, DEFAULT_OBSERVATION_LIMITS} from './observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchEntry, type PunchSettings} from './punch.js';
 
@@ -77,6 +78,8 @@ export class NatAgent {
   private stopped = false;
   /** What this node publishes now (undefined: nothing observed yet). */
   private info: NatInfo | undefined;
+  /** On a client: the peers with a direct entry whose handshake completed lately, by id, sorted. */
+  private direct: string[] = [];
 
   constructor(deps: NatAgentDeps) {
     this.deps = deps;
@@ -159,7 +162,8 @@ export class NatAgent {
 
   /** Compute what to publish; ask for a publish when it changed. */
   private summarise(): void {
-    const next = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
+    const observed = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
+    const next = this.direct.length > 0 ? {...observed, direct: this.direct} : observed;
     if (sameNatInfo(next, this.natInfo())) return;
     this.info = next;
     this.deps.publish();
@@ -210,16 +214,24 @@ export class NatAgent {
     if (!this.deps.active()) return;
     this.ticking = true;
     try {
-      this.summarise();
       const self = this.deps.self();
-      if (self?.role !== 'client') return;
+      const live = this.deps.live();
+      const peers = self ? directPeersOf(self, live) : [];
       const candidates = new Map<string, PunchCandidate>();
-      for (const other of this.deps.live()) {
-        const candidate = mayPunch(self, other);
-        if (candidate) candidates.set(other.id, candidate);
+      if (self?.role === 'client') {
+        for (const other of live) {
+          const candidate = mayPunch(self, other);
+          if (candidate) candidates.set(other.id, candidate);
+        }
       }
-      if (candidates.size === 0 && this.punches.entries().size === 0) return;
+      if (peers.length === 0 && candidates.size === 0 && this.punches.entries().size === 0) {
+        this.direct = [];
+        this.summarise();
+        return;
+      }
       const stats = await this.readStats(this.punches.attempting() ? TRYING_CHECK_MS : STATS_MAX_AGE_MS);
+      this.direct = handshakenPeers(peers, stats, this.deps.clock.now());
+      this.summarise();
       const events = this.punches.tick(this.deps.clock.now(), candidates, stats);
       for (const event of events) this.deps.logger.info({peer: event.id, path: event.kind}, `direct path to ${event.id}: ${event.kind}`);
       if (events.length > 0) this.deps.reconcile();
@@ -233,6 +245,23 @@ export class NatAgent {
       }
     }
   }
+}
+
+/**
+ * The ids of `peers` (a client's direct entries) whose WireGuard handshake
+ * completed within OBSERVED_HANDSHAKE_MAX_AGE_MS, sorted, at most
+ * MAX_NAT_DIRECT_PEERS: what the client publishes as `nat.direct`. A
+ * handshake needs both ends' keys and the path both ways, so a peer is
+ * listed only once packets crossed the direct path; one the path lost
+ * (no handshake since, sessions expire after 180 s) leaves the list.
+ */
+export function handshakenPeers(peers: readonly NodeRecord[], stats: ReadonlyMap<string, WgPeerStats>, now: number): string[] {
+  const out: string[] = [];
+  for (const peer of peers) {
+    const at = stats.get(peer.wgPublicKey)?.latestHandshakeMs;
+    if (at != null && now - at <= OBSERVED_HANDSHAKE_MAX_AGE_MS) out.push(peer.id);
+  }
+  return out.sort().slice(0, MAX_NAT_DIRECT_PEERS);
 }
 
 /** The config keys of NAT traversal (see config/docs.ts). */
