@@ -35,8 +35,9 @@
  *
  * Run after a build, as root, with wireguard-go, wireguard-tools, iproute2,
  * iputils-ping, nftables, conntrack and iperf3:
- *   node bench/nat-lab.js [--runs 3] [--watch 20] [--iperf-seconds 3] [--pings 100] [--poll-ms 200] [--logs DIR] [--json]
- * (`--logs DIR`: write every daemon's log there at the end.)
+ *   node bench/nat-lab.js [--runs 3] [--watch 20] [--iperf-seconds 3] [--pings 100] [--poll-ms 200] [--logs DIR] [--extra-config JSON] [--json]
+ * (`--logs DIR`: write every daemon's log there at the end; `--extra-config JSON`: more
+ * config keys for every daemon, e.g. `'{"heartbeatInterval":"4s"}'`.)
  */
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -75,6 +76,7 @@ const {values: args} = parseArgs({
     pings: {type: 'string', default: '100'},
     'poll-ms': {type: 'string', default: '200'},
     logs: {type: 'string'},
+    'extra-config': {type: 'string'},
     json: {type: 'boolean', default: false},
   },
 });
@@ -95,6 +97,15 @@ const watchS = integer('watch', 5, 600);
 const iperfS = integer('iperf-seconds', 1, 30);
 const pingCount = integer('pings', 1, 1000);
 const pollMs = integer('poll-ms', 50, 5000);
+
+/** @type {Record<string, unknown>} */
+let extraConfig = {};
+try {
+  extraConfig = JSON.parse(args['extra-config'] ?? '{}');
+} catch {
+  fail('--extra-config must be a JSON object of config keys');
+}
+if (typeof extraConfig !== 'object' || extraConfig === null || Array.isArray(extraConfig)) fail('--extra-config must be a JSON object of config keys');
 
 const support = netnsAvailable({nat: true});
 if (!support.ok) fail(`cannot run the NAT lab here: ${support.reason}`);
@@ -181,7 +192,7 @@ async function throughput(from, to, peers, secondsToRun) {
 
 const info = machineInfo();
 const startedAt = performance.now();
-const hosts = await startMeshHosts({count: PEERS, mode: 'netns', natSites: NAT_SITES, config: {natTraversal: true}, logLevel: args.logs ? 'info' : 'warn'});
+const hosts = await startMeshHosts({count: PEERS, mode: 'netns', natSites: NAT_SITES, config: {...extraConfig, natTraversal: true}, logLevel: args.logs ? 'info' : 'warn'});
 const peerHosts = hosts.hosts.filter((host) => host.site === undefined);
 const clientHosts = hosts.hosts.filter((host) => host.site !== undefined);
 progress(`${hosts.hosts.length} daemons ready in namespaces after ${seconds(performance.now() - startedAt)}`);
@@ -263,6 +274,9 @@ try {
     // What each client publishes about its NAT, and what each says of its path to the others.
     const views = await Promise.all(clientHosts.map((host) => hosts.call(host, 'mesh.show', {meshId})));
     const nat = Object.fromEntries(clientHosts.map((host, i) => [host.name, views[i].nodes.find((node) => node.self).nat ?? null]));
+    // Members each node sees alive: fewer than all 8 means the mesh itself was not whole (members declared dead under load).
+    const peerViews = await Promise.all(peerHosts.map((host) => hosts.call(host, 'mesh.show', {meshId})));
+    const membersSeen = Object.fromEntries([...peerHosts.map((host, i) => [host.name, peerViews[i].nodes.length]), ...clientHosts.map((host, i) => [host.name, views[i].nodes.length])]);
     const pathSeen = (from, to) => views[clientHosts.indexOf(from)].nodes.find((node) => node.address === memberOfHost(to).address)?.path ?? null;
 
     const pairs = clientPairs.map(([a, b], index) => {
@@ -300,7 +314,7 @@ try {
       transfers.push({label, from: source.name, to: target.name, ...tcp, pings: times.length, pingSent: pingCount, rtt: summarize(times), rttP99: times.length ? times.sort((x, y) => x - y)[Math.ceil(0.99 * times.length) - 1] : null});
     }
 
-    results.push({run: round, nat, pairs, transfers, polls, loadavg: machineInfo().loadavg});
+    results.push({run: round, nat, membersSeen, pairs, transfers, polls, loadavg: machineInfo().loadavg});
     const direct = pairs.filter((pair) => pair.direct).length;
     progress(`run ${round}: ${direct} of ${pairs.length} pairs direct (${allowedPairs} allowed by their NATs)`);
 
@@ -353,14 +367,14 @@ const everyAllowedDirect = summary.direct.eimEim === byKind('eim-eim').length &&
 const met = everyAllowedDirect && summary.unansweredPings.length === 0 && summary.toDirectMs.overTarget === 0;
 
 if (args.json) {
-  process.stdout.write(`${JSON.stringify({runs, watchS, iperfS, pings: pingCount, pollMs, lab: {peers: PEERS, natSites: NAT_SITES}, summary, met, machine: info, results}, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({runs, extraConfig, watchS, iperfS, pings: pingCount, pollMs, lab: {peers: PEERS, natSites: NAT_SITES}, summary, met, machine: info, results}, null, 2)}\n`);
 } else {
   const ratio = (a, b) => (a !== null && b ? `${(a / b).toFixed(2)}x` : '-');
   const [acrossRow, symRow, sameRow] = classes;
   const fmt = (c) => `${c.mbitPerS.median?.toFixed(0) ?? '-'} Mbit/s (min ${c.mbitPerS.min?.toFixed(0) ?? '-'}), rtt median ${c.rttMedianMs.median?.toFixed(2) ?? '-'} ms, p99 ${c.rttP99Ms.median?.toFixed(2) ?? '-'} ms, via peers ${((c.relayedShare.median ?? 0) * 100).toFixed(0)}% of the bytes, path ${c.paths}${c.pingLoss ? `, ${c.pingLoss} pings lost` : ''}${c.errors.length ? `, errors: ${c.errors.join('; ')}` : ''}`;
   process.stdout.write('\n');
   printRows([
-    ['lab', `${PEERS} public peers, 6 clients behind n0 (EIM, 2), n1 (EIM, 2), n2 (symmetric, 2); natTraversal on; ${runs} runs`],
+    ['lab', `${PEERS} public peers, 6 clients behind n0 (EIM, 2), n1 (EIM, 2), n2 (symmetric, 2); natTraversal on${Object.keys(extraConfig).length ? `, ${JSON.stringify(extraConfig)}` : ''}; ${runs} runs`],
     ['client pairs direct', `${summary.direct.total} of ${allPairs.length} (${clientPairs.length} a run); allowed by their NATs: ${byKind('eim-eim').length} (${allowedPairs} a run: EIM<->EIM across sites)`],
     ['  EIM<->EIM across sites', `${summary.direct.eimEim} of ${byKind('eim-eim').length} direct`],
     ['  symmetric on one side', `${summary.direct.symmetric} of ${byKind('symmetric').length} direct (relayed as expected)`],
@@ -373,6 +387,7 @@ if (args.json) {
     [`relayed (${symRow.label})`, fmt(symRow)],
     [`relayed (${sameRow.label})`, fmt(sameRow)],
     ['direct / relayed', `throughput ${ratio(acrossRow.mbitPerS.median, symRow.mbitPerS.median)}, rtt ${ratio(acrossRow.rttMedianMs.median, symRow.rttMedianMs.median)}`],
+    ['members seen (last run)', `${Object.entries(results.at(-1).membersSeen).map(([name, n]) => `${name} ${n}`).join(', ')} (of ${hosts.hosts.length})`],
     ['NAT published (last run)', Object.entries(results.at(-1).nat).map(([name, n]) => `${name} ${n?.mapping ?? '-'}`).join(', ')],
     ['machine', `${info.nproc} cores, node ${info.node}, load ${info.loadavg.join(' ')} -> ${summary.loadavgEnd.join(' ')}, ${info.date}, commit ${info.commit}`],
   ]);
