@@ -14,7 +14,7 @@ import {MeshControl} from '../control/mesh-control.js';
 import {decodeControlReply, decodeControlRequest, encodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter, meshPrefix} from '../addressing/address.js';
-import {AdvertisedHostError, ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
+import {AdvertisedHostError, BadReplyError, ClockSkewError, DaemonStartingError, InvalidInputError, JoinFailedError, MeshUnknownAtMemberError, NoTransportError, StoreMismatchError, UnknownMeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {MeshSetInput, MeshSetResult, MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
@@ -38,6 +38,8 @@ import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
 import {changedSettings, credentialRoleOf, planMeshSettings, settingsView} from './mesh-set.js';
 import {AdminKeys} from './admin-keys.js';
 import {AdminOperations} from './admin-operations.js';
+import {loadSnapshot} from './snapshot-load.js';
+import {DEFAULT_VERIFY_WORKERS, VerifyPool} from './verify-pool.js';
 import {createAuthority, issueMembership, redeemInvite} from '../trust/admin.js';
 import {decodeInviteToken} from '../trust/invite-token.js';
 import {JoinRefusedError} from '../errors.js';
@@ -96,6 +98,8 @@ export interface DaemonDeps {
   dashboardDir?: string | undefined;
   /** The installed backends, for the API's `GET /backends`. */
   backendListing?: (() => unknown[]) | undefined;
+  /** Most worker threads that check a join snapshot or the restored state (config `verifyWorkers`, default {@link DEFAULT_VERIFY_WORKERS}); 0: the main thread does. */
+  verifyWorkers?: number | undefined;
 }
 
 /** Events an API stream may fall behind before it is dropped. */
@@ -154,6 +158,8 @@ export class Daemon {
   private readonly restoring = {done: 0, total: 0};
   private ready = false;
   private readonly started: Promise<void>;
+  /** Worker threads that check whole snapshots (join, restore) off the event loop. */
+  private readonly verifier: VerifyPool;
   private markStarted: () => void = () => undefined;
 
   constructor(deps: DaemonDeps) {
@@ -181,6 +187,7 @@ export class Daemon {
       clock: deps.clock,
       logLimiter: deps.logLimiter,
     });
+    this.verifier = new VerifyPool({maxWorkers: deps.verifyWorkers ?? DEFAULT_VERIFY_WORKERS, logger: deps.logger.child({component: 'verify'})});
     this.routing = new RouteManager({
       selfId: deps.identity.nodeId,
       meshes: () => this.meshes.values(),
@@ -255,7 +262,7 @@ export class Daemon {
     let store = this.openStore(meshId);
     if (stored.state) {
       try {
-        const result = store.load(stored.state);
+        const result = await loadSnapshot(store, stored.state, this.verifier);
         if (result.rejected.length > 0) {
           logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
         }
@@ -574,7 +581,7 @@ export class Daemon {
     const sentAt = clock.now();
     const reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential}), signal));
     if (reply.t === 'err') throw new JoinRefusedError(`the member at ${via} refused to let this node join mesh ${meshId}: ${reply.reason}`);
-    if (reply.t !== 'jn') throw new WgmeshError('BAD_REPLY', `the member at ${via} answered a join with '${reply.t}'`);
+    if (reply.t !== 'jn') throw new BadReplyError(`the member at ${via} answered a join with '${reply.t}'`);
     // The member read its clock somewhere in the round trip: refuse only what is out whatever the moment.
     const receivedAt = clock.now();
     const offset = reply.n - (sentAt + receivedAt) / 2;
@@ -587,7 +594,7 @@ export class Daemon {
     const runtime = this.openRuntime(settings);
     try {
       if (snapshot) {
-        runtime.store.load(snapshot);
+        await loadSnapshot(runtime.store, snapshot, this.verifier);
         runtime.aliasClaims.adopt(aliasClaims, runtime.store.records());
         // Another node may (astronomically rarely) hold our address: take the
         // next counter, which every member can verify.
@@ -659,7 +666,7 @@ export class Daemon {
       if (this.meshes.has(meshId)) throw new InvalidInputError(`this node is already a member of mesh ${meshId}`);
       const {transport, clock, identity} = this.deps;
       if (!transport) {
-        throw new WgmeshError('NO_TRANSPORT', `cannot join: no transport is installed (the default is grpc; see 'wgmesh backends')`);
+        throw new NoTransportError();
       }
       if (token.invite.r === 'client' && input.role === 'peer') throw new InvalidInputError('the invite admits clients only: join without --role peer (or with --role client)');
       // The invite's suggestions apply unless the node's own flags say otherwise; a client invite makes a client.
@@ -684,18 +691,15 @@ export class Daemon {
           lastError = error;
         }
       }
-      throw lastError instanceof Error ? lastError : new WgmeshError('JOIN_FAILED', `could not join mesh ${meshId}`);
+      throw lastError instanceof Error ? lastError : new JoinFailedError(meshId);
     });
   }
 
   /** One attempt of {@link joinMesh} through the member at `via`. */
   private async joinThrough(via: string, meshId: string, credential: Uint8Array, settings: MeshSettings, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
     const transport = this.deps.transport as Transport;
-    // A member that does not know the mesh (or will not say) answers UNKNOWN_MESH to both steps.
-    const named = (error: unknown): unknown =>
-      error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH'
-        ? new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the invite, or join through a member of that mesh`)
-        : error;
+    // A member that does not know the mesh (or will not say) answers UnknownMeshError to both steps.
+    const named = (error: unknown): unknown => (error instanceof UnknownMeshError ? new MeshUnknownAtMemberError(meshId, via) : error);
     const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
       throw named(error);
     });
@@ -703,8 +707,7 @@ export class Daemon {
       throw named(error);
     });
     if (fetched.storeKind !== this.deps.store.kind) {
-      throw new WgmeshError(
-        'STORE_MISMATCH',
+      throw new StoreMismatchError(
         `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
       );
     }
@@ -737,7 +740,7 @@ export class Daemon {
         const runtime = served(meshId, peer);
         runtime.inbound.syncs++;
         if (storeKind !== runtime.store.kind) {
-          throw new WgmeshError('STORE_MISMATCH', `mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
+          throw new StoreMismatchError(`mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
         }
         return runtime.store.openSync('responder');
       },
@@ -1022,5 +1025,6 @@ export class Daemon {
       }
       this.meshes.clear();
     });
+    await this.verifier.close();
   }
 }
