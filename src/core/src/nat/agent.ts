@@ -32,6 +32,13 @@ export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: true, checkIntervalMs
  */
 export const OBSERVED_HANDSHAKE_MAX_AGE_MS = 180_000;
 
+/**
+ * Longest an answer to a member's heartbeat waits for WireGuard's statistics
+ * (a `wg show` process, slow to start on a loaded host): well below the
+ * heartbeat's probe timeout, so the answer is never late for it.
+ */
+export const OBSERVED_WAIT_MS = 100;
+
 /** Statistics older than this are read again before an answer uses them. */
 const STATS_MAX_AGE_MS = 1_000;
 
@@ -178,15 +185,35 @@ export class NatAgent {
     const record = this.deps.live().find((member) => member.id === id);
     if (!record) return undefined;
     let peer: WgPeerStats | undefined;
+    const deadline = this.deps.clock.now() + OBSERVED_WAIT_MS;
     try {
-      peer = (await this.readStats()).get(record.wgPublicKey);
+      peer = (await this.statsBy(deadline, STATS_MAX_AGE_MS))?.get(record.wgPublicKey);
       // A member that just joined may have handshaken since the last read: look again, a little fresher.
-      if (!peer?.endpoint || peer.latestHandshakeMs === null) peer = (await this.readStats(FRESH_STATS_MS)).get(record.wgPublicKey);
+      if (!peer?.endpoint || peer.latestHandshakeMs === null) peer = (await this.statsBy(deadline, FRESH_STATS_MS))?.get(record.wgPublicKey);
     } catch {
       return undefined;
     }
     if (!peer?.endpoint || peer.latestHandshakeMs === null || this.deps.clock.now() - peer.latestHandshakeMs > OBSERVED_HANDSHAKE_MAX_AGE_MS) return undefined;
     return peer.endpoint;
+  }
+
+  /**
+   * WireGuard's statistics no older than `maxAgeMs`, waiting for a read no
+   * later than `deadline`: past it, the last read (undefined before the
+   * first). A read still running goes on and serves later callers.
+   */
+  private async statsBy(deadline: number, maxAgeMs: number): Promise<Map<string, WgPeerStats> | undefined> {
+    const reading = this.readStats(maxAgeMs);
+    // A read that fails after the wait ended has no one to tell.
+    reading.catch(() => undefined);
+    const waitMs = deadline - this.deps.clock.now();
+    let timer: TimerHandle | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = this.deps.clock.setTimeout(() => resolve(undefined), Math.max(0, waitMs))));
+    try {
+      return (await Promise.race([reading, late])) ?? this.stats?.byKey;
+    } finally {
+      timer?.cancel();
+    }
   }
 
   /** WireGuard's statistics by key, read at most once per STATS_MAX_AGE_MS (concurrent callers share one read). */
