@@ -16,7 +16,7 @@
  * `close()`, and by a synchronous last resort on exit, Ctrl-C and SIGTERM.
  */
 import {execFile, execFileSync, spawn} from 'node:child_process';
-import {createWriteStream, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {IpcClient} from '@wgmesh/core/client';
@@ -26,6 +26,13 @@ import {loopbackCounters, processStats} from './proc-stats.js';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The CLI entry point. */
 export const BIN = join(ROOT, 'bin', 'run.js');
+
+/**
+ * The Node options the shipped systemd unit gives the daemon
+ * (`Environment=NODE_OPTIONS=` in systemd/wgmesh.service): daemons run here
+ * as they run installed.
+ */
+export const DAEMON_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8'))?.[1] ?? '';
 
 /** Resolve after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -249,7 +256,7 @@ export class Fleet {
   async #startNode(node, readyTimeoutMs) {
     const [command, ...args] = this.#wrap([process.execPath, ...this.#nodeArgs, BIN, 'daemon', '--config', node.configPath]);
     // `ip netns exec` execs the command in place, so the child's pid is the daemon's.
-    const child = spawn(command, args, {env: this.env, stdio: ['ignore', 'ignore', 'pipe']});
+    const child = spawn(command, args, {env: {...this.env, NODE_OPTIONS: DAEMON_NODE_OPTIONS}, stdio: ['ignore', 'ignore', 'pipe']});
     node.child = child;
     node.pid = child.pid;
     node.alive = true;
