@@ -28,11 +28,13 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'run.js');
 
 /**
- * The Node options the shipped systemd unit gives the daemon
- * (`Environment=NODE_OPTIONS=` in systemd/wgmesh.service): daemons run here
- * as they run installed.
+ * The environment the shipped systemd unit gives the daemon (its
+ * `Environment=NAME=VALUE` lines in systemd/wgmesh.service, e.g. Node's
+ * options): daemons run here as they run installed.
  */
-export const DAEMON_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8'))?.[1] ?? '';
+export const DAEMON_ENV = Object.fromEntries(
+  [...readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8').matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]]),
+);
 
 /** Resolve after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -256,7 +258,7 @@ export class Fleet {
   async #startNode(node, readyTimeoutMs) {
     const [command, ...args] = this.#wrap([process.execPath, ...this.#nodeArgs, BIN, 'daemon', '--config', node.configPath]);
     // `ip netns exec` execs the command in place, so the child's pid is the daemon's.
-    const child = spawn(command, args, {env: {...this.env, NODE_OPTIONS: DAEMON_NODE_OPTIONS}, stdio: ['ignore', 'ignore', 'pipe']});
+    const child = spawn(command, args, {env: {...this.env, ...DAEMON_ENV}, stdio: ['ignore', 'ignore', 'pipe']});
     node.child = child;
     node.pid = child.pid;
     node.alive = true;
