@@ -58,3 +58,12 @@ export function loopbackCounters(pid) {
   const fields = line.split(':')[1].trim().split(/\s+/).map(Number);
   return {txBytes: fields[8], txPackets: fields[9]};
 }
+
+/**
+ * CPU time (ms, ns precision) this process's main thread has run, its worker
+ * threads left out: the first field of /proc/self/task/PID/schedstat.
+ * @returns {number}
+ */
+export function mainThreadCpuMs() {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
