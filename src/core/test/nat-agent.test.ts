@@ -30,7 +30,7 @@ function setup(self: NodeRecord, others: NodeRecord[]) {
   } as unknown as WgDriver;
   let current = self;
   const agent = new NatAgent({
-    settings: DEFAULT_NAT_SETTINGS,
+    settings: {...DEFAULT_NAT_SETTINGS, enabled: true},
     clock,
     logger: silentLogger(),
     driver,

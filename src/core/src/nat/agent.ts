@@ -23,8 +23,8 @@ export interface NatSettings {
   observations: ObservationLimits;
 }
 
-/** Defaults: on, checked every second. */
-export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: true, checkIntervalMs: 1_000, punch: DEFAULT_PUNCH_SETTINGS, observations: DEFAULT_OBSERVATION_LIMITS};
+/** Defaults: off (as the `natTraversal` config key), checked every second when on. */
+export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: false, checkIntervalMs: 1_000, punch: DEFAULT_PUNCH_SETTINGS, observations: DEFAULT_OBSERVATION_LIMITS};
 
 /**
  * An endpoint is reported to a member only while WireGuard has a recent
