@@ -38,6 +38,7 @@ export * from './runtime/data-dir-format.js';
 export * from './runtime/endpoint.js';
 export * from './runtime/interface-name.js';
 export {natSettings, type NatConfig, type NatSettings} from './nat/agent.js';
+export {homePeer} from './runtime/wg-plan.js';
 export * from './routing/index.js';
 export * from './util/serial-queue.js';
 export * from './util/multiset-hash.js';
