@@ -34,7 +34,7 @@
  */
 import type {Clock, RandomSource} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
-import type {DigestAnswer} from './gossip.js';
+import type {DigestAnswer} from './anti-entropy.js';
 import type {LivenessAuth} from './liveness-auth.js';
 import type {MembershipView} from './membership-view.js';
 import type {ControlReply, ControlRequest} from './messages.js';
@@ -45,7 +45,7 @@ import type {ControlStats} from './stats.js';
 import {sample} from './ring.js';
 import {toWire} from './statements.js';
 
-/** Anti-entropy that rides on heartbeats (gossip's side of it). */
+/** Anti-entropy that rides on heartbeats (see anti-entropy.ts). */
 export interface HeartbeatAntiEntropy {
   /** The digests a direct heartbeat carries. */
   digests(): {sd: Uint8Array; md: Uint8Array};

@@ -31,7 +31,7 @@ export interface ControlSettings {
    * Longest time between two anti-entropy rounds with a partner outside this
    * node's cluster (0: no such guarantee; `interClusterChance` alone mixes
    * clusters). The original's idle "pull" is subsumed by the digest-first
-   * anti-entropy that runs every `syncIntervalMs`; see gossip.ts.
+   * anti-entropy that runs every `syncIntervalMs`; see anti-entropy.ts.
    */
   pullIntervalMs: number;
   /** Fan-out of an eager push. */

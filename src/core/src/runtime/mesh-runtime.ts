@@ -758,7 +758,7 @@ export class MeshRuntime {
     if (this.closed) return;
     this.deps.onViewChange?.();
     this.nat.viewChanged();
-    // On a timer, not now: a push being merged is forwarded first (a microtask, see gossip.ts),
+    // On a timer, not now: a push being merged is forwarded first (a microtask, see push.ts),
     // and the changes of one burst cost one reconciliation.
     this.reconcileTimer ??= this.deps.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
