@@ -483,7 +483,9 @@ export class Daemon {
       logger,
       clock: deps.clock,
       controlPort: deps.controlPort,
+      // Only a mesh the daemon runs is routed: one being created or joined is routed once it is added (admit).
       onViewChange: () => {
+        if (this.meshes.get(settings.meshId) !== runtime) return;
         this.routing.update();
         this.settleRefetched(settings.meshId);
       },
@@ -598,7 +600,8 @@ export class Daemon {
         }
       }
       if (snapshot) runtime.holdWireGuard();
-      await runtime.up();
+      // Saved once, below, when everything is up.
+      await runtime.up({persist: false});
       this.startControl(runtime);
       if (snapshot) {
         await runtime.announce('this node\'s record');
