@@ -138,7 +138,7 @@ export function envelopeErrorOf(error: unknown): {errorCode: string; errorMessag
 
 /** The error to throw for a `Messages` reply that carries an error code. */
 export function errorOfEnvelope(code: string, message: string, call: CallContext): Error {
-  // As a unary INTERNAL status was: the member's bug, not an error it reports.
+  // Like the INTERNAL status of a unary call: the member's bug, not an error it reports.
   if (code === INTERNAL_ERROR_CODE) return new TransportFailureError(`${call.endpoint}: ${sanitize(message)}`);
   if (ERROR_CODE.test(code)) return new RemoteError(code, sanitize(message));
   return new TransportFailureError(`${call.endpoint}: a reply with a malformed error code`);

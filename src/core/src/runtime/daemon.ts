@@ -531,7 +531,7 @@ export class Daemon {
       endpointHost,
       keepaliveSeconds: input.keepalive ?? defaultKeepalive(base, role),
       // Flags only switch these on; the configured default applies otherwise
-      // (the original always overrode the file with the flags' false, B-18).
+      // (an absent flag is no `false`: it must not override the config file).
       advertiseRoutes: input.advertiseRoutes ?? base.advertiseRoute,
       advertiseDefault: input.advertiseDefault ?? base.advertiseDefaults,
       addressCounter: 0,

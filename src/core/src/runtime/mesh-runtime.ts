@@ -31,11 +31,11 @@ import {planWireGuard, type WgPlan} from './wg-plan.js';
 /**
  * How long after news from other members the store is saved; the news of
  * that window costs one save. News needs no haste: a node that crashes before
- * saving it catches up from its peers in its first anti-entropy round. Saving
- * sooner put a write and an fsync on every member within the spread of every
- * change, which on a loaded host slowed the spread itself (BENCHMARKS.md,
- * "Third pass"). This node's own changes are saved before they are reported
- * done ({@link MeshRuntime.publishSelf}).
+ * saving it catches up from its peers in its first anti-entropy round.
+ * Saving at once would put a write and an fsync on every member within the
+ * spread of every change, which on a loaded host slows the spread itself.
+ * This node's own changes are saved before they are reported done
+ * ({@link MeshRuntime.publishSelf}).
  */
 export const SAVE_DELAY_MS = 5_000;
 
