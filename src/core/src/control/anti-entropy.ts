@@ -25,32 +25,19 @@
  *   endpoint a member advertised but nobody serves is not dialled by every
  *   node until the record expires.
  */
-import type {Clock, RandomSource} from '../contracts/clock.js';
-import type {Logger} from '../contracts/logger.js';
 import type {MeshStore} from '../contracts/store.js';
 import type {Role} from '../model/record.js';
-import type {MembershipView} from './membership-view.js';
+import type {ControlContext} from './context.js';
 import {MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
-import type {ControlRpc} from './rpc.js';
 import type {PeriodicTask} from './scheduler.js';
-import {MONITORS, type ControlSettings, type ControlTimings} from './settings.js';
+import {MONITORS} from './settings.js';
 import type {StatementSummary} from './statement-table.js';
 import {toWire, type VerifiedStatement} from './statements.js';
-import type {ControlStats} from './stats.js';
 
 /** Everything anti-entropy needs. */
-export interface AntiEntropyDeps {
-  selfId: string;
+export interface AntiEntropyDeps extends ControlContext {
   role: Role;
   store: MeshStore;
-  view: MembershipView;
-  rpc: ControlRpc;
-  clock: Clock;
-  random: RandomSource;
-  logger: Logger;
-  stats: ControlStats;
-  settings: ControlSettings;
-  timings: ControlTimings;
   /** Run at the start of every periodic round, whether or not the round sends anything (push retries ride on it). */
   everyRound?: () => void;
   /** Takes the endpoint a member says it sees this node's WireGuard packets come from (the `w` of its `ae` answer). */

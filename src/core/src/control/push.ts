@@ -19,33 +19,17 @@
  * - Clients are never dialled and forward nothing but their own news: they are
  *   leaves, the peers spread the rest.
  */
-import type {Clock, RandomSource} from '../contracts/clock.js';
-import type {Logger} from '../contracts/logger.js';
 import type {MeshStore, StoreChange} from '../contracts/store.js';
 import type {Role, SignedEntry, VerifiedEntry} from '../model/record.js';
-import type {MembershipView} from './membership-view.js';
+import type {ControlContext} from './context.js';
 import {MAX_PUSH_ENTRIES, MAX_STATEMENTS, type ControlReply, type ControlRequest} from './messages.js';
-import type {ControlRpc} from './rpc.js';
 import type {Ring} from './ring.js';
-import type {Scheduler} from './scheduler.js';
-import type {ControlSettings, ControlTimings} from './settings.js';
 import {toWire, type VerifiedStatement} from './statements.js';
-import type {ControlStats} from './stats.js';
 
 /** Everything eager push needs. */
-export interface PushDeps {
-  selfId: string;
+export interface PushDeps extends ControlContext {
   role: Role;
   store: MeshStore;
-  view: MembershipView;
-  rpc: ControlRpc;
-  scheduler: Scheduler;
-  clock: Clock;
-  random: RandomSource;
-  logger: Logger;
-  stats: ControlStats;
-  settings: ControlSettings;
-  timings: ControlTimings;
 }
 
 /** What one push carries. */
