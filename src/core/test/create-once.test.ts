@@ -3,7 +3,7 @@
  * settings, one reconciliation of WireGuard and one route update, traced from
  * the IPC handler through the daemon and the mesh runtime.
  */
-import {mkdtemp, rm} from 'node:fs/promises';
+import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
@@ -80,6 +80,10 @@ describe('mesh create', () => {
       routeUpdates: routeUpdates.mock.calls.length,
     }).toEqual({storeSaves: 1, settingsSaves: 1, reconciles: 1, routeUpdates: 1});
     // A spy driver: the stub counts every call it takes, per interface.
-    expect(driver.snapshot().interfaces.map((iface) => iface.calls)).toEqual([{ensureInterface: 1, setAddresses: 1, applyPeers: 1, setRoutes: 1}]);
+    const interfaces = driver.snapshot().interfaces;
+    expect(interfaces.map((iface) => iface.calls)).toEqual([{ensureInterface: 1, setAddresses: 1, applyPeers: 1, setRoutes: 1}]);
+    // The one save of the settings holds the port picked when the interface came up.
+    const saved = JSON.parse(await readFile(join(dataDir, 'meshes', meshId, 'settings.json'), 'utf8')) as {listenPort: number; pickedPort?: number};
+    expect(saved).toMatchObject({listenPort: 0, pickedPort: interfaces[0]!.listenPort});
   });
 });
