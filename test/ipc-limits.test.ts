@@ -6,7 +6,7 @@
  */
 import {readFile} from 'node:fs/promises';
 import {connect, type Socket} from 'node:net';
-import {IpcClient, type MeshSummary} from '@wgmesh/core/client';
+import {DaemonNotRunningError, DaemonStartingError, IpcClient, type MeshSummary} from '@wgmesh/core/client';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {MeshCluster, type MeshNode} from './helpers/mesh-cluster.js';
@@ -138,9 +138,8 @@ describe('IPC limits', () => {
           expect(status.meshes.map((m: MeshSummary) => m.meshId)).toEqual(all);
           expect(list.map((m: MeshSummary) => m.meshId)).toEqual(all);
         } catch (error) {
-          const code = (error as {code?: string}).code;
           // Not listening yet, or told to wait: both fine. Anything else fails the test.
-          if (code !== 'DAEMON_NOT_RUNNING' && code !== 'STARTING') throw error;
+          if (!(error instanceof DaemonNotRunningError) && !(error instanceof DaemonStartingError)) throw error;
         } finally {
           ipc.close();
         }

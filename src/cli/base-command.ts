@@ -9,7 +9,7 @@ import type * as OclifCommand from '@oclif/core/command';
 import type * as OclifErrors from '@oclif/core/errors';
 import type * as OclifFlags from '@oclif/core/flags';
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
-import {IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
+import {InvalidInputError, IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
 
 // oclif's subpaths, not its index: the index loads all of oclif (and semver),
 // which a quick command such as `mesh list` would pay for on every start. And
@@ -72,7 +72,7 @@ export function reportKnownError(command: ErrorOutput, error: Error): void {
   if (error instanceof Errors.ExitError) throw error;
   const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
   if (isUserError(error) || parseError) {
-    const code = isUserError(error) ? error.code : 'INVALID_INPUT';
+    const code = isUserError(error) ? error.code : InvalidInputError.code;
     const message = error.message.split('\n')[0] ?? error.message;
     if (command.json) command.logJson({error: {code, message}});
     else process.stderr.write(`Error: ${isUserError(error) ? error.message : oneLine(stripAnsi(error.message))}\n`);

@@ -25,11 +25,32 @@ const TEMPLATE_PROGRAM = '/usr/local/bin/wgmesh';
 /** How long one `systemctl` call may take. */
 const SYSTEMCTL_TIMEOUT_MS = 60_000;
 
-/** Installing the unit failed; the message says why and what to do. */
-export class SystemdUnitError extends WgmeshError {
-  constructor(code: 'NOT_ROOT' | 'UNIT_TEMPLATE' | 'UNIT_PATH' | 'SYSTEMCTL', message: string) {
-    super(code, message);
-  }
+/** Installing the unit failed; the message says why and what to do. One subclass per reason. */
+export abstract class SystemdUnitError extends WgmeshError {}
+
+/** Installing the unit needs root. */
+export class SystemdNotRootError extends SystemdUnitError {
+  static override readonly code = 'NOT_ROOT';
+}
+
+/** The unit file shipped with wgmesh is missing or not of the expected form. */
+export class UnitTemplateError extends SystemdUnitError {
+  static override readonly code = 'UNIT_TEMPLATE';
+}
+
+/** A path of this installation cannot be written in a unit file. */
+export class UnitPathError extends SystemdUnitError {
+  static override readonly code = 'UNIT_PATH';
+}
+
+/** A `systemctl` call failed. */
+export class SystemctlError extends SystemdUnitError {
+  static override readonly code = 'SYSTEMCTL';
+}
+
+/** Starting the service was asked on a host where systemd is not running. */
+export class SystemdNotRunningError extends SystemdUnitError {
+  static override readonly code = 'SYSTEMD_NOT_RUNNING';
 }
 
 /**
@@ -41,7 +62,7 @@ export class SystemdUnitError extends WgmeshError {
 export function execWord(word: string, position: 'program' | 'argument'): string {
   // eslint-disable-next-line no-control-regex
   if (/["'\\\u0000-\u001f\u007f]/.test(word)) {
-    throw new SystemdUnitError('UNIT_PATH', `cannot name ${JSON.stringify(word)} in a systemd unit: it has quotes, backslashes or control characters; install node and wgmesh under a plainer path`);
+    throw new UnitPathError(`cannot name ${JSON.stringify(word)} in a systemd unit: it has quotes, backslashes or control characters; install node and wgmesh under a plainer path`);
   }
   let escaped = word.replace(/%/g, '%%');
   if (position === 'argument') escaped = escaped.replace(/\$/g, '$$$$');
@@ -57,7 +78,7 @@ export function renderUnit(template: string, command: {node: string; script: str
   const prefix = `ExecStart=${TEMPLATE_PROGRAM} `;
   const lines = template.split('\n');
   const index = lines.findIndex((line) => line.startsWith(prefix));
-  if (index === -1) throw new SystemdUnitError('UNIT_TEMPLATE', `the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
+  if (index === -1) throw new UnitTemplateError(`the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
   lines[index] = `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`;
   return lines.join('\n');
 }
@@ -65,7 +86,7 @@ export function renderUnit(template: string, command: {node: string; script: str
 /** Read the shipped unit from the package at `packageRoot` and render it for `command`. */
 export async function unitForInstallation(packageRoot: string, command: {node: string; script: string}): Promise<string> {
   const template = await readFile(join(packageRoot, UNIT_TEMPLATE_PATH), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new SystemdUnitError('UNIT_TEMPLATE', `cannot read the unit file shipped with wgmesh (${join(packageRoot, UNIT_TEMPLATE_PATH)}: ${error.code ?? error.message}); reinstall wgmesh`);
+    throw new UnitTemplateError(`cannot read the unit file shipped with wgmesh (${join(packageRoot, UNIT_TEMPLATE_PATH)}: ${error.code ?? error.message}); reinstall wgmesh`);
   });
   return renderUnit(template, command);
 }
@@ -104,13 +125,13 @@ export async function systemdRunning(): Promise<boolean> {
 
 /**
  * Run `systemctl ...args`.
- * @throws SystemdUnitError with systemctl's own message when it fails.
+ * @throws SystemctlError with systemctl's own message when it fails.
  */
 export function systemctl(args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('systemctl', args, {timeout: SYSTEMCTL_TIMEOUT_MS}, (error, _stdout, stderr) => {
       if (error === null) resolve();
-      else reject(new SystemdUnitError('SYSTEMCTL', `systemctl ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
+      else reject(new SystemctlError(`systemctl ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
     });
   });
 }

@@ -203,7 +203,7 @@ class Dashboard {
       this.render();
     } catch (error) {
       if (this.api !== api) return;
-      if (error instanceof ApiError && (error.code === 'UNKNOWN_MESH' || error.status === 404)) {
+      if (error instanceof ApiError && error.status === 404) {
         void this.loadMeshes();
         return;
       }

@@ -4,7 +4,7 @@
  * classes are for tests and embedding (they import @grpc/grpc-js).
  */
 export {grpcTransportFactory} from './factory.js';
-export {SyncBusyError, TransportFailureError, SYNC_BUSY, TRANSPORT_FAILURE} from './errors.js';
+export {SyncBusyError, TransportFailureError} from './errors.js';
 export {
   grpcSectionSchema,
   resolveSettings,

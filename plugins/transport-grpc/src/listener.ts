@@ -20,7 +20,7 @@ import type {Socket} from 'node:net';
 import {createServer as createTlsServer, type Server as TlsServer, type TLSSocket} from 'node:tls';
 import {Server, ServerCredentials, ServerInterceptingCall, type ServerInterceptor} from '@grpc/grpc-js';
 import {formatEndpoint, type Logger, type LogLimiter} from '@wgmesh/core';
-import {TransportFailureError} from './errors.js';
+import {ControlPortError} from './errors.js';
 import {canonicalAddress, peerEndpoint} from './address.js';
 import {sharedChannelOptions} from './channel-options.js';
 import {ControlService, type ControlServer} from './generated/wgmesh/v1/control.js';
@@ -150,7 +150,7 @@ export class ControlListener {
 
   /**
    * Bind the port and start serving.
-   * @throws TransportFailureError saying why the port cannot be bound (in use, no permission, no such address).
+   * @throws ControlPortError saying why the port cannot be bound (in use, no permission, no such address).
    */
   static async open(options: ListenerOptions): Promise<ControlListener> {
     const {settings, material, logger, limiter, proven, implementation} = options;
@@ -263,7 +263,7 @@ export class ControlListener {
         await listenOn(tlsServer, '0.0.0.0', settings.port);
       } else {
         grpcServer.forceShutdown();
-        throw new TransportFailureError(`cannot open the control port ${formatEndpoint(settings.listenAddress, settings.port)}: ${describeListenError(error)}`, {cause: error});
+        throw new ControlPortError(`cannot open the control port ${formatEndpoint(settings.listenAddress, settings.port)}: ${describeListenError(error)}`, {cause: error});
       }
     }
     const address = tlsServer.address();

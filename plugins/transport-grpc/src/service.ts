@@ -16,15 +16,15 @@ import {
   type ServerWritableStream,
   type StatusObject,
 } from '@grpc/grpc-js';
-import {DecodeError, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, type LimitedLevel, type Logger, type LogLimiter, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
+import {DecodeError, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, UnknownMeshError, type LimitedLevel, type Logger, type LogLimiter, type RemotePeer, type SyncSession, type TransportHandlers} from '@wgmesh/core';
 import {ByteBudget} from './byte-budget.js';
-import {MessagesBusyError, OverloadedError, SnapshotBusyError, SyncBusyError, SYNC_BUSY, TransportFailureError} from './errors.js';
+import {MessagesBusyError, OverloadedError, SnapshotBusyError, SnapshotTooLargeError, SyncBusyError, TransportFailureError} from './errors.js';
 import {canonicalAddress, peerEndpoint} from './address.js';
 import type {FaultInjector} from './fault-injection.js';
 import type {ControlServer, MessageEnvelope, SnapshotChunk, SnapshotRequest, SyncFrame} from './generated/wgmesh/v1/control.js';
 import {MESSAGE_STREAM_IDLE_MS} from './message-stream.js';
 import type {GrpcTransportSettings} from './settings.js';
-import {asWgmeshError, envelopeErrorOf, statusOfError, statusWithCode} from './status.js';
+import {asWgmeshError, envelopeErrorOf, statusOfError} from './status.js';
 import type {ProvenPeers} from './proven-peers.js';
 import {StreamWatchdog} from './watchdog.js';
 import {checkMeshId, checkStoreKind} from './wire.js';
@@ -125,8 +125,8 @@ export function createControlService(options: ServiceOptions): ControlService {
     const known = asWgmeshError(error);
     if (internal) {
       refusalLog('error', `${what}-failed`, peer.ip, {peer: peer.address, err: error}, `${what}: handler failed`);
-    } else if (known?.code === 'UNKNOWN_MESH') {
-      refusalLog('info', `${what}-refused`, peer.ip, {peer: peer.address, err: known.message}, `${what}: refused`);
+    } else if (error instanceof UnknownMeshError) {
+      refusalLog('info', `${what}-refused`, peer.ip, {peer: peer.address, err: error.message}, `${what}: refused`);
     } else {
       refusalLog('warn', `${what}-refused`, peer.ip, {peer: peer.address, code: known?.code, err: known?.message}, `${what}: refused`);
     }
@@ -168,14 +168,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     const total = snapshot.byteLength;
     if (total > settings.maxSnapshotBytes) {
       refusalLog('warn', 'snapshot-too-large', from.ip, {peer: peer.address, bytes: total, limit: settings.maxSnapshotBytes}, 'snapshot: too large to send');
-      call.emit(
-        'error',
-        statusWithCode(
-          Status.RESOURCE_EXHAUSTED,
-          'SNAPSHOT_TOO_LARGE',
-          `the snapshot is ${total} bytes, over the member's limit of ${settings.maxSnapshotBytes} bytes (grpc.maxSnapshotBytes)`,
-        ),
-      );
+      call.emit('error', statusOfError(new SnapshotTooLargeError(total, settings.maxSnapshotBytes)).status);
       return;
     }
     const bytes = toBuffer(snapshot);
@@ -202,7 +195,7 @@ export function createControlService(options: ServiceOptions): ControlService {
     if (activeSyncs >= settings.maxConcurrentSyncs) {
       const busy = new SyncBusyError(settings.maxConcurrentSyncs);
       refusalLog('warn', 'sync-busy', ip, {peer: peer.address, limit: settings.maxConcurrentSyncs}, 'sync: refused, too many sessions');
-      call.emit('error', statusWithCode(Status.RESOURCE_EXHAUSTED, SYNC_BUSY, busy.message));
+      call.emit('error', statusOfError(busy).status);
       return;
     }
     activeSyncs++;

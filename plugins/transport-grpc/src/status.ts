@@ -1,13 +1,13 @@
 /**
  * Errors across the wire. A handler's wgmesh error becomes a gRPC status whose
- * trailer carries the error's stable code, and the caller re-throws it with the
- * same code and message; network failures become PeerUnreachableError with a
+ * trailer carries the error's stable code, and the caller rebuilds it into the
+ * same class with the same message; network failures become PeerUnreachableError with a
  * reason a person can act on (connection refused, certificate not signed by
  * our CA, deadline exceeded after N ms ...).
  */
 import {Metadata, status as Status, type ServiceError, type StatusObject} from '@grpc/grpc-js';
-import {PeerUnreachableError, RemoteError, type WgmeshError} from '@wgmesh/core';
-import {OVERLOADED, SNAPSHOT_BUSY, SYNC_BUSY, TransportFailureError} from './errors.js';
+import {DecodeError, EntryRejectedError, errorFromWire, InternalError, InvalidInputError, PeerUnreachableError, UnknownMeshError, type WgmeshError} from '@wgmesh/core';
+import {GRPC_WIRE_ERRORS, OverloadedError, SnapshotBusyError, SnapshotTooLargeError, SyncBusyError, TransportFailureError} from './errors.js';
 
 /** Trailer that carries a wgmesh error code. */
 export const ERROR_CODE_KEY = 'wgmesh-error-code';
@@ -17,15 +17,17 @@ const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
 /** Longest remote error message passed on (a hostile member could send megabytes). */
 const MAX_REMOTE_MESSAGE = 2_000;
 
-const STATUS_OF_CODE: Readonly<Record<string, Status>> = {
-  UNKNOWN_MESH: Status.NOT_FOUND,
-  DECODE: Status.INVALID_ARGUMENT,
-  INVALID_INPUT: Status.INVALID_ARGUMENT,
-  ENTRY_REJECTED: Status.INVALID_ARGUMENT,
-  [SYNC_BUSY]: Status.RESOURCE_EXHAUSTED,
-  [SNAPSHOT_BUSY]: Status.RESOURCE_EXHAUSTED,
-  [OVERLOADED]: Status.RESOURCE_EXHAUSTED,
-};
+/** The gRPC status of errors of each class, by code; a code not listed is FAILED_PRECONDITION. */
+const STATUS_OF_CODE: ReadonlyMap<string, Status> = new Map([
+  [UnknownMeshError.code, Status.NOT_FOUND],
+  [DecodeError.code, Status.INVALID_ARGUMENT],
+  [InvalidInputError.code, Status.INVALID_ARGUMENT],
+  [EntryRejectedError.code, Status.INVALID_ARGUMENT],
+  [SyncBusyError.code, Status.RESOURCE_EXHAUSTED],
+  [SnapshotBusyError.code, Status.RESOURCE_EXHAUSTED],
+  [SnapshotTooLargeError.code, Status.RESOURCE_EXHAUSTED],
+  [OverloadedError.code, Status.RESOURCE_EXHAUSTED],
+]);
 
 /**
  * A wgmesh error, recognised structurally: a handler may throw errors made by
@@ -40,7 +42,7 @@ export function asWgmeshError(error: unknown): WgmeshError | undefined {
 }
 
 /** A gRPC status for a status code and a wgmesh error code. */
-export function statusWithCode(grpcCode: Status, code: string, message: string): Partial<StatusObject> {
+function statusWithCode(grpcCode: Status, code: string, message: string): Partial<StatusObject> {
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_KEY, code);
   return {code: grpcCode, details: message, metadata};
@@ -53,7 +55,7 @@ export function statusWithCode(grpcCode: Status, code: string, message: string):
  */
 export function statusOfError(error: unknown): {status: Partial<StatusObject>; internal: boolean} {
   const known = asWgmeshError(error);
-  if (known) return {status: statusWithCode(STATUS_OF_CODE[known.code] ?? Status.FAILED_PRECONDITION, known.code, known.message), internal: false};
+  if (known) return {status: statusWithCode(STATUS_OF_CODE.get(known.code) ?? Status.FAILED_PRECONDITION, known.code, known.message), internal: false};
   return {status: {code: Status.INTERNAL, details: "internal error while handling the request (see that member's log)"}, internal: true};
 }
 
@@ -111,7 +113,7 @@ export function isConnectionFailure(error: ServiceError): boolean {
 /** The error to throw for a failed call. */
 export function errorOfStatus(error: ServiceError, call: CallContext): Error {
   const remoteCode = error.metadata?.get(ERROR_CODE_KEY)[0];
-  if (typeof remoteCode === 'string' && ERROR_CODE.test(remoteCode)) return new RemoteError(remoteCode, sanitize(error.details));
+  if (typeof remoteCode === 'string' && ERROR_CODE.test(remoteCode)) return errorFromWire(remoteCode, sanitize(error.details), GRPC_WIRE_ERRORS);
   switch (error.code) {
     case Status.DEADLINE_EXCEEDED:
       return new PeerUnreachableError(call.endpoint, `deadline exceeded after ${call.timeoutMs} ms (no answer in time)`);
@@ -122,24 +124,21 @@ export function errorOfStatus(error: ServiceError, call: CallContext): Error {
   }
 }
 
-/** Code a `Messages` reply carries when the member's handler failed unexpectedly (details stay in its log). */
-export const INTERNAL_ERROR_CODE = 'INTERNAL';
-
 /**
  * What a `Messages` reply says when the handler threw `error`: a wgmesh error
- * travels with its code and message, anything else as {@link INTERNAL_ERROR_CODE}
+ * travels with its code and message, anything else as an {@link InternalError}
  * (`internal` is true so the member logs it).
  */
 export function envelopeErrorOf(error: unknown): {errorCode: string; errorMessage: string; internal: boolean} {
   const known = asWgmeshError(error);
   if (known) return {errorCode: known.code, errorMessage: sanitize(known.message), internal: false};
-  return {errorCode: INTERNAL_ERROR_CODE, errorMessage: "internal error while handling the request (see that member's log)", internal: true};
+  return {errorCode: InternalError.code, errorMessage: "internal error while handling the request (see that member's log)", internal: true};
 }
 
 /** The error to throw for a `Messages` reply that carries an error code. */
 export function errorOfEnvelope(code: string, message: string, call: CallContext): Error {
-  // Like the INTERNAL status of a unary call: the member's bug, not an error it reports.
-  if (code === INTERNAL_ERROR_CODE) return new TransportFailureError(`${call.endpoint}: ${sanitize(message)}`);
-  if (ERROR_CODE.test(code)) return new RemoteError(code, sanitize(message));
-  return new TransportFailureError(`${call.endpoint}: a reply with a malformed error code`);
+  if (!ERROR_CODE.test(code)) return new TransportFailureError(`${call.endpoint}: a reply with a malformed error code`);
+  const error = errorFromWire(code, sanitize(message), GRPC_WIRE_ERRORS);
+  // As a unary INTERNAL status is: the member's bug, not an error it reports.
+  return error instanceof InternalError ? new TransportFailureError(`${call.endpoint}: ${error.message}`) : error;
 }

@@ -9,6 +9,7 @@ import {existsSync} from 'node:fs';
 import {InvalidInputError, UnknownMeshError, type MeshStore} from '@wgmesh/core';
 import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND, skipWithout} from '@wgmesh/core/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {ControlPortError, SnapshotBusyError, SnapshotTooLargeError} from '../src/errors.js';
 import {Harness, logged} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';
 
@@ -48,8 +49,10 @@ describe('listen', () => {
   it('says clearly when the port is taken', async () => {
     const {port} = await pair();
     const second = await harness.create({node: pki.beta, port});
-    await expect(second.transport.listen(new SetMeshDaemon().handlers)).rejects.toMatchObject({
-      code: 'TRANSPORT',
+    const error = await second.transport.listen(new SetMeshDaemon().handlers).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ControlPortError);
+    expect(error).toMatchObject({
+      code: 'CONTROL_PORT',
       message: `cannot open the control port 127.0.0.1:${port}: the port is in use (another wgmesh daemon?); stop that process or set another gRPCPort`,
     });
   });
@@ -92,6 +95,7 @@ describe('fetchSnapshot', () => {
     const {daemon, client, endpoint} = await pair({maxSnapshotBytes: 128 * 1024, snapshotChunkBytes: 16 * 1024});
     const meshId = testMeshId();
     daemon.add(meshId, [], new Uint8Array(200 * 1024));
+    await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toBeInstanceOf(SnapshotTooLargeError);
     await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({
       code: 'SNAPSHOT_TOO_LARGE',
       message: expect.stringContaining('over the member\'s limit of 131072 bytes'),
@@ -115,7 +119,9 @@ describe('fetchSnapshot', () => {
     const endpoint = `127.0.0.1:${port}`;
     const slow = [client.transport.fetchSnapshot(endpoint, meshId), client.transport.fetchSnapshot(endpoint, meshId)];
     await waitUntil(() => gates.length === 2);
-    await expect(client.transport.fetchSnapshot(endpoint, meshId)).rejects.toMatchObject({code: 'SNAPSHOT_BUSY', message: expect.stringContaining('grpc.maxConcurrentSnapshots')});
+    const busy = await client.transport.fetchSnapshot(endpoint, meshId).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(SnapshotBusyError);
+    expect(busy).toMatchObject({code: 'SNAPSHOT_BUSY', message: expect.stringContaining('grpc.maxConcurrentSnapshots')});
     for (const open of gates.splice(0)) open();
     for (const result of await Promise.all(slow)) expect([...result.snapshot]).toEqual([7]);
     const third = client.transport.fetchSnapshot(endpoint, meshId);

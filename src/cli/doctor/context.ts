@@ -21,7 +21,7 @@ export type ConfigFacts = {config: DaemonConfig; error?: undefined} | {config?: 
 /** What the running daemon says, or why it could not be asked. */
 export type DaemonFacts =
   | {reachable: true; socket: string; status: StatusView; meshes: MeshShowView[]; meshErrors: {meshId: string; error: string}[]}
-  | {reachable: false; socket: string | null; error: string; code: string | undefined};
+  | {reachable: false; socket: string | null; error: string; cause: unknown};
 
 /** The meshes this node is in, as saved in the data dir. */
 export interface StoredMeshes {
@@ -100,7 +100,7 @@ export class DoctorContext {
   daemon(): Promise<DaemonFacts> {
     this.daemonPromise ??= (async (): Promise<DaemonFacts> => {
       const {config, error} = await this.config();
-      if (!config) return {reachable: false, socket: null, error: `the config cannot be read, so the socket is unknown: ${error}`, code: undefined};
+      if (!config) return {reachable: false, socket: null, error: `the config cannot be read, so the socket is unknown: ${error}`, cause: undefined};
       const client = new IpcClient(config.socket, {timeoutMs: this.probeTimeoutMs});
       try {
         const status = await checkedCall(client, 'status', {});
@@ -114,7 +114,7 @@ export class DoctorContext {
         });
         return {reachable: true, socket: config.socket, status, meshes, meshErrors};
       } catch (callError) {
-        return {reachable: false, socket: config.socket, error: message(callError), code: (callError as {code?: string}).code};
+        return {reachable: false, socket: config.socket, error: message(callError), cause: callError};
       } finally {
         client.close();
       }

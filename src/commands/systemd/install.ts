@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 import {join} from 'node:path';
 import {WgmeshCommand} from '../../cli/base-command.js';
-import {DEFAULT_UNIT_DIR, SystemdUnitError, UNIT_NAME, systemctl, systemdRunning, unitForInstallation, writeUnit, type UnitFileChange} from '../../cli/systemd-unit.js';
+import {DEFAULT_UNIT_DIR, SystemdNotRootError, SystemdNotRunningError, UNIT_NAME, systemctl, systemdRunning, unitForInstallation, writeUnit, type UnitFileChange} from '../../cli/systemd-unit.js';
 
 /** `wgmesh systemd install --json`. */
 export interface SystemdInstallJson {
@@ -56,11 +56,11 @@ export default class SystemdInstall extends WgmeshCommand {
     }
 
     if (process.geteuid?.() !== 0) {
-      throw new SystemdUnitError('NOT_ROOT', `installing the systemd unit writes ${unitPath} and needs root: run 'sudo ${this.config.bin} systemd install' (or add --dry-run to print the unit without installing it)`);
+      throw new SystemdNotRootError(`installing the systemd unit writes ${unitPath} and needs root: run 'sudo ${this.config.bin} systemd install' (or add --dry-run to print the unit without installing it)`);
     }
     const running = await systemdRunning();
     if (flags.now && !running) {
-      throw new SystemdUnitError('SYSTEMCTL', `--now starts the service, but systemd is not running on this host (no /run/systemd/system); install without --now, or run the daemon yourself with 'wgmesh daemon'`);
+      throw new SystemdNotRunningError(`--now starts the service, but systemd is not running on this host (no /run/systemd/system); install without --now, or run the daemon yourself with 'wgmesh daemon'`);
     }
     const {change} = await writeUnit(flags['unit-dir'], unit);
     const next: string[] = [];

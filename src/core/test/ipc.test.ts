@@ -10,8 +10,8 @@ import {
   DaemonNotRunningError,
   InvalidInputError,
   IpcError,
+  InternalError,
   IpcPermissionError,
-  RemoteError,
   UnknownMeshError,
   WgmeshError,
 } from '../src/errors.js';
@@ -178,7 +178,7 @@ describe('errors over the wire', () => {
     const error = await client(server.socketPath)
       .call('mesh.show', {meshId: 'nope'})
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RemoteError);
+    expect(error).toBeInstanceOf(UnknownMeshError);
     expect(error).toBeInstanceOf(WgmeshError);
     expect(error).toMatchObject({code: 'UNKNOWN_MESH', message: new UnknownMeshError('nope').message});
   });
@@ -202,8 +202,8 @@ describe('errors over the wire', () => {
     const server = await startServer({status: async () => Promise.reject(bug)}, join(dir, 'wgmesh.sock'), logger);
     const error = (await client(server.socketPath)
       .call('status', {})
-      .catch((e: unknown) => e)) as RemoteError;
-    expect(error).toBeInstanceOf(RemoteError);
+      .catch((e: unknown) => e)) as InternalError;
+    expect(error).toBeInstanceOf(InternalError);
     expect(error.code).toBe(IPC_ERROR_CODES.internal);
     expect(error.message).not.toContain('secret');
     expect(error.message).not.toMatch(/\bat .*:\d+:\d+/);

@@ -1,4 +1,5 @@
 /** `daemon`: the daemon answers on its IPC socket within the probe time. */
+import {DaemonNotRunningError, IpcPermissionError} from '@wgmesh/core/client';
 import {fail, ok, warn, type CheckResult, type DoctorCheck} from '../check.js';
 
 const NAME = 'daemon';
@@ -9,10 +10,10 @@ export const daemonCheck: DoctorCheck = {
   async run(context) {
     const daemon = await context.daemon();
     if (!daemon.reachable) {
-      if (daemon.code === 'DAEMON_NOT_RUNNING') {
+      if (daemon.cause instanceof DaemonNotRunningError) {
         return fail(NAME, `the daemon is not running: nothing answers on ${daemon.socket}`, "start it ('systemctl start wgmesh' when installed as a service, else 'wgmesh daemon'), or point --socket / WGMESH_SOCKET at the running one");
       }
-      if (daemon.code === 'IPC_PERMISSION') return fail(NAME, `this user may not connect to ${daemon.socket}`, 'run doctor as root, or as a user of the group the socket belongs to');
+      if (daemon.cause instanceof IpcPermissionError) return fail(NAME, `this user may not connect to ${daemon.socket}`, 'run doctor as root, or as a user of the group the socket belongs to');
       return fail(NAME, daemon.error, "look at the daemon's log; restart it if it is stuck");
     }
     const {status} = daemon;

@@ -12,11 +12,10 @@ import {cors} from 'hono/cors';
 import {streamSSE} from 'hono/streaming';
 import type {Logger} from '../contracts/logger.js';
 import {isMeshId} from '../addressing/mesh-id.js';
-import {InvalidInputError} from '../errors.js';
+import {InternalError, InvalidInputError, PayloadTooLargeError, RateLimitedError, RouteNotFoundError, UnauthorizedError} from '../errors.js';
 import type {IpcHandlers} from '../runtime/ipc-handlers.js';
 import type {IpcMethod, IpcMethods} from '../ipc/methods.js';
 import type {EventHub} from './event-hub.js';
-import {TooManySubscribersError} from './event-hub.js';
 import {statusOf, wgmeshErrorParts, type ApiErrorBody} from './http-errors.js';
 import type {RateLimiter} from './rate-limiter.js';
 import {serveDashboard} from './static-files.js';
@@ -50,7 +49,7 @@ export interface ApiAppDeps {
 type Env = {Bindings: HttpBindings};
 
 /** An error answer. */
-function fail(c: Context<Env>, code: string, message: string, headers: Record<string, string> = {}): Response {
+function fail(c: Context<Env>, {code, message}: {code: string; message: string}, headers: Record<string, string> = {}): Response {
   const body: ApiErrorBody = {error: {code, message}};
   return c.json(body, statusOf(code) as 400, headers);
 }
@@ -102,7 +101,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<Env> {
     // Before the handler: headers added to a response already made would make hono copy it into a stream (a 1,000-member mesh then costs several times the CPU to send).
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
-    if (!decision.allowed) return fail(c, 'RATE_LIMITED', `too many requests from ${client}: retry in ${decision.retryAfterSeconds} s`, {'Retry-After': String(decision.retryAfterSeconds)});
+    if (!decision.allowed) return fail(c, new RateLimitedError(client, decision.retryAfterSeconds), {'Retry-After': String(decision.retryAfterSeconds)});
     await next();
   });
 
@@ -116,14 +115,14 @@ export function createApiApp(deps: ApiAppDeps): Hono<Env> {
   app.use('/api/*', async (c, next) => {
     const token = bearerToken(c.req.header('Authorization'));
     if (token === undefined || !deps.tokens.verify(token)) {
-      return fail(c, 'UNAUTHORIZED', "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token 'wgmesh api token' prints", {'WWW-Authenticate': 'Bearer realm="wgmesh"'});
+      return fail(c, new UnauthorizedError(), {'WWW-Authenticate': 'Bearer realm="wgmesh"'});
     }
     await next();
   });
 
   app.use(
     '/api/*',
-    bodyLimit({maxSize: deps.maxBodyBytes, onError: (c) => fail(c as Context<Env>, 'PAYLOAD_TOO_LARGE', `the request body is over the limit of ${deps.maxBodyBytes} bytes (apiMaxBodyBytes)`)}),
+    bodyLimit({maxSize: deps.maxBodyBytes, onError: (c) => fail(c as Context<Env>, new PayloadTooLargeError(deps.maxBodyBytes))}),
   );
 
   const api = new Hono<Env>();
@@ -185,17 +184,16 @@ export function createApiApp(deps: ApiAppDeps): Hono<Env> {
   });
   app.route(API_BASE, api);
 
-  app.all('/api/*', (c) => fail(c, 'NOT_FOUND', `no such API route: ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)} (see ${API_BASE}/openapi.json)`));
+  app.all('/api/*', (c) => fail(c, new RouteNotFoundError(`no such API route: ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)} (see ${API_BASE}/openapi.json)`)));
   app.get('/', (c) => serveDashboard(c, deps.dashboardDir, 'index.html'));
   app.get('/assets/:name', (c) => serveDashboard(c, deps.dashboardDir, `assets/${c.req.param('name')}`));
-  app.notFound((c) => fail(c, 'NOT_FOUND', 'not found'));
+  app.notFound((c) => fail(c, new RouteNotFoundError('not found')));
 
   app.onError((error, c) => {
-    if (error instanceof TooManySubscribersError) return fail(c, 'TOO_MANY_STREAMS', error.message);
     const known = wgmeshErrorParts(error);
-    if (known !== undefined) return fail(c, known.code, known.message);
+    if (known !== undefined) return fail(c, known);
     logger.error({err: error, method: c.req.method, path: new URL(c.req.url).pathname}, 'HTTP API request failed');
-    return fail(c, 'INTERNAL', 'internal error; see the daemon log');
+    return fail(c, new InternalError('internal error; see the daemon log'));
   });
   return app;
 }

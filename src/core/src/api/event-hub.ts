@@ -7,6 +7,7 @@
  * names the most subscribers it may join (the API server's `apiMaxStreams`,
  * which a reload may change).
  */
+import {TooManySubscribersError} from '../errors.js';
 import type {Clock} from '../contracts/clock.js';
 import type {ApiEvent, ApiEventInput, ApiEventType} from './events.js';
 
@@ -74,13 +75,6 @@ class QueueSubscription implements Subscription {
 
   close(): void {
     this.end('closed');
-  }
-}
-
-/** Thrown by {@link EventHub.subscribe} when the cap on subscribers is reached. */
-export class TooManySubscribersError extends Error {
-  constructor(max: number) {
-    super(`too many open event streams (at most ${max}); close one and retry`);
   }
 }
 

@@ -1,10 +1,39 @@
 /**
  * The HTTP API's one error shape, `{"error": {"code", "message"}}`, and the
- * status of each error code. WgmeshError codes pass through with the status
- * this table gives them; an error that is not a WgmeshError is a 500 with a
+ * status of each error class, by its code. WgmeshError codes pass through with
+ * the status this table gives them; an error that is not a WgmeshError is a 500 with a
  * generic message (the details go to the log only).
  */
 import {z} from 'zod';
+import {
+  AdvertisedHostError,
+  BadReplyError,
+  ClockSkewError,
+  DaemonStartingError,
+  DecodeError,
+  DiskFullError,
+  GraphvizError,
+  GraphvizMissingError,
+  InternalError,
+  InvalidInputError,
+  JoinFailedError,
+  JoinRefusedError,
+  KeyRotationError,
+  MeshUnknownAtMemberError,
+  NotAdminError,
+  NoTransportError,
+  PayloadTooLargeError,
+  PeerUnreachableError,
+  PortInUseError,
+  RateLimitedError,
+  RouteNotFoundError,
+  StoreMismatchError,
+  TooManySubscribersError,
+  UnauthorizedError,
+  UnknownMeshError,
+  WgInterfaceGoneError,
+  type WgmeshErrorClass,
+} from '../errors.js';
 
 /** The body of every error answer. */
 export const apiErrorSchema = z.object({
@@ -16,40 +45,42 @@ export const apiErrorSchema = z.object({
 /** The body of every error answer. */
 export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
 
+/** The HTTP status of errors of each class; a class not listed is a 500. */
+const STATUS_OF_CLASS: ReadonlyArray<readonly [WgmeshErrorClass, number]> = [
+  [InvalidInputError, 400],
+  [DecodeError, 400],
+  [UnauthorizedError, 401],
+  [NotAdminError, 403],
+  [JoinRefusedError, 403],
+  [RouteNotFoundError, 404],
+  [UnknownMeshError, 404],
+  [MeshUnknownAtMemberError, 404],
+  [ClockSkewError, 409],
+  [StoreMismatchError, 409],
+  [PortInUseError, 409],
+  [KeyRotationError, 409],
+  [PayloadTooLargeError, 413],
+  [AdvertisedHostError, 422],
+  [RateLimitedError, 429],
+  [TooManySubscribersError, 429],
+  [InternalError, 500],
+  [GraphvizError, 500],
+  [GraphvizMissingError, 501],
+  [NoTransportError, 501],
+  [PeerUnreachableError, 502],
+  [JoinFailedError, 502],
+  [BadReplyError, 502],
+  [DaemonStartingError, 503],
+  [WgInterfaceGoneError, 503],
+  [DiskFullError, 507],
+];
+
 /** The HTTP status of each error code; a code not listed is a 500. */
-export const ERROR_STATUS: Readonly<Record<string, number>> = {
-  INVALID_INPUT: 400,
-  DECODE: 400,
-  UNAUTHORIZED: 401,
-  NOT_ADMIN: 403,
-  JOIN_REFUSED: 403,
-  NOT_FOUND: 404,
-  UNKNOWN_MESH: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CLOCK_SKEW: 409,
-  STORE_MISMATCH: 409,
-  PORT_IN_USE: 409,
-  KEY_ROTATION: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  ADVERTISED_HOST: 422,
-  RATE_LIMITED: 429,
-  TOO_MANY_STREAMS: 429,
-  INTERNAL: 500,
-  GRAPHVIZ: 500,
-  DOT_MISSING: 501,
-  NO_TRANSPORT: 501,
-  PEER_UNREACHABLE: 502,
-  JOIN_FAILED: 502,
-  BAD_REPLY: 502,
-  STARTING: 503,
-  WG_INTERFACE_GONE: 503,
-  NO_SPACE: 507,
-};
+export const ERROR_STATUS: ReadonlyMap<string, number> = new Map(STATUS_OF_CLASS.map(([type, status]) => [type.code, status]));
 
 /** The status of an error `code`. */
 export function statusOf(code: string): number {
-  return Object.hasOwn(ERROR_STATUS, code) ? ERROR_STATUS[code]! : 500;
+  return ERROR_STATUS.get(code) ?? 500;
 }
 
 /** The code and message of a WgmeshError (checked structurally: plugins carry their own copy of core), or undefined. */

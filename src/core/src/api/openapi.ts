@@ -165,7 +165,7 @@ function paths(): Record<string, Record<string, unknown>> {
       post: operation({summary: 'Create a mesh with this node as its first member and admin', operationId: 'createMesh', request: 'MeshCreateRequest', status: '201', response: 'MeshCreateResult'}),
     },
     '/meshes/join': {
-      post: operation({summary: 'Join a mesh with an invite', operationId: 'joinMesh', request: 'MeshJoinRequest', status: '201', response: 'MeshJoinResult', errors: {'403': 'JOIN_REFUSED', '502': 'PEER_UNREACHABLE or JOIN_FAILED'}}),
+      post: operation({summary: 'Join a mesh with an invite', operationId: 'joinMesh', request: 'MeshJoinRequest', status: '201', response: 'MeshJoinResult', errors: {'403': 'JOIN_REFUSED', '404': 'UNKNOWN_MESH_AT_MEMBER: the member joined through does not know the mesh.', '502': 'PEER_UNREACHABLE or JOIN_FAILED'}}),
     },
     '/meshes/{meshId}': {
       get: operation({

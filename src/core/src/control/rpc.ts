@@ -13,7 +13,7 @@
  */
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
-import {PeerUnreachableError, RemoteError} from '../errors.js';
+import {ControlProtocolError, ControlRefusedError, PeerUnreachableError} from '../errors.js';
 import type {DialBackoff} from './dial-backoff.js';
 import {decodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from './messages.js';
 import type {MembershipView} from './membership-view.js';
@@ -106,7 +106,7 @@ export class ControlRpc {
    * Send `request` to member `target` and return its reply of type `expect`.
    * A success shows a working path to the target's endpoint, not that the
    * target is alive: callers check the ack tag of tagged requests for that.
-   * @throws PeerUnreachableError (down, timed out, stopped, in backoff), RemoteError (refused), DecodeError (bad reply)
+   * @throws PeerUnreachableError (down, timed out, stopped, in backoff), ControlRefusedError (refused), ControlProtocolError (a reply of the wrong kind), DecodeError (bad reply)
    */
   async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
     const {stats, scheduler, transport, meshId} = this.deps;
@@ -127,8 +127,8 @@ export class ControlRpc {
     this.replied(target, endpoint);
     if (reply.t !== expect) {
       stats.messagesFailed++;
-      if (reply.t === 'err') throw new RemoteError('CONTROL_REFUSED', `${target} refused a ${request.t} request: ${reply.reason}`);
-      throw new RemoteError('CONTROL_PROTOCOL', `${target} answered a ${request.t} request with ${reply.t}`);
+      if (reply.t === 'err') throw new ControlRefusedError(`${target} refused a ${request.t} request: ${reply.reason}`);
+      throw new ControlProtocolError(`${target} answered a ${request.t} request with ${reply.t}`);
     }
     this.deps.view.reached(target);
     return reply as ReplyOf<T>;

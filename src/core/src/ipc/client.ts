@@ -3,11 +3,11 @@
  * the first call) and may have several calls in flight on it; replies are
  * matched by id. Every failure is a named error whose message tells the user
  * what to do: no daemon, no permission, no answer in time, or the daemon's own
- * error (a {@link RemoteError} with the daemon's code).
+ * error, rebuilt into its class from its code ({@link errorFromWire}).
  */
 import {connect, type Socket} from 'node:net';
 import {MAX_SOCKET_PATH_BYTES, socketPathFits} from '../config/paths.js';
-import {DaemonNotRunningError, IpcError, IpcPermissionError, RemoteError, type WgmeshError} from '../errors.js';
+import {DaemonNotRunningError, errorFromWire, IpcError, IpcPermissionError, type WgmeshError} from '../errors.js';
 import type {IpcMethod, IpcMethods} from './methods.js';
 import {FrameSplitter, IPC_PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, decodeResponse, encodeFrame, type IpcResponse} from './frame.js';
 
@@ -59,7 +59,7 @@ export class IpcClient {
    * Call a method and wait for its result.
    * @throws DaemonNotRunningError when nothing listens on the socket.
    * @throws IpcPermissionError when this user may not connect.
-   * @throws RemoteError with the daemon's code and message when the daemon answers with an error.
+   * @throws the daemon's error, rebuilt into its class from its code (a RemoteError for a code this build does not know), when the daemon answers with an error.
    * @throws IpcError on a timeout, a broken connection or a malformed reply.
    */
   async call<M extends IpcMethod>(method: M, params: IpcMethods[M]['params'], options: IpcCallOptions = {}): Promise<IpcMethods[M]['result']> {
@@ -183,13 +183,13 @@ export class IpcClient {
   #onReply(reply: IpcResponse, ids: Set<number>): void {
     if (reply.id === null) {
       // A complaint about the connection itself (e.g. a frame it could not read): every call on it is lost.
-      if (!reply.ok) this.#failAll(new RemoteError(reply.error.code, reply.error.message), ids);
+      if (!reply.ok) this.#failAll(errorFromWire(reply.error.code, reply.error.message), ids);
       return;
     }
     // Ids are ours and numeric; anything else (or a reply after a timeout) answers nothing pending.
     if (typeof reply.id !== 'number' || !ids.has(reply.id)) return;
     ids.delete(reply.id);
-    this.#settle(reply.id, reply.ok ? {ok: true, value: reply.result} : new RemoteError(reply.error.code, reply.error.message));
+    this.#settle(reply.id, reply.ok ? {ok: true, value: reply.result} : errorFromWire(reply.error.code, reply.error.message));
   }
 }
 

@@ -6,6 +6,7 @@
  * (requests, validated with zod) is in `protocol.ts`, which re-exports all of
  * this module; see there for the protocol itself.
  */
+import {BadFrameError, FrameTooLargeError, InternalError, ProtocolVersionError, UnknownMethodError} from '../errors.js';
 import {describeProblem, either, integer, isObject, literal, nullable, object, present, shapeProblem, string, type Shape, type ShapeProblem} from '../util/shape.js';
 
 /** The protocol version this build speaks. A request of another version gets a `PROTOCOL_VERSION` error. */
@@ -26,15 +27,15 @@ export const MAX_IPC_NAME_CHARS = 64;
 /** Error codes of the protocol itself (handlers' errors carry their own {@link WgmeshError} codes). */
 export const IPC_ERROR_CODES = {
   /** The frame is not UTF-8 JSON or not a request of this protocol. */
-  badFrame: 'BAD_FRAME',
+  badFrame: BadFrameError.code,
   /** The frame is over {@link MAX_REQUEST_BYTES}; the daemon closes the connection after saying so. */
-  frameTooLarge: 'FRAME_TOO_LARGE',
+  frameTooLarge: FrameTooLargeError.code,
   /** The request's `v` is not {@link IPC_PROTOCOL_VERSION}. */
-  protocolVersion: 'PROTOCOL_VERSION',
+  protocolVersion: ProtocolVersionError.code,
   /** The daemon does not serve this method. */
-  unknownMethod: 'UNKNOWN_METHOD',
+  unknownMethod: UnknownMethodError.code,
   /** The handler failed unexpectedly; details are in the daemon's log, never on the wire. */
-  internal: 'INTERNAL',
+  internal: InternalError.code,
 } as const;
 
 /** A request id: chosen by the client, echoed in the reply. A string of 1-64 characters or a safe non-negative integer. */

@@ -14,7 +14,7 @@ import {MeshControl} from '../control/mesh-control.js';
 import {decodeControlReply, decodeControlRequest, encodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from '../control/messages.js';
 import type {ControlSettings} from '../control/settings.js';
 import {freeAddressCounter, meshPrefix} from '../addressing/address.js';
-import {AdvertisedHostError, ClockSkewError, DaemonStartingError, InvalidInputError, UnknownMeshError, WgmeshError} from '../errors.js';
+import {AdvertisedHostError, BadReplyError, ClockSkewError, DaemonStartingError, InvalidInputError, JoinFailedError, MeshUnknownAtMemberError, NoTransportError, StoreMismatchError, UnknownMeshError} from '../errors.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {MeshSetInput, MeshSetResult, MeshSettingsInput, MeshShowView, MeshSummary, StatusView} from '../ipc/methods.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
@@ -576,7 +576,7 @@ export class Daemon {
     const sentAt = clock.now();
     const reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential}), signal));
     if (reply.t === 'err') throw new JoinRefusedError(`the member at ${via} refused to let this node join mesh ${meshId}: ${reply.reason}`);
-    if (reply.t !== 'jn') throw new WgmeshError('BAD_REPLY', `the member at ${via} answered a join with '${reply.t}'`);
+    if (reply.t !== 'jn') throw new BadReplyError(`the member at ${via} answered a join with '${reply.t}'`);
     // The member read its clock somewhere in the round trip: refuse only what is out whatever the moment.
     const receivedAt = clock.now();
     const offset = reply.n - (sentAt + receivedAt) / 2;
@@ -662,7 +662,7 @@ export class Daemon {
       if (this.meshes.has(meshId)) throw new InvalidInputError(`this node is already a member of mesh ${meshId}`);
       const {transport, clock, identity} = this.deps;
       if (!transport) {
-        throw new WgmeshError('NO_TRANSPORT', `cannot join: no transport is installed (the default is grpc; see 'wgmesh backends')`);
+        throw new NoTransportError();
       }
       if (token.invite.r === 'client' && input.role === 'peer') throw new InvalidInputError('the invite admits clients only: join without --role peer (or with --role client)');
       // The invite's suggestions apply unless the node's own flags say otherwise; a client invite makes a client.
@@ -687,18 +687,15 @@ export class Daemon {
           lastError = error;
         }
       }
-      throw lastError instanceof Error ? lastError : new WgmeshError('JOIN_FAILED', `could not join mesh ${meshId}`);
+      throw lastError instanceof Error ? lastError : new JoinFailedError(meshId);
     });
   }
 
   /** One attempt of {@link joinMesh} through the member at `via`. */
   private async joinThrough(via: string, meshId: string, credential: Uint8Array, settings: MeshSettings, signal?: AbortSignal): Promise<{meshId: string; members: number}> {
     const transport = this.deps.transport as Transport;
-    // A member that does not know the mesh (or will not say) answers UNKNOWN_MESH to both steps.
-    const named = (error: unknown): unknown =>
-      error instanceof Error && (error as {code?: unknown}).code === 'UNKNOWN_MESH'
-        ? new WgmeshError('UNKNOWN_MESH', `mesh ${meshId} is unknown at ${via}: check the invite, or join through a member of that mesh`)
-        : error;
+    // A member that does not know the mesh (or will not say) answers UnknownMeshError to both steps.
+    const named = (error: unknown): unknown => (error instanceof UnknownMeshError ? new MeshUnknownAtMemberError(meshId, via) : error);
     const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
       throw named(error);
     });
@@ -706,8 +703,7 @@ export class Daemon {
       throw named(error);
     });
     if (fetched.storeKind !== this.deps.store.kind) {
-      throw new WgmeshError(
-        'STORE_MISMATCH',
+      throw new StoreMismatchError(
         `mesh ${meshId} uses the '${fetched.storeKind}' store but this daemon runs '${this.deps.store.kind}': restart it with --store ${fetched.storeKind} to join`,
       );
     }
@@ -740,7 +736,7 @@ export class Daemon {
         const runtime = served(meshId, peer);
         runtime.inbound.syncs++;
         if (storeKind !== runtime.store.kind) {
-          throw new WgmeshError('STORE_MISMATCH', `mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
+          throw new StoreMismatchError(`mesh ${meshId} uses the '${runtime.store.kind}' store here, not '${storeKind}'`);
         }
         return runtime.store.openSync('responder');
       },

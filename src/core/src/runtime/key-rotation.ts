@@ -25,7 +25,7 @@
  */
 import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
-import {InvalidInputError, WgmeshError} from '../errors.js';
+import {InvalidInputError, KeyRotationError} from '../errors.js';
 import {generateWgPrivateKey, storeWgPrivateKey, type NodeIdentity} from '../identity/identity.js';
 import type {MeshRuntime} from './mesh-runtime.js';
 
@@ -48,13 +48,6 @@ export interface KeyRotationDeps {
   meshes: readonly MeshRuntime[];
   clock: Clock;
   logger: Logger;
-}
-
-/** Some meshes' interfaces could not take the new key (the key itself is stored and published). */
-export class KeyRotationError extends WgmeshError {
-  constructor(message: string) {
-    super('KEY_ROTATION', message);
-  }
 }
 
 /**

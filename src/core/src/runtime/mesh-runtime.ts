@@ -8,6 +8,7 @@ import {networkInterfaces} from 'node:os';
 import {meshPrefix, nodeAddress} from '../addressing/address.js';
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import {PortInUseError, WgInterfaceGoneError} from '../errors.js';
 import type {MeshStore} from '../contracts/store.js';
 import type {WgDriver, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerStats} from '../contracts/wg-driver.js';
 import type {MeshControl, ObservedEndpointExchange} from '../control/mesh-control.js';
@@ -241,7 +242,7 @@ export class MeshRuntime {
    * again then (or reports it failed, which is logged and shown once).
    */
   private reconcileFailed(error: unknown): void {
-    if ((error as {code?: unknown}).code === 'WG_INTERFACE_GONE') this.deps.logger.debug({err: error, meshId: this.meshId}, 'WireGuard reconciliation cut short: the interface is being rebuilt');
+    if (error instanceof WgInterfaceGoneError) this.deps.logger.debug({err: error, meshId: this.meshId}, 'WireGuard reconciliation cut short: the interface is being rebuilt');
     else this.deps.logger.error({err: error, meshId: this.meshId}, 'WireGuard reconciliation failed');
   }
 
@@ -329,7 +330,7 @@ export class MeshRuntime {
     try {
       state = await this.deps.driver.ensureInterface(this.interfaceSpec(picked ?? settings.listenPort));
     } catch (error) {
-      if (picked === undefined || (error as {code?: unknown}).code !== 'PORT_IN_USE') throw error;
+      if (picked === undefined || !(error instanceof PortInUseError)) throw error;
       state = await this.deps.driver.ensureInterface(this.interfaceSpec(0));
       this.deps.logger.warn(
         {meshId: this.meshId, port: picked, newPort: state.listenPort},

@@ -4,14 +4,7 @@
  * taken over.
  */
 import {open, readFile, rm} from 'node:fs/promises';
-import {WgmeshError} from '../errors.js';
-
-/** Another live daemon holds the data dir. */
-export class DataDirLockedError extends WgmeshError {
-  constructor(dataDir: string, pid: number) {
-    super('DATA_DIR_LOCKED', `another wgmesh daemon (pid ${pid}) is already using the data dir ${dataDir}; stop it first or use another --data-dir`);
-  }
-}
+import {DataDirLockedError} from '../errors.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -40,5 +33,5 @@ export async function acquirePidLock(file: string, dataDir: string): Promise<() 
       await rm(file, {force: true});
     }
   }
-  throw new WgmeshError('DATA_DIR_LOCKED', `could not lock the data dir ${dataDir}`);
+  throw new DataDirLockedError(dataDir);
 }

@@ -2,7 +2,7 @@
 import {spawn} from 'node:child_process';
 import {accessSync, constants, statSync} from 'node:fs';
 import {delimiter, join} from 'node:path';
-import {MissingToolError, WgmeshError} from '../errors.js';
+import {GraphvizError, MissingToolError} from '../errors.js';
 
 /** Image formats `dot` renders for `mesh graph`. */
 export const RENDER_FORMATS = ['svg', 'png'] as const;
@@ -42,7 +42,7 @@ export function requireDot(format: RenderFormat, pathEnv: string | undefined): s
 
 /**
  * Render `dot` text to `format` with the `dot` program at `executable`.
- * @throws WgmeshError (code GRAPHVIZ) with the first line `dot` printed, when it fails or takes too long
+ * @throws GraphvizError with the first line `dot` printed, when it fails or takes too long
  */
 export function renderDot(executable: string, dot: string, format: RenderFormat): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -51,13 +51,13 @@ export function renderDot(executable: string, dot: string, format: RenderFormat)
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', (error) => reject(new WgmeshError('GRAPHVIZ', `could not run ${executable}: ${error.message}`)));
+    child.on('error', (error) => reject(new GraphvizError(`could not run ${executable}: ${error.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve(Buffer.concat(out));
       else {
         const reason = signal === null ? `exited with ${code}` : `was stopped by ${signal}`;
         const detail = err.trim().split('\n')[0];
-        reject(new WgmeshError('GRAPHVIZ', `Graphviz (${executable}) ${reason}${detail ? `: ${detail}` : ''}`));
+        reject(new GraphvizError(`Graphviz (${executable}) ${reason}${detail ? `: ${detail}` : ''}`));
       }
     });
     // `dot` may exit before reading everything (a syntax error): that is reported by 'close', not as EPIPE.
