@@ -304,6 +304,7 @@ async function measureIdle(fleet, meshId) {
   const receivedRates = [...perPid.values()].map((e) => e.received / elapsedS);
   const cpu = nodes.map((n) => ((proc1.get(n.pid)?.cpuMs ?? 0) - (proc0.get(n.pid)?.cpuMs ?? 0)) / (elapsedS * 1000));
   const rss = nodes.map((n) => proc1.get(n.pid)?.rssMiB ?? 0);
+  const uss = nodes.map((n) => proc1.get(n.pid)?.ussMiB ?? 0);
   const wire =
     lo0 && lo1
       ? {
@@ -327,6 +328,7 @@ async function measureIdle(fleet, meshId) {
     cpuPerDaemon: summarize(cpu),
     cpuAllDaemons: cpu.reduce((a, b) => a + b, 0),
     rssMiB: {...summarize(rss), total: rss.reduce((a, b) => a + b, 0)},
+    ussMiB: {...summarize(uss), total: uss.reduce((a, b) => a + b, 0)},
   };
 }
 
@@ -552,6 +554,7 @@ report.targetsMet = {
       rows.push(['idle requests answered/node/s', `median ${i.requestsAnsweredPerNodePerS.median?.toFixed(1)}, max ${i.requestsAnsweredPerNodePerS.max?.toFixed(1)}`]);
       rows.push(['idle CPU per daemon', `median ${(i.cpuPerDaemon.median * 100).toFixed(1)}%, max ${(i.cpuPerDaemon.max * 100).toFixed(1)}% of a core; all: ${(i.cpuAllDaemons * 100).toFixed(0)}%`]);
       rows.push(['RSS per daemon', `median ${i.rssMiB.median?.toFixed(0)} MiB, total ${(i.rssMiB.total / 1024).toFixed(1)} GiB`]);
+      rows.push(['private memory (USS) per daemon', `median ${i.ussMiB.median?.toFixed(0)} MiB, total ${(i.ussMiB.total / 1024).toFixed(1)} GiB`]);
     }
     rows.push(['change reaches 50%', stat(report.changes.p50Ms)]);
     rows.push(['change reaches 99%', stat(report.changes.p99Ms)]);

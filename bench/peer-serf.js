@@ -6,7 +6,8 @@
  * loopback of a network namespace of its own, measured the same way:
  *   - idle bytes on the wire per node per second (the namespace's loopback
  *     counters over the idle window, headers included), idle CPU per process
- *     (/proc/PID/stat) and RSS per process (VmRSS), medians;
+ *     (/proc/PID/stat), RSS (VmRSS) and private memory (USS) per process,
+ *     medians;
  *   - a state change reaching 50/99/100% of the nodes (serf: a tag update on
  *     one agent, seen in every agent's `members`; wgmesh: `service set`, seen
  *     in every daemon's `mesh show`), median over --changes runs;
@@ -98,6 +99,7 @@ async function measureSerf() {
       bytesPerNodePerS: (lo1.txBytes - lo0.txBytes) / agents.length / elapsedS,
       cpuPerProcess: summarize(agents.map((a) => ((proc1.get(a.pid)?.cpuMs ?? 0) - (proc0.get(a.pid)?.cpuMs ?? 0)) / (elapsedS * 1000))),
       rssMiB: summarize(agents.map((a) => proc1.get(a.pid)?.rssMiB ?? 0)),
+      ussMiB: summarize(agents.map((a) => proc1.get(a.pid)?.ussMiB ?? 0)),
     };
 
     const changeRuns = [];
@@ -145,7 +147,7 @@ function measureWgmesh() {
       const report = JSON.parse(stdout);
       if (report.error) return reject(new Error(`the wgmesh bench failed: ${report.error}`));
       resolve({
-        idle: {bytesPerNodePerS: report.idle.wire.bytesPerNodePerS, cpuPerProcess: report.idle.cpuPerDaemon, rssMiB: report.idle.rssMiB},
+        idle: {bytesPerNodePerS: report.idle.wire.bytesPerNodePerS, cpuPerProcess: report.idle.cpuPerDaemon, rssMiB: report.idle.rssMiB, ussMiB: report.idle.ussMiB},
         changes: report.changes,
         kills: report.kills,
       });
@@ -163,6 +165,7 @@ const rows = [
   ['bytes on the wire per node per second', (r) => r.idle.bytesPerNodePerS, (v) => `${v.toFixed(0)} B`],
   ['CPU per process (share of a core)', (r) => r.idle.cpuPerProcess.median, (v) => `${(v * 100).toFixed(2)}%`],
   ['RSS per process', (r) => r.idle.rssMiB.median, (v) => `${v.toFixed(1)} MiB`],
+  ['private memory (USS) per process', (r) => r.idle.ussMiB.median, (v) => `${v.toFixed(1)} MiB`],
   ['a change reaches 50%', (r) => r.changes.p50Ms.median, (v) => seconds(v)],
   ['a change reaches 99%', (r) => r.changes.p99Ms.median, (v) => seconds(v)],
   ['a change reaches 100%', (r) => r.changes.allMs.median, (v) => seconds(v)],

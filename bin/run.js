@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 // The wgmesh CLI (oclif). Most of what a quick command such as `wgmesh mesh
-// list` costs is start-up, so this entry point loads as little as it can:
+// list` costs is start-up, so this entry point loads as little as it can
+// through oclif's public API:
 //
-// - oclif's `execute` from its own subpath, not the package index (which
-//   loads every part of oclif and checks its own Node version with semver);
+// - oclif bundled into one file (dist/oclif.cjs, scripts/bundle-oclif.js),
+//   not its ~130 files, and without its package index (which also checks
+//   oclif's own Node version with semver);
 // - a command that only talks to the daemon over IPC (its manifest entry says
 //   `pluginsNeeded: false`; DaemonClientCommand sets it) runs with the root
-//   plugin alone, and the oclif dependencies it does not use (help, plugin
-//   discovery, templates, spinners) are loaded only if oclif turns to them:
-//   see src/cli/fast-start.ts. Every other command, `--help`, and anything not
-//   found in the manifest start normally.
-import {createRequire} from 'node:module';
+//   plugin alone: see src/cli/load-options.ts. Every other command, `--help`,
+//   and anything not found in the manifest start normally.
 import {userInfo} from 'node:os';
 import {fileURLToPath} from 'node:url';
-import {deferOclifDependencies, fastStartOptions} from '../dist/cli/fast-start.js';
+import {pluginFreeLoadOptions} from '../dist/cli/load-options.js';
+import {Errors, flush, handle, isOclifExit, run} from '../dist/cli/oclif.js';
 
 // Plugins, linked ones included, run their compiled JavaScript: oclif's
 // TypeScript lookup for linked plugins only adds a warning on every command.
@@ -35,10 +35,14 @@ const argv = process.argv.slice(2);
 // default would kill it, e.g. on a `systemctl reload` during start-up. Caught
 // from here on, it is logged as arriving too early (daemon.ts).
 if (argv[0] === 'daemon') process.on('SIGHUP', () => undefined);
-const loadOptions = fastStartOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
-if (loadOptions !== undefined) deferOclifDependencies();
-// Loaded only now, so that oclif's requires go through the deferral above; and
-// required, not imported: importing CommonJS from an ES module makes Node scan
-// its source for exports, which costs a few ms for nothing here.
-const {execute} = createRequire(import.meta.url)('@oclif/core/execute');
-await execute(loadOptions ? {args: argv, loadOptions} : {dir: import.meta.url});
+const loadOptions = pluginFreeLoadOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
+try {
+  await run(argv, loadOptions ?? fileURLToPath(import.meta.url));
+  await flush();
+} catch (error) {
+  // A plugin's command runs on the plugin's own copy of oclif, so its
+  // `this.exit(code)` throws that copy's ExitError, which this copy's handler
+  // would print as an error: it gets this copy's ExitError of the same code.
+  const foreignExit = isOclifExit(error) && !(error instanceof Errors.ExitError);
+  await handle(foreignExit ? new Errors.ExitError(error.oclif.exit) : error);
+}

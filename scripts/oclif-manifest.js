@@ -2,7 +2,7 @@
 // Writes oclif.manifest.json for the CLI (what `oclif manifest` does), so that
 // oclif reads command metadata from one JSON file instead of importing every
 // command module (and with them all of core) on each start. Run by `npm run build`.
-import {Plugin} from '@oclif/core';
+import {Plugin} from '@oclif/core/config';
 import {writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';

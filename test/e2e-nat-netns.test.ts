@@ -69,9 +69,14 @@ describe.skipIf(SKIP)('NAT traversal with real WireGuard behind NAT routers', {t
     const both = Date.now();
     await waitFor(async () => (await direct(c1, c2, site2!.publicAddress)) && (await direct(c2, c1, site1!.publicAddress)), 15_000, 'a direct path between c1 and c2');
     measured.directPath = Date.now() - both;
-    // Each client published what the peers see: one public ip:port, the same for both.
+    // Each client published what the peers see: one public ip:port, the same for both; and that its WireGuard handshook directly with the peer that is not its home.
     const published = await own(c1);
-    expect(published.nat).toEqual({endpoint: expect.stringMatching(new RegExp(`^${site1!.publicAddress.replace(/\./g, '\\.')}:\\d+$`)), mapping: 'endpoint-independent'});
+    const [p1Id, p2Id] = await Promise.all([p1, p2].map(async (peer) => (await peer.call('status', {})).nodeId));
+    expect(published.nat).toEqual({
+      endpoint: expect.stringMatching(new RegExp(`^${site1!.publicAddress.replace(/\./g, '\\.')}:\\d+$`)),
+      mapping: 'endpoint-independent',
+      direct: [expect.stringMatching(new RegExp(`^(${p1Id}|${p2Id})$`))],
+    });
     expect(measured.directPath).toBeLessThanOrEqual(DIRECT_BOUND_MS);
 
     const target = await address(c2);

@@ -15,13 +15,15 @@ import {ROOT} from './fleet.js';
 const PSEUDO = new Set(['(garbage collector)', '(program)', '(idle)', '(root)']);
 
 /**
- * The package a script URL belongs to: `@oclif/core`, `@wgmesh/core`,
+ * The package a script URL belongs to: `@oclif/core`, `@oclif/core (bundle)`
+ * (dist/oclif.cjs, oclif and its dependencies), `@wgmesh/core`,
  * `plugins/transport-grpc`, `wgmesh (cli)`, `node: built-ins`.
  * @param {string} url
  */
 export function packageOf(url) {
   if (url.startsWith('node:')) return 'node: built-ins';
   const path = url.startsWith('file://') ? fileURLToPath(url) : url;
+  if (path === join(ROOT, 'dist', 'oclif.cjs')) return '@oclif/core (bundle)';
   const inModules = path.lastIndexOf('/node_modules/');
   if (inModules >= 0) {
     const parts = path.slice(inModules + '/node_modules/'.length).split('/');

@@ -16,7 +16,7 @@
  * `close()`, and by a synchronous last resort on exit, Ctrl-C and SIGTERM.
  */
 import {execFile, execFileSync, spawn} from 'node:child_process';
-import {createWriteStream, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {IpcClient} from '@wgmesh/core/client';
@@ -26,6 +26,15 @@ import {loopbackCounters, processStats} from './proc-stats.js';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The CLI entry point. */
 export const BIN = join(ROOT, 'bin', 'run.js');
+
+/**
+ * The environment the shipped systemd unit gives the daemon (its
+ * `Environment=NAME=VALUE` lines in systemd/wgmesh.service, e.g. Node's
+ * options): daemons run here as they run installed.
+ */
+export const DAEMON_ENV = Object.fromEntries(
+  [...readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8').matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]]),
+);
 
 /** Resolve after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -249,7 +258,7 @@ export class Fleet {
   async #startNode(node, readyTimeoutMs) {
     const [command, ...args] = this.#wrap([process.execPath, ...this.#nodeArgs, BIN, 'daemon', '--config', node.configPath]);
     // `ip netns exec` execs the command in place, so the child's pid is the daemon's.
-    const child = spawn(command, args, {env: this.env, stdio: ['ignore', 'ignore', 'pipe']});
+    const child = spawn(command, args, {env: {...this.env, ...DAEMON_ENV}, stdio: ['ignore', 'ignore', 'pipe']});
     node.child = child;
     node.pid = child.pid;
     node.alive = true;

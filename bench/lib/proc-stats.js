@@ -16,10 +16,12 @@ const CLOCK_TICKS = (() => {
 })();
 
 /**
- * CPU time (user + system, ms) and resident memory (MiB) of each of `pids`
- * that is still alive.
+ * CPU time (user + system, ms) and memory (MiB) of each of `pids` that is
+ * still alive: resident (VmRSS, which counts in full the pages of the program
+ * file that every process running it shares) and private (USS: the pages only
+ * this process maps, what one more process of the same program costs).
  * @param {Iterable<number>} pids
- * @returns {Map<number, {cpuMs: number, rssMiB: number}>}
+ * @returns {Map<number, {cpuMs: number, rssMiB: number, ussMiB: number}>}
  */
 export function processStats(pids) {
   const stats = new Map();
@@ -30,7 +32,9 @@ export function processStats(pids) {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]);
       const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      stats.set(pid, {cpuMs: (ticks * 1000) / CLOCK_TICKS, rssMiB: rss ? Number(rss[1]) / 1024 : 0});
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      const privateKiB = [...rollup.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      stats.set(pid, {cpuMs: (ticks * 1000) / CLOCK_TICKS, rssMiB: rss ? Number(rss[1]) / 1024 : 0, ussMiB: privateKiB / 1024});
     } catch {
       // It exited meanwhile.
     }
@@ -53,4 +57,13 @@ export function loopbackCounters(pid) {
   // Fields after "lo:": rx bytes packets errs drop fifo frame compressed multicast, then tx bytes packets ...
   const fields = line.split(':')[1].trim().split(/\s+/).map(Number);
   return {txBytes: fields[8], txPackets: fields[9]};
+}
+
+/**
+ * CPU time (ms, ns precision) this process's main thread has run, its worker
+ * threads left out: the first field of /proc/self/task/PID/schedstat.
+ * @returns {number}
+ */
+export function mainThreadCpuMs() {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }

@@ -8,6 +8,10 @@
  *   a private bridge, ULA IPv6 underlay), the `kernel` WireGuard driver
  *   (wireguard-go where the kernel has no module), control port 4000 on each
  *   host's underlay address. Needs root, /dev/net/tun, ip, wg, wireguard-go, ping.
+ *   With NAT sites (`natSites`, needs nft and conntrack too) the lab's bridge
+ *   also carries IPv4: the hosts on the bridge listen and advertise their
+ *   IPv4 address (the LANs behind NAT reach them over IPv4 only), and a
+ *   daemon runs on every host behind every NAT site too.
  * - `loopback`: the same daemons on 127.0.0.1 with the in-memory `stub`
  *   driver; needs nothing, configures no real WireGuard.
  *
@@ -16,7 +20,7 @@
  * and IPC socket lives in one temp dir. `close()` stops
  * the daemons and removes the lab and the temp dir; a synchronous last resort
  * on exit, Ctrl-C and SIGTERM does the same for the daemons and the temp dir
- * (the lab registers its own).
+ * (the lab registers its own, which then ends the process by the signal).
  */
 import {execFile, spawn} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
@@ -86,13 +90,14 @@ async function freePorts(count) {
 /**
  * One host: a daemon, its files, and where it runs.
  * @typedef {object} Host
- * @property {string} name          h0, h1, ...
+ * @property {string} name          h0, h1, ... on the bridge; n0h0, n0h1, ... behind NAT site n0
  * @property {string} configFile    its YAML config (pass with --config)
  * @property {string} socket        its IPC socket
  * @property {string} dataDir       its data dir
  * @property {string} address       underlay address (netns) or 127.0.0.1
  * @property {string} endpoint      control endpoint for `mesh join --via`
  * @property {string | undefined} netns  its network namespace (netns mode)
+ * @property {import('@wgmesh/core/testkit').NatSite | undefined} site  the NAT site it is behind (none: on the bridge)
  * @property {import('node:child_process').ChildProcess} daemon
  * @property {() => string} logs    what the daemon printed so far
  */
@@ -125,6 +130,12 @@ export class MeshHosts {
     };
   }
 
+  /** Run the last resort on exit, and on Ctrl-C and SIGTERM before the lab's own handler ends the process. */
+  armLastResort() {
+    process.on('exit', this.lastResort);
+    for (const signal of ['SIGINT', 'SIGTERM']) process.prependOnceListener(signal, this.lastResort);
+  }
+
   /**
    * Run `wgmesh ARGS --config HOST's file` (in the test's own namespace: the CLI only talks to the socket).
    * @param {Host} host
@@ -140,15 +151,16 @@ export class MeshHosts {
    * @param {Host} host
    * @param {M} method
    * @param {import('@wgmesh/core/client').IpcMethods[M]['params']} params
+   * @param {{timeoutMs?: number}} [options] timeoutMs: instead of the client's 10 s (a join on a busy machine can take longer)
    * @returns {Promise<import('@wgmesh/core/client').IpcMethods[M]['result']>}
    */
-  call(host, method, params) {
+  call(host, method, params, options) {
     let client = this.clients.get(host);
     if (!client) {
       client = new IpcClient(host.socket, {timeoutMs: 10_000});
       this.clients.set(host, client);
     }
-    return client.call(method, params);
+    return client.call(method, params, options);
   }
 
   /**
@@ -212,32 +224,39 @@ export class MeshHosts {
     );
     await this.lab?.cleanup();
     rmSync(this.dir, {recursive: true, force: true});
-    process.off('exit', this.lastResort);
+    for (const event of ['exit', 'SIGINT', 'SIGTERM']) process.off(event, this.lastResort);
   }
 }
 
 /**
- * Make `count` hosts and start a daemon on each; resolves when every one is
- * ready. On failure everything made so far is removed before the error is thrown.
- * @param {{count: number, mode: 'netns' | 'loopback', logLevel?: string}} options
+ * Make `count` hosts (plus the hosts behind `natSites`) and start a daemon on
+ * each; resolves when every one is ready. On failure everything made so far
+ * is removed before the error is thrown.
+ * @param {{count: number, mode: 'netns' | 'loopback', logLevel?: string, natSites?: readonly import('@wgmesh/core/testkit').NatSiteOptions[], config?: Record<string, unknown>}} options
+ *   natSites: NAT sites of the lab (netns mode only); config: more top-level config keys for every daemon
  * @returns {Promise<MeshHosts>}
  */
-export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
+export async function startMeshHosts({count, mode, logLevel = 'warn', natSites = [], config: extraConfig = {}}) {
+  if (natSites.length > 0 && mode !== 'netns') throw new Error('NAT sites need netns mode');
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-hosts-'));
   const env = {PATH: process.env.PATH, HOME: dir, WGMESH_CONFIG: join(dir, 'none.yaml'), NO_COLOR: '1'};
   let lab;
   /** @type {MeshHosts | undefined} */
   let hosts;
   try {
-    lab = mode === 'netns' ? await createNetnsLab({hosts: count, namePrefix: 'wgmdemo'}) : undefined;
+    lab = mode === 'netns' ? await createNetnsLab({hosts: count, namePrefix: 'wgmdemo', natSites}) : undefined;
     hosts = new MeshHosts(mode, dir, env, lab);
-    process.on('exit', hosts.lastResort);
+    hosts.armLastResort();
     const ports = mode === 'loopback' ? await freePorts(count) : [];
+    /** Where each daemon runs: the bridge hosts, then every NAT site's hosts. */
+    const placements = lab
+      ? [...lab.hosts.map((labHost) => ({labHost, site: undefined})), ...lab.natSites.flatMap((site) => site.hosts.map((labHost) => ({labHost, site})))]
+      : Array.from({length: count}, () => ({labHost: undefined, site: undefined}));
     const made = await Promise.all(
-      Array.from({length: count}, async (_, index) => {
-        const name = `h${index}`;
-        const labHost = lab?.hosts[index];
-        const address = labHost?.address ?? '127.0.0.1';
+      placements.map(async ({labHost, site}, index) => {
+        const name = labHost?.name ?? `h${index}`;
+        // With NAT sites the bridge hosts are reached over IPv4, as the LANs behind NAT reach them.
+        const address = (natSites.length > 0 ? labHost?.ipv4 : labHost?.address) ?? '127.0.0.1';
         const port = ports[index] ?? NETNS_CONTROL_PORT;
         const configFile = join(dir, `${name}.yaml`);
         const dataDir = join(dir, name, 'data');
@@ -250,6 +269,7 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
           logLevel,
           baseConfiguration: {publicEndpoint: address},
           grpc: {listenAddress: address},
+          ...extraConfig,
         };
         writeFileSync(configFile, stringify(config));
         const argv = [BIN, 'daemon', '--config', configFile];
@@ -258,12 +278,14 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
         daemon.stdout.on('data', (chunk) => (output += chunk));
         daemon.stderr.on('data', (chunk) => (output += chunk));
         /** @type {Host} */
-        const host = {name, configFile, socket, dataDir, address, endpoint: formatEndpoint(address, port), netns: labHost?.netns, daemon, logs: () => output};
+        const host = {name, configFile, socket, dataDir, address, endpoint: formatEndpoint(address, port), netns: labHost?.netns, site, daemon, logs: () => output};
         return host;
       }),
     );
     hosts.hosts.push(...made);
     // Ready once the socket answers (the daemon may log nothing at a quiet level); fail at once if it exits.
+    // Each start costs about a second of CPU, so many at once on a busy machine take a while.
+    const readyMs = Math.max(30_000, made.length * 10_000);
     await Promise.all(
       made.map((host) =>
         waitFor(
@@ -271,7 +293,7 @@ export async function startMeshHosts({count, mode, logLevel = 'warn'}) {
             if (host.daemon.exitCode !== null || host.daemon.signalCode !== null) throw new Error(`the daemon of ${host.name} exited:\n${host.logs()}`);
             return socketAnswers(host);
           },
-          30_000,
+          readyMs,
           `the daemon of ${host.name} to answer on ${host.socket}`,
         ),
       ),

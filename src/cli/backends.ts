@@ -8,7 +8,7 @@
  * Only `wgmesh daemon` and `wgmesh backends` build a registry: running the
  * hooks imports plugin code, which other commands should not pay for.
  */
-import type {Config} from '@oclif/core';
+import type {Config} from '@oclif/core/config';
 import {BackendRegistry, ConfigError} from '@wgmesh/core/backends';
 
 /** The custom oclif hook through which plugins return their backend factories. */

@@ -4,22 +4,9 @@
  * and exits 1; with `--json` it prints `{"error": {"code", "message"}}` instead.
  * Only unexpected bugs reach oclif's handler with a stack trace.
  */
-import {createRequire} from 'node:module';
-import type * as OclifCommand from '@oclif/core/command';
-import type * as OclifErrors from '@oclif/core/errors';
-import type * as OclifFlags from '@oclif/core/flags';
 import type {IpcMethod, IpcMethods} from '@wgmesh/core/client';
 import {InvalidInputError, IpcClient, IpcError, ipcResultProblem, resolveSocketPath} from '@wgmesh/core/client';
-
-// oclif's subpaths, not its index: the index loads all of oclif (and semver),
-// which a quick command such as `mesh list` would pay for on every start. And
-// required, not imported: oclif is CommonJS, and importing it from an ES module
-// makes Node scan its sources for their exports (~10 ms per start); bin/run.js
-// has already required these modules, so this costs nothing.
-const require = createRequire(import.meta.url);
-const {Command} = require('@oclif/core/command') as typeof OclifCommand;
-const Errors = require('@oclif/core/errors') as typeof OclifErrors;
-const Flags = require('@oclif/core/flags') as typeof OclifFlags;
+import {Command, Flags, isOclifError, isOclifExit} from './oclif.js';
 
 /** Flags every command that talks to the daemon accepts. */
 export const daemonFlags = {
@@ -69,8 +56,8 @@ export interface ErrorOutput {
  * and the command exits 1. Returns for anything else (oclif's handler takes it).
  */
 export function reportKnownError(command: ErrorOutput, error: Error): void {
-  if (error instanceof Errors.ExitError) throw error;
-  const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || error instanceof Errors.CLIError;
+  if (isOclifExit(error)) throw error;
+  const parseError = error.name?.includes('Parse') || error.constructor?.name?.includes('Parse') || isOclifError(error);
   if (isUserError(error) || parseError) {
     const code = isUserError(error) ? error.code : InvalidInputError.code;
     const message = error.message.split('\n')[0] ?? error.message;

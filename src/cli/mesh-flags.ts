@@ -1,6 +1,6 @@
 /** Flags shared by `mesh create`, `mesh join` and `mesh set` and their mapping to IPC parameters; the mesh id argument and `--mesh` flag. */
-import {Args, Flags} from '@oclif/core';
 import {isMeshId, type MeshSettingsInput} from '@wgmesh/core/client';
+import {Args, Flags} from './oclif.js';
 
 /** Per-mesh settings flags. Unset flags fall back to `baseConfiguration` in the daemon's config. */
 export const meshSettingsFlags = {

@@ -1,6 +1,6 @@
 /** What `wgmesh node alias` and `wgmesh node describe` share: the flags, the set-or-clear rule and the report. */
-import {Flags} from '@oclif/core';
 import {InvalidInputError, type NodeSetResult} from '@wgmesh/core/client';
+import {Flags} from './oclif.js';
 import {meshIdFlag} from './mesh-flags.js';
 
 /** `--mesh` and `--clear`. */

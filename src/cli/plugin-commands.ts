@@ -4,7 +4,8 @@
  * `{"error": {"code", "message"}}` with `--json`). wgmesh's own commands of
  * the same ids (src/commands/plugins/) extend these and print their result.
  */
-import type {Command, Config} from '@oclif/core';
+import type {Command} from '@oclif/core/command';
+import type {Config} from '@oclif/core/config';
 import {commands} from '@oclif/plugin-plugins';
 import {reportKnownError} from './base-command.js';
 

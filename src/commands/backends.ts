@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import type {BackendKind, BackendListing} from '@wgmesh/core/backends';
+import {Flags} from '../cli/oclif.js';
 import {WgmeshCommand} from '../cli/base-command.js';
 import {renderTable} from '../cli/table.js';
 

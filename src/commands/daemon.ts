@@ -1,4 +1,3 @@
-import {Flags} from '@oclif/core';
 import {
   acquirePidLock,
   apiSettingsOf,
@@ -21,6 +20,7 @@ import {
 } from '@wgmesh/core';
 import {access, mkdir, rm} from 'node:fs/promises';
 import {join} from 'node:path';
+import {Flags} from '../cli/oclif.js';
 import {loadBackendRegistry} from '../cli/backends.js';
 import {WgmeshCommand} from '../cli/base-command.js';
 import {colourEnabled, palette} from '../cli/colour.js';
@@ -172,6 +172,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
         controlPort: config.gRPCPort,
         gcHorizonMs: config.gcHorizonMs,
         maxClockSkewMs: config.maxClockSkewMs,
+        verifyWorkers: config.verifyWorkers,
         nat: natSettings(config),
         logger,
         clock: systemClock,

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import {Flags} from '../cli/oclif.js';
 import {DaemonClientCommand} from '../cli/base-command.js';
 import {colourEnabled, palette} from '../cli/colour.js';
 import {runChecks} from '../cli/doctor/check.js';

@@ -190,6 +190,11 @@ export class TwoPhaseStore implements MeshStore {
     return result;
   }
 
+  /** The entries of a snapshot, shape-checked only (see MeshStore). @throws DecodeError as `load` does */
+  snapshotEntries(snapshot: Uint8Array): SignedEntry[] {
+    return decodeSnapshot(snapshot, this.meshId);
+  }
+
   /** Drop every expired entry (core's `isExpired`: past the horizon or its credential's end; never a revocation). No change event: nothing replaces them. */
   collectGarbage(): number {
     const now = this.options.clock.now();

@@ -3,12 +3,9 @@
  * typed it (`wgmesh mesh crate`) and suggests the closest known command.
  * Exits 127 ("command not found", as shells do).
  */
-import {createRequire} from 'node:module';
-import type {Hook} from '@oclif/core';
-import type * as OclifErrors from '@oclif/core/errors';
+import type {Hook} from '@oclif/core/hooks';
+import {Errors} from '../oclif.js';
 import {commandNotFound} from '../suggest.js';
-
-const Errors = createRequire(import.meta.url)('@oclif/core/errors') as typeof OclifErrors;
 
 const hook: Hook<'command_not_found'> = async function (options) {
   const words = [...options.id.split(':'), ...(options.argv ?? [])].filter((word) => !word.startsWith('-'));

@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import type {ApiTokenResult} from '@wgmesh/core/client';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 
 /** `wgmesh api token`. */

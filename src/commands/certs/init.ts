@@ -1,6 +1,6 @@
 import {dirname} from 'node:path';
-import {Flags} from '@oclif/core';
 import {DEFAULT_CA_DAYS, MAX_CERTIFICATE_DAYS, initCertificateAuthority} from '@wgmesh/core';
+import {Flags} from '../../cli/oclif.js';
 import {WgmeshCommand} from '../../cli/base-command.js';
 
 /** What `wgmesh certs init --json` prints. */

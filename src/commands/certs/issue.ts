@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import {DEFAULT_NODE_DAYS, MAX_CERTIFICATE_DAYS, issueNodeCertificateFiles} from '@wgmesh/core';
+import {Flags} from '../../cli/oclif.js';
 import {WgmeshCommand} from '../../cli/base-command.js';
 
 /** What `wgmesh certs issue --json` prints: the written paths (the config's three TLS keys) and what the certificate holds. */

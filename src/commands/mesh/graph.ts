@@ -1,6 +1,6 @@
 import {writeFile} from 'node:fs/promises';
-import {Flags} from '@oclif/core';
 import {InvalidInputError, type MeshShowView} from '@wgmesh/core/client';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshGraphDot, renderDot, requireDot, type MeshGraphSummary, type RenderFormat} from '@wgmesh/core/graph';
 import {meshIdArg} from '../../cli/mesh-flags.js';

@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import {assertMeshId, parseDurationMs, type IpcMethods} from '@wgmesh/core/client';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshIdArg} from '../../cli/mesh-flags.js';
 

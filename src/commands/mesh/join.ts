@@ -1,6 +1,6 @@
-import {Flags} from '@oclif/core';
 import {assertMeshId} from '@wgmesh/core/client';
 import {Listr, ListrLogger} from 'listr2';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {counted} from '../../cli/format.js';
 import {meshIdArg, meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';

@@ -1,5 +1,5 @@
-import {Args, Flags} from '@oclif/core';
 import {assertMeshId, type IpcMethods} from '@wgmesh/core/client';
+import {Args, Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshIdArg} from '../../cli/mesh-flags.js';
 

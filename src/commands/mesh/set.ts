@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import {assertMeshId, type MeshSetResult} from '@wgmesh/core/client';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshIdArg, meshSettingsFlags, meshSettingsFromFlags} from '../../cli/mesh-flags.js';
 

@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import {InvalidInputError, type MeshShowView} from '@wgmesh/core/client';
+import {Flags} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {colourEnabled} from '../../cli/colour.js';
 import {ALIAS_LOST_MARK, ALIAS_OWNER_MARK, UNREACHABLE_MARK, renderMeshTable} from '../../cli/mesh-table.js';

@@ -1,5 +1,5 @@
-import {Args} from '@oclif/core';
 import {normaliseAlias, type NodeSetResult} from '@wgmesh/core/client';
+import {Args} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {describeChange, nodeMetadataFlags, valueOrClear} from '../../cli/node-metadata.js';
 

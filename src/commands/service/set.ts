@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core';
+import {Args} from '../../cli/oclif.js';
 import {DaemonClientCommand} from '../../cli/base-command.js';
 import {meshIdFlag} from '../../cli/mesh-flags.js';
 

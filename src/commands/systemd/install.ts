@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core';
 import {join} from 'node:path';
+import {Flags} from '../../cli/oclif.js';
 import {WgmeshCommand} from '../../cli/base-command.js';
 import {DEFAULT_UNIT_DIR, SystemdNotRootError, SystemdNotRunningError, UNIT_NAME, systemctl, systemdRunning, unitForInstallation, writeUnit, type UnitFileChange} from '../../cli/systemd-unit.js';
 

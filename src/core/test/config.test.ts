@@ -296,6 +296,7 @@ describe('errors name the file, the key and the rule', () => {
     ['natPunchTimeout: 500ms', 'natPunchTimeout: must be a duration of at least 1s (got "500ms")'],
     ['natMaxPunches: -1', 'natMaxPunches: must be an integer from 0 to 1024 (0: no hole punching) (got -1)'],
     ['natMaxDirectPaths: 5000', 'natMaxDirectPaths: must be an integer from 0 to 4096 (0: no hole punching) (got 5000)'],
+    ['verifyWorkers: 65', 'verifyWorkers: must be an integer from 0 to 64 (0: check on the main thread) (got 65)'],
     ['heartbeatInterval: 30d', 'heartbeatInterval: must be a duration of at most 24d (got "30d")'],
     ['pullInterval: -1', 'pullInterval: must be a duration greater than or equal to 0 (0 disables pulling) (got -1)'],
     ['timeout: soon', 'timeout: must be a duration greater than 0 (got "soon")'],

@@ -5,7 +5,8 @@ import {emptyControlStats, type ControlStats} from '../src/control/stats.js';
 import type {DnsCounters} from '../src/dns/server.js';
 import {ListenError} from '../src/errors.js';
 import type {MeshView, NodeView} from '../src/ipc/methods.js';
-import {DaemonMetrics, MetricsServer, type MeshMetricsSource} from '../src/metrics/index.js';
+import {DaemonMetrics, type MeshMetricsSource} from '../src/metrics/daemon-metrics.js';
+import {MetricsServer} from '../src/metrics/server.js';
 import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
 import {promtoolCheck, samplesOf} from './metrics-text.js';
 

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest';
 import type {WgDriver, WgPeerStats} from '../src/contracts/wg-driver.js';
 import type {NatInfo, NodeRecord, Role} from '../src/model/record.js';
-import {DEFAULT_NAT_SETTINGS, NatAgent} from '../src/nat/agent.js';
+import {DEFAULT_NAT_SETTINGS, NatAgent, OBSERVED_WAIT_MS} from '../src/nat/agent.js';
 import {makeTestNode, silentLogger, testMeshId} from '../src/testkit/index.js';
 import {flushMicrotasks, SimulatedClock} from '../src/testkit/simulated-clock.js';
 
@@ -18,16 +18,19 @@ function setup(self: NodeRecord, others: NodeRecord[]) {
   let reads = 0;
   let published = 0;
   let reconciled = 0;
+  /** While set, a statistics read waits for it (a `wg show` slow to start on a loaded host). */
+  let slow: Promise<void> | undefined;
   const driver = {
     name: 'fake',
     stats: async () => {
       reads++;
+      await slow;
       return stats.map((peer) => ({...peer}));
     },
   } as unknown as WgDriver;
   let current = self;
   const agent = new NatAgent({
-    settings: DEFAULT_NAT_SETTINGS,
+    settings: {...DEFAULT_NAT_SETTINGS, enabled: true},
     clock,
     logger: silentLogger(),
     driver,
@@ -46,6 +49,15 @@ function setup(self: NodeRecord, others: NodeRecord[]) {
     clock,
     agent,
     setStats: (next: WgPeerStats[]) => (stats = next),
+    /** Make statistics reads wait until the returned function is called. */
+    slowReads: (): (() => void) => {
+      let release = (): void => undefined;
+      slow = new Promise((resolve) => (release = resolve));
+      return () => {
+        slow = undefined;
+        release();
+      };
+    },
     counts: () => ({reads, published, reconciled}),
   };
 }
@@ -72,6 +84,26 @@ describe('NAT agent', () => {
     await clock.advance(200_000);
     setStats([peerStats(client, '198.18.1.1:40000', clock.now() - 190_000)]);
     expect(await agent.observedFor(client.id)).toBeUndefined();
+  });
+
+  it('answers a heartbeat without waiting for a slow statistics read: with the last read, and the fresh one serves the next answer', async () => {
+    const self = node('peer', {endpoint: null, mapping: 'unknown'});
+    const client = node('client');
+    const {clock, agent, setStats, slowReads} = setup(self, [client]);
+    setStats([peerStats(client, '198.18.1.1:40000', clock.now())]);
+    expect(await agent.observedFor(client.id)).toBe('198.18.1.1:40000');
+    await clock.advance(1_500);
+    setStats([peerStats(client, '198.18.1.1:40001', clock.now())]);
+    const release = slowReads();
+    let answered: {endpoint: string | undefined} | undefined;
+    void agent.observedFor(client.id).then((endpoint) => (answered = {endpoint}));
+    // Well within a heartbeat's probe timeout (500 ms by default), the answer goes with the last read.
+    await clock.advance(OBSERVED_WAIT_MS);
+    await flushMicrotasks();
+    expect(answered).toEqual({endpoint: '198.18.1.1:40000'});
+    release();
+    await flushMicrotasks();
+    expect(await agent.observedFor(client.id)).toBe('198.18.1.1:40001');
   });
 
   it('publishes what members report only when the summary changes', () => {

@@ -2,7 +2,8 @@ import {describe, expect, it} from 'vitest';
 import {meshPrefix, planWireGuard, homePeer, type NodeRecord, type Role} from '../src/index.js';
 import {decodeControlReply, encodeControlReply} from '../src/control/messages.js';
 import {verifyEntry} from '../src/model/entries.js';
-import {nodeRecordSchema, type NatInfo} from '../src/model/record.js';
+import {MAX_NAT_DIRECT_PEERS, nodeRecordSchema, type NatInfo} from '../src/model/record.js';
+import {handshakenPeers, OBSERVED_HANDSHAKE_MAX_AGE_MS} from '../src/nat/agent.js';
 import {parseIpEndpoint} from '../src/nat/ip-endpoint.js';
 import {ObservedEndpoints} from '../src/nat/observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchStats} from '../src/nat/punch.js';
@@ -79,6 +80,34 @@ describe('records with NAT information', () => {
     const unknownMapping = client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: null, mapping: 'full-cone' as NatInfo['mapping']}});
     expect(() => verifyEntry(unknownMapping, options)).toThrow(/nat/);
   });
+
+  it('a client record lists at most MAX_NAT_DIRECT_PEERS node ids as handshaken directly; more, or anything else, is rejected', () => {
+    const client = makeTestNode(meshId, {now: FIXTURE_NOW});
+    const options = {meshId, now: FIXTURE_NOW, maxClockSkewMs: 1000};
+    const ids = (n: number): string[] => Array.from({length: n}, (_, i) => i.toString(16).padStart(32, '0'));
+    const withDirect = (direct: string[]) => client.record({role: 'client', controlEndpoint: null, wgEndpoint: null, nat: {endpoint: null, mapping: 'unknown', direct}});
+    expect(verifyEntry(withDirect(ids(MAX_NAT_DIRECT_PEERS)), options).value).toMatchObject({nat: {direct: ids(MAX_NAT_DIRECT_PEERS)}});
+    expect(() => verifyEntry(withDirect(ids(MAX_NAT_DIRECT_PEERS + 1)), options)).toThrow(/nat/);
+    for (const bad of ['p2', 'A'.repeat(32), '0'.repeat(10_000)]) expect(() => verifyEntry(withDirect([bad]), options), bad.slice(0, 20)).toThrow(/nat/);
+  });
+});
+
+describe('direct paths a client has handshaken', () => {
+  const peers = [node('peer'), node('peer'), node('peer'), node('peer')];
+  const now = 10_000_000;
+  it('lists the peers whose handshake is at most 180 s old, sorted; an older one, none, or a key not asked about does not count', () => {
+    const [a, b, c, d] = peers as [NodeRecord, NodeRecord, NodeRecord, NodeRecord];
+    const stat = (latestHandshakeMs: number | null) => ({publicKey: '', latestHandshakeMs, rxBytes: 0, txBytes: 0, endpoint: null});
+    const stats = new Map([
+      [a.wgPublicKey, stat(now - 1_000)],
+      [b.wgPublicKey, stat(now - OBSERVED_HANDSHAKE_MAX_AGE_MS)],
+      [c.wgPublicKey, stat(now - OBSERVED_HANDSHAKE_MAX_AGE_MS - 1)],
+      [d.wgPublicKey, stat(null)],
+      ['X'.repeat(43) + '=', stat(now)],
+    ]);
+    expect(handshakenPeers([d, c, b, a], stats, now)).toEqual([a.id, b.id].sort());
+    expect(handshakenPeers([], stats, now)).toEqual([]);
+  });
 });
 
 describe('record compatibility', () => {
@@ -97,7 +126,11 @@ describe('direct paths in the WireGuard plan', () => {
   const open: NatInfo = {endpoint: null, mapping: 'unknown'};
   const peers = [node('peer', open), node('peer', open), node('peer', open)];
   const ei = (endpoint: string): NatInfo => ({endpoint, mapping: 'endpoint-independent'});
-  const clients = [node('client', ei('198.18.1.1:51820')), node('client', ei('198.18.1.2:51820')), node('client', {endpoint: null, mapping: 'varies'})];
+  /** `client` as it publishes once its WireGuard handshook with `peers` on direct entries. */
+  const handshook = (client: NodeRecord, with_: readonly NodeRecord[]): NodeRecord => ({...client, nat: {...client.nat!, direct: with_.map((p) => p.id).sort()}});
+  const notHome = (client: NodeRecord, among: readonly NodeRecord[]): NodeRecord[] => among.filter((p) => p.id !== homePeer(client.id, among)!.id && p.nat !== undefined);
+  const fresh = [node('client', ei('198.18.1.1:51820')), node('client', ei('198.18.1.2:51820')), node('client', {endpoint: null, mapping: 'varies'})];
+  const clients = fresh.map((c) => handshook(c, notHome(c, peers)));
   const all = [...peers, ...clients];
 
   it('leaves members without NAT traversal (no nat field) as they were: relayed through the home peer', () => {
@@ -119,10 +152,34 @@ describe('direct paths in the WireGuard plan', () => {
     expect(plan.peers.slice(1)).toEqual(others.map((p) => ({publicKey: p.wgPublicKey, endpoint: p.wgEndpoint, allowedIps: [`${p.address}/128`, ...homedAt(p)], keepaliveSeconds: 25})));
   });
 
-  it('every packet between any two members is delivered, each hop accepted by WireGuard on the way (mixed settings, a punched pair)', () => {
+  it('a direct entry carries nothing until the client lists the peer as handshaken; both ends keep the traffic on the home peer until then', () => {
+    const client = fresh[0]!;
+    const home = homePeer(client.id, peers)!;
+    const [other] = notHome(client, peers) as [NodeRecord];
+    const live = [...peers, client, ...clients.slice(1)];
+    // The client: an entry for the other peer (so WireGuard handshakes, with a keepalive even when it has none), routing nothing.
+    const own = planWireGuard({selfId: client.id, self: client, live, prefix, keepaliveSeconds: 0, directToPeers: true});
+    expect(own.peers.find((p) => p.publicKey === other.wgPublicKey)).toEqual({publicKey: other.wgPublicKey, endpoint: other.wgEndpoint, allowedIps: [], keepaliveSeconds: 25});
+    // The other peer: an entry for the client routing nothing; the client's /128 stays on its home's entry.
+    const theirs = planWireGuard({selfId: other.id, self: other, live, prefix, keepaliveSeconds: 0, directToPeers: true});
+    expect(theirs.peers.find((p) => p.publicKey === client.wgPublicKey)?.allowedIps).toEqual([]);
+    expect(theirs.peers.find((p) => p.publicKey === home.wgPublicKey)?.allowedIps).toContain(`${client.address}/128`);
+    // Listed: both ends move it to the direct entry.
+    const listed = handshook(client, [other]);
+    const after = [...peers, listed, ...clients.slice(1)];
+    expect(planWireGuard({selfId: client.id, self: listed, live: after, prefix, keepaliveSeconds: 0, directToPeers: true}).peers.find((p) => p.publicKey === other.wgPublicKey)?.allowedIps).toContain(`${other.address}/128`);
+    const moved = planWireGuard({selfId: other.id, self: other, live: after, prefix, keepaliveSeconds: 0, directToPeers: true});
+    expect(moved.peers.find((p) => p.publicKey === client.wgPublicKey)?.allowedIps).toEqual([`${client.address}/128`]);
+    expect(moved.peers.find((p) => p.publicKey === home.wgPublicKey)?.allowedIps).not.toContain(`${client.address}/128`);
+  });
+
+  it.each([0, 1, 2, 3, 4, 5, 6, 7])('every packet between any two members is delivered, each hop accepted by WireGuard on the way (mixed settings, a punched pair, handshakes done or not: case %i)', (seed) => {
     // Members with NAT traversal on (a nat field) and off, peers and clients; c0 and c1 have a punched direct path.
     const mixedPeers = [node('peer', open), node('peer', open), node('peer'), node('peer', open)];
-    const mixedClients = [node('client', ei('198.18.1.1:1')), node('client', ei('198.18.1.2:2')), node('client', {endpoint: null, mapping: 'varies'}), node('client'), node('client', ei('198.18.1.4:4')), node('client')];
+    const unlisted = [node('client', ei('198.18.1.1:1')), node('client', ei('198.18.1.2:2')), node('client', {endpoint: null, mapping: 'varies'}), node('client'), node('client', ei('198.18.1.4:4')), node('client')];
+    // Each client with NAT traversal on has handshaken with a subset of its other direct peers, picked by the case's bits.
+    let bit = 0;
+    const mixedClients = unlisted.map((c) => (c.nat ? handshook(c, notHome(c, mixedPeers).filter(() => ((seed * 37 + 11) >> bit++ % 9) % 2 === 1)) : c));
     const members = [...mixedPeers, ...mixedClients];
     const [c0, c1] = mixedClients as [NodeRecord, NodeRecord];
     const punchedFor = (self: NodeRecord) => {
@@ -161,7 +218,7 @@ describe('direct paths in the WireGuard plan', () => {
     expect(entryFor(c0, c1.address)?.publicKey).toBe(c1.wgPublicKey);
   });
 
-  it('a peer gets every client directly, at its reflexive endpoint when it maps alike for all, and no /128 is on two entries', () => {
+  it('a peer gets every client that handshook with it directly, at its reflexive endpoint when it maps alike for all, and no /128 is on two entries', () => {
     for (const self of peers) {
       const plan = planWireGuard({selfId: self.id, self, live: all, prefix, keepaliveSeconds: 0, directToPeers: true});
       const allowed = plan.peers.flatMap((peer) => peer.allowedIps);

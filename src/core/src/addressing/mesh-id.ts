@@ -2,7 +2,6 @@
  * Mesh identifiers: 128 random bits as 26 lower-case base32 characters, so an id
  * is URL-safe and a valid DNS label that survives DNS case folding.
  */
-import {randomBytes} from 'node:crypto';
 import {InvalidInputError} from '../errors.js';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -26,8 +25,12 @@ export function base32(bytes: Uint8Array): string {
   return out;
 }
 
-/** A fresh random mesh id (128 bits). `random` defaults to the OS CSPRNG. */
-export function generateMeshId(random: (n: number) => Uint8Array = randomBytes): string {
+/**
+ * A fresh random mesh id (128 bits). `random` defaults to the OS CSPRNG, through
+ * the Web Crypto global: Node loads its crypto modules when it is first used,
+ * not when a CLI command that only checks mesh ids loads this module.
+ */
+export function generateMeshId(random: (n: number) => Uint8Array = (n) => crypto.getRandomValues(new Uint8Array(n))): string {
   return base32(random(16)).slice(0, 26);
 }
 

@@ -95,11 +95,17 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     key: 'natTraversal',
     default: 'false',
     description:
-      'Direct paths through NAT (see [NAT traversal](#nat-traversal)): members tell each other where their WireGuard packets come from, a client gets every public peer as a direct WireGuard peer, and two clients whose NATs map endpoint-independently punch a direct path, relayed through their home peers meanwhile and whenever it fails. `false`: a client talks to its home peer only, and nothing about NAT is published. Every member of a mesh should have the same setting: a peer with it on moves a client\'s address from the client\'s home peer to the client itself.',
+      'Direct paths through NAT (see [NAT traversal](#nat-traversal)): members tell each other where their WireGuard packets come from, a client gets every public peer as a direct WireGuard peer (their traffic moves there once their WireGuard handshook on it), and two clients whose NATs map endpoint-independently punch a direct path, relayed through their home peers meanwhile and whenever it fails. `false`: a client talks to its home peer only, and nothing about NAT is published. Off by default: it makes an idle client keep every public peer\'s path open, not only its home peer\'s. Every member of a mesh should have the same setting: a peer with it on takes a client\'s address from the client\'s home peer once the client reports a handshake with it.',
   },
   {key: 'natPunchTimeout', default: '8s', description: `How long a hole-punching attempt waits for a WireGuard handshake before the pair stays relayed and retries later (after 5 s, doubling up to 5 min). At least 1s. ${DURATION}`},
   {key: 'natMaxPunches', default: '8', description: 'Most hole-punching attempts a client runs at once (per mesh); an integer from 0 to 1024 (0: no hole punching).'},
   {key: 'natMaxDirectPaths', default: '32', description: 'Most punched direct paths (and attempts) a client holds per mesh; other pairs stay relayed. An integer from 0 to 4096 (0: no hole punching).'},
+  {
+    key: 'verifyWorkers',
+    default: '4',
+    description:
+      "Most worker threads that check the signatures and credentials of a whole mesh state at once (a join's snapshot, the state restored at start), so the daemon keeps answering heartbeats meanwhile; never more than the machine's CPUs. They start when needed and stop when idle. An integer from 0 to 64 (0: the main thread checks, which stalls it about 0.3 ms per member).",
+  },
   {key: 'apiEnabled', default: 'false', description: 'Serve the HTTP API under `/api/v1` and the web dashboard at `/` on `apiListen` (see [HTTP API and dashboard](#http-api-and-dashboard)). Every API request needs the bearer token `wgmesh api token` prints.'},
   {
     key: 'apiListen',

@@ -12,6 +12,7 @@ import {DEAD_PROBE_HORIZON_MS} from '../control/settings.js';
 import {DIAL_BACKOFF} from '../control/dial-backoff.js';
 import {ROLES} from '../model/record.js';
 import {parseListenAddress} from '../runtime/endpoint.js';
+import {DEFAULT_VERIFY_WORKERS, MAX_VERIFY_WORKERS} from '../runtime/verify-pool.js';
 import {MAX_TIMER_MS, formatDurationMs, parseDurationMs} from './duration.js';
 import {MAX_SOCKET_PATH_BYTES, socketPathFits, socketPathInDataDir} from './paths.js';
 
@@ -60,6 +61,7 @@ export const CONFIG_DEFAULTS = {
   natPunchTimeoutMs: 8_000,
   natMaxPunches: 8,
   natMaxDirectPaths: 32,
+  verifyWorkers: DEFAULT_VERIFY_WORKERS,
   apiEnabled: false,
   apiListen: '127.0.0.1:9475',
   apiAllowRemote: false,
@@ -307,6 +309,7 @@ function topLevelShape(ctx: SchemaContext) {
     natPunchTimeout: duration(d.natPunchTimeoutMs, {min: 1_000, inclusive: true, max: 600_000, rule: 'must be a duration of at least 1s'}),
     natMaxPunches: integer(d.natMaxPunches, 0, 1024, 'must be an integer from 0 to 1024 (0: no hole punching)'),
     natMaxDirectPaths: integer(d.natMaxDirectPaths, 0, 4096, 'must be an integer from 0 to 4096 (0: no hole punching)'),
+    verifyWorkers: integer(d.verifyWorkers, 0, MAX_VERIFY_WORKERS, `must be an integer from 0 to ${MAX_VERIFY_WORKERS} (0: check on the main thread)`),
     apiEnabled: flag(d.apiEnabled),
     apiListen: listenAddress(d.apiListen),
     apiAllowRemote: flag(d.apiAllowRemote),
@@ -387,6 +390,7 @@ export function configSchema(ctx: SchemaContext) {
         natPunchTimeoutMs: parsed.natPunchTimeout,
         natMaxPunches: parsed.natMaxPunches,
         natMaxDirectPaths: parsed.natMaxDirectPaths,
+        verifyWorkers: parsed.verifyWorkers,
         apiEnabled: parsed.apiEnabled,
         apiListen: parsed.apiListen,
         apiAllowRemote: parsed.apiAllowRemote,

@@ -125,6 +125,14 @@ export interface MeshStore {
   save(): Uint8Array;
   /** Merge a serialized state produced by `save` (of any replica); returns what changed. */
   load(snapshot: Uint8Array): MergeResult;
+  /**
+   * Optional: the signed entries a snapshot holds, decoded but not verified,
+   * so the daemon can check them in worker threads before it calls `load`
+   * (which then verifies nothing twice; see runtime/snapshot-load.ts). A
+   * store without it has its snapshots checked on the main thread by `load`.
+   * @throws DecodeError when the snapshot is malformed or of another mesh, as `load` would
+   */
+  snapshotEntries?(snapshot: Uint8Array): SignedEntry[];
   /** Drop entries older than the garbage-collection horizon; returns how many were dropped. */
   collectGarbage(): number;
   /** Subscribe to changes; returns the unsubscribe function. */

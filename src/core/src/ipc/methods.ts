@@ -230,9 +230,11 @@ export const nodeViewSchema = z.object({
    * reflexive WireGuard endpoint as members see it, and the mapping
    * behaviour (`none`: not behind NAT; `endpoint-independent`: one public
    * ip:port for every member; `varies`: a new one per member; `unknown`: too
-   * few reports yet). Absent when the record has none.
+   * few reports yet), and on a client `direct`: the public peers (other than
+   * its home) its WireGuard handshook with directly, the only ones that carry
+   * its traffic directly. Absent when the record has none.
    */
-  nat: z.object({endpoint: z.string().nullable(), mapping: z.enum(NAT_MAPPINGS)}).optional(),
+  nat: z.object({endpoint: z.string().nullable(), mapping: z.enum(NAT_MAPPINGS), direct: z.array(z.string()).optional()}).optional(),
   /**
    * From the answering node (a client) to this node (another client): `direct`
    * over a punched path, `trying` while a hole is punched, `relayed` through

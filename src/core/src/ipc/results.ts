@@ -71,7 +71,7 @@ const meshShowNode = object<MeshShowNode>({
   receivedAt: nullable(number),
   unreachable: optional(boolean),
   clockLagMs: optional(number),
-  nat: optional(object<NonNullable<MeshShowNode['nat']>>({endpoint: nullable(text), mapping: oneOf(['unknown', 'none', 'endpoint-independent', 'varies'])})),
+  nat: optional(object<NonNullable<MeshShowNode['nat']>>({endpoint: nullable(text), mapping: oneOf(['unknown', 'none', 'endpoint-independent', 'varies']), direct: optional(array(text))})),
   path: optional(oneOf(['direct', 'trying', 'relayed'])),
   aliasOwner: nullable(text),
   aliasConflict: boolean,

@@ -1,3 +1,6 @@
-/** The daemon's optional Prometheus endpoint. */
-export * from './daemon-metrics.js';
+/**
+ * The daemon's optional Prometheus endpoint. The HTTP server only: the
+ * metrics themselves (prom-client) load only when `metricsEnabled` (see
+ * runtime/local-servers.ts).
+ */
 export * from './server.js';

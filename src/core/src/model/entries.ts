@@ -11,6 +11,7 @@ import {DecodeError, EntryRejectedError} from '../errors.js';
 import {decode, encode} from '../util/codec.js';
 import {CredentialMemo, issuedAfterGrant, openAdminChain, type CredentialFacts} from '../trust/credential.js';
 import {entryBodySchema, type EntryBody, type Revocation, type SignedEntry, type VerifiedEntry} from './record.js';
+import {preparedVerdict} from './prepared-verdicts.js';
 
 /** Largest encoded entry body accepted (a full record is well under 16 KiB). */
 export const MAX_ENTRY_BYTES = 64 * 1024;
@@ -90,11 +91,24 @@ function authorityReason(value: EntryBody): {reason?: string; validUntil?: numbe
   return facts.validUntil === null ? {} : {validUntil: facts.validUntil};
 }
 
+/** What an entry is, whatever the clock says: found by {@link checkEntryContent}. */
+export interface EntryContent {
+  /** The decoded, validated body. */
+  readonly value: EntryBody;
+  /** When its owner's credential stops being valid (ms), if it ever does. */
+  readonly validUntil?: number;
+  /** SHA-256 of signature then body: the entry's identity in a store. */
+  readonly hash: Uint8Array;
+}
+
 /**
- * Verify an entry received from anywhere.
+ * Every check of {@link verifyEntry} that does not depend on the clock:
+ * size, encoding, schema, mesh, signature, credential, address, endpoints.
+ * A pure function of the entry's bytes and `meshId`, so it may run anywhere
+ * (worker threads verify join snapshots with it, see verify-pool.ts).
  * @throws EntryRejectedError saying exactly which check failed.
  */
-export function verifyEntry(entry: SignedEntry, options: VerifyOptions): VerifiedEntry {
+export function checkEntryContent(entry: SignedEntry, meshId: string): EntryContent {
   if (entry.body.byteLength > MAX_ENTRY_BYTES) {
     throw new EntryRejectedError(`entry of ${entry.body.byteLength} bytes is over the ${MAX_ENTRY_BYTES}-byte limit`);
   }
@@ -104,8 +118,8 @@ export function verifyEntry(entry: SignedEntry, options: VerifyOptions): Verifie
   } catch (error) {
     throw new EntryRejectedError(error instanceof DecodeError ? error.message : 'entry does not decode');
   }
-  if (value.meshId !== options.meshId) {
-    throw new EntryRejectedError(`entry for node ${value.id} belongs to mesh ${value.meshId}, not ${options.meshId}`);
+  if (value.meshId !== meshId) {
+    throw new EntryRejectedError(`entry for node ${value.id} belongs to mesh ${value.meshId}, not ${meshId}`);
   }
   if (!verifySignature(value.signingKey, entry.body, entry.signature)) {
     throw new EntryRejectedError(`entry for node ${value.id} has a bad signature`);
@@ -118,14 +132,45 @@ export function verifyEntry(entry: SignedEntry, options: VerifyOptions): Verifie
   if (value.kind === 'record' && value.role === 'client' && (value.controlEndpoint !== null || value.wgEndpoint !== null)) {
     throw new EntryRejectedError(`client record for node ${value.id} must not advertise endpoints`);
   }
+  const hash = contentHash(entry.body, entry.signature);
+  return authority.validUntil === undefined ? {value, hash} : {value, validUntil: authority.validUntil, hash};
+}
+
+/**
+ * The content of an entry checked ahead of time (see prepared-verdicts.ts),
+ * or the content checked now: a verdict found ahead gives exactly what
+ * {@link checkEntryContent} gives.
+ */
+function contentOf(entry: SignedEntry, meshId: string): EntryContent {
+  const verdict = preparedVerdict(entry, meshId);
+  if (verdict === undefined) return checkEntryContent(entry, meshId);
+  if (!verdict.ok) throw new EntryRejectedError(verdict.reason);
+  return verdict.content;
+}
+
+/**
+ * Teach the credential memo the facts a checker elsewhere (a worker thread)
+ * found for the credential of `value`, so {@link credentialFactsOf} and
+ * {@link verifyEntry} verify no signature of it again.
+ */
+export function rememberCredentialFacts(value: EntryBody, facts: CredentialFacts): void {
+  if (value.kind !== 'revocation') credentials.remember(value.credential, value.meshId, value.signingKey, facts);
+}
+
+/**
+ * Verify an entry received from anywhere.
+ * @throws EntryRejectedError saying exactly which check failed.
+ */
+export function verifyEntry(entry: SignedEntry, options: VerifyOptions): VerifiedEntry {
+  const {value, validUntil, hash} = contentOf(entry, options.meshId);
   const future = futureTimestampReason(value, options.now, options.maxClockSkewMs);
   if (future !== undefined) throw new EntryRejectedError(future);
   return {
     body: new Uint8Array(entry.body),
     signature: new Uint8Array(entry.signature),
     value,
-    hash: contentHash(entry.body, entry.signature),
-    ...(authority.validUntil === undefined ? {} : {validUntil: authority.validUntil}),
+    hash,
+    ...(validUntil === undefined ? {} : {validUntil}),
   };
 }
 

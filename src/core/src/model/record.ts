@@ -34,10 +34,20 @@ export const NAT_MAPPINGS = ['unknown', 'none', 'endpoint-independent', 'varies'
 /** A node's observed NAT mapping behaviour. */
 export type NatMapping = (typeof NAT_MAPPINGS)[number];
 
-/** What a node publishes about its NAT: its reflexive WireGuard endpoint (IP literal and port) and the mapping behaviour observed. */
+/** Most public peers a client lists in `nat.direct`. */
+export const MAX_NAT_DIRECT_PEERS = 256;
+
+/**
+ * What a node publishes about its NAT: its reflexive WireGuard endpoint (IP
+ * literal and port), the mapping behaviour observed, and on a client `direct`:
+ * the public peers (other than its home) its WireGuard completed a handshake
+ * with on a direct entry lately. Only those carry its traffic directly (see
+ * runtime/wg-plan.ts); absent means none.
+ */
 export const natInfoSchema = z.object({
   endpoint: z.string().refine(isIpEndpoint, 'must be IP:PORT or [IPv6]:PORT').nullable(),
   mapping: z.enum(NAT_MAPPINGS),
+  direct: z.array(nodeId).max(MAX_NAT_DIRECT_PEERS).optional(),
 });
 /** What a node publishes about its NAT. */
 export type NatInfo = z.infer<typeof natInfoSchema>;

@@ -8,7 +8,8 @@
 import type {Clock, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {WgDriver, WgPeerStats} from '../contracts/wg-driver.js';
-import type {NatInfo, NodeRecord} from '../model/record.js';
+import {MAX_NAT_DIRECT_PEERS, type NatInfo, type NodeRecord} from '../model/record.js';
+import {directPeersOf} from '../runtime/wg-plan.js';
 import {ObservedEndpoints, sameNatInfo, type LocalSocket, type ObservationLimits, DEFAULT_OBSERVATION_LIMITS} from './observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchEntry, type PunchSettings} from './punch.js';
 
@@ -22,14 +23,21 @@ export interface NatSettings {
   observations: ObservationLimits;
 }
 
-/** Defaults: on, checked every second. */
-export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: true, checkIntervalMs: 1_000, punch: DEFAULT_PUNCH_SETTINGS, observations: DEFAULT_OBSERVATION_LIMITS};
+/** Defaults: off (as the `natTraversal` config key), checked every second when on. */
+export const DEFAULT_NAT_SETTINGS: NatSettings = {enabled: false, checkIntervalMs: 1_000, punch: DEFAULT_PUNCH_SETTINGS, observations: DEFAULT_OBSERVATION_LIMITS};
 
 /**
  * An endpoint is reported to a member only while WireGuard has a recent
  * handshake with it: an older one may describe a NAT mapping long gone.
  */
 export const OBSERVED_HANDSHAKE_MAX_AGE_MS = 180_000;
+
+/**
+ * Longest an answer to a member's heartbeat waits for WireGuard's statistics
+ * (a `wg show` process, slow to start on a loaded host): well below the
+ * heartbeat's probe timeout, so the answer is never late for it.
+ */
+export const OBSERVED_WAIT_MS = 100;
 
 /** Statistics older than this are read again before an answer uses them. */
 const STATS_MAX_AGE_MS = 1_000;
@@ -77,6 +85,8 @@ export class NatAgent {
   private stopped = false;
   /** What this node publishes now (undefined: nothing observed yet). */
   private info: NatInfo | undefined;
+  /** On a client: the peers with a direct entry whose handshake completed lately, by id, sorted. */
+  private direct: string[] = [];
 
   constructor(deps: NatAgentDeps) {
     this.deps = deps;
@@ -159,7 +169,8 @@ export class NatAgent {
 
   /** Compute what to publish; ask for a publish when it changed. */
   private summarise(): void {
-    const next = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
+    const observed = this.observed.summary(this.deps.clock.now(), this.deps.localSocket());
+    const next = this.direct.length > 0 ? {...observed, direct: this.direct} : observed;
     if (sameNatInfo(next, this.natInfo())) return;
     this.info = next;
     this.deps.publish();
@@ -174,15 +185,35 @@ export class NatAgent {
     const record = this.deps.live().find((member) => member.id === id);
     if (!record) return undefined;
     let peer: WgPeerStats | undefined;
+    const deadline = this.deps.clock.now() + OBSERVED_WAIT_MS;
     try {
-      peer = (await this.readStats()).get(record.wgPublicKey);
+      peer = (await this.statsBy(deadline, STATS_MAX_AGE_MS))?.get(record.wgPublicKey);
       // A member that just joined may have handshaken since the last read: look again, a little fresher.
-      if (!peer?.endpoint || peer.latestHandshakeMs === null) peer = (await this.readStats(FRESH_STATS_MS)).get(record.wgPublicKey);
+      if (!peer?.endpoint || peer.latestHandshakeMs === null) peer = (await this.statsBy(deadline, FRESH_STATS_MS))?.get(record.wgPublicKey);
     } catch {
       return undefined;
     }
     if (!peer?.endpoint || peer.latestHandshakeMs === null || this.deps.clock.now() - peer.latestHandshakeMs > OBSERVED_HANDSHAKE_MAX_AGE_MS) return undefined;
     return peer.endpoint;
+  }
+
+  /**
+   * WireGuard's statistics no older than `maxAgeMs`, waiting for a read no
+   * later than `deadline`: past it, the last read (undefined before the
+   * first). A read still running goes on and serves later callers.
+   */
+  private async statsBy(deadline: number, maxAgeMs: number): Promise<Map<string, WgPeerStats> | undefined> {
+    const reading = this.readStats(maxAgeMs);
+    // A read that fails after the wait ended has no one to tell.
+    reading.catch(() => undefined);
+    const waitMs = deadline - this.deps.clock.now();
+    let timer: TimerHandle | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = this.deps.clock.setTimeout(() => resolve(undefined), Math.max(0, waitMs))));
+    try {
+      return (await Promise.race([reading, late])) ?? this.stats?.byKey;
+    } finally {
+      timer?.cancel();
+    }
   }
 
   /** WireGuard's statistics by key, read at most once per STATS_MAX_AGE_MS (concurrent callers share one read). */
@@ -210,16 +241,24 @@ export class NatAgent {
     if (!this.deps.active()) return;
     this.ticking = true;
     try {
-      this.summarise();
       const self = this.deps.self();
-      if (self?.role !== 'client') return;
+      const live = this.deps.live();
+      const peers = self ? directPeersOf(self, live) : [];
       const candidates = new Map<string, PunchCandidate>();
-      for (const other of this.deps.live()) {
-        const candidate = mayPunch(self, other);
-        if (candidate) candidates.set(other.id, candidate);
+      if (self?.role === 'client') {
+        for (const other of live) {
+          const candidate = mayPunch(self, other);
+          if (candidate) candidates.set(other.id, candidate);
+        }
       }
-      if (candidates.size === 0 && this.punches.entries().size === 0) return;
+      if (peers.length === 0 && candidates.size === 0 && this.punches.entries().size === 0) {
+        this.direct = [];
+        this.summarise();
+        return;
+      }
       const stats = await this.readStats(this.punches.attempting() ? TRYING_CHECK_MS : STATS_MAX_AGE_MS);
+      this.direct = handshakenPeers(peers, stats, this.deps.clock.now());
+      this.summarise();
       const events = this.punches.tick(this.deps.clock.now(), candidates, stats);
       for (const event of events) this.deps.logger.info({peer: event.id, path: event.kind}, `direct path to ${event.id}: ${event.kind}`);
       if (events.length > 0) this.deps.reconcile();
@@ -233,6 +272,23 @@ export class NatAgent {
       }
     }
   }
+}
+
+/**
+ * The ids of `peers` (a client's direct entries) whose WireGuard handshake
+ * completed within OBSERVED_HANDSHAKE_MAX_AGE_MS, sorted, at most
+ * MAX_NAT_DIRECT_PEERS: what the client publishes as `nat.direct`. A
+ * handshake needs both ends' keys and the path both ways, so a peer is
+ * listed only once packets crossed the direct path; one the path lost
+ * (no handshake since, sessions expire after 180 s) leaves the list.
+ */
+export function handshakenPeers(peers: readonly NodeRecord[], stats: ReadonlyMap<string, WgPeerStats>, now: number): string[] {
+  const out: string[] = [];
+  for (const peer of peers) {
+    const at = stats.get(peer.wgPublicKey)?.latestHandshakeMs;
+    if (at != null && now - at <= OBSERVED_HANDSHAKE_MAX_AGE_MS) out.push(peer.id);
+  }
+  return out.sort().slice(0, MAX_NAT_DIRECT_PEERS);
 }
 
 /** The config keys of NAT traversal (see config/docs.ts). */

@@ -102,5 +102,5 @@ export class ObservedEndpoints {
 
 /** True when two NAT summaries are the same (nothing to publish). */
 export function sameNatInfo(a: NatInfo | undefined, b: NatInfo | undefined): boolean {
-  return a?.endpoint === b?.endpoint && a?.mapping === b?.mapping;
+  return a?.endpoint === b?.endpoint && a?.mapping === b?.mapping && (a?.direct ?? []).join() === (b?.direct ?? []).join();
 }

@@ -38,6 +38,8 @@ import {MAX_SEEDS, type MeshSettings} from './mesh-settings.js';
 import {changedSettings, credentialRoleOf, planMeshSettings, settingsView} from './mesh-set.js';
 import {AdminKeys} from './admin-keys.js';
 import {AdminOperations} from './admin-operations.js';
+import {loadSnapshot} from './snapshot-load.js';
+import {DEFAULT_VERIFY_WORKERS, VerifyPool} from './verify-pool.js';
 import {createAuthority, issueMembership, redeemInvite} from '../trust/admin.js';
 import {decodeInviteToken} from '../trust/invite-token.js';
 import {JoinRefusedError} from '../errors.js';
@@ -96,6 +98,8 @@ export interface DaemonDeps {
   dashboardDir?: string | undefined;
   /** The installed backends, for the API's `GET /backends`. */
   backendListing?: (() => unknown[]) | undefined;
+  /** Most worker threads that check a join snapshot or the restored state (config `verifyWorkers`, default {@link DEFAULT_VERIFY_WORKERS}); 0: the main thread does. */
+  verifyWorkers?: number | undefined;
 }
 
 /** Events an API stream may fall behind before it is dropped. */
@@ -154,6 +158,8 @@ export class Daemon {
   private readonly restoring = {done: 0, total: 0};
   private ready = false;
   private readonly started: Promise<void>;
+  /** Worker threads that check whole snapshots (join, restore) off the event loop. */
+  private readonly verifier: VerifyPool;
   private markStarted: () => void = () => undefined;
 
   constructor(deps: DaemonDeps) {
@@ -181,6 +187,7 @@ export class Daemon {
       clock: deps.clock,
       logLimiter: deps.logLimiter,
     });
+    this.verifier = new VerifyPool({maxWorkers: deps.verifyWorkers ?? DEFAULT_VERIFY_WORKERS, logger: deps.logger.child({component: 'verify'})});
     this.routing = new RouteManager({
       selfId: deps.identity.nodeId,
       meshes: () => this.meshes.values(),
@@ -255,7 +262,7 @@ export class Daemon {
     let store = this.openStore(meshId);
     if (stored.state) {
       try {
-        const result = store.load(stored.state);
+        const result = await loadSnapshot(store, stored.state, this.verifier);
         if (result.rejected.length > 0) {
           logger.warn({meshId, rejected: result.rejected.length}, 'dropped invalid or expired entries from saved state');
         }
@@ -589,7 +596,7 @@ export class Daemon {
     const runtime = this.openRuntime(settings);
     try {
       if (snapshot) {
-        runtime.store.load(snapshot);
+        await loadSnapshot(runtime.store, snapshot, this.verifier);
         runtime.aliasClaims.adopt(aliasClaims, runtime.store.records());
         // Another node may (astronomically rarely) hold our address: take the
         // next counter, which every member can verify.
@@ -1021,5 +1028,6 @@ export class Daemon {
       }
       this.meshes.clear();
     });
+    await this.verifier.close();
   }
 }

@@ -8,8 +8,8 @@ import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
 import type {LogLimiter} from '../util/log-limiter.js';
 import type {StatusView} from '../ipc/methods.js';
-import {DnsServer} from '../dns/server.js';
-import {DaemonMetrics} from '../metrics/daemon-metrics.js';
+import type {DnsServer} from '../dns/server.js';
+import type {DaemonMetrics} from '../metrics/daemon-metrics.js';
 import {METRICS_PATH, MetricsServer} from '../metrics/server.js';
 import type {ApiServer} from '../api/server.js';
 import type {ApiSettings} from '../api/settings.js';
@@ -157,8 +157,10 @@ export class LocalServers {
     return server;
   }
 
+  /** A DNS server on `listen`; its module (and dns-packet) load only now. */
   private async startDns(listen: string): Promise<DnsServer> {
     const {options} = this;
+    const {DnsServer} = await import('../dns/server.js');
     const dns = new DnsServer({
       listen,
       source: {meshIds: () => [...options.meshes()].map((runtime) => runtime.meshId), liveRecords: (meshId) => options.mesh(meshId)?.liveRecords(), claimTime: (meshId) => options.mesh(meshId)?.aliasClaimTime},
@@ -169,9 +171,10 @@ export class LocalServers {
     return dns;
   }
 
-  /** A metrics endpoint on `listen`; the counters live as long as the daemon, across moves. */
+  /** A metrics endpoint on `listen`; the counters (and prom-client) load only now, and live as long as the daemon, across moves. */
   private async startMetrics(listen: string): Promise<MetricsServer> {
     const {options} = this;
+    const {DaemonMetrics} = await import('../metrics/daemon-metrics.js');
     this.metrics ??= new DaemonMetrics({
       source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed()},
       nodeId: options.nodeId,

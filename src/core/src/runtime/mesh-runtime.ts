@@ -205,7 +205,7 @@ export class MeshRuntime {
       }),
     );
     this.nat = new NatAgent({
-      settings: deps.nat ?? {...DEFAULT_NAT_SETTINGS, enabled: false},
+      settings: deps.nat ?? DEFAULT_NAT_SETTINGS,
       clock: deps.clock,
       logger: deps.logger.child({meshId: deps.settings.meshId, component: 'nat'}),
       driver: deps.driver,

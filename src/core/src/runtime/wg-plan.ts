@@ -55,10 +55,13 @@ export interface PlanInput {
   routes?: readonly SelectedRoute[];
   /**
    * Direct paths between clients and public peers (NAT traversal on here):
-   * a client gets every live peer with an endpoint directly (the peer's
-   * /128, more specific than the home peer's /64), and a peer gets every
-   * client directly (its /128, at its published reflexive endpoint, else
-   * wherever the client's packets come from), not through the client's home
+   * a client gets an entry for every live peer with an endpoint, and a peer
+   * an entry for every client (at its published reflexive endpoint, else
+   * wherever the client's packets come from). An entry carries the other
+   * end's /128 (more specific than the home peer's /64) only once the client
+   * lists the peer in its record's `nat.direct`: its WireGuard completed a
+   * handshake with that peer on this entry (nat/agent.ts). Until then the
+   * entry carries nothing and their traffic goes through the client's home
    * peer. Only between peers and clients that take direct paths (NAT
    * traversal on, seen as a `nat` field in the record; a client's home peer
    * too; a peer with an endpoint), so both ends of a path agree on it.
@@ -78,17 +81,40 @@ function directClient(client: NodeRecord, home: NodeRecord | undefined): boolean
   return client.nat !== undefined && home !== undefined && directPeer(home);
 }
 
+/** True when `client` says its WireGuard completed a handshake with peer `peerId` on a direct entry (its `nat.direct`). */
+function handshaken(client: NodeRecord, peerId: string): boolean {
+  return client.nat?.direct?.includes(peerId) === true;
+}
+
+/** Keepalive (s) of a client's direct entries when it has none of its own: without one an entry that carries nothing never handshakes. */
+export const DIRECT_ENTRY_KEEPALIVE_S = 25;
+
 /**
- * Whether `other`, a client homed on peer `at` (not this client's home),
- * is reached by this client through `at`. WireGuard accepts a packet only
- * from the peer its source routes to, so two clients must send each other's
- * traffic through the same relay: for two direct clients, the home of the
- * one with the lower id (everyone computes the same); for a client that does
- * not take direct paths, always its own home (the only peer it talks to,
- * which sends this client its packets directly).
+ * The peers a client has direct entries for: every live peer that takes
+ * direct paths other than its home, when the client takes them (none
+ * otherwise). Its WireGuard handshakes with each; those that complete go
+ * into its `nat.direct`.
  */
-function reachedThrough(self: NodeRecord, other: NodeRecord, at: NodeRecord): boolean {
-  return !directClient(other, at) || other.id < self.id;
+export function directPeersOf(self: NodeRecord, live: readonly NodeRecord[]): NodeRecord[] {
+  const peers = live.filter((record) => record.role === 'peer' && record.id !== self.id);
+  const home = homePeer(self.id, peers);
+  if (self.role !== 'client' || !directClient(self, home)) return [];
+  return peers.filter((peer) => peer.id !== home!.id && directPeer(peer));
+}
+
+/**
+ * Whether `other`, a client homed on peer `at` (not `home`, this client's
+ * home), is reached by this client through `at`. WireGuard accepts a packet
+ * only from the peer its source routes to, so two clients must send each
+ * other's traffic through the same relay, decided from records alone (every
+ * node computes the same): through `at` only when this client has a direct
+ * path to `at` (in its `nat.direct`); then, when `other` also has one to
+ * `home`, through the home of the one with the lower id; when neither has
+ * one, through both homes.
+ */
+function reachedThrough(self: NodeRecord, home: NodeRecord, other: NodeRecord, at: NodeRecord): boolean {
+  if (!handshaken(self, at.id)) return false;
+  return !(directClient(other, at) && handshaken(other, home.id)) || other.id < self.id;
 }
 
 /** The endpoint a peer dials a client at: its published reflexive endpoint when its NAT maps alike for everyone. */
@@ -115,12 +141,13 @@ function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home:
     const reached = new Map<string, string[]>();
     for (const client of clients.values()) {
       const at = homePeer(client.id, peers);
-      if (!at || at.id === home.id || carried.has(client.id) || !reachedThrough(input.self, client, at)) continue;
+      if (!at || at.id === home.id || carried.has(client.id) || !reachedThrough(input.self, home, client, at)) continue;
       reached.set(at.id, [...(reached.get(at.id) ?? []), `${client.address}/128`]);
     }
-    for (const peer of peers) {
-      if (peer.id === home.id || !directPeer(peer)) continue;
-      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps: [`${peer.address}/128`, ...(reached.get(peer.id) ?? [])], ...keepalive});
+    const keepaliveSeconds = keepalive.keepaliveSeconds ?? DIRECT_ENTRY_KEEPALIVE_S;
+    for (const peer of directPeersOf(input.self, input.live)) {
+      const allowedIps = handshaken(input.self, peer.id) ? [`${peer.address}/128`, ...(reached.get(peer.id) ?? [])] : [];
+      out.push({publicKey: peer.wgPublicKey, endpoint: peer.wgEndpoint, allowedIps, keepaliveSeconds});
     }
   }
   for (const [id, entry] of punched) {
@@ -134,10 +161,12 @@ function clientDirectPeers(input: PlanInput, peers: readonly NodeRecord[], home:
  * - a peer gets every other live peer (its /128 plus the /128 of each client
  *   homed on it) and each client homed on itself;
  * - a client gets exactly one peer, its home peer, with the whole mesh /64.
- * With `directToPeers`, a client also gets every other peer (its /128 and
- * those of its homed clients), and a peer gets every client (its /128)
- * instead of through the client's home peer; a client also gets its punched
- * entries (see {@link clientDirectPeers}).
+ * With `directToPeers`, a client also gets every other peer, and a peer
+ * every client; once the client has handshaken with the peer (its
+ * `nat.direct`) their entries carry each other's /128 (and on the client
+ * those of the peer's clients it reaches there) instead of the client's
+ * home peer; a client also gets its punched entries (see
+ * {@link clientDirectPeers}).
  * The node's own address goes on the interface as /64.
  *
  * Each selected route adds its destination to the allowed IPs of exactly one
@@ -190,8 +219,9 @@ export function planWireGuard(input: PlanInput): WgPlan {
     routedVia.set(carrier.id, [...(routedVia.get(carrier.id) ?? []), route.destination]);
     kernelRoutes.push({destination: route.destination, via: carrier.address});
   }
-  // With direct paths a client homed elsewhere is a WireGuard peer here too, and its /128 (on one peer only) moves to it.
-  const direct = (client: NodeRecord): boolean => input.directToPeers === true && directPeer(input.self) && directClient(client, homes.get(client.id));
+  // With direct paths a client homed elsewhere is a WireGuard peer here too; its /128 (on one peer only) moves to it once the client has handshaken here.
+  const entered = (client: NodeRecord): boolean => input.directToPeers === true && directPeer(input.self) && directClient(client, homes.get(client.id));
+  const direct = (client: NodeRecord): boolean => entered(client) && handshaken(client, input.selfId);
   const relayed = (peer: NodeRecord): NodeRecord[] => (clientsByHome.get(peer.id) ?? []).filter((client) => !direct(client));
   const plan: WgPeerConfig[] = peers.map((peer) => ({
     publicKey: peer.wgPublicKey,
@@ -206,7 +236,9 @@ export function planWireGuard(input: PlanInput): WgPlan {
   if (input.directToPeers) {
     for (const [homeId, clients] of clientsByHome) {
       if (homeId === input.selfId) continue;
-      for (const client of clients.filter(direct)) plan.push({publicKey: client.wgPublicKey, endpoint: clientEndpoint(client), allowedIps: [`${client.address}/128`], ...keepalive});
+      for (const client of clients.filter(entered)) {
+        plan.push({publicKey: client.wgPublicKey, endpoint: clientEndpoint(client), allowedIps: direct(client) ? [`${client.address}/128`] : [], ...keepalive});
+      }
     }
   }
   plan.sort((a, b) => a.publicKey.localeCompare(b.publicKey));

@@ -156,12 +156,29 @@ export class CredentialMemo {
 
   /** {@link openCredential}, from the memo when these bytes were checked for this mesh and key before. */
   open(bytes: Uint8Array, meshId: string, signingKey: string): CredentialFacts | string {
-    const key = `${meshId}/${signingKey}/${createHash('sha256').update(bytes).digest('base64')}`;
+    const key = memoKey(bytes, meshId, signingKey);
     const known = this.results.get(key);
     if (known !== undefined) return known;
     const result = openCredential(bytes, meshId, signingKey, this.signatures);
-    if (this.results.size >= this.capacity) this.results.delete(this.results.keys().next().value as string);
-    this.results.set(key, result);
+    this.put(key, result);
     return result;
   }
+
+  /**
+   * Take the facts {@link openCredential} gave for these bytes elsewhere (in
+   * a worker thread), so that opening them here costs no verification.
+   */
+  remember(bytes: Uint8Array, meshId: string, signingKey: string, facts: CredentialFacts): void {
+    const key = memoKey(bytes, meshId, signingKey);
+    if (!this.results.has(key)) this.put(key, facts);
+  }
+
+  private put(key: string, result: CredentialFacts | string): void {
+    if (this.results.size >= this.capacity) this.results.delete(this.results.keys().next().value as string);
+    this.results.set(key, result);
+  }
+}
+
+function memoKey(bytes: Uint8Array, meshId: string, signingKey: string): string {
+  return `${meshId}/${signingKey}/${createHash('sha256').update(bytes).digest('base64')}`;
 }

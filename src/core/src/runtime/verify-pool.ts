@@ -1,0 +1,335 @@
+/**
+ * A small pool of worker threads that checks many entries at once (a join
+ * snapshot, or the state restored at start) while the event loop keeps
+ * answering heartbeats: Ed25519 and credential checks cost 0.2-0.5 ms an
+ * entry, so 3,000 entries on the main thread would stall it for 1-2 s.
+ *
+ * The pool only prepares verdicts (prepared-verdicts.ts); the store then
+ * verifies as always and takes them instead of checking again. Whatever the
+ * pool does not answer (too few entries to be worth it, a full queue, a
+ * worker that failed, no worker script) is checked on the main thread, so
+ * the pool changes when the work is done, never its result. Workers start
+ * when a job big enough for them comes, and stop when idle, so an idle
+ * daemon, or one joining a small mesh, holds none.
+ */
+import {existsSync} from 'node:fs';
+import {availableParallelism} from 'node:os';
+import {fileURLToPath} from 'node:url';
+import {Worker} from 'node:worker_threads';
+import type {Logger} from '../contracts/logger.js';
+import {MAX_ENTRY_BYTES, rememberCredentialFacts} from '../model/entries.js';
+import {PreparedVerdicts, type Verdict} from '../model/prepared-verdicts.js';
+import type {SignedEntry} from '../model/record.js';
+
+/** Default of config `verifyWorkers`: the pool runs at most this many workers, and never more than the machine's CPUs. */
+export const DEFAULT_VERIFY_WORKERS = 4;
+/** Largest `verifyWorkers` accepted. */
+export const MAX_VERIFY_WORKERS = 64;
+/** Entries per batch: a batch's answer is taken in by the main thread in a few ms. */
+export const VERIFY_BATCH_ENTRIES = 128;
+/**
+ * Bytes of bodies and signatures per batch, besides its first entry. An entry
+ * whose body or signature is over MAX_ENTRY_BYTES is never sent: the main
+ * thread refuses such a body before decoding it, and a signature that long
+ * fails at once.
+ */
+export const VERIFY_BATCH_BYTES = 1024 * 1024;
+/** Entries queued in the pool at most, all jobs together; a job that would pass it is checked on the main thread. */
+export const MAX_QUEUED_VERIFICATIONS = 200_000;
+/** Fewer entries than this are checked on the main thread: a worker's start costs more than they do. */
+export const MIN_POOLED_ENTRIES = 256;
+/** Workers idle this long are stopped. */
+export const VERIFY_WORKER_IDLE_MS = 10_000;
+/** Worker failures (crash, script missing) after which the pool stops using workers. */
+const MAX_WORKER_FAILURES = 3;
+
+/** One batch as a worker receives it (see verify-worker.ts). */
+export interface VerifyBatch {
+  readonly id: number;
+  readonly meshId: string;
+  /** Body then signature of each entry, back to back. */
+  readonly bytes: ArrayBuffer;
+  /** Body length then signature length of each entry. */
+  readonly lengths: Uint32Array;
+}
+
+/** A worker's answer to one batch: one verdict per entry, in order. */
+export interface VerifyBatchResult {
+  readonly id: number;
+  readonly verdicts: readonly Verdict[];
+}
+
+/** Settings of a {@link VerifyPool}. */
+export interface VerifyPoolOptions {
+  /** Most worker threads (config `verifyWorkers`); never more than the machine's CPUs; 0: no workers. */
+  maxWorkers: number;
+  logger: Logger;
+  /** Workers idle this long are stopped (default {@link VERIFY_WORKER_IDLE_MS}). */
+  idleMs?: number;
+  /** The worker script (default: verify-worker.js beside this module). */
+  workerUrl?: URL;
+  /** Fewest entries a job needs to go to the workers (default {@link MIN_POOLED_ENTRIES}). */
+  minEntries?: number;
+  /** Most entries queued, all jobs together (default {@link MAX_QUEUED_VERIFICATIONS}). */
+  maxQueued?: number;
+}
+
+interface Job {
+  readonly entries: readonly SignedEntry[];
+  readonly verdicts: PreparedVerdicts;
+  pending: number;
+  finished: boolean;
+  readonly done: () => void;
+}
+
+interface Batch {
+  readonly id: number;
+  readonly job: Job;
+  readonly start: number;
+  readonly end: number;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  batch: Batch | undefined;
+}
+
+/**
+ * Make each byte array in a value just received from a worker a Buffer, in
+ * place, as decoding on the main thread gives (posting a Buffer gives a
+ * plain Uint8Array).
+ */
+function asDecoded(value: object): void {
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    const field = fields[key];
+    if (field instanceof Uint8Array) fields[key] = Buffer.from(field.buffer, field.byteOffset, field.byteLength);
+    else if (field !== null && typeof field === 'object') asDecoded(field);
+  }
+}
+
+/** A verdict as the main thread uses it: byte fields as Buffers, and the credential memo told what the worker learnt. */
+function revive(verdict: Verdict): Verdict {
+  if (!verdict.ok) return verdict;
+  asDecoded(verdict.content.value);
+  if (verdict.facts !== undefined) rememberCredentialFacts(verdict.content.value, verdict.facts);
+  return verdict;
+}
+
+/** Worker threads that check entries ahead of a store's `load`; see the file comment. */
+export class VerifyPool {
+  private readonly size: number;
+  private readonly idleMs: number;
+  private readonly workerUrl: URL;
+  private readonly minEntries: number;
+  private readonly maxQueued: number;
+  private readonly logger: Logger;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Batch[] = [];
+  private queuedEntries = 0;
+  private nextBatchId = 0;
+  private failures = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: VerifyPoolOptions) {
+    this.size = Math.max(0, Math.min(Math.floor(options.maxWorkers), availableParallelism()));
+    this.idleMs = options.idleMs ?? VERIFY_WORKER_IDLE_MS;
+    this.workerUrl = options.workerUrl ?? new URL('./verify-worker.js', import.meta.url);
+    this.logger = options.logger;
+    this.minEntries = options.minEntries ?? MIN_POOLED_ENTRIES;
+    this.maxQueued = options.maxQueued ?? MAX_QUEUED_VERIFICATIONS;
+  }
+
+  /** True when the pool may use workers (some allowed, the script present, not failed too often, not closed). */
+  get enabled(): boolean {
+    return this.size > 0 && this.failures < MAX_WORKER_FAILURES && !this.closed;
+  }
+
+  /** Worker threads running now. */
+  get workers(): number {
+    return this.slots.length;
+  }
+
+  /** Start the workers a job uses; they stop again when idle. */
+  private startWorkers(): void {
+    if (!this.enabled) return;
+    while (this.slots.length < this.size && this.spawn()) {
+      // Started one more.
+    }
+    this.scheduleIdle();
+  }
+
+  /**
+   * Check `entries` of mesh `meshId` in the workers. Resolves once every
+   * batch is answered (or given up: its entries get no verdict).
+   * @throws the signal's reason when `signal` aborts first
+   */
+  async prepare(meshId: string, entries: readonly SignedEntry[], signal?: AbortSignal): Promise<PreparedVerdicts> {
+    signal?.throwIfAborted();
+    const verdicts = new PreparedVerdicts(meshId);
+    if (!this.enabled || entries.length < this.minEntries) return verdicts;
+    entries = entries.filter((entry) => entry.body.byteLength <= MAX_ENTRY_BYTES && entry.signature.byteLength <= MAX_ENTRY_BYTES);
+    if (this.queuedEntries + entries.length > this.maxQueued) {
+      this.logger.warn({meshId, entries: entries.length, queued: this.queuedEntries}, 'the verification queue is full: these entries are checked on the main thread');
+      return verdicts;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const job: Job = {entries, verdicts, pending: 0, finished: false, done: () => finish()};
+      const onAbort = (): void => {
+        this.drop(job);
+        reject(signal?.reason);
+      };
+      const finish = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, {once: true});
+      this.enqueue(job);
+      this.startWorkers();
+      this.dispatch();
+    });
+    return verdicts;
+  }
+
+  /** Stop every worker; jobs still running resolve with the verdicts they have. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const batch of this.queue.splice(0)) this.settle(batch, undefined);
+    const slots = this.slots.splice(0);
+    for (const slot of slots) if (slot.batch) this.settle(slot.batch, undefined);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+  }
+
+  /** Split a job into batches bounded in entries and bytes. */
+  private enqueue(job: Job): void {
+    let start = 0;
+    while (start < job.entries.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < job.entries.length && end - start < VERIFY_BATCH_ENTRIES) {
+        const entry = job.entries[end] as SignedEntry;
+        const size = entry.body.byteLength + entry.signature.byteLength;
+        if (end > start && bytes + size > VERIFY_BATCH_BYTES) break;
+        bytes += size;
+        end++;
+      }
+      this.queue.push({id: this.nextBatchId++, job, start, end});
+      job.pending++;
+      this.queuedEntries += end - start;
+      start = end;
+    }
+  }
+
+  /** Forget the batches of an aborted job. */
+  private drop(job: Job): void {
+    job.finished = true;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const batch = this.queue[i] as Batch;
+      if (batch.job !== job) continue;
+      this.queue.splice(i, 1);
+      this.queuedEntries -= batch.end - batch.start;
+    }
+  }
+
+  /** Give each idle worker the next batch; with no worker left, the queue is given up. */
+  private dispatch(): void {
+    if (this.slots.length === 0) {
+      for (const batch of this.queue.splice(0)) this.settle(batch, undefined);
+      return;
+    }
+    for (const slot of this.slots) {
+      if (slot.batch !== undefined) continue;
+      const batch = this.queue.shift();
+      if (batch === undefined) break;
+      slot.batch = batch;
+      const message = this.pack(batch);
+      slot.worker.postMessage(message, [message.bytes, message.lengths.buffer as ArrayBuffer]);
+    }
+    this.scheduleIdle();
+  }
+
+  /** The batch's bodies and signatures in one buffer that is transferred, not copied. */
+  private pack(batch: Batch): VerifyBatch {
+    const entries = batch.job.entries.slice(batch.start, batch.end);
+    const lengths = new Uint32Array(entries.length * 2);
+    let total = 0;
+    entries.forEach((entry, i) => {
+      lengths[2 * i] = entry.body.byteLength;
+      lengths[2 * i + 1] = entry.signature.byteLength;
+      total += entry.body.byteLength + entry.signature.byteLength;
+    });
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const entry of entries) {
+      bytes.set(entry.body, at);
+      bytes.set(entry.signature, at + entry.body.byteLength);
+      at += entry.body.byteLength + entry.signature.byteLength;
+    }
+    return {id: batch.id, meshId: batch.job.verdicts.meshId, bytes: bytes.buffer, lengths};
+  }
+
+  /** Record a batch's verdicts (none when it was given up) and finish its job after its last batch. */
+  private settle(batch: Batch, verdicts: readonly Verdict[] | undefined): void {
+    const {job} = batch;
+    this.queuedEntries -= batch.end - batch.start;
+    if (job.finished) return;
+    if (verdicts !== undefined && verdicts.length === batch.end - batch.start) {
+      verdicts.forEach((verdict, i) => job.verdicts.add(job.entries[batch.start + i] as SignedEntry, revive(verdict)));
+    }
+    job.pending--;
+    if (job.pending === 0) {
+      job.finished = true;
+      job.done();
+    }
+  }
+
+  /** Start one worker; false when the pool may not (disabled, or no worker script). */
+  private spawn(): boolean {
+    if (!this.enabled) return false;
+    if (this.workerUrl.protocol === 'file:' && !existsSync(fileURLToPath(this.workerUrl))) {
+      this.failures = MAX_WORKER_FAILURES;
+      this.logger.debug({script: this.workerUrl.href}, 'no verification worker script: entries are checked on the main thread');
+      return false;
+    }
+    const worker = new Worker(this.workerUrl, {name: 'wgmesh-verify'});
+    const slot: Slot = {worker, batch: undefined};
+    worker.on('message', (result: VerifyBatchResult) => {
+      const batch = slot.batch;
+      if (batch === undefined || result.id !== batch.id) return;
+      slot.batch = undefined;
+      this.settle(batch, result.verdicts);
+      this.dispatch();
+    });
+    const fail = (error: unknown): void => {
+      const index = this.slots.indexOf(slot);
+      if (index < 0) return;
+      this.slots.splice(index, 1);
+      this.failures++;
+      this.logger.warn({err: error, failures: this.failures}, 'a verification worker failed: its entries are checked on the main thread');
+      if (slot.batch) this.settle(slot.batch, undefined);
+      slot.batch = undefined;
+      void worker.terminate();
+      if (this.queue.length > 0) this.spawn();
+      this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the verification worker exited with code ${code}`)));
+    this.slots.push(slot);
+    return true;
+  }
+
+  /** Stop the workers after {@link idleMs} without work. */
+  private scheduleIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.slots.length === 0 || this.queue.length > 0 || this.slots.some((slot) => slot.batch !== undefined)) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      const slots = this.slots.splice(0);
+      for (const slot of slots) void slot.worker.terminate();
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+}

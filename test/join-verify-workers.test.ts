@@ -1,0 +1,251 @@
+/**
+ * Whole snapshots (a join, a restart) are checked in worker threads: the
+ * main thread verifies none of their signatures, and every result (entries
+ * merged, rejections and their reasons, errors) is the one checking on the
+ * main thread gives, for valid, forged and replayed entries alike.
+ */
+import {createRequire, syncBuiltinESMExports} from 'node:module';
+import {
+  encode,
+  encodeControlReply,
+  encodeInviteToken,
+  issueInvite,
+  issueRevocation,
+  loadSnapshot,
+  MAX_ENTRY_BYTES,
+  nodeAddress,
+  systemClock,
+  verifyEntry,
+  VerifyPool,
+  withPreparedVerdicts,
+  type SignedEntry,
+  type VerifiedEntry,
+} from '@wgmesh/core';
+import {corruptSignature, FIXTURE_NOW, forgeEntry, makeTestNode, silentLogger, SimulatedClock, testMeshAdmin, testMeshId, wireEntry} from '@wgmesh/core/testkit';
+import {TwoPhaseStore} from '@wgmesh/store-twophase';
+import fc from 'fast-check';
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
+import {MemoryFleet} from './helpers/memory-daemons.js';
+
+const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+
+/** Ed25519 verifications run by this thread (workers have their own `node:crypto`) while `work` runs. */
+async function mainThreadVerifications<T>(work: () => Promise<T>): Promise<{result: T; count: number}> {
+  const original = crypto.verify;
+  let count = 0;
+  crypto.verify = ((...args: Parameters<typeof original>) => {
+    count++;
+    return original(...args);
+  }) as typeof original;
+  syncBuiltinESMExports();
+  try {
+    return {result: await work(), count};
+  } finally {
+    crypto.verify = original;
+    syncBuiltinESMExports();
+  }
+}
+
+/** A description of a value in which every byte array shows its class (Buffer or plain Uint8Array) and its bytes. */
+function shape(value: unknown): unknown {
+  if (value instanceof Uint8Array) return `${value.constructor.name}:${Buffer.from(value).toString('hex')}`;
+  if (Array.isArray(value)) return value.map(shape);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, shape(field)]));
+  return value;
+}
+
+/** What a call gave: its value's shape, or the error's class and message. */
+function outcome(work: () => unknown): unknown {
+  try {
+    return {value: shape(work())};
+  } catch (error) {
+    return {error: `${(error as Error).name}: ${(error as Error).message}`};
+  }
+}
+
+describe('join and restart check the snapshot in worker threads', () => {
+  let fleet: MemoryFleet;
+  afterEach(async () => {
+    await fleet.dispose();
+  });
+
+  it('a join of a 400-node mesh, and a restart with its state, verify no signature of it on the main thread', async () => {
+    fleet = new MemoryFleet();
+    const meshId = testMeshId();
+    const store = new TwoPhaseStore({meshId, clock: systemClock, logger: silentLogger(), gcHorizonMs: 24 * 3600_000, maxClockSkewMs: 300_000});
+    const now = Date.now();
+    const records = Array.from({length: 400}, (_, i) => makeTestNode(meshId, {now}).record({alias: `node-${i}`}));
+    expect(store.merge(records.map(wireEntry)).accepted).toHaveLength(400);
+    void fleet.network.transport('member:4000').listen({
+      snapshot: async () => ({storeKind: 'twophase', snapshot: store.save()}),
+      openSync: () => store.openSync('responder'),
+      message: async () => encodeControlReply({t: 'jn', c: [], n: Date.now()}),
+    });
+    const admin = testMeshAdmin(meshId);
+    const invite = issueInvite(admin, {role: 'peer', uses: 5, now, expiresAt: now + 3_600_000});
+    const token = encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints: ['member:4000']});
+    const joiner = await fleet.add('joiner');
+
+    const joined = await mainThreadVerifications(() => joiner.daemon.joinMesh(token, undefined, {}));
+    expect(joined.result).toEqual({meshId, members: 401});
+    // Its own record and the odd membership statement: not the 400 records and their 400 credentials.
+    expect(joined.count).toBeLessThan(40);
+    const held = joiner.daemon.mesh(meshId).store;
+    for (const record of records) expect(Buffer.from(held.get(record.value.id)?.signature ?? []).equals(Buffer.from(record.signature))).toBe(true);
+
+    await joiner.stop();
+    const restarted = await mainThreadVerifications(() => joiner.restart());
+    expect(restarted.count).toBeLessThan(40);
+    expect(joiner.daemon.mesh(meshId).store.size).toBe(401);
+  }, 120_000);
+});
+
+describe('verdicts from the workers give exactly what the main thread gives', () => {
+  const meshId = testMeshId();
+  const otherMesh = testMeshId();
+  const now = FIXTURE_NOW + 60_000;
+  const options = {meshId, now, maxClockSkewMs: 60_000};
+  const storeOptions = {meshId, clock: new SimulatedClock(now), logger: silentLogger(), gcHorizonMs: 3_600_000, maxClockSkewMs: 60_000};
+  let pool: VerifyPool;
+  /** Every kind of entry a hostile or stale snapshot holds, by name. */
+  const corpus = new Map<string, SignedEntry>();
+
+  beforeAll(() => {
+    pool = new VerifyPool({maxWorkers: 2, logger: silentLogger(), minEntries: 1});
+    const nodes = Array.from({length: 4}, () => makeTestNode(meshId));
+    const [a, b, c, d] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+    const add = (name: string, entry: SignedEntry): void => {
+      corpus.set(name, wireEntry(entry));
+    };
+    for (const [i, node] of nodes.entries()) {
+      add(`record ${i} v1`, node.record({version: FIXTURE_NOW + 1, updatedAt: FIXTURE_NOW + 1, alias: `n${i}`, services: {ssh: '22'}}));
+      add(`record ${i} v2`, node.record({version: FIXTURE_NOW + 2, updatedAt: FIXTURE_NOW + 2, description: `second ${i}`}));
+    }
+    add('tombstone', c.tombstone({version: FIXTURE_NOW + 3, updatedAt: FIXTURE_NOW + 3}));
+    add('revocation', issueRevocation(testMeshAdmin(meshId), d.id, 'node', FIXTURE_NOW + 4, 'lost laptop'));
+    add('client record', a.record({role: 'client', controlEndpoint: null, wgEndpoint: null, version: FIXTURE_NOW + 5, updatedAt: FIXTURE_NOW + 5}));
+    // Forged.
+    add('bad signature', corruptSignature(b.record({version: FIXTURE_NOW + 6, updatedAt: FIXTURE_NOW + 6})));
+    const genuine = c.record({version: FIXTURE_NOW + 7, updatedAt: FIXTURE_NOW + 7});
+    add('body swapped under a signature', {body: encode({...c.recordBody({version: FIXTURE_NOW + 7, updatedAt: FIXTURE_NOW + 7}), alias: 'evil'}), signature: genuine.signature});
+    add('signed by another node', forgeEntry(a.recordBody({version: FIXTURE_NOW + 8, updatedAt: FIXTURE_NOW + 8}), b.identity));
+    add("another node's address", a.record({address: nodeAddress(meshId, b.id, 0), version: FIXTURE_NOW + 9, updatedAt: FIXTURE_NOW + 9}));
+    add("another node's credential", forgeEntry({...a.recordBody({version: FIXTURE_NOW + 10, updatedAt: FIXTURE_NOW + 10}), credential: b.recordBody().credential}, a.identity));
+    add('client with endpoints', forgeEntry(a.recordBody({role: 'client', version: FIXTURE_NOW + 11, updatedAt: FIXTURE_NOW + 11}), a.identity));
+    add('not MessagePack', {body: new Uint8Array([0xc1, 0xc1, 0xc1]), signature: new Uint8Array(64)});
+    add('short signature', {body: genuine.body, signature: genuine.signature.subarray(0, 32)});
+    // Never sent to a worker: refused on the main thread before it is decoded.
+    add('oversized body', {body: new Uint8Array(MAX_ENTRY_BYTES + 1), signature: new Uint8Array(64).fill(7)});
+    // Replayed from elsewhere or another time.
+    add('from another mesh', makeTestNode(otherMesh).record());
+    add('dated in the future', d.record({version: now + 3_600_000, updatedAt: now + 3_600_000}));
+    add('expired', d.record({version: FIXTURE_NOW - 7_200_000, updatedAt: FIXTURE_NOW - 7_200_000, createdAt: FIXTURE_NOW - 7_200_000}));
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  /** Lists of corpus entries, repeats and any order included. */
+  const lists = (): fc.Arbitrary<SignedEntry[]> => fc.array(fc.constantFrom(...corpus.values()), {minLength: 1, maxLength: 24});
+
+  it('verifyEntry: the same entry or the same rejection for every entry', async () => {
+    await fc.assert(
+      fc.asyncProperty(lists(), async (entries) => {
+        const verdicts = await pool.prepare(meshId, entries);
+        const pooled = entries.filter((entry) => entry.body.byteLength <= MAX_ENTRY_BYTES);
+        expect(verdicts.size).toBe(new Set(pooled.map((entry) => Buffer.from(entry.signature).toString('hex'))).size);
+        for (const entry of entries) {
+          const main = outcome(() => verifyEntry(entry, options));
+          expect(withPreparedVerdicts(verdicts, () => outcome(() => verifyEntry(entry, options)))).toEqual(main);
+          // A verdict answers for its own mesh only.
+          expect(withPreparedVerdicts(verdicts, () => outcome(() => verifyEntry(entry, {...options, meshId: otherMesh})))).toEqual(outcome(() => verifyEntry(entry, {...options, meshId: otherMesh})));
+        }
+      }),
+      {numRuns: 30},
+    );
+  }, 120_000);
+
+  it('a store loading a snapshot: the same result, state and errors', async () => {
+    const snapshotOf = (entries: readonly SignedEntry[]): Uint8Array => encode({format: 'wgmesh-twophase-snapshot', version: 1, meshId, entries: entries.map(wireEntry)});
+    await fc.assert(
+      fc.asyncProperty(lists(), fc.boolean(), async (entries, validOnly) => {
+        const valid = [...corpus.entries()].filter(([name]) => name.startsWith('record') || ['tombstone', 'revocation', 'client record', 'from another mesh', 'dated in the future', 'expired'].includes(name)).map(([, entry]) => entry);
+        const snapshot = snapshotOf(validOnly ? entries.filter((entry) => valid.includes(entry)) : entries);
+        const plain = new TwoPhaseStore(storeOptions);
+        const pooled = new TwoPhaseStore(storeOptions);
+        const byMain = outcome(() => plain.load(snapshot));
+        let byPool: unknown;
+        try {
+          byPool = {value: shape(await loadSnapshot(pooled, snapshot, pool))};
+        } catch (error) {
+          byPool = {error: `${(error as Error).name}: ${(error as Error).message}`};
+        }
+        expect(byPool).toEqual(byMain);
+        expect(shape(pooled.entries())).toEqual(shape(plain.entries()));
+        expect(Buffer.from(pooled.digest()).equals(Buffer.from(plain.digest()))).toBe(true);
+      }),
+      {numRuns: 30},
+    );
+  }, 120_000);
+});
+
+describe('the verification pool keeps its bounds', () => {
+  const meshId = testMeshId();
+  const entries: VerifiedEntry[] = Array.from({length: 300}, (_, i) => makeTestNode(meshId).record({alias: `n${i}`}));
+
+  it('a small job, or one over the queue cap, is left to the main thread; the workers stop when idle', async () => {
+    const pool = new VerifyPool({maxWorkers: 2, logger: silentLogger(), minEntries: 50, maxQueued: 200, idleMs: 50});
+    try {
+      expect((await pool.prepare(meshId, entries.slice(0, 49))).size).toBe(0);
+      expect(pool.workers).toBe(0);
+      expect((await pool.prepare(meshId, entries.slice(0, 201))).size).toBe(0);
+      expect((await pool.prepare(meshId, entries.slice(0, 200))).size).toBe(200);
+      expect(pool.workers).toBeGreaterThan(0);
+      const deadline = Date.now() + 10_000;
+      while (pool.workers > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(pool.workers).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('never runs more workers than it is allowed, and none with 0', async () => {
+    const none = new VerifyPool({maxWorkers: 0, logger: silentLogger(), minEntries: 1});
+    expect(none.enabled).toBe(false);
+    expect((await none.prepare(meshId, entries)).size).toBe(0);
+    const one = new VerifyPool({maxWorkers: 1, logger: silentLogger(), minEntries: 1});
+    try {
+      const prepared = one.prepare(meshId, entries);
+      expect(one.workers).toBe(1);
+      expect((await prepared).size).toBe(300);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a worker that dies leaves its entries to the main thread, and the pool gives up workers after a few', async () => {
+    const script = new URL(`data:text/javascript,${encodeURIComponent("import {parentPort} from 'node:worker_threads'; parentPort.on('message', () => process.exit(3));")}`);
+    const pool = new VerifyPool({maxWorkers: 2, logger: silentLogger(), minEntries: 1, workerUrl: script});
+    try {
+      expect((await pool.prepare(meshId, entries)).size).toBe(0);
+      expect(pool.enabled).toBe(false);
+      const store = new TwoPhaseStore({meshId, clock: new SimulatedClock(FIXTURE_NOW + 1000), logger: silentLogger(), gcHorizonMs: 3_600_000, maxClockSkewMs: 60_000});
+      const result = await loadSnapshot(store, encode({format: 'wgmesh-twophase-snapshot', version: 1, meshId, entries: entries.map(wireEntry)}), pool);
+      expect(result.accepted).toHaveLength(300);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('an aborted job stops waiting at once', async () => {
+    const pool = new VerifyPool({maxWorkers: 1, logger: silentLogger(), minEntries: 1});
+    try {
+      const abort = new AbortController();
+      const prepared = pool.prepare(meshId, entries, abort.signal);
+      abort.abort(new Error('join cancelled'));
+      await expect(prepared).rejects.toThrow('join cancelled');
+    } finally {
+      await pool.close();
+    }
+  });
+});
