@@ -12,6 +12,8 @@
  * its low-level module hands out; the package does not export that module, so
  * it is imported by file from the installed package and checked for shape
  * first: another layout fails with one clear error, never a crash later.
+ * The package is pinned to one exact version for this reason
+ * (test/pinned-dependencies.test.ts says what to check before moving it).
  */
 import {createRequire} from 'node:module';
 import {dirname, join} from 'node:path';

@@ -5,7 +5,7 @@
  * (membership messages over one stream per member, see message-stream.ts).
  * Channels are cached per endpoint (least recently used closed beyond a cap)
  * and dropped as soon as a call says the connection is bad, so a member that
- * comes back is redialled at once (the original kept a dead connection, B-10).
+ * comes back is redialled at once instead of being called over a dead connection.
  */
 import {createSecureContext, checkServerIdentity, type PeerCertificate, type SecureContext} from 'node:tls';
 import {isIP} from 'node:net';

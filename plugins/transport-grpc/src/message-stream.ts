@@ -10,7 +10,7 @@
  * request has its own deadline and abort signal, a request that times out on
  * a stream that has been silent since it was sent declares the connection bad
  * (the stream and the cached channel are dropped, as a unary DEADLINE_EXCEEDED
- * did), and so does a request its caller gives up on after at least
+ * does), and so does a request its caller gives up on after at least
  * {@link SILENT_CONNECTION_MS} of such silence (callers' deadlines are often
  * shorter than the stream's own: without this a connection whose packets go
  * nowhere, say while the underlay is down, would be kept and written to

@@ -32,20 +32,16 @@
  * here). Nothing is O(N) per period. Watch sets are recomputed only when the
  * ring changes.
  */
-import type {Clock, RandomSource} from '../contracts/clock.js';
-import type {Logger} from '../contracts/logger.js';
-import type {DigestAnswer} from './gossip.js';
+import type {DigestAnswer} from './anti-entropy.js';
+import type {ControlContext} from './context.js';
 import type {LivenessAuth} from './liveness-auth.js';
-import type {MembershipView} from './membership-view.js';
 import type {ControlReply, ControlRequest} from './messages.js';
-import type {ControlRpc} from './rpc.js';
-import type {PeriodicTask, Scheduler} from './scheduler.js';
-import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS, type ControlSettings, type ControlTimings} from './settings.js';
-import type {ControlStats} from './stats.js';
+import type {PeriodicTask} from './scheduler.js';
+import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS} from './settings.js';
 import {sample} from './ring.js';
 import {toWire} from './statements.js';
 
-/** Anti-entropy that rides on heartbeats (gossip's side of it). */
+/** Anti-entropy that rides on heartbeats (see anti-entropy.ts). */
 export interface HeartbeatAntiEntropy {
   /** The digests a direct heartbeat carries. */
   digests(): {sd: Uint8Array; md: Uint8Array};
@@ -57,18 +53,8 @@ export interface HeartbeatAntiEntropy {
 const RELAYS = 2;
 
 /** Everything the detector needs. */
-export interface FailureDetectorDeps {
-  selfId: string;
-  view: MembershipView;
-  rpc: ControlRpc;
+export interface FailureDetectorDeps extends ControlContext {
   auth: LivenessAuth;
-  scheduler: Scheduler;
-  clock: Clock;
-  random: RandomSource;
-  logger: Logger;
-  stats: ControlStats;
-  settings: ControlSettings;
-  timings: ControlTimings;
   antiEntropy: HeartbeatAntiEntropy;
   /** Takes the endpoint a monitor says it sees this node's WireGuard packets come from (the `w` of its ack). */
   observedBy?: (monitor: string, endpoint: string) => void;

@@ -1,6 +1,6 @@
 /**
- * The control plane of one mesh on one node: gossip (eager push, anti-entropy,
- * healing probes) and membership (heartbeats, monitors, claims, refutations),
+ * The control plane of one mesh on one node: gossip (eager push in push.ts;
+ * anti-entropy and healing probes in anti-entropy.ts) and membership (heartbeats, monitors, claims, refutations),
  * on one scheduler. A node in many meshes has one MeshControl per mesh; the
  * daemon routes `Transport` message requests for a mesh to its
  * {@link MeshControl.handleMessage}, and store sync sessions to the store.
@@ -17,12 +17,13 @@ import type {NodeIdentity} from '../identity/identity.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
 import {DialBackoff, dialBackoffParams} from './dial-backoff.js';
+import {AntiEntropy} from './anti-entropy.js';
 import {FailureDetector} from './failure-detector.js';
-import {Gossip} from './gossip.js';
 import {LivenessAuth, type LivenessType} from './liveness-auth.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
 import {LocalReach} from './reach.js';
 import {decodeControlRequest, encodeControlReply, MAX_ALIAS_CLAIMS, type ControlReply, type ControlRequest} from './messages.js';
+import {Push} from './push.js';
 import {ControlRpc} from './rpc.js';
 import {Scheduler} from './scheduler.js';
 import {deriveTimings, type ControlSettings, type ControlTimings} from './settings.js';
@@ -69,7 +70,8 @@ export class MeshControl {
   private readonly rpc: ControlRpc;
   private readonly auth: LivenessAuth;
   private readonly detector: FailureDetector;
-  private readonly gossip: Gossip;
+  private readonly push: Push;
+  private readonly antiEntropy: AntiEntropy;
   private readonly reach: LocalReach;
   /** Tells {@link auth} of members' key rotations. */
   private readonly unsubscribeKeys: () => void;
@@ -94,7 +96,7 @@ export class MeshControl {
       confirmDelayMs: this.timings.confirmDelayMs,
       maxClockSkewMs: settings.maxClockSkewMs,
       after: (ms, fn) => this.scheduler.after(ms, fn),
-      onNews: (statements, from) => this.gossip.queueStatements(statements, from),
+      onNews: (statements, from) => this.push.queueStatements(statements, from),
     });
     this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random, dialBackoffParams(settings))});
     this.auth = new LivenessAuth({
@@ -111,9 +113,11 @@ export class MeshControl {
     });
     const common = {selfId: identity.nodeId, view: this.view, rpc: this.rpc, auth: this.auth, scheduler: this.scheduler, clock, random, logger, stats, settings, timings: this.timings};
     const observedBy = deps.endpoints ? (member: string, endpoint: string): void => deps.endpoints?.observedBy(member, endpoint) : undefined;
-    this.gossip = new Gossip({...common, role, store, observedBy});
-    // Heartbeats carry gossip's anti-entropy digests.
-    this.detector = new FailureDetector({...common, antiEntropy: this.gossip, observedBy});
+    this.push = new Push({...common, role, store});
+    // Batches no target took are pushed again once per anti-entropy period.
+    this.antiEntropy = new AntiEntropy({...common, role, store, observedBy, everyRound: () => this.push.retryFailed()});
+    // Heartbeats carry the anti-entropy digests.
+    this.detector = new FailureDetector({...common, antiEntropy: this.antiEntropy, observedBy});
     this.reach = new LocalReach({view: this.view, rpc: this.rpc, clock, logger, isolationMs: this.timings.isolationMs, checkPeriodMs: this.timings.checkPeriodMs});
   }
 
@@ -122,11 +126,11 @@ export class MeshControl {
     if (this.state !== 'new') return;
     this.state = 'running';
     this.view.start();
-    this.gossip.start();
+    this.push.start();
     // With the defaults every periodic task is a multiple of the check period, so they all share one timer.
     this.scheduler.everyOnBeat(this.timings.checkPeriodMs, [
       ...this.detector.periodicTasks(),
-      ...this.gossip.periodicTasks(),
+      ...this.antiEntropy.periodicTasks(),
       {name: 'reach check', periodMs: this.timings.checkPeriodMs, run: () => this.reach.check()},
     ]);
   }
@@ -137,7 +141,7 @@ export class MeshControl {
     this.state = 'stopped';
     this.unsubscribeKeys();
     this.scheduler.stop();
-    this.gossip.stop();
+    this.push.stop();
     this.view.stop();
   }
 
@@ -157,7 +161,7 @@ export class MeshControl {
    */
   async announce(): Promise<void> {
     if (this.state !== 'running') return;
-    await this.gossip.flushNow();
+    await this.push.flushNow();
   }
 
   /**
@@ -189,7 +193,7 @@ export class MeshControl {
   }
 
   private async answer(request: ControlRequest): Promise<ControlReply> {
-    const {view, detector, gossip} = this;
+    const {view, detector, push, antiEntropy} = this;
     const self = this.deps.identity.nodeId;
     if (request.f === self) return {t: 'err', reason: 'a request cannot come from this node itself'};
     const known = view.isMember(request.f);
@@ -197,10 +201,10 @@ export class MeshControl {
     // the record that makes it known; everything else needs a known sender.
     // `f` is only a claim (the transport proves a mesh certificate, not which
     // member): nothing but a tagged heartbeat or ping counts as hearing from it.
-    if (request.t === 'push') return gossip.answerPush(request, known);
+    if (request.t === 'push') return push.answerPush(request, known);
     if (request.t === 'ae') {
       const observed = known ? await this.deps.endpoints?.observedFor(request.f) : undefined;
-      const reply = gossip.answerAntiEntropy(request, known);
+      const reply = antiEntropy.answerAntiEntropy(request, known);
       return observed === undefined || reply.t !== 'ae' ? reply : {...reply, w: observed};
     }
     if (request.t === 'al') return this.joinFacts('al');
@@ -212,8 +216,8 @@ export class MeshControl {
         return this.answerTagged(request, 'hb', () => {
           const ack = detector.answerHeartbeat(request.f, request.i);
           const seen = ack.t === 'ok' && observed !== undefined ? {...ack, w: observed} : ack;
-          // The anti-entropy digests it carries are answered with the ack (see gossip.ts).
-          return request.sd && request.md ? {...seen, ...gossip.answerDigests(request.sd, request.md, true)} : seen;
+          // The anti-entropy digests it carries are answered with the ack (see anti-entropy.ts).
+          return request.sd && request.md ? {...seen, ...antiEntropy.answerDigests(request.sd, request.md, true)} : seen;
         });
       }
       case 'relay':
@@ -224,7 +228,7 @@ export class MeshControl {
       case 'preq':
         return detector.answerProbe(request.x);
       case 'mx':
-        return gossip.answerExchange(request);
+        return antiEntropy.answerExchange(request);
     }
   }
 
@@ -299,7 +303,7 @@ export class MeshControl {
 
   /** Run one anti-entropy round with `target` now (tests, `mesh sync`-style commands). */
   async syncWith(target: string): Promise<void> {
-    await this.gossip.reconcileWith(target);
+    await this.antiEntropy.reconcileWith(target);
   }
 
   /** A copy of the counters. */

@@ -8,7 +8,7 @@
  *   home peer come from consistent hashing too);
  * - gossip partners: chosen inside the own cluster, with an occasional partner
  *   from elsewhere, so a node of a large mesh talks to ~clusterSize others
- *   instead of everyone (the original's cluster window, GOS-2/GOS-3);
+ *   instead of everyone;
  * - the ring successor as a fixed push target, which makes an eager flood cover
  *   every node (random fan-out alone misses about e^-branch of them).
  *

@@ -1,8 +1,8 @@
 /**
  * The one scheduler of a mesh's control plane: periodic tasks and deadlines on
  * the injected clock, all cancelled together on stop. Every run of every task
- * is caught and logged, so one failure never ends a timer (the original's
- * timer stopped for good after one error and could not be stopped, B-13).
+ * is caught and logged, so one failure never ends a timer, and stop ends
+ * every timer.
  */
 import type {Clock, RandomSource, TimerHandle} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
@@ -58,9 +58,9 @@ export class Scheduler {
    * Run periodic tasks on one shared timer where their periods allow: a task
    * whose period is a whole multiple of `beatMs` runs on every k-th beat (the
    * first beat runs them all), any other gets a timer of its own
-   * ({@link every}). Waking a process costs more CPU than an idle task's work
-   * (0.2-0.4 ms per wakeup on a VM: BENCHMARKS.md), so the tasks of a mesh
-   * share their wakeups instead of each paying for its own.
+   * ({@link every}). Waking a process costs more CPU than an idle task's
+   * work, so the tasks of a mesh share their wakeups instead of each paying
+   * for its own.
    */
   everyOnBeat(beatMs: number, tasks: readonly PeriodicTask[]): void {
     const onBeat: {task: PeriodicTask; every: number}[] = [];

@@ -30,8 +30,9 @@ export interface ControlSettings {
   /**
    * Longest time between two anti-entropy rounds with a partner outside this
    * node's cluster (0: no such guarantee; `interClusterChance` alone mixes
-   * clusters). The original's idle "pull" is subsumed by the digest-first
-   * anti-entropy that runs every `syncIntervalMs`; see gossip.ts.
+   * clusters). Pulling when idle needs no setting of its own: the
+   * digest-first anti-entropy of every `syncIntervalMs` does it; see
+   * anti-entropy.ts.
    */
   pullIntervalMs: number;
   /** Fan-out of an eager push. */
@@ -75,13 +76,13 @@ export const DEAD_PROBE_HORIZON_MS = 30 * 60_000;
 /**
  * Monitors per node: each node sends heartbeats to this many ring successors,
  * one every H/MONITORS in turn, so each monitor hears from it once per H, and
- * a node sends one heartbeat per H/2. Two monitors (down from three) is what
- * makes an idle node's traffic one request a second. A crash is still seen by
- * either monitor, and when both die with it their successors take over at once
- * (see FailureDetector.syncWatched). Watching successors through the acks of
- * one's own heartbeats was tried as well and dropped: an ack needs a round trip
- * within the heartbeat's short deadline, so on an overloaded host every slow
- * answer started a probe, and the probes added to the load.
+ * a node sends one heartbeat per H/2. Two monitors is what makes an idle
+ * node's traffic one request a second. A crash is still seen by either
+ * monitor, and when both die with it their successors take over at once (see
+ * FailureDetector.syncWatched). Successors are not watched through the acks
+ * of one's own heartbeats: an ack needs a round trip within the heartbeat's
+ * short deadline, so on an overloaded host every slow answer would start a
+ * probe, and the probes would add to the load.
  */
 export const MONITORS = 2;
 /** Helpers asked to probe a silent node indirectly (ping-req). */

@@ -490,7 +490,9 @@ export class Daemon {
       logger,
       clock: deps.clock,
       controlPort: deps.controlPort,
+      // Only a mesh the daemon runs is routed: one being created or joined is routed once it is added (admit).
       onViewChange: () => {
+        if (this.meshes.get(settings.meshId) !== runtime) return;
         this.routing.update();
         this.settleRefetched(settings.meshId);
       },
@@ -536,7 +538,7 @@ export class Daemon {
       endpointHost,
       keepaliveSeconds: input.keepalive ?? defaultKeepalive(base, role),
       // Flags only switch these on; the configured default applies otherwise
-      // (the original always overrode the file with the flags' false, B-18).
+      // (an absent flag is no `false`: it must not override the config file).
       advertiseRoutes: input.advertiseRoutes ?? base.advertiseRoute,
       advertiseDefault: input.advertiseDefault ?? base.advertiseDefaults,
       addressCounter: 0,
@@ -605,7 +607,8 @@ export class Daemon {
         }
       }
       if (snapshot) runtime.holdWireGuard();
-      await runtime.up();
+      // Saved once, below, when everything is up.
+      await runtime.up({persist: false});
       this.startControl(runtime);
       if (snapshot) {
         await runtime.announce('this node\'s record');

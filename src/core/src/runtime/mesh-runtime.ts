@@ -32,11 +32,11 @@ import {planWireGuard, type WgPlan} from './wg-plan.js';
 /**
  * How long after news from other members the store is saved; the news of
  * that window costs one save. News needs no haste: a node that crashes before
- * saving it catches up from its peers in its first anti-entropy round. Saving
- * sooner put a write and an fsync on every member within the spread of every
- * change, which on a loaded host slowed the spread itself (BENCHMARKS.md,
- * "Third pass"). This node's own changes are saved before they are reported
- * done ({@link MeshRuntime.publishSelf}).
+ * saving it catches up from its peers in its first anti-entropy round.
+ * Saving at once would put a write and an fsync on every member within the
+ * spread of every change, which on a loaded host slows the spread itself.
+ * This node's own changes are saved before they are reported done
+ * ({@link MeshRuntime.publishSelf}).
  */
 export const SAVE_DELAY_MS = 5_000;
 
@@ -269,16 +269,21 @@ export class MeshRuntime {
 
   /**
    * Bring the interface up and (re)publish this node's record with the port
-   * actually bound. Used on create, join and restore.
+   * actually bound. Used on create, join and restore. With `persist` false
+   * (a mesh being created or joined, which its caller saves once, when it is
+   * up) neither the settings nor the store is written here.
    */
-  async up(): Promise<void> {
+  async up(options: {persist?: boolean} = {}): Promise<void> {
+    const persist = options.persist ?? true;
     await this.hooks('preUp');
-    const state = await this.ensureInterfaceKeepingPort();
+    const {state, portPicked} = await this.ensureInterfaceKeepingPort();
+    if (portPicked && persist) await this.deps.repository.saveSettings(this.settings);
     this.listenPort = state.listenPort;
     this.interfaceUp = true;
     this.applied.clear();
     await this.hooks('postUp');
-    await this.publishSelf({});
+    if (persist) await this.publishSelf({});
+    else this.mergeSelf({});
     await this.reconcile();
     this.nat.start();
   }
@@ -315,9 +320,10 @@ export class MeshRuntime {
    * port picked at this mesh's first start ({@link MeshSettings.pickedPort}),
    * so the port stays the same across restarts. When another program took
    * that port meanwhile, a free one is used instead, with a warning (`up`
-   * then publishes the new endpoint). A newly picked port is saved.
+   * then publishes the new endpoint). A newly picked port is set in the
+   * settings, and `portPicked` tells the caller to save them.
    */
-  private async ensureInterfaceKeepingPort(): Promise<WgInterfaceState> {
+  private async ensureInterfaceKeepingPort(): Promise<{state: WgInterfaceState; portPicked: boolean}> {
     const {settings} = this;
     const picked = settings.listenPort === 0 ? settings.pickedPort : undefined;
     let state: WgInterfaceState;
@@ -332,11 +338,9 @@ export class MeshRuntime {
           `update firewall rules that name port ${picked}, or choose a fixed port with 'wgmesh mesh set ${this.meshId} --port PORT'`,
       );
     }
-    if (settings.listenPort === 0 && settings.pickedPort !== state.listenPort) {
-      settings.pickedPort = state.listenPort;
-      await this.deps.repository.saveSettings(settings);
-    }
-    return state;
+    const portPicked = settings.listenPort === 0 && settings.pickedPort !== state.listenPort;
+    if (portPicked) settings.pickedPort = state.listenPort;
+    return {state, portPicked};
   }
 
   /** The WireGuard port bound now (0 before the interface is up). */
@@ -389,6 +393,14 @@ export class MeshRuntime {
 
   /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
   async publishSelf(patch: SelfPatch): Promise<NodeRecord> {
+    const record = this.mergeSelf(patch);
+    // Saved before the change is reported done: other members' news can be had again from them, this cannot.
+    await this.save();
+    return record;
+  }
+
+  /** Sign and merge a new version of this node's record with `patch` applied (the store is saved by the caller). */
+  private mergeSelf(patch: SelfPatch): NodeRecord {
     const {settings, identity, clock} = this.deps;
     const previous = this.store.get(identity.nodeId)?.value;
     const current = previous?.kind === 'record' ? previous : undefined;
@@ -420,8 +432,6 @@ export class MeshRuntime {
       credential: this.credential(),
     };
     this.mergeOwn(record);
-    // Saved before the change is reported done: other members' news can be had again from them, this cannot.
-    await this.save();
     return record;
   }
 
@@ -617,6 +627,9 @@ export class MeshRuntime {
    * coalesced into one more run afterwards, so the last view always wins.
    */
   async reconcile(): Promise<void> {
+    // A reconciliation a change asked for on a timer is this one (or the run this one queues).
+    this.reconcileTimer?.cancel();
+    this.reconcileTimer = undefined;
     if (this.reconciling) {
       this.reconcileAgain = true;
       return this.reconciling;
@@ -759,7 +772,7 @@ export class MeshRuntime {
     if (this.closed) return;
     this.deps.onViewChange?.();
     this.nat.viewChanged();
-    // On a timer, not now: a push being merged is forwarded first (a microtask, see gossip.ts),
+    // On a timer, not now: a push being merged is forwarded first (a microtask, see push.ts),
     // and the changes of one burst cost one reconciliation.
     this.reconcileTimer ??= this.deps.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
