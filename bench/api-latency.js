@@ -26,7 +26,7 @@ import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
 import {Daemon, MeshRepository, generateIdentity, systemClock, systemRandom} from '@wgmesh/core';
-import {makeTestNode, silentLogger, testMeshId, testMeshSettings} from '@wgmesh/core/testkit';
+import {makeTestNode, silentLogger, testMeshId, testMeshSettings} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {loadAverage, machineInfo, printRows} from './lib/report.js';

@@ -36,7 +36,7 @@ import {
   systemClock,
   systemRandom,
 } from '@wgmesh/core';
-import {makeTestNode, MemoryNetwork, SeededRandom, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
+import {makeTestNode, MemoryNetwork, SeededRandom, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {mainThreadCpuMs} from './lib/proc-stats.js';

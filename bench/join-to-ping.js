@@ -28,7 +28,7 @@
  */
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
-import {netnsAvailable} from '@wgmesh/core/testkit';
+import {netnsAvailable} from '@wgmesh/testkit';
 import {startMeshHosts} from '../scripts/lib/mesh-hosts.js';
 import {machineInfo, printRows, seconds, summarize} from './lib/report.js';
 

@@ -43,7 +43,7 @@ import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
-import {netnsAvailable} from '@wgmesh/core/testkit';
+import {netnsAvailable} from '@wgmesh/testkit';
 import {run, startMeshHosts} from '../scripts/lib/mesh-hosts.js';
 import {sleep} from './lib/fleet.js';
 import {machineInfo, printRows, seconds, summarize} from './lib/report.js';

@@ -23,8 +23,8 @@ import {execFileSync} from 'node:child_process';
 import {availableParallelism, loadavg} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {parseArgs} from 'node:util';
-import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/core/testkit';
-import {runSync} from '@wgmesh/core/testkit/compliance';
+import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/testkit';
+import {runSync} from '@wgmesh/testkit/compliance';
 import {benchStore, time, typicalRecord} from './lib/store-fixtures.js';
 
 const STORES = ['twophase', 'automerge'];

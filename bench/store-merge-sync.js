@@ -15,8 +15,8 @@ import {availableParallelism, loadavg} from 'node:os';
 import {performance} from 'node:perf_hooks';
 import {parseArgs} from 'node:util';
 import {verifyEntry} from '@wgmesh/core';
-import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/core/testkit';
-import {runSync} from '@wgmesh/core/testkit/compliance';
+import {FIXTURE_NOW, makeTestNode, wireEntry} from '@wgmesh/testkit';
+import {runSync} from '@wgmesh/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {benchStore, time, typicalRecord} from './lib/store-fixtures.js';
 

@@ -22,7 +22,7 @@ import {
   verifyEntry,
   verifySignature,
 } from '@wgmesh/core';
-import {FIXTURE_NOW, makeTestNode, testMeshAdmin, testMeshAuthority, testMeshId, wireEntry} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, makeTestNode, testMeshAdmin, testMeshAuthority, testMeshId, wireEntry} from '@wgmesh/testkit';
 import {time, typicalRecord} from './lib/store-fixtures.js';
 
 const {values: args} = parseArgs({options: {nodes: {type: 'string', default: '2000'}, json: {type: 'boolean', default: false}}});

@@ -11,7 +11,7 @@
 //
 //   node scripts/demo.js [--loopback]   (--loopback: the stub story even where namespaces work)
 import {parseArgs} from 'node:util';
-import {netnsAvailable} from '@wgmesh/core/testkit';
+import {netnsAvailable} from '@wgmesh/testkit';
 import {readStubState, stubStateFile} from '@wgmesh/wg-stub';
 import {startMeshHosts} from './lib/mesh-hosts.js';
 

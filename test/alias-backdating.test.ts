@@ -9,7 +9,7 @@
 import {execFile} from 'node:child_process';
 import {promisify} from 'node:util';
 import {ALIAS_CLAIM_SLACK_MS, encode} from '@wgmesh/core';
-import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, wireEntry} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';

@@ -8,7 +8,7 @@
 import {createServer} from 'node:net';
 import {join} from 'node:path';
 import {IpcServer, type IpcServerHandlers, type MeshSummary, type StatusView} from '@wgmesh/core';
-import {silentLogger} from '@wgmesh/core/testkit';
+import {silentLogger} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {makeSandbox, runCli, type Sandbox} from './helpers/cli.js';
 

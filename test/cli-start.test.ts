@@ -10,7 +10,7 @@ import {execFile} from 'node:child_process';
 import {readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcServer, type MeshShowView, type MeshSummary, type StatusView} from '@wgmesh/core';
-import {silentLogger} from '@wgmesh/core/testkit';
+import {silentLogger} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {pluginFreeLoadOptions} from '../src/cli/load-options.js';
 import {BIN, ROOT, makeSandbox, runCli, type CliResult, type Sandbox} from './helpers/cli.js';

@@ -5,7 +5,7 @@
  */
 import {spawnSync} from 'node:child_process';
 import {truncate, type MeshShowNode, type MeshShowView} from '@wgmesh/core/client';
-import {commandAvailable, meshShowNode, meshShowView, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, meshShowNode, meshShowView, skipWithout} from '@wgmesh/testkit';
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
 import {colourEnabled} from '../src/cli/colour.js';

@@ -15,7 +15,7 @@
  * hour behind, and that daemon refuses to start (it says to check the clock).
  */
 import type {MeshView} from '@wgmesh/core/client';
-import {skipWithout} from '@wgmesh/core/testkit';
+import {skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, makeSandbox, waitFor, type Sandbox} from './helpers/cli.js';
 import {faketimeAvailable, faketimeEnv} from './helpers/faketime.js';

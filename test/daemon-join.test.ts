@@ -3,7 +3,7 @@
  * refusals that real clusters reach only through rare histories.
  */
 import {encodeControlReply, encodeInviteToken, issueInvite, systemClock, type MeshStore} from '@wgmesh/core';
-import {makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
+import {makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {MemoryFleet} from './helpers/memory-daemons.js';

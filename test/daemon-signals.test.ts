@@ -12,7 +12,7 @@ import {existsSync} from 'node:fs';
 import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {createServer, type Server} from 'node:net';
 import {basename, join} from 'node:path';
-import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {BIN, ROOT, daemonPaths, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type DaemonProcess, type Sandbox} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';

@@ -4,7 +4,7 @@
  * handshake column's colouring rule, and how the event stream reconnects.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
-import {meshShowNode, meshShowView} from '@wgmesh/core/testkit';
+import {meshShowNode, meshShowView} from '@wgmesh/testkit';
 import {describe, expect, it} from 'vitest';
 import {layoutSignature, startingPlaces} from '../src/dashboard/graph-layout.js';
 import {buildGraphModel, isExitRoute} from '../src/dashboard/graph-model.js';

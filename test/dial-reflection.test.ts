@@ -12,7 +12,7 @@
  */
 import {createServer, type Server, type Socket} from 'node:net';
 import {encode} from '@wgmesh/core';
-import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, wireEntry} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';

@@ -12,7 +12,7 @@ import {createSocket, type Socket} from 'node:dgram';
 import {writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import ipaddr from 'ipaddr.js';
-import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {promtoolCheck, samplesOf} from '../src/core/test/metrics-text.js';
 import {killAllDaemons, startDaemon, waitFor} from './helpers/cli.js';

@@ -4,7 +4,7 @@
  * tables, and the time bound every check runs under.
  */
 import type {MeshShowNode, MeshShowView} from '@wgmesh/core/client';
-import {meshShowNode, meshShowView} from '@wgmesh/core/testkit';
+import {meshShowNode, meshShowView} from '@wgmesh/testkit';
 import {describe, expect, it} from 'vitest';
 import {runCheck, runChecks, type DoctorCheck} from '../src/cli/doctor/check.js';
 import {MEMBER_CLOCK_WARN_MS, memberClocks} from '../src/cli/doctor/checks/clock.js';

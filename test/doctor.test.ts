@@ -14,7 +14,7 @@ import {createSocket, type Socket as UdpSocket} from 'node:dgram';
 import {chmod, mkdir, symlink, writeFile} from 'node:fs/promises';
 import {createServer, type Server} from 'node:net';
 import {join} from 'node:path';
-import {commandAvailable, netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {BIN, killAllDaemons, makeSandbox, waitFor, type Sandbox} from './helpers/cli.js';
 import {wireguardModule} from '../src/cli/doctor/wireguard-host.js';

@@ -17,7 +17,7 @@
  */
 import {readFile, readdir} from 'node:fs/promises';
 import type {MeshView} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {NetnsCluster, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';

@@ -15,7 +15,7 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import type {MeshSetResult, NodeView} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {LOG_LEVEL, parseLogLines} from './helpers/mesh-cluster.js';

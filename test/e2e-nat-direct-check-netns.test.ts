@@ -10,7 +10,7 @@
  * through the home peer, and they must ping each other.
  */
 import {homePeer, type NodeRecord} from '@wgmesh/core';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons} from './helpers/cli.js';
 import {createNatMesh, joinClient, meshAddress, PING_BOUND_MS, wgEntry, type NatMesh} from './helpers/nat-cluster.js';

@@ -17,7 +17,7 @@
  * Measured times are printed at the end.
  */
 import type {NodeView} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {createNatMesh, hasDirectPath, joinClient, meshAddress, PING_BOUND_MS, wgEntry, type NatMesh} from './helpers/nat-cluster.js';

@@ -7,7 +7,7 @@
  * bound, keeps its direct path to the other client (pings between them every
  * 0.1 s never stop for more than a second), and reaches the remaining peers.
  */
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {interfaceOf} from './helpers/mesh-cluster.js';

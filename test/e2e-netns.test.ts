@@ -14,7 +14,7 @@
  */
 import {interfaceName} from '@wgmesh/core';
 import type {MeshSummary, MeshView, NodeView} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {isDeepStrictEqual} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';

@@ -23,7 +23,7 @@
  * timers would take 5 to 15 s). The numbers are printed at the end.
  */
 import {nodeAddress} from '@wgmesh/core';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {interfaceOf} from './helpers/mesh-cluster.js';

@@ -10,7 +10,7 @@
  * rotating client. The lost counts are printed at the end.
  */
 import type {MeshView, NodeView} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {NetnsCluster, waitForPing, type NetnsNode} from './helpers/netns-cluster.js';

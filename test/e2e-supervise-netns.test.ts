@@ -23,7 +23,7 @@ import {chmod, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {promisify} from 'node:util';
 import type {MeshShowView, MeshSummary} from '@wgmesh/core/client';
-import {netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {LOG_LEVEL, timed, type LogLine} from './helpers/mesh-cluster.js';

@@ -9,7 +9,7 @@ import {execFileSync} from 'node:child_process';
 import {mkdir, open, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import type {MeshShowView} from '@wgmesh/core/client';
-import {skipWithout} from '@wgmesh/core/testkit';
+import {skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {daemonPaths, killAllDaemons} from './helpers/cli.js';
 import {tempFilesUnder} from './helpers/files.js';

@@ -11,7 +11,7 @@
 import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {encode, loadOrCreateIdentity, signStatement, statementToWire, type NodeIdentity, type NodeRecord, type Transport} from '@wgmesh/core';
-import {makeTestNode, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, wireEntry} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {joinAsMember, MeshCluster, memberClient, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';

@@ -16,7 +16,7 @@ import {join} from 'node:path';
 import {checkServerIdentity} from 'node:tls';
 import {Client, credentials, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError} from '@grpc/grpc-js';
 import {decode, encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, selfIssueTlsIdentity, MAX_SYNC_MESSAGE_BYTES, systemClock, systemRandom, type MeshShowView, type MeshStore, type NodeIdentity, type SignedEntry, type SyncSession, type TlsIdentity, type Transport} from '@wgmesh/core';
-import {corruptSignature, forgeEntry, makeTestNode, silentLogger, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {corruptSignature, forgeEntry, makeTestNode, silentLogger, wireEntry, type TestNode} from '@wgmesh/testkit';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';

@@ -17,7 +17,7 @@
 import {randomBytes} from 'node:crypto';
 import {performance} from 'node:perf_hooks';
 import {encodeControlRequest, type SyncSession, type VerifiedEntry} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadAutomerge} from '../plugins/store-automerge/src/automerge-api.js';
 import {entryToValue} from '../plugins/store-automerge/src/entry-value.js';

@@ -4,7 +4,7 @@
  */
 import {createServer, type Server} from 'node:net';
 import {encodeInviteToken, interfaceName, issueInvite} from '@wgmesh/core';
-import {testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
+import {testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {readStubState, stubStateFile} from '@wgmesh/wg-stub';
 import {killAllDaemons} from './helpers/cli.js';

@@ -21,7 +21,7 @@ import {
   type SignedEntry,
   type VerifiedEntry,
 } from '@wgmesh/core';
-import {corruptSignature, FIXTURE_NOW, forgeEntry, makeTestNode, silentLogger, SimulatedClock, testMeshAdmin, testMeshId, wireEntry} from '@wgmesh/core/testkit';
+import {corruptSignature, FIXTURE_NOW, forgeEntry, makeTestNode, silentLogger, SimulatedClock, testMeshAdmin, testMeshId, wireEntry} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import fc from 'fast-check';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';

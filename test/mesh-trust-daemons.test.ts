@@ -15,7 +15,7 @@
 import {execFile} from 'node:child_process';
 import {promisify} from 'node:util';
 import {encodeControlRequest, generateIdentity, issueMembership, type MeshAdmin, type VerifiedEntry} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/testkit';
 import {TwoPhaseSyncSession} from '@wgmesh/store-twophase';
 import {afterAll, afterEach, describe, expect, it} from 'vitest';
 import {MAX_PUSH_ENTRIES} from '../src/core/src/control/messages.js';

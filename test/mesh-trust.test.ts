@@ -16,7 +16,7 @@ import {
   type NodeIdentity,
   type VerifiedEntry,
 } from '@wgmesh/core';
-import {makeTestNode} from '@wgmesh/core/testkit';
+import {makeTestNode} from '@wgmesh/testkit';
 import {mkdir, readdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';

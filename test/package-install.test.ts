@@ -12,7 +12,7 @@ import {existsSync, lstatSync} from 'node:fs';
 import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
-import {commandAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {waitFor} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';

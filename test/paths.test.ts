@@ -12,7 +12,7 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {commandAvailable, skipWithout, type Availability} from '@wgmesh/core/testkit';
+import {commandAvailable, skipWithout, type Availability} from '@wgmesh/testkit';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {BIN, ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';

@@ -8,7 +8,7 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/core/testkit';
+import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {SystemdUnitError, renderUnit} from '../src/cli/systemd-unit.js';
 import {BIN, ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';

@@ -3,12 +3,12 @@
  * typical peer's, and timing of one synchronous call (wall and CPU time).
  */
 import {performance} from 'node:perf_hooks';
-import {FIXTURE_NOW, silentLogger, SimulatedClock, testMeshId} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, silentLogger, SimulatedClock, testMeshId} from '@wgmesh/testkit';
 
 /**
  * A typical peer record of test node `node` (index `i`): endpoints, an alias,
  * a description and two services, about 550 bytes signed.
- * @param {import('@wgmesh/core/testkit').TestNode} node
+ * @param {import('@wgmesh/testkit').TestNode} node
  * @param {number} i
  * @param {Record<string, unknown>} [patch] fields to override (e.g. a newer version)
  */

@@ -19,7 +19,7 @@
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {CONFIG_DEFAULTS, MeshControl, PeerUnreachableError, generateIdentity, issueMembership, issueRevocation, loadOrCreateIdentity, signEntry} from '@wgmesh/core';
-import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/core/testkit';
+import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {FastClock} from './fast-clock.js';
 
@@ -63,7 +63,7 @@ export function defaultControlSettings() {
  * @property {import('@wgmesh/core').NodeIdentity} identity
  * @property {TwoPhaseStore} store
  * @property {MeshControl | undefined} control
- * @property {import('@wgmesh/core/testkit').MemoryTransport} transport
+ * @property {import('@wgmesh/testkit').MemoryTransport} transport
  * @property {'up' | 'crashed' | 'left' | 'joining'} state
  */
 

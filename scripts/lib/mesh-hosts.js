@@ -29,7 +29,7 @@ import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {formatEndpoint} from '@wgmesh/core';
 import {IpcClient} from '@wgmesh/core/client';
-import {createNetnsLab} from '@wgmesh/core/testkit';
+import {createNetnsLab} from '@wgmesh/testkit';
 import {stringify} from 'yaml';
 
 /** Repository root. */
@@ -97,7 +97,7 @@ async function freePorts(count) {
  * @property {string} address       underlay address (netns) or 127.0.0.1
  * @property {string} endpoint      control endpoint for `mesh join --via`
  * @property {string | undefined} netns  its network namespace (netns mode)
- * @property {import('@wgmesh/core/testkit').NatSite | undefined} site  the NAT site it is behind (none: on the bridge)
+ * @property {import('@wgmesh/testkit').NatSite | undefined} site  the NAT site it is behind (none: on the bridge)
  * @property {import('node:child_process').ChildProcess} daemon
  * @property {() => string} logs    what the daemon printed so far
  */
@@ -108,7 +108,7 @@ export class MeshHosts {
    * @param {'netns' | 'loopback'} mode
    * @param {string} dir
    * @param {NodeJS.ProcessEnv} env
-   * @param {import('@wgmesh/core/testkit').NetnsLab | undefined} lab
+   * @param {import('@wgmesh/testkit').NetnsLab | undefined} lab
    */
   constructor(mode, dir, env, lab) {
     /** @type {'netns' | 'loopback'} */
@@ -232,7 +232,7 @@ export class MeshHosts {
  * Make `count` hosts (plus the hosts behind `natSites`) and start a daemon on
  * each; resolves when every one is ready. On failure everything made so far
  * is removed before the error is thrown.
- * @param {{count: number, mode: 'netns' | 'loopback', logLevel?: string, natSites?: readonly import('@wgmesh/core/testkit').NatSiteOptions[], config?: Record<string, unknown>}} options
+ * @param {{count: number, mode: 'netns' | 'loopback', logLevel?: string, natSites?: readonly import('@wgmesh/testkit').NatSiteOptions[], config?: Record<string, unknown>}} options
  *   natSites: NAT sites of the lab (netns mode only); config: more top-level config keys for every daemon
  * @returns {Promise<MeshHosts>}
  */

@@ -6,7 +6,7 @@
  */
 import {spawnSync} from 'node:child_process';
 import {existsSync} from 'node:fs';
-import type {Availability} from '@wgmesh/core/testkit';
+import type {Availability} from '@wgmesh/testkit';
 
 /** Where Debian and a source build put the thread-safe library (Node is multi-threaded). */
 const LIBRARY_CANDIDATES = [

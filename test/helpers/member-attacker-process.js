@@ -24,7 +24,7 @@
  * Any failure is reported as `{type: 'failed', error}` before exiting with 1.
  */
 import {encode, generateIdentity, MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, selfIssueTlsIdentity, systemClock, systemRandom} from '@wgmesh/core';
-import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/core/testkit';
+import {makeTestNode, silentLogger, wireEntry} from '@wgmesh/testkit';
 import {TwoPhaseSyncSession} from '@wgmesh/store-twophase';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {randomBytes} from 'node:crypto';

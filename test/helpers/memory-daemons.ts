@@ -8,7 +8,7 @@ import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Daemon, generateIdentity, systemClock, systemRandom, type NodeIdentity} from '@wgmesh/core';
-import {MemoryNetwork, silentLogger} from '@wgmesh/core/testkit';
+import {MemoryNetwork, silentLogger} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 

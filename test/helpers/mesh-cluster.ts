@@ -16,7 +16,7 @@ import {mkdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcClient, type IpcMethod, type IpcMethods} from '@wgmesh/core/client';
 import {formatEndpoint, generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, writeFileAtomic, type NodeIdentity, type Transport} from '@wgmesh/core';
-import {silentLogger} from '@wgmesh/core/testkit';
+import {silentLogger} from '@wgmesh/testkit';
 import {grpcTransportFactory} from '@wgmesh/transport-grpc';
 import {readStubState, stubStateFile, type StubInterfaceSnapshot} from '@wgmesh/wg-stub';
 import {stringify} from 'yaml';

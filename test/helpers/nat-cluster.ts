@@ -6,7 +6,7 @@
  * them when it measures.
  */
 import {nodeAddress} from '@wgmesh/core';
-import type {NatSiteOptions} from '@wgmesh/core/testkit';
+import type {NatSiteOptions} from '@wgmesh/testkit';
 import type {DumpPeer} from '@wgmesh/wg-kernel';
 import {interfaceOf} from './mesh-cluster.js';
 import {NetnsCluster, type NetnsNode} from './netns-cluster.js';

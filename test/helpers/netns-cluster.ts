@@ -18,7 +18,7 @@
  * safe after any failure and when called twice.
  */
 import {spawn} from 'node:child_process';
-import {createNetnsLab, type NatSiteOptions, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/core/testkit';
+import {createNetnsLab, type NatSiteOptions, type NetnsExecOptions, type NetnsExecResult, type NetnsHost, type NetnsLab} from '@wgmesh/testkit';
 import {parseWgDump, type WgDump} from '@wgmesh/wg-kernel';
 import {makeSandbox, waitFor, type Sandbox} from './cli.js';
 import {MeshNode, writeNodeFiles, type MeshNodeOptions, type NodeSpec} from './mesh-cluster.js';

@@ -1,5 +1,5 @@
 /** The `automerge:` config section: how much history a document may grow before it is compacted. */
-import {ConfigError} from '@wgmesh/core';
+import {parseBackendSection} from '@wgmesh/core';
 import {z} from 'zod';
 
 /** Default of `automerge.historyLimit`: operations of history a document always may hold. */
@@ -37,11 +37,5 @@ export const automergeSectionSchema = z.strictObject({
  * @throws ConfigError naming the key and its rule.
  */
 export function resolveSettings(section: unknown): AutomergeStoreSettings {
-  const parsed = automergeSectionSchema.safeParse(section ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `automerge.${issue.path.join('.')}` : 'automerge';
-    throw new ConfigError(`config key ${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  return parsed.data;
+  return parseBackendSection('automerge', automergeSectionSchema, section ?? {});
 }

@@ -25,30 +25,8 @@
  * a replica that meets a higher generation (in a sync session or a snapshot)
  * compacts to it first, so old history cannot flow back into a compacted one.
  */
-import {
-  MultisetHash,
-  claimedEntryId,
-  compareEntries,
-  DecodeError,
-  EntryRejectedError,
-  expiryReason,
-  InvalidInputError,
-  futureTimestampReason,
-  isExpired,
-  MAX_INVALID_SYNC_ENTRIES,
-  isRecord,
-  verifyEntry,
-  type Logger,
-  type MergeResult,
-  type MeshStore,
-  type MeshStoreOptions,
-  type NodeRecord,
-  type SignedEntry,
-  type StoreChange,
-  type SyncRole,
-  type SyncSession,
-  type VerifiedEntry,
-} from '@wgmesh/core';
+import {claimedEntryId, compareEntries, DecodeError, EntryRejectedError, expiryReason, futureTimestampReason, InvalidInputError, isExpired, MAX_INVALID_SYNC_ENTRIES, MultisetHash, recordsOf, reportMerge, storeDigest, verifyEntry} from '@wgmesh/core';
+import type {Logger, MergeResult, MeshStore, MeshStoreOptions, NodeRecord, SignedEntry, StoreChange, SyncRole, SyncSession, VerifiedEntry} from '@wgmesh/core';
 import type {AutomergeApi, SyncStateHandle} from './automerge-api.js';
 import {valueHolds, valueToEntry} from './entry-value.js';
 import {MAX_DOCUMENT_KEYS} from './limits.js';
@@ -59,9 +37,6 @@ import {AutomergeSyncSession, type SyncReplica} from './sync-session.js';
 
 /** The backend name of this store. */
 export const AUTOMERGE_KIND = 'automerge';
-
-/** Rejections logged one by one per call; the rest are summed up in one line so a hostile peer cannot flood the log. */
-const MAX_REJECTIONS_LOGGED = 10;
 
 /** Local writes between two looks at the history size (a look costs a call into Automerge). */
 const WRITES_PER_HISTORY_CHECK = 64;
@@ -193,17 +168,12 @@ export class AutomergeStore implements MeshStore {
 
   /** The live node records, sorted by id. */
   records(): NodeRecord[] {
-    const out: NodeRecord[] = [];
-    for (const entry of this.entries()) if (isRecord(entry)) out.push(entry.value);
-    return out;
+    return recordsOf(this.entries());
   }
 
   /** 40 bytes: the entry count (8 bytes, big-endian) then the 256-bit sum of entry hashes. O(1). */
   digest(): Uint8Array {
-    const out = new Uint8Array(40);
-    new DataView(out.buffer).setBigUint64(0, BigInt(this.held.size));
-    out.set(this.hashSum.bytes(), 8);
-    return out;
+    return storeDigest(this.held.size, this.hashSum);
   }
 
   /** Begin a reconciliation over Automerge's sync protocol; see `protocol.ts`. */
@@ -637,21 +607,6 @@ export class AutomergeStore implements MeshStore {
 
   /** Log rejections and tell listeners about changes. */
   private finish(outcome: Outcome): void {
-    const rejected = outcome.result.rejected;
-    for (const rejection of rejected.slice(0, MAX_REJECTIONS_LOGGED)) {
-      this.logger.warn({meshId: this.meshId, nodeId: rejection.id, reason: rejection.reason}, 'rejected an entry');
-    }
-    if (rejected.length > MAX_REJECTIONS_LOGGED) {
-      this.logger.warn({meshId: this.meshId, count: rejected.length - MAX_REJECTIONS_LOGGED}, 'rejected more entries (not logged one by one)');
-    }
-    for (const change of outcome.changes) {
-      for (const listener of this.listeners) {
-        try {
-          listener(change);
-        } catch (error) {
-          this.logger.error({meshId: this.meshId, nodeId: change.id, err: error}, 'a store change listener failed');
-        }
-      }
-    }
+    reportMerge(this.logger, this.meshId, outcome.result.rejected, outcome.changes, this.listeners);
   }
 }

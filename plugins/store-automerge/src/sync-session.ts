@@ -8,7 +8,8 @@
  * verify it throws an InvalidEntriesError. A message too large for one wire
  * message goes in parts (see protocol.ts).
  */
-import {DecodeError, InvalidEntryCount, type Logger, type MergeResult, type SyncRole, type SyncSession, type SyncStats} from '@wgmesh/core';
+import {DecodeError, SyncSessionBase} from '@wgmesh/core';
+import type {Logger, MergeResult, SyncRole, SyncSession} from '@wgmesh/core';
 import type {SyncStateHandle} from './automerge-api.js';
 import {MAX_ASSEMBLED_MESSAGE_BYTES, MAX_SESSION_MESSAGES} from './limits.js';
 import {
@@ -70,15 +71,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** An automerge {@link SyncSession}; made by `AutomergeStore.openSync`. */
-export class AutomergeSyncSession implements SyncSession {
+export class AutomergeSyncSession extends SyncSessionBase<SyncReplica> implements SyncSession {
   private state: State;
-  private readonly counters: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
   /** The Automerge sync state for the peer, and the generation of the document it belongs to. */
   private sync: {state: SyncStateHandle; generation: number} | undefined;
   /** Highest generation the peer has claimed so far. */
   private peerGeneration = -1;
   private messagesReceived = 0;
-  private readonly invalid: InvalidEntryCount;
   /** Parts of this side's last message still to send, each when the peer asks for `more`. */
   private outgoing: Uint8Array[] = [];
   /** Parts of the peer's message received so far, and their bytes. */
@@ -86,13 +85,9 @@ export class AutomergeSyncSession implements SyncSession {
   private incomingBytes = 0;
 
   /** @param role which end this is; @param replica the local store; @param logger for the outcome. */
-  constructor(
-    readonly role: SyncRole,
-    private readonly replica: SyncReplica,
-    private readonly logger: Logger,
-  ) {
+  constructor(role: SyncRole, replica: SyncReplica, logger: Logger) {
+    super(role, replica, logger);
     this.state = role === 'initiator' ? 'idle' : 'await-hello';
-    this.invalid = new InvalidEntryCount(replica.meshId);
   }
 
   /** True once this side expects no more messages (finished, failed, or said its last word, all parts of it sent). */
@@ -101,21 +96,12 @@ export class AutomergeSyncSession implements SyncSession {
     return this.outgoing.length === 0 && (this.state === 'done' || this.state === 'closing');
   }
 
-  /** Counters so far (a copy). */
-  stats(): SyncStats {
-    return {...this.counters};
-  }
-
   /** Initiator only: the hello, with this replica's digest and first Automerge message. */
   start(): Uint8Array {
-    if (this.role !== 'initiator') throw new Error('start() is for the initiator of a sync session');
-    if (this.state !== 'idle') throw new Error('start() was already called on this sync session');
+    const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'active';
     return this.send({
-      t: 'hello',
-      v: PROTOCOL_VERSION,
-      mesh: this.replica.meshId,
-      kind: this.replica.kind,
+      ...hello,
       gen: this.replica.generation(),
       digest: this.replica.digest(),
       // A fresh sync state always has something to say: at least this side's heads.
@@ -128,7 +114,7 @@ export class AutomergeSyncSession implements SyncSession {
    * @throws DecodeError on a malformed, foreign or out-of-turn message (the session is then failed).
    */
   receive(message: Uint8Array): Uint8Array | null {
-    this.counters.bytesReceived += message.byteLength;
+    this.countReceived(message);
     try {
       if (this.state === 'failed') throw protocolError('unexpected message: the session is over');
       if (this.state === 'idle') throw protocolError('unexpected message: the session is not started');
@@ -144,7 +130,7 @@ export class AutomergeSyncSession implements SyncSession {
         this.incomingBytes += wire.data.byteLength;
         if (this.incomingBytes > MAX_ASSEMBLED_MESSAGE_BYTES) throw protocolError(`a message in parts is over ${MAX_ASSEMBLED_MESSAGE_BYTES} bytes`);
         this.incoming.push(wire.data);
-        if (!wire.last) return this.count(moreMessage());
+        if (!wire.last) return this.countSent(moreMessage());
         decoded = decodeAssembledMessage(Buffer.concat(this.incoming));
         this.incoming = [];
         this.incomingBytes = 0;
@@ -154,7 +140,7 @@ export class AutomergeSyncSession implements SyncSession {
       }
       if (++this.messagesReceived > MAX_SESSION_MESSAGES) throw protocolError(`the session went past ${MAX_SESSION_MESSAGES} messages`);
       const reply = this.handle(decoded);
-      if ((this.state as State) === 'done') this.logger.debug({meshId: this.replica.meshId, role: this.role, ...this.counters}, 'automerge sync session finished');
+      if ((this.state as State) === 'done') this.logger.debug({meshId: this.replica.meshId, role: this.role, ...this.stats()}, 'automerge sync session finished');
       return reply;
     } catch (error) {
       this.state = 'failed';
@@ -202,7 +188,7 @@ export class AutomergeSyncSession implements SyncSession {
     }
     const state = this.syncState();
     const sameGeneration = peerGeneration === this.replica.generation();
-    if (sameGeneration && peerMessage !== null) this.tally(this.replica.receiveSyncMessage(state, peerMessage));
+    if (sameGeneration && peerMessage !== null) this.countMerge(this.replica.receiveSyncMessage(state, peerMessage));
     const next = this.replica.generateSyncMessage(state);
     if (sameGeneration && peerMessage === null && next === null) {
       // Neither side has anything left: the peer said so, and so does this side.
@@ -223,12 +209,6 @@ export class AutomergeSyncSession implements SyncSession {
     return this.sync.state;
   }
 
-  private tally(result: MergeResult): void {
-    this.counters.entriesMerged += result.accepted.length;
-    this.counters.entriesRejected += result.rejected.length;
-    this.invalid.add(result);
-  }
-
   /** Send a whole message: itself, or its first part when it is too large for one. */
   private send(message: OutgoingMessage): Uint8Array {
     this.outgoing = toParts(encodeMessage(message));
@@ -236,12 +216,6 @@ export class AutomergeSyncSession implements SyncSession {
   }
 
   private sendPart(): Uint8Array {
-    return this.count(this.outgoing.shift()!);
-  }
-
-  private count(bytes: Uint8Array): Uint8Array {
-    this.counters.messagesSent++;
-    this.counters.bytesSent += bytes.byteLength;
-    return bytes;
+    return this.countSent(this.outgoing.shift()!);
   }
 }

@@ -3,7 +3,7 @@
  * from a checkpoint, one generation up, and still syncs with replicas that
  * have not compacted, in both directions, without taking the old history back.
  */
-import {makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/testkit';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {openStore, runSync, stateOf, type OpenedStore} from './helpers.js';
 

@@ -1,6 +1,6 @@
 /** Stores and a hand-driven Automerge peer for the automerge store's own tests. */
 import {bytesSchema, decode, encode, type MeshStore, type SyncStats} from '@wgmesh/core';
-import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/testkit';
 import {AutomergeStore, DEFAULT_HISTORY_LIMIT, loadAutomerge, type AutomergeApi, type DocHandle} from '@wgmesh/store-automerge';
 import {z} from 'zod';
 import {PROTOCOL_VERSION} from '../src/protocol.js';
@@ -40,7 +40,7 @@ export async function openStore(meshId: string, options: {historyLimit?: number;
 }
 
 /** One complete sync session as a transport would run it (the compliance kit's). */
-export {runSync} from '@wgmesh/core/testkit/compliance';
+export {runSync} from '@wgmesh/testkit/compliance';
 
 /** `id:hash` of every entry held, sorted: equal exactly when two stores hold the same entries. */
 export function stateOf(store: MeshStore): string[] {

@@ -7,7 +7,7 @@
  */
 import {randomBytes} from 'node:crypto';
 import {bytesSchema, decode, DecodeError, encode, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, MAX_SYNC_MESSAGE_BYTES, type SignedEntry} from '@wgmesh/core';
-import {corruptSignature, makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/core/testkit';
+import {corruptSignature, makeTestNode, testMeshId, wireEntry, type TestNode} from '@wgmesh/testkit';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {z} from 'zod';

@@ -6,28 +6,8 @@
  * commutative, associative and idempotent, and replicas that have seen the same
  * entries hold the same state whatever order they saw them in.
  */
-import {
-  compareEntries,
-  decode,
-  EntryRejectedError,
-  expiryReason,
-  InvalidInputError,
-  isExpired,
-  isRecord,
-  verifyEntry,
-  DecodeError,
-  MultisetHash,
-  type Logger,
-  type MergeResult,
-  type MeshStore,
-  type MeshStoreOptions,
-  type NodeRecord,
-  type SignedEntry,
-  type StoreChange,
-  type SyncRole,
-  type SyncSession,
-  type VerifiedEntry,
-} from '@wgmesh/core';
+import {compareEntries, decode, DecodeError, EntryRejectedError, expiryReason, InvalidInputError, isExpired, MultisetHash, recordsOf, reportMerge, storeDigest, verifyEntry} from '@wgmesh/core';
+import type {Logger, MergeResult, MeshStore, MeshStoreOptions, NodeRecord, SignedEntry, StoreChange, SyncRole, SyncSession, VerifiedEntry} from '@wgmesh/core';
 import {z} from 'zod';
 import {BucketIndex} from './buckets.js';
 import {idHint, sameEntry} from './entry-identity.js';
@@ -36,9 +16,6 @@ import {TwoPhaseSyncSession, type SyncReplica} from './sync-session.js';
 
 /** The backend name of this store. */
 export const TWOPHASE_KIND = 'twophase';
-
-/** Rejections logged one by one per merge; the rest are summed up in one line so a hostile peer cannot flood the log. */
-const MAX_REJECTIONS_LOGGED = 10;
 
 /** What checking one incoming entry found. */
 type Checked =
@@ -109,8 +86,7 @@ export class TwoPhaseStore implements MeshStore {
       else if (checked.status === 'verified') this.apply(checked.entry, result, changes);
     }
     this.held.flush();
-    this.logRejections(result.rejected);
-    this.notify(changes);
+    reportMerge(this.logger, this.meshId, result.rejected, changes, this.listeners);
     return result;
   }
 
@@ -126,17 +102,12 @@ export class TwoPhaseStore implements MeshStore {
 
   /** The live node records, sorted by id. */
   records(): NodeRecord[] {
-    const out: NodeRecord[] = [];
-    for (const entry of this.entries()) if (isRecord(entry)) out.push(entry.value);
-    return out;
+    return recordsOf(this.entries());
   }
 
   /** 40 bytes: the entry count (8 bytes, big-endian) then the 256-bit sum of entry hashes. O(1). */
   digest(): Uint8Array {
-    const out = new Uint8Array(40);
-    new DataView(out.buffer).setBigUint64(0, BigInt(this.held.size));
-    out.set(this.hashSum.bytes(), 8);
-    return out;
+    return storeDigest(this.held.size, this.hashSum);
   }
 
   /** Begin a reconciliation; see `protocol.ts` for the messages. */
@@ -185,8 +156,7 @@ export class TwoPhaseStore implements MeshStore {
     const changes: StoreChange[] = [];
     for (const entry of verified) this.apply(entry, result, changes);
     this.held.flush();
-    this.logRejections(rejected);
-    this.notify(changes);
+    reportMerge(this.logger, this.meshId, rejected, changes, this.listeners);
     return result;
   }
 
@@ -264,27 +234,5 @@ export class TwoPhaseStore implements MeshStore {
     this.hashSum.add(entry.hash);
     result.accepted.push(entry);
     changes.push({id, current: entry, previous});
-  }
-
-  private logRejections(rejected: MergeResult['rejected']): void {
-    for (const rejection of rejected.slice(0, MAX_REJECTIONS_LOGGED)) {
-      this.logger.warn({meshId: this.meshId, nodeId: rejection.id, reason: rejection.reason}, 'rejected an entry');
-    }
-    if (rejected.length > MAX_REJECTIONS_LOGGED) {
-      this.logger.warn({meshId: this.meshId, count: rejected.length - MAX_REJECTIONS_LOGGED}, 'rejected more entries (not logged one by one)');
-    }
-  }
-
-  /** Tell listeners; one that throws is logged and does not stop the others or undo the merge. */
-  private notify(changes: readonly StoreChange[]): void {
-    for (const change of changes) {
-      for (const listener of this.listeners) {
-        try {
-          listener(change);
-        } catch (error) {
-          this.logger.error({meshId: this.meshId, nodeId: change.id, err: error}, 'a store change listener failed');
-        }
-      }
-    }
   }
 }

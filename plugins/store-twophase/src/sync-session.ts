@@ -8,7 +8,8 @@
  * not verify are rejected, and past a few of them the session throws an
  * InvalidEntriesError.
  */
-import {DecodeError, InvalidEntryCount, type Logger, type MergeResult, type SignedEntry, type SyncRole, type SyncSession, type SyncStats, type VerifiedEntry} from '@wgmesh/core';
+import {DecodeError, SyncSessionBase} from '@wgmesh/core';
+import type {Logger, MergeResult, SignedEntry, SyncRole, SyncSession, VerifiedEntry} from '@wgmesh/core';
 import {bucketBitsFor, bucketOf, differingBuckets} from './buckets.js';
 import {MAX_ENTRIES, MAX_ENTRIES_PER_MESSAGE, MAX_ENTRY_BYTES_PER_MESSAGE, MAX_SUMMARIES_PER_MESSAGE} from './limits.js';
 import {
@@ -104,10 +105,8 @@ function takePart(queue: (VerifiedEntry | undefined)[], replica: SyncReplica): S
 }
 
 /** A twophase {@link SyncSession}; made by `TwoPhaseStore.openSync`. */
-export class TwoPhaseSyncSession implements SyncSession {
+export class TwoPhaseSyncSession extends SyncSessionBase<SyncReplica> implements SyncSession {
   private state: State;
-  private readonly counters: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
-  private readonly invalid: InvalidEntryCount;
   /** The bucket bits the responder chose. */
   private bits = 0;
   /** Entries this side still has to send in the current batch (a queue; sent a part per message). */
@@ -132,13 +131,9 @@ export class TwoPhaseSyncSession implements SyncSession {
   private saidDone = false;
 
   /** @param role which end this is; @param replica the local store; @param logger for the outcome. */
-  constructor(
-    readonly role: SyncRole,
-    private readonly replica: SyncReplica,
-    private readonly logger: Logger,
-  ) {
+  constructor(role: SyncRole, replica: SyncReplica, logger: Logger) {
+    super(role, replica, logger);
     this.state = role === 'initiator' ? 'idle' : 'await-hello';
-    this.invalid = new InvalidEntryCount(replica.meshId);
   }
 
   /** True once this side expects no more messages (finished, or failed on a bad message). */
@@ -146,21 +141,12 @@ export class TwoPhaseSyncSession implements SyncSession {
     return this.state === 'done' || this.state === 'failed';
   }
 
-  /** Counters so far (a copy). */
-  stats(): SyncStats {
-    return {...this.counters};
-  }
-
   /** Initiator only: the hello carrying this replica's digest. */
   start(): Uint8Array {
-    if (this.role !== 'initiator') throw new Error('start() is for the initiator of a sync session');
-    if (this.state !== 'idle') throw new Error('start() was already called on this sync session');
+    const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'await-reply';
     return this.send({
-      t: 'hello',
-      v: PROTOCOL_VERSION,
-      mesh: this.replica.meshId,
-      kind: this.replica.kind,
+      ...hello,
       digest: this.replica.digest(),
       count: this.replica.size(),
     });
@@ -172,7 +158,7 @@ export class TwoPhaseSyncSession implements SyncSession {
    * @throws InvalidEntriesError once the peer sent more than a few entries that do not verify (the session is then failed).
    */
   receive(message: Uint8Array): Uint8Array | null {
-    this.counters.bytesReceived += message.byteLength;
+    this.countReceived(message);
     try {
       const expected = EXPECTED[this.state];
       if (expected === undefined) throw protocolError(`unexpected message: the session is ${this.state === 'idle' ? 'not started' : 'over'}`);
@@ -181,7 +167,7 @@ export class TwoPhaseSyncSession implements SyncSession {
       const reply = this.handle(decoded);
       const bytes = reply === null ? null : this.send(reply);
       if (this.state === 'done') {
-        this.logger.debug({meshId: this.replica.meshId, role: this.role, ...this.counters}, 'twophase sync session finished');
+        this.logger.debug({meshId: this.replica.meshId, role: this.role, ...this.stats()}, 'twophase sync session finished');
       }
       return bytes;
     } catch (error) {
@@ -349,16 +335,11 @@ export class TwoPhaseSyncSession implements SyncSession {
     this.received += entries.length;
     if (this.received > MAX_ENTRIES) throw protocolError(`peer sent more than ${MAX_ENTRIES} entries in one session`);
     const result = this.replica.merge(entries);
-    this.counters.entriesMerged += result.accepted.length;
-    this.counters.entriesRejected += result.rejected.length;
-    this.invalid.add(result);
+    this.countMerge(result);
   }
 
   private send(message: OutgoingMessage): Uint8Array {
-    const bytes = encodeMessage(message);
-    this.counters.messagesSent++;
-    this.counters.bytesSent += bytes.byteLength;
-    return bytes;
+    return this.countSent(encodeMessage(message));
   }
 
   private finish(): void {

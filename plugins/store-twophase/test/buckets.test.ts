@@ -1,5 +1,5 @@
 import type {VerifiedEntry} from '@wgmesh/core';
-import {makeTestNode, testMeshId} from '@wgmesh/core/testkit';
+import {makeTestNode, testMeshId} from '@wgmesh/testkit';
 import {createHash} from 'node:crypto';
 import fc from 'fast-check';
 import {beforeAll, describe, expect, it} from 'vitest';

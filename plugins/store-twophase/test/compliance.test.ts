@@ -1,15 +1,4 @@
-import {describeStoreCompliance, recordingLogger, SimulatedClock} from '@wgmesh/core/testkit/compliance';
+import {describeStoreCompliance, testBackendContext} from '@wgmesh/testkit/compliance';
 import {twophaseStoreFactory} from '@wgmesh/store-twophase';
 
-describeStoreCompliance('twophase', () =>
-  twophaseStoreFactory.create({
-    config: {},
-    daemonConfig: {},
-    logger: recordingLogger(),
-    dataDir: '/nonexistent',
-    signal: new AbortController().signal,
-    identity: {nodeId: '0'.repeat(32), signingKey: 'A'.repeat(43) + '=', wgPublicKey: 'A'.repeat(43) + '='},
-    clock: new SimulatedClock(),
-    random: {float: () => 0.5, bytes: (n) => new Uint8Array(n)},
-  }),
-);
+describeStoreCompliance('twophase', () => twophaseStoreFactory.create(testBackendContext()));

@@ -1,6 +1,6 @@
 /** Shared set-up for the twophase-specific tests. */
 import type {Clock, MeshStore} from '@wgmesh/core';
-import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/core/testkit';
+import {FIXTURE_NOW, recordingLogger, SimulatedClock, type RecordingLogger} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 
 /** Horizon and skew the twophase tests open stores with. */

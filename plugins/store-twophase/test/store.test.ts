@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import {DecodeError, encode, InvalidInputError, isBackendFactory, signEntry, type Clock} from '@wgmesh/core';
-import {corruptSignature, FIXTURE_NOW, makeTestNode, recordingLogger, SimulatedClock, testMeshId, wireEntry} from '@wgmesh/core/testkit';
+import {corruptSignature, FIXTURE_NOW, makeTestNode, recordingLogger, SimulatedClock, testMeshId, wireEntry} from '@wgmesh/testkit';
 import {TwoPhaseStore, twophaseStoreFactory} from '@wgmesh/store-twophase';
 import {describe, expect, it} from 'vitest';
 // The hook is loaded from the build, as oclif loads it, so it hands out the very factory the package exports.

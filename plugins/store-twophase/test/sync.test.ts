@@ -1,5 +1,5 @@
 import {DecodeError, encode, InvalidEntriesError, MAX_INVALID_SYNC_ENTRIES, type MeshStore, type VerifiedEntry} from '@wgmesh/core';
-import {corruptSignature, makeTestNode, recordingLogger, runSync, storeState, testMeshId, wireEntry, type TestNode} from '@wgmesh/core/testkit/compliance';
+import {corruptSignature, makeTestNode, recordingLogger, runSync, storeState, testMeshId, wireEntry, type TestNode} from '@wgmesh/testkit/compliance';
 import {MAX_SYNC_MESSAGE_BYTES, TWOPHASE_SYNC_PROTOCOL_VERSION} from '@wgmesh/store-twophase';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {BUCKET_DIGEST_BYTES, bucketBitsFor, bucketOf, MAX_BUCKET_BITS} from '../src/buckets.js';

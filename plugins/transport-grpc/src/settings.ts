@@ -7,7 +7,7 @@
  */
 import {isIP} from 'node:net';
 import {dirname, resolve} from 'node:path';
-import {ConfigError, MAX_SYNC_MESSAGE_BYTES} from '@wgmesh/core';
+import {ConfigError, MAX_SYNC_MESSAGE_BYTES, parseBackendSection} from '@wgmesh/core';
 import {z} from 'zod';
 
 const MIB = 1024 * 1024;
@@ -181,17 +181,12 @@ function readTlsPaths(config: Readonly<Record<string, unknown>>): TlsPaths | nul
  * @throws ConfigError naming the key and its rule.
  */
 export function resolveSettings(section: unknown, daemonConfig: Readonly<Record<string, unknown>>): GrpcTransportSettings {
-  const parsed = grpcSectionSchema.safeParse(section ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `grpc.${issue.path.join('.')}` : 'grpc';
-    throw new ConfigError(`config key ${where}: ${issue?.message ?? 'invalid'}`);
-  }
+  const grpc = parseBackendSection('grpc', grpcSectionSchema, section ?? {});
   const configFile = typeof daemonConfig.configFile === 'string' ? daemonConfig.configFile : null;
   const faultInjectionFile =
-    parsed.data.faultInjectionFile === null ? null : resolve(configFile ? dirname(configFile) : process.cwd(), parsed.data.faultInjectionFile);
+    grpc.faultInjectionFile === null ? null : resolve(configFile ? dirname(configFile) : process.cwd(), grpc.faultInjectionFile);
   return {
-    ...parsed.data,
+    ...grpc,
     faultInjectionFile,
     port: readPort(daemonConfig),
     timeoutMs: readTimeout(daemonConfig),

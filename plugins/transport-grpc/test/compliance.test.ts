@@ -1,6 +1,6 @@
-/** The transport compliance suite from @wgmesh/core/testkit, run against two real gRPC transports on loopback, in both TLS modes. */
+/** The transport compliance suite from @wgmesh/testkit, run against two real gRPC transports on loopback, in both TLS modes. */
 import {createServer} from 'node:net';
-import {describeTransportCompliance} from '@wgmesh/core/testkit/compliance';
+import {describeTransportCompliance} from '@wgmesh/testkit/compliance';
 import {afterAll, beforeAll} from 'vitest';
 import {Harness} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';

@@ -8,7 +8,7 @@ import {execFile} from 'node:child_process';
 import {connect as netConnect, type Socket} from 'node:net';
 import {promisify} from 'node:util';
 import {connect as tlsConnect} from 'node:tls';
-import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit/compliance';
+import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {Harness} from './helpers/harness.js';
 import {makePki, type Pki} from './helpers/pki.js';

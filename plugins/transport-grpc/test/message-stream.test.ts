@@ -6,7 +6,7 @@
 import {readFile} from 'node:fs/promises';
 import {credentials, status as Status, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
 import type {TransportHandlers} from '@wgmesh/core';
-import {testMeshId, SetMeshDaemon} from '@wgmesh/core/testkit/compliance';
+import {testMeshId, SetMeshDaemon} from '@wgmesh/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import {ControlClient, type MessageEnvelope} from '../src/generated/wgmesh/v1/control.js';
 import {SILENT_CONNECTION_MS} from '../src/message-stream.js';

@@ -13,7 +13,7 @@ import {join} from 'node:path';
 import {credentials, makeGenericClientConstructor, status as Status, type Client, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
 import {MAX_CONTROL_MESSAGE_BYTES, MAX_SYNC_MESSAGE_BYTES, type SyncSession, type SyncStats} from '@wgmesh/core';
 import {MAX_FRAME_BYTES} from '../src/channel-options.js';
-import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/core/testkit/compliance';
+import {testMeshId, SetMeshDaemon, SetSyncSession, SET_STORE_KIND} from '@wgmesh/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import {ControlClient, type SyncFrame} from '../src/generated/wgmesh/v1/control.js';
 import type {GrpcTransport} from '../src/transport.js';

@@ -9,7 +9,7 @@ import {promisify} from 'node:util';
 import {join} from 'node:path';
 import {credentials, type ServiceError} from '@grpc/grpc-js';
 import {LogLimiter, systemClock} from '@wgmesh/core';
-import {testMeshId, SetMeshDaemon, SetSyncSession} from '@wgmesh/core/testkit/compliance';
+import {testMeshId, SetMeshDaemon, SetSyncSession} from '@wgmesh/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest';
 import backendsHook from '../src/hooks/backends.js';
 import {ControlClient} from '../src/generated/wgmesh/v1/control.js';
@@ -125,7 +125,7 @@ describe('default mode: node keys, no certificate files', () => {
     // A member whose certificate is an ECDSA one: build its transport around hand-made material.
     const {GrpcTransport} = await import('../src/transport.js');
     const {resolveSettings} = await import('../src/settings.js');
-    const {recordingLogger} = await import('@wgmesh/core/testkit/compliance');
+    const {recordingLogger} = await import('@wgmesh/testkit/compliance');
     const {key, cert} = await selfSigned('ec', 'ecdsa-server');
     const [certificate, privateKey] = await Promise.all([readFile(cert), readFile(key)]);
     const daemon = new SetMeshDaemon();
@@ -201,7 +201,7 @@ describe('CA mode', () => {
     const {port, meshId} = await server();
     const {GrpcTransport} = await import('../src/transport.js');
     const {resolveSettings} = await import('../src/settings.js');
-    const {recordingLogger} = await import('@wgmesh/core/testkit/compliance');
+    const {recordingLogger} = await import('@wgmesh/testkit/compliance');
     const [ca, certificate, privateKey] = await Promise.all([readFile(pki.caPath), readFile(pki.rogue.certificatePath), readFile(pki.rogue.privateKeyPath)]);
     const rogue = new GrpcTransport({
       settings: resolveSettings({}, {timeoutMs: 3_000}),

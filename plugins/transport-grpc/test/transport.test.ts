@@ -7,7 +7,7 @@
 import {randomBytes} from 'node:crypto';
 import {existsSync} from 'node:fs';
 import {InvalidInputError, UnknownMeshError, type MeshStore} from '@wgmesh/core';
-import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND, skipWithout} from '@wgmesh/core/testkit/compliance';
+import {makeEntryPool, recordingLogger, SimulatedClock, testMeshId, wireEntry, FIXTURE_NOW, SetMeshDaemon, SetSyncSession, SET_STORE_KIND, skipWithout} from '@wgmesh/testkit/compliance';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {ControlPortError, SnapshotBusyError, SnapshotTooLargeError} from '../src/errors.js';
 import {Harness, logged} from './helpers/harness.js';

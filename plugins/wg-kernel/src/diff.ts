@@ -1,7 +1,8 @@
 /**
  * The difference between what the kernel holds and what the daemon wants,
- * as pure functions (unit-tested without root). Inputs are canonical (see
- * validate.ts / parse.ts), so plain string comparison is exact.
+ * as pure functions (unit-tested without root). Inputs are canonical (the
+ * canonical forms of @wgmesh/core, see parse.ts), so plain string comparison
+ * is exact.
  */
 import type {WgPeerConfig, WgRoute} from '@wgmesh/core';
 import type {DumpPeer, ListedRoute} from './parse.js';

@@ -19,25 +19,8 @@
  * exit-table.ts).
  */
 import {readFile} from 'node:fs/promises';
-import {
-  SerialQueue,
-  PortInUseError,
-  WgDriverError,
-  WgInterfaceGoneError,
-  systemClock,
-  wgPublicKeyFromPrivate,
-  type Clock,
-  type Logger,
-  type WgDriver,
-  type WgForwardingState,
-  type TimerHandle,
-  type WgInterfaceEvent,
-  type WgInterfaceSpec,
-  type WgInterfaceState,
-  type WgPeerConfig,
-  type WgPeerStats,
-  type WgRoute,
-} from '@wgmesh/core';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec, PortInUseError, SerialQueue, systemClock, WgDriverError, WgInterfaceGoneError, wgPublicKeyFromPrivate} from '@wgmesh/core';
+import type {Clock, Logger, TimerHandle, WgDriver, WgForwardingState, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerConfig, WgPeerStats, WgRoute} from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
 import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';
@@ -46,7 +29,6 @@ import {ensureIpv6Forwarding} from './forwarding.js';
 import {parseLink, parseLinkNames, parseManagedAddresses, parseRoutes, parseWgDump, type LinkInfo, type ListedRoute, type WgDump} from './parse.js';
 import {CommandError, ExecRunner, firstLine, permissionMessage, type CommandRunner, type RunOptions} from './runner.js';
 import {UserspaceProcess, removeStaleSocket, uapiIsLive, uapiSocketPath, waitUntil, type UserspaceImplementation} from './userspace.js';
-import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkSpec} from './validate.js';
 
 /** Which WireGuard implementation to use: the kernel module, wireguard-go, or the module with wireguard-go as fallback. */
 export type WgImplementationMode = 'auto' | 'kernel' | 'userspace';
@@ -305,7 +287,7 @@ export class KernelWgDriver implements WgDriver {
   }
 
   async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
-    checkSpec(spec);
+    checkInterfaceSpec(spec);
     return this.serial(spec.name, async () => {
       const wasFailed = this.interfaces.get(spec.name)?.failure !== undefined;
       const listenPort = await this.ensure(spec, signal);

@@ -3,7 +3,7 @@
  * hook loads only this small module; the driver is imported when a daemon
  * actually creates the backend.
  */
-import {ConfigError, defineBackend} from '@wgmesh/core/backends';
+import {defineBackend, parseBackendSection} from '@wgmesh/core/backends';
 import {z} from 'zod';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK, MIN_EXIT_RULE_PRIORITY} from './exit-defaults.js';
 
@@ -62,13 +62,8 @@ export const wgKernelBackend = defineBackend({
   name: 'kernel',
   description: 'Real WireGuard through ip and wg (kernel module, or wireguard-go where there is none)',
   async create(context) {
-    const parsed = kernelConfigSchema.safeParse(context.config ?? undefined);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ConfigError(`config key kernel${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
-    }
+    const config = parseBackendSection('kernel', kernelConfigSchema, context.config ?? undefined);
     const {KernelWgDriver} = await import('./driver.js');
-    const config = parsed.data;
     const driver = new KernelWgDriver({
       logger: context.logger,
       clock: context.clock,

@@ -5,9 +5,8 @@
  * state. The first dump line carries the interface's private key: it is never
  * echoed in an error.
  */
-import {WgDriverError} from '@wgmesh/core';
+import {WgDriverError, canonicalAddress, canonicalEndpoint, canonicalIp, canonicalPrefix} from '@wgmesh/core';
 import {z} from 'zod';
-import {canonicalAddress, canonicalEndpoint, canonicalIp, canonicalPrefix} from './validate.js';
 
 /** The interface line of `wg show IFACE dump`. */
 export interface DumpInterface {

@@ -10,7 +10,7 @@ import {mkdtemp, rm, symlink} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {WgDriverError, generateMeshId, interfaceName, meshPrefix, nodeAddress, type WgPeerConfig} from '@wgmesh/core';
-import {createNetnsLab, netnsAvailable, recordingLogger, skipWithout, type NetnsHost, type NetnsLab, type RecordingLogger} from '@wgmesh/core/testkit';
+import {createNetnsLab, netnsAvailable, recordingLogger, skipWithout, type NetnsHost, type NetnsLab, type RecordingLogger} from '@wgmesh/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {KernelWgDriver, type KernelWgDriverOptions} from '../src/driver.js';
 import {ExecRunner} from '../src/runner.js';

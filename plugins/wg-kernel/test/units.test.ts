@@ -9,7 +9,13 @@ import {join} from 'node:path';
 import {
   ConfigError,
   WgDriverError,
+  canonicalEndpoint,
+  canonicalPeers,
+  canonicalPrefix,
+  canonicalRoutes,
   checkFactory,
+  checkInterfaceName,
+  checkInterfaceSpec,
   generateIdentity,
   systemClock,
   systemRandom,
@@ -17,7 +23,7 @@ import {
   type BackendContext,
   type WgPeerConfig,
 } from '@wgmesh/core';
-import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/core/testkit';
+import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/testkit';
 import {describe, expect, it} from 'vitest';
 import {HANDSHAKE_NOW_KEEPALIVE_S, handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
 import {KernelWgDriver, LINK_CHECK_MS, RETRY_MIN_MS, hasNetAdmin} from '../src/driver.js';
@@ -26,7 +32,6 @@ import backendsHook from '../src/hooks/backends.js';
 import {parseLink, parseManagedAddresses, parseRoutes, parseWgDump, type DumpPeer} from '../src/parse.js';
 import {ensureIpv6Forwarding, parseAcceptRa} from '../src/forwarding.js';
 import {CommandError, ExecRunner, classifyFailure, type CommandOutput, type CommandRunner, type RunOptions} from '../src/runner.js';
-import {canonicalEndpoint, canonicalPeers, canonicalPrefix, canonicalRoutes, checkInterfaceName, checkSpec} from '../src/validate.js';
 import {eventually, keyPair} from './helpers.js';
 
 const K1 = keyPair().publicKey;
@@ -255,13 +260,13 @@ describe('input checks', () => {
 
   it('checks a spec without echoing the private key', () => {
     const privateKey = generateIdentity().wgPrivateKey;
-    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1420})).not.toThrow();
-    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 70000, mtu: 1420})).toThrow(/listen port 70000/);
-    expect(() => checkSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1200})).toThrow(/MTU 1200/);
+    expect(() => checkInterfaceSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1420})).not.toThrow();
+    expect(() => checkInterfaceSpec({name: 'wgm0', privateKey, listenPort: 70000, mtu: 1420})).toThrow(/listen port 70000/);
+    expect(() => checkInterfaceSpec({name: 'wgm0', privateKey, listenPort: 0, mtu: 1200})).toThrow(/MTU 1200/);
     const broken = `${privateKey.slice(0, 40)}!!!=`;
-    expect(() => checkSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420})).toThrow(/not a WireGuard key/);
+    expect(() => checkInterfaceSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420})).toThrow(/not a WireGuard key/);
     try {
-      checkSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420});
+      checkInterfaceSpec({name: 'wgm0', privateKey: broken, listenPort: 0, mtu: 1420});
     } catch (error) {
       expect((error as Error).message).not.toContain(broken);
     }

@@ -2,24 +2,13 @@
  * An in-memory WgDriver for tests and CI: it touches no kernel state, records
  * exactly what it was asked to configure, and lets tests read that back
  * (`snapshot()`, or the mirrored state file for a daemon in another process).
- * It validates its inputs the way `ip`/`wg` would, so daemon bugs still fail.
+ * It checks its inputs with core's driver rules, the kernel driver's too, so
+ * daemon bugs still fail; it records them as it was asked.
  */
 import {createSocket} from 'node:dgram';
-import {
-  WgDriverError,
-  wgPublicKeyFromPrivate,
-  writeFileAtomic,
-  type Logger,
-  type WgDriver,
-  type WgForwardingState,
-  type WgInterfaceSpec,
-  type WgInterfaceState,
-  type WgPeerConfig,
-  type WgPeerStats,
-  type WgRoute,
-} from '@wgmesh/core';
+import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec, WgDriverError, wgPublicKeyFromPrivate, writeFileAtomic} from '@wgmesh/core';
+import type {Logger, WgDriver, WgForwardingState, WgInterfaceSpec, WgInterfaceState, WgPeerConfig, WgPeerStats, WgRoute} from '@wgmesh/core';
 import {STUB_STATE_VERSION, type StubCallCounts, type StubInterfaceSnapshot, type StubSnapshot} from './state.js';
-import {checkAddresses, checkPeers, checkRoutes, checkSpec} from './validate.js';
 
 /** Options of {@link StubWgDriver}. */
 export interface StubWgDriverOptions {
@@ -105,7 +94,7 @@ export class StubWgDriver implements WgDriver {
 
   async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
     this.begin(signal);
-    checkSpec(spec);
+    checkInterfaceSpec(spec);
     // Port 0 on an existing interface keeps its port: the endpoint other nodes
     // know must not move just because the daemon restated "any port".
     let listenPort = spec.listenPort;
@@ -136,8 +125,10 @@ export class StubWgDriver implements WgDriver {
 
   async applyPeers(name: string, peers: readonly WgPeerConfig[], signal?: AbortSignal): Promise<void> {
     this.begin(signal);
+    checkInterfaceName(name);
+    // Refused exactly where the kernel driver refuses; recorded as asked.
+    canonicalPeers(name, peers);
     const state = this.get(name);
-    checkPeers(name, peers);
     state.peers = peers.map(copyPeer);
     for (const key of state.stats.keys()) {
       if (!peers.some((peer) => peer.publicKey === key)) state.stats.delete(key);
@@ -149,8 +140,9 @@ export class StubWgDriver implements WgDriver {
 
   async setAddresses(name: string, cidrs: readonly string[], signal?: AbortSignal): Promise<void> {
     this.begin(signal);
+    checkInterfaceName(name);
+    canonicalAddresses(name, cidrs);
     const state = this.get(name);
-    checkAddresses(name, cidrs);
     state.addresses = [...cidrs];
     state.calls.setAddresses += 1;
     this.options.logger?.debug({interface: name, addresses: cidrs}, 'wg-stub: setAddresses');
@@ -159,8 +151,9 @@ export class StubWgDriver implements WgDriver {
 
   async setRoutes(name: string, routes: readonly WgRoute[], signal?: AbortSignal): Promise<void> {
     this.begin(signal);
+    checkInterfaceName(name);
+    canonicalRoutes(name, routes);
     const state = this.get(name);
-    checkRoutes(name, routes);
     state.routes = routes.map(copyRoute);
     state.calls.setRoutes += 1;
     this.options.logger?.debug({interface: name, routes: routes.length}, 'wg-stub: setRoutes');
@@ -189,6 +182,7 @@ export class StubWgDriver implements WgDriver {
    */
   async stats(name: string, signal?: AbortSignal): Promise<WgPeerStats[]> {
     this.begin(signal);
+    checkInterfaceName(name);
     const state = this.get(name);
     return state.peers.map((peer) => ({
       publicKey: peer.publicKey,
@@ -200,6 +194,7 @@ export class StubWgDriver implements WgDriver {
   /** Idempotent: removing an interface that does not exist succeeds. */
   async removeInterface(name: string, signal?: AbortSignal): Promise<void> {
     this.begin(signal);
+    checkInterfaceName(name);
     if (!this.interfaces.delete(name)) return;
     this.removed.push(name);
     this.options.logger?.debug({interface: name}, 'wg-stub: removeInterface');

@@ -3,7 +3,7 @@
  * hook loads only this small module; the driver is imported when a daemon
  * actually creates the backend.
  */
-import {ConfigError, defineBackend} from '@wgmesh/core/backends';
+import {defineBackend, parseBackendSection} from '@wgmesh/core/backends';
 import {z} from 'zod';
 
 /** The `stub` section of the daemon config. */
@@ -20,14 +20,10 @@ export const wgStubBackend = defineBackend({
   name: 'stub',
   description: 'In-memory WireGuard driver for tests and CI: configures nothing, records everything',
   async create(context) {
-    const parsed = stubConfigSchema.safeParse(context.config ?? undefined);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ConfigError(`config key stub${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
-    }
+    const config = parseBackendSection('stub', stubConfigSchema, context.config ?? undefined);
     const [{StubWgDriver}, {stubStateFile}] = await Promise.all([import('./driver.js'), import('./state.js')]);
     return new StubWgDriver({
-      stateFile: parsed.data.mirrorState ? stubStateFile(context.dataDir) : undefined,
+      stateFile: config.mirrorState ? stubStateFile(context.dataDir) : undefined,
       logger: context.logger,
     });
   },

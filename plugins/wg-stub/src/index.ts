@@ -2,4 +2,3 @@
 export {wgStubBackend, stubConfigSchema} from './factory.js';
 export {StubWgDriver, freeUdpPort, type StubWgDriverOptions, type StubPeerStats} from './driver.js';
 export * from './state.js';
-export * from './validate.js';

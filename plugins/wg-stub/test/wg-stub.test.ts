@@ -80,7 +80,7 @@ describe('StubWgDriver', () => {
     const peers = [peer('fd00::2', '[fd00:1::2]:51820'), {...peer('fd00::3', '192.0.2.3:51820'), keepaliveSeconds: 25}];
     await driver.applyPeers('wgm0', peers);
     await driver.setAddresses('wgm0', ['fd00::1/64']);
-    await driver.setRoutes('wgm0', [{destination: '10.1.0.0/16', via: 'fd00::2'}, {destination: 'fd01::/64'}]);
+    await driver.setRoutes('wgm0', [{destination: '2001:db8:1::/48', via: 'fd00::2'}, {destination: 'fd01::/64'}]);
     peers[0]!.allowedIps.push('fd00::99/128');
     let state = driver.snapshot().interfaces[0]!;
     expect(state.peers).toEqual([
@@ -88,7 +88,7 @@ describe('StubWgDriver', () => {
       {publicKey: peers[1]!.publicKey, endpoint: '192.0.2.3:51820', allowedIps: ['fd00::3/128'], keepaliveSeconds: 25},
     ]);
     expect(state.addresses).toEqual(['fd00::1/64']);
-    expect(state.routes).toEqual([{destination: '10.1.0.0/16', via: 'fd00::2'}, {destination: 'fd01::/64'}]);
+    expect(state.routes).toEqual([{destination: '2001:db8:1::/48', via: 'fd00::2'}, {destination: 'fd01::/64'}]);
 
     await driver.applyPeers('wgm0', [peers[1]!]);
     await driver.setRoutes('wgm0', []);

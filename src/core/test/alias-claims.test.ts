@@ -1,8 +1,7 @@
 import {describe, expect, it} from 'vitest';
 import {ALIAS_CLAIM_SLACK_MS, AliasClaims} from '../src/model/alias-claims.js';
 import {resolveAliases} from '../src/model/aliases.js';
-import {makeTestNode, testMeshId} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {makeTestNode, testMeshId, SimulatedClock} from '@wgmesh/testkit';
 
 describe('alias claim times', () => {
   const meshId = testMeshId();

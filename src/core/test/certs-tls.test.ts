@@ -13,7 +13,7 @@ import * as tls from 'node:tls';
 import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {initCertificateAuthority, issueNodeCertificateFiles, type NodeCertificateFiles} from '../src/certs/index.js';
-import {commandAvailable, skipWithout, type Availability} from '../src/testkit/requirements.js';
+import {commandAvailable, skipWithout, type Availability} from '@wgmesh/testkit';
 
 const execFileAsync = promisify(execFile);
 

@@ -21,7 +21,7 @@ import {
 } from '../src/certs/index.js';
 import {encodeCertificate} from '../src/certs/x509.js';
 import {InvalidInputError} from '../src/errors.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {SimulatedClock} from '@wgmesh/testkit';
 
 const DAY_MS = 86_400_000;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';

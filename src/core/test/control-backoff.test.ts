@@ -1,7 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest';
 import {DIAL_BACKOFF} from '../src/control/dial-backoff.js';
 import {DEAD_PROBE_HORIZON_MS, deriveTimings} from '../src/control/settings.js';
-import {makeTestNode} from '../src/testkit/signed-fixtures.js';
+import {makeTestNode} from '@wgmesh/testkit';
 import {Simulation, type SimNode} from './control-sim.js';
 
 let sim: Simulation | undefined;

@@ -3,7 +3,7 @@ import {decodeControlReply, encodeControlRequest, MAX_CONTROL_MESSAGE_BYTES, MAX
 import {signStatement, toWire, type StatementBody} from '../src/control/statements.js';
 import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
 import type {RemotePeer} from '../src/contracts/transport.js';
-import {corruptSignature, wireEntry} from '../src/testkit/signed-fixtures.js';
+import {corruptSignature, wireEntry} from '@wgmesh/testkit';
 import {encode} from '../src/util/codec.js';
 import {Simulation, type SimNode} from './control-sim.js';
 

@@ -4,7 +4,7 @@ import {LivenessAuth, TAG_BYTES} from '../src/control/liveness-auth.js';
 import {decodeControlReply, decodeControlRequest, encodeControlRequest, type ControlReply, type ControlRequest} from '../src/control/messages.js';
 import type {RemotePeer} from '../src/contracts/transport.js';
 import {generateIdentity, generateWgPrivateKey, type NodeIdentity} from '../src/identity/identity.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {SimulatedClock} from '@wgmesh/testkit';
 import {Simulation, type SimNode} from './control-sim.js';
 
 const attackerPeer: RemotePeer = {address: 'attacker'};

@@ -13,10 +13,7 @@ import type {LiveViewChange} from '../src/control/membership-view.js';
 import type {ControlSettings} from '../src/control/settings.js';
 import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
 import type {NodeRecord, Role, VerifiedEntry} from '../src/model/record.js';
-import {MemoryNetwork, MemoryTransport} from '../src/testkit/memory-transport.js';
-import {SeededRandom} from '../src/testkit/seeded-random.js';
-import {makeTestNode, silentLogger, testMeshId, type TestNode} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {MemoryNetwork, MemoryTransport, SeededRandom, makeTestNode, silentLogger, testMeshId, type TestNode, SimulatedClock} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 
 /** The defaults. */

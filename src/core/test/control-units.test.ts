@@ -6,9 +6,7 @@ import {Scheduler} from '../src/control/scheduler.js';
 import {deriveTimings} from '../src/control/settings.js';
 import {EntryRejectedError} from '../src/errors.js';
 import {generateIdentity} from '../src/identity/identity.js';
-import {SeededRandom} from '../src/testkit/seeded-random.js';
-import {silentLogger, testMeshId} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {SeededRandom, silentLogger, testMeshId, SimulatedClock} from '@wgmesh/testkit';
 import {encode} from '../src/util/codec.js';
 import {DEFAULT_SETTINGS} from './control-sim.js';
 

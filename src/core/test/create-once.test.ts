@@ -16,9 +16,7 @@ import {Daemon} from '../src/runtime/daemon.js';
 import {daemonIpcHandlers} from '../src/runtime/ipc-handlers.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime, SAVE_DELAY_MS} from '../src/runtime/mesh-runtime.js';
-import {SeededRandom} from '../src/testkit/seeded-random.js';
-import {silentLogger} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {SeededRandom, silentLogger, SimulatedClock} from '@wgmesh/testkit';
 
 const CONTROL = {syncIntervalMs: 300, heartbeatIntervalMs: 500, pullIntervalMs: 2_000, branch: 3, clusterSize: 64, interClusterChance: 0.15, infectionCount: 3, timeoutMs: 2000, maxClockSkewMs: 300_000};
 

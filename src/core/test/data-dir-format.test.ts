@@ -9,7 +9,7 @@ import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {DataDirFormatError} from '../src/errors.js';
 import {DATA_DIR_FORMAT, openDataDirFormat, type DataDirMigration} from '../src/runtime/data-dir-format.js';
-import {silentLogger} from '../src/testkit/signed-fixtures.js';
+import {silentLogger} from '@wgmesh/testkit';
 
 const NOW = new Date('2026-12-06T23:59:01.250Z');
 const STAMP = '2026-12-06T23-59-01-250Z';

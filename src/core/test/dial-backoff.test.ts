@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest';
 import type {RandomSource} from '../src/contracts/clock.js';
 import {DIAL_BACKOFF, DialBackoff, dialBackoffParams, type DialBackoffParams} from '../src/control/dial-backoff.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {SimulatedClock} from '@wgmesh/testkit';
 
 const E = 'peer.example:4000';
 

@@ -8,7 +8,7 @@ import {DNS_TTL_SECONDS, respondToDnsQuery} from '../src/dns/responder.js';
 import {DnsServer} from '../src/dns/server.js';
 import {ListenError} from '../src/errors.js';
 import type {NodeRecord} from '../src/model/record.js';
-import {FIXTURE_NOW, makeTestNode, recordingLogger, silentLogger, testMeshId, type TestNode} from '../src/testkit/index.js';
+import {FIXTURE_NOW, makeTestNode, recordingLogger, silentLogger, testMeshId, type TestNode} from '@wgmesh/testkit';
 import {systemClock} from '../src/util/clock.js';
 
 /** A fixed view: mesh id -> live records. */

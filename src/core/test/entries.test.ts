@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest';
-import {makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {makeTestNode, testMeshId} from '@wgmesh/testkit';
 import {
   compareEntries,
   encode,

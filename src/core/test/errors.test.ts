@@ -17,7 +17,7 @@ import {
 } from '../src/errors.js';
 import {IpcClient} from '../src/ipc/client.js';
 import {IpcServer} from '../src/ipc/server.js';
-import {silentLogger} from '../src/testkit/signed-fixtures.js';
+import {silentLogger} from '@wgmesh/testkit';
 
 /** Every class exported by @wgmesh/core that extends WgmeshError (RemoteError carries the other side's code, so has none of its own). */
 function exportedErrorClasses(): WgmeshErrorClass[] {

@@ -2,8 +2,8 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {runHooks} from '../src/index.js';
-import {recordingLogger} from '../src/testkit/index.js';
+import {runHooks} from '../src/runtime/hooks.js';
+import {recordingLogger} from '@wgmesh/testkit';
 
 describe('hook commands', () => {
   let dir: string;

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {generateIdentity, generateWgPrivateKey, loadOrCreateIdentity, nodeIdFromSigningKey, verifySignature, wgPublicKeyFromPrivate} from '../src/index.js';
-import {commandAvailable, skipWithout} from '../src/testkit/requirements.js';
+import {commandAvailable, skipWithout} from '@wgmesh/testkit';
 
 const hasWg = !skipWithout('the `wg pubkey` comparison', commandAvailable('wg', ['--version'], 'wireguard-tools'));
 

@@ -8,7 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {IpcClient} from '../src/ipc/client.js';
 import type {StatusView} from '../src/ipc/methods.js';
 import {IpcServer} from '../src/ipc/server.js';
-import {silentLogger} from '../src/testkit/signed-fixtures.js';
+import {silentLogger} from '@wgmesh/testkit';
 
 const STATUS: StatusView = {pid: 1, nodeId: 'n'.repeat(32), wgPublicKey: 'k', backends: {store: 's', transport: 't', wg: 'w'}, meshes: []};
 

@@ -19,7 +19,7 @@ import {connectError, IpcClient} from '../src/ipc/client.js';
 import type {MeshView, StatusView} from '../src/ipc/methods.js';
 import {IPC_ERROR_CODES, MAX_REQUEST_BYTES} from '../src/ipc/protocol.js';
 import {IpcServer, type IpcServerHandlers} from '../src/ipc/server.js';
-import {recordingLogger, silentLogger} from '../src/testkit/signed-fixtures.js';
+import {recordingLogger, silentLogger} from '@wgmesh/testkit';
 
 const STATUS: StatusView = {pid: 4242, nodeId: 'n'.repeat(32), wgPublicKey: 'k', backends: {store: 's', transport: 't', wg: 'w'}, meshes: []};
 

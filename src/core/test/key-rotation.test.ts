@@ -17,8 +17,7 @@ import {KeyRotationError} from '../src/errors.js';
 import {checkRotationScope, rotateWgKey} from '../src/runtime/key-rotation.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime} from '../src/runtime/mesh-runtime.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings, SimulatedClock} from '@wgmesh/testkit';
 
 /** A stub driver whose `ensureInterface` fails for the interfaces named in `failing`. */
 class FailingDriver extends StubWgDriver {

@@ -14,8 +14,7 @@ import {generateIdentity} from '../src/identity/identity.js';
 import {MAX_LEARNED_ENDPOINTS, learnedEndpoints, withLearnedEndpoints} from '../src/runtime/learned-endpoints.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime} from '../src/runtime/mesh-runtime.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings, SimulatedClock} from '@wgmesh/testkit';
 
 const KEY_A = generateIdentity().wgPublicKey;
 const KEY_B = generateIdentity().wgPublicKey;

@@ -1,7 +1,7 @@
 /** The log limiter: a share of lines per (cause, remote) and per cause, the rest counted and summarised once per window. */
 import {describe, expect, it} from 'vitest';
 import {DaemonMetrics} from '../src/metrics/daemon-metrics.js';
-import {SimulatedClock, recordingLogger, silentLogger} from '../src/testkit/index.js';
+import {SimulatedClock, recordingLogger, silentLogger} from '@wgmesh/testkit';
 import {LogLimiter} from '../src/util/log-limiter.js';
 import {samplesOf} from './metrics-text.js';
 

@@ -12,8 +12,7 @@ import {generateIdentity} from '../src/identity/identity.js';
 import type {SelectedRoute} from '../src/routing/select.js';
 import {MeshRepository} from '../src/runtime/mesh-repository.js';
 import {MeshRuntime, SAVE_DELAY_MS} from '../src/runtime/mesh-runtime.js';
-import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {FIXTURE_NOW, makeTestNode, silentLogger, testMeshId, testMeshSettings, SimulatedClock} from '@wgmesh/testkit';
 
 const INTERFACE = 'wgmrt0';
 

@@ -7,7 +7,7 @@ import {ListenError} from '../src/errors.js';
 import type {MeshView, NodeView} from '../src/ipc/methods.js';
 import {DaemonMetrics, type MeshMetricsSource} from '../src/metrics/daemon-metrics.js';
 import {MetricsServer} from '../src/metrics/server.js';
-import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '../src/testkit/index.js';
+import {commandAvailable, nodeView, SimulatedClock, silentLogger, skipWithout, testMeshId} from '@wgmesh/testkit';
 import {promtoolCheck, samplesOf} from './metrics-text.js';
 
 const HAVE_PROMTOOL = !skipWithout('the promtool checks', commandAvailable('promtool', ['--version'], 'prometheus'));

@@ -2,8 +2,7 @@ import {describe, expect, it} from 'vitest';
 import type {WgDriver, WgPeerStats} from '../src/contracts/wg-driver.js';
 import type {NatInfo, NodeRecord, Role} from '../src/model/record.js';
 import {DEFAULT_NAT_SETTINGS, NatAgent, OBSERVED_WAIT_MS} from '../src/nat/agent.js';
-import {makeTestNode, silentLogger, testMeshId} from '../src/testkit/index.js';
-import {flushMicrotasks, SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {flushMicrotasks, makeTestNode, silentLogger, SimulatedClock, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 

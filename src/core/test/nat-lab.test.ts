@@ -10,8 +10,7 @@
 import type {ChildProcess} from 'node:child_process';
 import {createInterface} from 'node:readline';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {createNetnsLab, netnsAvailable, type NetnsHost, type NetnsLab} from '../src/testkit/netns.js';
-import {skipWithout} from '../src/testkit/requirements.js';
+import {createNetnsLab, netnsAvailable, type NetnsHost, type NetnsLab, skipWithout} from '@wgmesh/testkit';
 
 const SKIP = skipWithout('the NAT sites of the network namespace kit', netnsAvailable({wireguard: false, nat: true}));
 

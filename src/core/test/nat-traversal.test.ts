@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest';
-import {meshPrefix, planWireGuard, homePeer, type NodeRecord, type Role} from '../src/index.js';
+import {meshPrefix, type NodeRecord, type Role} from '../src/index.js';
+import {planWireGuard, homePeer} from '../src/runtime/wg-plan.js';
 import {decodeControlReply, encodeControlReply} from '../src/control/messages.js';
 import {verifyEntry} from '../src/model/entries.js';
 import {MAX_NAT_DIRECT_PEERS, nodeRecordSchema, type NatInfo} from '../src/model/record.js';
@@ -9,7 +10,7 @@ import {ObservedEndpoints} from '../src/nat/observations.js';
 import {DEFAULT_PUNCH_SETTINGS, mayPunch, Punches, type PunchCandidate, type PunchStats} from '../src/nat/punch.js';
 import {decode, encode} from '../src/util/codec.js';
 import {z} from 'zod';
-import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {FIXTURE_NOW, makeTestNode, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 const local = {port: 51820, addresses: ['10.1.0.2', '127.0.0.1']};

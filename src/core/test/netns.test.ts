@@ -7,8 +7,7 @@ import {execFileSync, spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {once} from 'node:events';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {createNetnsLab, netnsAvailable, type NetnsLab} from '../src/testkit/netns.js';
-import {skipWithout} from '../src/testkit/requirements.js';
+import {createNetnsLab, netnsAvailable, type NetnsLab, skipWithout} from '@wgmesh/testkit';
 
 const SKIP = skipWithout('the network namespace kit tests', netnsAvailable({wireguard: false}));
 

@@ -1,8 +1,10 @@
 /** What `mesh show` adds to each node: alias owner and conflict, home peer; and the `node.set` parameters. */
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
-import {homePeer, meshRelations, nodeSetSchema, withRelations, type MeshView, type NodeRecord, type NodeView, type Role} from '../src/index.js';
-import {FIXTURE_NOW, makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {nodeSetSchema, type MeshView, type NodeRecord, type NodeView, type Role} from '../src/index.js';
+import {homePeer} from '../src/runtime/wg-plan.js';
+import {meshRelations, withRelations} from '../src/views/node-relations.js';
+import {FIXTURE_NOW, makeTestNode, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 

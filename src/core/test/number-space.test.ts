@@ -13,8 +13,7 @@ import {emptyControlStats} from '../src/control/stats.js';
 import {signStatement, toWire} from '../src/control/statements.js';
 import type {MeshStore} from '../src/contracts/store.js';
 import {generateIdentity} from '../src/identity/identity.js';
-import {makeTestNode, silentLogger, testMeshId, wireEntry} from '../src/testkit/signed-fixtures.js';
-import {SimulatedClock} from '../src/testkit/simulated-clock.js';
+import {makeTestNode, silentLogger, testMeshId, wireEntry, SimulatedClock} from '@wgmesh/testkit';
 import {Simulation} from './control-sim.js';
 
 const SKEW_MS = 5 * 60_000;

@@ -1,6 +1,6 @@
 /** The shared rule for tests that need a tool or privilege: skip with a reason, or fail in CI. */
 import {describe, expect, it} from 'vitest';
-import {commandAvailable, MissingRequirementError, skippingForbidden, skipWithout} from '../src/testkit/requirements.js';
+import {commandAvailable, MissingRequirementError, skippingForbidden, skipWithout} from '@wgmesh/testkit';
 
 const MISSING = {ok: false, reason: 'dig is not installed (apt-get install dnsutils)'} as const;
 

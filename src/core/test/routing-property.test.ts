@@ -15,7 +15,8 @@
  */
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
-import {DEFAULT_DESTINATION, meshPrefix, planWireGuard, selectRoutes, type NodeRecord, type RoutingMesh} from '../src/index.js';
+import {DEFAULT_DESTINATION, meshPrefix, selectRoutes, type NodeRecord, type RoutingMesh} from '../src/index.js';
+import {planWireGuard} from '../src/runtime/wg-plan.js';
 import {RoutingSim, simMeshId, simNodeId, simRecord, type Membership} from './routing-sim.js';
 
 /** One node of a random topology: the meshes it is in (indices) and its flags there. */

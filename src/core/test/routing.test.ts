@@ -9,16 +9,15 @@ import {
   RouteManager,
   advertProblem,
   advertisedRoutes,
-  homePeer,
   meshPrefix,
-  planWireGuard,
   selectRoutes,
   type NodeRecord,
   type RoutedMesh,
   type RouteAdvert,
   type SelectedRoute,
 } from '../src/index.js';
-import {recordingLogger} from '../src/testkit/index.js';
+import {homePeer, planWireGuard} from '../src/runtime/wg-plan.js';
+import {recordingLogger} from '@wgmesh/testkit';
 import {RoutingSim, simMeshId, simNodeId, simRecord} from './routing-sim.js';
 
 const [M1, M2, M3, M4] = [1, 2, 3, 4].map(simMeshId) as [string, string, string, string];

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest';
-import {makeTestNode, testMeshAdmin, testMeshAuthority, testMeshId} from '../src/testkit/index.js';
+import {makeTestNode, testMeshAdmin, testMeshAuthority, testMeshId} from '@wgmesh/testkit';
 import {
   compareEntries,
   credentialFactsOf,

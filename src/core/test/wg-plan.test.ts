@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest';
-import {homePeer, interfaceName, meshPrefix, planWireGuard, type NodeRecord, type Role} from '../src/index.js';
-import {makeTestNode, testMeshId} from '../src/testkit/index.js';
+import {interfaceName, meshPrefix, type NodeRecord, type Role} from '../src/index.js';
+import {homePeer, planWireGuard} from '../src/runtime/wg-plan.js';
+import {makeTestNode, testMeshId} from '@wgmesh/testkit';
 
 const meshId = testMeshId();
 

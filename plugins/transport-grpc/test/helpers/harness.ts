@@ -3,7 +3,7 @@ import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {generateIdentity, selfIssueTlsIdentity, systemClock, systemRandom, type NodeIdentity, type Transport} from '@wgmesh/core';
-import {recordingLogger, type RecordingLogger} from '@wgmesh/core/testkit';
+import {recordingLogger, type RecordingLogger} from '@wgmesh/testkit';
 import {grpcTransportFactory} from '../../src/factory.js';
 import type {GrpcTransport} from '../../src/transport.js';
 import type {NodeFiles} from './pki.js';

@@ -6,6 +6,8 @@ import type {Transport} from './transport.js';
 import type {WgDriver} from './wg-driver.js';
 import type {PublicIdentity} from '../identity/identity.js';
 import type {TlsIdentity} from '../certs/node-tls.js';
+import type {z} from 'zod';
+import {ConfigError} from '../errors.js';
 
 /** The version of the backend contract. A factory with another version is refused. */
 export const BACKEND_API_VERSION = 1;
@@ -91,4 +93,17 @@ export function isBackendFactory(value: unknown): value is BackendFactory {
     typeof candidate.apiVersion === 'number' &&
     typeof candidate.create === 'function'
   );
+}
+
+/**
+ * Parse a backend's section of the daemon config with its schema.
+ * @param section the section's key (`kernel`, `grpc`...), which names the key in the error.
+ * @throws ConfigError naming the first wrong key (`section.path`) and its rule.
+ */
+export function parseBackendSection<T>(section: string, schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${section}.${issue.path.join('.')}` : section;
+  throw new ConfigError(`config key ${where}: ${issue?.message ?? 'invalid'}`);
 }

@@ -97,7 +97,7 @@ export interface StoreChange {
  * The replicated state of one mesh on one node (the original's MeshProvider): a
  * map from node id to that node's signed entry (a record or a tombstone).
  * Stores know nothing of WireGuard. Implementations must pass the store
- * compliance suite in @wgmesh/core/testkit.
+ * compliance suite in @wgmesh/testkit.
  */
 export interface MeshStore {
   /** The backend name that made it, e.g. `twophase`; a mesh has one store kind. */

@@ -5,15 +5,8 @@
  * Signing is the slow part of store tests, so suites build pools of entries
  * once and reuse them.
  */
-import type {Logger} from '../contracts/logger.js';
-import {nodeAddress} from '../addressing/address.js';
-import {ed25519Signer, generateIdentity, type Ed25519Signer, type NodeIdentity} from '../identity/identity.js';
-import {signEntry} from '../model/entries.js';
-import type {EntryBody, NodeRecord, SignedEntry, Tombstone, VerifiedEntry} from '../model/record.js';
-import {encode} from '../util/codec.js';
-import {authorityAdmin, createAuthority, issueMembership, type MeshAdmin} from '../trust/admin.js';
-import {meshIdFromAuthorityKey} from '../trust/credential.js';
-import type {MeshSettings} from '../runtime/mesh-settings.js';
+import {authorityAdmin, createAuthority, ed25519Signer, encode, generateIdentity, issueMembership, meshIdFromAuthorityKey, nodeAddress, signEntry} from '@wgmesh/core';
+import type {Ed25519Signer, EntryBody, Logger, MeshAdmin, MeshSettings, NodeIdentity, NodeRecord, SignedEntry, Tombstone, VerifiedEntry} from '@wgmesh/core';
 
 /** The time test entries are dated by default (ms since the epoch). */
 export const FIXTURE_NOW = Date.UTC(2026, 0, 1);

@@ -4,10 +4,8 @@
  * partitions and per-endpoint upload bandwidth. Used by tests and by the scale
  * simulation in bench/simulate.
  */
-import type {Clock, RandomSource} from '../contracts/clock.js';
-import type {SyncSession, SyncStats} from '../contracts/store.js';
-import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
-import {PeerUnreachableError} from '../errors.js';
+import {PeerUnreachableError} from '@wgmesh/core';
+import type {Clock, RandomSource, RemotePeer, SyncSession, SyncStats, Transport, TransportHandlers} from '@wgmesh/core';
 
 /** Network conditions of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {

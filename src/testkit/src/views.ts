@@ -3,7 +3,7 @@
  * reads them (tables, metrics, doctor, the dashboard): every field present,
  * with plain defaults a test overrides where it matters.
  */
-import type {MeshShowNode, MeshShowView, NodeView} from '../ipc/methods.js';
+import type {MeshShowNode, MeshShowView, NodeView} from '@wgmesh/core';
 
 /** A node as the IPC's `mesh.show` sends it, before relations: a peer with no endpoints, statistics or metadata unless `patch` says. */
 export function nodeView(id: string, patch: Partial<NodeView> = {}): NodeView {

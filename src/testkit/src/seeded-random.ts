@@ -3,7 +3,7 @@
  * gives the same sequence on every run and every platform. Not for key
  * material (nothing in wgmesh takes keys from a RandomSource).
  */
-import type {RandomSource} from '../contracts/clock.js';
+import type {RandomSource} from '@wgmesh/core';
 
 /**
  * sfc32 (Chris Doty-Humphrey's Small Fast Counting generator): 128 bits of

@@ -1,16 +1,19 @@
 /**
- * Checks and canonical forms for everything the driver passes to `ip` and
- * `wg`. Peer keys, endpoints and prefixes come from records other nodes
- * wrote, so each one is checked before it becomes a command argument (no
- * argument can start with `-` or smuggle a keyword such as `remove`), and the
- * driver's own view of the kernel is normalised the same way, so "same" means
- * the same thing on both sides of a difference.
+ * Checks and canonical forms for everything a WireGuard driver is asked to
+ * configure, one set of rules for every driver (a driver takes no more than
+ * another). Peer keys, endpoints and prefixes come from records other nodes
+ * wrote, so each one is checked before a driver uses it (before it becomes a
+ * command argument: none can start with `-` or smuggle a keyword such as
+ * `remove`), and a driver's view of the kernel is normalised the same way, so
+ * "same" means the same thing on both sides of a difference.
  */
 import {isIP} from 'node:net';
-import {WgDriverError, parseEndpoint, type WgInterfaceSpec, type WgPeerConfig, type WgRoute} from '@wgmesh/core';
+import type {WgInterfaceSpec, WgPeerConfig, WgRoute} from '../contracts/wg-driver.js';
+import {WgDriverError} from '../errors.js';
+import {parseEndpoint} from '../runtime/endpoint.js';
 import ipaddr from 'ipaddr.js';
 
-/** Linux interface names: 1 to 15 bytes; we accept the subset that is safe in a path and an argument. */
+/** Linux interface names: 1 to 15 bytes; the subset that is safe in a path (a UAPI socket's) and as an argument. */
 const INTERFACE_NAME = /^[A-Za-z0-9_=+][A-Za-z0-9_.=+-]{0,14}$/;
 
 /** Canonical base64 of 32 bytes: what `wg genkey` and `wg pubkey` print. */
@@ -29,14 +32,14 @@ export function checkInterfaceName(name: string): void {
 }
 
 /** @throws WgDriverError unless `key` is a WireGuard key in canonical base64 (never echoes the key). */
-export function checkKey(where: string, key: string): void {
+export function checkWgKey(where: string, key: string): void {
   if (!WG_KEY.test(key)) throw new WgDriverError(`${where}: not a WireGuard key (expected 44 characters of base64 encoding 32 bytes)`);
 }
 
 /** @throws WgDriverError on an invalid interface spec; the private key is checked but never echoed. */
-export function checkSpec(spec: WgInterfaceSpec): void {
+export function checkInterfaceSpec(spec: WgInterfaceSpec): void {
   checkInterfaceName(spec.name);
-  checkKey(`interface ${spec.name}: private key`, spec.privateKey);
+  checkWgKey(`interface ${spec.name}: private key`, spec.privateKey);
   if (!Number.isInteger(spec.listenPort) || spec.listenPort < 0 || spec.listenPort > 65535) {
     throw new WgDriverError(`interface ${spec.name}: listen port ${spec.listenPort} is not from 0 to 65535`);
   }
@@ -108,7 +111,7 @@ export function canonicalPeers(name: string, peers: readonly WgPeerConfig[]): Wg
   const keys = new Set<string>();
   const owners = new Map<string, string>();
   return peers.map((peer) => {
-    checkKey(`interface ${name}: peer public key`, peer.publicKey);
+    checkWgKey(`interface ${name}: peer public key`, peer.publicKey);
     const where = `interface ${name}: peer ${peer.publicKey}`;
     if (keys.has(peer.publicKey)) throw new WgDriverError(`${where} appears twice`);
     keys.add(peer.publicKey);

@@ -15,11 +15,8 @@
  * not want a real store.
  */
 import {afterEach, describe, expect, it} from 'vitest';
-import type {SyncSession, SyncStats} from '../contracts/store.js';
-import type {RemotePeer, Transport, TransportHandlers} from '../contracts/transport.js';
-import {generateMeshId} from '../addressing/mesh-id.js';
-import {InvalidInputError, UnknownMeshError} from '../errors.js';
-import {decode, encode} from '../util/codec.js';
+import {decode, encode, generateMeshId, InvalidInputError, UnknownMeshError} from '@wgmesh/core';
+import type {RemotePeer, SyncSession, SyncStats, Transport, TransportHandlers} from '@wgmesh/core';
 import {z} from 'zod';
 
 const setMessageSchema = z.strictObject({round: z.number().int().min(0), items: z.array(z.string())});

@@ -2,7 +2,7 @@
  * A simulated clock: time moves only when a test (or a simulation) advances it,
  * and due timers run in time order. Lets thousands of nodes run in one process.
  */
-import type {Clock, TimerHandle} from '../contracts/clock.js';
+import type {Clock, TimerHandle} from '@wgmesh/core';
 
 interface Timer {
   at: number;
