@@ -86,10 +86,20 @@ export function describeUnavailable(details: string, host: string): string {
     return `TLS failure: the member's certificate does not list ${host} (issue it with that host, or set grpc.verifyServerName: false) (${last})`;
   }
   if (/certificate has expired|CERT_HAS_EXPIRED/i.test(last)) return `TLS failure: the member's certificate has expired (${last})`;
-  if (/certificate required|unknown ca|bad certificate|Failed to connect|socket hang up|ECONNRESET|Connection dropped|alert/i.test(last)) {
+  if (/certificate required|unknown ca|bad certificate|alert/i.test(last)) {
     return (
-      `the member closed the connection during or right after the TLS handshake: it probably refused our certificate ` +
+      `the member closed the connection during the TLS handshake: it probably refused our certificate ` +
       `(is certificatePath issued by the CA that member trusts?), or it is not a wgmesh daemon (${last})`
+    );
+  }
+  // A reset says only that something ended the connection: the member (refusing our certificate, or
+  // not a wgmesh daemon) or a NAT or firewall on the way (one that forgot its mappings resets the
+  // connections that were open through it).
+  if (/Failed to connect|socket hang up|ECONNRESET|Connection dropped/i.test(last)) {
+    return (
+      `the connection was closed or reset during or right after the TLS handshake: the member may have refused our certificate ` +
+      `(is certificatePath issued by the CA that member trusts?) or not be a wgmesh daemon, or a NAT or firewall on the way ` +
+      `dropped it (a NAT that forgot its mappings resets open connections; a new attempt opens a new one) (${last})`
     );
   }
   return last;
