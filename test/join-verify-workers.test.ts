@@ -223,6 +223,17 @@ describe('the verification pool keeps its bounds', () => {
     }
   });
 
+  it('a job whose every entry is too large for the workers resolves at once, with no verdict', async () => {
+    const pool = new VerifyPool({maxWorkers: 1, logger: silentLogger(), minEntries: 1});
+    const oversized = {body: new Uint8Array(MAX_ENTRY_BYTES + 1), signature: new Uint8Array(64).fill(7)};
+    try {
+      const answered = await Promise.race([pool.prepare(meshId, [oversized, oversized]), new Promise<'hung'>((resolve) => setTimeout(resolve, 5_000, 'hung'))]);
+      expect(answered === 'hung' ? 'hung' : answered.size).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a worker that dies leaves its entries to the main thread, and the pool gives up workers after a few', async () => {
     const script = new URL(`data:text/javascript,${encodeURIComponent("import {parentPort} from 'node:worker_threads'; parentPort.on('message', () => process.exit(3));")}`);
     const pool = new VerifyPool({maxWorkers: 2, logger: silentLogger(), minEntries: 1, workerUrl: script});

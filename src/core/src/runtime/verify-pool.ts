@@ -170,6 +170,8 @@ export class VerifyPool {
     const verdicts = new PreparedVerdicts(meshId);
     if (!this.enabled || entries.length < this.minEntries) return verdicts;
     entries = entries.filter((entry) => entry.body.byteLength <= MAX_ENTRY_BYTES && entry.signature.byteLength <= MAX_ENTRY_BYTES);
+    // A job of nothing but oversized entries has no batch whose answer would finish it.
+    if (entries.length === 0) return verdicts;
     if (this.queuedEntries + entries.length > this.maxQueued) {
       this.logger.warn({meshId, entries: entries.length, queued: this.queuedEntries}, 'the verification queue is full: these entries are checked on the main thread');
       return verdicts;
