@@ -120,6 +120,13 @@ describe('the datagram port', () => {
     expect(Object.keys(sources[0]!)).toEqual(['address']);
   });
 
+  it('serves IPv4 and IPv6 on one dual-stack port (listenAddress ::), and takes replies from mapped addresses', async () => {
+    const {client, port} = await pair(async (_mesh, payload) => payload, {listenAddress: '::'});
+    for (const endpoint of [`127.0.0.1:${port}`, `[::1]:${port}`]) {
+      expect([...(await client.transport.datagram(endpoint, meshId, new Uint8Array([5]), deadline(2_000)))], endpoint).toEqual([5]);
+    }
+  });
+
   it('answers a reply larger than its request with "declined", and the requester gets DatagramDeclinedError', async () => {
     const {client, server, endpoint} = await pair(async () => new Uint8Array(100));
     const error = await client.transport.datagram(endpoint, meshId, new Uint8Array(10), deadline(2_000)).catch((e: unknown) => e);
