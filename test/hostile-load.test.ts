@@ -33,7 +33,7 @@
  * member within 2 s, one after another for the whole attack, and D's join
  * through A must succeed. A's RSS (VmRSS, sampled every 200 ms) must stay
  * under 300 MB during the attack. (How fast the RSS falls back afterwards is a
- * performance figure, measured by hand, not held by this test.) Every measurement is printed; each condition is
+ * performance figure, printed with WGMESH_MEASURE_RECOVERY=1, not held by this test.) Every measurement is printed; each condition is
  * a soft assertion, so a failure names every condition that failed with its
  * numbers.
  */
@@ -55,6 +55,8 @@ const IDLE_CONNECTIONS = 2_000;
 const BARE_HANDSHAKES = 2_000;
 /** Handshakes in flight at once. */
 const HANDSHAKE_CONCURRENCY = 20;
+/** Set by hand to print how A's RSS comes back during the minute after the attack. */
+const MEASURE_RECOVERY = process.env.WGMESH_MEASURE_RECOVERY === '1';
 /** Entries with bad signatures offered by one sync session. */
 const BAD_SYNC_ENTRIES = 50_000;
 /** Bad sync sessions at most, one after another until the attack window closes. */
@@ -327,6 +329,15 @@ describe('a daemon under hostile load', () => {
     note(`attack: changes (origin ms [missing] *=during full attack): ${changes.map((one) => `${one.origin} ${one.ms}${one.missing.length > 0 ? ` [${one.missing.join(',')}]` : ''}${one.duringAttack ? '*' : ''}`).join(', ')}`);
     note(`attack: A's RSS peak ${peak ? mb(peak.bytes) : 'not sampled'} at +${peak ? peak.at - attackStart : 0} ms (baseline ${mb(baseline)}, limit ${mb(RSS_LIMIT_BYTES)}); A ${a.running ? 'still runs' : 'EXITED'}, logged ${mb(loggedBytes)}`);
 
+    // By hand only (WGMESH_MEASURE_RECOVERY=1): A's RSS every 10 s for a minute after the attack, against its
+    // baseline. A performance figure (BENCHMARKS.md, issue 14's 1.2x), printed, not asserted: it varies by run.
+    if (MEASURE_RECOVERY) {
+      for (let after = 10; after <= 60; after += 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10_000));
+        const rss = await readRss(pid);
+        note(`recovery: A's RSS ${after} s after the attack ${mb(rss)}, ${(rss / baseline).toFixed(2)}x its baseline ${mb(baseline)}`);
+      }
+    }
     await sampler.stop();
 
     // The attack was delivered in full.
@@ -352,5 +363,5 @@ describe('a daemon under hostile load', () => {
     expect.soft(whileAttacked.length, 'honest changes made while the attack was at full strength').toBeGreaterThanOrEqual(3);
     const slow = changes.filter((one) => one.ms > CHANGE_BOUND_MS || one.missing.length > 0).map((one) => `${one.origin}: ${one.ms} ms${one.missing.length > 0 ? `, never reached ${one.missing.join(', ')}` : ''}`);
     expect.soft(slow, `honest changes that took more than ${CHANGE_BOUND_MS} ms to reach every member (of ${changes.length})`).toEqual([]);
-  }, 200_000);
+  }, MEASURE_RECOVERY ? 270_000 : 200_000);
 });

@@ -93,6 +93,22 @@ export function daemonPaths(sandbox: Sandbox, name: string): {dataDir: string; s
   return {dataDir: join(sandbox.dir, name), socket: join(sandbox.dir, `${name}.sock`)};
 }
 
+/**
+ * More environment for every daemon a test starts, set by hand for a
+ * measurement: WGMESH_TEST_DAEMON_ENV holds a JSON object of variables (say
+ * `{"NODE_OPTIONS":"--max-semi-space-size=1"}` or glibc's MALLOC_* tunables).
+ * @throws Error when it is not a JSON object of strings
+ */
+function extraDaemonEnv(): Record<string, string> {
+  const text = process.env.WGMESH_TEST_DAEMON_ENV;
+  if (text === undefined || text === '') return {};
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((one) => typeof one !== 'string')) {
+    throw new Error('WGMESH_TEST_DAEMON_ENV must be a JSON object of strings, e.g. {"NODE_OPTIONS":"--max-semi-space-size=1"}');
+  }
+  return value as Record<string, string>;
+}
+
 /** Start `wgmesh daemon` with its own data dir and socket inside the sandbox; waits until it is ready. */
 export async function startDaemon(options: StartDaemonOptions): Promise<DaemonProcess> {
   const {dataDir, socket} = daemonPaths(options.sandbox, options.name);
@@ -100,7 +116,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<DaemonPr
   const argv = [BIN, 'daemon', ...config, '--data-dir', dataDir, '--socket', socket, ...(options.logLevel === null ? [] : ['--log-level', options.logLevel ?? 'debug']), ...(options.args ?? [])];
   const command = options.netns === undefined ? process.execPath : 'ip';
   const args = options.netns === undefined ? argv : ['netns', 'exec', options.netns, process.execPath, ...argv];
-  const child = spawn(command, args, {env: options.sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});
+  const child = spawn(command, args, {env: {...options.sandbox.env, ...extraDaemonEnv()}, stdio: ['ignore', 'pipe', 'pipe']});
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
