@@ -5,7 +5,7 @@
  * byte 0       version (1)
  * byte 1       kind: 1 request, 2 reply, 3 declined (the reply is for the stream path)
  * bytes 2-9    request id: random, chosen by the requester, echoed by the reply
- * byte 10      length L of the mesh id
+ * byte 10      length L of the mesh id (0 in replies: the request id says what they answer)
  * bytes 11-    the mesh id (ASCII), then the payload (at most MAX_DATAGRAM_PAYLOAD_BYTES)
  * ```
  *
@@ -36,7 +36,7 @@ export const FrameKind = {request: 1, reply: 2, declined: 3} as const;
 /** One of {@link FrameKind}. */
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-/** A decoded frame. `id` is the request id as 16 hex digits. */
+/** A decoded frame. `id` is the request id as 16 hex digits; `meshId` is empty in replies. */
 export interface DatagramFrame {
   kind: FrameKind;
   id: string;
@@ -47,7 +47,7 @@ export interface DatagramFrame {
 /** Why a datagram was not a frame. */
 export type FrameProblem = 'too-large' | 'malformed';
 
-/** Encode a frame. The caller keeps the payload within {@link MAX_DATAGRAM_PAYLOAD_BYTES}. */
+/** Encode a frame (a reply's `meshId` is empty). The caller keeps the payload within {@link MAX_DATAGRAM_PAYLOAD_BYTES}. */
 export function encodeFrame(frame: DatagramFrame): Buffer {
   const mesh = Buffer.from(frame.meshId, 'latin1');
   const out = Buffer.allocUnsafe(HEADER_BYTES + mesh.length + frame.payload.byteLength);
@@ -62,7 +62,8 @@ export function encodeFrame(frame: DatagramFrame): Buffer {
 
 /**
  * Decode one datagram: a frame of this version with a known kind, a
- * well-formed mesh id and a payload within the cap, or the reason it is not.
+ * well-formed mesh id (a request) or none (a reply) and a payload within the
+ * cap, or the reason it is not.
  * The payload is a view into `bytes`.
  */
 export function decodeFrame(bytes: Uint8Array): DatagramFrame | FrameProblem {
@@ -74,7 +75,7 @@ export function decodeFrame(bytes: Uint8Array): DatagramFrame | FrameProblem {
   if (length > MAX_MESH_ID_BYTES || HEADER_BYTES + length > bytes.byteLength) return 'malformed';
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const meshId = buffer.toString('latin1', HEADER_BYTES, HEADER_BYTES + length);
-  if (!isMeshId(meshId)) return 'malformed';
+  if (kind === FrameKind.request ? !isMeshId(meshId) : length !== 0) return 'malformed';
   const payload = bytes.subarray(HEADER_BYTES + length);
   if (payload.byteLength > MAX_DATAGRAM_PAYLOAD_BYTES) return 'too-large';
   return {kind, id: buffer.toString('hex', 2, 2 + REQUEST_ID_BYTES), meshId, payload};

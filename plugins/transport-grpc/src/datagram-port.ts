@@ -12,8 +12,8 @@
  * party more than they sent it): a reply that would be is replaced by a
  * "declined" frame, and the requester asks again over the stream.
  *
- * Requesting: each request has a random id; only a reply with that id, for
- * that mesh, from the very address and port the request went to settles it.
+ * Requesting: each request has a random id; only a reply with that id, from
+ * the very address and port the request went to, settles it.
  * At most `grpc.maxDatagramsInFlight` requests wait at once; the caller's
  * signal bounds each one.
  */
@@ -62,7 +62,6 @@ interface Pending {
   /** Canonical address and port the request went to: only they may answer. */
   address: string;
   port: number;
-  meshId: string;
   settle: (error: unknown, reply?: Uint8Array) => void;
 }
 
@@ -157,7 +156,7 @@ export class DatagramPort {
         if (error === undefined) resolve(reply!);
         else reject(error);
       };
-      this.pending.set(id, {endpoint, address, port, meshId, settle});
+      this.pending.set(id, {endpoint, address, port, settle});
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, {once: true});
       this.socket.send(frame, port, to, (error) => {
@@ -197,7 +196,7 @@ export class DatagramPort {
     if (typeof frame === 'string') return this.drop(frame, address, remote.port);
     if (frame.kind === FrameKind.request) return this.answer(frame, message.byteLength, address, remote);
     const pending = this.pending.get(frame.id);
-    if (!pending || pending.address !== address || pending.port !== remote.port || pending.meshId !== frame.meshId) return this.drop('unmatched', address, remote.port);
+    if (!pending || pending.address !== address || pending.port !== remote.port) return this.drop('unmatched', address, remote.port);
     if (frame.kind === FrameKind.declined) pending.settle(new DatagramDeclinedError(`${peerEndpoint(address, remote.port)} asked for the stream path: its reply does not fit in a datagram`));
     else pending.settle(undefined, frame.payload);
   }
@@ -215,10 +214,10 @@ export class DatagramPort {
         (reply) => {
           if (reply === undefined) return this.drop('refused', address, remote.port);
           if (this.closed) return;
-          const out = encodeFrame({...frame, kind: FrameKind.reply, payload: reply});
+          const out = encodeFrame({kind: FrameKind.reply, id: frame.id, meshId: '', payload: reply});
           // Never more bytes out than in: a larger answer goes over the stream.
           const fits = reply.byteLength <= MAX_DATAGRAM_PAYLOAD_BYTES && out.byteLength <= requestBytes;
-          this.socket.send(fits ? out : encodeFrame({...frame, kind: FrameKind.declined, payload: EMPTY}), remote.port, remote.address);
+          this.socket.send(fits ? out : encodeFrame({kind: FrameKind.declined, id: frame.id, meshId: '', payload: EMPTY}), remote.port, remote.address);
         },
         () => this.drop('refused', address, remote.port),
       )

@@ -36,10 +36,12 @@ describe('datagram frames', () => {
   });
 
   it('refuse anything that is not a whole frame of this version with a mesh id', () => {
-    const good = encodeFrame({kind: FrameKind.reply, id: ID, meshId, payload: new Uint8Array(4)});
+    const good = encodeFrame({kind: FrameKind.request, id: ID, meshId, payload: new Uint8Array(4)});
     const patched = (at: number, value: number): Buffer => Buffer.from(good.map((byte, index) => (index === at ? value : byte)));
     expect(decodeFrame(patched(0, 2))).toBe('malformed'); // another version
     expect(decodeFrame(patched(1, 9))).toBe('malformed'); // unknown kind
+    expect(decodeFrame(patched(1, FrameKind.reply))).toBe('malformed'); // a reply names no mesh
+    expect(decodeFrame(encodeFrame({kind: FrameKind.reply, id: ID, meshId: '', payload: new Uint8Array(4)}))).toMatchObject({kind: FrameKind.reply, meshId: ''});
     expect(decodeFrame(patched(10, 60))).toBe('malformed'); // mesh id longer than the datagram
     expect(decodeFrame(patched(11, 0x41))).toBe('malformed'); // not a mesh id ('A')
     expect(decodeFrame(good.subarray(0, 5))).toBe('malformed');
@@ -179,10 +181,10 @@ describe('the datagram port', () => {
     const frame = decodeFrame(request);
     if (typeof frame === 'string') throw new Error(`the request is not a frame: ${frame}`);
     // The right id from another port, then a wrong id from the right one: both ignored.
-    impostor.send(encodeFrame({...frame, kind: FrameKind.reply, payload: new Uint8Array([6, 6, 6])}), clientPort, '127.0.0.1');
-    member.send(encodeFrame({...frame, id: 'ffffffffffffffff', kind: FrameKind.reply, payload: new Uint8Array([6])}), clientPort, '127.0.0.1');
+    impostor.send(encodeFrame({...frame, kind: FrameKind.reply, meshId: '', payload: new Uint8Array([6, 6, 6])}), clientPort, '127.0.0.1');
+    member.send(encodeFrame({...frame, id: 'ffffffffffffffff', kind: FrameKind.reply, meshId: '', payload: new Uint8Array([6])}), clientPort, '127.0.0.1');
     await waitUntil(() => client.transport.datagramDrops().unmatched === 2);
-    member.send(encodeFrame({...frame, kind: FrameKind.reply, payload: new Uint8Array([4, 2])}), clientPort, '127.0.0.1');
+    member.send(encodeFrame({...frame, kind: FrameKind.reply, meshId: '', payload: new Uint8Array([4, 2])}), clientPort, '127.0.0.1');
     expect([...(await pending)]).toEqual([4, 2]);
   });
 
