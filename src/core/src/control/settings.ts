@@ -62,6 +62,12 @@ export interface ControlSettings {
   dialBackoffGraceMs?: number;
   /** Longest wait between two dials of an endpoint that keeps failing (dial-backoff.ts); default `DIAL_BACKOFF.capMs`. */
   dialBackoffMaxMs?: number;
+  /**
+   * Send direct heartbeats and pings by datagram when the transport offers it
+   * (falling back to the stream; see rpc.ts), and answer them by datagram.
+   * Default true.
+   */
+  controlDatagrams?: boolean;
 }
 
 /**
