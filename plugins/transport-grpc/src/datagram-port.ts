@@ -21,9 +21,8 @@ import {randomBytes} from 'node:crypto';
 import {createSocket, type RemoteInfo, type Socket} from 'node:dgram';
 import {lookup} from 'node:dns/promises';
 import {isIP, isIPv4} from 'node:net';
-import {DatagramDeclinedError, parseEndpoint, PeerUnreachableError, type DatagramDrops, type LimitedLevel, type Logger, type LogLimiter, type TransportHandlers} from '@wgmesh/core';
+import {DatagramDeclinedError, parseEndpoint, PeerUnreachableError, RateLimiter, type DatagramDrops, type LimitedLevel, type Logger, type LogLimiter, type TransportHandlers} from '@wgmesh/core';
 import {canonicalAddress, peerEndpoint} from './address.js';
-import {AddressRateLimit} from './address-rate-limit.js';
 import {decodeFrame, encodeFrame, FrameKind, MAX_DATAGRAM_PAYLOAD_BYTES, REQUEST_ID_BYTES, type DatagramFrame} from './datagram-frame.js';
 import {TransportFailureError} from './errors.js';
 import type {FaultInjector} from './fault-injection.js';
@@ -81,7 +80,7 @@ export class DatagramPort {
   private readonly socket: Socket;
   private readonly family: 4 | 6;
   private readonly handlers: TransportHandlers;
-  private readonly rate: AddressRateLimit;
+  private readonly rate: RateLimiter;
   private readonly pending = new Map<string, Pending>();
   private readonly dropped: Record<DatagramDropReason, number> = {'too-large': 0, malformed: 0, 'rate-limited': 0, busy: 0, refused: 0, unmatched: 0};
   private answering = 0;
@@ -92,7 +91,8 @@ export class DatagramPort {
     this.socket = socket;
     this.family = family;
     this.handlers = handlers;
-    this.rate = new AddressRateLimit({perSecond: options.settings.datagramsPerAddressPerSecond, maxAddresses: MAX_RATE_ADDRESSES, now: options.now});
+    const perSecond = options.settings.datagramsPerAddressPerSecond;
+    this.rate = new RateLimiter({perSecond, burst: perSecond, maxClients: MAX_RATE_ADDRESSES, clock: {now: options.now}});
     socket.on('message', (message, remote) => this.received(message, remote));
     // A send to an unreachable host can surface here on some systems: the request's own timeout handles it.
     socket.on('error', (error) => options.logger.debug({err: error.message}, 'datagram socket error'));
@@ -204,7 +204,7 @@ export class DatagramPort {
   private answer(frame: DatagramFrame, requestBytes: number, address: string, remote: RemoteInfo): void {
     const {settings} = this.options;
     const {datagram} = this.handlers;
-    if (!this.rate.take(address)) return this.drop('rate-limited', address, remote.port);
+    if (!this.rate.take(address).allowed) return this.drop('rate-limited', address, remote.port);
     if (this.answering >= settings.maxDatagramsInFlight) return this.drop('busy', address, remote.port);
     if (!datagram) return this.drop('refused', address, remote.port);
     this.answering++;

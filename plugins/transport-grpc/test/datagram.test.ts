@@ -13,7 +13,6 @@ import {tmpdir} from 'node:os';
 import {DatagramDeclinedError, PeerUnreachableError, type DatagramSource, type TransportHandlers} from '@wgmesh/core';
 import {SetMeshDaemon, testMeshId} from '@wgmesh/testkit/compliance';
 import {afterEach, describe, expect, it} from 'vitest';
-import {AddressRateLimit} from '../src/address-rate-limit.js';
 import {decodeFrame, encodeFrame, FrameKind, MAX_DATAGRAM_BYTES, MAX_DATAGRAM_PAYLOAD_BYTES} from '../src/datagram-frame.js';
 import {Harness} from './helpers/harness.js';
 
@@ -53,28 +52,6 @@ describe('datagram frames', () => {
     expect(decodeFrame(encodeFrame({kind: FrameKind.request, id: ID, meshId, payload: new Uint8Array(MAX_DATAGRAM_PAYLOAD_BYTES)}))).not.toBeTypeOf('string');
     expect(decodeFrame(encodeFrame({kind: FrameKind.request, id: ID, meshId, payload: new Uint8Array(MAX_DATAGRAM_PAYLOAD_BYTES + 1)}))).toBe('too-large');
     expect(decodeFrame(new Uint8Array(MAX_DATAGRAM_BYTES + 1))).toBe('too-large');
-  });
-});
-
-describe('per-address rate limit', () => {
-  it('allows a burst of the rate, then one per refill, per address', () => {
-    let now = 0;
-    const limit = new AddressRateLimit({perSecond: 3, maxAddresses: 10, now: () => now});
-    expect([1, 2, 3, 4].map(() => limit.take('a'))).toEqual([true, true, true, false]);
-    expect(limit.take('b')).toBe(true);
-    now += 340; // a third of a second: one token back
-    expect([limit.take('a'), limit.take('a')]).toEqual([true, false]);
-  });
-
-  it('tracks a bounded number of addresses, forgetting the least recently seen', () => {
-    const limit = new AddressRateLimit({perSecond: 1, maxAddresses: 2, now: () => 0});
-    expect(limit.take('a')).toBe(true);
-    expect(limit.take('b')).toBe(true);
-    expect(limit.take('c')).toBe(true);
-    expect(limit.size()).toBe(2);
-    // 'a' was forgotten: it starts again with a full bucket; 'c' is still spent.
-    expect(limit.take('a')).toBe(true);
-    expect(limit.take('c')).toBe(false);
   });
 });
 

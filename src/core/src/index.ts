@@ -52,6 +52,7 @@ export * from './util/logger.js';
 export * from './certs/index.js';
 export {MeshControl, deriveTimings, signStatement, statementToWire, type ControlSettings, type ControlStats, type LiveViewChange} from './control/index.js';
 export * from './util/log-limiter.js';
+export * from './util/rate-limiter.js';
 export {MAX_CONTROL_MESSAGE_BYTES, encodeControlRequest, decodeControlReply, encodeControlReply, decodeControlRequest} from './control/index.js';
 export * from './trust/index.js';
 export {apiSettingsOf, type ApiSettings} from './api/settings.js';

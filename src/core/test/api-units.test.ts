@@ -12,7 +12,7 @@ import {ApiTokenStore} from '../src/api/token-store.js';
 import {EventHub} from '../src/api/event-hub.js';
 import {HANDSHAKE_FRESH_MS} from '../src/views/handshake.js';
 import {HANDSHAKE_POLL_MS, MeshEvents} from '../src/api/mesh-events.js';
-import {RateLimiter} from '../src/api/rate-limiter.js';
+import {RateLimiter} from '../src/util/rate-limiter.js';
 import {statusOf, wgmeshErrorParts} from '../src/api/http-errors.js';
 import type {ApiEvent} from '../src/api/events.js';
 import {InvalidInputError, UnknownMeshError} from '../src/errors.js';

@@ -17,7 +17,7 @@ import type {IpcHandlers} from '../runtime/ipc-handlers.js';
 import type {IpcMethod, IpcMethods} from '../ipc/methods.js';
 import type {EventHub} from './event-hub.js';
 import {statusOf, wgmeshErrorParts, type ApiErrorBody} from './http-errors.js';
-import type {RateLimiter} from './rate-limiter.js';
+import type {RateLimiter} from '../util/rate-limiter.js';
 import {serveDashboard} from './static-files.js';
 import {API_BASE} from './settings.js';
 import type {ApiTokenStore} from './token-store.js';

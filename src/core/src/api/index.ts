@@ -8,5 +8,4 @@ export * from './token-store.js';
 export * from './events.js';
 export * from './event-hub.js';
 export * from './mesh-events.js';
-export * from './rate-limiter.js';
 export * from './http-errors.js';

@@ -18,7 +18,7 @@ import {API_BASE} from './settings.js';
 import type {EventHub} from './event-hub.js';
 import type {ApiSettings} from './settings.js';
 import {buildOpenApiDocument} from './openapi.js';
-import {RateLimiter} from './rate-limiter.js';
+import {RateLimiter} from '../util/rate-limiter.js';
 import type {ApiTokenStore} from './token-store.js';
 
 /** Time limits of one request's headers and body (not of a response: event streams last). */

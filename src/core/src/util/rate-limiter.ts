@@ -1,5 +1,6 @@
 /**
- * A token bucket per client (the HTTP API keys it by client IP): each bucket
+ * A token bucket per client (the HTTP API keys it by client IP, the gRPC
+ * transport's datagram port by source address): each bucket
  * holds up to `burst` tokens and refills at `perSecond`; a request takes one.
  * The number of buckets is bounded: full buckets are forgotten first (they
  * carry no state a new bucket would not), and when every bucket is in use the
