@@ -23,22 +23,6 @@ import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshAdmin, 
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {FastClock} from './fast-clock.js';
 
-/** The control settings the config defaults give (what a daemon with no config file runs). */
-export function defaultControlSettings() {
-  const d = CONFIG_DEFAULTS;
-  return {
-    syncIntervalMs: d.syncIntervalMs,
-    heartbeatIntervalMs: d.heartbeatIntervalMs,
-    pullIntervalMs: d.pullIntervalMs,
-    branch: d.branch,
-    clusterSize: d.clusterSize,
-    interClusterChance: d.interClusterChance,
-    infectionCount: d.infectionCount,
-    timeoutMs: d.timeoutMs,
-    maxClockSkewMs: d.maxClockSkewMs,
-  };
-}
-
 /**
  * @typedef {object} SimulationOptions
  * @property {number} nodes initial members

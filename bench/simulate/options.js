@@ -182,6 +182,7 @@ export function parseCli(argv) {
       interClusterChance: values['inter-cluster-chance'] === undefined ? d.interClusterChance : fraction('inter-cluster-chance', values['inter-cluster-chance']),
       infectionCount: values['infection-count'] === undefined ? d.infectionCount : integer('infection-count', values['infection-count'], 1),
       timeoutMs: values['request-timeout'] === undefined ? d.timeoutMs : duration('request-timeout', values['request-timeout']),
+      maxClockSkewMs: d.maxClockSkewMs,
     };
     const options = {
       scenarios: [...new Set(scenarios)],

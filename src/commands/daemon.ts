@@ -166,6 +166,7 @@ Logs go to stderr: one coloured line per entry when stderr is a terminal, JSON l
           deadProbeHorizonMs: config.deadProbeHorizonMs,
           dialBackoffGraceMs: config.dialBackoffGraceMs,
           dialBackoffMaxMs: config.dialBackoffMaxMs,
+          controlDatagrams: config.controlDatagrams,
         },
         backendNames: backends.names,
         base: config.baseConfiguration,

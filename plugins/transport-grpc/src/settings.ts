@@ -26,6 +26,10 @@ export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 32;
 export const DEFAULT_MAX_BYTES_IN_FLIGHT_PER_CONNECTION = 4 * MIB;
 /** Default cap on bytes received on all connections and not yet handled: 32 MiB. */
 export const DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * MIB;
+/** Default of datagrams handled per second from one remote address (and its burst). */
+export const DEFAULT_DATAGRAMS_PER_ADDRESS_PER_SECOND = 50;
+/** Default cap on datagram requests in flight, in each direction. */
+export const DEFAULT_MAX_DATAGRAMS_IN_FLIGHT = 256;
 /** Default request time limit when the daemon config has none (ms); equal to core's `timeout` default. */
 export const DEFAULT_TIMEOUT_MS = 5_000;
 /** Default listen port when the daemon config has none; equal to core's `gRPCPort` default. */
@@ -68,6 +72,18 @@ export const grpcSectionSchema = z
     maxBytesInFlightPerConnection: integer(DEFAULT_MAX_BYTES_IN_FLIGHT_PER_CONNECTION, MAX_SYNC_MESSAGE_BYTES, 1024 * MIB, 'bytes'),
     /** Bytes of requests received on all connections and not yet handled; a request beyond it is refused with RESOURCE_EXHAUSTED. */
     maxBytesInFlight: integer(DEFAULT_MAX_BYTES_IN_FLIGHT, MAX_SYNC_MESSAGE_BYTES, 16 * 1024 * MIB, 'bytes'),
+    /**
+     * Datagrams (liveness messages over UDP) handled per second from one remote
+     * address, with a burst of as many; more are dropped unanswered, and their
+     * senders fall back to the stream path. A member sends a few per second.
+     */
+    datagramsPerAddressPerSecond: integer(DEFAULT_DATAGRAMS_PER_ADDRESS_PER_SECOND, 1, 1_000_000, 'datagrams'),
+    /**
+     * Datagram requests in flight at once, in each direction: sent and awaiting
+     * a reply (one more goes by the stream path at once), and received and
+     * being answered (one more is dropped unanswered).
+     */
+    maxDatagramsInFlight: integer(DEFAULT_MAX_DATAGRAMS_IN_FLIGHT, 1, 65_536, 'requests'),
     /**
      * Interval of HTTP/2 keepalive pings on each connection, from both ends (the
      * same value as client and as server). Five minutes keeps NAT and firewall

@@ -3,9 +3,11 @@
  * dialler (client.ts) behind core's Transport contract. Imported only when the
  * backend is created, so listing backends never loads @grpc/grpc-js.
  */
-import {ConfigError, LogLimiter, type BackendContext, type Logger, type SyncSession, type SyncStats, type Transport, type TransportHandlers} from '@wgmesh/core';
+import {ConfigError, LogLimiter, PeerUnreachableError, systemClock, type BackendContext, type Clock, type DatagramDrops, type Logger, type SyncSession, type SyncStats, type Transport, type TransportHandlers} from '@wgmesh/core';
 import {AdvertisedHostCheck} from './advertised-host.js';
 import {ControlDialer} from './client.js';
+import {MAX_DATAGRAM_PAYLOAD_BYTES} from './datagram-frame.js';
+import {DatagramPort} from './datagram-port.js';
 import {FaultInjector} from './fault-injection.js';
 import {ControlListener} from './listener.js';
 import {ProvenPeers} from './proven-peers.js';
@@ -23,17 +25,21 @@ export interface GrpcTransportOptions {
   logger: Logger;
   /** Rate-limits refusal lines (the daemon's, so its metrics count the suppressed ones). */
   limiter: LogLimiter;
+  /** Time source of the datagram rate limits; the system clock when omitted. */
+  clock?: Clock;
 }
 
 /** Daemon-to-daemon transport over gRPC with mutual TLS, each end proving its node key. */
 export class GrpcTransport implements Transport {
   readonly name = 'grpc';
+  readonly maxDatagramBytes = MAX_DATAGRAM_PAYLOAD_BYTES;
   private readonly options: GrpcTransportOptions;
   private readonly faults: FaultInjector | null;
   private readonly dialer: ControlDialer;
   private readonly hostCheck: AdvertisedHostCheck;
   private listener: ControlListener | undefined;
   private service: ControlService | undefined;
+  private datagrams: DatagramPort | undefined;
   private closed = false;
 
   constructor(options: GrpcTransportOptions) {
@@ -63,6 +69,13 @@ export class GrpcTransport implements Transport {
     }
     this.service = service;
     this.listener = listener;
+    const clock = this.options.clock ?? systemClock;
+    try {
+      this.datagrams = await DatagramPort.open({settings, logger, limiter, faults: this.faults, now: () => clock.now()}, listener.port, handlers);
+    } catch (error) {
+      // The stream path serves everything the datagram path does: members fall back to it.
+      logger.warn({port: listener.port, err: (error as Error).message}, 'cannot open the UDP side of the control port: liveness messages go over TCP');
+    }
     const mode = material.mode === 'ca' ? 'mutual TLS, node keys, CA required' : 'mutual TLS, node keys';
     logger.info({port: listener.port, address: settings.listenAddress, certificate: material.commonName}, `control port open (${mode})`);
     return {port: listener.port};
@@ -80,8 +93,18 @@ export class GrpcTransport implements Transport {
     return this.dialer.message(endpoint, meshId, payload, signal);
   }
 
+  async datagram(endpoint: string, meshId: string, payload: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    if (!this.datagrams) throw new PeerUnreachableError(endpoint, 'this node has no datagram port open');
+    return this.datagrams.request(endpoint, meshId, payload, signal);
+  }
+
+  datagramDrops(): DatagramDrops {
+    return this.datagrams?.drops() ?? {};
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.datagrams?.close();
     this.dialer.close();
     this.service?.endMessageStreams();
     await this.listener?.close();
@@ -117,7 +140,7 @@ export async function createGrpcTransport(context: BackendContext): Promise<Grpc
   for (const warning of material.warnings) context.logger.warn(warning);
   // A hand-made context has no daemon limiter: this one then limits the lines the same way, counted nowhere.
   const limiter = context.logLimiter ?? new LogLimiter({clock: context.clock});
-  const transport = new GrpcTransport({settings, material, logger: context.logger, limiter});
+  const transport = new GrpcTransport({settings, material, logger: context.logger, limiter, clock: context.clock});
   context.signal.addEventListener('abort', () => void transport.close(), {once: true});
   return transport;
 }

@@ -144,6 +144,11 @@ export class PeerUnreachableError extends WgmeshError {
   }
 }
 
+/** A member answered a datagram request by asking for the stream path instead (its reply would not fit in a datagram). */
+export class DatagramDeclinedError extends WgmeshError {
+  static override readonly code = 'DATAGRAM_DECLINED';
+}
+
 /** A member answered a control request with a refusal (its reason is in the message). */
 export class ControlRefusedError extends WgmeshError {
   static override readonly code = 'CONTROL_REFUSED';
@@ -447,6 +452,7 @@ export const WIRE_ERRORS: ReadonlyMap<string, WgmeshErrorClass> = wireErrorTable
   NoTransportError,
   DaemonNotRunningError,
   PeerUnreachableError,
+  DatagramDeclinedError,
   ControlRefusedError,
   ControlProtocolError,
   BadReplyError,

@@ -56,6 +56,7 @@ describe('defaults', () => {
         deadProbeHorizonMs: 1_800_000,
         dialBackoffGraceMs: 60_000,
         dialBackoffMaxMs: 600_000,
+        controlDatagrams: true,
         maxClockSkewMs: 300_000,
         branch: 3,
         clusterSize: 64,
@@ -141,6 +142,7 @@ gcHorizon: 2d
 deadProbeHorizon: 2h
 dialBackoffGrace: 10s
 dialBackoffMax: 2m
+controlDatagrams: false
 maxClockSkew: 30s
 branch: 5
 clusterSize: 65536
@@ -178,6 +180,7 @@ baseConfiguration:
       deadProbeHorizonMs: 2 * 3_600_000,
       dialBackoffGraceMs: 10_000,
       dialBackoffMaxMs: 120_000,
+      controlDatagrams: false,
       maxClockSkewMs: 30_000,
       branch: 5,
       clusterSize: 65536,
@@ -305,6 +308,7 @@ describe('errors name the file, the key and the rule', () => {
     ['deadProbeHorizon: -1s', 'deadProbeHorizon: must be a duration greater than or equal to 0 (0: only the keeper of a dead member tries it) (got "-1s")'],
     ['dialBackoffGrace: -1s', 'dialBackoffGrace: must be a duration greater than or equal to 0 (got "-1s")'],
     ['dialBackoffMax: 500ms', 'dialBackoffMax: must be a duration of at least 1s (got "500ms")'],
+    ['controlDatagrams: 1', 'controlDatagrams: must be true or false (got 1)'],
     ['maxClockSkew: 0s', 'maxClockSkew: must be a duration greater than 0 (got "0s")'],
     ['branch: 0', 'branch: must be an integer greater than or equal to 1 (got 0)'],
     ['clusterSize: 65537', 'clusterSize: must be an integer from 1 to 65536 (got 65537)'],

@@ -4,7 +4,7 @@ import {StatementTable} from '../src/control/statement-table.js';
 import {compareRanks, rankOf, signStatement, toWire, verifyStatement, type StatementContext} from '../src/control/statements.js';
 import {Scheduler} from '../src/control/scheduler.js';
 import {deriveTimings} from '../src/control/settings.js';
-import {EntryRejectedError} from '../src/errors.js';
+import {EntryRejectedError, InvalidInputError} from '../src/errors.js';
 import {generateIdentity} from '../src/identity/identity.js';
 import {SeededRandom, silentLogger, testMeshId, SimulatedClock} from '@wgmesh/testkit';
 import {encode} from '../src/util/codec.js';
@@ -202,6 +202,18 @@ describe('timings', () => {
     // The confirmation window outlasts one anti-entropy round and a probe (how a missed refutation arrives).
     expect(t.confirmDelayMs).toBeGreaterThanOrEqual(sync + t.probeTimeoutMs);
     expect(t.evidenceMs).toBeLessThanOrEqual(t.silenceMs);
+  });
+
+  it('are refused for settings a control plane cannot run on: a missing, non-finite, negative or zero value names its key', () => {
+    const {maxClockSkewMs: _skew, ...withoutSkew} = DEFAULT_SETTINGS;
+    // Without it, every claim's bound was NaN: no claim was ever accepted, no node ever declared dead.
+    expect(() => deriveTimings(withoutSkew as typeof DEFAULT_SETTINGS)).toThrow(new InvalidInputError('control setting maxClockSkewMs must be a finite number above 0 (got undefined)'));
+    expect(() => deriveTimings({...DEFAULT_SETTINGS, heartbeatIntervalMs: Number.NaN})).toThrow(/heartbeatIntervalMs .*got NaN/);
+    expect(() => deriveTimings({...DEFAULT_SETTINGS, branch: 0})).toThrow(/branch must be a finite number above 0/);
+    expect(() => deriveTimings({...DEFAULT_SETTINGS, timeoutMs: -1})).toThrow(/timeoutMs/);
+    expect(() => deriveTimings({...DEFAULT_SETTINGS, syncIntervalMs: Number.POSITIVE_INFINITY})).toThrow(/syncIntervalMs/);
+    // Zero is a setting of its own for these two.
+    expect(deriveTimings({...DEFAULT_SETTINGS, pullIntervalMs: 0, interClusterChance: 0}).heartbeatPeriodMs).toBe(DEFAULT_SETTINGS.heartbeatIntervalMs);
   });
 });
 

@@ -61,12 +61,18 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     default: '10m',
     description: `Longest wait between two dials of a control endpoint that keeps failing: a partition that lasted longer heals within about this after it ends. At least 1s. ${DURATION}`,
   },
+  {
+    key: 'controlDatagrams',
+    default: 'true',
+    description:
+      'Send direct heartbeats and pings, and their acks, as UDP datagrams on the control port (`gRPCPort`, UDP beside TCP) instead of over the TLS stream: they authenticate themselves (an HMAC tag with replay protection), and a datagram costs far less than a stream message. One without a reply within half the probe time is sent again over TCP at once, and after 3 such failures to a member it gets TCP only for 1 min (doubling to 10 min); everything else (state, joins, syncs, relayed heartbeats) always goes over TCP. `false`: every message over TCP, and datagrams from others are not answered.',
+  },
   {key: 'maxClockSkew', default: '5m', description: `How far ahead of this node's clock another node's clock may be: records whose version, createdAt or updatedAt, and claims whose incarnation, are further in the future are refused, and a joiner whose clock differs by more is refused; greater than 0. ${DURATION}`},
   {key: 'branch', default: '3', description: 'Number of peers a daemon pushes each new entry to: its ring successor and partners it draws once and keeps while they stay in the mesh; an integer of at least 1.'},
   {key: 'clusterSize', default: '64', description: 'Nodes per gossip cluster; an integer from 1 to 65536.'},
   {key: 'interClusterChance', default: '0.15', description: 'Probability that one of the push partners of a daemon, or the partner of an anti-entropy round, is in another cluster; a number from 0 to 1.'},
   {key: 'infectionCount', default: '3', description: 'Rounds in which a daemon pushes a batch of news none of whose targets answered, to fresh targets each time, before leaving it to anti-entropy; an integer of at least 1.'},
-  {key: 'gRPCPort', default: '4000', description: 'TCP port the control-plane transport listens on; an integer from 1 to 65535.'},
+  {key: 'gRPCPort', default: '4000', description: 'Port the control-plane transport listens on: TCP, and UDP of the same number for liveness datagrams (see `controlDatagrams`); an integer from 1 to 65535.'},
   {
     key: 'certificatePath',
     default: 'none',

@@ -25,7 +25,26 @@ export interface TransportHandlers {
   openSync(meshId: string, storeKind: string, peer: RemotePeer): SyncSession;
   /** A membership message (probe, ping-req ...); returns the reply bytes. */
   message(meshId: string, payload: Uint8Array, peer: RemotePeer): Promise<Uint8Array>;
+  /**
+   * A membership message that came as one datagram (see {@link Transport.datagram}).
+   * Nothing about its sender is proven: `source` is an address only, which
+   * anyone can forge. The handler authenticates the payload itself before any
+   * other work, and returns the reply bytes, or undefined to send no reply
+   * (anything it does not accept: unauthenticated, stale, unknown mesh, a
+   * type it does not take by datagram). Optional: a daemon without it is
+   * never sent datagrams' contents.
+   */
+  datagram?(meshId: string, payload: Uint8Array, source: DatagramSource): Promise<Uint8Array | undefined>;
 }
+
+/** Where an inbound datagram came from, as the packet says: not authenticated. */
+export interface DatagramSource {
+  /** Source address and port as text (for logs and rate limits). */
+  address: string;
+}
+
+/** What a transport's datagram path dropped without handing it on, by reason (for metrics). */
+export type DatagramDrops = Readonly<Record<string, number>>;
 
 /**
  * How daemons reach each other: listens for inbound requests and dials peers by
@@ -43,6 +62,20 @@ export interface Transport {
   sync(endpoint: string, meshId: string, storeKind: string, session: SyncSession, signal?: AbortSignal): Promise<SyncStats>;
   /** Send a membership message and wait for the reply. */
   message(endpoint: string, meshId: string, payload: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Optional capability: send `payload` (at most {@link maxDatagramBytes}) as
+   * one datagram to the member at `endpoint` and wait for its one-datagram
+   * reply, until `signal` aborts. Cheaper than {@link message} (no stream, no
+   * TLS) and unauthenticated, so only for payloads that authenticate
+   * themselves (tagged liveness messages). It may be lost or filtered on the
+   * way: callers fall back to {@link message}.
+   * @throws DatagramDeclinedError when the member answered that the reply is for {@link message} (too large for a datagram); PeerUnreachableError when no reply came before the signal aborted
+   */
+  datagram?(endpoint: string, meshId: string, payload: Uint8Array, signal: AbortSignal): Promise<Uint8Array>;
+  /** Largest payload {@link datagram} carries (bytes); set exactly when it is. */
+  readonly maxDatagramBytes?: number;
+  /** Datagrams the transport dropped before any handler saw them (malformed, too large, rate-limited, refused), by reason. */
+  datagramDrops?(): DatagramDrops;
   /** Stop listening and close every connection. */
   close(): Promise<void>;
   /**

@@ -21,7 +21,8 @@
  *
  * Heartbeats and pings carry a tag by their original sender for their final
  * receiver (liveness-auth.ts): only those, and tagged acks, are first-hand
- * evidence. A helper's "alive" answer to a ping-req is second-hand and
+ * evidence. Being self-authenticating, direct heartbeats and pings may go by
+ * datagram (rpc.ts); relayed heartbeats and ping-reqs go over the stream. A helper's "alive" answer to a ping-req is second-hand and
  * untagged: it only postpones this monitor's own probing (see `vouched`), it
  * never refreshes `lastHeard`, so a lying helper can delay a claim by at most
  * one probe round per answer it gives, never keep a node alive by itself
@@ -142,7 +143,8 @@ export class FailureDetector {
     if (!a) return;
     try {
       stats.heartbeatsSent++;
-      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a, ...antiEntropy.digests()}, 'ok', timings.probeTimeoutMs);
+      // Tagged and direct: it may go by datagram (rpc.ts).
+      const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a, ...antiEntropy.digests()}, 'ok', timings.probeTimeoutMs, {datagram: true});
       // Only an authentic ack's observation counts: a relay or a replay could say anything.
       if (this.acked(monitor, ts, reply) && reply.w !== undefined) this.deps.observedBy?.(monitor, reply.w);
       if (reply.u) view.merge(reply.u, monitor);
@@ -346,7 +348,7 @@ export class FailureDetector {
     const a = auth.tag('ping', target, ts);
     if (!a) return false;
     try {
-      return this.acked(target, ts, await rpc.request(target, {t: 'ping', f: selfId, ts, a}, 'ok', timeoutMs));
+      return this.acked(target, ts, await rpc.request(target, {t: 'ping', f: selfId, ts, a}, 'ok', timeoutMs, {datagram: true}));
     } catch {
       return false;
     }

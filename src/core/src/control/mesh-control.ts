@@ -16,10 +16,11 @@ import type {RemotePeer, Transport} from '../contracts/transport.js';
 import type {NodeIdentity} from '../identity/identity.js';
 import type {AliasClaimLine} from '../model/alias-claims.js';
 import type {NodeRecord, Role} from '../model/record.js';
+import {DatagramPaths} from './datagram-paths.js';
 import {DialBackoff, dialBackoffParams} from './dial-backoff.js';
 import {AntiEntropy} from './anti-entropy.js';
 import {FailureDetector} from './failure-detector.js';
-import {LivenessAuth, type LivenessType} from './liveness-auth.js';
+import {LivenessAuth, type LivenessCheck, type LivenessType} from './liveness-auth.js';
 import {MembershipView, type LiveViewChange} from './membership-view.js';
 import {LocalReach} from './reach.js';
 import {decodeControlRequest, encodeControlReply, MAX_ALIAS_CLAIMS, type ControlReply, type ControlRequest} from './messages.js';
@@ -98,7 +99,8 @@ export class MeshControl {
       after: (ms, fn) => this.scheduler.after(ms, fn),
       onNews: (statements, from) => this.push.queueStatements(statements, from),
     });
-    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random, dialBackoffParams(settings))});
+    const datagrams = settings.controlDatagrams === false ? null : new DatagramPaths(clock);
+    this.rpc = new ControlRpc({meshId, transport, store, view: this.view, scheduler: this.scheduler, stats, backoff: new DialBackoff(clock, random, dialBackoffParams(settings)), datagrams});
     this.auth = new LivenessAuth({
       meshId,
       identity,
@@ -192,6 +194,53 @@ export class MeshControl {
     return bytes;
   }
 
+  /**
+   * Answer a liveness request that came as a datagram (the daemon's
+   * `TransportHandlers.datagram` for this mesh), whose sender nothing proves.
+   * Before anything else it must be a direct heartbeat or ping, from a member
+   * `admits` lets in, with a tag that is authentic and fresh (a replay gets
+   * nothing); anything else gets no answer at all (undefined) and changes no
+   * state. Never throws.
+   */
+  async handleDatagram(payload: Uint8Array, admits: (id: string) => boolean): Promise<Uint8Array | undefined> {
+    if (this.state !== 'running' || this.deps.settings.controlDatagrams === false) return undefined;
+    let request: ControlRequest;
+    try {
+      request = decodeControlRequest(payload);
+    } catch {
+      return undefined;
+    }
+    if (request.t !== 'hb' && request.t !== 'ping') return undefined;
+    if (request.f === this.deps.identity.nodeId || !this.view.isMember(request.f) || !admits(request.f)) return undefined;
+    const check = this.auth.check(request.t, request.f, request.ts, request.a);
+    if (check !== 'fresh') return undefined;
+    const stats = this.counters;
+    stats.datagramsAnswered++;
+    stats.messagesReceived++;
+    stats.bytesReceived += payload.byteLength;
+    const bytes = encodeControlReply(await this.answerLiveness(request, check));
+    stats.bytesSent += bytes.byteLength;
+    return bytes;
+  }
+
+  /** A direct heartbeat or ping whose tag was checked (`check`). */
+  private async answerLiveness(request: Extract<ControlRequest, {t: 'hb' | 'ping'}>, check: LivenessCheck): Promise<ControlReply> {
+    if (request.t === 'ping') return this.answerTagged(request, 'ping', () => ({t: 'ok'}), check);
+    const {detector, antiEntropy} = this;
+    const observed = await this.deps.endpoints?.observedFor(request.f);
+    return this.answerTagged(
+      request,
+      'hb',
+      () => {
+        const ack = detector.answerHeartbeat(request.f, request.i);
+        const seen = ack.t === 'ok' && observed !== undefined ? {...ack, w: observed} : ack;
+        // The anti-entropy digests it carries are answered with the ack (see anti-entropy.ts).
+        return request.sd && request.md ? {...seen, ...antiEntropy.answerDigests(request.sd, request.md, true)} : seen;
+      },
+      check,
+    );
+  }
+
   private async answer(request: ControlRequest): Promise<ControlReply> {
     const {view, detector, push, antiEntropy} = this;
     const self = this.deps.identity.nodeId;
@@ -211,20 +260,12 @@ export class MeshControl {
     if (request.t === 'jn') return {t: 'err', reason: 'a join is answered by handleMessage'};
     if (!known) return {t: 'err', reason: `sender ${request.f} is not a member of this mesh`};
     switch (request.t) {
-      case 'hb': {
-        const observed = await this.deps.endpoints?.observedFor(request.f);
-        return this.answerTagged(request, 'hb', () => {
-          const ack = detector.answerHeartbeat(request.f, request.i);
-          const seen = ack.t === 'ok' && observed !== undefined ? {...ack, w: observed} : ack;
-          // The anti-entropy digests it carries are answered with the ack (see anti-entropy.ts).
-          return request.sd && request.md ? {...seen, ...antiEntropy.answerDigests(request.sd, request.md, true)} : seen;
-        });
-      }
+      case 'hb':
+      case 'ping':
+        return this.answerLiveness(request, this.auth.check(request.t, request.f, request.ts, request.a));
       case 'relay':
         if (request.to === self) return this.answerTagged(request, 'hb', () => detector.answerHeartbeat(request.f, request.i));
         return detector.relay(request);
-      case 'ping':
-        return this.answerTagged(request, 'ping', () => ({t: 'ok'}));
       case 'preq':
         return detector.answerProbe(request.x);
       case 'mx':
@@ -241,9 +282,14 @@ export class MeshControl {
    * Answer a tagged heartbeat or ping: refused when the tag is not the claimed
    * sender's; evidence of life only when also fresh (not a replay). The `ok`
    * carries this node's ack over the request's stamp for the original sender.
+   * `check` is the tag's verdict (checked here unless the caller did).
    */
-  private answerTagged(request: {f: string; ts: number; a: Uint8Array}, type: LivenessType, answer: () => ControlReply): ControlReply {
-    const check = this.auth.check(type, request.f, request.ts, request.a);
+  private answerTagged(
+    request: {f: string; ts: number; a: Uint8Array},
+    type: LivenessType,
+    answer: () => ControlReply,
+    check: LivenessCheck = this.auth.check(type, request.f, request.ts, request.a),
+  ): ControlReply {
     if (check === 'forged') return {t: 'err', reason: `the ${type} is not authenticated by ${request.f}`};
     if (check === 'fresh') this.view.heard(request.f);
     else this.deps.logger.debug({from: request.f, type}, 'a liveness message was stale or replayed: not counted');

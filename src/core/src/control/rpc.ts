@@ -10,10 +10,19 @@
  * without dialling. An answer from a member this node considers alive ends the
  * streak; for a member considered dead only the caller can tell whether the
  * member itself answered (see {@link ControlRpc.probed}).
+ *
+ * A request marked as a datagram (a direct heartbeat or ping: self-authenticating
+ * and small) goes by `Transport.datagram` when the transport has it, the
+ * payload fits and the endpoint's datagram path works (datagram-paths.ts).
+ * The datagram may use half of the request's time; without a reply by then,
+ * or when the member asks for the stream (its reply would not fit), the same
+ * request goes over the stream at once with the time left, so a network that
+ * drops datagrams costs latency, never an answer.
  */
 import type {MeshStore, SyncStats} from '../contracts/store.js';
 import type {Transport} from '../contracts/transport.js';
-import {ControlProtocolError, ControlRefusedError, PeerUnreachableError} from '../errors.js';
+import {ControlProtocolError, ControlRefusedError, DatagramDeclinedError, PeerUnreachableError} from '../errors.js';
+import type {DatagramPaths} from './datagram-paths.js';
 import type {DialBackoff} from './dial-backoff.js';
 import {decodeControlReply, encodeControlRequest, type ControlReply, type ControlRequest} from './messages.js';
 import type {MembershipView} from './membership-view.js';
@@ -33,6 +42,14 @@ export interface ControlRpcDeps {
   stats: ControlStats;
   /** Failure streaks of the endpoints this mesh's control plane dials. */
   backoff: DialBackoff;
+  /** Which endpoints take datagrams; null: every request goes over the stream. */
+  datagrams: DatagramPaths | null;
+}
+
+/** How a request may travel. */
+export interface RequestOptions {
+  /** May go by datagram (self-authenticating liveness requests only: the datagram path proves no sender). */
+  datagram?: boolean;
 }
 
 /** Outbound requests of one mesh's control plane. */
@@ -108,15 +125,15 @@ export class ControlRpc {
    * target is alive: callers check the ack tag of tagged requests for that.
    * @throws PeerUnreachableError (down, timed out, stopped, in backoff), ControlRefusedError (refused), ControlProtocolError (a reply of the wrong kind), DecodeError (bad reply)
    */
-  async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number): Promise<ReplyOf<T>> {
-    const {stats, scheduler, transport, meshId} = this.deps;
+  async request<T extends ControlReply['t']>(target: string, request: ControlRequest, expect: T, timeoutMs: number, options: RequestOptions = {}): Promise<ReplyOf<T>> {
+    const {stats, scheduler} = this.deps;
     const endpoint = this.dialable(target);
     const payload = encodeControlRequest(request);
     stats.messagesSent++;
     stats.bytesSent += payload.byteLength;
     let reply: ControlReply;
     try {
-      const bytes = await scheduler.withDeadline(endpoint, timeoutMs, (signal) => transport.message(endpoint, meshId, payload, signal));
+      const bytes = await scheduler.withDeadline(endpoint, timeoutMs, (signal) => this.exchange(endpoint, payload, signal, timeoutMs, options.datagram === true));
       stats.bytesReceived += bytes.byteLength;
       reply = decodeControlReply(bytes);
     } catch (error) {
@@ -132,6 +149,29 @@ export class ControlRpc {
     }
     this.deps.view.reached(target);
     return reply as ReplyOf<T>;
+  }
+
+  /** Send `payload` to `endpoint` and return the reply bytes: by datagram first when allowed (see the module comment), else over the stream. */
+  private async exchange(endpoint: string, payload: Uint8Array, signal: AbortSignal, timeoutMs: number, datagram: boolean): Promise<Uint8Array> {
+    const {transport, meshId, datagrams, scheduler, stats} = this.deps;
+    const send = transport.datagram;
+    if (!datagram || !datagrams || !send || payload.byteLength > (transport.maxDatagramBytes ?? 0) || !datagrams.usable(endpoint)) {
+      return transport.message(endpoint, meshId, payload, signal);
+    }
+    stats.datagramsSent++;
+    try {
+      const reply = await scheduler.withDeadline(endpoint, Math.max(1, Math.floor(timeoutMs / 2)), (half) => send.call(transport, endpoint, meshId, payload, AbortSignal.any([signal, half])));
+      datagrams.worked(endpoint);
+      return reply;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      stats.datagramFallbacks++;
+      const declined = error instanceof DatagramDeclinedError;
+      const reply = await transport.message(endpoint, meshId, payload, signal);
+      if (declined) datagrams.worked(endpoint);
+      else datagrams.failed(endpoint);
+      return reply;
+    }
   }
 
   /** Run one store sync session as initiator with `target`. */

@@ -20,6 +20,7 @@
  * claim missed gets it by anti-entropy up to a round later, and removes the
  * node that much later.
  */
+import {InvalidInputError} from '../errors.js';
 
 /** What the config says about gossip and failure detection (all durations in ms). */
 export interface ControlSettings {
@@ -61,6 +62,12 @@ export interface ControlSettings {
   dialBackoffGraceMs?: number;
   /** Longest wait between two dials of an endpoint that keeps failing (dial-backoff.ts); default `DIAL_BACKOFF.capMs`. */
   dialBackoffMaxMs?: number;
+  /**
+   * Send direct heartbeats and pings by datagram when the transport offers it
+   * (falling back to the stream; see rpc.ts), and answer them by datagram.
+   * Default true.
+   */
+  controlDatagrams?: boolean;
 }
 
 /**
@@ -190,8 +197,41 @@ export interface ControlTimings {
   keyGraceMs: number;
 }
 
-/** Derive every timer from the settings, in whole milliseconds (a simulated clock then never shows fractions). */
+/** The settings every control plane must be given, and whether 0 is allowed (durations and counts: finite, positive). */
+const REQUIRED_SETTINGS: readonly [keyof ControlSettings, {zero: boolean}][] = [
+  ['syncIntervalMs', {zero: false}],
+  ['heartbeatIntervalMs', {zero: false}],
+  ['pullIntervalMs', {zero: true}],
+  ['branch', {zero: false}],
+  ['clusterSize', {zero: false}],
+  ['interClusterChance', {zero: true}],
+  ['infectionCount', {zero: false}],
+  ['timeoutMs', {zero: false}],
+  ['maxClockSkewMs', {zero: false}],
+];
+
+/**
+ * Refuse settings a control plane cannot run on. A missing or non-finite
+ * number would not fail anywhere by itself: it turns every comparison it takes
+ * part in false, and, say, a missing `maxClockSkewMs` refuses every claim
+ * (no node is ever declared dead).
+ * @throws InvalidInputError naming the first bad setting
+ */
+export function assertControlSettings(settings: ControlSettings): void {
+  for (const [key, {zero}] of REQUIRED_SETTINGS) {
+    const value = settings[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zero && value === 0)) {
+      throw new InvalidInputError(`control setting ${key} must be a finite number${zero ? ' of at least 0' : ' above 0'} (got ${String(value)})`);
+    }
+  }
+}
+
+/**
+ * Derive every timer from the settings, in whole milliseconds (a simulated clock then never shows fractions).
+ * @throws InvalidInputError when a setting is missing or out of range (see {@link assertControlSettings})
+ */
 export function deriveTimings(settings: ControlSettings): ControlTimings {
+  assertControlSettings(settings);
   const h = settings.heartbeatIntervalMs;
   const ms = (value: number): number => Math.max(1, Math.round(value));
   const probeTimeoutMs = ms(Math.min(settings.timeoutMs, h / 4));

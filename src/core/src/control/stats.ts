@@ -26,6 +26,12 @@ export interface ControlStats {
   storeSyncs: number;
   /** Heartbeats sent directly. */
   heartbeatsSent: number;
+  /** Liveness requests (direct heartbeats and pings) sent by datagram. */
+  datagramsSent: number;
+  /** Of those, the ones sent again over the stream (no reply in time, or the member asked for the stream). */
+  datagramFallbacks: number;
+  /** Liveness requests received by datagram and answered (authentic, fresh, from a member). */
+  datagramsAnswered: number;
   /** Heartbeats sent through a relay after the direct one failed. */
   heartbeatsRelayed: number;
   /** Probe rounds run by this node as a monitor. */
@@ -60,6 +66,9 @@ export function emptyControlStats(): ControlStats {
     antiEntropyEqual: 0,
     storeSyncs: 0,
     heartbeatsSent: 0,
+    datagramsSent: 0,
+    datagramFallbacks: 0,
+    datagramsAnswered: 0,
     heartbeatsRelayed: 0,
     probeRounds: 0,
     stallsDetected: 0,

@@ -13,6 +13,7 @@
 import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues} from 'prom-client';
 import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {DatagramDrops} from '../contracts/transport.js';
 import type {ControlStats} from '../control/stats.js';
 import type {DnsCounters} from '../dns/server.js';
 import type {InboundCounters, MeshView} from '../ipc/methods.js';
@@ -39,6 +40,8 @@ export interface MetricsSource {
   dns(): DnsCounters | undefined;
   /** Log lines suppressed by the daemon's log limiter so far, per cause. */
   suppressedLogLines?(): ReadonlyMap<string, number> | undefined;
+  /** Datagrams the transport dropped before any handler saw them, by reason. */
+  datagramDrops?(): DatagramDrops | undefined;
 }
 
 /** Everything {@link DaemonMetrics} needs. */
@@ -147,6 +150,11 @@ export class DaemonMetrics {
     counter('wgmesh_control_messages_failed_total', 'Control-plane requests this node sent that failed (unreachable, timed out, refused).', ['mesh'], perMesh((m) => m.stats?.messagesFailed));
     counter('wgmesh_control_dials_withheld_total', 'Control-plane requests to an endpoint that stopped answering, failed at once during its backoff instead of dialling it.', ['mesh'], perMesh((m) => m.stats?.dialsWithheld));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));
+    counter('wgmesh_control_datagrams_total', 'Liveness requests (direct heartbeats and pings) sent by datagram, and received by datagram and answered (authentic, fresh, from a member).', ['mesh', 'direction'], sentReceived('datagramsSent', 'datagramsAnswered'));
+    counter('wgmesh_control_datagram_fallbacks_total', 'Liveness requests sent by datagram and then again over the stream (no reply in time, or the member asked for the stream).', ['mesh'], perMesh((m) => m.stats?.datagramFallbacks));
+    counter('wgmesh_control_datagrams_dropped_total', 'Datagrams the control port dropped without an answer, by reason (malformed, too-large, rate-limited, busy, refused: unknown mesh or not an authentic, fresh liveness request of a member; unmatched: a reply to no request of this node).', ['reason'], (set) => {
+      for (const [reason, value] of Object.entries(options.source.datagramDrops?.() ?? {})) set({reason}, value);
+    });
     counter('wgmesh_control_stalls_total', 'Failure checks skipped because this node\'s own event loop had stalled (CPU starvation, long GC pauses): silence it measured then said nothing about its peers.', ['mesh'], perMesh((m) => m.stats?.stallsDetected));
     counter('wgmesh_control_bytes_total', 'Bytes of control-plane traffic, store sync sessions included.', ['mesh', 'direction'], sentReceived('bytesSent', 'bytesReceived'));
     gauge('wgmesh_wireguard_handshake_age_seconds', 'Seconds since the latest WireGuard handshake with a current member (members never shaken hands with are absent).', ['mesh', 'peer', 'alias'], (set) => {

@@ -186,6 +186,7 @@ export class Daemon {
       logger: deps.logger,
       clock: deps.clock,
       logLimiter: deps.logLimiter,
+      datagramDrops: () => deps.transport?.datagramDrops?.(),
     });
     this.verifier = new VerifyPool({maxWorkers: deps.verifyWorkers ?? DEFAULT_VERIFY_WORKERS, logger: deps.logger.child({component: 'verify'})});
     this.routing = new RouteManager({
@@ -764,6 +765,13 @@ export class Daemon {
           return reply;
         }
         return encodeControlReply(this.answerStranger(runtime, payload, peer));
+      },
+      // Nothing proves who sent a datagram: the control plane checks its liveness tag, and that its sender is admitted, before anything else.
+      datagram: async (meshId: string, payload: Uint8Array) => {
+        const runtime = this.meshes.get(meshId);
+        const answered = await runtime?.controlPlane?.handleDatagram(payload, (id) => runtime.gate.admits(id));
+        if (answered !== undefined) runtime!.inbound.messages++;
+        return answered;
       },
     };
   }

@@ -6,6 +6,7 @@
  */
 import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';
+import type {DatagramDrops} from '../contracts/transport.js';
 import type {LogLimiter} from '../util/log-limiter.js';
 import type {StatusView} from '../ipc/methods.js';
 import type {DnsServer} from '../dns/server.js';
@@ -66,6 +67,8 @@ export interface LocalServersOptions {
   clock: Clock;
   /** The daemon's limiter of repeated log lines, whose suppressions the metrics count. */
   logLimiter?: LogLimiter | undefined;
+  /** Datagrams the transport dropped, by reason (see Transport.datagramDrops). */
+  datagramDrops?: (() => DatagramDrops | undefined) | undefined;
 }
 
 /** The DNS server, the metrics endpoint and the HTTP API of one daemon. */
@@ -176,7 +179,7 @@ export class LocalServers {
     const {options} = this;
     const {DaemonMetrics} = await import('../metrics/daemon-metrics.js');
     this.metrics ??= new DaemonMetrics({
-      source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed()},
+      source: {meshes: options.meshes, dns: () => this.dns?.counters(), suppressedLogLines: () => options.logLimiter?.suppressed(), datagramDrops: () => options.datagramDrops?.()},
       nodeId: options.nodeId,
       backends: options.backendNames,
       clock: options.clock,
