@@ -127,7 +127,8 @@ async function joinOnce(dir, workers) {
     },
     message: async (_meshId, payload) => {
       const request = decodeControlRequest(payload);
-      return encodeControlReply(request.t === 'jn' ? {t: 'jn', c: [], n: Date.now()} : {t: 'ok'});
+      // As a member answers a join: with its clock and how many entries it holds.
+      return encodeControlReply(request.t === 'jn' ? {t: 'jn', c: [], n: Date.now(), e: nodes} : {t: 'ok'});
     },
   });
   const identity = generateIdentity();

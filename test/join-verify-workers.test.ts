@@ -5,19 +5,26 @@
  * main thread gives, for valid, forged and replayed entries alike.
  */
 import {createRequire, syncBuiltinESMExports} from 'node:module';
+import {availableParallelism} from 'node:os';
 import {
+  decodeControlReply,
+  decodeInviteToken,
   encode,
   encodeControlReply,
+  encodeControlRequest,
   encodeInviteToken,
+  generateIdentity,
   issueInvite,
   issueRevocation,
   loadSnapshot,
   MAX_ENTRY_BYTES,
   nodeAddress,
+  redeemInvite,
   systemClock,
   verifyEntry,
   VerifyPool,
   withPreparedVerdicts,
+  type Daemon,
   type SignedEntry,
   type VerifiedEntry,
 } from '@wgmesh/core';
@@ -98,6 +105,96 @@ describe('join and restart check the snapshot in worker threads', () => {
     expect(restarted.count).toBeLessThan(40);
     expect(joiner.daemon.mesh(meshId).store.size).toBe(401);
   }, 120_000);
+});
+
+/** Verification workers running in a daemon now (its pool is internal: read for this test only). */
+function poolWorkers(daemon: Daemon): number {
+  return (daemon as unknown as {verifier: VerifyPool}).verifier.workers;
+}
+
+describe('a join starts the verification workers while the snapshot downloads', () => {
+  let fleet: MemoryFleet;
+  afterEach(async () => {
+    await fleet.dispose();
+  });
+
+  /** Join a 300-node mesh through a member whose join answer says `entries`; the joiner's workers when the snapshot is asked for. */
+  async function workersWhenSnapshotAsked(entries: number | undefined): Promise<number> {
+    fleet = new MemoryFleet();
+    const meshId = testMeshId();
+    const store = new TwoPhaseStore({meshId, clock: systemClock, logger: silentLogger(), gcHorizonMs: 24 * 3600_000, maxClockSkewMs: 300_000});
+    const now = Date.now();
+    expect(store.merge(Array.from({length: 300}, (_, i) => wireEntry(makeTestNode(meshId, {now}).record({alias: `node-${i}`})))).accepted).toHaveLength(300);
+    const joiner = await fleet.add('joiner');
+    let seen: number | undefined;
+    void fleet.network.transport('member:4000').listen({
+      snapshot: async () => {
+        seen = poolWorkers(joiner.daemon);
+        return {storeKind: 'twophase', snapshot: store.save()};
+      },
+      openSync: () => store.openSync('responder'),
+      message: async () => encodeControlReply({t: 'jn', c: [], n: Date.now(), ...(entries === undefined ? {} : {e: entries})}),
+    });
+    const admin = testMeshAdmin(meshId);
+    const invite = issueInvite(admin, {role: 'peer', uses: 5, now, expiresAt: now + 3_600_000});
+    const token = encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints: ['member:4000']});
+    expect(await joiner.daemon.joinMesh(token, undefined, {})).toEqual({meshId, members: 301});
+    return seen ?? -1;
+  }
+
+  it('when the member says its mesh is big enough for them', async () => {
+    expect(await workersWhenSnapshotAsked(300)).toBe(Math.min(4, availableParallelism()));
+  }, 60_000);
+
+  it('not when it says the mesh is small, or says nothing (the workers start once the snapshot is in)', async () => {
+    expect(await workersWhenSnapshotAsked(10)).toBe(0);
+    await fleet.dispose();
+    expect(await workersWhenSnapshotAsked(undefined)).toBe(0);
+  }, 60_000);
+
+  it('a member answers a join with the number of entries it holds', async () => {
+    fleet = new MemoryFleet();
+    const admin = await fleet.add('admin');
+    const b = await fleet.add('b');
+    const {meshId} = await admin.daemon.createMesh({});
+    const first = await admin.daemon.administer((ops) => ops.invite(meshId, {role: 'peer', uses: 2, validForMs: 3_600_000}));
+    await b.daemon.joinMesh(first.token, undefined, {});
+    const token = decodeInviteToken(first.token);
+    const identity = generateIdentity();
+    const credential = redeemInvite(token.chain, token, identity.signingKey, Date.now());
+    const probe = fleet.network.transport('probe:4000', identity.nodeId);
+    // Listening: a memory transport answers only a caller it can reach back.
+    await probe.listen({
+      snapshot: async () => {
+        throw new Error('the probe serves nothing');
+      },
+      openSync: () => {
+        throw new Error('the probe serves nothing');
+      },
+      message: async () => {
+        throw new Error('the probe serves nothing');
+      },
+    });
+    const reply = decodeControlReply(await probe.message('admin:4000', meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential})));
+    expect(reply).toMatchObject({t: 'jn', e: 2});
+  }, 60_000);
+});
+
+describe('the verification pool starts early only for a job worth it', () => {
+  it('warm starts the workers for as many entries as a job needs to use them, and none for fewer', async () => {
+    const pool = new VerifyPool({maxWorkers: 2, logger: silentLogger(), minEntries: 50});
+    try {
+      pool.warm(49);
+      expect(pool.workers).toBe(0);
+      pool.warm(50);
+      expect(pool.workers).toBe(Math.min(2, availableParallelism()));
+    } finally {
+      await pool.close();
+    }
+    const none = new VerifyPool({maxWorkers: 0, logger: silentLogger(), minEntries: 1});
+    none.warm(1000);
+    expect(none.workers).toBe(0);
+  });
 });
 
 describe('verdicts from the workers give exactly what the main thread gives', () => {

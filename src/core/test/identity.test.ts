@@ -44,6 +44,19 @@ describe('identity', () => {
     expect(verifySignature(identity.signingKey, data, signature.subarray(0, 10))).toBe(false);
   });
 
+  it('answers for the key it is given, whichever keys it checked before (more than it keeps imported)', () => {
+    const signers = Array.from({length: 300}, () => generateIdentity());
+    const data = Buffer.from('the same bytes for all');
+    const signatures = signers.map((signer) => signer.sign(data));
+    for (let round = 0; round < 2; round++) {
+      signers.forEach((signer, i) => {
+        expect(verifySignature(signer.signingKey, data, signatures[i] as Uint8Array)).toBe(true);
+        // The neighbour's key on this signature: refused, though both keys were imported lately.
+        expect(verifySignature((signers[(i + 1) % signers.length] as typeof signer).signingKey, data, signatures[i] as Uint8Array)).toBe(false);
+      });
+    }
+  });
+
   it('never shows the WireGuard private key in JSON or inspection', async () => {
     const identity = generateIdentity();
     expect(JSON.stringify(identity)).not.toContain(identity.wgPrivateKey);

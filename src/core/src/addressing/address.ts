@@ -13,13 +13,18 @@ function formatIpv6(bytes: Uint8Array): string {
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 
+/** The mesh whose prefix was computed last, and that prefix: a node checks many addresses of one mesh in a row. */
+let lastPrefix: {readonly meshId: string; readonly bytes: Uint8Array} | undefined;
+
 /** The 8 network bytes of a mesh's /64: `fd`, SHA-1(mesh id)[0..6], `01`. */
 function prefixBytes(meshId: string): Uint8Array {
+  if (lastPrefix?.meshId === meshId) return lastPrefix.bytes;
   const sha = createHash('sha1').update(meshId, 'utf8').digest();
   const out = new Uint8Array(8);
   out[0] = 0xfd;
   out.set(sha.subarray(0, 6), 1);
   out[7] = 0x01;
+  lastPrefix = {meshId, bytes: out};
   return out;
 }
 

@@ -98,7 +98,8 @@ export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('ae'), s: z.boolean(), m: summaries.optional(), w: observedEndpoint}),
   z.object({t: z.literal('mx'), u: statements}),
   z.object({t: z.literal('al'), c: aliasClaimLines, n: stamp}),
-  z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp}),
+  /** `e`: how many entries the member's store holds, a hint of the snapshot's size (it decides only whether verification workers start early). */
+  z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp, e: z.number().int().nonnegative().optional()}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);
 /** A reply. */

@@ -113,15 +113,32 @@ export function wgPublicKeyFromPrivate(privateKeyBase64: string): string {
   return rawPublic(createPrivateKey({key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8'}));
 }
 
+/** Public keys imported lately, most recent last: the keys of a mesh's issuers sign a document in every credential. */
+const verifyingKeys = new Map<string, KeyObject>();
+/** Most keys {@link verifyingKeys} holds. */
+const VERIFYING_KEYS = 256;
+
+/** The key object of an Ed25519 public key (`raw`, whose base64 is `base64Key`), imported once while it is in use. */
+function verifyingKey(base64Key: string, raw: Buffer): KeyObject {
+  let key = verifyingKeys.get(base64Key);
+  if (key === undefined) {
+    // JWK import, not DER: OpenSSL 3's DER decoder costs ~190 µs a key, more than
+    // the verification itself, and every merge of a received entry pays it.
+    key = createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'});
+    if (verifyingKeys.size >= VERIFYING_KEYS) verifyingKeys.delete(verifyingKeys.keys().next().value as string);
+  } else {
+    verifyingKeys.delete(base64Key);
+  }
+  verifyingKeys.set(base64Key, key);
+  return key;
+}
+
 /** Verify an Ed25519 signature by a raw base64 public key. Never throws on bad input. */
 export function verifySignature(signingKeyBase64: string, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     const raw = Buffer.from(signingKeyBase64, 'base64');
     if (raw.length !== 32 || signature.byteLength !== 64) return false;
-    // JWK import, not DER: OpenSSL 3's DER decoder costs ~190 µs a key, more than
-    // the verification itself, and every merge of a received entry pays it.
-    const key = createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'});
-    return verify(null, data, key, signature);
+    return verify(null, data, verifyingKey(signingKeyBase64, raw), signature);
   } catch {
     return false;
   }

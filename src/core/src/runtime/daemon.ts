@@ -573,13 +573,14 @@ export class Daemon {
 
   /**
    * Present this node's credential to the member at `via` (a `jn` request).
-   * The member answers with what its clock says and when it first saw each
-   * alias claim (see alias-claims.ts), and lets this node fetch the snapshot.
+   * The member answers with what its clock says, when it first saw each
+   * alias claim (see alias-claims.ts) and how many entries it holds, and lets
+   * this node fetch the snapshot.
    * @throws JoinRefusedError with the member's reason (invite expired, used up, revoked ...)
    * @throws ClockSkewError when the two clocks differ by more than maxClockSkew:
    *   one side would refuse everything the other writes as dated in the future
    */
-  private async presentCredential(transport: Transport, via: string, meshId: string, credential: Uint8Array, signal?: AbortSignal): Promise<readonly AliasClaimLine[]> {
+  private async presentCredential(transport: Transport, via: string, meshId: string, credential: Uint8Array, signal?: AbortSignal): Promise<Extract<ControlReply, {t: 'jn'}>> {
     const {identity, clock, maxClockSkewMs} = this.deps;
     const sentAt = clock.now();
     const reply = decodeControlReply(await transport.message(via, meshId, encodeControlRequest({t: 'jn', f: identity.nodeId, k: identity.signingKey, c: credential}), signal));
@@ -589,7 +590,7 @@ export class Daemon {
     const receivedAt = clock.now();
     const offset = reply.n - (sentAt + receivedAt) / 2;
     if (Math.abs(offset) - (receivedAt - sentAt) / 2 > maxClockSkewMs) throw new ClockSkewError(via, offset, maxClockSkewMs);
-    return reply.c;
+    return reply;
   }
 
   /** Bring a new membership up and persist it; undo everything if any step fails. */
@@ -704,9 +705,11 @@ export class Daemon {
     const transport = this.deps.transport as Transport;
     // A member that does not know the mesh (or will not say) answers UnknownMeshError to both steps.
     const named = (error: unknown): unknown => (error instanceof UnknownMeshError ? new MeshUnknownAtMemberError(meshId, via) : error);
-    const aliasClaims = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
+    const answer = await this.presentCredential(transport, via, meshId, credential, signal).catch((error: unknown) => {
       throw named(error);
     });
+    // A snapshot big enough for the verification workers: they start while it downloads.
+    this.verifier.warm(answer.e ?? 0);
     const fetched = await transport.fetchSnapshot(via, meshId, signal).catch((error: unknown) => {
       throw named(error);
     });
@@ -716,7 +719,7 @@ export class Daemon {
       );
     }
     settings.credential = Buffer.from(credential).toString('base64');
-    const runtime = await this.admit(settings, fetched.snapshot, aliasClaims, via);
+    const runtime = await this.admit(settings, fetched.snapshot, answer.c, via);
     // An admin key imported before joining shows from now on.
     await this.admin.refresh(meshId);
     this.deps.logger.info({meshId, via, members: runtime.liveRecords().length}, 'joined mesh');
@@ -797,7 +800,8 @@ export class Daemon {
       return {t: 'err', reason: refusal};
     }
     this.deps.logger.info({meshId: runtime.meshId, nodeId: request.f, peer: peer.address}, 'a node presented a valid invite: it may fetch the mesh state');
-    return runtime.controlPlane?.joinFacts('jn') ?? {t: 'err', reason: 'not running'};
+    const facts = runtime.controlPlane?.joinFacts('jn');
+    return facts === undefined ? {t: 'err', reason: 'not running'} : {...facts, e: runtime.store.size};
   }
 
   /** The runtime of a mesh this node is in. @throws UnknownMeshError, InvalidInputError (malformed id) */

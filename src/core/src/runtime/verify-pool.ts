@@ -66,7 +66,7 @@ export interface VerifyPoolOptions {
   logger: Logger;
   /** Workers idle this long are stopped (default {@link VERIFY_WORKER_IDLE_MS}). */
   idleMs?: number;
-  /** The worker script (default: verify-worker.js beside this module). */
+  /** The worker script (default: the bundled worker beside this module, else verify-worker.js). */
   workerUrl?: URL;
   /** Fewest entries a job needs to go to the workers (default {@link MIN_POOLED_ENTRIES}). */
   minEntries?: number;
@@ -116,6 +116,16 @@ function revive(verdict: Verdict): Verdict {
   return verdict;
 }
 
+/**
+ * The worker script: verify-worker.bundle.js (the worker and every module it
+ * uses in one file, made by `npm run build`; it starts in about half the CPU
+ * time), or verify-worker.js where no bundle was made.
+ */
+function defaultWorkerUrl(): URL {
+  const bundle = new URL('./verify-worker.bundle.js', import.meta.url);
+  return existsSync(fileURLToPath(bundle)) ? bundle : new URL('./verify-worker.js', import.meta.url);
+}
+
 /** Worker threads that check entries ahead of a store's `load`; see the file comment. */
 export class VerifyPool {
   private readonly size: number;
@@ -135,7 +145,7 @@ export class VerifyPool {
   constructor(options: VerifyPoolOptions) {
     this.size = Math.max(0, Math.min(Math.floor(options.maxWorkers), availableParallelism()));
     this.idleMs = options.idleMs ?? VERIFY_WORKER_IDLE_MS;
-    this.workerUrl = options.workerUrl ?? new URL('./verify-worker.js', import.meta.url);
+    this.workerUrl = options.workerUrl ?? defaultWorkerUrl();
     this.logger = options.logger;
     this.minEntries = options.minEntries ?? MIN_POOLED_ENTRIES;
     this.maxQueued = options.maxQueued ?? MAX_QUEUED_VERIFICATIONS;
@@ -149,6 +159,16 @@ export class VerifyPool {
   /** Worker threads running now. */
   get workers(): number {
     return this.slots.length;
+  }
+
+  /**
+   * Start the workers now for a job of about `entries` entries that is on
+   * its way (a join snapshot still downloading), so that their start-up
+   * overlaps the transfer. Starts none when such a job would be left to the
+   * main thread; the workers stop again when idle, whatever comes.
+   */
+  warm(entries: number): void {
+    if (entries >= this.minEntries) this.startWorkers();
   }
 
   /** Start the workers a job uses; they stop again when idle. */

@@ -37,6 +37,9 @@ export function meshIdFromAuthorityKey(authorityKey: string): string {
   return base32(createHash('sha256').update(Buffer.from(authorityKey, 'base64')).digest()).slice(0, 26);
 }
 
+/** What a credential's issuer signs: a membership or an invite (built once: a zod schema costs more to build than to run). */
+const issuedDocumentSchema = membershipSchema.or(inviteSchema);
+
 /** Wire shape of a credential. */
 export const credentialSchema = z.object({
   /** The authority's public key (base64). */
@@ -115,7 +118,7 @@ export function openCredential(bytes: Uint8Array, meshId: string, signingKey: st
   // The grant must have been valid when the membership or invite was issued (checked below), not now.
   const admin = openAdminChain({authorityKey: credential.a, grant: credential.g}, meshId, 0, signatures);
   if (typeof admin === 'string') return `credential: ${admin}`;
-  const membership = openDocument(credential.c, membershipSchema.or(inviteSchema), admin.adminKey, 'membership', signatures);
+  const membership = openDocument(credential.c, issuedDocumentSchema, admin.adminKey, 'membership', signatures);
   if (typeof membership === 'string') return `credential: ${membership}`;
   if (membership.m !== meshId) return `credential is for mesh ${membership.m}`;
   const late = issuedAfterGrant(admin.validUntil, membership.i);

@@ -76,8 +76,12 @@ export function canonicalAddress(where: string, cidr: string): string {
 /** A prefix in canonical form with the host bits cleared (`fd00::/64`), as WireGuard and the routing table hold it. */
 export function canonicalPrefix(where: string, cidr: string): string {
   const [address, length] = parseCidr(where, cidr);
-  const network = address.kind() === 'ipv6' ? ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${length}`) : ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${length}`);
-  return `${network.toString()}/${length}`;
+  const bytes = address.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const kept = Math.max(0, Math.min(8, length - 8 * i));
+    bytes[i] = (bytes[i] as number) & ((0xff << (8 - kept)) & 0xff);
+  }
+  return `${ipaddr.fromByteArray(bytes).toString()}/${length}`;
 }
 
 /**
