@@ -177,13 +177,13 @@ describe('the datagram port', () => {
 
   it('honours the fault injection file both ways', async () => {
     const faultFile = join(tmpdir(), `wgmesh-datagram-faults-${process.pid}.json`);
-    await writeFile(faultFile, JSON.stringify({blockInbound: ['127.0.0.1']}));
-    const {client, endpoint} = await pair(async (_mesh, payload) => payload, {faultInjectionFile: faultFile});
-    await expect(client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(300))).rejects.toBeInstanceOf(PeerUnreachableError);
-    await writeFile(faultFile, JSON.stringify({blockOutbound: [endpoint]}));
-    await expect(client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(300))).rejects.toThrow(/fault injection/);
-    await writeFile(faultFile, '{}');
     try {
+      await writeFile(faultFile, JSON.stringify({blockInbound: ['127.0.0.1']}));
+      const {client, endpoint} = await pair(async (_mesh, payload) => payload, {faultInjectionFile: faultFile});
+      await expect(client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(300))).rejects.toBeInstanceOf(PeerUnreachableError);
+      await writeFile(faultFile, JSON.stringify({blockOutbound: [endpoint]}));
+      await expect(client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(300))).rejects.toThrow(/fault injection/);
+      await writeFile(faultFile, '{}');
       expect([...(await client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(2_000)))]).toEqual([1]);
     } finally {
       await rm(faultFile, {force: true});
