@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {decodeControlReply, encodeControlRequest, MAX_CONTROL_MESSAGE_BYTES, MAX_PUSH_ENTRIES, MAX_STATEMENTS, type ControlReply} from '../src/control/messages.js';
+import {decodeControlReply, encodeControlRequest, MAX_ANNOUNCED_ENTRIES, MAX_CONTROL_MESSAGE_BYTES, MAX_PUSH_ENTRIES, MAX_STATEMENTS, type ControlReply} from '../src/control/messages.js';
 import {signStatement, toWire, type StatementBody} from '../src/control/statements.js';
 import {generateIdentity, type NodeIdentity} from '../src/identity/identity.js';
 import type {RemotePeer} from '../src/contracts/transport.js';
@@ -84,6 +84,15 @@ describe('hostile control messages', () => {
     }
     expect(target.control.stats().messagesRejected).toBeGreaterThanOrEqual(payloads.length);
     expect(await state()).toEqual(before);
+  });
+
+  it('take a join answer\'s entry count only within its bound: a whole number from 0 to MAX_ANNOUNCED_ENTRIES', () => {
+    const answer = (e: number): Uint8Array => encode({t: 'jn', c: [], n: 1, e});
+    expect(decodeControlReply(answer(0))).toMatchObject({t: 'jn', e: 0});
+    expect(decodeControlReply(answer(MAX_ANNOUNCED_ENTRIES))).toMatchObject({t: 'jn', e: MAX_ANNOUNCED_ENTRIES});
+    for (const e of [MAX_ANNOUNCED_ENTRIES + 1, Number.MAX_SAFE_INTEGER, 2 ** 64, -1, 1.5, Number.NaN]) {
+      expect(() => decodeControlReply(answer(e)), String(e)).toThrow();
+    }
   });
 
   it('drop forged statements and entries inside well-formed messages', async () => {

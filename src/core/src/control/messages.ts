@@ -60,6 +60,12 @@ export const MAX_STATEMENTS = 1024;
 export const MAX_SUMMARIES = 8192;
 /** Most alias claim times in one `al` reply (at most about 110 bytes each); claims beyond count as first seen by the joiner. */
 export const MAX_ALIAS_CLAIMS = 4096;
+/**
+ * Largest entry count a join answer may announce (`e`): far above the entries
+ * of any snapshot a transport accepts (grpc's `maxSnapshotBytes` is at most
+ * 1 GiB, and an entry takes a few hundred bytes).
+ */
+export const MAX_ANNOUNCED_ENTRIES = 10_000_000;
 
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/);
 /** Bytes as MessagePack decodes them, typed as plain Uint8Array (any backing buffer) so outgoing messages type-check too. */
@@ -99,7 +105,7 @@ export const controlReplySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('mx'), u: statements}),
   z.object({t: z.literal('al'), c: aliasClaimLines, n: stamp}),
   /** `e`: how many entries the member's store holds, a hint of the snapshot's size (it decides only whether verification workers start early). */
-  z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp, e: z.number().int().nonnegative().optional()}),
+  z.object({t: z.literal('jn'), c: aliasClaimLines, n: stamp, e: z.number().int().nonnegative().max(MAX_ANNOUNCED_ENTRIES).optional()}),
   z.object({t: z.literal('err'), reason: z.string().max(500)}),
 ]);
 /** A reply. */
