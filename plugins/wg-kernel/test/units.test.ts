@@ -288,6 +288,17 @@ describe('input checks', () => {
     expect(canonicalEndpoint('x', '192.0.2.1:51820')).toBe('192.0.2.1:51820');
     expect(canonicalPrefix('x', 'fd00::1234/64')).toBe('fd00::/64');
     expect(canonicalPrefix('x', '10.1.2.3/8')).toBe('10.0.0.0/8');
+    // Host bits cleared inside a byte too, and at both ends of the range.
+    for (const [cidr, network] of [
+      ['10.1.2.3/13', '10.0.0.0/13'],
+      ['192.168.1.77/27', '192.168.1.64/27'],
+      ['fd12:3456:789a::1/13', 'fd10::/13'],
+      ['fd00:0:0:1:ffff::1/67', 'fd00:0:0:1:e000::/67'],
+      ['fd00::1/128', 'fd00::1/128'],
+      ['2001:db8::1/0', '::/0'],
+    ]) {
+      expect(canonicalPrefix('x', cidr!), cidr).toBe(network);
+    }
     expect(canonicalPeers('wgm0', [desired(K1, {allowedIps: ['fd01::1/64', 'fd00::2/128', 'fd01::/64']})])[0]!.allowedIps).toEqual(['fd00::2/128', 'fd01::/64']);
     expect(canonicalRoutes('wgm0', [{destination: 'fd10::1/64', via: 'FD00::0:2'}, {destination: 'fd10::/64', via: 'fd00::2'}])).toEqual([{destination: 'fd10::/64', via: 'fd00::2'}]);
     expect(() => canonicalRoutes('wgm0', [{destination: 'fd10::/64', via: '10.0.0.1'}])).toThrow(/address family/);
