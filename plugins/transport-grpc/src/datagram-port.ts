@@ -28,8 +28,14 @@ import {TransportFailureError} from './errors.js';
 import type {FaultInjector} from './fault-injection.js';
 import type {GrpcTransportSettings} from './settings.js';
 
-/** Source addresses whose rate is tracked at once. */
+/** Source addresses whose rate is tracked at once, and host names whose address is kept at once. */
 const MAX_RATE_ADDRESSES = 4096;
+/**
+ * How long a member's host name keeps the address it was looked up to: a
+ * heartbeat goes to each monitor every second, and one look-up a minute is
+ * what gRPC's resolver does for a connection's name, not one a datagram.
+ */
+export const RESOLVED_NAME_TTL_MS = 60_000;
 const EMPTY = new Uint8Array(0);
 
 /** Why a datagram was dropped without an answer. */
@@ -52,8 +58,14 @@ export interface DatagramPortOptions {
   logger: Logger;
   limiter: LogLimiter;
   faults: FaultInjector | null;
-  /** Milliseconds from any fixed origin (rate limits). */
+  /** Milliseconds from any fixed origin (rate limits, look-ups kept). */
   now: () => number;
+  /** Looks up a host name's address (default: the system resolver, as `dns.lookup`). */
+  lookup?: (host: string, family: 0 | 4) => Promise<string>;
+}
+
+async function systemLookup(host: string, family: 0 | 4): Promise<string> {
+  return (await lookup(host, {family})).address;
 }
 
 interface Pending {
@@ -82,6 +94,8 @@ export class DatagramPort {
   private readonly handlers: TransportHandlers;
   private readonly rate: RateLimiter;
   private readonly pending = new Map<string, Pending>();
+  /** Host name -> the address it was looked up to, and until when it is used. */
+  private readonly resolved = new Map<string, {address: string; until: number}>();
   private readonly dropped: Record<DatagramDropReason, number> = {'too-large': 0, malformed: 0, 'rate-limited': 0, busy: 0, refused: 0, unmatched: 0};
   private answering = 0;
   private closed = false;
@@ -139,8 +153,7 @@ export class DatagramPort {
     if (faults?.blocksOutbound(endpoint)) throw new PeerUnreachableError(endpoint, 'blocked by the fault injection file');
     if (this.pending.size >= settings.maxDatagramsInFlight) throw new PeerUnreachableError(endpoint, `${settings.maxDatagramsInFlight} datagram requests are in flight already (grpc.maxDatagramsInFlight)`);
     const {host, port} = parseEndpoint(endpoint);
-    const ip = isIP(host) !== 0 ? host : (await lookup(host, {family: this.family === 4 ? 4 : 0})).address;
-    const address = canonicalAddress(ip);
+    const address = canonicalAddress(isIP(host) !== 0 ? host : await this.resolve(host));
     if (this.family === 4 && !isIPv4(address)) throw new PeerUnreachableError(endpoint, 'the datagram port is IPv4 only');
     // A dual-stack socket reaches IPv4 hosts through their mapped address.
     const to = this.family === 6 && isIPv4(address) ? `::ffff:${address}` : address;
@@ -163,6 +176,18 @@ export class DatagramPort {
         if (error) settle(new PeerUnreachableError(endpoint, `the datagram could not be sent: ${error.message}`));
       });
     });
+  }
+
+  /** The address of host name `host`, looked up at most once every {@link RESOLVED_NAME_TTL_MS}. */
+  private async resolve(host: string): Promise<string> {
+    const {now} = this.options;
+    const kept = this.resolved.get(host);
+    if (kept !== undefined && now() < kept.until) return kept.address;
+    const address = await (this.options.lookup ?? systemLookup)(host, this.family === 4 ? 4 : 0);
+    this.resolved.delete(host);
+    if (this.resolved.size >= MAX_RATE_ADDRESSES) this.resolved.delete(this.resolved.keys().next().value!);
+    this.resolved.set(host, {address, until: now() + RESOLVED_NAME_TTL_MS});
+    return address;
   }
 
   /** Datagrams dropped so far, by reason. */

@@ -2,18 +2,21 @@
  * The UDP side of the control port: the framing and its validation, the
  * per-address rate limit, and the port itself on real loopback sockets (a
  * round trip, no amplification, silence for anything refused or malformed,
- * replies only from the address asked, the cap on requests in flight, the
- * fault injection file).
+ * replies only from the address asked, the cap on requests in flight, host
+ * names looked up once a minute, the fault injection file).
  */
 import {createSocket, type Socket} from 'node:dgram';
 import {once} from 'node:events';
 import {rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {tmpdir} from 'node:os';
-import {DatagramDeclinedError, PeerUnreachableError, type DatagramSource, type TransportHandlers} from '@wgmesh/core';
+import {DatagramDeclinedError, LogLimiter, PeerUnreachableError, systemClock, type DatagramSource, type TransportHandlers} from '@wgmesh/core';
+import {silentLogger} from '@wgmesh/testkit';
 import {SetMeshDaemon, testMeshId} from '@wgmesh/testkit/compliance';
 import {afterEach, describe, expect, it} from 'vitest';
 import {decodeFrame, encodeFrame, FrameKind, MAX_DATAGRAM_BYTES, MAX_DATAGRAM_PAYLOAD_BYTES} from '../src/datagram-frame.js';
+import {DatagramPort, RESOLVED_NAME_TTL_MS} from '../src/datagram-port.js';
+import {resolveSettings} from '../src/settings.js';
 import {Harness} from './helpers/harness.js';
 
 const harness = new Harness();
@@ -173,6 +176,24 @@ describe('the datagram port', () => {
     await expect(client.transport.datagram(endpoint, meshId, new Uint8Array([1]), deadline(300))).rejects.toThrow(/grpc\.maxDatagramsInFlight/);
     await expect(first).rejects.toBeInstanceOf(PeerUnreachableError);
     await expect(first).rejects.toThrow(/no datagram reply in time/);
+  });
+
+  it('looks a member\'s host name up once a RESOLVED_NAME_TTL_MS, not once a datagram', async () => {
+    let now = 0;
+    const lookups: string[] = [];
+    const {port} = await pair(async (_mesh, payload) => payload);
+    const options = {settings: resolveSettings({listenAddress: '127.0.0.1'}, {}), logger: silentLogger, limiter: new LogLimiter({clock: systemClock}), faults: null, now: () => now};
+    const client = await DatagramPort.open({...options, lookup: async (host) => (lookups.push(host), '127.0.0.1')}, 0, new SetMeshDaemon().handlers);
+    try {
+      const endpoint = `member.example:${port}`;
+      for (let i = 0; i < 3; i++) expect([...(await client.request(endpoint, meshId, new Uint8Array([i]), deadline(2_000)))]).toEqual([i]);
+      expect(lookups).toEqual(['member.example']);
+      now += RESOLVED_NAME_TTL_MS;
+      await client.request(endpoint, meshId, new Uint8Array([3]), deadline(2_000));
+      expect(lookups).toEqual(['member.example', 'member.example']);
+    } finally {
+      client.close();
+    }
   });
 
   it('honours the fault injection file both ways', async () => {
