@@ -69,6 +69,17 @@ function checkSyncMessage(message: Uint8Array, endpoint: string): Uint8Array {
   return message;
 }
 
+/**
+ * The grpc-js target for an endpoint: an address literal names grpc-js's
+ * address resolver (`ipv4:`/`ipv6:`), which uses it as it is. Its default DNS
+ * resolver would set up a c-ares resolver for every connection, even to an
+ * address, for nothing.
+ */
+function channelTarget(key: string, host: string): string {
+  const family = isIP(host);
+  return family === 0 ? key : `ipv${family}:${key}`;
+}
+
 /** Outbound side of the transport. */
 export class ControlDialer {
   private readonly options: DialerOptions;
@@ -303,7 +314,7 @@ export class ControlDialer {
       'grpc.initial_reconnect_backoff_ms': 500,
       'grpc.max_reconnect_backoff_ms': Math.max(1_000, settings.timeoutMs),
     };
-    const client = new ControlClient(key, channelCredentials, options);
+    const client = new ControlClient(channelTarget(key, host), channelCredentials, options);
     this.channels.set(key, client);
     if (this.channels.size > settings.maxCachedConnections) {
       const oldest = this.channels.keys().next().value;

@@ -7,14 +7,20 @@
  * (BENCHMARKS.md, "Idle traffic").
  *
  * The stream keeps the failure semantics of one call per message: each
- * request has its own deadline and abort signal, a request that times out on
- * a stream that has been silent since it was sent declares the connection bad
- * (the stream and the cached channel are dropped, as a unary DEADLINE_EXCEEDED
- * does), and so does a request its caller gives up on after at least
- * {@link SILENT_CONNECTION_MS} of such silence (callers' deadlines are often
+ * request has its own deadline and abort signal. A connection is declared
+ * bad (the stream and the cached channel are dropped, as a unary
+ * DEADLINE_EXCEEDED does) when a request times out, or is given up on by its
+ * caller, and nothing at all came back on the stream since it was sent for
+ * longer than the stream's silence limit. Callers' deadlines are often
  * shorter than the stream's own: without this a connection whose packets go
  * nowhere, say while the underlay is down, would be kept and written to
- * until TCP's retransmission backoff gives up, long after the path is back).
+ * until TCP's retransmission backoff gives up, long after the path is back.
+ * The limit tells a dead path from a slow member: it follows the stream's
+ * own round trips ({@link RoundTripEstimate}), at least
+ * {@link SILENT_CONNECTION_MS}; and the verdict waits for the I/O already
+ * received to be read: a process whose own event loop was late runs its
+ * timers before it reads its sockets, and must not blame a member whose reply
+ * is waiting there.
  * A stream that fails fails every request in flight on it with the same
  * mapped error. An idle stream is ended so members do not hold streams
  * for callers that moved on.
@@ -22,11 +28,12 @@
 import {status as Status, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
 import {PeerUnreachableError} from '@wgmesh/core';
 import type {MessageEnvelope} from './generated/wgmesh/v1/control.js';
+import {RoundTripEstimate} from './round-trip.js';
 import {errorOfEnvelope, errorOfStatus, isConnectionFailure, type CallContext} from './status.js';
 
 /** An outbound stream ends after this long with no request in flight and none sent. */
 export const MESSAGE_STREAM_IDLE_MS = 60_000;
-/** A request abandoned by its caller after this long, with nothing received on the stream since it was sent, declares the connection bad. */
+/** The least silence (ms) after which a request given up on, with nothing received on the stream since it was sent, declares the connection bad. */
 export const SILENT_CONNECTION_MS = 500;
 /** Ids wrap below 2^32 (the envelope's uint32) and skip 0, which marks "no id". */
 const MAX_ID = 0xffff_ffff;
@@ -55,6 +62,7 @@ export class MessageStream {
   private readonly call: ClientDuplexStream<MessageEnvelope, MessageEnvelope>;
   private readonly context: CallContext;
   private readonly events: MessageStreamEvents;
+  private readonly roundTrip = new RoundTripEstimate();
   private readonly pending = new Map<number, Pending>();
   private readonly idleTimer: NodeJS.Timeout;
   private nextId = 1;
@@ -116,8 +124,10 @@ export class MessageStream {
   private onReply(envelope: MessageEnvelope): void {
     this.received++;
     this.lastUsedAt = Date.now();
+    const pending = this.pending.get(envelope.id);
     // A reply to a request that timed out or was aborted is late, not an error.
-    if (!this.pending.has(envelope.id)) return;
+    if (pending === undefined) return;
+    this.roundTrip.sample(this.lastUsedAt - pending.sentAt);
     if (envelope.errorCode !== '') this.settle(envelope.id, errorOfEnvelope(envelope.errorCode, envelope.errorMessage, this.context));
     else this.settle(envelope.id, undefined, new Uint8Array(envelope.payload));
   }
@@ -125,20 +135,31 @@ export class MessageStream {
   private timedOut(id: number): void {
     const pending = this.pending.get(id);
     if (pending === undefined) return;
-    const error = new PeerUnreachableError(this.context.endpoint, `deadline exceeded after ${this.context.timeoutMs} ms (no answer in time)`);
-    // Nothing at all came back since this request went out: treat the connection as gone, as a unary deadline did.
-    if (this.received === pending.receivedAtSend) this.fail(error, true);
-    else this.settle(id, error);
+    this.settle(id, new PeerUnreachableError(this.context.endpoint, `deadline exceeded after ${this.context.timeoutMs} ms (no answer in time)`));
+    this.judgeSilence(pending);
   }
 
-  /** The caller gave up on a request: it fails with `reason`, and the connection too when it stayed silent long enough. */
+  /** The caller gave up on a request: it fails with `reason`, and the connection too when it stayed silent too long. */
   private abandoned(id: number, reason: unknown): void {
     const pending = this.pending.get(id);
     if (pending === undefined) return;
     this.settle(id, reason);
-    if (this.received === pending.receivedAtSend && Date.now() - pending.sentAt >= SILENT_CONNECTION_MS) {
+    this.judgeSilence(pending);
+  }
+
+  /**
+   * Declare the connection bad if nothing came back since `pending` was sent
+   * for longer than the silence limit, once the I/O already received has been
+   * read (`setImmediate` runs after this turn's poll phase).
+   */
+  private judgeSilence(pending: Pending): void {
+    const silentSince = (): boolean => this.received === pending.receivedAtSend;
+    const limitMs = Math.min(this.context.timeoutMs, this.roundTrip.silenceLimitMs(SILENT_CONNECTION_MS));
+    if (this.over || !silentSince() || Date.now() - pending.sentAt < limitMs) return;
+    setImmediate(() => {
+      if (!silentSince()) return;
       this.fail(new PeerUnreachableError(this.context.endpoint, `no answer on the connection for ${Date.now() - pending.sentAt} ms`), true);
-    }
+    });
   }
 
   /** Finish one request with `error`, or with `reply` when `error` is undefined. */

@@ -113,6 +113,18 @@ describe('the message stream', () => {
     expect(server.openMessageStreams()).toBe(1);
   });
 
+  it('keeps the connection of a member that answers slowly and unevenly through a silence within its own round trips', async () => {
+    const {client, server, endpoint, meshId} = await member();
+    // Round trips of 50-450 ms: the silence limit grows past SILENT_CONNECTION_MS, as TCP's retransmission timeout does.
+    for (const n of [50, 450, 50, 450, 50, 450]) await client.message(endpoint, meshId, new Uint8Array([n]));
+    const abandoned = client.message(endpoint, meshId, new Uint8Array([255]), AbortSignal.timeout(SILENT_CONNECTION_MS + 200));
+    await expect(abandoned).rejects.toMatchObject({name: 'TimeoutError'});
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.openMessageStreams()).toBe(1);
+    expect([...(await client.message(endpoint, meshId, new Uint8Array([6])))]).toEqual([6, 6]);
+    expect(server.openMessageStreams()).toBe(1);
+  });
+
   it(`refuses requests beyond ${MAX_MESSAGES_IN_FLIGHT} in flight with MESSAGES_BUSY, and answers again once they finish`, async () => {
     const {client, endpoint, meshId} = await member();
     const hung = Array.from({length: MAX_MESSAGES_IN_FLIGHT}, () => client.message(endpoint, meshId, new Uint8Array([255])));

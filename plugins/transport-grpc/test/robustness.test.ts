@@ -283,6 +283,8 @@ describe('members that cannot be reached', () => {
     const started = Date.now();
     const expected = {code: 'PEER_UNREACHABLE', message: `could not reach ${endpoint}: deadline exceeded after 300 ms (no answer in time)`};
     await expect(transport.message(endpoint, testMeshId(), new Uint8Array())).rejects.toMatchObject(expected);
+    // The stream gives its verdict on the connection once this turn's I/O is read; then the next call dials again.
+    await new Promise((resolve) => setImmediate(resolve));
     await expect(transport.sync(endpoint, testMeshId(), SET_STORE_KIND, new SetSyncSession(new Set(), 4))).rejects.toMatchObject(expected);
     await expect(transport.fetchSnapshot(endpoint, testMeshId())).rejects.toMatchObject(expected);
     // Far below grpc-js's 20 s connect timeout: the 300 ms deadline is what ended each call.
