@@ -44,6 +44,7 @@ const {values: args} = parseArgs({
     'base-port': {type: 'string'},
     'start-concurrency': {type: 'string', default: '4'},
     'join-concurrency': {type: 'string', default: '2'},
+    'join-interval': {type: 'string', default: '0'},
     settle: {type: 'string', default: '15'},
     idle: {type: 'string', default: '60'},
     changes: {type: 'string', default: '5'},
@@ -145,7 +146,7 @@ const JOIN_ATTEMPTS = 5;
  * joins that had to be retried (a result in itself: they show the machine was
  * past what it can serve).
  */
-async function buildMesh(fleet, concurrency, joined, onCreated) {
+async function buildMesh(fleet, concurrency, intervalMs, joined, onCreated) {
   const [first, ...rest] = fleet.nodes;
   const {meshId} = await first.client.call('mesh.create', {});
   // One invite for every node of the fleet (the creator is its admin).
@@ -155,7 +156,12 @@ async function buildMesh(fleet, concurrency, joined, onCreated) {
   const retries = [];
   const joinMs = [];
   let done = 0;
+  let nextStart = 0;
   await mapPool(rest, concurrency, async (node) => {
+    // Joins start at most one per `intervalMs`: each one costs every member some work, and back to back they can keep a small machine saturated.
+    const wait = nextStart - performance.now();
+    nextStart = Math.max(nextStart, performance.now()) + intervalMs;
+    if (wait > 0) await sleep(wait);
     for (let attempt = 1; ; attempt++) {
       const via = pick(joined);
       try {
@@ -462,7 +468,7 @@ try {
   log('building the mesh ...');
   phase = performance.now();
   const cpuBefore = fleet.processStats();
-  const built = await buildMesh(fleet, positiveInt('join-concurrency', 1), joined, (id) => (meshId = id));
+  const built = await buildMesh(fleet, positiveInt('join-concurrency', 1), nonNegative('join-interval') * 1000, joined, (id) => (meshId = id));
   Object.assign(report.setup, {joinSeconds: (performance.now() - phase) / 1000, joinMs: built.joinMs, joinRetries: built.joinRetries});
   await waitForMembers(fleet, meshId, nodeCount, 180_000, 'convergence after joins');
   const convergeS = (performance.now() - phase) / 1000;
