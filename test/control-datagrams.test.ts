@@ -24,7 +24,7 @@ import {killAllDaemons, waitFor} from './helpers/cli.js';
 import {joinAsMember, memberClient, MeshCluster, writeNodeFiles, type MemberClient, type MeshNode} from './helpers/mesh-cluster.js';
 import {NETNS_CONTROL_PORT, NetnsCluster, NetnsNode} from './helpers/netns-cluster.js';
 
-const METRICS = {controlDatagrams: true, metricsEnabled: true, metricsListen: '127.0.0.1:0'};
+const METRICS = {metricsEnabled: true, metricsListen: '127.0.0.1:0'};
 const HEARTBEAT_INTERVAL_MS = 2_000;
 
 /** The sum of a counter's samples matching `labels` on a metrics page. */

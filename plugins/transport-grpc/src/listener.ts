@@ -47,7 +47,10 @@ export interface ListenerOptions {
  * Logs calls that end without an answer from our handlers: those grpc-js
  * refuses by itself (a frame over the size limit, bytes that are not the
  * expected protobuf message, a truncated stream) and those the peer abandons
- * (cancel, deadline). Our handlers log their own refusals.
+ * (cancel, deadline) before anything was sent back. A stream that carried
+ * replies and is then cancelled is a caller moving on (a member drops its
+ * message stream when it idles or when it gives up on the connection), not a
+ * refusal. Our handlers log their own refusals.
  */
 function auditInterceptor(logger: Logger, limiter: LogLimiter): ServerInterceptor {
   return (method, call) => {
@@ -68,6 +71,10 @@ function auditInterceptor(logger: Logger, limiter: LogLimiter): ServerIntercepto
             );
           },
         }),
+      sendMessage: (message, next) => {
+        answered = true;
+        next(message);
+      },
       sendStatus: (status, next) => {
         answered = true;
         next(status);

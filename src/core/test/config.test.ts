@@ -56,7 +56,7 @@ describe('defaults', () => {
         deadProbeHorizonMs: 1_800_000,
         dialBackoffGraceMs: 60_000,
         dialBackoffMaxMs: 600_000,
-        controlDatagrams: false,
+        controlDatagrams: true,
         maxClockSkewMs: 300_000,
         branch: 3,
         clusterSize: 64,

@@ -63,7 +63,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
   },
   {
     key: 'controlDatagrams',
-    default: 'false',
+    default: 'true',
     description:
       'Send direct heartbeats and pings, and their acks, as UDP datagrams on the control port (`gRPCPort`, UDP beside TCP) instead of over the TLS stream: they authenticate themselves (an HMAC tag with replay protection), and a datagram costs far less than a stream message. One without a reply within half the probe time is sent again over TCP at once, and after 3 such failures to a member it gets TCP only for 1 min (doubling to 10 min); everything else (state, joins, syncs, relayed heartbeats) always goes over TCP. `false`: every message over TCP, and datagrams from others are not answered.',
   },

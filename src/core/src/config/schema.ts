@@ -47,7 +47,7 @@ export const CONFIG_DEFAULTS = {
   deadProbeHorizonMs: DEAD_PROBE_HORIZON_MS,
   dialBackoffGraceMs: DIAL_BACKOFF.graceMs,
   dialBackoffMaxMs: DIAL_BACKOFF.capMs,
-  controlDatagrams: false,
+  controlDatagrams: true,
   maxClockSkewMs: 5 * 60_000,
   branch: 3,
   clusterSize: 64,
