@@ -11,6 +11,7 @@ import {isIP} from 'node:net';
 import type {WgInterfaceSpec, WgPeerConfig, WgRoute} from '../contracts/wg-driver.js';
 import {WgDriverError} from '../errors.js';
 import {parseEndpoint} from '../runtime/endpoint.js';
+import {StringMemo} from '../util/string-memo.js';
 import ipaddr from 'ipaddr.js';
 
 /** Linux interface names: 1 to 15 bytes; the subset that is safe in a path (a UAPI socket's) and as an argument. */
@@ -73,15 +74,25 @@ export function canonicalAddress(where: string, cidr: string): string {
   return `${address.toString()}/${length}`;
 }
 
+/**
+ * Canonical prefixes and endpoints by the text given: every apply checks a
+ * whole peer set, whose prefixes and endpoints rarely change, and parsing
+ * them was most of what an apply cost the stub driver.
+ */
+const canonicalPrefixes = new StringMemo(16_384);
+const canonicalEndpoints = new StringMemo(16_384);
+
 /** A prefix in canonical form with the host bits cleared (`fd00::/64`), as WireGuard and the routing table hold it. */
 export function canonicalPrefix(where: string, cidr: string): string {
-  const [address, length] = parseCidr(where, cidr);
-  const bytes = address.toByteArray();
-  for (let i = 0; i < bytes.length; i++) {
-    const kept = Math.max(0, Math.min(8, length - 8 * i));
-    bytes[i] = (bytes[i] as number) & ((0xff << (8 - kept)) & 0xff);
-  }
-  return `${ipaddr.fromByteArray(bytes).toString()}/${length}`;
+  return canonicalPrefixes.get(cidr, () => {
+    const [address, length] = parseCidr(where, cidr);
+    const bytes = address.toByteArray();
+    for (let i = 0; i < bytes.length; i++) {
+      const kept = Math.max(0, Math.min(8, length - 8 * i));
+      bytes[i] = (bytes[i] as number) & ((0xff << (8 - kept)) & 0xff);
+    }
+    return `${ipaddr.fromByteArray(bytes).toString()}/${length}`;
+  });
 }
 
 /**
@@ -89,6 +100,10 @@ export function canonicalPrefix(where: string, cidr: string): string {
  * names lower-cased. Host names must be plain DNS names (`wg` resolves them).
  */
 export function canonicalEndpoint(where: string, endpoint: string): string {
+  return canonicalEndpoints.get(endpoint, () => parseCanonicalEndpoint(where, endpoint));
+}
+
+function parseCanonicalEndpoint(where: string, endpoint: string): string {
   let parts: {host: string; port: number};
   try {
     parts = parseEndpoint(endpoint);
