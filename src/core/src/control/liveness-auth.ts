@@ -40,6 +40,7 @@
 import {createHmac, createSecretKey, timingSafeEqual, type KeyObject} from 'node:crypto';
 import type {Clock} from '../contracts/clock.js';
 import type {NodeIdentity} from '../identity/identity.js';
+import {BoundedMemo} from '../util/bounded-memo.js';
 
 /** Bytes of a liveness tag (HMAC-SHA256 truncated). */
 export const TAG_BYTES = 16;
@@ -94,7 +95,7 @@ interface SenderState {
 export class LivenessAuth {
   private readonly deps: LivenessAuthDeps;
   /** `own key + peer key` -> pair key as a KeyObject (made once: building one per HMAC was most of its cost); null: unusable key. */
-  private readonly keys = new Map<string, KeyObject | null>();
+  private readonly keys = new BoundedMemo<KeyObject | null>(MAX_KEYS);
   private readonly senders = new Map<string, SenderState>();
   /** Member -> the WireGuard key its record had before its last key change, and when that change arrived here. */
   private readonly retiredPeerKeys = new Map<string, {key: string; at: number}>();
@@ -237,17 +238,13 @@ export class LivenessAuth {
 
   /** The pair key of this node's key `ownKey` and a member's key `peerKey`, cached. */
   private pairKey(ownKey: string, peerKey: string): KeyObject | undefined {
-    const cacheKey = `${ownKey} ${peerKey}`;
-    let key = this.keys.get(cacheKey);
-    if (key === undefined) {
+    const key = this.keys.get(`${ownKey} ${peerKey}`, () => {
       try {
-        key = createSecretKey(this.deps.identity.sharedKey(peerKey, ownKey));
+        return createSecretKey(this.deps.identity.sharedKey(peerKey, ownKey));
       } catch {
-        key = null; // A low-order or malformed key: never authenticates anything.
+        return null; // A low-order or malformed key: never authenticates anything.
       }
-      if (this.keys.size >= MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
-      this.keys.set(cacheKey, key);
-    }
+    });
     return key ?? undefined;
   }
 

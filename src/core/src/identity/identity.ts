@@ -6,6 +6,7 @@
 import {createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject} from 'node:crypto';
 import {z} from 'zod';
 import {DecodeError} from '../errors.js';
+import {BoundedMemo} from '../util/bounded-memo.js';
 import {readJsonFile, writeFileAtomic} from '../util/files.js';
 
 /** The public half of an identity: safe to log and to hand to plugins. */
@@ -113,24 +114,14 @@ export function wgPublicKeyFromPrivate(privateKeyBase64: string): string {
   return rawPublic(createPrivateKey({key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8'}));
 }
 
-/** Public keys imported lately, most recent last: the keys of a mesh's issuers sign a document in every credential. */
-const verifyingKeys = new Map<string, KeyObject>();
-/** Most keys {@link verifyingKeys} holds. */
-const VERIFYING_KEYS = 256;
+/** Public keys imported lately (256 at most): the keys of a mesh's issuers sign a document in every credential. */
+const verifyingKeys = new BoundedMemo<KeyObject>(256);
 
 /** The key object of an Ed25519 public key (`raw`, whose base64 is `base64Key`), imported once while it is in use. */
 function verifyingKey(base64Key: string, raw: Buffer): KeyObject {
-  let key = verifyingKeys.get(base64Key);
-  if (key === undefined) {
-    // JWK import, not DER: OpenSSL 3's DER decoder costs ~190 µs a key, more than
-    // the verification itself, and every merge of a received entry pays it.
-    key = createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'});
-    if (verifyingKeys.size >= VERIFYING_KEYS) verifyingKeys.delete(verifyingKeys.keys().next().value as string);
-  } else {
-    verifyingKeys.delete(base64Key);
-  }
-  verifyingKeys.set(base64Key, key);
-  return key;
+  // JWK import, not DER: OpenSSL 3's DER decoder costs ~190 µs a key, more than
+  // the verification itself, and every merge of a received entry pays it.
+  return verifyingKeys.get(base64Key, () => createPublicKey({key: {kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url')}, format: 'jwk'}));
 }
 
 /** Verify an Ed25519 signature by a raw base64 public key. Never throws on bad input. */

@@ -11,7 +11,7 @@ import {isIP} from 'node:net';
 import type {WgInterfaceSpec, WgPeerConfig, WgRoute} from '../contracts/wg-driver.js';
 import {WgDriverError} from '../errors.js';
 import {parseEndpoint} from '../runtime/endpoint.js';
-import {StringMemo} from '../util/string-memo.js';
+import {BoundedMemo} from '../util/bounded-memo.js';
 import ipaddr from 'ipaddr.js';
 
 /** Linux interface names: 1 to 15 bytes; the subset that is safe in a path (a UAPI socket's) and as an argument. */
@@ -79,8 +79,8 @@ export function canonicalAddress(where: string, cidr: string): string {
  * whole peer set, whose prefixes and endpoints rarely change, and parsing
  * them was most of what an apply cost the stub driver.
  */
-const canonicalPrefixes = new StringMemo(16_384);
-const canonicalEndpoints = new StringMemo(16_384);
+const canonicalPrefixes = new BoundedMemo<string>(16_384);
+const canonicalEndpoints = new BoundedMemo<string>(16_384);
 
 /** A prefix in canonical form with the host bits cleared (`fd00::/64`), as WireGuard and the routing table hold it. */
 export function canonicalPrefix(where: string, cidr: string): string {
