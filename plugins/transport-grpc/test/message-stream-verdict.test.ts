@@ -41,6 +41,11 @@ async function abandonAfterSilence(replyThisTurn: boolean) {
   return {verdicts, closed: stream.closed};
 }
 
+/** A reply to the last request written on `call`. */
+function reply(call: FakeCall): void {
+  call.emit('data', {id: call.written.at(-1)!.id, meshId: '', payload: Buffer.from([2]), errorCode: '', errorMessage: ''});
+}
+
 describe("a message stream's verdict on its connection", () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -54,5 +59,27 @@ describe("a message stream's verdict on its connection", () => {
   it('is "bad" when nothing came back at all', async () => {
     vi.useFakeTimers({toFake: ['Date']});
     expect(await abandonAfterSilence(false)).toEqual({verdicts: [true], closed: true});
+  });
+
+  it("allows no more silence than the request's own time limit, however slowly the member answered before", async () => {
+    vi.useFakeTimers({toFake: ['Date']});
+    const call = new FakeCall();
+    const verdicts: boolean[] = [];
+    const timeoutMs = 2_000;
+    const stream = new MessageStream(call as never, {endpoint: '127.0.0.1:1', host: '127.0.0.1', timeoutMs}, {closed: (connectionBad) => verdicts.push(connectionBad)});
+    // Round trips of a minute, as a member that delays its answers on purpose would make them.
+    for (let i = 0; i < 4; i++) {
+      const answered = stream.request('m', new Uint8Array([1]), undefined);
+      vi.setSystemTime(Date.now() + 60_000);
+      reply(call);
+      await answered;
+    }
+    const caller = new AbortController();
+    const request = stream.request('m', new Uint8Array([1]), caller.signal);
+    vi.setSystemTime(Date.now() + timeoutMs);
+    caller.abort(new Error('deadline'));
+    await expect(request).rejects.toThrow('deadline');
+    await nextTurn();
+    expect(verdicts).toEqual([true]);
   });
 });
