@@ -8,11 +8,12 @@
 //   oclif's own Node version with semver);
 // - a command that only talks to the daemon over IPC (its manifest entry says
 //   `pluginsNeeded: false`; DaemonClientCommand sets it) runs with the root
-//   plugin alone: see src/cli/load-options.ts. Every other command, `--help`,
-//   and anything not found in the manifest start normally.
+//   plugin alone, from its own bundle in dist/quick/: see
+//   src/cli/load-options.ts. Every other command, `--help`, and anything not
+//   found in the manifest start normally.
 import {userInfo} from 'node:os';
 import {fileURLToPath} from 'node:url';
-import {pluginFreeLoadOptions} from '../dist/cli/load-options.js';
+import {quickStartOptions} from '../dist/cli/load-options.js';
 import {Errors, flush, handle, isOclifExit, run} from '../dist/cli/oclif.js';
 
 // Plugins, linked ones included, run their compiled JavaScript: oclif's
@@ -35,7 +36,7 @@ const argv = process.argv.slice(2);
 // default would kill it, e.g. on a `systemctl reload` during start-up. Caught
 // from here on, it is logged as arriving too early (daemon.ts).
 if (argv[0] === 'daemon') process.on('SIGHUP', () => undefined);
-const loadOptions = pluginFreeLoadOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
+const loadOptions = await quickStartOptions(argv, fileURLToPath(new URL('..', import.meta.url)));
 try {
   await run(argv, loadOptions ?? fileURLToPath(import.meta.url));
   await flush();

@@ -1,18 +1,19 @@
 /**
  * How bin/run.js starts a command: daemon-client commands start with the root
- * plugin alone (src/cli/load-options.ts) and behave exactly as when oclif
+ * plugin alone, from their own entry in dist/quick/ (src/cli/load-options.ts,
+ * scripts/bundle-quick-commands.js) and behave exactly as when oclif
  * starts them with every plugin (same stdout, stderr and exit code); help and
  * the commands of an installed plugin still work; and the start leaves Node's
  * module loader as it is and loads oclif from its bundle (dist/oclif.cjs)
  * alone. Needs `npm run build`.
  */
 import {execFile} from 'node:child_process';
-import {readFile, writeFile} from 'node:fs/promises';
+import {readFile, readdir, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {IpcServer, type MeshShowView, type MeshSummary, type StatusView} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {pluginFreeLoadOptions} from '../src/cli/load-options.js';
+import {QUICK_COMMANDS_DIR, pluginFreeLoadOptions, quickCommandFile, quickStartOptions} from '../src/cli/load-options.js';
 import {BIN, ROOT, makeSandbox, runCli, type CliResult, type Sandbox} from './helpers/cli.js';
 import {fixturePath} from './plugins-helpers.js';
 
@@ -20,6 +21,37 @@ describe('pluginFreeLoadOptions', () => {
   it('is given for commands that need no plugins, without help flags', () => {
     for (const argv of [['mesh', 'list'], ['status', '--json'], ['mesh', 'show', 'abc', '--socket', 's'], ['service', 'set', 'k', 'v']]) {
       expect(pluginFreeLoadOptions(argv, ROOT), argv.join(' ')).toMatchObject({root: ROOT, userPlugins: false, devPlugins: false, pjson: {oclif: {plugins: []}}});
+    }
+  });
+
+  it('names the command’s own entry as the one command target, or the manifest for a command the build left without one', () => {
+    expect(pluginFreeLoadOptions(['mesh', 'list'], ROOT)?.pjson.oclif.commands).toEqual({strategy: 'explicit', target: './dist/quick/mesh-list.js', identifier: 'commands'});
+    expect(pluginFreeLoadOptions(['mesh', 'admin', 'grant', 'x'], ROOT)?.pjson.oclif.commands).toMatchObject({target: './dist/quick/mesh-admin-grant.js'});
+    // doctor imports a driver package (and with it core from node_modules): no entry, see scripts/bundle-quick-commands.js.
+    expect(pluginFreeLoadOptions(['doctor'], ROOT)?.pjson.oclif.commands).toBe('./dist/commands');
+  });
+
+  it('loads a root plugin that knows the one command, whose manifest entry is the full manifest’s', async () => {
+    const options = await quickStartOptions(['mesh', 'list', '--json'], ROOT);
+    const plugin = [...(options?.plugins?.values() ?? [])];
+    expect(plugin.map((p) => [p.isRoot, p.commandIDs])).toEqual([[true, ['mesh:list']]]);
+    const manifest = JSON.parse(await readFile(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, unknown>};
+    // As JSON (the manifest file has no keys whose value is undefined), apart from where the command's file is.
+    const {isESM: _isESM, relativePath: _relativePath, ...described} = manifest.commands['mesh:list'] as Record<string, unknown>;
+    expect(JSON.parse(JSON.stringify(plugin[0]!.manifest.commands['mesh:list']))).toEqual(described);
+    expect((await quickStartOptions(['doctor'], ROOT))?.plugins).toBeUndefined();
+    expect(await quickStartOptions(['daemon'], ROOT)).toBeUndefined();
+  });
+
+  it('has an entry for every command that needs no plugins but doctor, each exporting that command alone', async () => {
+    const manifest = JSON.parse(await readFile(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {pluginsNeeded?: boolean}>};
+    const pluginFree = Object.keys(manifest.commands).filter((id) => manifest.commands[id]!.pluginsNeeded === false);
+    const entries = (await readdir(join(ROOT, QUICK_COMMANDS_DIR))).filter((file) => !file.startsWith('chunk-') && pluginFree.some((id) => quickCommandFile(id) === file));
+    expect(entries.length).toBe(pluginFree.length - 1);
+    for (const file of entries) {
+      const id = pluginFree.find((candidate) => quickCommandFile(candidate) === file)!;
+      const {commands} = (await import(join(ROOT, QUICK_COMMANDS_DIR, file))) as {commands: Record<string, {id?: string}>};
+      expect(Object.keys(commands), file).toEqual([id]);
     }
   });
 
@@ -146,7 +178,7 @@ describe('daemon-client commands', () => {
       expect(replaced).toEqual([]);
       // The probe saw oclif start and the command load: the checks are about a real run.
       expect(files).toContain(join(ROOT, 'dist', 'oclif.cjs'));
-      expect(modules).toContain(join(ROOT, 'dist', 'cli', 'base-command.js'));
+      expect(modules).toContain(join(ROOT, QUICK_COMMANDS_DIR, quickCommandFile(command.filter((word) => !word.startsWith('-')).slice(0, 2).join(':'))));
       // One copy of oclif (the commands' errors and classes are the bundle's), none of its index or semver,
       // and none of the dependencies only other commands or the daemon need (zod, pino, yaml, ...).
       expect([...files, ...modules].filter((file) => file.includes('/node_modules/'))).toEqual([]);

@@ -110,7 +110,7 @@ describe('npm pack: one tarball', () => {
     expect(pkg.private).toBeUndefined();
     expect([...pkg.bundleDependencies].sort()).toEqual(BUNDLED);
     const paths = new Set(packed.files.map((file) => file.path));
-    for (const path of ['bin/run.js', 'oclif.manifest.json', 'systemd/wgmesh.service', 'dist/commands/daemon.js', 'dist/commands/systemd/install.js', 'dist/dashboard/index.html', 'dist/dashboard/assets/app.js', 'dist/dashboard/assets/graph-worker.js', 'dist/dashboard/assets/app.css']) expect(paths, path).toContain(path);
+    for (const path of ['bin/run.js', 'oclif.manifest.json', 'systemd/wgmesh.service', 'dist/commands/daemon.js', 'dist/quick/mesh-list.js', 'dist/commands/systemd/install.js', 'dist/dashboard/index.html', 'dist/dashboard/assets/app.js', 'dist/dashboard/assets/graph-worker.js', 'dist/dashboard/assets/app.css']) expect(paths, path).toContain(path);
     for (const name of BUNDLED) {
       const manifest = JSON.parse(await readFile(join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as {version: string; private?: boolean};
       // The CLI depends on the exact version it bundles; each workspace package is publishable on its own.

@@ -1,21 +1,37 @@
 /**
  * How bin/run.js has oclif load its configuration for a command line. A
  * command whose manifest entry says it needs no plugins (`pluginsNeeded:
- * false`, see DaemonClientCommand) is started with the root plugin alone: no
- * bundled or installed plugins are discovered or loaded, and none of their
- * hooks run. Only oclif's public `Config.load` options are used for that.
+ * false`, see DaemonClientCommand) is started with the root plugin alone, and
+ * that plugin knows of this one command only: its commands come from the
+ * command's entry in dist/quick/ (scripts/bundle-quick-commands.js), not from
+ * the manifest. So no bundled or installed plugin is discovered or loaded,
+ * none of their hooks run, and oclif neither reads nor sorts the list of every
+ * command (its sort alone is ~10 ms: the first `localeCompare` sets up ICU's
+ * collator). Only oclif's public options are used for that: `Config.load`'s
+ * `plugins` (the plugins already loaded) and the root `Plugin`'s
+ * `ignoreManifest` with an explicit command target.
  *
  * Words after the command's id can name a plugin's command whose id extends
  * it (`status extra`), which only the start with every plugin finds. They are
  * taken for the command's arguments when it declares some, and otherwise start
  * normally.
  */
-import {readFileSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
+import {Plugin} from './oclif.js';
 
-/** oclif's `Config.load` options for a start with the root plugin alone. */
+/** Where the build puts each quick command's entry, from the package root. */
+export const QUICK_COMMANDS_DIR = join('dist', 'quick');
+
+/** The file of command `id`'s entry in {@link QUICK_COMMANDS_DIR}: `mesh:admin:grant` -> `mesh-admin-grant.js`. */
+export function quickCommandFile(id: string): string {
+  return `${id.replaceAll(':', '-')}.js`;
+}
+
+/** oclif's `Config.load` options for a start with the root plugin alone, before that plugin is loaded. */
 export interface PluginFreeLoadOptions {
   root: string;
+  /** The package's, with no plugins and the command's entry as the one command target. */
   pjson: Record<string, unknown> & {oclif: Record<string, unknown>};
   userPlugins: false;
   devPlugins: false;
@@ -51,10 +67,34 @@ export function pluginFreeLoadOptions(argv: readonly string[], root: string): Pl
       if (command.pluginsNeeded !== false) return undefined;
       if (n < words.length && Object.keys(command.args ?? {}).length === 0) return undefined;
       const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PluginFreeLoadOptions['pjson'];
-      return {root, pjson: {...pjson, oclif: {...pjson.oclif, plugins: []}}, userPlugins: false, devPlugins: false};
+      const target = join(QUICK_COMMANDS_DIR, quickCommandFile(id));
+      // A command the build left without an entry (see scripts/bundle-quick-commands.js) comes from the manifest.
+      const commands = existsSync(join(root, target)) ? {commands: {strategy: 'explicit', target: `./${target}`, identifier: 'commands'}} : {};
+      return {root, pjson: {...pjson, oclif: {...pjson.oclif, plugins: [], ...commands}}, userPlugins: false, devPlugins: false};
     }
   } catch {
     // Start normally.
   }
   return undefined;
+}
+
+/** {@link PluginFreeLoadOptions}, with the root plugin loaded when it comes from a command's entry, as `Config.load` takes them. */
+export type QuickStartOptions = PluginFreeLoadOptions & {plugins?: Map<string, Plugin>};
+
+/**
+ * The load options of a start without plugins ({@link pluginFreeLoadOptions}),
+ * with the root plugin loaded from the command's entry when it has one (that
+ * imports the command); undefined when the command line starts normally, or
+ * when that plugin fails to load: the normal start then reports what is wrong.
+ */
+export async function quickStartOptions(argv: readonly string[], root: string): Promise<QuickStartOptions | undefined> {
+  const options = pluginFreeLoadOptions(argv, root);
+  if (options?.pjson.oclif.commands === undefined || typeof options.pjson.oclif.commands === 'string') return options;
+  try {
+    const plugin = new Plugin({root, isRoot: true, pjson: options.pjson as ConstructorParameters<typeof Plugin>[0]['pjson'], ignoreManifest: true, errorOnManifestCreate: true});
+    await plugin.load();
+    return {...options, plugins: new Map([[plugin.name, plugin]])};
+  } catch {
+    return undefined;
+  }
 }

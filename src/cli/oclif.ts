@@ -13,6 +13,7 @@
 import {createRequire} from 'node:module';
 import type * as OclifArgs from '@oclif/core/args';
 import type * as OclifCommand from '@oclif/core/command';
+import type * as OclifConfig from '@oclif/core/config';
 import type * as OclifErrors from '@oclif/core/errors';
 import type * as OclifExecute from '@oclif/core/execute';
 import type * as OclifFlags from '@oclif/core/flags';
@@ -28,6 +29,7 @@ const oclif = createRequire(import.meta.url)('../../dist/oclif.cjs') as {
   execute: typeof OclifExecute.execute;
   flush: typeof OclifFlush.flush;
   handle: typeof OclifHandle.handle;
+  Plugin: typeof OclifConfig.Plugin;
   run: typeof OclifRun.run;
 };
 
@@ -39,6 +41,10 @@ export const Command = oclif.Command;
 export const Errors = oclif.Errors;
 /** oclif's flag definitions (`Flags.string(...)`). */
 export const Flags = oclif.Flags;
+/** oclif's plugin: a package's commands and hooks (bin/run.js loads the root one itself for a quick start). */
+export const Plugin = oclif.Plugin;
+/** A loaded plugin. */
+export type Plugin = OclifConfig.Plugin;
 /** oclif's start of a CLI: {@link run}, then {@link flush}, and {@link handle} for what it throws. */
 export const {execute, flush, handle, run} = oclif;
 
