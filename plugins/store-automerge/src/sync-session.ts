@@ -9,7 +9,7 @@
  * message goes in parts (see protocol.ts).
  */
 import {DecodeError, SyncSessionBase} from '@wgmesh/core';
-import type {Logger, MergeResult, SyncRole, SyncSession} from '@wgmesh/core';
+import type {Logger, MergeResult, SyncReplicaBase, SyncRole, SyncSession} from '@wgmesh/core';
 import type {SyncStateHandle} from './automerge-api.js';
 import {MAX_ASSEMBLED_MESSAGE_BYTES, MAX_SESSION_MESSAGES} from './limits.js';
 import {
@@ -31,15 +31,9 @@ import {
 export const MAX_GENERATION_LEAP = 2 ** 20;
 
 /** What a session needs of its store (kept narrow so the store's class API stays the MeshStore contract). */
-export interface SyncReplica {
-  /** The mesh the store holds. */
-  readonly meshId: string;
-  /** The store kind (both ends must use the same). */
-  readonly kind: string;
+export interface SyncReplica extends SyncReplicaBase {
   /** The current compaction generation of the store's document. */
   generation(): number;
-  /** The store digest. */
-  digest(): Uint8Array;
   /** Compact the store's document to a higher generation. */
   compactTo(generation: number): void;
   /** A fresh per-peer Automerge sync state for the current document. */
@@ -100,13 +94,8 @@ export class AutomergeSyncSession extends SyncSessionBase<SyncReplica> implement
   start(): Uint8Array {
     const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'active';
-    return this.send({
-      ...hello,
-      gen: this.replica.generation(),
-      digest: this.replica.digest(),
-      // A fresh sync state always has something to say: at least this side's heads.
-      am: this.replica.generateSyncMessage(this.syncState()) ?? new Uint8Array(0),
-    });
+    // A fresh sync state always has something to say: at least this side's heads.
+    return this.send({...hello, gen: this.replica.generation(), am: this.replica.generateSyncMessage(this.syncState()) ?? new Uint8Array(0)});
   }
 
   /**

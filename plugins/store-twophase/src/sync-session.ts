@@ -9,7 +9,7 @@
  * InvalidEntriesError.
  */
 import {DecodeError, SyncSessionBase} from '@wgmesh/core';
-import type {Logger, MergeResult, SignedEntry, SyncRole, SyncSession, VerifiedEntry} from '@wgmesh/core';
+import type {Logger, MergeResult, SignedEntry, SyncReplicaBase, SyncRole, SyncSession, VerifiedEntry} from '@wgmesh/core';
 import {bucketBitsFor, bucketOf, differingBuckets} from './buckets.js';
 import {MAX_ENTRIES, MAX_ENTRIES_PER_MESSAGE, MAX_ENTRY_BYTES_PER_MESSAGE, MAX_SUMMARIES_PER_MESSAGE} from './limits.js';
 import {
@@ -28,15 +28,9 @@ import {
 } from './protocol.js';
 
 /** What a session needs of its store (kept narrow so the store's class API stays the MeshStore contract). */
-export interface SyncReplica {
-  /** The mesh the store holds. */
-  readonly meshId: string;
-  /** The store kind (both ends must use the same). */
-  readonly kind: string;
+export interface SyncReplica extends SyncReplicaBase {
   /** Entries held. */
   size(): number;
-  /** The store digest (see `TwoPhaseStore.digest`). */
-  digest(): Uint8Array;
   /** The entry held for a node. */
   get(id: string): VerifiedEntry | undefined;
   /** The digest of every bucket at `bits` bits (see `BucketIndex.digests`). */
@@ -145,11 +139,7 @@ export class TwoPhaseSyncSession extends SyncSessionBase<SyncReplica> implements
   start(): Uint8Array {
     const hello = this.startHello(this.state, PROTOCOL_VERSION);
     this.state = 'await-reply';
-    return this.send({
-      ...hello,
-      digest: this.replica.digest(),
-      count: this.replica.size(),
-    });
+    return this.send({...hello, count: this.replica.size()});
   }
 
   /**

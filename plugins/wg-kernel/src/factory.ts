@@ -3,7 +3,7 @@
  * hook loads only this small module; the driver is imported when a daemon
  * actually creates the backend.
  */
-import {defineBackend, parseBackendSection} from '@wgmesh/core/backends';
+import {defineBackend} from '@wgmesh/core/backends';
 import {z} from 'zod';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK, MIN_EXIT_RULE_PRIORITY} from './exit-defaults.js';
 
@@ -61,8 +61,8 @@ export const wgKernelBackend = defineBackend({
   kind: 'wg',
   name: 'kernel',
   description: 'Real WireGuard through ip and wg (kernel module, or wireguard-go where there is none)',
-  async create(context) {
-    const config = parseBackendSection('kernel', kernelConfigSchema, context.config ?? undefined);
+  configSchema: kernelConfigSchema,
+  async create(context, config) {
     const {KernelWgDriver} = await import('./driver.js');
     const driver = new KernelWgDriver({
       logger: context.logger,

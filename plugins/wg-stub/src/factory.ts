@@ -3,7 +3,7 @@
  * hook loads only this small module; the driver is imported when a daemon
  * actually creates the backend.
  */
-import {defineBackend, parseBackendSection} from '@wgmesh/core/backends';
+import {defineBackend} from '@wgmesh/core/backends';
 import {z} from 'zod';
 
 /** The `stub` section of the daemon config. */
@@ -19,8 +19,8 @@ export const wgStubBackend = defineBackend({
   kind: 'wg',
   name: 'stub',
   description: 'In-memory WireGuard driver for tests and CI: configures nothing, records everything',
-  async create(context) {
-    const config = parseBackendSection('stub', stubConfigSchema, context.config ?? undefined);
+  configSchema: stubConfigSchema,
+  async create(context, config) {
     const [{StubWgDriver}, {stubStateFile}] = await Promise.all([import('./driver.js'), import('./state.js')]);
     return new StubWgDriver({
       stateFile: config.mirrorState ? stubStateFile(context.dataDir) : undefined,

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import {describe, expect, it} from 'vitest';
-import {BACKEND_API_VERSION, defineBackend, type BackendFactory, type BackendKind} from '../src/contracts/backend.js';
-import {BackendError} from '../src/errors.js';
+import {z} from 'zod';
+import {BACKEND_API_VERSION, defineBackend, type BackendContext, type BackendFactory, type BackendKind} from '../src/contracts/backend.js';
+import type {WgDriver} from '../src/contracts/wg-driver.js';
+import {BackendError, ConfigError} from '../src/errors.js';
 import {BackendRegistry, readBackendDeclarations} from '../src/registry/index.js';
 
 /** A factory made with this copy of core. */
@@ -180,6 +182,30 @@ describe('BackendRegistry', () => {
         expect(registry.list().every((entry) => !entry.loaded)).toBe(true);
       }),
     );
+  });
+});
+
+describe('defineBackend', () => {
+  /** A wg backend `name` that hands back the config its `create` got, as the driver. */
+  const echo = (schema?: z.ZodType<{port: number}>) =>
+    defineBackend({kind: 'wg', name: 'echo', ...(schema === undefined ? {} : {configSchema: schema}), create: async (_context, config) => config as unknown as WgDriver});
+  const context = (config: unknown) => ({config}) as BackendContext;
+  const schema = z.strictObject({port: z.number().int().default(7)}).default({port: 7});
+
+  it('gives create the section parsed with the declared schema, defaults applied (also for a missing or null section)', async () => {
+    expect(await echo(schema).create(context({port: 9}))).toEqual({port: 9});
+    expect(await echo(schema).create(context(undefined))).toEqual({port: 7});
+    expect(await echo(schema).create(context(null))).toEqual({port: 7});
+  });
+
+  it('refuses a wrong section with a ConfigError naming the key under the backend’s name, as a rejection', async () => {
+    const created = echo(schema).create(context({port: 'x'}));
+    await expect(created).rejects.toBeInstanceOf(ConfigError);
+    await expect(created).rejects.toThrow(/^config key echo\.port: /);
+  });
+
+  it('gives create the raw section without a schema', async () => {
+    expect(await echo().create(context({anything: true}))).toEqual({anything: true});
   });
 });
 

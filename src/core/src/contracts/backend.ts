@@ -77,9 +77,28 @@ export interface BackendFactory<K extends BackendKind = BackendKind> {
   create(context: BackendContext): Promise<BackendInstances[K]>;
 }
 
-/** Declare a backend factory (adds the brand). */
-export function defineBackend<K extends BackendKind>(factory: Omit<BackendFactory<K>, typeof BACKEND_BRAND | 'apiVersion'>): BackendFactory<K> {
-  return {...factory, apiVersion: BACKEND_API_VERSION, [BACKEND_BRAND]: true};
+/** What a plugin declares of a backend for {@link defineBackend}. */
+export interface BackendDefinition<K extends BackendKind, C> extends Omit<BackendFactory<K>, typeof BACKEND_BRAND | 'apiVersion' | 'create'> {
+  /**
+   * The schema of the backend's config section (the key named after the
+   * backend). When given, `create` gets the section parsed with it, defaults
+   * applied, and a wrong section fails the daemon's start with a ConfigError
+   * naming the key (see {@link parseBackendSection}).
+   */
+  readonly configSchema?: z.ZodType<C>;
+  /** Build the backend; `config` is the parsed section, or the raw one without a `configSchema`. */
+  create(context: BackendContext, config: C): Promise<BackendInstances[K]>;
+}
+
+/** Declare a backend factory (adds the brand, and parses the backend's config section when it declares a schema). */
+export function defineBackend<K extends BackendKind, C = unknown>(definition: BackendDefinition<K, C>): BackendFactory<K> {
+  const {configSchema, create, ...factory} = definition;
+  return {
+    ...factory,
+    create: async (context) => create(context, configSchema === undefined ? (context.config as C) : parseBackendSection(factory.name, configSchema, context.config ?? undefined)),
+    apiVersion: BACKEND_API_VERSION,
+    [BACKEND_BRAND]: true,
+  };
 }
 
 /** Structural check for a factory coming from another plugin (which may carry its own copy of core). */

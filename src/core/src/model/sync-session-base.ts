@@ -7,8 +7,16 @@ import type {Logger} from '../contracts/logger.js';
 import type {MergeResult, SyncRole, SyncStats} from '../contracts/store.js';
 import {InvalidEntryCount} from './invalid-entries.js';
 
+/** What every sync session needs of its store, whatever else its protocol needs. */
+export interface SyncReplicaBase {
+  readonly meshId: string;
+  readonly kind: string;
+  /** The store digest: equal digests mean equal stores, so a hello that carries it can end a sync at once. */
+  digest(): Uint8Array;
+}
+
 /** A store's sync session without its protocol; `Replica` is what it needs of its store. */
-export abstract class SyncSessionBase<Replica extends {readonly meshId: string; readonly kind: string}> {
+export abstract class SyncSessionBase<Replica extends SyncReplicaBase> {
   private readonly counters: SyncStats = {messagesSent: 0, bytesSent: 0, bytesReceived: 0, entriesMerged: 0, entriesRejected: 0};
   private readonly invalid: InvalidEntryCount;
 
@@ -34,12 +42,13 @@ export abstract class SyncSessionBase<Replica extends {readonly meshId: string; 
 
   /**
    * Start the session: the envelope of the initiator's hello (the protocol's
-   * version, this mesh and store kind), to which the protocol adds its own fields.
+   * version, this mesh and store kind, and the store's digest), to which the
+   * protocol adds its own fields.
    * @throws Error unless this end is the initiator and has not started yet (`state` is `idle`)
    */
-  protected startHello(state: string, version: number): {t: 'hello'; v: number; mesh: string; kind: string} {
+  protected startHello(state: string, version: number): {t: 'hello'; v: number; mesh: string; kind: string; digest: Uint8Array} {
     this.assertStartable(state);
-    return {t: 'hello', v: version, mesh: this.replica.meshId, kind: this.replica.kind};
+    return {t: 'hello', v: version, mesh: this.replica.meshId, kind: this.replica.kind, digest: this.replica.digest()};
   }
 
   /** Count a message this end sends; returns it. */
