@@ -8,17 +8,20 @@
  * ~20 modules of the CLI and of core's client, and oclif learns of that one
  * command only, so it neither reads the whole manifest nor sorts it.
  *
+ * dist/quick/index.json lists the bundled commands with what a start needs of
+ * their manifest entries, so that such a start does not read the manifest.
+ *
  * Only the CLI's and core's modules are bundled. oclif stays outside: every
  * command and bin/run.js share the one copy dist/cli/oclif.js loads; so do the
- * other dependencies, which load from node_modules as for any other command. Run by `npm run build`, after tsc and
- * scripts/oclif-manifest.js.
+ * other dependencies, which load from node_modules as for any other command.
+ * Run by `npm run build`, after tsc and scripts/oclif-manifest.js.
  */
 import {readFileSync} from 'node:fs';
-import {rm} from 'node:fs/promises';
+import {rm, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {build} from 'esbuild';
-import {QUICK_COMMANDS_DIR, quickCommandFile} from '../dist/cli/load-options.js';
+import {QUICK_COMMANDS_DIR, QUICK_INDEX_FILE, quickCommandFile} from '../dist/cli/load-options.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8'));
@@ -42,6 +45,9 @@ async function bundle(ids) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
+    // Less source to read and pre-parse on every start; names stay as they are.
+    minifyWhitespace: true,
+    minifySyntax: true,
     legalComments: 'inline',
     logLevel: 'warning',
     metafile: true,
@@ -86,4 +92,7 @@ const ids = candidates.filter((id) => {
   return !packagesImported(first, entry).some((name) => name.startsWith('@wgmesh/'));
 });
 if (ids.length < candidates.length) await bundle(ids);
+// What a start reads instead of the manifest for these commands (load-options.ts).
+const index = Object.fromEntries(ids.map((id) => [id, {takesArgs: Object.keys(manifest.commands[id].args ?? {}).length > 0}]));
+await writeFile(join(outdir, QUICK_INDEX_FILE), JSON.stringify(index) + '\n');
 console.log(`${QUICK_COMMANDS_DIR}: ${ids.length} commands (${candidates.filter((id) => !ids.includes(id)).join(', ') || 'none'} from the manifest)`);

@@ -8,12 +8,13 @@
  * alone. Needs `npm run build`.
  */
 import {execFile} from 'node:child_process';
-import {readFile, readdir, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {IpcServer, type MeshShowView, type MeshSummary, type StatusView} from '@wgmesh/core';
 import {silentLogger} from '@wgmesh/testkit';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {QUICK_COMMANDS_DIR, pluginFreeLoadOptions, quickCommandFile, quickStartOptions} from '../src/cli/load-options.js';
+import {QUICK_COMMANDS_DIR, QUICK_INDEX_FILE, pluginFreeLoadOptions, quickCommandFile, quickStartOptions} from '../src/cli/load-options.js';
 import {BIN, ROOT, makeSandbox, runCli, type CliResult, type Sandbox} from './helpers/cli.js';
 import {fixturePath} from './plugins-helpers.js';
 
@@ -29,6 +30,29 @@ describe('pluginFreeLoadOptions', () => {
     expect(pluginFreeLoadOptions(['mesh', 'admin', 'grant', 'x'], ROOT)?.pjson.oclif.commands).toMatchObject({target: './dist/quick/mesh-admin-grant.js'});
     // doctor imports a driver package (and with it core from node_modules): no entry, see scripts/bundle-quick-commands.js.
     expect(pluginFreeLoadOptions(['doctor'], ROOT)?.pjson.oclif.commands).toBe('./dist/commands');
+  });
+
+  it('decides a command with an entry from the quick index alone, and any other word from the manifest', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'wgmesh-quick-index-'));
+    try {
+      await mkdir(join(root, QUICK_COMMANDS_DIR), {recursive: true});
+      await writeFile(join(root, 'package.json'), JSON.stringify({name: 'wgmesh', oclif: {commands: './dist/commands'}}));
+      await writeFile(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE), JSON.stringify({'mesh:list': {takesArgs: false}, 'mesh:show': {takesArgs: true}}));
+      // No manifest at all: the index decides for its commands named by every word.
+      expect(pluginFreeLoadOptions(['mesh', 'list', '--json'], root)?.pjson.oclif.commands).toMatchObject({target: './dist/quick/mesh-list.js'});
+      // Anything else needs the manifest, which is missing: the normal start.
+      expect(pluginFreeLoadOptions(['mesh', 'show', 'abc'], root)).toBeUndefined();
+      expect(pluginFreeLoadOptions(['mesh-list'], root)).toBeUndefined();
+      // With a manifest that lists none of the index's commands: longer ids come from it, the index still decides for its own.
+      await writeFile(join(root, 'oclif.manifest.json'), JSON.stringify({commands: {doctor: {pluginsNeeded: false}}}));
+      expect(pluginFreeLoadOptions(['mesh', 'show', 'abc'], root)?.pjson.oclif.commands).toMatchObject({target: './dist/quick/mesh-show.js'});
+      expect(pluginFreeLoadOptions(['mesh', 'list', 'extra'], root)).toBeUndefined();
+      expect(pluginFreeLoadOptions(['doctor'], root)?.pjson.oclif.commands).toBe('./dist/commands');
+      expect(pluginFreeLoadOptions(['mesh-list'], root)).toBeUndefined();
+      expect(pluginFreeLoadOptions(['index'], root)).toBeUndefined();
+    } finally {
+      await rm(root, {recursive: true, force: true});
+    }
   });
 
   it('loads a root plugin that knows the one command, whose manifest entry is the full manifest’s', async () => {

@@ -28,6 +28,20 @@ export function quickCommandFile(id: string): string {
   return `${id.replaceAll(':', '-')}.js`;
 }
 
+/** The index of the entries, in {@link QUICK_COMMANDS_DIR}: what a start needs to know of them without the manifest. */
+export const QUICK_INDEX_FILE = 'index.json';
+
+/** A command's line in the quick index: whether it declares arguments (a start decides by it whether a following word may be one). */
+export interface QuickIndexEntry {
+  takesArgs: boolean;
+}
+
+/** The quick index: command id -> its line. */
+export type QuickIndex = Record<string, QuickIndexEntry>;
+
+/** The commands the manifest lists, as far as a start needs them. */
+type Manifest = {commands?: Record<string, {pluginsNeeded?: unknown; args?: object}>};
+
 /** oclif's `Config.load` options for a start with the root plugin alone, before that plugin is loaded. */
 export interface PluginFreeLoadOptions {
   root: string;
@@ -53,7 +67,10 @@ const MAX_ID_WORDS = 3;
 export function pluginFreeLoadOptions(argv: readonly string[], root: string): PluginFreeLoadOptions | undefined {
   if (argv.some((arg) => HELP_FLAGS.has(arg))) return undefined;
   try {
-    const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8')) as {commands?: Record<string, {pluginsNeeded?: unknown; args?: object}>};
+    // A missing index (a development tree built before it existed) leaves the manifest to decide.
+    const quick = existsSync(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE)) ? (JSON.parse(readFileSync(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE), 'utf8')) as QuickIndex) : {};
+    // Read only for a command without an entry: it is 80 KiB of JSON.
+    let manifest: Manifest | undefined;
     // The command id is the leading words (topics and command), e.g. `mesh list` -> `mesh:list`.
     const words: string[] = [];
     for (const arg of argv) {
@@ -62,14 +79,21 @@ export function pluginFreeLoadOptions(argv: readonly string[], root: string): Pl
     }
     for (let n = words.length; n > 0; n--) {
       const id = words.slice(0, n).join(':');
-      const command = Object.hasOwn(manifest.commands ?? {}, id) ? manifest.commands?.[id] : undefined;
-      if (command === undefined) continue;
-      if (command.pluginsNeeded !== false) return undefined;
-      if (n < words.length && Object.keys(command.args ?? {}).length === 0) return undefined;
+      let takesArgs: boolean;
+      if (Object.hasOwn(quick, id)) {
+        takesArgs = quick[id]!.takesArgs;
+      } else {
+        manifest ??= JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8')) as Manifest;
+        const command = Object.hasOwn(manifest.commands ?? {}, id) ? manifest.commands?.[id] : undefined;
+        if (command === undefined) continue;
+        if (command.pluginsNeeded !== false) return undefined;
+        takesArgs = Object.keys(command.args ?? {}).length > 0;
+      }
+      if (n < words.length && !takesArgs) return undefined;
       const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PluginFreeLoadOptions['pjson'];
-      const target = join(QUICK_COMMANDS_DIR, quickCommandFile(id));
       // A command the build left without an entry (see scripts/bundle-quick-commands.js) comes from the manifest.
-      const commands = existsSync(join(root, target)) ? {commands: {strategy: 'explicit', target: `./${target}`, identifier: 'commands'}} : {};
+      const target = `./${join(QUICK_COMMANDS_DIR, quickCommandFile(id))}`;
+      const commands = Object.hasOwn(quick, id) ? {commands: {strategy: 'explicit', target, identifier: 'commands'}} : {};
       return {root, pjson: {...pjson, oclif: {...pjson.oclif, plugins: [], ...commands}}, userPlugins: false, devPlugins: false};
     }
   } catch {
