@@ -11,6 +11,7 @@ import {join} from 'node:path';
 import {commandAvailable, createNetnsLab, netnsAvailable, skipWithout} from '@wgmesh/testkit';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {SystemdUnitError, renderUnit} from '../src/cli/systemd-unit.js';
+import {JEMALLOC_CONF, findJemalloc, jemallocCandidates, jemallocEnvironment} from '../src/cli/unit-allocator.js';
 import {BIN, ROOT, killAllDaemons, makeSandbox, runCli, startDaemon, waitFor, type Sandbox} from './helpers/cli.js';
 import {freePorts} from './helpers/mesh-cluster.js';
 
@@ -19,6 +20,9 @@ const HAVE_NOTIFY = !skipWithout('the readiness test', commandAvailable('systemd
 const HAVE_NETNS = !skipWithout('the capability test (the daemon with the unit\'s capabilities only, real WireGuard in a namespace)', netnsAvailable());
 const HAVE_SETPRIV = !skipWithout('the capability test', commandAvailable('setpriv', ['--version'], 'util-linux'));
 const HAVE_PYTHON = !skipWithout('the readiness test (its stand-in service manager)', commandAvailable('python3', ['--version'], 'python3'));
+/** The jemalloc `systemd install` would preload here. */
+const JEMALLOC = await findJemalloc();
+const HAVE_JEMALLOC = !skipWithout('the allocator checks (the unit preloads jemalloc)', JEMALLOC === undefined ? {ok: false, reason: `no jemalloc at ${jemallocCandidates().join(', ')} (apt-get install libjemalloc2)`} : {ok: true});
 
 /** A stand-in for systemd's notify socket: prints each datagram it gets as one JSON string per line. */
 const LISTENER = `
@@ -67,6 +71,18 @@ describe.skipIf(!HAVE_SYSTEMD)('wgmesh systemd install', () => {
     expect(text.stderr).toContain('dry run: would write /etc/systemd/system/wgmesh.service');
   });
 
+  it.skipIf(!HAVE_JEMALLOC)('preloads the host’s jemalloc with its settings, or with --no-jemalloc leaves glibc’s malloc', async () => {
+    const dry = JSON.parse((await runCli(['systemd', 'install', '--dry-run', '--json'], sandbox.env)).stdout) as {unit: string; jemalloc: string | null; next: string[]};
+    expect(dry.jemalloc).toBe(JEMALLOC);
+    const lines = dry.unit.split('\n');
+    const exec = lines.findIndex((line) => line.startsWith('ExecStart='));
+    expect(lines.slice(exec + 2, exec + 4)).toEqual([`Environment=LD_PRELOAD=${JEMALLOC}`, `Environment=MALLOC_CONF=${JEMALLOC_CONF}`]);
+    expect(dry.next).toEqual([]);
+    const glibc = JSON.parse((await runCli(['systemd', 'install', '--dry-run', '--json', '--no-jemalloc'], sandbox.env)).stdout) as {unit: string; jemalloc: string | null};
+    expect(glibc.jemalloc).toBeNull();
+    expect(glibc.unit).not.toContain('Environment=');
+  });
+
   it('has the readiness, restart and hardening settings systemd reads from it', async () => {
     const {unit} = JSON.parse((await runCli(['systemd', 'install', '--dry-run', '--json'], sandbox.env)).stdout) as {unit: string};
     const unitFile = join(sandbox.dir, 'security', 'wgmesh.service');
@@ -110,6 +126,29 @@ describe.skipIf(!HAVE_SYSTEMD)('wgmesh systemd install', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe("Error: --now starts the service, but systemd is not running on this host (no /run/systemd/system); install without --now, or run the daemon yourself with 'wgmesh daemon'");
     expect(existsSync(unitDir)).toBe(false);
+  });
+
+  it('writes environment lines after ExecStart under their comment, and refuses a value that would need quoting', async () => {
+    const template = await readFile(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8');
+    const environment = {comment: 'why', variables: {LD_PRELOAD: '/usr/lib/x/libjemalloc.so.2', MALLOC_CONF: 'narenas:2'}};
+    const lines = renderUnit(template, {node: '/usr/bin/node', script: '/opt/w/run.js', environment}).split('\n');
+    const exec = lines.findIndex((line) => line.startsWith('ExecStart='));
+    expect(lines.slice(exec, exec + 4)).toEqual(['ExecStart=/usr/bin/node /opt/w/run.js daemon', '# why', 'Environment=LD_PRELOAD=/usr/lib/x/libjemalloc.so.2', 'Environment=MALLOC_CONF=narenas:2']);
+    expect(renderUnit(template, {node: '/usr/bin/node', script: '/opt/w/run.js'})).not.toContain('Environment=');
+    for (const value of ['/opt/my lib.so', '/opt/a"b.so', '/opt/%h.so', '/opt/$X.so']) {
+      expect(() => renderUnit(template, {node: '/usr/bin/node', script: 'x', environment: {comment: 'c', variables: {LD_PRELOAD: value}}}), value).toThrow(SystemdUnitError);
+    }
+  });
+
+  it('looks for jemalloc where distributions put it, for the machine’s architecture first', async () => {
+    expect(jemallocCandidates('x64')[0]).toBe('/usr/lib/x86_64-linux-gnu/libjemalloc.so.2');
+    expect(jemallocCandidates('arm64')[0]).toBe('/usr/lib/aarch64-linux-gnu/libjemalloc.so.2');
+    expect(jemallocCandidates('mips')).toEqual(['/usr/lib64/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2']);
+    const dir = join(sandbox.dir, 'libs');
+    await mkdir(dir, {recursive: true});
+    await writeFile(join(dir, 'second.so'), '');
+    expect(await findJemalloc([join(dir, 'first.so'), join(dir, 'second.so')])).toBe(join(dir, 'second.so'));
+    expect(await findJemalloc([join(dir, 'none.so')])).toBeUndefined();
   });
 
   it('escapes node and script paths with spaces, % and $ so that systemd runs exactly those files, and refuses quotes', async () => {
@@ -185,7 +224,9 @@ describe.skipIf(!HAVE_NETNS || !HAVE_SETPRIV)('the unit\'s capabilities', () => 
       const dataDir = join(sandbox.dir, 'caps');
       const socket = join(sandbox.dir, 'caps.sock');
       const bounding = ['-all', ...capabilities.map((name) => `+${name.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-      const daemon = lab.spawn(host, 'setpriv', [`--bounding-set=${bounding}`, '--inh-caps=-all', process.execPath, BIN, 'daemon', '--wg', 'kernel', '--data-dir', dataDir, '--socket', socket], {env: sandbox.env, stdio: ['ignore', 'pipe', 'pipe']});
+      // With the unit's allocator too: jemalloc preloaded into the daemon and what it runs (ip, wg, wireguard-go).
+      const allocator = JEMALLOC === undefined ? {} : jemallocEnvironment(JEMALLOC);
+      const daemon = lab.spawn(host, 'setpriv', [`--bounding-set=${bounding}`, '--inh-caps=-all', process.execPath, BIN, 'daemon', '--wg', 'kernel', '--data-dir', dataDir, '--socket', socket], {env: {...sandbox.env, ...allocator}, stdio: ['ignore', 'pipe', 'pipe']});
       let logs = '';
       daemon.stdout!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
       daemon.stderr!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
@@ -194,6 +235,7 @@ describe.skipIf(!HAVE_NETNS || !HAVE_SETPRIV)('the unit\'s capabilities', () => 
       expect(daemon.exitCode, logs).toBeNull();
       const status = await readFile(`/proc/${daemon.pid}/status`, 'utf8');
       expect(BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`)).toBe(mask);
+      if (JEMALLOC !== undefined) expect(await readFile(`/proc/${daemon.pid}/maps`, 'utf8'), 'jemalloc mapped into the daemon').toContain(JEMALLOC);
 
       const created = await lab.exec(host, process.execPath, [BIN, 'mesh', 'create', '--endpoint', host.address, '--json', '--socket', socket], {timeoutMs: 20_000});
       const {meshId} = JSON.parse(created.stdout) as {meshId: string};

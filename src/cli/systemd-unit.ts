@@ -69,22 +69,46 @@ export function execWord(word: string, position: 'program' | 'argument'): string
   return /\s/.test(escaped) ? `"${escaped}"` : escaped;
 }
 
+/** What a unit runs: `node script`, with `environment` besides the service manager's. */
+export interface UnitCommand {
+  node: string;
+  script: string;
+  /** Variables (name -> value) and the one comment line that says why they are set. */
+  environment?: {comment: string; variables: Readonly<Record<string, string>>};
+}
+
+/**
+ * One `Environment=` line. Values here are paths and plain settings; one with
+ * quotes, backslashes, spaces, `%`, `$` or control characters is refused rather than escaped.
+ * @throws UnitPathError for such a name or value.
+ */
+function environmentLine(name: string, value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || /["'\\%$\s\u0000-\u001f\u007f]/.test(value)) {
+    throw new UnitPathError(`cannot set ${name}=${JSON.stringify(value)} in a systemd unit: it needs quoting; install under a plainer path`);
+  }
+  return `Environment=${name}=${value}`;
+}
+
 /**
  * The unit text with ExecStart running `node script` instead of the template's
- * program; the rest of the command line (`daemon` and its flags) is kept.
+ * program, the rest of the command line (`daemon` and its flags) kept, and
+ * after it the comment and one `Environment=` line per variable of `environment`.
  * @throws SystemdUnitError when the template has no ExecStart of the expected program, or a path cannot be written in a unit.
  */
-export function renderUnit(template: string, command: {node: string; script: string}): string {
+export function renderUnit(template: string, command: UnitCommand): string {
   const prefix = `ExecStart=${TEMPLATE_PROGRAM} `;
   const lines = template.split('\n');
   const index = lines.findIndex((line) => line.startsWith(prefix));
   if (index === -1) throw new UnitTemplateError(`the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
-  lines[index] = `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`;
+  const variables = Object.entries(command.environment?.variables ?? {}).map(([name, value]) => environmentLine(name, value));
+  const environment = variables.length === 0 ? [] : [`# ${command.environment!.comment.replace(/\n/g, ' ')}`, ...variables];
+  lines.splice(index, 1, `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`, ...environment);
   return lines.join('\n');
 }
 
 /** Read the shipped unit from the package at `packageRoot` and render it for `command`. */
-export async function unitForInstallation(packageRoot: string, command: {node: string; script: string}): Promise<string> {
+export async function unitForInstallation(packageRoot: string, command: UnitCommand): Promise<string> {
   const template = await readFile(join(packageRoot, UNIT_TEMPLATE_PATH), 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new UnitTemplateError(`cannot read the unit file shipped with wgmesh (${join(packageRoot, UNIT_TEMPLATE_PATH)}: ${error.code ?? error.message}); reinstall wgmesh`);
   });
