@@ -226,7 +226,7 @@ describe('npm install -g of the tarball', () => {
   it.skipIf(!HAVE_SYSTEMD)('ships the systemd unit: it verifies for the installed paths', async () => {
     const {unit} = JSON.parse(await wgmesh(['systemd', 'install', '--dry-run', '--json'])) as {unit: string};
     const script = join(prefix, 'lib', 'node_modules', 'wgmesh', 'bin', 'run.js');
-    expect(unit.split('\n')).toContain(`ExecStart=${process.execPath} ${script} daemon`);
+    expect(unit.split('\n')).toContain(`ExecStart=${process.execPath} --expose-gc ${script} daemon`);
     const unitFile = join(work, 'wgmesh.service');
     await writeFile(unitFile, unit);
     const verify = await run('systemd-analyze', ['verify', unitFile], {cwd: work, env: cleanEnv()});

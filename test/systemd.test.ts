@@ -55,7 +55,7 @@ describe.skipIf(!HAVE_SYSTEMD)('wgmesh systemd install', () => {
     expect(dry.code, dry.stderr).toBe(0);
     const result = JSON.parse(dry.stdout) as {unit: string; unitPath: string; change: null; dryRun: boolean};
     expect(result).toMatchObject({unitPath: '/etc/systemd/system/wgmesh.service', change: null, dryRun: true});
-    expect(result.unit).toMatch(/^ExecStart=\/\S*node \/\S+\/bin\/run\.js daemon$/m);
+    expect(result.unit).toMatch(/^ExecStart=\/\S*node --expose-gc \/\S+\/bin\/run\.js daemon$/m);
 
     const unitFile = join(sandbox.dir, 'verify', 'wgmesh.service');
     await mkdir(join(sandbox.dir, 'verify'), {recursive: true});

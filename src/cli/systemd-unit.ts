@@ -72,6 +72,8 @@ export function execWord(word: string, position: 'program' | 'argument'): string
 /** What a unit runs: `node script`, with `environment` besides the service manager's. */
 export interface UnitCommand {
   node: string;
+  /** Options for node itself, before the script (plain words, such as `--expose-gc`). */
+  nodeOptions?: readonly string[];
   script: string;
   /** Variables (name -> value) and the one comment line that says why they are set. */
   environment?: {comment: string; variables: Readonly<Record<string, string>>};
@@ -91,7 +93,7 @@ function environmentLine(name: string, value: string): string {
 }
 
 /**
- * The unit text with ExecStart running `node script` instead of the template's
+ * The unit text with ExecStart running `node [nodeOptions] script` instead of the template's
  * program, the rest of the command line (`daemon` and its flags) kept, and
  * after it the comment and one `Environment=` line per variable of `environment`.
  * @throws SystemdUnitError when the template has no ExecStart of the expected program, or a path cannot be written in a unit.
@@ -103,7 +105,8 @@ export function renderUnit(template: string, command: UnitCommand): string {
   if (index === -1) throw new UnitTemplateError(`the unit file shipped with wgmesh has no line starting with '${prefix}'; reinstall wgmesh`);
   const variables = Object.entries(command.environment?.variables ?? {}).map(([name, value]) => environmentLine(name, value));
   const environment = variables.length === 0 ? [] : [`# ${command.environment!.comment.replace(/\n/g, ' ')}`, ...variables];
-  lines.splice(index, 1, `ExecStart=${execWord(command.node, 'program')} ${execWord(command.script, 'argument')} ${lines[index]!.slice(prefix.length)}`, ...environment);
+  const program = [execWord(command.node, 'program'), ...(command.nodeOptions ?? []).map((option) => execWord(option, 'argument')), execWord(command.script, 'argument')];
+  lines.splice(index, 1, `ExecStart=${program.join(' ')} ${lines[index]!.slice(prefix.length)}`, ...environment);
   return lines.join('\n');
 }
 

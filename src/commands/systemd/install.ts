@@ -52,7 +52,8 @@ export default class SystemdInstall extends WgmeshCommand {
     const dryRun = flags['dry-run'];
     const jemalloc = flags.jemalloc ? ((await findJemalloc()) ?? null) : null;
     const environment = jemalloc === null ? undefined : {comment: 'jemalloc, found by `wgmesh systemd install`: returns memory freed after a burst (README, "Memory").', variables: jemallocEnvironment(jemalloc)};
-    const unit = await unitForInstallation(this.config.root, {node: process.execPath, script: join(this.config.root, 'bin', 'run.js'), environment});
+    // --expose-gc: the daemon asks V8 for a full GC after a burst (src/cli/memory-release.ts).
+    const unit = await unitForInstallation(this.config.root, {node: process.execPath, nodeOptions: ['--expose-gc'], script: join(this.config.root, 'bin', 'run.js'), environment});
     const noJemalloc = flags.jemalloc && jemalloc === null ? 'apt-get install libjemalloc2 and install again, so that the daemon returns memory after bursts' : undefined;
     const unitPath = join(flags['unit-dir'], UNIT_NAME);
     const start = `systemctl enable --now ${UNIT_NAME}`;
