@@ -224,9 +224,10 @@ describe.skipIf(!HAVE_NETNS || !HAVE_SETPRIV)('the unit\'s capabilities', () => 
       const dataDir = join(sandbox.dir, 'caps');
       const socket = join(sandbox.dir, 'caps.sock');
       const bounding = ['-all', ...capabilities.map((name) => `+${name.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-      // With the unit's allocator too: jemalloc preloaded into the daemon and what it runs (ip, wg, wireguard-go).
+      // With the unit's memory settings too: jemalloc preloaded into the daemon and what it runs (ip, wg,
+      // wireguard-go), and node's --expose-gc (the daemon's own GC after bursts).
       const allocator = JEMALLOC === undefined ? {} : jemallocEnvironment(JEMALLOC);
-      const daemon = lab.spawn(host, 'setpriv', [`--bounding-set=${bounding}`, '--inh-caps=-all', process.execPath, BIN, 'daemon', '--wg', 'kernel', '--data-dir', dataDir, '--socket', socket], {env: {...sandbox.env, ...allocator}, stdio: ['ignore', 'pipe', 'pipe']});
+      const daemon = lab.spawn(host, 'setpriv', [`--bounding-set=${bounding}`, '--inh-caps=-all', process.execPath, '--expose-gc', BIN, 'daemon', '--wg', 'kernel', '--data-dir', dataDir, '--socket', socket], {env: {...sandbox.env, ...allocator}, stdio: ['ignore', 'pipe', 'pipe']});
       let logs = '';
       daemon.stdout!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
       daemon.stderr!.setEncoding('utf8').on('data', (chunk: string) => (logs += chunk));
