@@ -20,6 +20,7 @@ import {createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync} fro
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {IpcClient} from '@wgmesh/core/client';
+import {unitCommandForHost} from '../../dist/cli/systemd-unit.js';
 import {loopbackCounters, processStats} from './proc-stats.js';
 
 /** Repository root. */
@@ -27,14 +28,20 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The CLI entry point. */
 export const BIN = join(ROOT, 'bin', 'run.js');
 
+/** What `wgmesh systemd install` would run on this host: node's options and jemalloc when the host has it. */
+const UNIT_COMMAND = await unitCommandForHost(ROOT, {jemalloc: true});
+
 /**
- * The environment the shipped systemd unit gives the daemon (its
- * `Environment=NAME=VALUE` lines in systemd/wgmesh.service, e.g. Node's
- * options): daemons run here as they run installed.
+ * The environment the systemd unit gives the daemon on this host (the
+ * `Environment=NAME=VALUE` lines of systemd/wgmesh.service, and jemalloc's
+ * where `systemd install` would add them): daemons run here as they run installed.
  */
-export const DAEMON_ENV = Object.fromEntries(
-  [...readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8').matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]]),
-);
+export const DAEMON_ENV = {
+  ...Object.fromEntries([...readFileSync(join(ROOT, 'systemd', 'wgmesh.service'), 'utf8').matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]])),
+  ...UNIT_COMMAND.environment?.variables,
+};
+/** The node options the unit starts the daemon with (`--expose-gc`). */
+export const DAEMON_NODE_OPTIONS = UNIT_COMMAND.nodeOptions ?? [];
 
 /** Resolve after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -126,7 +133,7 @@ const PROFILE_GRACE_MS = 120_000;
  * @property {string} [logLevel] daemon log level (default info: it is quiet when idle and says "daemon ready")
  * @property {Record<string, unknown>} [extraConfig] more top-level config keys for every daemon
  * @property {boolean} [keep] keep the temp dir (logs, configs) after close
- * @property {string[]} [daemonNodeArgs] Node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir DIR`: profiles written when they stop)
+ * @property {string[]} [daemonNodeArgs] Node flags for the daemons besides the unit's {@link DAEMON_NODE_OPTIONS} (e.g. `--cpu-prof --cpu-prof-dir DIR`: profiles written when they stop)
  * @property {(text: string) => void} [log] progress output
  */
 
@@ -184,7 +191,7 @@ export class Fleet {
     };
     const netns = useNetns ? `wgmesh-bench-${process.pid}` : null;
     const fleet = new Fleet(dir, netns, env, options.keep ?? false, log);
-    fleet.#nodeArgs = options.daemonNodeArgs ?? [];
+    fleet.#nodeArgs = [...DAEMON_NODE_OPTIONS, ...(options.daemonNodeArgs ?? [])];
     try {
       if (netns !== null) {
         execFileSync('ip', ['netns', 'add', netns], {stdio: 'pipe'});

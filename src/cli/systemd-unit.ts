@@ -9,6 +9,7 @@ import {execFile} from 'node:child_process';
 import {access, chmod, constants, mkdir, readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {WgmeshError, writeFileAtomic} from '@wgmesh/core';
+import {findJemalloc, jemallocEnvironment} from './unit-allocator.js';
 
 /** The unit file inside the package. */
 export const UNIT_TEMPLATE_PATH = join('systemd', 'wgmesh.service');
@@ -108,6 +109,24 @@ export function renderUnit(template: string, command: UnitCommand): string {
   const program = [execWord(command.node, 'program'), ...(command.nodeOptions ?? []).map((option) => execWord(option, 'argument')), execWord(command.script, 'argument')];
   lines.splice(index, 1, `ExecStart=${program.join(' ')} ${lines[index]!.slice(prefix.length)}`, ...environment);
   return lines.join('\n');
+}
+
+/**
+ * What the unit runs on this host for the installation at `packageRoot`: this
+ * node with `--expose-gc` (the daemon's own GC after bursts, memory-release.ts),
+ * the installation's bin/run.js, and jemalloc preloaded when `jemalloc` is
+ * asked for and the host has it (unit-allocator.ts). Benchmarks start their
+ * daemons from it too, so that they run as installed.
+ */
+export async function unitCommandForHost(packageRoot: string, options: {jemalloc: boolean}): Promise<UnitCommand & {jemalloc: string | null}> {
+  const jemalloc = options.jemalloc ? ((await findJemalloc()) ?? null) : null;
+  return {
+    node: process.execPath,
+    nodeOptions: ['--expose-gc'],
+    script: join(packageRoot, 'bin', 'run.js'),
+    environment: jemalloc === null ? undefined : {comment: 'jemalloc, found by `wgmesh systemd install`: returns memory freed after a burst (README, "Memory").', variables: jemallocEnvironment(jemalloc)},
+    jemalloc,
+  };
 }
 
 /** Read the shipped unit from the package at `packageRoot` and render it for `command`. */

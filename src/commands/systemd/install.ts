@@ -1,8 +1,7 @@
 import {join} from 'node:path';
 import {Flags} from '../../cli/oclif.js';
 import {WgmeshCommand} from '../../cli/base-command.js';
-import {DEFAULT_UNIT_DIR, SystemdNotRootError, SystemdNotRunningError, UNIT_NAME, systemctl, systemdRunning, unitForInstallation, writeUnit, type UnitFileChange} from '../../cli/systemd-unit.js';
-import {findJemalloc, jemallocEnvironment} from '../../cli/unit-allocator.js';
+import {DEFAULT_UNIT_DIR, SystemdNotRootError, SystemdNotRunningError, UNIT_NAME, systemctl, systemdRunning, unitCommandForHost, unitForInstallation, writeUnit, type UnitFileChange} from '../../cli/systemd-unit.js';
 
 /** `wgmesh systemd install --json`. */
 export interface SystemdInstallJson {
@@ -50,10 +49,9 @@ export default class SystemdInstall extends WgmeshCommand {
   async run(): Promise<SystemdInstallJson> {
     const {flags} = await this.parse(SystemdInstall);
     const dryRun = flags['dry-run'];
-    const jemalloc = flags.jemalloc ? ((await findJemalloc()) ?? null) : null;
-    const environment = jemalloc === null ? undefined : {comment: 'jemalloc, found by `wgmesh systemd install`: returns memory freed after a burst (README, "Memory").', variables: jemallocEnvironment(jemalloc)};
-    // --expose-gc: the daemon asks V8 for a full GC after a burst (src/cli/memory-release.ts).
-    const unit = await unitForInstallation(this.config.root, {node: process.execPath, nodeOptions: ['--expose-gc'], script: join(this.config.root, 'bin', 'run.js'), environment});
+    const command = await unitCommandForHost(this.config.root, {jemalloc: flags.jemalloc});
+    const {jemalloc} = command;
+    const unit = await unitForInstallation(this.config.root, command);
     const noJemalloc = flags.jemalloc && jemalloc === null ? 'apt-get install libjemalloc2 and install again, so that the daemon returns memory after bursts' : undefined;
     const unitPath = join(flags['unit-dir'], UNIT_NAME);
     const start = `systemctl enable --now ${UNIT_NAME}`;
