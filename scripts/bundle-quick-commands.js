@@ -21,7 +21,7 @@ import {rm, writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {build} from 'esbuild';
-import {QUICK_COMMANDS_DIR, QUICK_INDEX_FILE, quickCommandFile} from '../dist/cli/load-options.js';
+import {QUICK_COMMANDS_DIR, QUICK_INDEX_FILE, declaresArgs, quickCommandFile} from '../dist/cli/load-options.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8'));
@@ -93,6 +93,6 @@ const ids = candidates.filter((id) => {
 });
 if (ids.length < candidates.length) await bundle(ids);
 // What a start reads instead of the manifest for these commands (load-options.ts).
-const index = Object.fromEntries(ids.map((id) => [id, {takesArgs: Object.keys(manifest.commands[id].args ?? {}).length > 0}]));
+const index = Object.fromEntries(ids.map((id) => [id, {takesArgs: declaresArgs(manifest.commands[id])}]));
 await writeFile(join(outdir, QUICK_INDEX_FILE), JSON.stringify(index) + '\n');
 console.log(`${QUICK_COMMANDS_DIR}: ${ids.length} commands (${candidates.filter((id) => !ids.includes(id)).join(', ') || 'none'} from the manifest)`);

@@ -16,7 +16,7 @@
  * taken for the command's arguments when it declares some, and otherwise start
  * normally.
  */
-import {existsSync, readFileSync} from 'node:fs';
+import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {Plugin} from './oclif.js';
 
@@ -41,6 +41,21 @@ export type QuickIndex = Record<string, QuickIndexEntry>;
 
 /** The commands the manifest lists, as far as a start needs them. */
 type Manifest = {commands?: Record<string, {pluginsNeeded?: unknown; args?: object}>};
+
+/** Whether a command's manifest entry declares arguments: the quick index's `takesArgs`. */
+export function declaresArgs(command: {args?: object}): boolean {
+  return Object.keys(command.args ?? {}).length > 0;
+}
+
+/** The quick index of the installation at `root`; empty when there is none (a development tree built before it existed). */
+function readQuickIndex(root: string): QuickIndex {
+  try {
+    return JSON.parse(readFileSync(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE), 'utf8')) as QuickIndex;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+}
 
 /** oclif's `Config.load` options for a start with the root plugin alone, before that plugin is loaded. */
 export interface PluginFreeLoadOptions {
@@ -67,8 +82,8 @@ const MAX_ID_WORDS = 3;
 export function pluginFreeLoadOptions(argv: readonly string[], root: string): PluginFreeLoadOptions | undefined {
   if (argv.some((arg) => HELP_FLAGS.has(arg))) return undefined;
   try {
-    // A missing index (a development tree built before it existed) leaves the manifest to decide.
-    const quick = existsSync(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE)) ? (JSON.parse(readFileSync(join(root, QUICK_COMMANDS_DIR, QUICK_INDEX_FILE), 'utf8')) as QuickIndex) : {};
+    // Without an index the manifest decides for every command.
+    const quick = readQuickIndex(root);
     // Read only for a command without an entry: it is 80 KiB of JSON.
     let manifest: Manifest | undefined;
     // The command id is the leading words (topics and command), e.g. `mesh list` -> `mesh:list`.
@@ -87,7 +102,7 @@ export function pluginFreeLoadOptions(argv: readonly string[], root: string): Pl
         const command = Object.hasOwn(manifest.commands ?? {}, id) ? manifest.commands?.[id] : undefined;
         if (command === undefined) continue;
         if (command.pluginsNeeded !== false) return undefined;
-        takesArgs = Object.keys(command.args ?? {}).length > 0;
+        takesArgs = declaresArgs(command);
       }
       if (n < words.length && !takesArgs) return undefined;
       const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PluginFreeLoadOptions['pjson'];

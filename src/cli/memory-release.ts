@@ -65,7 +65,7 @@ function readMemory(): MemoryReading {
 
 /** What {@link startMemoryRelease} uses; the defaults are this process's. */
 export interface MemoryReleaseHooks {
-  /** V8's `gc`, absent unless node runs with `--expose-gc`. */
+  /** V8's `gc` (default: the global one, present only when node runs with `--expose-gc`); given as undefined: none. */
   gc?: ExposedGc | undefined;
   read?: () => MemoryReading;
   now?: () => number;
@@ -77,7 +77,8 @@ export interface MemoryReleaseHooks {
  * process alive.
  */
 export function startMemoryRelease(logger: Logger, hooks: MemoryReleaseHooks = {}): () => void {
-  const {gc = (globalThis as {gc?: ExposedGc}).gc, read = readMemory, now = Date.now} = hooks;
+  const gc = 'gc' in hooks ? hooks.gc : (globalThis as {gc?: ExposedGc}).gc;
+  const {read = readMemory, now = Date.now} = hooks;
   if (gc === undefined) return () => undefined;
   let state = initialReleaseState(read());
   const timer = setInterval(() => {
