@@ -29,6 +29,24 @@ class FailingDriver extends StubWgDriver {
   }
 }
 
+/** A stub driver that notes, each time an interface takes a key, which key the mesh's record carried then, and when a handshake was asked for. */
+class OrderRecordingDriver extends StubWgDriver {
+  readonly events: string[] = [];
+  runtime: MeshRuntime | undefined;
+
+  override async ensureInterface(spec: WgInterfaceSpec, signal?: AbortSignal): Promise<WgInterfaceState> {
+    const state = await super.ensureInterface(spec, signal);
+    const publicKey = this.snapshot().interfaces.find((entry) => entry.name === spec.name)?.publicKey;
+    if (this.runtime) this.events.push(`interface ${publicKey} while the record carries ${this.runtime.self()!.wgPublicKey}`);
+    return state;
+  }
+
+  override async handshakeNow(name: string, signal?: AbortSignal): Promise<void> {
+    this.events.push('handshake');
+    await super.handshakeNow?.(name, signal);
+  }
+}
+
 let dir: string;
 const opened: MeshRuntime[] = [];
 beforeEach(async () => {
@@ -82,6 +100,21 @@ describe('WireGuard key rotation', () => {
       expect(self.wgPublicKey).toBe(result.newPublicKey);
       expect(self.version).toBeGreaterThan(versions[index]!);
     });
+  });
+
+  it('publishes the new key before the interface uses it, then starts the handshakes: only the rotating node initiates under the new key', async () => {
+    // A member that configures the new key sends a handshake to the rotating node at once (the kernel
+    // driver's replaced peer). Were the rotating node's interface already on the new key, that handshake
+    // and the rotating node's own could cross, and crossed handshakes both fail until WireGuard's 5 s
+    // retry. With the record first, the member's handshake reaches an interface that cannot read it yet.
+    const clock = new SimulatedClock(FIXTURE_NOW);
+    const file = join(dir, 'identity.json');
+    const identity = await createIdentity(file);
+    const driver = new OrderRecordingDriver();
+    const runtime = await upMesh(identity, driver, clock, 'wgmrot6');
+    driver.runtime = runtime;
+    const result = await rotateWgKey({identity, identityFile: file, meshes: [runtime], clock, logger: silentLogger()});
+    expect(driver.events).toEqual([`interface ${result.newPublicKey} while the record carries ${result.newPublicKey}`, 'handshake']);
   });
 
   it('keeps the stored key when an interface cannot take it, names the mesh, and a restart puts the stored key everywhere', async () => {

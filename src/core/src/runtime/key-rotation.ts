@@ -16,12 +16,17 @@
  *    (records, liveness tags, `status`) follows at once, and liveness
  *    messages keep authenticating under the retired key for a grace period
  *    (liveness-auth.ts);
- * 3. per mesh: the interface takes the new key, then the record carrying the
- *    new public key is published and gossiped. Members replace the peer entry
- *    on their next reconciliation, and their WireGuard starts a handshake to
- *    the new key at once (the kernel driver does so for a peer that takes
- *    over another peer's allowed IPs), so traffic stops for about the time
- *    the record takes to arrive, not for a handshake retry (5 s).
+ * 3. per mesh: the record carrying the new public key is published and
+ *    pushed to members, which replace the peer entry and answer once their
+ *    WireGuard has the new key; then the interface takes the new key and
+ *    starts a handshake with every peer. Traffic stops for about one push and
+ *    one handshake, not for a handshake retry (5 s): the handshakes members
+ *    start toward the new key (the kernel driver does so for a peer that
+ *    replaces one it had a session with) reach an interface still on the old
+ *    key and fail, so they cannot cross this node's own, which would make
+ *    both fail. An interface that cannot take the key leaves that mesh's
+ *    members on the new key and the interface on the old one until a
+ *    restart applies the stored key (the error says so).
  */
 import type {Clock} from '../contracts/clock.js';
 import type {Logger} from '../contracts/logger.js';

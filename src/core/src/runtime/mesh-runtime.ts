@@ -373,22 +373,25 @@ export class MeshRuntime {
   }
 
   /**
-   * Put this node's current WireGuard key on the interface (after the
-   * identity's key rotated), keeping its port, peers and addresses; then
-   * publish the record that carries the new public key, from which members
-   * switch their peer entry. The interface first: a member that has the
-   * record and dials at once then finds the key in place. Then the record is
-   * pushed, and once the members answered (after configuring the new key)
-   * this node starts a handshake with every peer at once.
+   * Switch this mesh to the identity's current WireGuard key (after it
+   * rotated): publish the record that carries the new public key and push it
+   * to members, which replace their peer entry; once they answered, put the
+   * key on the interface (keeping its port, peers and addresses) and start a
+   * handshake with every peer at once. Traffic stops for one push and one
+   * handshake. A member the push missed gets the record by gossip and starts
+   * the handshake itself (the kernel driver does, for a peer that replaces
+   * one it had a session with).
    */
   async rekey(): Promise<void> {
-    if (this.interfaceUp) await this.deps.driver.ensureInterface(this.interfaceSpec());
+    // The record first: members answer the push once WireGuard has the new key (settleNewKeys), and
+    // the handshake they start toward it then meets an interface still on the old key and fails. So
+    // only this node's handshake, started below, runs under the new key: two handshakes that cross
+    // both fail, and WireGuard retries only after 5 s.
     await this.publishSelf({});
-    // The first handshake under the new key may have reached a member before the record did, and been
-    // dropped (WireGuard retries it only after 5 s): once the members answered the push, which they do
-    // after configuring a new key (settleNewKeys), start one more at once.
     await this.announce('the new key');
-    if (this.interfaceUp) await this.deps.driver.handshakeNow?.(this.settings.interfaceName);
+    if (!this.interfaceUp) return;
+    await this.deps.driver.ensureInterface(this.interfaceSpec());
+    await this.deps.driver.handshakeNow?.(this.settings.interfaceName);
   }
 
   /** Sign and merge a new version of this node's record with `patch` applied, and save the store. */
