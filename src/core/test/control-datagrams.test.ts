@@ -127,7 +127,19 @@ interface Node {
 }
 
 /** Three peers over one simulated network with datagrams. */
-async function mesh(settings: Partial<typeof DEFAULT_SETTINGS> & {controlDatagrams?: boolean} = {}) {
+/**
+ * `payload` as a member that compares no digests on pings would read it
+ * (the digests dropped; the ping's tag does not cover them).
+ */
+function withoutPingDigests(payload: Uint8Array): Uint8Array {
+  const request = decodeControlRequest(payload);
+  if (request.t !== 'ping') return payload;
+  const {sd: _sd, md: _md, ...ping} = request;
+  return encodeControlRequest(ping);
+}
+
+/** Three peers over one simulated network with datagrams; the nodes named in `pingsWithoutDigests` answer pings as members that compare no digests on them. */
+async function mesh(settings: Partial<typeof DEFAULT_SETTINGS> & {controlDatagrams?: boolean} = {}, pingsWithoutDigests: readonly string[] = []) {
   const clock = new SimulatedClock(START);
   const random = new SeededRandom(7);
   const meshId = testMeshId((n) => random.bytes(n));
@@ -169,8 +181,8 @@ async function mesh(settings: Partial<typeof DEFAULT_SETTINGS> & {controlDatagra
       openSync: () => {
         throw new Error('not used');
       },
-      message: (_meshId, payload, peer) => node.control.handleMessage(payload, peer),
-      datagram: (_meshId, payload: Uint8Array, _source: DatagramSource) => node.control.handleDatagram(payload, () => true),
+      message: (_meshId, payload, peer) => node.control.handleMessage(pingsWithoutDigests.includes(node.name) ? withoutPingDigests(payload) : payload, peer),
+      datagram: (_meshId, payload: Uint8Array, _source: DatagramSource) => node.control.handleDatagram(pingsWithoutDigests.includes(node.name) ? withoutPingDigests(payload) : payload, () => true),
     });
     node.control.start();
   }
@@ -194,6 +206,28 @@ describe('liveness messages by datagram', () => {
       expect(stats.datagramFallbacks, node.name).toBe(0);
     }
     expect(streamedLiveness(net.log)).toEqual([]);
+  });
+
+  it('compare anti-entropy digests by datagram too, the rounds pullInterval forces included: an idle mesh opens no stream at all', async () => {
+    const {clock, net, nodes, allAlive, settings} = await mesh();
+    // Start-up pushes each node's own record over the stream (entries are for the stream only).
+    await clock.advance(5_000);
+    const started = net.log.streamed.length;
+    const rounds = nodes.map((node) => node.control.stats().antiEntropyRounds);
+    await clock.advance(5 * settings.pullIntervalMs);
+    expect(allAlive()).toBe(true);
+    nodes.forEach((node, index) => expect(node.control.stats().antiEntropyRounds - rounds[index]!, node.name).toBeGreaterThanOrEqual((5 * settings.pullIntervalMs) / settings.syncIntervalMs - 2));
+    expect(net.log.streamed.slice(started)).toEqual([]);
+  });
+
+  it('ask a member that compares no digests on pings with an ae request over the stream', async () => {
+    const {clock, net, settings} = await mesh({}, ['p1']);
+    await clock.advance(5_000);
+    const started = net.log.streamed.length;
+    await clock.advance(3 * settings.pullIntervalMs);
+    const streamed = net.log.streamed.slice(started);
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(new Set(streamed)).toEqual(new Set(streamed.filter((line) => line.startsWith('ae:') && line.endsWith('>p1'))));
   });
 
   it('with datagrams to and from one node lost: the same heartbeats go over the stream at once, nobody dies, and that node gets the stream only after 3 failures', async () => {

@@ -3,7 +3,10 @@
  * period, and the probe of dead members that heals partitions.
  *
  * - At least every `syncInterval`: one small request with the store digest and
- *   the statement-table digest; when both agree that is the whole round.
+ *   the statement-table digest; when both agree that is the whole round. A
+ *   periodic round asks in a tagged ping, which may go by datagram (rpc.ts)
+ *   like a heartbeat, so an idle mesh opens no stream for its rounds either;
+ *   a member whose answer to it compares nothing gets an `ae` request.
  *   Otherwise statements are exchanged by summary and the store runs its own
  *   sync session. Every direct heartbeat carries the same digests to its
  *   monitor and brings back the answer with its ack
@@ -26,8 +29,10 @@
  *   node until the record expires.
  */
 import type {MeshStore} from '../contracts/store.js';
+import {ControlProtocolError} from '../errors.js';
 import type {Role} from '../model/record.js';
 import type {ControlContext} from './context.js';
+import type {LivenessAuth} from './liveness-auth.js';
 import {MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
 import type {PeriodicTask} from './scheduler.js';
 import {MONITORS} from './settings.js';
@@ -36,6 +41,8 @@ import {toWire, type VerifiedStatement} from './statements.js';
 
 /** Everything anti-entropy needs. */
 export interface AntiEntropyDeps extends ControlContext {
+  /** Tags the ping that carries a periodic round's digests, and checks its ack. */
+  auth: LivenessAuth;
   role: Role;
   store: MeshStore;
   /** Run at the start of every periodic round, whether or not the round sends anything (push retries ride on it). */
@@ -166,9 +173,33 @@ export class AntiEntropy {
   async reconcileWith(target: string, options: {background?: boolean} = {}): Promise<void> {
     const {rpc, stats, selfId, timings} = this.deps;
     stats.antiEntropyRounds++;
-    const reply = await rpc.request(target, {t: 'ae', f: selfId, ...this.digests()}, 'ae', timings.roundTimeoutMs);
+    const background = options.background === true;
+    let answer = background ? await this.compareInPing(target) : undefined;
+    if (answer === undefined) {
+      const reply = await rpc.request(target, {t: 'ae', f: selfId, ...this.digests()}, 'ae', timings.roundTimeoutMs);
+      if (reply.w !== undefined) this.deps.observedBy?.(target, reply.w);
+      answer = reply;
+    }
+    await this.followUp(target, answer, background);
+  }
+
+  /**
+   * The digests in a tagged ping, which may go by datagram; the answer, or
+   * undefined when the member compared nothing (it does not answer digests
+   * on pings: ask with an `ae`).
+   * @throws PeerUnreachableError and the other errors of ControlRpc.request; ControlProtocolError when the ack is not `target`'s
+   */
+  private async compareInPing(target: string): Promise<DigestAnswer | undefined> {
+    const {rpc, auth, selfId, timings, view} = this.deps;
+    const ts = auth.stamp();
+    const a = auth.tag('ping', target, ts);
+    if (!a) return undefined;
+    const reply = await rpc.request(target, {t: 'ping', f: selfId, ts, a, ...this.digests()}, 'ok', timings.roundTimeoutMs, {datagram: true});
+    // An answer from whoever holds the address, not the member, compares nothing.
+    if (!auth.checkAck(target, ts, reply.a)) throw new ControlProtocolError(`the answer to a ping for ${target} does not carry its ack`);
+    view.heard(target);
     if (reply.w !== undefined) this.deps.observedBy?.(target, reply.w);
-    await this.followUp(target, reply, options.background === true);
+    return reply.s === undefined ? undefined : {s: reply.s, m: reply.m};
   }
 
   /** This node's anti-entropy digests, for a request to carry (an `ae`, or a heartbeat). */

@@ -223,19 +223,24 @@ export class MeshControl {
     return bytes;
   }
 
-  /** A direct heartbeat or ping whose tag was checked (`check`). */
+  /**
+   * A direct heartbeat or ping whose tag was checked (`check`). Anti-entropy
+   * digests it carries (every heartbeat; the ping of a periodic round) are
+   * answered with the ack, with where this node sees the sender's WireGuard
+   * packets come from (see anti-entropy.ts).
+   */
   private async answerLiveness(request: Extract<ControlRequest, {t: 'hb' | 'ping'}>, check: LivenessCheck): Promise<ControlReply> {
-    if (request.t === 'ping') return this.answerTagged(request, 'ping', () => ({t: 'ok'}), check);
     const {detector, antiEntropy} = this;
-    const observed = await this.deps.endpoints?.observedFor(request.f);
+    const {sd, md} = request;
+    const compares = sd !== undefined && md !== undefined;
+    const observed = request.t === 'hb' || compares ? await this.deps.endpoints?.observedFor(request.f) : undefined;
     return this.answerTagged(
       request,
-      'hb',
+      request.t,
       () => {
-        const ack = detector.answerHeartbeat(request.f, request.i);
+        const ack: ControlReply = request.t === 'hb' ? detector.answerHeartbeat(request.f, request.i) : {t: 'ok'};
         const seen = ack.t === 'ok' && observed !== undefined ? {...ack, w: observed} : ack;
-        // The anti-entropy digests it carries are answered with the ack (see anti-entropy.ts).
-        return request.sd && request.md ? {...seen, ...antiEntropy.answerDigests(request.sd, request.md, true)} : seen;
+        return compares ? {...seen, ...antiEntropy.answerDigests(sd, md, true)} : seen;
       },
       check,
     );

@@ -87,7 +87,7 @@ export const controlRequestSchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('push'), f: nodeId, e: z.array(wireEntry).max(MAX_PUSH_ENTRIES).optional(), u: statements.optional()}),
   z.object({t: z.literal('hb'), f: nodeId, i: incarnation, ts: stamp, a: tag, sd: storeDigest.optional(), md: statementDigest.optional()}),
   z.object({t: z.literal('relay'), f: nodeId, to: nodeId, i: incarnation, ts: stamp, a: tag}),
-  z.object({t: z.literal('ping'), f: nodeId, ts: stamp, a: tag}),
+  z.object({t: z.literal('ping'), f: nodeId, ts: stamp, a: tag, sd: storeDigest.optional(), md: statementDigest.optional()}),
   z.object({t: z.literal('preq'), f: nodeId, x: nodeId}),
   z.object({t: z.literal('ae'), f: nodeId, sd: storeDigest, md: statementDigest}),
   z.object({t: z.literal('mx'), f: nodeId, u: statements, w: z.array(nodeId).max(MAX_STATEMENTS)}),
