@@ -8,6 +8,7 @@
  * side answers only authentic, fresh liveness requests of members, and does
  * no other work for anything else.
  */
+import {createHash} from 'node:crypto';
 import {describe, expect, it} from 'vitest';
 import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshId, SimulatedClock} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
@@ -122,6 +123,7 @@ interface Node {
   identity: NodeIdentity;
   control: MeshControl;
   transport: DatagramTransport;
+  store: TwoPhaseStore;
   /** Calls of the NAT exchange's `observedFor` (work done for a heartbeat). */
   observedCalls: number;
 }
@@ -152,7 +154,7 @@ async function mesh(settings: Partial<typeof DEFAULT_SETTINGS> & {controlDatagra
     const store = new TwoPhaseStore({meshId, clock, logger: silentLogger(), gcHorizonMs: 24 * 3_600_000, maxClockSkewMs: 60_000});
     store.merge(records);
     const transport = new DatagramTransport(network.transport(name), name, net);
-    const node: Node = {name, identity: test.identity, transport, observedCalls: 0, control: undefined as unknown as MeshControl};
+    const node: Node = {name, identity: test.identity, transport, store, observedCalls: 0, control: undefined as unknown as MeshControl};
     node.control = new MeshControl({
       meshId,
       identity: test.identity,
@@ -289,6 +291,29 @@ describe('handleDatagram', () => {
     const timings = deriveTimings(DEFAULT_SETTINGS);
     return new LivenessAuth({meshId, identity: from.identity, clock, wgKeyOf, windowMs: timings.livenessWindowMs, maxClockSkewMs: DEFAULT_SETTINGS.maxClockSkewMs, keyGraceMs: timings.keyGraceMs});
   }
+
+  it("compares a heartbeat's store digest in its 16-byte form, and a whole store digest as earlier versions sent it", async () => {
+    const {clock, meshId, nodes} = await mesh();
+    const [a, b] = nodes as [Node, Node, Node];
+    await clock.advance(100);
+    const keys = new Map(nodes.map((node) => [node.identity.nodeId, node.identity.wgPublicKey]));
+    const auth = taggerOf(b, meshId, clock, (id) => keys.get(id));
+    const to = a.identity.nodeId;
+    const sameStore = async (sd: Uint8Array): Promise<boolean | undefined> => {
+      const ts = auth.stamp();
+      const request = encodeControlRequest({t: 'hb', f: b.identity.nodeId, i: 0, ts, a: auth.tag('hb', to, ts)!, sd, md: new Uint8Array(0)});
+      const reply = decodeControlReply((await a.control.handleDatagram(request, () => true))!);
+      return reply.t === 'ok' ? reply.s : undefined;
+    };
+    const flipped = (bytes: Uint8Array): Uint8Array => Uint8Array.from(bytes, (byte, index) => (index === 0 ? byte ^ 1 : byte));
+    const full = b.store.digest();
+    const short = createHash('sha256').update(full).digest().subarray(0, 16);
+    expect(full.byteLength).toBeGreaterThan(16);
+    expect(await sameStore(short)).toBe(true);
+    expect(await sameStore(full)).toBe(true);
+    expect(await sameStore(flipped(short))).toBe(false);
+    expect(await sameStore(flipped(full))).toBe(false);
+  });
 
   it('answers an authentic, fresh heartbeat of a member, and nothing else, doing no other work for what it refuses', async () => {
     const {clock, meshId, nodes} = await mesh();

@@ -28,6 +28,7 @@
  *   endpoint a member advertised but nobody serves is not dialled by every
  *   node until the record expires.
  */
+import {createHash} from 'node:crypto';
 import type {MeshStore} from '../contracts/store.js';
 import {ControlProtocolError} from '../errors.js';
 import type {Role} from '../model/record.js';
@@ -66,6 +67,33 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
+/**
+ * Bytes of the store digest as requests carry it (every heartbeat, so every
+ * byte counts): SHA-256 of the store's own digest, truncated. Equal on two
+ * replicas exactly when their digests are, but for a 2^-128 chance that
+ * one round takes unequal stores for equal ones.
+ */
+export const WIRE_STORE_DIGEST_BYTES = 16;
+
+/** {@link WIRE_STORE_DIGEST_BYTES} of a store digest; the last one is kept, since the digest changes only with the store. */
+class WireStoreDigest {
+  private full: Uint8Array | undefined;
+  private wire: Uint8Array | undefined;
+
+  of(full: Uint8Array): Uint8Array {
+    if (this.full === undefined || this.wire === undefined || !sameBytes(this.full, full)) {
+      this.full = Uint8Array.from(full);
+      this.wire = createHash('sha256').update(full).digest().subarray(0, WIRE_STORE_DIGEST_BYTES);
+    }
+    return this.wire;
+  }
+
+  /** True when `theirs` (the short form, or a whole store digest as earlier versions sent it) is the digest of the same store as `full`. */
+  matches(full: Uint8Array, theirs: Uint8Array): boolean {
+    return theirs.byteLength === WIRE_STORE_DIGEST_BYTES ? sameBytes(this.of(full), theirs) : sameBytes(full, theirs);
+  }
+}
+
 /** Anti-entropy rounds and dead-member probes of one mesh, and the answers to them. */
 export class AntiEntropy {
   private readonly deps: AntiEntropyDeps;
@@ -73,6 +101,7 @@ export class AntiEntropy {
   /** A heartbeat's digests were answered since the last anti-entropy round: that round is done. */
   private comparedSinceRound = false;
   private backgroundSyncs = 0;
+  private readonly storeDigest = new WireStoreDigest();
 
   constructor(deps: AntiEntropyDeps) {
     this.deps = deps;
@@ -204,7 +233,7 @@ export class AntiEntropy {
 
   /** This node's anti-entropy digests, for a request to carry (an `ae`, or a heartbeat). */
   digests(): {sd: Uint8Array; md: Uint8Array} {
-    return {sd: this.deps.store.digest(), md: this.deps.view.table.digest()};
+    return {sd: this.storeDigest.of(this.deps.store.digest()), md: this.deps.view.table.digest()};
   }
 
   /**
@@ -257,7 +286,7 @@ export class AntiEntropy {
   /** The answer to digests from another node (in an `ae`, or on a heartbeat from a member). */
   answerDigests(sd: Uint8Array, md: Uint8Array, known: boolean): {s: boolean; m?: StatementSummary[]} {
     const {store, view} = this.deps;
-    const s = sameBytes(store.digest(), sd);
+    const s = this.storeDigest.matches(store.digest(), sd);
     if (!known || sameBytes(view.table.digest(), md)) return {s};
     return {s, m: view.table.summaries(MAX_SUMMARIES)};
   }
