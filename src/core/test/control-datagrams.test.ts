@@ -292,13 +292,17 @@ describe('handleDatagram', () => {
     return new LivenessAuth({meshId, identity: from.identity, clock, wgKeyOf, windowMs: timings.livenessWindowMs, maxClockSkewMs: DEFAULT_SETTINGS.maxClockSkewMs, keyGraceMs: timings.keyGraceMs});
   }
 
-  it("compares a heartbeat's store digest in its 16-byte form, and a whole store digest as earlier versions sent it", async () => {
+  /** A running mesh, its node `a` receiving datagrams, and `b`'s tagger for requests to `a` (id `to`). */
+  async function receiverAndSender() {
     const {clock, meshId, nodes} = await mesh();
     const [a, b] = nodes as [Node, Node, Node];
     await clock.advance(100);
     const keys = new Map(nodes.map((node) => [node.identity.nodeId, node.identity.wgPublicKey]));
-    const auth = taggerOf(b, meshId, clock, (id) => keys.get(id));
-    const to = a.identity.nodeId;
+    return {nodes, a, b, auth: taggerOf(b, meshId, clock, (id) => keys.get(id)), to: a.identity.nodeId};
+  }
+
+  it("compares a heartbeat's store digest in its 16-byte form, and a whole store digest as earlier versions sent it", async () => {
+    const {a, b, auth, to} = await receiverAndSender();
     const sameStore = async (sd: Uint8Array): Promise<boolean | undefined> => {
       const ts = auth.stamp();
       const request = encodeControlRequest({t: 'hb', f: b.identity.nodeId, i: 0, ts, a: auth.tag('hb', to, ts)!, sd, md: new Uint8Array(0)});
@@ -316,12 +320,7 @@ describe('handleDatagram', () => {
   });
 
   it('answers an authentic, fresh heartbeat of a member, and nothing else, doing no other work for what it refuses', async () => {
-    const {clock, meshId, nodes} = await mesh();
-    const [a, b] = nodes as [Node, Node, Node];
-    await clock.advance(100);
-    const keys = new Map(nodes.map((node) => [node.identity.nodeId, node.identity.wgPublicKey]));
-    const auth = taggerOf(b, meshId, clock, (id) => keys.get(id));
-    const to = a.identity.nodeId;
+    const {nodes, a, b, auth, to} = await receiverAndSender();
     const hb = (ts: number, tag: Uint8Array, f = b.identity.nodeId): Uint8Array => encodeControlRequest({t: 'hb', f, i: 0, ts, a: tag});
     const refused = async (what: string, payload: Uint8Array, admits: (id: string) => boolean = () => true): Promise<void> => {
       const before = {stats: a.control.stats(), observed: a.observedCalls};
