@@ -190,8 +190,9 @@ export function changeScenario(ctx) {
  * One revocation spreading: the mesh authority's node (node 0, the mesh
  * creator) revokes a random node, as `wgmesh mesh revoke` does; how long until
  * every other node holds the revocation. The revoked node keeps running (it
- * is told, and leaves, in a real daemon): it is neither source nor receiver.
- * Repeated `revocations` times, a different node each time.
+ * is told, and leaves, in a real daemon): it is neither source nor receiver,
+ * of its own revocation or of later ones (members serve a revoked node
+ * nothing). Repeated `revocations` times, a different node each time.
  * @param {ScenarioContext} ctx
  * @returns {Promise<ScenarioResult>}
  */
@@ -203,8 +204,10 @@ export function revocationScenario(ctx) {
     const admin = sim.nodes[0];
     const targets = sim.sample(sim.live().filter((node) => node !== admin), revocations);
     const runs = [];
+    const revoked = new Set();
     for (const [k, target] of targets.entries()) {
-      const receivers = sim.live().filter((node) => node !== admin && node !== target);
+      revoked.add(target);
+      const receivers = sim.live().filter((node) => node !== admin && !revoked.has(node));
       const start = sim.clock.now();
       const watch = arrivalWatch(sim, target.id, (entry) => entry.value.kind === 'revocation', () => start);
       sim.revoke(admin, target);
