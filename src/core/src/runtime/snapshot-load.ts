@@ -13,7 +13,10 @@ import type {VerifyPool} from './verify-pool.js';
  * @throws what `store.load` throws; the signal's reason when it aborts
  */
 export async function loadSnapshot(store: MeshStore, snapshot: Uint8Array, pool: VerifyPool | undefined, signal?: AbortSignal): Promise<MergeResult> {
-  if (pool === undefined || !pool.enabled || store.snapshotEntries === undefined) return store.load(snapshot);
-  const verdicts = await pool.prepare(store.meshId, store.snapshotEntries(snapshot), signal);
-  return withPreparedVerdicts(verdicts, () => store.load(snapshot));
+  const {snapshotEntries, loadEntries} = store;
+  if (pool === undefined || !pool.enabled || snapshotEntries === undefined || loadEntries === undefined) return store.load(snapshot);
+  // Decoded once: the workers check these entries and the store merges them.
+  const entries = snapshotEntries.call(store, snapshot);
+  const verdicts = await pool.prepare(store.meshId, entries, signal);
+  return withPreparedVerdicts(verdicts, () => loadEntries.call(store, entries));
 }
