@@ -1,6 +1,6 @@
 /**
  * Loading a whole snapshot into a store (a join, a restart) with its entries
- * checked in worker threads first, so the store's synchronous `load` spends
+ * checked in worker threads first, so the store's synchronous merge spends
  * no Ed25519 time on the main thread and heartbeats keep being answered.
  */
 import type {MergeResult, MeshStore} from '../contracts/store.js';
@@ -8,8 +8,9 @@ import {withPreparedVerdicts} from '../model/prepared-verdicts.js';
 import type {VerifyPool} from './verify-pool.js';
 
 /**
- * `store.load(snapshot)`, with the snapshot's entries checked by `pool`
- * beforehand when the store can list them; the result is the same either way.
+ * `store.load(snapshot)`, or, when the store can list a snapshot's entries
+ * and merge that list, the list checked by `pool` beforehand and then merged;
+ * the result is the same either way.
  * @throws what `store.load` throws; the signal's reason when it aborts
  */
 export async function loadSnapshot(store: MeshStore, snapshot: Uint8Array, pool: VerifyPool | undefined, signal?: AbortSignal): Promise<MergeResult> {
