@@ -21,6 +21,7 @@ import {
   nodeAddress,
   redeemInvite,
   systemClock,
+  UnknownMeshError,
   verifyEntry,
   VerifyPool,
   withPreparedVerdicts,
@@ -104,6 +105,34 @@ describe('join and restart check the snapshot in worker threads', () => {
     const restarted = await mainThreadVerifications(() => joiner.restart());
     expect(restarted.count).toBeLessThan(40);
     expect(joiner.daemon.mesh(meshId).store.size).toBe(401);
+  }, 120_000);
+
+  it('a join of a 400-node snapshot with one entry altered under its signature is refused whole, and the workers found it', async () => {
+    fleet = new MemoryFleet();
+    const meshId = testMeshId();
+    const now = Date.now();
+    const nodes = Array.from({length: 400}, () => makeTestNode(meshId, {now}));
+    const entries = nodes.map((node, i) => wireEntry(node.record({alias: `node-${i}`})));
+    const victim = nodes[123] as (typeof nodes)[0];
+    entries[123] = {body: encode({...victim.recordBody({alias: 'node-123'}), alias: 'evil'}), signature: (entries[123] as SignedEntry).signature};
+    const snapshot = encode({format: 'wgmesh-twophase-snapshot', version: 1, meshId, entries});
+    void fleet.network.transport('member:4000').listen({
+      snapshot: async () => ({storeKind: 'twophase', snapshot}),
+      openSync: () => {
+        throw new Error('this member does not sync');
+      },
+      message: async () => encodeControlReply({t: 'jn', c: [], n: Date.now(), e: entries.length}),
+    });
+    const admin = testMeshAdmin(meshId);
+    const invite = issueInvite(admin, {role: 'peer', uses: 5, now, expiresAt: now + 3_600_000});
+    const token = encodeInviteToken({chain: admin.chain, signed: invite.signed, key: invite.key, endpoints: ['member:4000']});
+    const joiner = await fleet.add('joiner');
+
+    const joined = await mainThreadVerifications(() => joiner.daemon.joinMesh(token, undefined, {}).then(() => 'joined', (error: unknown) => (error as Error).message));
+    expect(joined.result).toBe('twophase snapshot: entry 123 does not verify: entry for node ' + victim.id + ' has a bad signature');
+    // The workers checked the 400 entries: the main thread checked only the verdict's bytes.
+    expect(joined.count).toBeLessThan(40);
+    expect(() => joiner.daemon.mesh(meshId)).toThrow(UnknownMeshError);
   }, 120_000);
 });
 

@@ -140,7 +140,11 @@ export class TwoPhaseStore implements MeshStore {
    * @throws DecodeError when the snapshot is malformed, of another mesh, or holds an entry that does not verify.
    */
   load(snapshot: Uint8Array): MergeResult {
-    const signed = decodeSnapshot(snapshot, this.meshId);
+    return this.loadEntries(decodeSnapshot(snapshot, this.meshId));
+  }
+
+  /** Merge the entries {@link snapshotEntries} returned, as {@link load} of their snapshot does. @throws DecodeError as `load` does */
+  loadEntries(signed: readonly SignedEntry[]): MergeResult {
     const now = this.options.clock.now();
     const verified: VerifiedEntry[] = [];
     const rejected: MergeResult['rejected'] = [];

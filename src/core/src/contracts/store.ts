@@ -133,6 +133,13 @@ export interface MeshStore {
    * @throws DecodeError when the snapshot is malformed or of another mesh, as `load` would
    */
   snapshotEntries?(snapshot: Uint8Array): SignedEntry[];
+  /**
+   * Optional, with `snapshotEntries`: merge the entries it returned for a
+   * snapshot, exactly as `load` of that snapshot would, so that a big
+   * snapshot is decoded once. The daemon uses the pair only when both are there.
+   * @throws DecodeError when an entry does not verify, as `load` would
+   */
+  loadEntries?(entries: readonly SignedEntry[]): MergeResult;
   /** Drop entries older than the garbage-collection horizon; returns how many were dropped. */
   collectGarbage(): number;
   /** Subscribe to changes; returns the unsubscribe function. */

@@ -40,11 +40,22 @@ function contentHash(body: Uint8Array, signature: Uint8Array): Uint8Array {
 const credentials = new CredentialMemo();
 
 /**
+ * The credential facts of each body this thread verified or took a worker's
+ * verdict on, by the body object itself: the runtime asks for the facts of
+ * every entry it holds on each plan, and this finds them without hashing the
+ * credential again. Bodies are never changed after decoding; a body dropped
+ * by its holder drops its facts.
+ */
+const factsByBody = new WeakMap<EntryBody, CredentialFacts>();
+
+/**
  * The facts of the credential an entry carries (undefined for a revocation,
  * or a credential that does not check out, which no verified entry has).
  */
 export function credentialFactsOf(value: EntryBody): CredentialFacts | undefined {
   if (value.kind === 'revocation') return undefined;
+  const known = factsByBody.get(value);
+  if (known !== undefined) return known;
   const facts = credentials.open(value.credential, value.meshId, value.signingKey);
   return typeof facts === 'string' ? undefined : facts;
 }
@@ -71,10 +82,10 @@ export function signRevocation(admin: {publicKey: string; sign(data: Uint8Array)
  * Why `value` is not an entry its signer may write, or undefined when it is:
  * a record or tombstone must be signed by its own node and carry a credential
  * that admits that node (with a role at least the record's); a revocation
- * must be signed by an admin of the mesh. Also returns when the credential
- * stops being valid.
+ * must be signed by an admin of the mesh. Also returns the facts of a
+ * record's or tombstone's credential (when it ends, its role, its invite).
  */
-function authorityReason(value: EntryBody): {reason?: string; validUntil?: number} {
+function authorityReason(value: EntryBody): {reason?: string; facts?: CredentialFacts} {
   if (value.kind === 'revocation') {
     const admin = openAdminChain({authorityKey: value.authority, grant: value.grant}, value.meshId, 0);
     if (typeof admin === 'string') return {reason: `revocation of ${value.id} is not from an admin: ${admin}`};
@@ -88,7 +99,7 @@ function authorityReason(value: EntryBody): {reason?: string; validUntil?: numbe
   if (value.kind === 'record' && value.role === 'peer' && facts.role === 'client') {
     return {reason: `record for node ${value.id} claims role peer but its membership is for a client`};
   }
-  return facts.validUntil === null ? {} : {validUntil: facts.validUntil};
+  return {facts};
 }
 
 /** What an entry is, whatever the clock says: found by {@link checkEntryContent}. */
@@ -133,7 +144,9 @@ export function checkEntryContent(entry: SignedEntry, meshId: string): EntryCont
     throw new EntryRejectedError(`client record for node ${value.id} must not advertise endpoints`);
   }
   const hash = contentHash(entry.body, entry.signature);
-  return authority.validUntil === undefined ? {value, hash} : {value, validUntil: authority.validUntil, hash};
+  const validUntil = authority.facts?.validUntil ?? null;
+  if (authority.facts !== undefined) factsByBody.set(value, authority.facts);
+  return validUntil === null ? {value, hash} : {value, validUntil, hash};
 }
 
 /**
@@ -154,7 +167,9 @@ function contentOf(entry: SignedEntry, meshId: string): EntryContent {
  * {@link verifyEntry} verify no signature of it again.
  */
 export function rememberCredentialFacts(value: EntryBody, facts: CredentialFacts): void {
-  if (value.kind !== 'revocation') credentials.remember(value.credential, value.meshId, value.signingKey, facts);
+  if (value.kind === 'revocation') return;
+  credentials.remember(value.credential, value.meshId, value.signingKey, facts);
+  factsByBody.set(value, facts);
 }
 
 /**

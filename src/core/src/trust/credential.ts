@@ -16,6 +16,7 @@ import {createHash} from 'node:crypto';
 import {z} from 'zod';
 import {base32} from '../addressing/mesh-id.js';
 import type {Role} from '../model/record.js';
+import {BoundedMemo} from '../util/bounded-memo.js';
 import {decode, encode} from '../util/codec.js';
 import {
   grantSchema,
@@ -32,9 +33,12 @@ import {
 /** Largest encoded credential accepted. */
 export const MAX_CREDENTIAL_BYTES = 4096;
 
+/** Mesh ids of the authority keys in use (64 at most): every credential of a mesh names its authority, so a snapshot derives one id thousands of times. */
+const meshIdsByAuthority = new BoundedMemo<string>(64);
+
 /** The mesh id that belongs to an authority's Ed25519 public key (base64): 26 base32 characters of its SHA-256. */
 export function meshIdFromAuthorityKey(authorityKey: string): string {
-  return base32(createHash('sha256').update(Buffer.from(authorityKey, 'base64')).digest()).slice(0, 26);
+  return meshIdsByAuthority.get(authorityKey, () => base32(createHash('sha256').update(Buffer.from(authorityKey, 'base64')).digest()).slice(0, 26));
 }
 
 /** What a credential's issuer signs: a membership or an invite (built once: a zod schema costs more to build than to run). */
