@@ -136,7 +136,7 @@ export interface MeshStore {
   /**
    * Optional, with `snapshotEntries`: merge the entries it returned for a
    * snapshot, exactly as `load` of that snapshot would, so that a big
-   * snapshot is decoded once. The daemon uses the pair only when both are there.
+   * snapshot is decoded once. Without it the daemon merges with `load`.
    * @throws DecodeError when an entry does not verify, as `load` would
    */
   loadEntries?(entries: readonly SignedEntry[]): MergeResult;
