@@ -9,6 +9,7 @@
  * no other work for anything else.
  */
 import {createHash} from 'node:crypto';
+import {Packr} from 'msgpackr';
 import {describe, expect, it} from 'vitest';
 import {MemoryNetwork, SeededRandom, makeTestNode, silentLogger, testMeshId, SimulatedClock} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
@@ -282,6 +283,21 @@ describe('liveness messages by datagram', () => {
     expect(net.log.sent).toEqual([]);
     const [a, b] = nodes as [Node, Node];
     expect(await a.control.handleDatagram(encodeControlRequest({t: 'ping', f: b.identity.nodeId, ts: 1, a: new Uint8Array(16)}), () => true)).toBeUndefined();
+  });
+});
+
+describe('control messages on the wire', () => {
+  it('encode each map with its shortest header, and still read the 3-byte headers earlier versions wrote', () => {
+    const hb: ControlRequest = {t: 'hb', f: generateIdentity().nodeId, i: 3, ts: START, a: new Uint8Array(16).fill(7), sd: new Uint8Array(16).fill(1), md: new Uint8Array(0)};
+    const bytes = encodeControlRequest(hb);
+    // fixmap of 7 keys: one byte, 0x80 | 7.
+    expect(bytes[0]).toBe(0x87);
+    // Binary fields decode as Buffers: compared through their encoding.
+    expect(encodeControlRequest(decodeControlRequest(bytes))).toEqual(bytes);
+    const map16 = new Packr({useRecords: false, mapsAsObjects: true}).pack(hb);
+    expect([...map16.subarray(0, 3)]).toEqual([0xde, 0x00, 0x07]);
+    expect(map16.byteLength).toBe(bytes.byteLength + 2);
+    expect(encodeControlRequest(decodeControlRequest(map16))).toEqual(bytes);
   });
 });
 

@@ -37,7 +37,7 @@
 import {z} from 'zod';
 import {MAX_ENTRY_BYTES} from '../model/entries.js';
 import {MAX_CREDENTIAL_BYTES} from '../trust/credential.js';
-import {decode, encode} from '../util/codec.js';
+import {decode, encodeMessage} from '../util/codec.js';
 import {isIpEndpoint} from '../nat/ip-endpoint.js';
 import {TAG_BYTES} from './liveness-auth.js';
 import {wireStatementSchema} from './statements.js';
@@ -113,12 +113,12 @@ export type ControlReply = z.infer<typeof controlReplySchema>;
 
 /** Encode a request. */
 export function encodeControlRequest(request: ControlRequest): Uint8Array {
-  return encode(request);
+  return encodeMessage(request);
 }
 
 /** Encode a reply. */
 export function encodeControlReply(reply: ControlReply): Uint8Array {
-  return encode(reply);
+  return encodeMessage(reply);
 }
 
 /** Decode and validate a request. @throws DecodeError */

@@ -11,12 +11,25 @@ import {DecodeError} from '../errors.js';
 // implementation (or a future version) can read it.
 const packr = new Packr({useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number'});
 
+// Control messages are never signed or hashed, so their bytes need not match any earlier encoding:
+// each map gets the smallest header for its keys (1 byte for up to 15 instead of 3), which counts on
+// messages sent every second.
+const messagePackr = new Packr({useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true});
+
 /** Default cap on one decoded message: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Encode a plain value (objects, arrays, strings, numbers, Uint8Array) to MessagePack. */
 export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
+}
+
+/**
+ * {@link encode} for a message that is never signed or hashed (a control
+ * request or reply): the same MessagePack, with maps in their shortest form.
+ */
+export function encodeMessage(value: unknown): Uint8Array {
+  return messagePackr.pack(value);
 }
 
 /**
