@@ -40,6 +40,7 @@ import {makeTestNode, MemoryNetwork, SeededRandom, silentLogger, testMeshAdmin, 
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {StubWgDriver} from '@wgmesh/wg-stub';
 import {mainThreadCpuMs} from './lib/proc-stats.js';
+import {failUsage, integerListOption, integerOption} from './lib/options.js';
 import {typicalRecord} from './lib/store-fixtures.js';
 
 const {values: args} = parseArgs({
@@ -54,20 +55,12 @@ const {values: args} = parseArgs({
     join: {type: 'string'},
   },
 });
-const nodes = Number(args.nodes);
-const runs = Number(args.runs);
+const nodes = integerOption('nodes', args.nodes, 10, 100_000);
+const runs = integerOption('runs', args.runs, 1, 20);
 const seed = Number(args.seed);
-const workerCounts = args.workers.split(',').map(Number);
+const workerCounts = integerListOption('workers', args.workers, 0, 64);
 const mbit = Number(args.mbit);
-if (!(mbit > 0 && mbit <= 100_000)) fail(`--mbit must be a number from 0 to 100000 (got "${args.mbit}")`);
-if (!Number.isInteger(nodes) || nodes < 10 || nodes > 100_000) fail(`--nodes must be an integer from 10 to 100000 (got "${args.nodes}")`);
-if (!Number.isInteger(runs) || runs < 1 || runs > 20) fail(`--runs must be an integer from 1 to 20 (got "${args.runs}")`);
-if (!workerCounts.every((n) => Number.isInteger(n) && n >= 0 && n <= 64)) fail(`--workers must be integers from 0 to 64, comma-separated (got "${args.workers}")`);
-
-function fail(text) {
-  process.stderr.write(`${text}\n`);
-  process.exit(2);
-}
+if (!(mbit > 0 && mbit <= 100_000)) failUsage(`--mbit must be a number from 0 to 100000 (got "${args.mbit}")`);
 
 /** Records are dated when the run starts and stay fresh for this long. */
 const GC_HORIZON_MS = 24 * 3_600_000;

@@ -18,6 +18,7 @@ import {fileURLToPath} from 'node:url';
 import {parseArgs} from 'node:util';
 import {credentialSchema, decode, VerifyPool} from '@wgmesh/core';
 import {makeTestNode, SeededRandom, silentLogger, testMeshId} from '@wgmesh/testkit';
+import {integerListOption, integerOption} from './lib/options.js';
 import {typicalRecord} from './lib/store-fixtures.js';
 
 const {values: args} = parseArgs({
@@ -28,17 +29,9 @@ const {values: args} = parseArgs({
     child: {type: 'string'},
   },
 });
-const nodes = Number(args.nodes);
-const runs = Number(args.runs);
-const workerCounts = args.workers.split(',').map(Number);
-if (!Number.isInteger(nodes) || nodes < 10 || nodes > 100_000) fail(`--nodes must be an integer from 10 to 100000 (got "${args.nodes}")`);
-if (!Number.isInteger(runs) || runs < 1 || runs > 20) fail(`--runs must be an integer from 1 to 20 (got "${args.runs}")`);
-if (!workerCounts.every((n) => Number.isInteger(n) && n >= 1 && n <= 64)) fail(`--workers must be integers from 1 to 64, comma-separated (got "${args.workers}")`);
-
-function fail(text) {
-  process.stderr.write(`${text}\n`);
-  process.exit(2);
-}
+const nodes = integerOption('nodes', args.nodes, 10, 100_000);
+const runs = integerOption('runs', args.runs, 1, 20);
+const workerCounts = integerListOption('workers', args.workers, 1, 64);
 
 const cpuMs = () => {
   const usage = process.cpuUsage();
