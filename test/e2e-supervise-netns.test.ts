@@ -199,6 +199,10 @@ describe.skipIf(SKIP)('a node reports its own tunnels and its own reach (real Wi
       expect((await c.cli(['mesh', 'list'])).stdout).toMatch(/ISOLATED in mesh /);
       const self = (await c.call('mesh.show', {meshId})).nodes.find((node) => node.self)!;
       expect(self.unreachable).toBeFalsy();
+      // The cable comes back once the others have dropped c, as the return below is about: c notices its
+      // isolation (3H without contact) before they can declare it dead (3H and a confirmation), and a
+      // verdict landing after c is back would cut c off again for a moment, outside this scenario.
+      await waitFor(async () => (await Promise.all([a, b].map(async (node) => (await node.view(meshId)).length))).every((n) => n === 2), ISOLATION_BOUND_MS, 'a and b to drop c');
 
       await cable(c, 'up');
       measured.isolationCleared = await timed(() =>
