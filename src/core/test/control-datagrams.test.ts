@@ -335,6 +335,25 @@ describe('handleDatagram', () => {
     expect(await sameStore(flipped(full))).toBe(false);
   });
 
+  it('answers digests at their size bounds on heartbeats and pings, and refuses them one byte over', async () => {
+    const {a, b, auth, to} = await receiverAndSender();
+    const answer = async (t: 'hb' | 'ping', sd: Uint8Array, md: Uint8Array): Promise<boolean | undefined> => {
+      const ts = auth.stamp();
+      const tagged = {f: b.identity.nodeId, ts, a: auth.tag(t, to, ts)!, sd, md};
+      const request = encodeControlRequest(t === 'hb' ? {t, i: 0, ...tagged} : {t, ...tagged});
+      const reply = await a.control.handleDatagram(request, () => true);
+      if (reply === undefined) return undefined;
+      const decoded = decodeControlReply(reply);
+      return decoded.t === 'ok' ? decoded.s : undefined;
+    };
+    for (const t of ['hb', 'ping'] as const) {
+      // A store digest may be up to 1,024 bytes, a statement digest up to 64: at the bounds they are compared (and differ).
+      expect(await answer(t, new Uint8Array(1024), new Uint8Array(64)), `${t} at the bounds`).toBe(false);
+      expect(await answer(t, new Uint8Array(1025), new Uint8Array(0)), `${t} with a store digest of 1,025 bytes`).toBeUndefined();
+      expect(await answer(t, new Uint8Array(16), new Uint8Array(65)), `${t} with a statement digest of 65 bytes`).toBeUndefined();
+    }
+  });
+
   it('answers an authentic, fresh heartbeat of a member, and nothing else, doing no other work for what it refuses', async () => {
     const {nodes, a, b, auth, to} = await receiverAndSender();
     const hb = (ts: number, tag: Uint8Array, f = b.identity.nodeId): Uint8Array => encodeControlRequest({t: 'hb', f, i: 0, ts, a: tag});

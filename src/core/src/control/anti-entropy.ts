@@ -37,6 +37,7 @@ import type {LivenessAuth} from './liveness-auth.js';
 import {MAX_STATEMENTS, MAX_SUMMARIES, type ControlReply, type ControlRequest} from './messages.js';
 import type {PeriodicTask} from './scheduler.js';
 import {MONITORS} from './settings.js';
+import {sendTaggedPing} from './tagged-ping.js';
 import type {StatementSummary} from './statement-table.js';
 import {toWire, type VerifiedStatement} from './statements.js';
 
@@ -219,14 +220,11 @@ export class AntiEntropy {
    * @throws PeerUnreachableError and the other errors of ControlRpc.request; ControlProtocolError when the ack is not `target`'s
    */
   private async compareInPing(target: string): Promise<DigestAnswer | undefined> {
-    const {rpc, auth, selfId, timings, view} = this.deps;
-    const ts = auth.stamp();
-    const a = auth.tag('ping', target, ts);
-    if (!a) return undefined;
-    const reply = await rpc.request(target, {t: 'ping', f: selfId, ts, a, ...this.digests()}, 'ok', timings.roundTimeoutMs, {datagram: true});
+    const sent = await sendTaggedPing(this.deps, target, this.deps.timings.roundTimeoutMs, this.digests());
+    if (sent === undefined) return undefined;
+    const {reply, acked} = sent;
     // An answer from whoever holds the address, not the member, compares nothing.
-    if (!auth.checkAck(target, ts, reply.a)) throw new ControlProtocolError(`the answer to a ping for ${target} does not carry its ack`);
-    view.heard(target);
+    if (!acked) throw new ControlProtocolError(`the answer to a ping for ${target} does not carry its ack`);
     if (reply.w !== undefined) this.deps.observedBy?.(target, reply.w);
     return reply.s === undefined ? undefined : {s: reply.s, m: reply.m};
   }

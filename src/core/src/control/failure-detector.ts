@@ -36,6 +36,7 @@
 import type {DigestAnswer} from './anti-entropy.js';
 import type {ControlContext} from './context.js';
 import type {LivenessAuth} from './liveness-auth.js';
+import {ackedBy, sendTaggedPing} from './tagged-ping.js';
 import type {ControlReply, ControlRequest} from './messages.js';
 import type {PeriodicTask} from './scheduler.js';
 import {INDIRECT_PROBES, MONITORS, SUSPECT_ROUNDS} from './settings.js';
@@ -146,7 +147,7 @@ export class FailureDetector {
       // Tagged and direct: it may go by datagram (rpc.ts).
       const reply = await rpc.request(monitor, {t: 'hb', f: selfId, i: incarnation, ts, a, ...antiEntropy.digests()}, 'ok', timings.probeTimeoutMs, {datagram: true});
       // Only an authentic ack's observation counts: a relay or a replay could say anything.
-      if (this.acked(monitor, ts, reply) && reply.w !== undefined) this.deps.observedBy?.(monitor, reply.w);
+      if (ackedBy(this.deps, monitor, ts, reply) && reply.w !== undefined) this.deps.observedBy?.(monitor, reply.w);
       if (reply.u) view.merge(reply.u, monitor);
       if (reply.s !== undefined) antiEntropy.heartbeatAnswered(monitor, {s: reply.s, m: reply.m});
       return;
@@ -164,7 +165,7 @@ export class FailureDetector {
         try {
           const reply = await rpc.request(relay, {t: 'relay', f: selfId, to: monitor, i: incarnation, ts: relayTs, a: relayTag}, 'ok', timings.probeTimeoutMs);
           // The relay passes the monitor's ack back untouched.
-          this.acked(monitor, relayTs, reply);
+          ackedBy(this.deps, monitor, relayTs, reply);
           if (reply.u) view.merge(reply.u, relay);
         } catch {
           // When every path fails, the monitor probes before it concludes anything.
@@ -343,22 +344,11 @@ export class FailureDetector {
 
   /** A tagged direct ping; true only when answered with the target's own ack (a reply from whoever holds its address is not enough). */
   private async ping(target: string, timeoutMs: number): Promise<boolean> {
-    const {rpc, auth, selfId} = this.deps;
-    const ts = auth.stamp();
-    const a = auth.tag('ping', target, ts);
-    if (!a) return false;
     try {
-      return this.acked(target, ts, await rpc.request(target, {t: 'ping', f: selfId, ts, a}, 'ok', timeoutMs, {datagram: true}));
+      return (await sendTaggedPing(this.deps, target, timeoutMs))?.acked ?? false;
     } catch {
       return false;
     }
-  }
-
-  /** True, and first-hand evidence, when `reply` carries `from`'s ack of this node's request stamped `ts`. */
-  private acked(from: string, ts: number, reply: Extract<ControlReply, {t: 'ok'}>): boolean {
-    if (!this.deps.auth.checkAck(from, ts, reply.a)) return false;
-    this.deps.view.heard(from);
-    return true;
   }
 
   // ---- requests in ----

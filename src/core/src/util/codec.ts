@@ -9,12 +9,13 @@ import {DecodeError} from '../errors.js';
 
 // Records off: every message is self-describing plain MessagePack, so any
 // implementation (or a future version) can read it.
-const packr = new Packr({useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number'});
+const PLAIN_MESSAGEPACK = {useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number'} as const;
+const packr = new Packr(PLAIN_MESSAGEPACK);
 
 // Control messages are never signed or hashed, so their bytes need not match any earlier encoding:
 // each map gets the smallest header for its keys (1 byte for up to 15 instead of 3), which counts on
 // messages sent every second.
-const messagePackr = new Packr({useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true});
+const messagePackr = new Packr({...PLAIN_MESSAGEPACK, variableMapSize: true});
 
 /** Default cap on one decoded message: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
