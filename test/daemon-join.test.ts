@@ -2,7 +2,7 @@
  * Daemon.joinMesh in one process, over the in-memory transport, for the join
  * refusals that real clusters reach only through rare histories.
  */
-import {encodeControlReply, encodeInviteToken, issueInvite, systemClock, type MeshStore} from '@wgmesh/core';
+import {decodeControlRequest, encodeControlReply, encodeInviteToken, issueInvite, systemClock, type MeshStore} from '@wgmesh/core';
 import {makeTestNode, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
@@ -66,5 +66,32 @@ describe('Daemon.joinMesh refusals', () => {
     await expect(joiner.joinMesh(inviteTo(meshId, 'member:4000'), undefined, {})).rejects.toThrow(/uses the 'automerge' store but this daemon runs 'twophase'/);
     expect(joiner.listMeshes()).toEqual([]);
     expect(driver.snapshot().interfaces).toEqual([]);
+  });
+
+  it('serves its members from the moment its control plane runs, before the join is saved', async () => {
+    // The member learns of the joiner from its announce and at once asks it for its state: a
+    // joiner that answers only once everything is saved refuses members while it announces
+    // (on real daemons: heartbeats unanswered, a dial backoff against a node that is up).
+    const meshId = testMeshId();
+    const node = makeTestNode(meshId, {now: Date.now()});
+    const store = new TwoPhaseStore({meshId, clock: systemClock, logger: silentLogger(), gcHorizonMs: 24 * 3600_000, maxClockSkewMs: 300_000});
+    expect(store.merge([node.record({role: 'peer', controlEndpoint: 'member:4000'})]).accepted).toHaveLength(1);
+    const transport = fleet.network.transport('member:4000', node.identity.nodeId);
+    const askedDuringAnnounce: Promise<unknown>[] = [];
+    await transport.listen({
+      snapshot: async () => ({storeKind: 'twophase', snapshot: store.save()}),
+      openSync: () => store.openSync('responder'),
+      message: async (_mesh, payload) => {
+        if (decodeControlRequest(payload).t !== 'push') return encodeControlReply({t: 'jn', c: [], n: Date.now()});
+        const asked = transport.fetchSnapshot('joiner:4000', meshId);
+        askedDuringAnnounce.push(asked);
+        await asked.catch(() => undefined);
+        return encodeControlReply({t: 'ok'});
+      },
+    });
+    const {daemon: joiner} = await fleet.add('joiner');
+    expect(await joiner.joinMesh(inviteTo(meshId, 'member:4000'), undefined, {})).toEqual({meshId, members: 2});
+    expect(askedDuringAnnounce.length).toBeGreaterThan(0);
+    for (const asked of askedDuringAnnounce) await expect(asked).resolves.toMatchObject({storeKind: 'twophase'});
   });
 });

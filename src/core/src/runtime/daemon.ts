@@ -134,6 +134,13 @@ function setAsideProblem(meshId: string, path: string, reason: string): string {
 export class Daemon {
   private readonly deps: DaemonDeps;
   private readonly meshes = new Map<string, MeshRuntime>();
+  /**
+   * The mesh being created or joined (see {@link admit}), from the moment its
+   * control plane runs until it is saved and listed in {@link meshes}: members
+   * learn of this node from its announce and talk to it at once, so the
+   * transport serves it already (refused, they would back off a node that is up).
+   */
+  private admitting: MeshRuntime | undefined;
   private readonly repository: MeshRepository;
   /** What this node does as an admin of its meshes. */
   private readonly admin: AdminOperations;
@@ -611,6 +618,7 @@ export class Daemon {
       if (snapshot) runtime.holdWireGuard();
       // Saved once, below, when everything is up.
       await runtime.up({persist: false});
+      this.admitting = runtime;
       this.startControl(runtime);
       if (snapshot) {
         await runtime.announce('this node\'s record');
@@ -620,10 +628,12 @@ export class Daemon {
       await this.repository.saveSettings(settings);
       await runtime.save();
     } catch (error) {
+      this.admitting = undefined;
       await runtime.close({removeInterface: true, save: false}).catch(() => undefined);
       await this.repository.remove(settings.meshId);
       throw error;
     }
+    this.admitting = undefined;
     this.meshes.set(settings.meshId, runtime);
     this.events.meshAdded(settings.meshId);
     this.routing.update();
@@ -732,8 +742,9 @@ export class Daemon {
    * the mesh is unknown here, except for a join request, which is answered.
    */
   private transportHandlers(): TransportHandlers {
+    const running = (meshId: string): MeshRuntime | undefined => this.meshes.get(meshId) ?? (this.admitting?.meshId === meshId ? this.admitting : undefined);
     const served = (meshId: string, peer: RemotePeer): MeshRuntime => {
-      const runtime = this.meshes.get(meshId);
+      const runtime = running(meshId);
       if (!runtime || !runtime.gate.admits(peer.nodeId)) throw new UnknownMeshError(meshId);
       return runtime;
     };
@@ -752,7 +763,7 @@ export class Daemon {
         return runtime.store.openSync('responder');
       },
       message: async (meshId: string, payload: Uint8Array, peer: RemotePeer) => {
-        const runtime = this.meshes.get(meshId);
+        const runtime = running(meshId);
         const control = runtime?.controlPlane;
         if (!runtime || !control) throw new UnknownMeshError(meshId);
         if (runtime.gate.admits(peer.nodeId) || runtime.gate.introduces(payload, peer.nodeId)) {
@@ -768,7 +779,7 @@ export class Daemon {
       },
       // Nothing proves who sent a datagram: the control plane checks its liveness tag, and that its sender is admitted, before anything else.
       datagram: async (meshId: string, payload: Uint8Array) => {
-        const runtime = this.meshes.get(meshId);
+        const runtime = running(meshId);
         const answered = await runtime?.controlPlane?.handleDatagram(payload, (id) => runtime.gate.admits(id));
         if (answered !== undefined) runtime!.inbound.messages++;
         return answered;
