@@ -165,8 +165,9 @@ export class ControlRpc {
       return reply;
     } catch (error) {
       if (signal.aborted) throw error;
-      stats.datagramFallbacks++;
       const declined = error instanceof DatagramDeclinedError;
+      if (declined) stats.datagramsDeclined++;
+      else stats.datagramFallbacks++;
       const reply = await transport.message(endpoint, meshId, payload, signal);
       if (declined) datagrams.worked(endpoint);
       else datagrams.failed(endpoint);

@@ -28,8 +28,10 @@ export interface ControlStats {
   heartbeatsSent: number;
   /** Liveness requests (direct heartbeats and pings) sent by datagram. */
   datagramsSent: number;
-  /** Of those, the ones sent again over the stream (no reply in time, or the member asked for the stream). */
+  /** Of those, the ones sent again over the stream because no reply came in time (lost, or the member is slow). */
   datagramFallbacks: number;
+  /** Of those, the ones sent again over the stream because the member asked for it (its reply was too large for a datagram). */
+  datagramsDeclined: number;
   /** Liveness requests received by datagram and answered (authentic, fresh, from a member). */
   datagramsAnswered: number;
   /** Heartbeats sent through a relay after the direct one failed. */
@@ -68,6 +70,7 @@ export function emptyControlStats(): ControlStats {
     heartbeatsSent: 0,
     datagramsSent: 0,
     datagramFallbacks: 0,
+    datagramsDeclined: 0,
     datagramsAnswered: 0,
     heartbeatsRelayed: 0,
     probeRounds: 0,

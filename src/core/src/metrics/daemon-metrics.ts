@@ -151,7 +151,13 @@ export class DaemonMetrics {
     counter('wgmesh_control_dials_withheld_total', 'Control-plane requests to an endpoint that stopped answering, failed at once during its backoff instead of dialling it.', ['mesh'], perMesh((m) => m.stats?.dialsWithheld));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));
     counter('wgmesh_control_datagrams_total', 'Liveness requests (direct heartbeats and pings) sent by datagram, and received by datagram and answered (authentic, fresh, from a member).', ['mesh', 'direction'], sentReceived('datagramsSent', 'datagramsAnswered'));
-    counter('wgmesh_control_datagram_fallbacks_total', 'Liveness requests sent by datagram and then again over the stream (no reply in time, or the member asked for the stream).', ['mesh'], perMesh((m) => m.stats?.datagramFallbacks));
+    counter('wgmesh_control_datagram_fallbacks_total', 'Liveness requests sent by datagram and then again over the stream, by reason (no-reply: none in time, the path may be losing datagrams; declined: the member asked for the stream, its reply being too large for a datagram).', ['mesh', 'reason'], (set) => {
+      for (const mesh of meshes()) {
+        if (!mesh.stats) continue;
+        set({mesh: mesh.meshId, reason: 'no-reply'}, mesh.stats.datagramFallbacks);
+        set({mesh: mesh.meshId, reason: 'declined'}, mesh.stats.datagramsDeclined);
+      }
+    });
     counter('wgmesh_control_datagrams_dropped_total', 'Datagrams the control port dropped without an answer, by reason (malformed, too-large, rate-limited, busy, refused: unknown mesh or not an authentic, fresh liveness request of a member; unmatched: a reply to no request of this node).', ['reason'], (set) => {
       for (const [reason, value] of Object.entries(options.source.datagramDrops?.() ?? {})) set({reason}, value);
     });
