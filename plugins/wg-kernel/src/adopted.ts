@@ -1,18 +1,19 @@
 /**
  * A userspace WireGuard process this driver did not start (an earlier daemon
  * did, and was killed), supervised without being its parent: a connection to
- * its UAPI socket is held open, idle. wireguard-go serves every UAPI
- * connection until its client closes it, and the kernel closes the connection
- * when the process exits, whatever the cause (a signal, a crash, its TUN link
- * deleted). So the end of the connection is taken as the end of the process,
- * after one more dial of the socket: a process that still accepts closed only
- * this connection, and is watched again.
+ * its UAPI socket is held open, idle, once the process answered a `get` on
+ * it. wireguard-go serves every UAPI connection until its client closes it,
+ * and the kernel closes the connection when the process exits, whatever the
+ * cause (a signal, a crash, its TUN link deleted). So the end of the
+ * connection is taken as the end of the process, after one more dial of the
+ * socket: a process that still answers closed only this connection, and is
+ * watched again (a dying one may still accept for a moment, but answers nothing).
  */
-import {connect, type Socket} from 'node:net';
+import type {Socket} from 'node:net';
 import {WgDriverError} from '@wgmesh/core';
-import {uapiSocketPath} from './userspace.js';
+import {askUapi, uapiSocketPath} from './userspace.js';
 
-/** A watch connection that closes within this long of being opened, while the socket still accepts, is not opened again: the process is reported gone. */
+/** A watch connection that closes within this long of being opened, while the process still answers, is not opened again: the process is reported gone. */
 const REWATCH_MIN_MS = 1_000;
 
 /** Options of {@link AdoptedProcess}. */
@@ -23,18 +24,13 @@ export interface AdoptedProcessOptions {
   onUnexpectedExit(description: string): void;
 }
 
-/** Open an idle connection to the UAPI socket of `name`. @throws WgDriverError when it does not accept */
-function openWatch(name: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(uapiSocketPath(name));
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      // A watch never keeps the daemon's event loop alive by itself.
-      socket.unref();
-      resolve(socket);
-    });
-    socket.once('error', (error) => reject(new WgDriverError(`cannot watch the userspace WireGuard process of ${name}: ${uapiSocketPath(name)} does not accept connections (${error.message})`)));
-  });
+/** Open an idle connection to the UAPI socket of `name`, once its process answered on it. @throws WgDriverError when nothing serves it */
+async function openWatch(name: string): Promise<Socket> {
+  const socket = await askUapi(name);
+  if (!socket) throw new WgDriverError(`cannot watch the userspace WireGuard process of ${name}: nothing serves ${uapiSocketPath(name)}`);
+  // A watch never keeps the daemon's event loop alive by itself.
+  socket.unref();
+  return socket;
 }
 
 /** One adopted userspace WireGuard process, watched through its UAPI socket. */
@@ -59,7 +55,7 @@ export class AdoptedProcess {
     return this.socket !== undefined;
   }
 
-  /** Start watching. @throws WgDriverError when its UAPI socket does not accept connections */
+  /** Start watching. @throws WgDriverError when nothing serves its UAPI socket */
   async start(): Promise<void> {
     const socket = await openWatch(this.options.name);
     if (this.ended) {
@@ -70,7 +66,8 @@ export class AdoptedProcess {
     this.openedAt = Date.now();
     // Its closing is what matters; an error (ECONNRESET) is followed by it.
     socket.on('error', () => undefined);
-    socket.once('close', () => void this.closed(socket));
+    if (socket.closed) void this.closed(socket);
+    else socket.once('close', () => void this.closed(socket));
   }
 
   private async closed(socket: Socket): Promise<void> {

@@ -690,6 +690,9 @@ export class KernelWgDriver implements WgDriver {
     if (this.closed || this.interfaces.get(managed.name) !== managed) return false;
     const wasFailed = managed.failure !== undefined;
     managed.process = undefined;
+    // A killed wireguard-go's TUN link can outlive the end of its UAPI connections by a moment: rebuilt
+    // before it goes, the interface would be taken for one a live process serves.
+    if (managed.implementation === 'userspace') await waitUntil(async () => !(await this.readLink(managed.name)) || (await uapiIsLive(managed.name)), this.timeoutMs);
     await this.ensure({...managed.spec, listenPort: managed.listenPort});
     if (managed.addresses) await this.setAddressesNow(managed, managed.addresses);
     if (managed.peers) await this.applyPeersNow(managed, managed.peers);

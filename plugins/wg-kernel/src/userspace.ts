@@ -10,7 +10,7 @@
  */
 import type {ChildProcess} from 'node:child_process';
 import {unlink} from 'node:fs/promises';
-import {connect} from 'node:net';
+import {connect, type Socket} from 'node:net';
 import {createInterface} from 'node:readline';
 import {setTimeout as delay} from 'node:timers/promises';
 import {WgDriverError, type Logger} from '@wgmesh/core';
@@ -24,16 +24,59 @@ export function uapiSocketPath(name: string): string {
   return `${UAPI_DIR}/${name}.sock`;
 }
 
-/** True when a process accepts connections on the UAPI socket of `name`. */
-export function uapiIsLive(name: string): Promise<boolean> {
+/**
+ * How long a process that accepted a UAPI connection may take to answer
+ * `get=1` and still count as serving it without an answer: a busy process is
+ * not a dead one, and a socket taken for dead is removed.
+ */
+const UAPI_ANSWER_MS = 2_000;
+/** Bytes kept of an answer while looking for its end (a `get` lists every peer; only the last line matters). */
+const ANSWER_TAIL = 64;
+
+/**
+ * Connect to the UAPI socket of `name` and ask `get=1`. Resolves with the
+ * connection once the process answers (or, connected, has not within
+ * `answerMs`), undefined when nothing accepts or the connection closes
+ * unanswered: a process being killed keeps its listening socket for a moment
+ * after its other descriptors closed, and accepts connections it never reads.
+ * The caller owns the connection; it stays usable (wireguard-go serves a
+ * connection until its client closes it).
+ */
+export function askUapi(name: string, answerMs = UAPI_ANSWER_MS): Promise<Socket | undefined> {
   return new Promise((resolve) => {
     const socket = connect(uapiSocketPath(name));
-    socket.once('connect', () => {
+    let connected = false;
+    let tail = '';
+    const settle = (answered: boolean): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (answered) return resolve(socket);
       socket.destroy();
-      resolve(true);
+      resolve(undefined);
+    };
+    const onData = (chunk: Buffer): void => {
+      tail = (tail + chunk.toString('latin1')).slice(-ANSWER_TAIL);
+      if (/errno=-?\d+\n\n$/.test(tail)) settle(true);
+    };
+    const onClose = (): void => settle(false);
+    const timer = setTimeout(() => settle(connected), answerMs);
+    socket.once('connect', () => {
+      connected = true;
+      socket.write('get=1\n\n');
     });
-    socket.once('error', () => resolve(false));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    // An error is followed by 'close'.
+    socket.on('error', () => undefined);
   });
+}
+
+/** True when a process serves the UAPI socket of `name` (it answers a `get`; see {@link askUapi}). */
+export async function uapiIsLive(name: string): Promise<boolean> {
+  const socket = await askUapi(name);
+  socket?.destroy();
+  return socket !== undefined;
 }
 
 /** Remove the UAPI socket of `name` unless a live process serves it; true when none is left. */
