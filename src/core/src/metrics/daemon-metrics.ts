@@ -122,13 +122,14 @@ export class DaemonMetrics {
         if (value !== undefined) set({mesh: mesh.meshId}, value);
       }
     };
-    const sentReceived = (sent: keyof ControlStats, received: keyof ControlStats) => (set: (labels: {mesh: string; direction: string}, value: number) => void) => {
+    /** One series per mesh and value of `label`, each the control-plane counter `counters` names for that value. */
+    const statsBy = <L extends string>(label: L, counters: Record<string, keyof ControlStats>) => (set: (labels: Record<'mesh' | L, string>, value: number) => void) => {
       for (const mesh of meshes()) {
         if (!mesh.stats) continue;
-        set({mesh: mesh.meshId, direction: 'sent'}, mesh.stats[sent]);
-        set({mesh: mesh.meshId, direction: 'received'}, mesh.stats[received]);
+        for (const [value, key] of Object.entries(counters)) set({mesh: mesh.meshId, [label]: value} as Record<'mesh' | L, string>, mesh.stats[key]);
       }
     };
+    const sentReceived = (sent: keyof ControlStats, received: keyof ControlStats) => statsBy('direction', {sent, received});
 
     const {backends, nodeId} = options;
     gauge('wgmesh_node_info', 'This node: its id and the backends in use (always 1).', ['node_id', 'store', 'transport', 'wg'], (set) =>
@@ -151,13 +152,7 @@ export class DaemonMetrics {
     counter('wgmesh_control_dials_withheld_total', 'Control-plane requests to an endpoint that stopped answering, failed at once during its backoff instead of dialling it.', ['mesh'], perMesh((m) => m.stats?.dialsWithheld));
     counter('wgmesh_control_messages_rejected_total', 'Control-plane requests this node received and refused (malformed, unknown sender).', ['mesh'], perMesh((m) => m.stats?.messagesRejected));
     counter('wgmesh_control_datagrams_total', 'Liveness requests (direct heartbeats and pings) sent by datagram, and received by datagram and answered (authentic, fresh, from a member).', ['mesh', 'direction'], sentReceived('datagramsSent', 'datagramsAnswered'));
-    counter('wgmesh_control_datagram_fallbacks_total', 'Liveness requests sent by datagram and then again over the stream, by reason (no-reply: none in time, the path may be losing datagrams; declined: the member asked for the stream, its reply being too large for a datagram).', ['mesh', 'reason'], (set) => {
-      for (const mesh of meshes()) {
-        if (!mesh.stats) continue;
-        set({mesh: mesh.meshId, reason: 'no-reply'}, mesh.stats.datagramFallbacks);
-        set({mesh: mesh.meshId, reason: 'declined'}, mesh.stats.datagramsDeclined);
-      }
-    });
+    counter('wgmesh_control_datagram_fallbacks_total', 'Liveness requests sent by datagram and then again over the stream, by reason (no-reply: none in time, the path may be losing datagrams; declined: the member asked for the stream, its reply being too large for a datagram).', ['mesh', 'reason'], statsBy('reason', {'no-reply': 'datagramFallbacks', declined: 'datagramsDeclined'}));
     counter('wgmesh_control_datagrams_dropped_total', 'Datagrams the control port dropped without an answer, by reason (malformed, too-large, rate-limited, busy, refused: unknown mesh or not an authentic, fresh liveness request of a member; unmatched: a reply to no request of this node).', ['reason'], (set) => {
       for (const [reason, value] of Object.entries(options.source.datagramDrops?.() ?? {})) set({reason}, value);
     });
