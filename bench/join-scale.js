@@ -3,7 +3,8 @@
  * snapshot has arrived to `mesh join` returning, what CPU that costs (the
  * whole process, and its main thread alone), and the longest event-loop stall
  * meanwhile (perf_hooks.monitorEventLoopDelay), with the snapshot checked on
- * the main thread (`verifyWorkers: 0`) and in worker threads. The longest
+ * the main thread in one go (`verifyWorkers: 0`) and by worker threads with
+ * the event loop taking a slice a turn (the default). The longest
  * stretch of main-thread CPU without an event-loop turn is also given: it is
  * the stall a host with a free core sees, whatever the load of this one.
  *
@@ -35,6 +36,7 @@ import {
   issueInvite,
   systemClock,
   systemRandom,
+  verifyWorkerThreads,
 } from '@wgmesh/core';
 import {makeTestNode, MemoryNetwork, SeededRandom, silentLogger, testMeshAdmin, testMeshId} from '@wgmesh/testkit';
 import {TwoPhaseStore} from '@wgmesh/store-twophase';
@@ -175,7 +177,7 @@ async function joinOnce(dir, workers) {
     busy.stop();
     const result = {
       workers,
-      poolWorkers: Math.min(workers, availableParallelism()),
+      poolWorkers: verifyWorkerThreads(workers),
       members: joined.members,
       snapshotBytes: snapshot.byteLength,
       wallMs,
@@ -240,7 +242,7 @@ function report(summary) {
   const cell = (values) => `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)})`;
   for (const workers of workerCounts) {
     const rows = results.filter((r) => r.workers === workers);
-    const label = workers === 0 ? '0 (main)' : `${workers} (${rows[0].poolWorkers} run)`;
+    const label = workers === 0 ? '0 (main)' : `${workers} (${rows[0].poolWorkers} + main)`;
     out(
       `${label.padEnd(14)} ${cell(rows.map((r) => r.wallMs)).padStart(18)} ${cell(rows.map((r) => r.cpuMs)).padStart(18)} ${cell(rows.map((r) => r.mainCpuMs)).padStart(20)} ${cell(rows.map((r) => r.maxBusyCpuMs)).padStart(20)} ${cell(rows.map((r) => r.maxDelayMs)).padStart(18)} ${cell(rows.map((r) => r.idleMaxDelayMs)).padStart(18)}`,
     );

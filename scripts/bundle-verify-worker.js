@@ -21,6 +21,8 @@ await build({
   format: 'esm',
   target: 'node20',
   minify: true,
+  // A native addon: it loads from node_modules, as in the modules.
+  external: ['sodium-native'],
   // Error classes keep their names, as in the modules.
   keepNames: true,
   legalComments: 'inline',

@@ -110,7 +110,7 @@ export const configKeyDocs: readonly ConfigKeyDoc[] = [
     key: 'verifyWorkers',
     default: '4',
     description:
-      "Most worker threads that check the signatures and credentials of a whole mesh state at once (a join's snapshot, the state restored at start), so the daemon keeps answering heartbeats meanwhile; never more than the machine's CPUs. They start when needed (for a join, once the member's answer says its mesh is large enough for them, so they start while the snapshot downloads) and stop when idle. An integer from 0 to 64 (0: the main thread checks, which stalls it about 0.3 ms per member).",
+      "Most worker threads that check the signatures and credentials of a whole mesh state at once (a join's snapshot, the state restored at start), so the daemon keeps answering heartbeats meanwhile; never more than the machine's CPUs less one, and at least one: the event loop checks its share too, a few entries a turn. They start when needed (for a join, once the member's answer says its mesh is large enough for them, so they start while the snapshot downloads) and stop when idle. An integer from 0 to 64 (0: the main thread checks in one go, which stalls it about 0.3 ms per member).",
   },
   {key: 'apiEnabled', default: 'false', description: 'Serve the HTTP API under `/api/v1` and the web dashboard at `/` on `apiListen` (see [HTTP API and dashboard](#http-api-and-dashboard)). Every API request needs the bearer token `wgmesh api token` prints.'},
   {

@@ -11,7 +11,7 @@ import {DecodeError, EntryRejectedError} from '../errors.js';
 import {decode, encode} from '../util/codec.js';
 import {CredentialMemo, issuedAfterGrant, openAdminChain, type CredentialFacts} from '../trust/credential.js';
 import {entryBodySchema, type EntryBody, type Revocation, type SignedEntry, type VerifiedEntry} from './record.js';
-import {preparedVerdict} from './prepared-verdicts.js';
+import {preparedVerdict, type Verdict} from './prepared-verdicts.js';
 
 /** Largest encoded entry body accepted (a full record is well under 16 KiB). */
 export const MAX_ENTRY_BYTES = 64 * 1024;
@@ -147,6 +147,22 @@ export function checkEntryContent(entry: SignedEntry, meshId: string): EntryCont
   const validUntil = authority.facts?.validUntil ?? null;
   if (authority.facts !== undefined) factsByBody.set(value, authority.facts);
   return validUntil === null ? {value, hash} : {value, validUntil, hash};
+}
+
+/**
+ * The verdict of {@link checkEntryContent} on `entry`, for checking ahead of
+ * time (see prepared-verdicts.ts): its content and its credential's facts,
+ * or the reason it was refused.
+ * @throws whatever is not an EntryRejectedError (a defect, not a bad entry)
+ */
+export function contentVerdict(entry: SignedEntry, meshId: string): Verdict {
+  try {
+    const content = checkEntryContent(entry, meshId);
+    return {ok: true, content, facts: credentialFactsOf(content.value)};
+  } catch (error) {
+    if (error instanceof EntryRejectedError) return {ok: false, reason: error.message};
+    throw error;
+  }
 }
 
 /**

@@ -1,8 +1,15 @@
 /**
  * A small pool of worker threads that checks many entries at once (a join
  * snapshot, or the state restored at start) while the event loop keeps
- * answering heartbeats: Ed25519 and credential checks cost 0.2-0.5 ms an
- * entry, so 3,000 entries on the main thread would stall it for 1-2 s.
+ * answering heartbeats: Ed25519 and credential checks cost about 0.3 ms an
+ * entry, so 3,000 entries checked in one go would stall it for a second.
+ *
+ * The event loop takes its share too, a few entries a turn
+ * ({@link MAIN_THREAD_SLICE_ENTRIES}, a few ms) between its other work, and
+ * the pool runs one worker fewer than the machine has CPUs: the main thread
+ * is otherwise idle while the workers check, and on a 2-CPU host one worker
+ * and the event loop finish sooner than two workers that share both CPUs
+ * with it.
  *
  * The pool only prepares verdicts (prepared-verdicts.ts); the store then
  * verifies as always and takes them instead of checking again. Whatever the
@@ -17,16 +24,20 @@ import {availableParallelism} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import type {Logger} from '../contracts/logger.js';
-import {MAX_ENTRY_BYTES, rememberCredentialFacts} from '../model/entries.js';
+import {contentVerdict, MAX_ENTRY_BYTES, rememberCredentialFacts} from '../model/entries.js';
 import {PreparedVerdicts, type Verdict} from '../model/prepared-verdicts.js';
 import type {SignedEntry} from '../model/record.js';
 
-/** Default of config `verifyWorkers`: the pool runs at most this many workers, and never more than the machine's CPUs. */
+/** Default of config `verifyWorkers`: the pool runs at most this many workers, and never more than the machine's CPUs less one (but at least one). */
 export const DEFAULT_VERIFY_WORKERS = 4;
 /** Largest `verifyWorkers` accepted. */
 export const MAX_VERIFY_WORKERS = 64;
-/** Entries per batch: a batch's answer is taken in by the main thread in a few ms. */
-export const VERIFY_BATCH_ENTRIES = 128;
+/**
+ * Entries per batch: a batch's answer is taken in by the main thread in a few
+ * ms, and the last batch, which one thread finishes while the other has
+ * nothing left, is short.
+ */
+export const VERIFY_BATCH_ENTRIES = 64;
 /**
  * Bytes of bodies and signatures per batch, besides its first entry. An entry
  * whose body or signature is over MAX_ENTRY_BYTES is never sent: the main
@@ -38,6 +49,8 @@ export const VERIFY_BATCH_BYTES = 1024 * 1024;
 export const MAX_QUEUED_VERIFICATIONS = 200_000;
 /** Fewer entries than this are checked on the main thread: a worker's start costs more than they do. */
 export const MIN_POOLED_ENTRIES = 256;
+/** Entries the event loop checks in one turn while a job runs: a few ms, so heartbeats wait no longer than that. */
+export const MAIN_THREAD_SLICE_ENTRIES = 16;
 /** Workers idle this long are stopped. */
 export const VERIFY_WORKER_IDLE_MS = 10_000;
 /** Worker failures (crash, script missing) after which the pool stops using workers. */
@@ -61,7 +74,7 @@ export interface VerifyBatchResult {
 
 /** Settings of a {@link VerifyPool}. */
 export interface VerifyPoolOptions {
-  /** Most worker threads (config `verifyWorkers`); never more than the machine's CPUs; 0: no workers. */
+  /** Most worker threads (config `verifyWorkers`); see {@link verifyWorkerThreads}; 0: no workers, and no pooled checking at all. */
   maxWorkers: number;
   logger: Logger;
   /** Workers idle this long are stopped (default {@link VERIFY_WORKER_IDLE_MS}). */
@@ -92,6 +105,20 @@ interface Batch {
 interface Slot {
   readonly worker: Worker;
   batch: Batch | undefined;
+}
+
+/** The batch the event loop is checking, slice by slice, and the verdicts so far. */
+interface MainThreadBatch {
+  readonly batch: Batch;
+  readonly verdicts: Verdict[];
+}
+
+/**
+ * The worker threads a pool allowed `maxWorkers` runs: one fewer than the
+ * machine's CPUs (the event loop checks too), at least one, at most `maxWorkers`.
+ */
+export function verifyWorkerThreads(maxWorkers: number): number {
+  return Math.max(0, Math.min(Math.floor(maxWorkers), Math.max(1, availableParallelism() - 1)));
 }
 
 /**
@@ -140,10 +167,12 @@ export class VerifyPool {
   private nextBatchId = 0;
   private failures = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  private onMainThread: MainThreadBatch | undefined;
+  private mainThreadTurn: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(options: VerifyPoolOptions) {
-    this.size = Math.max(0, Math.min(Math.floor(options.maxWorkers), availableParallelism()));
+    this.size = verifyWorkerThreads(options.maxWorkers);
     this.idleMs = options.idleMs ?? VERIFY_WORKER_IDLE_MS;
     this.workerUrl = options.workerUrl ?? defaultWorkerUrl();
     this.logger = options.logger;
@@ -218,6 +247,9 @@ export class VerifyPool {
   async close(): Promise<void> {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.mainThreadTurn) clearImmediate(this.mainThreadTurn);
+    if (this.onMainThread) this.settle(this.onMainThread.batch, undefined);
+    this.onMainThread = undefined;
     for (const batch of this.queue.splice(0)) this.settle(batch, undefined);
     const slots = this.slots.splice(0);
     for (const slot of slots) if (slot.batch) this.settle(slot.batch, undefined);
@@ -255,12 +287,8 @@ export class VerifyPool {
     }
   }
 
-  /** Give each idle worker the next batch; with no worker left, the queue is given up. */
+  /** Give each idle worker the next batch, and the event loop its share. */
   private dispatch(): void {
-    if (this.slots.length === 0) {
-      for (const batch of this.queue.splice(0)) this.settle(batch, undefined);
-      return;
-    }
     for (const slot of this.slots) {
       if (slot.batch !== undefined) continue;
       const batch = this.queue.shift();
@@ -269,7 +297,48 @@ export class VerifyPool {
       const message = this.pack(batch);
       slot.worker.postMessage(message, [message.bytes, message.lengths.buffer as ArrayBuffer]);
     }
+    this.helpOnMainThread();
     this.scheduleIdle();
+  }
+
+  /** Check the next slice on the event loop's next turn, while there is work and none is planned. */
+  private helpOnMainThread(): void {
+    if (this.closed || this.mainThreadTurn !== undefined) return;
+    if (this.onMainThread === undefined && this.queue.length === 0) return;
+    this.mainThreadTurn = setImmediate(() => {
+      this.mainThreadTurn = undefined;
+      this.checkSliceOnMainThread();
+      this.helpOnMainThread();
+    });
+  }
+
+  /** Check the next {@link MAIN_THREAD_SLICE_ENTRIES} entries of the event loop's batch (taking a batch from the queue first when it has none). */
+  private checkSliceOnMainThread(): void {
+    const current = this.onMainThread ?? this.takeForMainThread();
+    if (current === undefined) return;
+    const {batch, verdicts} = current;
+    const {job} = batch;
+    try {
+      const end = Math.min(batch.end, batch.start + verdicts.length + MAIN_THREAD_SLICE_ENTRIES);
+      for (let i = batch.start + verdicts.length; i < end && !job.finished; i++) verdicts.push(contentVerdict(job.entries[i] as SignedEntry, job.verdicts.meshId));
+    } catch (error) {
+      // A defect, not a bad entry: the store's own check meets it again where it can be reported.
+      this.logger.warn({err: error}, 'checking entries ahead failed: the store checks them itself');
+      this.onMainThread = undefined;
+      this.settle(batch, undefined);
+      return;
+    }
+    if (job.finished || batch.start + verdicts.length === batch.end) {
+      this.onMainThread = undefined;
+      this.settle(batch, verdicts, {fromWorker: false});
+    }
+  }
+
+  private takeForMainThread(): MainThreadBatch | undefined {
+    const batch = this.queue.shift();
+    if (batch === undefined) return undefined;
+    this.onMainThread = {batch, verdicts: []};
+    return this.onMainThread;
   }
 
   /** The batch's bodies and signatures in one buffer that is transferred, not copied. */
@@ -292,13 +361,16 @@ export class VerifyPool {
     return {id: batch.id, meshId: batch.job.verdicts.meshId, bytes: bytes.buffer, lengths};
   }
 
-  /** Record a batch's verdicts (none when it was given up) and finish its job after its last batch. */
-  private settle(batch: Batch, verdicts: readonly Verdict[] | undefined): void {
+  /**
+   * Record a batch's verdicts (none when it was given up) and finish its job
+   * after its last batch. A worker's verdicts are revived first.
+   */
+  private settle(batch: Batch, verdicts: readonly Verdict[] | undefined, {fromWorker} = {fromWorker: true}): void {
     const {job} = batch;
     this.queuedEntries -= batch.end - batch.start;
     if (job.finished) return;
     if (verdicts !== undefined && verdicts.length === batch.end - batch.start) {
-      verdicts.forEach((verdict, i) => job.verdicts.add(job.entries[batch.start + i] as SignedEntry, revive(verdict)));
+      verdicts.forEach((verdict, i) => job.verdicts.add(job.entries[batch.start + i] as SignedEntry, fromWorker ? revive(verdict) : verdict));
     }
     job.pending--;
     if (job.pending === 0) {

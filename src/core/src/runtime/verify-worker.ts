@@ -1,6 +1,6 @@
 /**
  * A worker thread of the verification pool (verify-pool.ts): it runs the
- * clock-independent checks of entries (`checkEntryContent`) in batches and
+ * clock-independent checks of entries (`contentVerdict`) in batches and
  * answers each batch with one verdict per entry, in order. A batch arrives as
  * one transferred buffer holding every body and signature back to back, with
  * their lengths. The thread holds no state but its credential memo.
@@ -11,9 +11,8 @@
  */
 import {setPriority} from 'node:os';
 import {parentPort} from 'node:worker_threads';
-import {checkEntryContent, credentialFactsOf} from '../model/entries.js';
+import {contentVerdict} from '../model/entries.js';
 import type {Verdict} from '../model/prepared-verdicts.js';
-import {EntryRejectedError} from '../errors.js';
 import type {VerifyBatch, VerifyBatchResult} from './verify-pool.js';
 
 /**
@@ -31,15 +30,9 @@ function ownBytes(value: object): void {
 }
 
 function verdictOn(body: Uint8Array, signature: Uint8Array, meshId: string): Verdict {
-  try {
-    const content = checkEntryContent({body, signature}, meshId);
-    const facts = credentialFactsOf(content.value);
-    ownBytes(content.value);
-    return {ok: true, content, facts};
-  } catch (error) {
-    if (error instanceof EntryRejectedError) return {ok: false, reason: error.message};
-    throw error;
-  }
+  const verdict = contentVerdict({body, signature}, meshId);
+  if (verdict.ok) ownBytes(verdict.content.value);
+  return verdict;
 }
 
 /** Nice value of a verification thread: below the main thread's, not idle-only. */
