@@ -158,6 +158,27 @@ export function handshakeNowArgs(peers: readonly DumpPeer[]): string[] {
     ]);
 }
 
+/**
+ * The `wg set IFACE ...` arguments that add each of `peers` afresh (removed,
+ * then added again with its endpoint, allowed IPs and keepalive) and start a
+ * handshake with it. WireGuard starts at most one handshake with a peer per
+ * REKEY_TIMEOUT (5 s), whatever asks it to, and a first one can fail (two
+ * that cross, or one that reached the peer before the peer knew this key);
+ * a peer added afresh may start one at once. Only for peers with an
+ * endpoint and no session yet: removing a peer drops its session.
+ */
+export function reinitiateArgs(peers: readonly DumpPeer[]): string[] {
+  return peers
+    .filter((peer) => peer.endpoint !== null)
+    .flatMap((peer) => [
+      ...['peer', peer.publicKey, 'remove'],
+      ...['peer', peer.publicKey, 'endpoint', peer.endpoint as string],
+      ...(peer.allowedIps.length > 0 ? ['allowed-ips', peer.allowedIps.join(',')] : []),
+      ...['persistent-keepalive', String(peer.keepaliveSeconds > 0 ? peer.keepaliveSeconds : HANDSHAKE_NOW_KEEPALIVE_S)],
+      ...(peer.keepaliveSeconds > 0 ? [] : ['peer', peer.publicKey, 'persistent-keepalive', 'off']),
+    ]);
+}
+
 /** The `wg set IFACE ...` arguments that turn off again the keepalive {@link peerChangeArgs} set only to start a handshake; empty when there is none. */
 export function keepaliveResetArgs(changes: readonly PeerChange[]): string[] {
   return changes.flatMap((change) => (change.kind === 'add' && change.handshakeNow && change.keepaliveSeconds === undefined ? ['peer', change.publicKey, 'persistent-keepalive', 'off'] : []));

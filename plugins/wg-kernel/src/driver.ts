@@ -22,7 +22,7 @@ import {readFile} from 'node:fs/promises';
 import {canonicalAddresses, canonicalPeers, canonicalRoutes, checkInterfaceName, checkInterfaceSpec, PortInUseError, SerialQueue, systemClock, WgDriverError, WgInterfaceGoneError, wgPublicKeyFromPrivate} from '@wgmesh/core';
 import type {Clock, Logger, TimerHandle, WgDriver, WgForwardingState, WgInterfaceEvent, WgInterfaceSpec, WgInterfaceState, WgPeerConfig, WgPeerStats, WgRoute} from '@wgmesh/core';
 import {AdoptedProcess} from './adopted.js';
-import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
+import {handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, reinitiateArgs, type InstalledRoute, type PeerChange, type RoutePlacement} from './diff.js';
 import {DEFAULT_EXIT_RULE_PRIORITY, DEFAULT_EXIT_TABLE, DEFAULT_FWMARK} from './exit-defaults.js';
 import {NO_SUCH_TABLE, checkExitRouting, exitRuleArgs, familyOf, hasExitRule, isDefaultRoute, type ExitRouting} from './exit-table.js';
 import {ensureIpv6Forwarding} from './forwarding.js';
@@ -66,6 +66,22 @@ export const RETRY_MAX_MS = 5 * 60_000;
  * process; userspace interfaces need no look: their process exits with them.
  */
 export const LINK_CHECK_MS = 10_000;
+
+/**
+ * When an apply started handshakes at once (a peer added with an endpoint
+ * and `handshakeNow`, as on a new device, for a peer added again or a key
+ * replaced, or with a keepalive, as a punched path), how long after it each
+ * check runs that they completed; a peer still without one is added afresh
+ * and tried again ({@link reinitiateArgs}), instead of waiting out
+ * WireGuard's own retry 5 s later. The first check leaves a handshake half a
+ * second, far more than a round trip on any but a satellite link. Each wait
+ * is stretched or shrunk by up to {@link HANDSHAKE_CHECK_JITTER}: two ends
+ * whose first handshakes crossed (both sent one at once, as hole punching
+ * does) must not try again at the same moment.
+ */
+export const HANDSHAKE_CHECKS_MS = [500, 1_500, 3_000] as const;
+/** Share of a wait between two handshake checks by which it varies at random (±). */
+export const HANDSHAKE_CHECK_JITTER = 0.25;
 
 /** Most removed peer keys an interface remembers (see `ManagedInterface.removed`): a mesh's churn of hours, in 180 KB. */
 const REMEMBERED_REMOVALS = 4096;
@@ -134,6 +150,12 @@ export interface KernelWgDriverOptions {
   timeoutMs?: number | undefined;
 }
 
+/** Cancel the pending handshake checks of `managed`. */
+function cancelHandshakeChecks(managed: ManagedInterface): void {
+  for (const timer of managed.handshakeChecks) timer.cancel();
+  managed.handshakeChecks.clear();
+}
+
 /** A userspace process the driver supervises: a child it started, or one it adopted. */
 type Supervised = Pick<UserspaceProcess, 'running' | 'pid' | 'stop' | 'detach'>;
 
@@ -168,6 +190,8 @@ interface ManagedInterface {
   retryWaitMs?: number;
   /** The next try of a failed interface. */
   retryTimer?: TimerHandle;
+  /** Pending checks that the handshakes an apply started completed (see {@link HANDSHAKE_CHECKS_MS}). */
+  handshakeChecks: Set<TimerHandle>;
 }
 
 const silentLogger: Logger = {debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger};
@@ -386,6 +410,7 @@ export class KernelWgDriver implements WgDriver {
       // Forget it first: from here on a dying wireguard-go is expected, not restarted.
       this.interfaces.delete(name);
       managed?.retryTimer?.cancel();
+      if (managed) cancelHandshakeChecks(managed);
       let link: LinkInfo | null = null;
       let deletedTun = false;
       try {
@@ -429,6 +454,7 @@ export class KernelWgDriver implements WgDriver {
     await Promise.all([...this.queues.values()].map((queue) => queue.idle()));
     for (const managed of this.interfaces.values()) {
       managed.retryTimer?.cancel();
+      cancelHandshakeChecks(managed);
       managed.process?.detach();
     }
     this.interfaces.clear();
@@ -470,6 +496,7 @@ export class KernelWgDriver implements WgDriver {
         endpoints: new Map(),
         fresh: false,
         removed: new Set(),
+        handshakeChecks: new Set(),
       };
       if (created) {
         managed.implementation = created.implementation;
@@ -690,6 +717,8 @@ export class KernelWgDriver implements WgDriver {
     if (this.closed || this.interfaces.get(managed.name) !== managed) return false;
     const wasFailed = managed.failure !== undefined;
     managed.process = undefined;
+    // The checks were for the device that is gone; the new one's apply starts its own.
+    cancelHandshakeChecks(managed);
     // A killed wireguard-go's TUN link can outlive the end of its UAPI connections by a moment: rebuilt
     // before it goes, the interface would be taken for one a live process serves.
     if (managed.implementation === 'userspace') await waitUntil(async () => !(await this.readLink(managed.name)) || (await uapiIsLive(managed.name)), this.timeoutMs);
@@ -783,6 +812,11 @@ export class KernelWgDriver implements WgDriver {
     managed.endpoints = endpoints;
     managed.peers = desired;
     if (changes.some((change) => change.kind === 'add' && !failed.has(change.publicKey))) managed.fresh = false;
+    // A peer added with an endpoint and a handshake at once, or with a keepalive (WireGuard sends the first keepalive at once, so it starts one).
+    const started = changes.filter(
+      (change) => change.kind === 'add' && change.endpoint !== undefined && (change.handshakeNow === true || (change.keepaliveSeconds ?? 0) > 0) && !failed.has(change.publicKey),
+    );
+    if (started.length > 0) this.checkHandshakes(managed, started.map((change) => change.publicKey));
     noteRemovals(managed.removed, changes.filter((change) => !failed.has(change.publicKey)));
     if (changes.length > 0) {
       const count = (kind: string): number => changes.filter((change) => change.kind === kind).length;
@@ -792,6 +826,37 @@ export class KernelWgDriver implements WgDriver {
       const [key, message] = [...failed][0]!;
       throw new WgDriverError(`interface ${name}: ${failed.size} of ${changes.length} peer changes failed, the others were applied; peer ${key}: ${message}`);
     }
+  }
+
+  /**
+   * Check, {@link HANDSHAKE_CHECKS_MS} after an apply, that the handshakes it
+   * started with the peers `keys` completed; add afresh and try again those
+   * still without one, and check them again at the next step. Stops when the
+   * interface is removed or rebuilt, or the driver closes; a check that fails
+   * is logged (debug) and ends the checks: WireGuard's own retries go on.
+   */
+  private checkHandshakes(managed: ManagedInterface, keys: readonly string[], step = 0): void {
+    const at = HANDSHAKE_CHECKS_MS[step];
+    if (at === undefined) return;
+    const timer = this.clock.setTimeout(() => {
+      managed.handshakeChecks.delete(timer);
+      if (this.closed || this.interfaces.get(managed.name) !== managed) return;
+      this.serial(managed.name, async () => {
+        const waiting = new Set(keys);
+        const stalled = (await this.dump(managed.name)).peers.filter((peer) => waiting.has(peer.publicKey) && peer.latestHandshake === 0 && peer.endpoint !== null);
+        if (stalled.length > 0) {
+          await this.wg(managed.name, ['set', managed.name, ...reinitiateArgs(stalled)], {env: WG_SET_ENV});
+          this.logger.debug({interface: managed.name, peers: stalled.length, after: at}, 'no handshake yet: peers added afresh to start one again');
+        }
+        return stalled.map((peer) => peer.publicKey);
+      }).then(
+        (again) => {
+          if (again.length > 0) this.checkHandshakes(managed, again, step + 1);
+        },
+        (error: unknown) => this.logger.debug({err: error, interface: managed.name}, 'checking that handshakes completed failed'),
+      );
+    }, Math.round((at - (HANDSHAKE_CHECKS_MS[step - 1] ?? 0)) * (1 + HANDSHAKE_CHECK_JITTER * (2 * Math.random() - 1))));
+    managed.handshakeChecks.add(timer);
   }
 
   private async setAddressesNow(managed: ManagedInterface, desired: string[], signal?: AbortSignal): Promise<void> {

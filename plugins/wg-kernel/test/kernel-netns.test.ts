@@ -380,6 +380,35 @@ describe.skipIf(SKIP)('wg-kernel driver with wireguard-go in network namespaces'
     });
   });
 
+  it('a handshake started at once that reached a peer not yet holding this key completes once the peer has it, before WireGuard would retry (5 s)', async () => {
+    const x = {key: keyPair(), name: uniqueName()};
+    const y = {key: keyPair(), name: uniqueName()};
+    const sideX = newDriver(host(0).netns);
+    const sideY = newDriver(host(1).netns);
+    created.push({driver: sideX.driver, name: x.name}, {driver: sideY.driver, name: y.name});
+    try {
+      await sideX.driver.ensureInterface({name: x.name, privateKey: x.key.privateKey, listenPort: 0, mtu: 1420});
+      const yPort = (await sideY.driver.ensureInterface({name: y.name, privateKey: y.key.privateKey, listenPort: 0, mtu: 1420})).listenPort;
+      // x's device is new, so it starts a handshake with y at once; y does not know x yet and drops it.
+      await sideX.driver.applyPeers(x.name, [{publicKey: y.key.publicKey, endpoint: lab.endpoint(host(1), yPort), allowedIps: ['fd99:6::2/128'], keepaliveSeconds: 0}]);
+      // Then y takes x, without an endpoint (as a member takes a new client): y starts no handshake itself.
+      await sideY.driver.applyPeers(y.name, [{publicKey: x.key.publicKey, endpoint: null, allowedIps: ['fd99:6::1/128'], keepaliveSeconds: 0}]);
+      const known = Date.now();
+      const handshaken = async (): Promise<boolean> => ((await sideX.driver.stats(x.name))[0]?.latestHandshakeMs ?? null) !== null;
+      await eventually('x and y completed a handshake', handshaken, 10_000);
+      const tookMs = Date.now() - known;
+      expect(tookMs, `handshake ${tookMs} ms after y took x's key`).toBeLessThan(3_000);
+      expect(sideX.logger.lines.some((line) => /added afresh/.test(line.msg ?? ''))).toBe(true);
+      // The peer is as it was given: its allowed IPs, and the keepalive used to start the handshake off again.
+      expect(await sideX.driver.stats(x.name)).toHaveLength(1);
+      const [peer] = (await lab.exec(host(0), 'wg', ['show', x.name, 'dump'])).stdout.trim().split('\n').slice(1).map((line) => line.split('\t'));
+      expect([peer?.[0], peer?.[3], peer?.[7]]).toEqual([y.key.publicKey, 'fd99:6::2/128', 'off']);
+    } finally {
+      // The tests below expect no process left in these namespaces.
+      await Promise.all([sideX.driver.removeInterface(x.name), sideY.driver.removeInterface(y.name)]);
+    }
+  });
+
   it('leaves interfaces running on close, and a later driver adopts, supervises and removes them', async () => {
     const name = uniqueName();
     const key = keyPair();

@@ -25,7 +25,7 @@ import {
 } from '@wgmesh/core';
 import {SimulatedClock, netnsAvailable, recordingLogger, silentLogger} from '@wgmesh/testkit';
 import {describe, expect, it} from 'vitest';
-import {HANDSHAKE_NOW_KEEPALIVE_S, handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes} from '../src/diff.js';
+import {HANDSHAKE_NOW_KEEPALIVE_S, handshakeNowArgs, keepaliveResetArgs, peerChangeArgs, planAddresses, planPeers, planRoutes, reinitiateArgs} from '../src/diff.js';
 import {KernelWgDriver, LINK_CHECK_MS, RETRY_MIN_MS, hasNetAdmin} from '../src/driver.js';
 import {kernelConfigSchema, wgKernelBackend} from '../src/factory.js';
 import backendsHook from '../src/hooks/backends.js';
@@ -150,6 +150,14 @@ describe('planPeers', () => {
     expect(args).toEqual([
       ...['peer', K1, 'persistent-keepalive', 'off', 'peer', K1, 'persistent-keepalive', '25', 'peer', K1, 'persistent-keepalive', 'off'],
       ...['peer', K2, 'persistent-keepalive', 'off', 'peer', K2, 'persistent-keepalive', '5'],
+    ]);
+  });
+
+  it('adds afresh, to start a handshake again, only peers with an endpoint, keeping allowed IPs and keepalive', () => {
+    const args = reinitiateArgs([dumpPeer(K1), dumpPeer(K2, {keepaliveSeconds: 5, allowedIps: []}), dumpPeer(K3, {endpoint: null})]);
+    expect(args).toEqual([
+      ...['peer', K1, 'remove', 'peer', K1, 'endpoint', '[fd00::2]:51820', 'allowed-ips', 'fd00::2/128', 'persistent-keepalive', '25', 'peer', K1, 'persistent-keepalive', 'off'],
+      ...['peer', K2, 'remove', 'peer', K2, 'endpoint', '[fd00::2]:51820', 'persistent-keepalive', '5'],
     ]);
   });
 
