@@ -842,6 +842,8 @@ export class KernelWgDriver implements WgDriver {
       managed.handshakeChecks.delete(timer);
       if (this.closed || this.interfaces.get(managed.name) !== managed) return;
       this.serial(managed.name, async () => {
+        // Removed or replaced while this check waited in the queue: the device it was for is gone.
+        if (this.interfaces.get(managed.name) !== managed) return [];
         const waiting = new Set(keys);
         const stalled = (await this.dump(managed.name)).peers.filter((peer) => waiting.has(peer.publicKey) && peer.latestHandshake === 0 && peer.endpoint !== null);
         if (stalled.length > 0) {
