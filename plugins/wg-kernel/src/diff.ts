@@ -168,15 +168,14 @@ export function handshakeNowArgs(peers: readonly DumpPeer[]): string[] {
  * endpoint and no session yet: removing a peer drops its session.
  */
 export function reinitiateArgs(peers: readonly DumpPeer[]): string[] {
-  return peers
-    .filter((peer) => peer.endpoint !== null)
-    .flatMap((peer) => [
-      ...['peer', peer.publicKey, 'remove'],
-      ...['peer', peer.publicKey, 'endpoint', peer.endpoint as string],
-      ...(peer.allowedIps.length > 0 ? ['allowed-ips', peer.allowedIps.join(',')] : []),
-      ...['persistent-keepalive', String(peer.keepaliveSeconds > 0 ? peer.keepaliveSeconds : HANDSHAKE_NOW_KEEPALIVE_S)],
-      ...(peer.keepaliveSeconds > 0 ? [] : ['peer', peer.publicKey, 'persistent-keepalive', 'off']),
-    ]);
+  const withEndpoint = peers.filter((peer) => peer.endpoint !== null);
+  const readded = withEndpoint.flatMap((peer) => [
+    ...['peer', peer.publicKey, 'remove'],
+    ...['peer', peer.publicKey, 'endpoint', peer.endpoint as string],
+    ...(peer.allowedIps.length > 0 ? ['allowed-ips', peer.allowedIps.join(',')] : []),
+  ]);
+  // A peer added afresh has no keepalive: the handshake starts as for any other peer.
+  return [...readded, ...handshakeNowArgs(withEndpoint)];
 }
 
 /** The `wg set IFACE ...` arguments that turn off again the keepalive {@link peerChangeArgs} set only to start a handshake; empty when there is none. */

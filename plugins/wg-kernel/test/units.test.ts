@@ -156,8 +156,10 @@ describe('planPeers', () => {
   it('adds afresh, to start a handshake again, only peers with an endpoint, keeping allowed IPs and keepalive', () => {
     const args = reinitiateArgs([dumpPeer(K1), dumpPeer(K2, {keepaliveSeconds: 5, allowedIps: []}), dumpPeer(K3, {endpoint: null})]);
     expect(args).toEqual([
-      ...['peer', K1, 'remove', 'peer', K1, 'endpoint', '[fd00::2]:51820', 'allowed-ips', 'fd00::2/128', 'persistent-keepalive', '25', 'peer', K1, 'persistent-keepalive', 'off'],
-      ...['peer', K2, 'remove', 'peer', K2, 'endpoint', '[fd00::2]:51820', 'persistent-keepalive', '5'],
+      ...['peer', K1, 'remove', 'peer', K1, 'endpoint', '[fd00::2]:51820', 'allowed-ips', 'fd00::2/128'],
+      ...['peer', K2, 'remove', 'peer', K2, 'endpoint', '[fd00::2]:51820'],
+      ...['peer', K1, 'persistent-keepalive', 'off', 'peer', K1, 'persistent-keepalive', '25', 'peer', K1, 'persistent-keepalive', 'off'],
+      ...['peer', K2, 'persistent-keepalive', 'off', 'peer', K2, 'persistent-keepalive', '5'],
     ]);
   });
 
